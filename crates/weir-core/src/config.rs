@@ -1,0 +1,337 @@
+//! Job configuration: timely's cluster arguments plus Weir's own options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Result, WeirError};
+
+/// How a source cuts its records into timely epochs (timestamps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochPolicy {
+    /// Close an epoch after this many records per source instance.
+    Records(u64),
+    /// Close an epoch after this much processing time.
+    Interval(Duration),
+}
+
+impl Default for EpochPolicy {
+    fn default() -> Self {
+        EpochPolicy::Records(4096)
+    }
+}
+
+/// Format of the job graph printed by `--explain`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExplainFormat {
+    /// Human-readable text.
+    Text,
+    /// JSON, as [`crate::Plan::to_json`].
+    Json,
+    /// Graphviz DOT, as [`crate::Plan::to_dot`].
+    Dot,
+}
+
+/// How the job is laid out on timely workers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cluster {
+    /// All workers are threads of this process.
+    Local {
+        /// Worker threads.
+        threads: usize,
+    },
+    /// Several processes, each with the same number of threads (timely's cluster mode).
+    Processes {
+        /// Worker threads per process.
+        threads: usize,
+        /// This process's index.
+        process: usize,
+        /// `host:port` of every process, in process order.
+        addresses: Vec<String>,
+    },
+}
+
+/// Configuration of one Weir job.
+///
+/// [`Config::from_args`] understands timely's standard cluster arguments
+/// (`-w THREADS`, `-n PROCESSES`, `-p PROCESS`, `-h HOSTFILE`) and Weir's own
+/// (`--explain[=json|dot|text]`, `--fail-fast`, `--epoch-records N`, `--epoch-ms MS`,
+/// `--max-epochs-in-flight N`, `--dead-letters PATH`, `--quiet`). Anything else is left in
+/// [`Config::program_args`] for the program.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Worker layout.
+    pub cluster: Cluster,
+    /// Default epoch policy of sources.
+    pub epochs: EpochPolicy,
+    /// Flow control: a source instance may not run more than this many epochs ahead of the
+    /// slowest sink.
+    pub max_epochs_in_flight: u64,
+    /// Stop the job on the first malformed record instead of dead-lettering it.
+    pub fail_fast: bool,
+    /// Where unclaimed dead letters go. Default: next to the first file sink's output
+    /// (`OUTPUT.errors.jsonl`), otherwise a count and a warning on stderr.
+    pub dead_letters: Option<PathBuf>,
+    /// Print the job graph in this format and exit without running.
+    pub explain: Option<ExplainFormat>,
+    /// Print the report table at the end and show progress on a terminal.
+    pub verbose: bool,
+    /// Arguments not consumed by Weir, for the program itself.
+    pub program_args: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cluster: Cluster::Local { threads: 1 },
+            epochs: EpochPolicy::default(),
+            max_epochs_in_flight: 8,
+            fail_fast: false,
+            dead_letters: None,
+            explain: None,
+            verbose: false,
+            program_args: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration with `threads` local worker threads and defaults otherwise.
+    pub fn threads(threads: usize) -> Self {
+        Config {
+            cluster: Cluster::Local {
+                threads: threads.max(1),
+            },
+            ..Config::default()
+        }
+    }
+
+    /// Reads the configuration from command-line arguments (including the program name,
+    /// as `std::env::args()` yields them).
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Self> {
+        let mut config = Config {
+            verbose: true,
+            ..Config::default()
+        };
+        let mut threads = 1usize;
+        let mut processes = 1usize;
+        let mut process = 0usize;
+        let mut hostfile: Option<String> = None;
+        let mut args = args.into_iter();
+        let _program = args.next();
+        while let Some(arg) = args.next() {
+            // Split `--name=value` and `-wN` forms.
+            let (flag, inline): (String, Option<String>) =
+                if let Some(rest) = arg.strip_prefix("--") {
+                    match rest.split_once('=') {
+                        Some((f, v)) => (format!("--{f}"), Some(v.to_string())),
+                        None => (arg.clone(), None),
+                    }
+                } else if arg.len() > 2
+                    && arg.starts_with('-')
+                    && ["-w", "-n", "-p", "-h"].contains(&&arg[..2])
+                {
+                    (arg[..2].to_string(), Some(arg[2..].to_string()))
+                } else {
+                    (arg.clone(), None)
+                };
+            let mut value = |name: &str| -> Result<String> {
+                match inline.clone() {
+                    Some(v) => Ok(v),
+                    None => args
+                        .next()
+                        .ok_or_else(|| WeirError::Config(format!("{name} needs a value"))),
+                }
+            };
+            match flag.as_str() {
+                "-w" | "--threads" => threads = parse_num(&flag, &value(&flag)?)?,
+                "-n" | "--processes" => processes = parse_num(&flag, &value(&flag)?)?,
+                "-p" | "--process" => process = parse_num(&flag, &value(&flag)?)?,
+                "-h" | "--hostfile" => hostfile = Some(value(&flag)?),
+                "--fail-fast" => config.fail_fast = true,
+                "--quiet" => config.verbose = false,
+                "--epoch-records" => {
+                    config.epochs = EpochPolicy::Records(parse_num(&flag, &value(&flag)?)? as u64)
+                }
+                "--epoch-ms" => {
+                    config.epochs = EpochPolicy::Interval(Duration::from_millis(parse_num(
+                        &flag,
+                        &value(&flag)?,
+                    )?
+                        as u64))
+                }
+                "--max-epochs-in-flight" => {
+                    config.max_epochs_in_flight = parse_num(&flag, &value(&flag)?)? as u64
+                }
+                "--dead-letters" => config.dead_letters = Some(PathBuf::from(value(&flag)?)),
+                "--explain" => {
+                    config.explain = Some(match inline.as_deref() {
+                        None | Some("text") => ExplainFormat::Text,
+                        Some("json") => ExplainFormat::Json,
+                        Some("dot") => ExplainFormat::Dot,
+                        Some(other) => {
+                            return Err(WeirError::Config(format!(
+                                "--explain={other}: expected one of text, json, dot"
+                            )))
+                        }
+                    })
+                }
+                _ => config.program_args.push(arg),
+            }
+        }
+        if threads == 0 || processes == 0 {
+            return Err(WeirError::Config("-w and -n must be at least 1".into()));
+        }
+        if process >= processes {
+            return Err(WeirError::Config(format!(
+                "-p {process} is out of range for -n {processes}"
+            )));
+        }
+        config.cluster = if processes > 1 {
+            let addresses = match hostfile {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        WeirError::Config(format!("cannot read hostfile {path}: {e}"))
+                    })?;
+                    let addresses: Vec<String> = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(String::from)
+                        .collect();
+                    if addresses.len() < processes {
+                        return Err(WeirError::Config(format!(
+                            "hostfile {path} has {} address(es), but -n is {processes}",
+                            addresses.len()
+                        )));
+                    }
+                    addresses.into_iter().take(processes).collect()
+                }
+                None => (0..processes)
+                    .map(|i| format!("localhost:{}", 2101 + i))
+                    .collect(),
+            };
+            Cluster::Processes {
+                threads,
+                process,
+                addresses,
+            }
+        } else {
+            Cluster::Local { threads }
+        };
+        Ok(config)
+    }
+
+    /// Reads the configuration from `std::env::args()`.
+    pub fn from_env() -> Result<Self> {
+        Self::from_args(std::env::args())
+    }
+
+    /// Total number of timely workers in the job (threads x processes).
+    pub fn total_workers(&self) -> usize {
+        match &self.cluster {
+            Cluster::Local { threads } => *threads,
+            Cluster::Processes {
+                threads, addresses, ..
+            } => threads * addresses.len(),
+        }
+    }
+
+    /// Index of this process (0 for local jobs).
+    pub fn process_index(&self) -> usize {
+        match &self.cluster {
+            Cluster::Local { .. } => 0,
+            Cluster::Processes { process, .. } => *process,
+        }
+    }
+
+    /// Builder-style: sets the source epoch policy.
+    pub fn with_epochs(mut self, epochs: EpochPolicy) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Builder-style: sets the flow-control bound.
+    pub fn with_max_epochs_in_flight(mut self, epochs: u64) -> Self {
+        self.max_epochs_in_flight = epochs.max(1);
+        self
+    }
+
+    /// Builder-style: fail on the first malformed record.
+    pub fn with_fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
+    /// Builder-style: report table and progress output.
+    pub fn with_verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Builder-style: where unclaimed dead letters are written.
+    pub fn with_dead_letters(mut self, path: impl Into<PathBuf>) -> Self {
+        self.dead_letters = Some(path.into());
+        self
+    }
+
+    pub(crate) fn timely_config(&self) -> timely::Config {
+        use timely::CommunicationConfig;
+        let communication = match &self.cluster {
+            Cluster::Local { threads: 1 } => CommunicationConfig::Thread,
+            Cluster::Local { threads } => CommunicationConfig::Process(*threads),
+            Cluster::Processes {
+                threads,
+                process,
+                addresses,
+            } => CommunicationConfig::Cluster {
+                threads: *threads,
+                process: *process,
+                addresses: addresses.clone(),
+                report: false,
+                zerocopy: false,
+            },
+        };
+        timely::Config {
+            communication,
+            worker: timely::WorkerConfig::default(),
+        }
+    }
+}
+
+fn parse_num(flag: &str, value: &str) -> Result<usize> {
+    value.parse().map_err(|_| {
+        WeirError::Config(format!(
+            "{flag} expects a non-negative integer, got `{value}`"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        std::iter::once("prog".to_string())
+            .chain(s.split_whitespace().map(String::from))
+            .collect()
+    }
+
+    #[test]
+    fn parses_timely_and_weir_flags_and_keeps_the_rest() {
+        let c = Config::from_args(args("-w 2 --explain=dot --rate 5 --fail-fast")).unwrap();
+        assert_eq!(c.cluster, Cluster::Local { threads: 2 });
+        assert_eq!(c.explain, Some(ExplainFormat::Dot));
+        assert!(c.fail_fast);
+        assert_eq!(c.program_args, vec!["--rate", "5"]);
+        let c = Config::from_args(args("-w3 -n 2 -p 1")).unwrap();
+        assert_eq!(c.total_workers(), 6);
+        assert_eq!(c.process_index(), 1);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(Config::from_args(args("-w x")).is_err());
+        assert!(Config::from_args(args("-n 2 -p 2")).is_err());
+        assert!(Config::from_args(args("--explain=svg")).is_err());
+    }
+}

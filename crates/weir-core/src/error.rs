@@ -1,0 +1,72 @@
+//! The one error type of the core.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building or running a Weir job.
+#[derive(Debug, thiserror::Error)]
+pub enum WeirError {
+    /// The command line or a `Config` value is not usable.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// An operator asked for more instances than the job has workers.
+    #[error("operator `{operator}` asks for parallelism {requested}, but the job has {available} worker(s) (-w threads x -n processes); lower it or add workers")]
+    Parallelism {
+        /// The operator's name.
+        operator: String,
+        /// The parallelism asked for.
+        requested: usize,
+        /// Total number of timely workers.
+        available: usize,
+    },
+    /// The job graph is malformed (e.g. two operators with the same name).
+    #[error("job graph error at operator `{operator}`: {message}")]
+    Build {
+        /// The operator's name.
+        operator: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{operator}: I/O error on {}: {source}", path.display())]
+    Io {
+        /// The operator's name.
+        operator: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A malformed input record, raised instead of dead-lettered because fail-fast is on.
+    #[error("{operator}: malformed record at {location}: {reason}")]
+    BadRecord {
+        /// The operator's name.
+        operator: String,
+        /// `file:line` or another position.
+        location: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A user function or a worker panicked.
+    #[error("worker {worker} panicked{}: {message}", operator.as_ref().map(|o| format!(" in operator `{o}`")).unwrap_or_default())]
+    WorkerPanic {
+        /// Global worker index.
+        worker: usize,
+        /// The operator that was running, when known.
+        operator: Option<String>,
+        /// The panic payload.
+        message: String,
+    },
+    /// Another worker of the job failed first; this worker stopped because of it.
+    #[error("worker {worker} stopped because another worker failed")]
+    Aborted {
+        /// Global worker index.
+        worker: usize,
+    },
+    /// Timely's communication layer failed (e.g. a peer process died).
+    #[error("timely communication error: {0}")]
+    Communication(String),
+}
+
+/// Result alias used throughout the core.
+pub type Result<T, E = WeirError> = std::result::Result<T, E>;

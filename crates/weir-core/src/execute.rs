@@ -1,0 +1,360 @@
+//! Running a job: one timely worker per thread (and process), the same graph built on each,
+//! stepped until every bounded source is exhausted and every sink has seen all its input.
+
+use std::cell::{Cell, RefCell};
+use std::io::IsTerminal;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::Inspect;
+use timely::dataflow::operators::ToStream;
+use timely::dataflow::ProbeHandle;
+use timely::worker::Worker;
+
+use crate::config::{Config, ExplainFormat};
+use crate::error::{Result, WeirError};
+use crate::job::{Epoch, Job, JobContext, Op};
+use crate::plan::Plan;
+use crate::report::{JobReport, CURRENT_OPERATOR};
+
+/// How long an idle worker parks before re-checking for failures elsewhere.
+const PARK: Duration = Duration::from_millis(20);
+
+/// Set when a timely communication thread panics (a peer process died).
+static COMMUNICATION_FAILED: AtomicBool = AtomicBool::new(false);
+
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            if name.starts_with("timely:send") || name.starts_with("timely:recv") {
+                COMMUNICATION_FAILED.store(true, Ordering::SeqCst);
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Runs a job and returns its report once all bounded sources are exhausted and all output
+/// has been written.
+///
+/// `build` runs on every worker and must build the same graph on each. A build error (e.g.
+/// an impossible parallelism), a failed operator (I/O error, `--fail-fast` on bad input) or a
+/// panic in any worker ends the job on all workers and is returned as an error.
+///
+/// With [`Config::explain`] set, the job graph is printed and nothing runs.
+///
+/// ```
+/// use weir_core::{execute, Config, Collector};
+/// let out = Collector::new();
+/// let sink = out.clone();
+/// let report = execute(Config::threads(2), move |job| {
+///     job.from_vec("words", vec!["a", "b", "a"].into_iter().map(String::from).collect())
+///         .key_by(|w: &String| w.clone())
+///         .count("count")
+///         .collect("out", &sink);
+///     Ok(())
+/// }).unwrap();
+/// assert_eq!(out.sorted(), vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+/// assert_eq!(report.operator("count").unwrap().records_in, 3);
+/// ```
+pub fn execute<F>(config: Config, build: F) -> Result<JobReport>
+where
+    F: for<'s> Fn(&mut Job<'s>) -> Result<()> + Send + Sync + 'static,
+{
+    if let Some(format) = config.explain {
+        let plan = explain(config, build)?;
+        match format {
+            ExplainFormat::Text => print!("{plan}"),
+            ExplainFormat::Json => println!("{}", plan.to_json()),
+            ExplainFormat::Dot => print!("{}", plan.to_dot()),
+        }
+        return Ok(JobReport {
+            workers: plan.workers,
+            plan,
+            ..JobReport::default()
+        });
+    }
+    install_panic_hook();
+    COMMUNICATION_FAILED.store(false, Ordering::SeqCst);
+    let verbose = config.verbose;
+    let first_process = config.process_index() == 0;
+    let config = Arc::new(config);
+    let abort = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
+    let timely_config = config.timely_config();
+    let build = Arc::new(build);
+    let guards = timely::execute(timely_config, move |worker| {
+        let names: Rc<RefCell<Vec<String>>> = Rc::default();
+        let index = worker.index();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run_worker(worker, &config, &*build, &abort, &progress, &names)
+        }));
+        let result = match outcome {
+            Ok(result) => result,
+            Err(payload) => Err(WeirError::WorkerPanic {
+                worker: index,
+                operator: CURRENT_OPERATOR
+                    .with(Cell::take)
+                    .and_then(|n| names.borrow().get(n).cloned()),
+                message: panic_message(&*payload),
+            }),
+        };
+        if result.is_err() {
+            abort.store(true, Ordering::SeqCst);
+        }
+        result
+    })
+    .map_err(WeirError::Communication)?;
+    let mut report = None;
+    let mut error: Option<WeirError> = None;
+    for joined in guards.join() {
+        match joined {
+            Ok(Ok(r)) => {
+                report.get_or_insert(r);
+            }
+            Ok(Err(e)) => {
+                // Prefer the root cause over "stopped because another worker failed".
+                if error.as_ref().is_none_or(|old| {
+                    matches!(old, WeirError::Aborted { .. })
+                        && !matches!(e, WeirError::Aborted { .. })
+                }) {
+                    error = Some(e);
+                }
+            }
+            Err(message) => {
+                error.get_or_insert(WeirError::WorkerPanic {
+                    worker: usize::MAX,
+                    operator: None,
+                    message,
+                });
+            }
+        }
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let report =
+        report.ok_or_else(|| WeirError::Communication("no worker returned a report".into()))?;
+    if verbose && first_process {
+        eprintln!("{report}");
+    }
+    Ok(report)
+}
+
+/// Builds the job graph for `config.total_workers()` workers without running it.
+pub fn explain<F>(config: Config, build: F) -> Result<Plan>
+where
+    F: for<'s> Fn(&mut Job<'s>) -> Result<()> + Send + Sync + 'static,
+{
+    let workers = config.total_workers();
+    let config = Arc::new(config);
+    let guards = timely::execute(timely::Config::thread(), move |worker| -> Result<Plan> {
+        let index = config.process_index() * (workers / config_processes(&config));
+        let (plan, result) = worker.dataflow::<Epoch, _, _>(|scope| {
+            let ctx = new_context(
+                scope,
+                Arc::clone(&config),
+                workers,
+                index,
+                Arc::new(AtomicU64::new(0)),
+            );
+            let mut job = Job {
+                ctx: Rc::clone(&ctx),
+            };
+            let result = build(&mut job);
+            finalize(&job);
+            let build_error = ctx.build_error.borrow_mut().take();
+            let plan = ctx.plan.borrow().clone();
+            (plan, result.and_then(|_| build_error.map_or(Ok(()), Err)))
+        });
+        // Drop the never-run dataflow without stepping it.
+        for id in worker.installed_dataflows() {
+            worker.drop_dataflow(id);
+        }
+        result.map(|_| plan)
+    })
+    .map_err(WeirError::Communication)?;
+    guards
+        .join()
+        .pop()
+        .expect("one worker")
+        .map_err(WeirError::Communication)?
+}
+
+fn config_processes(config: &Config) -> usize {
+    match &config.cluster {
+        crate::config::Cluster::Local { .. } => 1,
+        crate::config::Cluster::Processes { addresses, .. } => addresses.len(),
+    }
+}
+
+fn new_context<'s>(
+    scope: timely::dataflow::Scope<'s, Epoch>,
+    config: Arc<Config>,
+    workers: usize,
+    index: usize,
+    progress: Arc<AtomicU64>,
+) -> Rc<JobContext<'s>> {
+    Rc::new(JobContext {
+        scope,
+        config,
+        workers,
+        index,
+        plan: RefCell::new(Plan {
+            workers,
+            ..Plan::default()
+        }),
+        metrics: RefCell::default(),
+        probe: ProbeHandle::new(),
+        dead_letters: RefCell::default(),
+        dead_letters_claimed: Cell::new(false),
+        first_file_sink: RefCell::default(),
+        failure: Rc::default(),
+        build_error: RefCell::default(),
+        progress,
+    })
+}
+
+/// Adds the default dead-letter sink when the program did not claim the dead letters.
+fn finalize(job: &Job<'_>) {
+    let ctx = &job.ctx;
+    if ctx.dead_letters_claimed.get() || ctx.dead_letters.borrow().is_empty() {
+        return;
+    }
+    let path = ctx.config.dead_letters.clone().or_else(|| {
+        ctx.first_file_sink.borrow().as_ref().map(|p| {
+            let mut name = p.as_os_str().to_owned();
+            name.push(".errors.jsonl");
+            name.into()
+        })
+    });
+    let dead = job.dead_letters(crate::job::op("dead-letters"));
+    match path {
+        Some(path) => {
+            dead.write_jsonl_file(crate::job::op("dead-letter-file").parallelism(1), path)
+        }
+        None => dead.warn_on_stderr(Op::from("dead-letter-log")),
+    }
+}
+
+fn run_worker<F>(
+    worker: &mut Worker,
+    config: &Arc<Config>,
+    build: &F,
+    abort: &AtomicBool,
+    progress: &Arc<AtomicU64>,
+    names: &Rc<RefCell<Vec<String>>>,
+) -> Result<JobReport>
+where
+    F: for<'s> Fn(&mut Job<'s>) -> Result<()>,
+{
+    let index = worker.index();
+    let workers = worker.peers();
+    if workers != config.total_workers() {
+        return Err(WeirError::Config(format!(
+            "timely started {workers} workers but the configuration says {}",
+            config.total_workers()
+        )));
+    }
+    let (plan, metrics, failure, built) = worker.dataflow::<Epoch, _, _>(|scope| {
+        let ctx = new_context(
+            scope,
+            Arc::clone(config),
+            workers,
+            index,
+            Arc::clone(progress),
+        );
+        let mut job = Job {
+            ctx: Rc::clone(&ctx),
+        };
+        let result = build(&mut job);
+        finalize(&job);
+        let build_error = ctx.build_error.borrow_mut().take();
+        let plan = ctx.plan.borrow().clone();
+        let metrics = ctx.metrics.borrow().clone();
+        (
+            plan,
+            metrics,
+            Rc::clone(&ctx.failure),
+            result.and_then(|_| build_error.map_or(Ok(()), Err)),
+        )
+    });
+    *names.borrow_mut() = plan.nodes.iter().map(|n| n.name.clone()).collect();
+    built?;
+
+    let started = Instant::now();
+    let bar = (config.verbose && index == 0 && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed} {human_pos} records read ({per_sec})",
+            )
+            .expect("valid template"),
+        );
+        bar
+    });
+    let check = |failure: &RefCell<Option<WeirError>>| -> Result<()> {
+        if let Some(e) = failure.borrow_mut().take() {
+            return Err(e);
+        }
+        if abort.load(Ordering::SeqCst) {
+            return Err(WeirError::Aborted { worker: index });
+        }
+        if COMMUNICATION_FAILED.load(Ordering::SeqCst) {
+            return Err(WeirError::Communication(format!(
+                "worker {index}: connection to another process was lost (did it fail?)"
+            )));
+        }
+        Ok(())
+    };
+    while worker.has_dataflows() {
+        check(&failure)?;
+        worker.step_or_park(Some(PARK));
+        if let Some(bar) = &bar {
+            bar.set_position(progress.load(Ordering::Relaxed));
+        }
+    }
+    check(&failure)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let elapsed = started.elapsed();
+
+    // Gather every worker's counters on every worker with a small second dataflow.
+    let local: Vec<(usize, [u64; 4])> = metrics
+        .iter()
+        .map(|(node, m)| (*node, m.snapshot()))
+        .collect();
+    let gathered: Rc<RefCell<Vec<(usize, [u64; 4])>>> = Rc::default();
+    let sink = Rc::clone(&gathered);
+    worker.dataflow::<u64, _, _>(move |scope| {
+        local
+            .to_stream(scope)
+            .container::<Vec<_>>()
+            .broadcast()
+            .inspect(move |x| sink.borrow_mut().push(*x));
+    });
+    while worker.has_dataflows() {
+        check(&failure)?;
+        worker.step_or_park(Some(PARK));
+    }
+    let parts = gathered.borrow();
+    Ok(JobReport::from_parts(plan, &parts, elapsed))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

@@ -1,0 +1,241 @@
+//! The job under construction: the timely scope of one worker, the plan, metrics, the
+//! flow-control probe and the dead-letter registry.
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use timely::dataflow::operators::core::Concatenate;
+use timely::dataflow::{ProbeHandle, Scope, Stream};
+
+use crate::config::{Config, EpochPolicy};
+use crate::dead_letter::DeadLetter;
+use crate::error::WeirError;
+use crate::plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};
+use crate::report::OperatorMetrics;
+use crate::stream::DataStream;
+
+/// Timestamps of Weir dataflows: epochs.
+pub type Epoch = u64;
+
+/// Name and options of an operator: `"name".into()` or [`op`]`("name").parallelism(2)`.
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub(crate) name: String,
+    pub(crate) parallelism: Option<usize>,
+    pub(crate) epochs: Option<EpochPolicy>,
+    pub(crate) rate: Option<f64>,
+}
+
+/// Starts an operator configuration with the given name.
+///
+/// ```
+/// use weir_core::op;
+/// let o = op("parse").parallelism(2);
+/// assert_eq!(o.name(), "parse");
+/// ```
+pub fn op(name: impl Into<String>) -> Op {
+    Op {
+        name: name.into(),
+        parallelism: None,
+        epochs: None,
+        rate: None,
+    }
+}
+
+impl Op {
+    /// Number of instances (1..=workers). Default: all workers.
+    pub fn parallelism(mut self, parallelism: usize) -> Self {
+        self.parallelism = Some(parallelism);
+        self
+    }
+    /// For sources: how records are cut into epochs (default: the job's [`Config::epochs`]).
+    pub fn epochs(mut self, epochs: EpochPolicy) -> Self {
+        self.epochs = Some(epochs);
+        self
+    }
+    /// For sources: total records per second over all instances.
+    pub fn rate(mut self, records_per_second: f64) -> Self {
+        self.rate = Some(records_per_second);
+        self
+    }
+    /// The operator's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl From<&str> for Op {
+    fn from(name: &str) -> Self {
+        op(name)
+    }
+}
+
+impl From<String> for Op {
+    fn from(name: String) -> Self {
+        op(name)
+    }
+}
+
+/// An operator registered in the plan, as seen from one worker.
+pub(crate) struct OpHandle {
+    pub(crate) node: NodeId,
+    pub(crate) name: String,
+    pub(crate) placement: Rc<[usize]>,
+    pub(crate) metrics: Rc<OperatorMetrics>,
+    /// Position of this worker among the instances, if it hosts one.
+    pub(crate) instance: Option<usize>,
+}
+
+/// Shared state of the job on one worker.
+pub(crate) struct JobContext<'s> {
+    pub(crate) scope: Scope<'s, Epoch>,
+    pub(crate) config: Arc<Config>,
+    /// Total workers the plan is built for.
+    pub(crate) workers: usize,
+    /// This worker's global index.
+    pub(crate) index: usize,
+    pub(crate) plan: RefCell<Plan>,
+    pub(crate) metrics: RefCell<Vec<(NodeId, Rc<OperatorMetrics>)>>,
+    /// Frontier of all sinks: drives flow control in sources.
+    pub(crate) probe: ProbeHandle<Epoch>,
+    pub(crate) dead_letters: RefCell<Vec<Stream<'s, Epoch, Vec<DeadLetter>>>>,
+    pub(crate) dead_letters_claimed: Cell<bool>,
+    pub(crate) first_file_sink: RefCell<Option<PathBuf>>,
+    /// First error raised inside an operator (fail-fast, I/O); stops the job.
+    pub(crate) failure: Rc<RefCell<Option<WeirError>>>,
+    /// First error found while building the graph; reported before running.
+    pub(crate) build_error: RefCell<Option<WeirError>>,
+    /// Records read by the sources of this process (progress display).
+    pub(crate) progress: Arc<AtomicU64>,
+}
+
+impl<'s> JobContext<'s> {
+    /// Registers an operator and its input edges; records a build error (and falls back to
+    /// all workers) if the parallelism is impossible or the name is taken.
+    pub(crate) fn add_operator(
+        &self,
+        op: &Op,
+        kind: &str,
+        inputs: &[(NodeId, Partitioning)],
+    ) -> OpHandle {
+        let mut plan = self.plan.borrow_mut();
+        let requested = op.parallelism.unwrap_or(self.workers);
+        let parallelism = if requested == 0 || requested > self.workers {
+            self.fail_build(WeirError::Parallelism {
+                operator: op.name.clone(),
+                requested,
+                available: self.workers,
+            });
+            self.workers
+        } else {
+            requested
+        };
+        if op.name.is_empty() {
+            self.fail_build(WeirError::Build {
+                operator: kind.to_string(),
+                message: "operator names must not be empty".into(),
+            });
+        }
+        if plan.nodes.iter().any(|n| n.name == op.name) {
+            self.fail_build(WeirError::Build {
+                operator: op.name.clone(),
+                message: "another operator already has this name; names must be unique".into(),
+            });
+        }
+        let placement = spread(parallelism, self.workers);
+        let node = plan.nodes.len();
+        plan.nodes.push(PlanNode {
+            id: node,
+            name: op.name.clone(),
+            kind: kind.to_string(),
+            parallelism,
+            placement: placement.clone(),
+        });
+        for &(from, partitioning) in inputs {
+            plan.edges.push(PlanEdge {
+                from,
+                to: node,
+                partitioning,
+            });
+        }
+        let metrics = Rc::new(OperatorMetrics::default());
+        self.metrics.borrow_mut().push((node, Rc::clone(&metrics)));
+        let instance = placement.iter().position(|&w| w == self.index);
+        OpHandle {
+            node,
+            name: op.name.clone(),
+            placement: placement.into(),
+            metrics,
+            instance,
+        }
+    }
+
+    pub(crate) fn fail_build(&self, error: WeirError) {
+        let mut slot = self.build_error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+
+    /// Records a runtime failure; the worker loop stops the job with it.
+    pub(crate) fn fail(failure: &RefCell<Option<WeirError>>, error: WeirError) {
+        let mut slot = failure.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+
+    pub(crate) fn epochs(&self, op: &Op) -> EpochPolicy {
+        op.epochs.unwrap_or(self.config.epochs)
+    }
+}
+
+/// The job being built on one worker; passed to the closure given to [`crate::execute`].
+///
+/// The closure runs on every worker and must build the same graph on each (it is a plain
+/// function of the configuration, like a Flink `main`).
+pub struct Job<'s> {
+    pub(crate) ctx: Rc<JobContext<'s>>,
+}
+
+impl<'s> Job<'s> {
+    /// The job configuration.
+    pub fn config(&self) -> &Config {
+        &self.ctx.config
+    }
+
+    /// Total timely workers of the job.
+    pub fn workers(&self) -> usize {
+        self.ctx.workers
+    }
+
+    /// This worker's global index.
+    pub fn worker_index(&self) -> usize {
+        self.ctx.index
+    }
+
+    /// Arguments left over after Weir's and timely's flags.
+    pub fn program_args(&self) -> &[String] {
+        &self.ctx.config.program_args
+    }
+
+    /// The plan as built so far.
+    pub fn plan(&self) -> Plan {
+        self.ctx.plan.borrow().clone()
+    }
+
+    /// All dead letters of the sources built so far, as one stream the program can sink.
+    ///
+    /// Call it after building the sources. Once claimed, the job does not write its default
+    /// dead-letter file.
+    pub fn dead_letters(&self, op: impl Into<Op>) -> DataStream<'s, DeadLetter> {
+        self.ctx.dead_letters_claimed.set(true);
+        let streams: Vec<_> = self.ctx.dead_letters.borrow().clone();
+        let handle = self.ctx.add_operator(&op.into(), "dead-letters", &[]);
+        let stream = self.ctx.scope.concatenate(streams);
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
+    }
+}

@@ -1,0 +1,270 @@
+//! Keyed streams: `key_by` partitions records by a key; per-epoch aggregates and per-key
+//! running state are computed on the instance that owns the key.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
+use rustc_hash::{FxHashMap, FxHasher};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+
+use crate::job::{Epoch, Op};
+use crate::plan::Partitioning;
+use crate::stream::{Data, DataStream, VecBuilder};
+
+/// Keys of keyed operators: hashed to pick the owning instance (the hash is fixed, so every
+/// process of a job routes a key to the same place).
+pub trait Key: Data + Hash + Eq {}
+impl<K: Data + Hash + Eq> Key for K {}
+
+/// The instance-independent hash used to route keys.
+#[inline]
+pub fn key_hash<K: Hash + ?Sized>(key: &K) -> u64 {
+    let mut h = FxHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// A stream partitioned by key; the next keyed operator receives all records of a key on
+/// one instance.
+pub struct KeyedStream<'s, K, T> {
+    pub(crate) input: DataStream<'s, T>,
+    pub(crate) key: Rc<dyn Fn(&T) -> K>,
+}
+
+impl<'s, T: Data> DataStream<'s, T> {
+    /// Partitions the stream by `key` (Flink's `keyBy`): an edge with HASH routing into the
+    /// next keyed operator.
+    pub fn key_by<K: Key>(self, key: impl Fn(&T) -> K + 'static) -> KeyedStream<'s, K, T> {
+        KeyedStream {
+            input: self,
+            key: Rc::new(key),
+        }
+    }
+}
+
+impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
+    /// Registers a keyed operator and returns its handle and exchange pact.
+    fn keyed_operator(
+        &self,
+        op: &Op,
+        kind: &str,
+    ) -> (
+        crate::job::OpHandle,
+        Exchange<T, impl FnMut(&T) -> u64 + 'static>,
+    ) {
+        let handle =
+            self.input
+                .ctx
+                .add_operator(op, kind, &[(self.input.node, Partitioning::Hash)]);
+        let targets = Rc::clone(&handle.placement);
+        let key = Rc::clone(&self.key);
+        let pact = Exchange::new(move |x: &T| {
+            targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
+        });
+        (handle, pact)
+    }
+
+    /// Folds the records of each key within each epoch into one value, emitted as
+    /// `(key, accumulator)` when the epoch is complete.
+    pub fn aggregate<A: Data>(
+        self,
+        op: impl Into<Op>,
+        init: impl Fn(&K) -> A + 'static,
+        mut fold: impl FnMut(&mut A, T) + 'static,
+    ) -> DataStream<'s, (K, A)> {
+        let op = op.into();
+        let (handle, pact) = self.keyed_operator(&op, "aggregate");
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let key = Rc::clone(&self.key);
+        let out = self
+            .input
+            .stream
+            .clone()
+            .unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
+                pact,
+                &handle.name,
+                move |_cap, _info| {
+                    let mut pending: BTreeMap<Epoch, (Capability<Epoch>, FxHashMap<K, A>)> =
+                        BTreeMap::new();
+                    move |(input, frontier), output| {
+                        let _busy = metrics.busy_in(node);
+                        input.for_each(|cap, data| {
+                            metrics.add_in(data.len());
+                            let Some(time) = cap.least().copied() else {
+                                return;
+                            };
+                            let (_, table) = pending.entry(time).or_insert_with(|| {
+                                (
+                                    cap.retain_least(output.output_index())
+                                        .expect("stamp has a time"),
+                                    FxHashMap::default(),
+                                )
+                            });
+                            for x in data.drain(..) {
+                                let k = key(&x);
+                                match table.get_mut(&k) {
+                                    Some(acc) => fold(acc, x),
+                                    None => {
+                                        let mut acc = init(&k);
+                                        fold(&mut acc, x);
+                                        table.insert(k, acc);
+                                    }
+                                }
+                            }
+                        });
+                        while let Some(entry) = pending.first_entry() {
+                            if frontier.less_equal(entry.key()) {
+                                break;
+                            }
+                            let (cap, table) = entry.remove();
+                            metrics.add_out(table.len());
+                            output.session(&cap).give_iterator(table.into_iter());
+                        }
+                    }
+                },
+            );
+        DataStream::from_parts(
+            Rc::clone(&self.input.ctx),
+            out,
+            handle.node,
+            handle.placement,
+        )
+    }
+
+    /// Number of records per key and epoch.
+    pub fn count(self, op: impl Into<Op>) -> DataStream<'s, (K, u64)> {
+        self.aggregate(op, |_| 0u64, |n, _| *n += 1)
+    }
+
+    /// Sum of `value` per key and epoch.
+    pub fn sum<V>(
+        self,
+        op: impl Into<Op>,
+        value: impl Fn(&T) -> V + 'static,
+    ) -> DataStream<'s, (K, V)>
+    where
+        V: Data + Default + std::ops::AddAssign,
+    {
+        self.aggregate(op, |_| V::default(), move |acc, x| *acc += value(&x))
+    }
+
+    /// Smallest `value` per key and epoch.
+    pub fn min<V: Data + PartialOrd>(
+        self,
+        op: impl Into<Op>,
+        value: impl Fn(&T) -> V + 'static,
+    ) -> DataStream<'s, (K, V)> {
+        self.extreme(op, value, |new, old| new < old)
+    }
+
+    /// Largest `value` per key and epoch.
+    pub fn max<V: Data + PartialOrd>(
+        self,
+        op: impl Into<Op>,
+        value: impl Fn(&T) -> V + 'static,
+    ) -> DataStream<'s, (K, V)> {
+        self.extreme(op, value, |new, old| new > old)
+    }
+
+    fn extreme<V: Data>(
+        self,
+        op: impl Into<Op>,
+        value: impl Fn(&T) -> V + 'static,
+        better: impl Fn(&V, &V) -> bool + 'static,
+    ) -> DataStream<'s, (K, V)> {
+        self.aggregate(
+            op,
+            |_| None::<V>,
+            move |acc, x| {
+                let v = value(&x);
+                if acc.as_ref().is_none_or(|old| better(&v, old)) {
+                    *acc = Some(v);
+                }
+            },
+        )
+        .map_unchecked_some()
+    }
+
+    /// A running state per key that lives across epochs (Flink's keyed `ValueState`):
+    /// `f(&mut state, record)` returns the output for the record. Epochs are applied in
+    /// timestamp order; within an epoch, records of one upstream instance keep their order.
+    pub fn map_with_state<S, U>(
+        self,
+        op: impl Into<Op>,
+        mut f: impl FnMut(&mut S, T) -> U + 'static,
+    ) -> DataStream<'s, U>
+    where
+        S: Default + 'static,
+        U: Data,
+    {
+        let op = op.into();
+        let (handle, pact) = self.keyed_operator(&op, "stateful_map");
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let key = Rc::clone(&self.key);
+        let out = self
+            .input
+            .stream
+            .clone()
+            .unary_frontier::<VecBuilder<U>, _, _, _>(pact, &handle.name, move |_cap, _info| {
+                let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<T>)> = BTreeMap::new();
+                let mut state: FxHashMap<K, S> = FxHashMap::default();
+                move |(input, frontier), output| {
+                    let _busy = metrics.busy_in(node);
+                    input.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        let Some(time) = cap.least().copied() else {
+                            return;
+                        };
+                        let entry = pending.entry(time).or_insert_with(|| {
+                            (
+                                cap.retain_least(output.output_index())
+                                    .expect("stamp has a time"),
+                                Vec::new(),
+                            )
+                        });
+                        entry.1.append(data);
+                    });
+                    while let Some(entry) = pending.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let (cap, records) = entry.remove();
+                        metrics.add_out(records.len());
+                        let mut session = output.session(&cap);
+                        for x in records {
+                            let s = state.entry(key(&x)).or_default();
+                            session.give(f(s, x));
+                        }
+                    }
+                }
+            });
+        DataStream::from_parts(
+            Rc::clone(&self.input.ctx),
+            out,
+            handle.node,
+            handle.placement,
+        )
+    }
+}
+
+impl<'s, K: Data, V: Data> DataStream<'s, (K, Option<V>)> {
+    /// Unwraps aggregates that are always `Some` (min/max over a non-empty group), in place,
+    /// without a plan node of its own.
+    fn map_unchecked_some(self) -> DataStream<'s, (K, V)> {
+        use timely::dataflow::operators::vec::Map;
+        let stream = self
+            .stream
+            .map(|(k, v)| (k, v.expect("a group has at least one record")));
+        DataStream::from_parts(
+            Rc::clone(&self.ctx),
+            stream,
+            self.node,
+            Rc::clone(&self.placement),
+        )
+    }
+}

@@ -1,0 +1,57 @@
+//! Weir's dataflow core: a Flink-style pipeline API compiled onto timely dataflow.
+//!
+//! A program builds a job graph from sources, operators and sinks, each with a name and a
+//! parallelism; [`execute`] runs it on timely workers (threads and processes) and returns a
+//! [`JobReport`]. See `docs/architecture.md` for how the pieces map onto timely.
+//!
+//! ```
+//! use weir_core::{execute, op, Config, Collector};
+//!
+//! let out = Collector::new();
+//! let sink = out.clone();
+//! execute(Config::threads(2), move |job| {
+//!     job.generate(op("numbers").parallelism(1), Some(1000), |i| i)
+//!         .map("square", |x| x * x)
+//!         .filter("even", |x| x % 2 == 0)
+//!         .key_by(|x| x % 10)
+//!         .sum("sum_by_last_digit", |x| *x)
+//!         .collect(op("out").parallelism(1), &sink);
+//!     Ok(())
+//! })
+//! .unwrap();
+//! assert_eq!(out.len(), 5 * 1); // 5 even last digits, one epoch (1000 < 4096 records)
+//! ```
+#![warn(missing_docs)]
+
+mod config;
+mod dead_letter;
+mod error;
+mod execute;
+mod file_source;
+mod job;
+mod join;
+mod keyed;
+mod plan;
+mod report;
+mod sink;
+mod source;
+mod stream;
+
+pub use config::{Cluster, Config, EpochPolicy, ExplainFormat};
+pub use dead_letter::DeadLetter;
+pub use error::{Result, WeirError};
+pub use execute::{execute, explain};
+pub use file_source::{align_to_line, input_files, FileFormat};
+pub use job::{op, Epoch, Job, Op};
+pub use join::{Change, TableUpdate};
+pub use keyed::{key_hash, Key, KeyedStream};
+pub use plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};
+pub use report::{JobReport, OperatorMetrics, OperatorReport};
+pub use sink::Collector;
+pub use stream::{AsNode, Data, DataStream};
+
+/// Re-exports of timely and differential for hand-written operators.
+pub mod reexports {
+    pub use differential_dataflow;
+    pub use timely;
+}

@@ -1,0 +1,192 @@
+//! The job graph ("execution plan"): operators, their parallelism and the edges between them.
+//!
+//! Every worker records the same plan while the job is built, so it can be printed before
+//! running (`--explain`) and metrics can be keyed by operator.
+
+use std::fmt::{self, Write as _};
+
+use serde::{Deserialize, Serialize};
+
+/// Index of an operator in the [`Plan`].
+pub type NodeId = usize;
+
+/// How records travel along an edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Partitioning {
+    /// Each upstream instance feeds the downstream instance on the same worker; no copy.
+    Forward,
+    /// Records go to the instance chosen by the hash of their key.
+    Hash,
+    /// Records are dealt round-robin to the downstream instances.
+    Rebalance,
+    /// Every downstream instance receives every record.
+    Broadcast,
+}
+
+impl fmt::Display for Partitioning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Partitioning::Forward => "FORWARD",
+            Partitioning::Hash => "HASH",
+            Partitioning::Rebalance => "REBALANCE",
+            Partitioning::Broadcast => "BROADCAST",
+        })
+    }
+}
+
+/// One operator of the job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanNode {
+    /// Position in the plan.
+    pub id: NodeId,
+    /// User-visible name (unique in the job).
+    pub name: String,
+    /// What the operator does (`map`, `source:jsonl`, `aggregate`, `join:inner`…).
+    pub kind: String,
+    /// Number of instances that receive data.
+    pub parallelism: usize,
+    /// Global worker index of each instance.
+    pub placement: Vec<usize>,
+}
+
+/// A connection between two operators.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanEdge {
+    /// Upstream operator.
+    pub from: NodeId,
+    /// Downstream operator.
+    pub to: NodeId,
+    /// How records are routed.
+    pub partitioning: Partitioning,
+}
+
+/// The job graph.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Total timely workers the plan was built for.
+    pub workers: usize,
+    /// Operators in creation order (a topological order).
+    pub nodes: Vec<PlanNode>,
+    /// Edges.
+    pub edges: Vec<PlanEdge>,
+}
+
+impl Plan {
+    /// Looks an operator up by name.
+    pub fn node(&self, name: &str) -> Option<&PlanNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The plan as pretty JSON (Flink's execution-plan JSON has the same information).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plan always serialises")
+    }
+
+    /// The plan as a Graphviz DOT digraph.
+    pub fn to_dot(&self) -> String {
+        let mut out =
+            String::from("digraph weir_job {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+        for n in &self.nodes {
+            let _ = writeln!(
+                out,
+                "  n{} [label=\"{}\\n{} | parallelism {}\"];",
+                n.id,
+                escape(&n.name),
+                escape(&n.kind),
+                n.parallelism
+            );
+        }
+        for e in &self.edges {
+            let _ = writeln!(
+                out,
+                "  n{} -> n{} [label=\"{}\"];",
+                e.from, e.to, e.partitioning
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Job graph ({} workers)", self.workers)?;
+        for n in &self.nodes {
+            let inputs: Vec<String> = self
+                .edges
+                .iter()
+                .filter(|e| e.to == n.id)
+                .map(|e| format!("{} [{}]", self.nodes[e.from].name, e.partitioning))
+                .collect();
+            write!(
+                f,
+                "  #{:<3} {:<28} {:<18} p={:<3} workers={:?}",
+                n.id, n.name, n.kind, n.parallelism, n.placement
+            )?;
+            if !inputs.is_empty() {
+                write!(f, "  <- {}", inputs.join(", "))?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Global worker indices of the `parallelism` instances of an operator, spread evenly over
+/// all workers (and so over processes): instance `i` runs on worker `i * workers / parallelism`.
+pub fn spread(parallelism: usize, workers: usize) -> Vec<usize> {
+    (0..parallelism)
+        .map(|i| i * workers / parallelism)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_uses_distinct_workers_across_processes() {
+        assert_eq!(spread(2, 4), vec![0, 2]);
+        assert_eq!(spread(4, 4), vec![0, 1, 2, 3]);
+        assert_eq!(spread(1, 4), vec![0]);
+        assert_eq!(spread(3, 4), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn exports_json_and_dot() {
+        let plan = Plan {
+            workers: 2,
+            nodes: vec![
+                PlanNode {
+                    id: 0,
+                    name: "src".into(),
+                    kind: "source:vec".into(),
+                    parallelism: 1,
+                    placement: vec![0],
+                },
+                PlanNode {
+                    id: 1,
+                    name: "m\"x".into(),
+                    kind: "map".into(),
+                    parallelism: 2,
+                    placement: vec![0, 1],
+                },
+            ],
+            edges: vec![PlanEdge {
+                from: 0,
+                to: 1,
+                partitioning: Partitioning::Rebalance,
+            }],
+        };
+        let json: Plan = serde_json::from_str(&plan.to_json()).unwrap();
+        assert_eq!(json, plan);
+        let dot = plan.to_dot();
+        assert!(dot.contains("n0 -> n1 [label=\"REBALANCE\"]"));
+        assert!(dot.contains("m\\\"x"));
+        assert!(plan.to_string().contains("src [REBALANCE]"));
+    }
+}

@@ -1,0 +1,171 @@
+//! Per-operator metrics and the job report.
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Plan;
+
+/// Counters of one operator instance on one worker. Updated once per batch, not per record.
+#[derive(Debug, Default)]
+pub struct OperatorMetrics {
+    records_in: Cell<u64>,
+    records_out: Cell<u64>,
+    busy_ns: Cell<u64>,
+    dead: Cell<u64>,
+}
+
+impl OperatorMetrics {
+    /// Adds to the input counter.
+    #[inline]
+    pub fn add_in(&self, n: usize) {
+        self.records_in.set(self.records_in.get() + n as u64);
+    }
+    /// Adds to the output counter.
+    #[inline]
+    pub fn add_out(&self, n: usize) {
+        self.records_out.set(self.records_out.get() + n as u64);
+    }
+    /// Adds to the dead-letter counter.
+    #[inline]
+    pub fn add_dead(&self, n: u64) {
+        self.dead.set(self.dead.get() + n);
+    }
+    /// Adds busy time.
+    #[inline]
+    pub fn add_busy(&self, d: Duration) {
+        self.busy_ns.set(self.busy_ns.get() + d.as_nanos() as u64);
+    }
+    /// Starts a busy-time measurement of operator `node` that ends when the guard drops.
+    /// While it lives, a panic on this thread is attributed to `node`.
+    #[inline]
+    pub fn busy_in(&self, node: usize) -> BusyGuard<'_> {
+        CURRENT_OPERATOR.with(|c| c.set(Some(node)));
+        BusyGuard {
+            metrics: self,
+            start: Instant::now(),
+        }
+    }
+    pub(crate) fn snapshot(&self) -> [u64; 4] {
+        [
+            self.records_in.get(),
+            self.records_out.get(),
+            self.busy_ns.get(),
+            self.dead.get(),
+        ]
+    }
+}
+
+/// Measures busy time of one operator activation.
+pub struct BusyGuard<'a> {
+    metrics: &'a OperatorMetrics,
+    start: Instant,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.metrics.add_busy(self.start.elapsed());
+        if !std::thread::panicking() {
+            CURRENT_OPERATOR.with(|c| c.set(None));
+        }
+    }
+}
+
+thread_local! {
+    /// The operator whose logic is running on this thread, for panic messages.
+    pub(crate) static CURRENT_OPERATOR: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Totals of one operator over all its instances.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OperatorReport {
+    /// Operator name.
+    pub name: String,
+    /// Operator kind.
+    pub kind: String,
+    /// Parallelism.
+    pub parallelism: usize,
+    /// Records received (for sources: records read, including malformed ones).
+    pub records_in: u64,
+    /// Records emitted.
+    pub records_out: u64,
+    /// Time spent in the operator's logic, summed over instances.
+    pub busy_ms: f64,
+    /// Malformed records this operator sent to its dead-letter output.
+    pub dead_letters: u64,
+}
+
+/// What a finished job reports: per-operator counts and times, dead letters, wall time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobReport {
+    /// Total workers.
+    pub workers: usize,
+    /// Wall-clock time of the run on this process, in milliseconds.
+    pub elapsed_ms: f64,
+    /// One entry per operator, in plan order.
+    pub operators: Vec<OperatorReport>,
+    /// Malformed records routed to dead-letter outputs (all operators).
+    pub dead_letters: u64,
+    /// The job graph that ran.
+    pub plan: Plan,
+}
+
+impl JobReport {
+    /// The report line of an operator.
+    pub fn operator(&self, name: &str) -> Option<&OperatorReport> {
+        self.operators.iter().find(|o| o.name == name)
+    }
+
+    pub(crate) fn from_parts(plan: Plan, parts: &[(usize, [u64; 4])], elapsed: Duration) -> Self {
+        let mut operators: Vec<OperatorReport> = plan
+            .nodes
+            .iter()
+            .map(|n| OperatorReport {
+                name: n.name.clone(),
+                kind: n.kind.clone(),
+                parallelism: n.parallelism,
+                ..OperatorReport::default()
+            })
+            .collect();
+        for &(node, [rin, rout, busy, dead]) in parts {
+            if let Some(op) = operators.get_mut(node) {
+                op.records_in += rin;
+                op.records_out += rout;
+                op.busy_ms += busy as f64 / 1e6;
+                op.dead_letters += dead;
+            }
+        }
+        let dead_letters = operators.iter().map(|o| o.dead_letters).sum();
+        JobReport {
+            workers: plan.workers,
+            elapsed_ms: elapsed.as_secs_f64() * 1e3,
+            operators,
+            dead_letters,
+            plan,
+        }
+    }
+}
+
+impl fmt::Display for JobReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<28} {:<18} {:>3} {:>12} {:>12} {:>10}",
+            "operator", "kind", "p", "records in", "records out", "busy ms"
+        )?;
+        for o in &self.operators {
+            writeln!(
+                f,
+                "{:<28} {:<18} {:>3} {:>12} {:>12} {:>10.1}",
+                o.name, o.kind, o.parallelism, o.records_in, o.records_out, o.busy_ms
+            )?;
+        }
+        write!(
+            f,
+            "{} worker(s), {:.1} ms, {} dead letter(s)",
+            self.workers, self.elapsed_ms, self.dead_letters
+        )
+    }
+}

@@ -1,0 +1,187 @@
+//! Sources: in-memory collections, generators (optionally rate-limited) and the shared
+//! driver that assigns epochs and applies flow control.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::Stream;
+
+use crate::config::EpochPolicy;
+use crate::job::{Epoch, Job, JobContext, Op, OpHandle};
+use crate::stream::{Data, DataStream, VecBuilder};
+
+/// Records a source emits per activation before yielding to other operators.
+const ACTIVATION_BUDGET: u64 = 8192;
+/// How long a source blocked by flow control waits before checking again.
+const FLOW_CONTROL_POLL: Duration = Duration::from_micros(200);
+
+/// Builds a source operator on every worker. `make(instance, instances)` is called on the
+/// workers that host an instance and returns that instance's records; the driver stamps
+/// them with epochs, honours the rate limit and holds back while the sinks lag more than
+/// `max_epochs_in_flight` epochs behind.
+pub(crate) fn drive<'s, I>(
+    ctx: &Rc<JobContext<'s>>,
+    op: &Op,
+    kind: &str,
+    make: impl FnOnce(usize, usize) -> I,
+) -> (OpHandle, Stream<'s, Epoch, Vec<I::Item>>)
+where
+    I: Iterator + 'static,
+    I::Item: Data,
+{
+    let handle = ctx.add_operator(op, kind, &[]);
+    let instances = handle.placement.len();
+    let mut records = handle.instance.map(|i| make(i, instances));
+    let epochs = ctx.epochs(op);
+    let rate = op.rate.map(|r| r / instances as f64);
+    let window = ctx.config.max_epochs_in_flight.max(1);
+    let probe = ctx.probe.clone();
+    let progress = Arc::clone(&ctx.progress);
+    let metrics = Rc::clone(&handle.metrics);
+    let node = handle.node;
+    let scope = ctx.scope;
+    let stream =
+        source::<_, VecBuilder<I::Item>, _, _>(scope, &handle.name, move |capability, info| {
+            let activator = scope.activator_for(info.address);
+            let mut cap = records.as_ref().map(|_| capability);
+            let started = Instant::now();
+            let mut emitted: u64 = 0;
+            let mut in_epoch: u64 = 0;
+            let mut epoch_started = Instant::now();
+            move |output| {
+                let Some(c) = cap.as_mut() else { return };
+                let _busy = metrics.busy_in(node);
+                // Close the current epoch by time, even when idle.
+                if let EpochPolicy::Interval(every) = epochs {
+                    if epoch_started.elapsed() >= every && in_epoch > 0 {
+                        let next = *c.time() + 1;
+                        c.downgrade(&next);
+                        in_epoch = 0;
+                        epoch_started = Instant::now();
+                    }
+                }
+                let epoch = *c.time();
+                // Flow control: epochs <= epoch - window must be complete at the sinks.
+                if epoch >= window && probe.less_equal(&(epoch - window)) {
+                    activator.activate_after(FLOW_CONTROL_POLL);
+                    return;
+                }
+                let mut budget = ACTIVATION_BUDGET;
+                if let EpochPolicy::Records(per_epoch) = epochs {
+                    budget = budget.min(per_epoch.max(1) - in_epoch);
+                }
+                if let Some(rate) = rate {
+                    let allowed = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
+                    let tokens = allowed.saturating_sub(emitted);
+                    if tokens == 0 {
+                        let wait = Duration::from_secs_f64((emitted + 1) as f64 / rate)
+                            .saturating_sub(started.elapsed());
+                        activator.activate_after(wait.max(Duration::from_micros(50)));
+                        return;
+                    }
+                    budget = budget.min(tokens);
+                }
+                let iter = records.as_mut().expect("instances have records");
+                let mut n = 0;
+                let mut exhausted = false;
+                {
+                    let mut session = output.session(c);
+                    while n < budget {
+                        match iter.next() {
+                            Some(x) => {
+                                session.give(x);
+                                n += 1;
+                            }
+                            None => {
+                                exhausted = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                emitted += n;
+                in_epoch += n;
+                metrics.add_in(n as usize);
+                metrics.add_out(n as usize);
+                progress.fetch_add(n, Ordering::Relaxed);
+                if exhausted {
+                    cap = None;
+                    return;
+                }
+                let close = match epochs {
+                    EpochPolicy::Records(per_epoch) => in_epoch >= per_epoch.max(1),
+                    EpochPolicy::Interval(every) => {
+                        epoch_started.elapsed() >= every && in_epoch > 0
+                    }
+                };
+                if close {
+                    c.downgrade(&(epoch + 1));
+                    in_epoch = 0;
+                    epoch_started = Instant::now();
+                }
+                match (rate, epochs) {
+                    (Some(_), EpochPolicy::Interval(every)) => {
+                        activator.activate_after(every.min(Duration::from_millis(1)))
+                    }
+                    _ => activator.activate(),
+                }
+            }
+        });
+    (handle, stream)
+}
+
+use std::sync::Arc;
+
+impl<'s> Job<'s> {
+    /// A bounded source over a vector. Instance `i` of `n` emits the elements at positions
+    /// `i, i + n, i + 2n, …`, so every element is emitted exactly once.
+    ///
+    /// The vector is built on every worker (it is part of the program), like Flink's
+    /// `fromCollection`.
+    pub fn from_vec<T: Data>(&mut self, op: impl Into<Op>, data: Vec<T>) -> DataStream<'s, T> {
+        self.from_iter(op, data)
+    }
+
+    /// A bounded source over anything iterable; see [`Job::from_vec`].
+    pub fn from_iter<T: Data, I>(&mut self, op: impl Into<Op>, data: I) -> DataStream<'s, T>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: 'static,
+    {
+        let op = op.into();
+        let (handle, stream) = drive(&self.ctx, &op, "source:collection", move |i, n| {
+            data.into_iter().skip(i).step_by(n)
+        });
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
+    }
+
+    /// A generator source: record `k` is `f(k)`, for `k` in `0..count` (unbounded when
+    /// `count` is `None`). Instance `i` of `n` generates `k = i, i + n, …`. With
+    /// [`Op::rate`] the records are paced to that total rate.
+    ///
+    /// ```
+    /// use weir_core::{execute, op, Config, Collector};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     job.generate(op("squares").parallelism(2), Some(5), |k| k * k).collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![0, 1, 4, 9, 16]);
+    /// ```
+    pub fn generate<T: Data>(
+        &mut self,
+        op: impl Into<Op>,
+        count: Option<u64>,
+        f: impl Fn(u64) -> T + 'static,
+    ) -> DataStream<'s, T> {
+        let op = op.into();
+        let (handle, stream) = drive(&self.ctx, &op, "source:generator", move |i, n| {
+            let end = count.unwrap_or(u64::MAX);
+            (i as u64..end).step_by(n).map(f)
+        });
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
+    }
+}

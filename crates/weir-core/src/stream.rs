@@ -1,0 +1,338 @@
+//! `DataStream`: a timely stream of records plus the plan node it comes from, and the
+//! element-wise operators (map, flat_map, filter, inspect, union, rebalance, broadcast,
+//! map_batch).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::core::{Concat, Exchange as _};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map as _;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+
+use crate::job::{Epoch, Job, JobContext, Op, OpHandle};
+use crate::plan::{NodeId, Partitioning};
+
+/// Records that can flow through a Weir job: cloneable and serialisable, so they can cross
+/// worker threads and processes (timely encodes them with serde + bincode).
+///
+/// Avoid `#[serde(untagged)]`, `#[serde(flatten)]` and `serde_json::Value` in record types:
+/// bincode cannot decode them, which shows only in multi-process runs.
+pub trait Data: timely::ExchangeData + Clone {}
+impl<T: timely::ExchangeData + Clone> Data for T {}
+
+pub(crate) type VecBuilder<T> = CapacityContainerBuilder<Vec<T>>;
+
+/// How the next operator should receive this stream's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Forward if the placements match, otherwise rebalance.
+    Auto,
+    /// Round-robin, always.
+    Rebalance,
+    /// To every instance.
+    Broadcast,
+}
+
+/// A stream of records of type `T`, produced by a named operator.
+///
+/// Operators consume the stream and return a new one; clone a stream to feed it to several
+/// operators.
+pub struct DataStream<'s, T> {
+    pub(crate) ctx: Rc<JobContext<'s>>,
+    pub(crate) stream: Stream<'s, Epoch, Vec<T>>,
+    pub(crate) node: NodeId,
+    pub(crate) placement: Rc<[usize]>,
+    pub(crate) route: Route,
+}
+
+impl<T: Clone + 'static> Clone for DataStream<'_, T> {
+    fn clone(&self) -> Self {
+        DataStream {
+            ctx: Rc::clone(&self.ctx),
+            stream: self.stream.clone(),
+            node: self.node,
+            placement: Rc::clone(&self.placement),
+            route: self.route,
+        }
+    }
+}
+
+impl<'s, T: Data> DataStream<'s, T> {
+    pub(crate) fn from_parts(
+        ctx: Rc<JobContext<'s>>,
+        stream: Stream<'s, Epoch, Vec<T>>,
+        node: NodeId,
+        placement: Rc<[usize]>,
+    ) -> Self {
+        DataStream {
+            ctx,
+            stream,
+            node,
+            placement,
+            route: Route::Auto,
+        }
+    }
+
+    /// The underlying timely stream, for operators Weir does not have.
+    pub fn inner(&self) -> &Stream<'s, Epoch, Vec<T>> {
+        &self.stream
+    }
+
+    /// Wraps a timely stream produced by a hand-written operator, registering it in the plan.
+    pub fn from_timely(
+        job: &Job<'s>,
+        op: impl Into<Op>,
+        inputs: &[&dyn AsNode],
+        stream: Stream<'s, Epoch, Vec<T>>,
+    ) -> Self {
+        let edges: Vec<_> = inputs
+            .iter()
+            .map(|i| (i.node_id(), Partitioning::Forward))
+            .collect();
+        let handle = job.ctx.add_operator(&op.into(), "custom", &edges);
+        DataStream::from_parts(Rc::clone(&job.ctx), stream, handle.node, handle.placement)
+    }
+
+    /// Registers a downstream operator fed by this stream, and returns its handle, the
+    /// stream routed to its instances, and the partitioning used.
+    pub(crate) fn attach(&self, op: &Op, kind: &str) -> (OpHandle, Stream<'s, Epoch, Vec<T>>) {
+        // Decide the edge before registering (parallelism is validated there).
+        let requested = op
+            .parallelism
+            .unwrap_or(self.ctx.workers)
+            .clamp(1, self.ctx.workers);
+        let target = crate::plan::spread(requested, self.ctx.workers);
+        let partitioning = match self.route {
+            Route::Auto if *target == *self.placement => Partitioning::Forward,
+            Route::Auto | Route::Rebalance => Partitioning::Rebalance,
+            Route::Broadcast => Partitioning::Broadcast,
+        };
+        let handle = self
+            .ctx
+            .add_operator(op, kind, &[(self.node, partitioning)]);
+        let stream = self.routed(partitioning, &handle.placement);
+        (handle, stream)
+    }
+
+    /// The stream moved to the workers in `placement` according to `partitioning`.
+    pub(crate) fn routed(
+        &self,
+        partitioning: Partitioning,
+        placement: &Rc<[usize]>,
+    ) -> Stream<'s, Epoch, Vec<T>> {
+        match partitioning {
+            Partitioning::Forward => self.stream.clone(),
+            Partitioning::Rebalance | Partitioning::Hash => {
+                let targets = Rc::clone(placement);
+                // Start each sender at a different target so small batches spread too.
+                let mut next = self.ctx.index;
+                self.stream.clone().exchange(move |_| {
+                    next = next.wrapping_add(1);
+                    targets[next % targets.len()] as u64
+                })
+            }
+            Partitioning::Broadcast => {
+                let targets = Rc::clone(placement);
+                self.stream
+                    .clone()
+                    .flat_map(move |x: T| {
+                        let targets = Rc::clone(&targets);
+                        (0..targets.len()).map(move |i| (targets[i] as u64, x.clone()))
+                    })
+                    .exchange(|(w, _)| *w)
+                    .map(|(_, x)| x)
+            }
+        }
+    }
+
+    /// Applies an element-wise operator: `logic` turns each input batch into output records.
+    pub(crate) fn batchwise<U: Data>(
+        self,
+        op: Op,
+        kind: &str,
+        mut logic: impl FnMut(&mut Vec<T>, &mut Vec<U>) + 'static,
+    ) -> DataStream<'s, U> {
+        let (handle, stream) = self.attach(&op, kind);
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let out =
+            stream.unary::<VecBuilder<U>, _, _, _>(Pipeline, &handle.name, move |_cap, _info| {
+                let mut buffer = Vec::new();
+                move |input, output| {
+                    let _busy = metrics.busy_in(node);
+                    input.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        logic(data, &mut buffer);
+                        metrics.add_out(buffer.len());
+                        if !buffer.is_empty() {
+                            output.session(&cap).give_container(&mut buffer);
+                            buffer.clear();
+                        }
+                    });
+                }
+            });
+        DataStream::from_parts(Rc::clone(&self.ctx), out, handle.node, handle.placement)
+    }
+
+    /// Transforms every record.
+    ///
+    /// ```
+    /// use weir_core::{execute, Config, Collector};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     job.from_vec("numbers", (1..=4u64).collect())
+    ///         .map("double", |x| x * 2)
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![2, 4, 6, 8]);
+    /// ```
+    pub fn map<U: Data>(
+        self,
+        op: impl Into<Op>,
+        mut f: impl FnMut(T) -> U + 'static,
+    ) -> DataStream<'s, U> {
+        self.batchwise(op.into(), "map", move |data, out| {
+            out.extend(data.drain(..).map(&mut f))
+        })
+    }
+
+    /// Turns every record into zero or more records.
+    pub fn flat_map<U: Data, I: IntoIterator<Item = U>>(
+        self,
+        op: impl Into<Op>,
+        mut f: impl FnMut(T) -> I + 'static,
+    ) -> DataStream<'s, U> {
+        self.batchwise(op.into(), "flat_map", move |data, out| {
+            for x in data.drain(..) {
+                out.extend(f(x));
+            }
+        })
+    }
+
+    /// Keeps the records for which `f` is true.
+    pub fn filter(
+        self,
+        op: impl Into<Op>,
+        mut f: impl FnMut(&T) -> bool + 'static,
+    ) -> DataStream<'s, T> {
+        self.batchwise(op.into(), "filter", move |data, out| {
+            out.extend(data.drain(..).filter(|x| f(x)))
+        })
+    }
+
+    /// Calls `f` on every record and passes it on unchanged.
+    pub fn inspect(self, op: impl Into<Op>, mut f: impl FnMut(&T) + 'static) -> DataStream<'s, T> {
+        self.batchwise(op.into(), "inspect", move |data, out| {
+            for x in data.iter() {
+                f(x);
+            }
+            std::mem::swap(data, out);
+        })
+    }
+
+    /// Merges two streams of the same type.
+    pub fn union(self, op: impl Into<Op>, other: DataStream<'s, T>) -> DataStream<'s, T> {
+        let mut placement: Vec<usize> = self
+            .placement
+            .iter()
+            .chain(other.placement.iter())
+            .copied()
+            .collect();
+        placement.sort_unstable();
+        placement.dedup();
+        let op = op.into().parallelism(placement.len());
+        let handle = self.ctx.add_operator(
+            &op,
+            "union",
+            &[
+                (self.node, Partitioning::Forward),
+                (other.node, Partitioning::Forward),
+            ],
+        );
+        // A union keeps records where they are: its "instances" are the inputs' workers.
+        self.ctx.plan.borrow_mut().nodes[handle.node].placement = placement.clone();
+        let stream = self.stream.concat(other.stream);
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, placement.into())
+    }
+
+    /// The next operator receives the records round-robin (Flink's `rebalance`).
+    pub fn rebalance(mut self) -> Self {
+        self.route = Route::Rebalance;
+        self
+    }
+
+    /// Every instance of the next operator receives every record (Flink's `broadcast`).
+    pub fn broadcast(mut self) -> Self {
+        self.route = Route::Broadcast;
+        self
+    }
+
+    /// Calls `f` once per epoch and instance with all records of that epoch the instance
+    /// received: the hook for vectorised operators (model scoring, feature batches).
+    pub fn map_batch<U: Data, I: IntoIterator<Item = U>>(
+        self,
+        op: impl Into<Op>,
+        mut f: impl FnMut(Vec<T>) -> I + 'static,
+    ) -> DataStream<'s, U> {
+        let op = op.into();
+        let (handle, stream) = self.attach(&op, "map_batch");
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let out = stream.unary_frontier::<VecBuilder<U>, _, _, _>(
+            Pipeline,
+            &handle.name,
+            move |_cap, _info| {
+                let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<T>)> = BTreeMap::new();
+                move |(input, frontier), output| {
+                    let _busy = metrics.busy_in(node);
+                    input.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        let Some(time) = cap.least().copied() else {
+                            return;
+                        };
+                        let entry = pending.entry(time).or_insert_with(|| {
+                            (
+                                cap.retain_least(output.output_index())
+                                    .expect("stamp has a time"),
+                                Vec::new(),
+                            )
+                        });
+                        entry.1.append(data);
+                    });
+                    while let Some(entry) = pending.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let (cap, batch) = entry.remove();
+                        let mut session = output.session(&cap);
+                        let mut n = 0;
+                        for y in f(batch) {
+                            session.give(y);
+                            n += 1;
+                        }
+                        metrics.add_out(n);
+                    }
+                }
+            },
+        );
+        DataStream::from_parts(Rc::clone(&self.ctx), out, handle.node, handle.placement)
+    }
+}
+
+/// Anything that is a node of the plan (used by [`DataStream::from_timely`]).
+pub trait AsNode {
+    /// The plan node.
+    fn node_id(&self) -> NodeId;
+}
+
+impl<T> AsNode for DataStream<'_, T> {
+    fn node_id(&self) -> NodeId {
+        self.node
+    }
+}
