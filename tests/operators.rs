@@ -1,0 +1,144 @@
+//! Every operator and join against its sequential reference: parallelism 1 and 2, one and
+//! two worker threads, and two OS processes talking TCP on 127.0.0.1.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{build_all, normalize, reference_for, scenarios};
+use weir::prelude::*;
+
+fn run_in_process(config: Config, p: usize) -> Vec<Vec<String>> {
+    let outs: Vec<Collector<String>> = scenarios().iter().map(|_| Collector::new()).collect();
+    let sinks = outs.clone();
+    execute(config, move |job| {
+        build_all(job, p, &sinks);
+        Ok(())
+    })
+    .expect("job runs");
+    outs.iter().map(|c| normalize(c.take())).collect()
+}
+
+fn check(results: Vec<Vec<String>>, p: usize, what: &str) {
+    for (s, got) in scenarios().iter().zip(results) {
+        let want = reference_for(s, p);
+        assert!(!want.is_empty(), "{}: empty reference", s.name);
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{what}: scenario {} at parallelism {p}: wrong number of records",
+            s.name
+        );
+        assert_eq!(got, want, "{what}: scenario {} at parallelism {p}", s.name);
+    }
+}
+
+#[test]
+fn one_worker_parallelism_1() {
+    check(run_in_process(Config::threads(1), 1), 1, "-w 1");
+}
+
+#[test]
+fn two_threads_parallelism_1() {
+    check(run_in_process(Config::threads(2), 1), 1, "-w 2");
+}
+
+#[test]
+fn two_threads_parallelism_2() {
+    check(run_in_process(Config::threads(2), 2), 2, "-w 2");
+}
+
+#[test]
+fn four_threads_parallelism_3() {
+    check(run_in_process(Config::threads(4), 3), 3, "-w 4");
+}
+
+const CHILD_ENV: &str = "WEIR_TEST_CHILD_ARGS";
+const CHILD_OUT: &str = "WEIR_TEST_CHILD_OUT";
+
+/// Runs as one process of a multi-process job when started by
+/// `two_processes_match_reference` (cluster arguments in the environment); run directly,
+/// it runs the scenarios in this process.
+#[test]
+fn conformance_child() {
+    let Ok(args) = std::env::var(CHILD_ENV) else {
+        check(
+            run_in_process(Config::threads(1), 1),
+            1,
+            "child run in-process",
+        );
+        return;
+    };
+    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
+    let config = Config::from_args(argv).unwrap().with_verbose(false);
+    let process = config.process_index();
+    let results = run_in_process(config, 2);
+    if process == 0 {
+        let path = std::env::var(CHILD_OUT).unwrap();
+        std::fs::write(path, serde_json::to_string(&results).unwrap()).unwrap();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn two_processes_match_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
+    let out: PathBuf = dir.path().join("results.json");
+    let exe = std::env::current_exe().unwrap();
+    let mut children: Vec<_> = (0..2)
+        .map(|p| {
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "conformance_child",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env(
+                    CHILD_ENV,
+                    format!("-w 2 -n 2 -p {p} -h {}", hosts.display()),
+                )
+                .env(CHILD_OUT, &out)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for child in &mut children {
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "a process of the 2-process job failed: {status}"
+                );
+                break;
+            }
+            if Instant::now() > deadline {
+                children.iter_mut().for_each(|c| {
+                    let _ = c.kill();
+                });
+                panic!("2-process job did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let results: Vec<Vec<String>> =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    check(results, 2, "-w 2 -n 2 (two processes)");
+}
