@@ -108,6 +108,11 @@ where
         };
         if result.is_err() {
             abort.store(true, Ordering::SeqCst);
+            // timely steps remaining dataflows to completion after this closure returns,
+            // which would wait forever for the failed peers: drop them instead.
+            for id in worker.installed_dataflows() {
+                worker.drop_dataflow(id);
+            }
         }
         result
     })

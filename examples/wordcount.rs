@@ -1,0 +1,84 @@
+//! The demo job: word counts over a text, written as JSON Lines.
+//!
+//! ```text
+//! cargo run --release --example wordcount -- -w 2                  # embedded text
+//! cargo run --release --example wordcount -- -w 2 --input book.txt --output out/
+//! cargo run --release --example wordcount -- -w 2 --explain=dot    # job graph only
+//! ```
+//! Lines are read by one source instance, split into words on all workers, counted per
+//! word on the worker owning the word (HASH edge), and written as one part file per
+//! counting instance. The ten most frequent words are printed at the end.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use weir::prelude::*;
+
+const EMBEDDED: &str = include_str!("data/pride_and_prejudice_ch1.txt");
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let mut input: Option<PathBuf> = None;
+    let mut output = PathBuf::from("target/wordcount-out");
+    let mut args = config.program_args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--input" => input = Some(args.next().context("--input needs a path")?.into()),
+            "--output" => output = args.next().context("--output needs a path")?.into(),
+            other => {
+                anyhow::bail!("unknown argument `{other}` (expected --input FILE, --output DIR)")
+            }
+        }
+    }
+    let text = match &input {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => EMBEDDED.to_string(),
+    };
+    let lines: Vec<String> = text.lines().map(String::from).collect();
+    let explaining = config.explain.is_some();
+    let first_process = config.process_index() == 0;
+    // One epoch for the whole text, so each word is counted once.
+    let config = config.with_epochs(EpochPolicy::Records(u64::MAX));
+    let top = Collector::new();
+    let top_sink = top.clone();
+    let out_dir = output.clone();
+    let report = execute(config, move |job| {
+        let counts = job
+            .from_vec(op("lines").parallelism(1), lines.clone())
+            .flat_map("split", |line: String| {
+                line.split(|c: char| !c.is_alphanumeric() && c != '\'')
+                    .filter(|w| !w.is_empty())
+                    .map(|w| w.to_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .key_by(|w: &String| w.clone())
+            .count("count");
+        counts.clone().write_jsonl("write", &out_dir);
+        counts.collect(op("top").parallelism(1), &top_sink);
+        Ok(())
+    })?;
+    if explaining {
+        return Ok(());
+    }
+    eprintln!(
+        "{} records counted in {:.1} ms",
+        report.operator("count").map_or(0, |o| o.records_in),
+        report.elapsed_ms
+    );
+    let mut words = top.take();
+    words.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if first_process {
+        println!("top words:");
+        for (word, n) in words.iter().take(10) {
+            println!("  {n:>4} {word}");
+        }
+        println!(
+            "{} distinct words; counts written to {}/",
+            words.len(),
+            output.display()
+        );
+    }
+    Ok(())
+}

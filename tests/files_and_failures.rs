@@ -1,0 +1,397 @@
+//! File sources (exactly-once splits, malformed lines), file sinks, dead letters,
+//! fail-fast, flow control, worker panics, build errors and the job graph export.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use weir::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+struct Event {
+    id: u64,
+    user: String,
+    amount: i64,
+}
+
+fn event(id: u64) -> Event {
+    Event {
+        id,
+        user: format!("u{}", id % 13),
+        amount: (id as i64 * 37) % 101 - 50,
+    }
+}
+
+fn write_jsonl(path: &Path, ids: impl Iterator<Item = u64>) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for id in ids {
+        serde_json::to_writer(&mut f, &event(id)).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+}
+
+fn write_csv(path: &Path, ids: impl Iterator<Item = u64>) {
+    let mut w = csv::Writer::from_path(path).unwrap();
+    for id in ids {
+        w.serialize(event(id)).unwrap();
+    }
+}
+
+fn read_ids(config: Config, path: &Path, instances: usize, csv: bool) -> (Vec<u64>, JobReport) {
+    let out = Collector::new();
+    let sink = out.clone();
+    let path = path.to_path_buf();
+    let report = execute(config, move |job| {
+        let o = op("read").parallelism(instances);
+        let s: DataStream<Event> = if csv {
+            job.read_csv(o, &path)
+        } else {
+            job.read_jsonl(o, &path)
+        };
+        s.map("id", |e| e.id).collect("out", &sink);
+        Ok(())
+    })
+    .unwrap();
+    (out.sorted(), report)
+}
+
+#[test]
+fn one_file_is_read_exactly_once_by_1_to_4_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("events.jsonl");
+    let csv = dir.path().join("events.csv");
+    write_jsonl(&jsonl, 0..5000);
+    write_csv(&csv, 0..5000);
+    let want: Vec<u64> = (0..5000).collect();
+    for instances in 1..=4 {
+        for (path, is_csv) in [(&jsonl, false), (&csv, true)] {
+            let (got, report) = read_ids(Config::threads(4), path, instances, is_csv);
+            assert_eq!(got, want, "{} with {instances} instances", path.display());
+            assert_eq!(report.operator("read").unwrap().parallelism, instances);
+            assert_eq!(report.dead_letters, 0);
+        }
+    }
+}
+
+#[test]
+fn a_directory_is_read_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Uneven files, including an empty one and a hidden one that must be ignored.
+    write_jsonl(&dir.path().join("a.jsonl"), 0..1000);
+    write_jsonl(&dir.path().join("b.jsonl"), 1000..1003);
+    write_jsonl(&dir.path().join("c.jsonl"), 1003..1003);
+    write_jsonl(&dir.path().join("d.jsonl"), 1003..3000);
+    write_jsonl(&dir.path().join(".hidden.jsonl"), 9000..9010);
+    for instances in 1..=4 {
+        let (got, _) = read_ids(Config::threads(4), dir.path(), instances, false);
+        assert_eq!(got, (0..3000).collect::<Vec<_>>(), "{instances} instances");
+    }
+}
+
+#[test]
+fn malformed_lines_become_dead_letters_with_file_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut text = String::new();
+    for id in 0..100u64 {
+        match id {
+            10 => text.push_str("{\"id\": 10, \"user\": \"x\"\n"), // truncated JSON
+            20 => text.push_str("{\"id\": \"twenty\", \"user\": \"x\", \"amount\": 1}\n"), // wrong type
+            30 => text.push_str("not json at all\n"),
+            _ => text.push_str(&format!("{}\n", serde_json::to_string(&event(id)).unwrap())),
+        }
+    }
+    std::fs::write(&input, text).unwrap();
+    let output = dir.path().join("out");
+    let out2 = output.clone();
+    let input2 = input.clone();
+    let report = execute(Config::threads(2), move |job| {
+        job.read_jsonl::<Event>(op("read").parallelism(2), &input2)
+            .write_jsonl("write", &out2);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(report.dead_letters, 3);
+    assert_eq!(report.operator("read").unwrap().dead_letters, 3);
+    // The good records are all written, in two part files renamed on completion.
+    let mut ids = Vec::new();
+    for part in ["part-00000.jsonl", "part-00001.jsonl"] {
+        let text = std::fs::read_to_string(output.join(part)).unwrap();
+        ids.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Event>(l).unwrap().id),
+        );
+    }
+    ids.sort();
+    assert_eq!(
+        ids,
+        (0..100)
+            .filter(|i| ![10, 20, 30].contains(i))
+            .collect::<Vec<_>>()
+    );
+    assert!(!output.join("part-00000.jsonl.inprogress").exists());
+    // Dead letters land next to the output by default.
+    let errors = std::fs::read_to_string(dir.path().join("out.errors.jsonl")).unwrap();
+    let mut dead: Vec<DeadLetter> = errors
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    dead.sort_by_key(|d| d.location.clone());
+    assert_eq!(dead.len(), 3);
+    let file = input.display().to_string();
+    assert_eq!(dead[0].location, format!("{file}:11"));
+    assert!(dead[0].reason.contains("EOF"), "{}", dead[0].reason);
+    assert_eq!(dead[1].location, format!("{file}:21"));
+    assert!(
+        dead[1].reason.contains("invalid type"),
+        "{}",
+        dead[1].reason
+    );
+    assert_eq!(dead[2].location, format!("{file}:31"));
+    assert_eq!(dead[2].raw, "not json at all");
+    assert_eq!(dead[0].operator, "read");
+}
+
+#[test]
+fn malformed_csv_rows_are_dead_lettered_and_claimable() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(
+        &input,
+        "id,user,amount\n1,a,5\n2,b,notanumber\n3,c\n4,d,-7\n",
+    )
+    .unwrap();
+    let good = Collector::new();
+    let bad = Collector::new();
+    let (g, b) = (good.clone(), bad.clone());
+    let report = execute(Config::threads(2), move |job| {
+        job.read_csv::<Event>(op("read").parallelism(2), &input)
+            .map("id", |e| e.id)
+            .collect("good", &g);
+        job.dead_letters("dead")
+            .collect(op("bad").parallelism(1), &b);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(good.sorted(), vec![1, 4]);
+    let mut bad = bad.take();
+    bad.sort();
+    assert_eq!(bad.len(), 2);
+    assert!(bad[0].location.ends_with("in.csv:3"), "{:?}", bad[0]);
+    assert!(
+        bad[0].reason.contains("amount") || bad[0].reason.contains("invalid digit"),
+        "{:?}",
+        bad[0]
+    );
+    assert!(bad[1].location.ends_with("in.csv:4"), "{:?}", bad[1]);
+    assert!(bad[1].reason.contains("expected 3 fields"), "{:?}", bad[1]);
+    assert_eq!(report.dead_letters, 2);
+}
+
+#[test]
+fn fail_fast_turns_a_malformed_record_into_a_job_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\":1,\"user\":\"a\",\"amount\":1}\n{broken\n").unwrap();
+    let err = execute(Config::threads(2).with_fail_fast(true), move |job| {
+        job.read_jsonl::<Event>("read", &input)
+            .for_each("drop", |_| {});
+        Ok(())
+    })
+    .unwrap_err();
+    match err {
+        WeirError::BadRecord {
+            operator, location, ..
+        } => {
+            assert_eq!(operator, "read");
+            assert!(location.ends_with("in.jsonl:2"), "{location}");
+        }
+        other => panic!("expected BadRecord, got {other}"),
+    }
+}
+
+#[test]
+fn a_missing_input_is_a_clear_error() {
+    let err = execute(Config::threads(1), |job| {
+        job.read_jsonl::<Event>("read", "/nonexistent/weir/input.jsonl")
+            .for_each("drop", |_| {});
+        Ok(())
+    })
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("read") && text.contains("/nonexistent/weir/input.jsonl"),
+        "{text}"
+    );
+}
+
+#[test]
+fn csv_sink_writes_a_header_per_part_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("csv_out");
+    let o = out.clone();
+    execute(Config::threads(2), move |job| {
+        job.generate("gen", Some(500), event)
+            .write_csv(op("csv").parallelism(2), &o);
+        Ok(())
+    })
+    .unwrap();
+    let (ids, _) = read_ids(Config::threads(2), &out, 2, true);
+    assert_eq!(ids, (0..500).collect::<Vec<_>>());
+    for part in ["part-00000.csv", "part-00001.csv"] {
+        assert!(std::fs::read_to_string(out.join(part))
+            .unwrap()
+            .starts_with("id,user,amount\n"));
+    }
+}
+
+#[test]
+fn flow_control_bounds_in_flight_records_with_a_slow_sink() {
+    const RECORDS: u64 = 2_000_000;
+    const EPOCH: u64 = 10_000;
+    const WINDOW: u64 = 3;
+    let produced = Arc::new(AtomicU64::new(0));
+    let consumed = Arc::new(AtomicU64::new(0));
+    let max_in_flight = Arc::new(AtomicI64::new(0));
+    let (p, c, m) = (produced.clone(), consumed.clone(), max_in_flight.clone());
+    let config = Config::threads(2)
+        .with_epochs(EpochPolicy::Records(EPOCH))
+        .with_max_epochs_in_flight(WINDOW);
+    execute(config, move |job| {
+        let (p, c, m) = (p.clone(), c.clone(), m.clone());
+        let c2 = c.clone();
+        job.generate(op("fast").parallelism(1), Some(RECORDS), move |i| {
+            let n = p.fetch_add(1, Ordering::Relaxed) + 1;
+            let in_flight = n as i64 - c2.load(Ordering::Relaxed) as i64;
+            m.fetch_max(in_flight, Ordering::Relaxed);
+            i
+        })
+        .for_each(op("slow").parallelism(1), move |_| {
+            let n = c.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 50_000 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(consumed.load(Ordering::Relaxed), RECORDS);
+    let max = max_in_flight.load(Ordering::Relaxed);
+    // The source may be at most WINDOW epochs ahead, plus the epoch being filled.
+    let bound = ((WINDOW + 1) * EPOCH) as i64;
+    assert!(max <= bound, "{max} records in flight, bound {bound}");
+    assert!(
+        max > EPOCH as i64 / 2,
+        "the test should actually build up a backlog (max {max})"
+    );
+}
+
+#[test]
+fn a_worker_panic_is_an_error_naming_the_operator_not_a_hang() {
+    let err = execute(Config::threads(2), |job| {
+        job.generate("numbers", Some(100_000), |i| i)
+            .map("explodes", |x| {
+                if x == 777 {
+                    panic!("boom at {x}");
+                }
+                x
+            })
+            .for_each("drop", |_| {});
+        Ok(())
+    })
+    .unwrap_err();
+    match err {
+        WeirError::WorkerPanic {
+            operator, message, ..
+        } => {
+            assert_eq!(operator.as_deref(), Some("explodes"));
+            assert!(message.contains("boom at 777"));
+        }
+        other => panic!("expected WorkerPanic, got {other}"),
+    }
+}
+
+#[test]
+fn too_much_parallelism_is_a_build_error() {
+    let err = execute(Config::threads(2), |job| {
+        job.from_vec("src", vec![1u32])
+            .map(op("wide").parallelism(3), |x| x)
+            .for_each("drop", |_| {});
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, WeirError::Parallelism { ref operator, requested: 3, available: 2 } if operator == "wide"),
+        "{err}"
+    );
+    let err = execute(Config::threads(1), |job| {
+        job.from_vec("same", vec![1u32])
+            .map("same", |x| x)
+            .for_each("drop", |_| {});
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("same"), "{err}");
+}
+
+#[test]
+fn the_job_graph_exports_as_json_and_dot_before_running() {
+    let mut config = Config::threads(4);
+    config.verbose = false;
+    let plan = explain(config, |job| {
+        job.generate(op("src").parallelism(1), None, |i| i) // unbounded: must not run
+            .map(op("double").parallelism(4), |x| x * 2)
+            .key_by(|x| x % 10)
+            .count(op("count").parallelism(2))
+            .print(op("print").parallelism(2));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(plan.workers, 4);
+    let names: Vec<_> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.parallelism))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("src", 1), ("double", 4), ("count", 2), ("print", 2)]
+    );
+    let parts: Vec<_> = plan.edges.iter().map(|e| e.partitioning).collect();
+    assert_eq!(
+        parts,
+        vec![
+            Partitioning::Rebalance,
+            Partitioning::Hash,
+            Partitioning::Forward
+        ]
+    );
+    assert_eq!(plan.node("count").unwrap().placement, vec![0, 2]);
+    let json: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+    assert_eq!(json["nodes"][2]["name"], "count");
+    assert!(plan.to_dot().contains("n1 -> n2 [label=\"HASH\"]"));
+}
+
+#[test]
+fn rate_limited_generator_with_time_epochs() {
+    let out = Collector::new();
+    let sink = out.clone();
+    let start = std::time::Instant::now();
+    execute(Config::threads(1), move |job| {
+        job.generate(
+            op("paced")
+                .rate(2000.0)
+                .epochs(EpochPolicy::Interval(std::time::Duration::from_millis(20))),
+            Some(200),
+            |i| i,
+        )
+        .collect("out", &sink);
+        Ok(())
+    })
+    .unwrap();
+    // 200 records at 2000/s cannot finish before ~100 ms (a lower bound, not a timing race).
+    assert!(start.elapsed() >= std::time::Duration::from_millis(90));
+    assert_eq!(out.sorted(), (0..200).collect::<Vec<_>>());
+}
