@@ -1,1 +1,146 @@
-fn main() {}
+//! Weir vs hand-written timely: map -> key_by -> count over 10M u64 records, at 1 and 2
+//! workers. Both sides use the same epoch size (100k records per source instance), the
+//! same in-flight bound (4 epochs), the same key function and hash, and a per-epoch
+//! hash-map count; the ratio isolates Weir's overhead (plan, metrics, routing, sink).
+//!
+//! `cargo bench --bench pipeline_vs_timely [-- RECORDS [REPETITIONS]]`
+//! Prints a table and writes `target/bench/pipeline_vs_timely.json`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::{Input, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle};
+use weir::prelude::*;
+
+const EPOCH: u64 = 100_000;
+const IN_FLIGHT: u64 = 4;
+const KEYS: u64 = 1024;
+
+fn timely_config(workers: usize) -> timely::Config {
+    if workers == 1 {
+        timely::Config::thread()
+    } else {
+        timely::Config::process(workers)
+    }
+}
+
+/// The baseline: the same pipeline written directly against timely.
+fn raw_timely(workers: usize, records: u64) -> Duration {
+    let start = Instant::now();
+    timely::execute(timely_config(workers), move |worker| {
+        let (index, peers) = (worker.index() as u64, worker.peers() as u64);
+        let mut input = InputHandle::new();
+        let probe = ProbeHandle::new();
+        worker.dataflow::<u64, _, _>(|scope| {
+            scope
+                .input_from(&mut input)
+                .container::<Vec<u64>>()
+                .map(|x| x.wrapping_mul(3))
+                .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<(u64, u64)>>, _, _, _>(
+                    Exchange::new(move |x: &u64| weir::key_hash(&(x % KEYS)) % peers),
+                    "count",
+                    |_cap, _info| {
+                        let mut pending = BTreeMap::new();
+                        move |(input, frontier), output| {
+                            input.for_each(|cap, data| {
+                                let Some(time) = cap.least().copied() else { return };
+                                let (_, counts): &mut (_, FxHashMap<u64, u64>) = pending.entry(time).or_insert_with(|| {
+                                    (cap.retain_least(output.output_index()).unwrap(), FxHashMap::default())
+                                });
+                                for x in data.drain(..) {
+                                    *counts.entry(x % KEYS).or_default() += 1;
+                                }
+                            });
+                            while let Some(entry) = pending.first_entry() {
+                                if frontier.less_equal(entry.key()) {
+                                    break;
+                                }
+                                let (cap, counts) = entry.remove();
+                                output.session(&cap).give_iterator(counts.into_iter());
+                            }
+                        }
+                    },
+                )
+                .probe_with(&probe);
+        });
+        let mut epoch = 0;
+        let mut next = index;
+        while next < records {
+            let end = (next + EPOCH * peers).min(records);
+            while next < end {
+                input.send(next);
+                next += peers;
+            }
+            epoch += 1;
+            input.advance_to(epoch);
+            while epoch >= IN_FLIGHT && probe.less_equal(&(epoch - IN_FLIGHT)) {
+                worker.step();
+            }
+        }
+        drop(input);
+        while worker.step_or_park(None) {}
+    })
+    .unwrap()
+    .join();
+    start.elapsed()
+}
+
+/// The same pipeline in Weir.
+fn weir(workers: usize, records: u64) -> Duration {
+    let config = Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(EPOCH))
+        .with_max_epochs_in_flight(IN_FLIGHT)
+        .with_verbose(false);
+    let start = Instant::now();
+    execute(config, move |job| {
+        job.generate("numbers", Some(records), |i| i)
+            .map("times3", |x| x.wrapping_mul(3))
+            .key_by(|x| x % KEYS)
+            .count("count")
+            .for_each("drop", |_| {});
+        Ok(())
+    })
+    .unwrap();
+    start.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let records: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let reps: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
+    println!("map -> key_by -> count, {records} u64 records, median of {reps} interleaved runs");
+    println!("{:>7} {:>14} {:>14} {:>12}", "workers", "raw timely M/s", "weir M/s", "weir/raw");
+    let mut rows = Vec::new();
+    for workers in [1usize, 2] {
+        // Warm up both once.
+        raw_timely(workers, records / 10);
+        weir(workers, records / 10);
+        let (mut raw, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            raw.push(raw_timely(workers, records));
+            ours.push(weir(workers, records));
+        }
+        let (raw, ours) = (median(raw), median(ours));
+        let raw_tp = records as f64 / raw.as_secs_f64() / 1e6;
+        let weir_tp = records as f64 / ours.as_secs_f64() / 1e6;
+        let ratio = weir_tp / raw_tp;
+        println!("{workers:>7} {raw_tp:>14.1} {weir_tp:>14.1} {ratio:>12.3}");
+        rows.push(format!(
+            "{{\"workers\":{workers},\"records\":{records},\"raw_timely_records_per_s\":{:.0},\"weir_records_per_s\":{:.0},\"ratio\":{ratio:.4}}}",
+            raw_tp * 1e6,
+            weir_tp * 1e6
+        ));
+    }
+    let _ = std::fs::create_dir_all("target/bench");
+    let _ = std::fs::write("target/bench/pipeline_vs_timely.json", format!("[{}]\n", rows.join(",")));
+}
