@@ -115,11 +115,20 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let records: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let records: u64 = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
     let reps: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     println!("map -> key_by -> count, {records} u64 records, median of {reps} interleaved runs");
-    println!("{:>7} {:>14} {:>14} {:>12}", "workers", "raw timely M/s", "weir M/s", "weir/raw");
+    println!(
+        "{:>7} {:>14} {:>14} {:>12}",
+        "workers", "raw timely M/s", "weir M/s", "weir/raw"
+    );
     let mut rows = Vec::new();
     for workers in [1usize, 2] {
         // Warm up both once.
@@ -142,5 +151,8 @@ fn main() {
         ));
     }
     let _ = std::fs::create_dir_all("target/bench");
-    let _ = std::fs::write("target/bench/pipeline_vs_timely.json", format!("[{}]\n", rows.join(",")));
+    let _ = std::fs::write(
+        "target/bench/pipeline_vs_timely.json",
+        format!("[{}]\n", rows.join(",")),
+    );
 }

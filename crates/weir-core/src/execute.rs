@@ -21,6 +21,9 @@ use crate::job::{Epoch, Job, JobContext, Op};
 use crate::plan::Plan;
 use crate::report::{JobReport, CURRENT_OPERATOR};
 
+/// Counters of one operator instance: node id and [in, out, busy ns, dead letters].
+type NodeCounters = (usize, [u64; 4]);
+
 /// How long an idle worker parks before re-checking for failures elsewhere.
 const PARK: Duration = Duration::from_millis(20);
 
@@ -333,11 +336,11 @@ where
     let elapsed = started.elapsed();
 
     // Gather every worker's counters on every worker with a small second dataflow.
-    let local: Vec<(usize, [u64; 4])> = metrics
+    let local: Vec<NodeCounters> = metrics
         .iter()
         .map(|(node, m)| (*node, m.snapshot()))
         .collect();
-    let gathered: Rc<RefCell<Vec<(usize, [u64; 4])>>> = Rc::default();
+    let gathered: Rc<RefCell<Vec<NodeCounters>>> = Rc::default();
     let sink = Rc::clone(&gathered);
     worker.dataflow::<u64, _, _>(move |scope| {
         local

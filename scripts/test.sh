@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit/integration/doc tests, and a run of the demo.
+# Usage: bash scripts/test.sh   (needs only a Rust toolchain; everything else comes from crates.io)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found; install Rust with rustup (https://rustup.rs) and retry" >&2
+    exit 1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test (unit, integration, examples, benches build)"
+cargo test --workspace --all-targets
+echo "== cargo test --doc"
+cargo test --workspace --doc
+echo "== demo job, 2 workers"
+cargo run --quiet --example wordcount -- -w 2 --output target/wordcount-ci
+echo "== demo job graph"
+cargo run --quiet --example wordcount -- -w 2 --explain=json >/dev/null
+echo "all tests passed"
