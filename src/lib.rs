@@ -30,3 +30,8 @@ pub mod prelude {
         JobReport, KeyedStream, Op, Partitioning, Plan, TableUpdate, WeirError,
     };
 }
+
+/// The README's example pipeline compiles (checked by `cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
