@@ -142,3 +142,92 @@ fn two_processes_match_reference() {
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     check(results, 2, "-w 2 -n 2 (two processes)");
 }
+
+const PANIC_ENV: &str = "WEIR_TEST_PANIC_ARGS";
+
+/// One process of `a_panic_in_one_process_fails_both`: the worker with global index 3
+/// (on process 1) panics mid-stream. Run directly, it checks the same in one process.
+#[test]
+fn panicking_child() {
+    let config = match std::env::var(PANIC_ENV) {
+        Ok(args) => {
+            let argv =
+                std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
+            Config::from_args(argv).unwrap().with_verbose(false)
+        }
+        Err(_) => Config::threads(4).with_verbose(false),
+    };
+    let result = execute(config, |job| {
+        let me = job.worker_index();
+        job.generate("numbers", Some(1_000_000), |i| i)
+            .map("maybe_panic", move |x| {
+                if me == 3 && x > 5_000 {
+                    panic!("deliberate failure on worker 3");
+                }
+                x
+            })
+            .key_by(|x| x % 16)
+            .count("count")
+            .for_each("drop", |_| {});
+        Ok(())
+    });
+    let err = result.expect_err("the job must fail");
+    if std::env::var(PANIC_ENV).is_err() {
+        assert!(
+            matches!(err, WeirError::WorkerPanic { worker: 3, .. }),
+            "{err}"
+        );
+    } else {
+        // Exit non-zero so the parent sees this process failed (and did not hang).
+        eprintln!("job failed as expected: {err}");
+        std::process::exit(3);
+    }
+}
+
+#[test]
+fn a_panic_in_one_process_fails_both_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut children: Vec<_> = (0..2)
+        .map(|p| {
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "panicking_child",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env(
+                    PANIC_ENV,
+                    format!("-w 2 -n 2 -p {p} -h {}", hosts.display()),
+                )
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (p, child) in children.iter_mut().enumerate() {
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(
+                    !status.success(),
+                    "process {p} should fail when a worker anywhere panics"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {p} hung after a peer's worker panicked"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

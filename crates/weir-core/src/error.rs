@@ -58,10 +58,12 @@ pub enum WeirError {
         message: String,
     },
     /// Another worker of the job failed first; this worker stopped because of it.
-    #[error("worker {worker} stopped because another worker failed")]
+    #[error("worker {worker} stopped because {cause}")]
     Aborted {
         /// Global worker index.
         worker: usize,
+        /// The failure that stopped the job, as far as this worker knows it.
+        cause: String,
     },
     /// Timely's communication layer failed (e.g. a peer process died).
     #[error("timely communication error: {0}")]

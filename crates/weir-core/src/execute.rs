@@ -16,6 +16,7 @@ use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
 use crate::config::{Config, ExplainFormat};
+use crate::control::Control;
 use crate::error::{Result, WeirError};
 use crate::job::{Epoch, Job, JobContext, Op};
 use crate::plan::Plan;
@@ -96,8 +97,17 @@ where
     let guards = timely::execute(timely_config, move |worker| {
         let names: Rc<RefCell<Vec<String>>> = Rc::default();
         let index = worker.index();
+        let mut control = Control::install(worker);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            run_worker(worker, &config, &*build, &abort, &progress, &names)
+            run_worker(
+                worker,
+                &config,
+                &*build,
+                &abort,
+                &progress,
+                &names,
+                &mut control,
+            )
         }));
         let result = match outcome {
             Ok(result) => result,
@@ -109,13 +119,16 @@ where
                 message: panic_message(&*payload),
             }),
         };
-        if result.is_err() {
+        if let Err(e) = &result {
             abort.store(true, Ordering::SeqCst);
+            // Tell the other workers (in all processes), and drop this worker's dataflows:
             // timely steps remaining dataflows to completion after this closure returns,
-            // which would wait forever for the failed peers: drop them instead.
-            for id in worker.installed_dataflows() {
-                worker.drop_dataflow(id);
-            }
+            // which would wait forever for the failed peers.
+            let message = match e {
+                WeirError::Aborted { cause, .. } => cause.clone(),
+                other => other.to_string(),
+            };
+            control.announce(worker, index, message);
         }
         result
     })
@@ -259,6 +272,7 @@ fn run_worker<F>(
     abort: &AtomicBool,
     progress: &Arc<AtomicU64>,
     names: &Rc<RefCell<Vec<String>>>,
+    control: &mut Control,
 ) -> Result<JobReport>
 where
     F: for<'s> Fn(&mut Job<'s>) -> Result<()>,
@@ -271,6 +285,7 @@ where
             config.total_workers()
         )));
     }
+    let main_dataflow = worker.next_dataflow_index();
     let (plan, metrics, failure, built) = worker.dataflow::<Epoch, _, _>(|scope| {
         let ctx = new_context(
             scope,
@@ -308,12 +323,22 @@ where
         );
         bar
     });
+    let remote_failure = control.remote_failure();
     let check = |failure: &RefCell<Option<WeirError>>| -> Result<()> {
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e);
         }
+        if let Some(cause) = remote_failure.borrow().clone() {
+            return Err(WeirError::Aborted {
+                worker: index,
+                cause,
+            });
+        }
         if abort.load(Ordering::SeqCst) {
-            return Err(WeirError::Aborted { worker: index });
+            return Err(WeirError::Aborted {
+                worker: index,
+                cause: "another worker of this process failed".into(),
+            });
         }
         if COMMUNICATION_FAILED.load(Ordering::SeqCst) {
             return Err(WeirError::Communication(format!(
@@ -322,7 +347,7 @@ where
         }
         Ok(())
     };
-    while worker.has_dataflows() {
+    while worker.installed_dataflows().contains(&main_dataflow) {
         check(&failure)?;
         worker.step_or_park(Some(PARK));
         if let Some(bar) = &bar {
@@ -342,6 +367,7 @@ where
         .collect();
     let gathered: Rc<RefCell<Vec<NodeCounters>>> = Rc::default();
     let sink = Rc::clone(&gathered);
+    let report_dataflow = worker.next_dataflow_index();
     worker.dataflow::<u64, _, _>(move |scope| {
         local
             .to_stream(scope)
@@ -349,6 +375,12 @@ where
             .broadcast()
             .inspect(move |x| sink.borrow_mut().push(*x));
     });
+    while worker.installed_dataflows().contains(&report_dataflow) {
+        check(&failure)?;
+        worker.step_or_park(Some(PARK));
+    }
+    // Done here; the control dataflow ends when every worker has closed it.
+    control.close();
     while worker.has_dataflows() {
         check(&failure)?;
         worker.step_or_park(Some(PARK));

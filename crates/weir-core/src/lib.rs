@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod control;
 mod dead_letter;
 mod error;
 mod execute;
