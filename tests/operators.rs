@@ -231,3 +231,91 @@ fn a_panic_in_one_process_fails_both_processes() {
         }
     }
 }
+
+const ENDLESS_ENV: &str = "WEIR_TEST_ENDLESS_ARGS";
+const STARTED_ENV: &str = "WEIR_TEST_STARTED_FILE";
+
+/// One process of `a_killed_process_fails_the_other`: an endless paced job that marks a
+/// file once records flow. Run directly, it checks that a bounded version completes.
+#[test]
+fn endless_child() {
+    let (config, count) = match std::env::var(ENDLESS_ENV) {
+        Ok(args) => {
+            let argv =
+                std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
+            (Config::from_args(argv).unwrap().with_verbose(false), None)
+        }
+        Err(_) => (Config::threads(2).with_verbose(false), Some(2_000)),
+    };
+    let started = std::env::var(STARTED_ENV).ok();
+    let result = execute(config, move |job| {
+        let started = started.clone();
+        job.generate(op("ticks").rate(20_000.0), count, |i| i)
+            .key_by(|x| x % 8)
+            .count("count")
+            .for_each("mark", move |_| {
+                if let Some(path) = &started {
+                    let _ = std::fs::write(path, "running");
+                }
+            });
+        Ok(())
+    });
+    if std::env::var(ENDLESS_ENV).is_ok() {
+        eprintln!("job ended: {result:?}");
+        std::process::exit(if result.is_err() { 3 } else { 0 });
+    }
+    result.unwrap();
+}
+
+#[test]
+fn a_killed_process_fails_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut children: Vec<_> = (0..2)
+        .map(|p| {
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "endless_child",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env(
+                    ENDLESS_ENV,
+                    format!("-w 1 -n 2 -p {p} -h {}", hosts.display()),
+                )
+                .env(STARTED_ENV, dir.path().join(format!("started-{p}")))
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("started-0").exists() && !dir.path().join("started-1").exists() {
+        assert!(Instant::now() < deadline, "the 2-process job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    children[1].kill().unwrap(); // SIGKILL: no chance to announce anything
+    children[1].wait().unwrap();
+    loop {
+        if let Some(status) = children[0].try_wait().unwrap() {
+            assert!(
+                !status.success(),
+                "process 0 must fail when its peer is killed"
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = children[0].kill();
+            panic!("process 0 hung after its peer was killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

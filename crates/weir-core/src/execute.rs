@@ -135,7 +135,15 @@ where
     .map_err(WeirError::Communication)?;
     let mut report = None;
     let mut error: Option<WeirError> = None;
-    for joined in guards.join() {
+    // Joining also joins timely's communication threads, and panics if one of them did
+    // (a peer process died): that is an error of the job, not of the caller.
+    let joined = catch_unwind(AssertUnwindSafe(|| guards.join())).map_err(|payload| {
+        WeirError::Communication(format!(
+            "lost the connection to another process: {}",
+            panic_message(&*payload)
+        ))
+    })?;
+    for joined in joined {
         match joined {
             Ok(Ok(r)) => {
                 report.get_or_insert(r);
