@@ -80,6 +80,7 @@ impl From<String> for Op {
 }
 
 /// An operator registered in the plan, as seen from one worker.
+#[derive(Clone)]
 pub(crate) struct OpHandle {
     pub(crate) node: NodeId,
     pub(crate) name: String,

@@ -1,7 +1,7 @@
 //! Joins. Stream–stream joins (inner, left outer) run on differential-dataflow
 //! arrangements and are incremental: every input change yields the output changes it
 //! causes, as a changelog of [`Change`]s. The enrichment join looks events up in a slowly
-//! changing table (a temporal "lookup" join: an event sees the table as of its epoch and
+//! changing table, also on arrangements (a temporal "lookup" join: an event sees the table as of its epoch and
 //! is never retracted).
 
 use std::collections::BTreeMap;
@@ -10,14 +10,16 @@ use std::rc::Rc;
 
 use differential_dataflow::collection::{AsCollection, VecCollection};
 use differential_dataflow::hashable::Hashable;
-use rustc_hash::FxHashMap;
+
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::core::{Exchange as _, Filter as _};
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::operators::Capability;
 
-use crate::job::{Epoch, JobContext, Op};
-use crate::keyed::{key_hash, Key};
+use crate::job::{Epoch, JobContext, Op, OpHandle};
+use crate::keyed::{key_hash, keyed_state_operator, Key};
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
 
@@ -76,37 +78,10 @@ impl<K> Hashable for Routed<K> {
 
 type Diff = isize;
 
-impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, V)>> {
-    /// Turns the changelog into a differential collection keyed for `placement`.
-    fn collection(self, placement: Rc<[usize]>) -> VecCollection<'s, Epoch, (Routed<K>, V), Diff> {
-        self.stream
-            .unary::<VecBuilder<((Routed<K>, V), Epoch, Diff)>, _, _, _>(
-                Pipeline,
-                "ToCollection",
-                move |_, _| {
-                    move |input, output| {
-                        input.for_each(|cap, data| {
-                            let Some(time) = cap.least().copied() else {
-                                return;
-                            };
-                            let mut session = output.session(&cap);
-                            for Change {
-                                data: (key, value),
-                                diff,
-                            } in data.drain(..)
-                            {
-                                let worker = placement
-                                    [(key_hash(&key) % placement.len() as u64) as usize]
-                                    as u64;
-                                session.give(((Routed { worker, key }, value), time, diff as Diff));
-                            }
-                        });
-                    }
-                },
-            )
-            .as_collection()
-    }
+/// A differential collection keyed for an operator's instances.
+type Keyed<'s, K, V> = VecCollection<'s, Epoch, (Routed<K>, V), Diff>;
 
+impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, V)>> {
     /// Incremental inner join of two changelogs on the key.
     pub fn join_changes<W: Data + Ord + Debug>(
         self,
@@ -114,15 +89,10 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, 
         other: DataStream<'s, Change<(K, W)>>,
     ) -> DataStream<'s, Change<(K, V, W)>> {
         let (ctx, handle) = register_join(&self, &other, op.into(), "join:inner");
-        let joined = self
-            .collection(Rc::clone(&handle.placement))
-            .join(other.collection(Rc::clone(&handle.placement)));
-        let out = from_collection(
-            joined,
-            handle.metrics.clone(),
-            handle.node,
-            |(k, (v, w))| (k.key, v, w),
-        );
+        let left = changelog_collection(self.stream, &handle.placement);
+        let right = changelog_collection(other.stream, &handle.placement);
+        let joined = left.join(right);
+        let out = from_collection(joined, &handle, |(k, (v, w))| (k.key, v, w));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
     }
 
@@ -135,26 +105,42 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, 
         other: DataStream<'s, Change<(K, W)>>,
     ) -> DataStream<'s, Change<(K, V, Option<W>)>> {
         let (ctx, handle) = register_join(&self, &other, op.into(), "join:left_outer");
-        let left = self.collection(Rc::clone(&handle.placement));
-        let right = other.collection(Rc::clone(&handle.placement));
-        let matched = left
-            .clone()
-            .join(right.clone())
-            .map(|(k, (v, w))| (k, (v, Some(w))));
-        let right_keys = right.map(|(k, _)| k).distinct();
-        let unmatched = left.antijoin(right_keys).map(|(k, v)| (k, (v, None)));
-        let all = matched.concat(unmatched);
-        let out = from_collection(all, handle.metrics.clone(), handle.node, |(k, (v, w))| {
-            (k.key, v, w)
-        });
+        let left = changelog_collection(self.stream, &handle.placement);
+        let right = changelog_collection(other.stream, &handle.placement);
+        let all = left_outer(left, right);
+        let out = from_collection(all, &handle, |(k, (v, w))| (k.key, v, w));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
     }
+}
+
+/// `left ⟕ right` on arrangements, with every output update on the key's owner.
+fn left_outer<'s, K, V, W>(
+    left: Keyed<'s, K, V>,
+    right: Keyed<'s, K, W>,
+) -> Keyed<'s, K, (V, Option<W>)>
+where
+    K: Key + Ord + Debug,
+    V: Data + Ord + Debug,
+    W: Data + Ord + Debug,
+{
+    let matched = left
+        .clone()
+        .join(right.clone())
+        .map(|(k, (v, w))| (k, (v, Some(w))));
+    let right_keys = right.map(|(k, _)| k).distinct();
+    let unmatched = left.antijoin(right_keys).map(|(k, v)| (k, (v, None)));
+    // The antijoin's plain `left` part is still where the left input was produced: move
+    // it to the key's owner, so that opposite changes of a record meet (and cancel) there.
+    matched
+        .concat(unmatched)
+        .inner
+        .exchange(|((k, _), _, _)| k.worker)
+        .as_collection()
 }
 
 impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
     /// The stream as a changelog of insertions.
     pub fn changes(self) -> DataStream<'s, Change<(K, V)>> {
-        use timely::dataflow::operators::vec::Map;
         let stream = self.stream.map(Change::insert);
         DataStream {
             ctx: self.ctx,
@@ -195,17 +181,21 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
     ) -> DataStream<'s, Change<(K, V, Option<W>)>> {
         self.changes().left_join_changes(op, other.changes())
     }
-}
 
-impl<'s, K: Key, E: Data> DataStream<'s, (K, E)> {
-    /// Enriches each event with the value its key has in `table` as of the event's epoch:
-    /// table updates of epochs up to and including the event's apply; later updates and
-    /// deletions apply to later events only. Emits `(key, event, value)`.
-    pub fn enrich<V: Data>(
+    /// Enriches each event `(key, event)` with the value its key has in `table` as of the
+    /// event's epoch: table updates of epochs up to and including the event's apply; later
+    /// updates and deletions apply to later events only (a temporal lookup join: enriched
+    /// events are never retracted). Emits `(key, event, value)`.
+    ///
+    /// Runs on differential arrangements: the table's upserts become a changelog (retract
+    /// the old value, insert the new one) on the key's owner, events are left-joined with
+    /// it, and of the join's output only the changes at the event's own epoch are kept —
+    /// the table as it was when the event happened.
+    pub fn enrich<T: Data + Ord + Debug>(
         self,
         op: impl Into<Op>,
-        table: DataStream<'s, TableUpdate<K, V>>,
-    ) -> DataStream<'s, (K, E, Option<V>)> {
+        table: DataStream<'s, TableUpdate<K, T>>,
+    ) -> DataStream<'s, (K, V, Option<T>)> {
         let op = op.into();
         let ctx = Rc::clone(&self.ctx);
         let handle = ctx.add_operator(
@@ -216,86 +206,103 @@ impl<'s, K: Key, E: Data> DataStream<'s, (K, E)> {
                 (table.node, Partitioning::Hash),
             ],
         );
-        let (p1, p2) = (Rc::clone(&handle.placement), Rc::clone(&handle.placement));
-        let events_pact = Exchange::new(move |(k, _): &(K, E)| {
-            p1[(key_hash(k) % p1.len() as u64) as usize] as u64
-        });
-        let table_pact = Exchange::new(move |u: &TableUpdate<K, V>| {
-            p2[(key_hash(u.key()) % p2.len() as u64) as usize] as u64
-        });
-        let metrics = Rc::clone(&handle.metrics);
-        let node = handle.node;
-        type Pending<K, E, V> =
-            BTreeMap<Epoch, (Capability<Epoch>, Vec<(K, E)>, Vec<TableUpdate<K, V>>)>;
-        let out = self
-            .stream
-            .binary_frontier::<_, VecBuilder<(K, E, Option<V>)>, _, _, _, _>(
-                table.stream,
-                events_pact,
-                table_pact,
-                &handle.name,
-                move |_cap, _info| {
-                    let mut pending: Pending<K, E, V> = BTreeMap::new();
-                    let mut state: FxHashMap<K, V> = FxHashMap::default();
-                    move |(events, events_frontier), (updates, updates_frontier), output| {
-                        let _busy = metrics.busy_in(node);
-                        events.for_each(|cap, data| {
-                            metrics.add_in(data.len());
-                            let Some(time) = cap.least().copied() else {
-                                return;
-                            };
-                            let entry = pending.entry(time).or_insert_with(|| {
-                                (
-                                    cap.retain_least(output.output_index())
-                                        .expect("stamp has a time"),
-                                    Vec::new(),
-                                    Vec::new(),
-                                )
-                            });
-                            entry.1.append(data);
-                        });
-                        updates.for_each(|cap, data| {
-                            let Some(time) = cap.least().copied() else {
-                                return;
-                            };
-                            let entry = pending.entry(time).or_insert_with(|| {
-                                (
-                                    cap.retain_least(output.output_index())
-                                        .expect("stamp has a time"),
-                                    Vec::new(),
-                                    Vec::new(),
-                                )
-                            });
-                            entry.2.append(data);
-                        });
-                        while let Some(entry) = pending.first_entry() {
-                            let t = entry.key();
-                            if events_frontier.less_equal(t) || updates_frontier.less_equal(t) {
-                                break;
-                            }
-                            let (cap, evs, ups) = entry.remove();
-                            for u in ups {
-                                match u {
-                                    TableUpdate::Upsert(k, v) => {
-                                        state.insert(k, v);
-                                    }
-                                    TableUpdate::Delete(k) => {
-                                        state.remove(&k);
-                                    }
-                                }
-                            }
-                            metrics.add_out(evs.len());
-                            let mut session = output.session(&cap);
-                            for (k, e) in evs {
-                                let v = state.get(&k).cloned();
-                                session.give((k, e, v));
-                            }
-                        }
+        let placement = Rc::clone(&handle.placement);
+
+        // Upserts -> changelog, on the instance owning the key, in epoch order. (Its counters
+        // are not the operator's: the report counts events in and enriched events out.)
+        let owners = Rc::clone(&placement);
+        let pact = Exchange::new(move |u: &TableUpdate<K, T>| owner(&owners, u.key()));
+        let upserts = OpHandle {
+            metrics: Rc::default(),
+            ..handle.clone()
+        };
+        let changes = keyed_state_operator(
+            table.stream,
+            pact,
+            &upserts,
+            Rc::new(|u: &TableUpdate<K, T>| u.key().clone()),
+            |current: &mut Option<T>, update, out: &mut Vec<Change<(K, T)>>| match update {
+                TableUpdate::Upsert(k, v) => {
+                    if let Some(old) = current.replace(v.clone()) {
+                        out.push(Change::retract((k.clone(), old)));
                     }
-                },
-            );
+                    out.push(Change::insert((k, v)));
+                }
+                TableUpdate::Delete(k) => {
+                    if let Some(old) = current.take() {
+                        out.push(Change::retract((k, old)));
+                    }
+                }
+            },
+        );
+        let table = changelog_collection(changes, &placement);
+        // Events remember their epoch.
+        let metrics = Rc::clone(&handle.metrics);
+        let events = self.stream.map(move |(k, e)| {
+            metrics.add_in(1);
+            Change::insert((k, e))
+        });
+        let events: Keyed<'s, K, (V, Epoch)> =
+            keyed_collection(events, &placement, |c: Change<(K, V)>, epoch| {
+                let (k, e) = c.data;
+                ((k, (e, epoch)), c.diff as Diff)
+            });
+        // Later changes belong to later states of the table.
+        let at_event_time = left_outer(events, table)
+            .inner
+            .filter(|((_, ((_, epoch), _)), t, _)| t == epoch)
+            .as_collection();
+        let out = from_collection(at_event_time, &handle, |(k, ((e, _), v))| (k.key, e, v))
+            .flat_map(|c| std::iter::repeat_n(c.data, c.diff.max(0) as usize));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
     }
+}
+
+/// The worker owning `key` among `placement`.
+fn owner<K: std::hash::Hash>(placement: &[usize], key: &K) -> u64 {
+    placement[(key_hash(key) % placement.len() as u64) as usize] as u64
+}
+
+/// A changelog of `(key, value)` pairs as a differential collection keyed for `placement`.
+fn changelog_collection<'s, K: Key + Ord + Debug, V: Data + Ord + Debug>(
+    stream: timely::dataflow::Stream<'s, Epoch, Vec<Change<(K, V)>>>,
+    placement: &Rc<[usize]>,
+) -> Keyed<'s, K, V> {
+    keyed_collection(stream, placement, |c: Change<(K, V)>, _| {
+        (c.data, c.diff as Diff)
+    })
+}
+
+/// A differential collection keyed for `placement`, made from a stream of records by
+/// `split(record, epoch) -> ((key, value), diff)`. Records stay where they are; differential's
+/// exchanges route them by [`Routed::hashed`], i.e. to the key's owner.
+fn keyed_collection<'s, X: Data, K: Key + Ord + Debug, V: Data + Ord + Debug>(
+    stream: timely::dataflow::Stream<'s, Epoch, Vec<X>>,
+    placement: &Rc<[usize]>,
+    mut split: impl FnMut(X, Epoch) -> ((K, V), Diff) + 'static,
+) -> Keyed<'s, K, V> {
+    let placement = Rc::clone(placement);
+    stream
+        .unary::<VecBuilder<((Routed<K>, V), Epoch, Diff)>, _, _, _>(
+            Pipeline,
+            "ToCollection",
+            move |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        let Some(time) = cap.least().copied() else {
+                            return;
+                        };
+                        let mut session = output.session(&cap);
+                        for x in data.drain(..) {
+                            let ((key, value), diff) = split(x, time);
+                            let worker = owner(&placement, &key);
+                            session.give(((Routed { worker, key }, value), time, diff));
+                        }
+                    });
+                }
+            },
+        )
+        .as_collection()
 }
 
 fn register_join<'s, A: Data, B: Data>(
@@ -303,7 +310,7 @@ fn register_join<'s, A: Data, B: Data>(
     right: &DataStream<'s, B>,
     op: Op,
     kind: &str,
-) -> (Rc<JobContext<'s>>, crate::job::OpHandle) {
+) -> (Rc<JobContext<'s>>, OpHandle) {
     let ctx = Rc::clone(&left.ctx);
     let handle = ctx.add_operator(
         &op,
@@ -316,32 +323,51 @@ fn register_join<'s, A: Data, B: Data>(
     (ctx, handle)
 }
 
-/// Turns a differential collection back into a changelog stream, counting its output.
-fn from_collection<'s, D: Data, U: Data>(
+/// Turns a differential collection back into a changelog stream: each epoch's updates are
+/// consolidated (a record inserted and retracted within one epoch does not appear) and
+/// emitted at their own time once the epoch is complete.
+fn from_collection<'s, D: Data + Ord, U: Data>(
     collection: VecCollection<'s, Epoch, D, Diff>,
-    metrics: Rc<crate::report::OperatorMetrics>,
-    node: usize,
+    handle: &OpHandle,
     mut f: impl FnMut(D) -> U + 'static,
 ) -> timely::dataflow::Stream<'s, Epoch, Vec<Change<U>>> {
-    collection.inner.unary::<VecBuilder<Change<U>>, _, _, _>(
-        Pipeline,
-        "FromCollection",
-        move |_, _| {
-            move |input, output| {
-                let _busy = metrics.busy_in(node);
-                input.for_each(|cap, data| {
-                    metrics.add_out(data.len());
-                    let mut session = output.session(&cap);
-                    for (d, _t, diff) in data.drain(..) {
-                        if diff != 0 {
+    type Stash<D> = BTreeMap<Epoch, (Capability<Epoch>, Vec<(D, Diff)>)>;
+    let metrics = Rc::clone(&handle.metrics);
+    let node = handle.node;
+    collection
+        .inner
+        .unary_frontier::<VecBuilder<Change<U>>, _, _, _>(
+            Pipeline,
+            "FromCollection",
+            move |_, _| {
+                let mut stash: Stash<D> = BTreeMap::new();
+                move |(input, frontier), output| {
+                    let _busy = metrics.busy_in(node);
+                    input.for_each(|cap, data| {
+                        // Differential may send updates under a capability earlier than their time.
+                        for (d, t, diff) in data.drain(..) {
+                            let entry = stash.entry(t).or_insert_with(|| {
+                                (cap.delayed(&t, output.output_index()), Vec::new())
+                            });
+                            entry.1.push((d, diff));
+                        }
+                    });
+                    while let Some(entry) = stash.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let (cap, mut updates) = entry.remove();
+                        differential_dataflow::consolidation::consolidate(&mut updates);
+                        metrics.add_out(updates.len());
+                        let mut session = output.session(&cap);
+                        for (d, diff) in updates {
                             session.give(Change {
                                 data: f(d),
                                 diff: diff as i64,
                             });
                         }
                     }
-                });
-            }
-        },
-    )
+                }
+            },
+        )
 }

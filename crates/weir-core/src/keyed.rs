@@ -203,46 +203,13 @@ impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
     {
         let op = op.into();
         let (handle, pact) = self.keyed_operator(&op, "stateful_map");
-        let metrics = Rc::clone(&handle.metrics);
-        let node = handle.node;
-        let key = Rc::clone(&self.key);
-        let out = self
-            .input
-            .stream
-            .clone()
-            .unary_frontier::<VecBuilder<U>, _, _, _>(pact, &handle.name, move |_cap, _info| {
-                let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<T>)> = BTreeMap::new();
-                let mut state: FxHashMap<K, S> = FxHashMap::default();
-                move |(input, frontier), output| {
-                    let _busy = metrics.busy_in(node);
-                    input.for_each(|cap, data| {
-                        metrics.add_in(data.len());
-                        let Some(time) = cap.least().copied() else {
-                            return;
-                        };
-                        let entry = pending.entry(time).or_insert_with(|| {
-                            (
-                                cap.retain_least(output.output_index())
-                                    .expect("stamp has a time"),
-                                Vec::new(),
-                            )
-                        });
-                        entry.1.append(data);
-                    });
-                    while let Some(entry) = pending.first_entry() {
-                        if frontier.less_equal(entry.key()) {
-                            break;
-                        }
-                        let (cap, records) = entry.remove();
-                        metrics.add_out(records.len());
-                        let mut session = output.session(&cap);
-                        for x in records {
-                            let s = state.entry(key(&x)).or_default();
-                            session.give(f(s, x));
-                        }
-                    }
-                }
-            });
+        let out = keyed_state_operator(
+            self.input.stream.clone(),
+            pact,
+            &handle,
+            Rc::clone(&self.key),
+            move |state: &mut S, x, out: &mut Vec<U>| out.push(f(state, x)),
+        );
         DataStream::from_parts(
             Rc::clone(&self.input.ctx),
             out,
@@ -250,6 +217,63 @@ impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
             handle.placement,
         )
     }
+}
+
+/// The core of keyed stateful operators: records are stashed per epoch and, once the epoch
+/// is complete, applied in timestamp order to the state of their key; `f` may emit any
+/// number of outputs per record.
+pub(crate) fn keyed_state_operator<'s, K, T, S, U, P>(
+    stream: timely::dataflow::Stream<'s, Epoch, Vec<T>>,
+    pact: P,
+    handle: &crate::job::OpHandle,
+    key: Rc<dyn Fn(&T) -> K>,
+    mut f: impl FnMut(&mut S, T, &mut Vec<U>) + 'static,
+) -> timely::dataflow::Stream<'s, Epoch, Vec<U>>
+where
+    K: Key,
+    T: Data,
+    S: Default + 'static,
+    U: Data,
+    P: timely::dataflow::channels::pact::ParallelizationContract<Epoch, Vec<T>>,
+{
+    let metrics = Rc::clone(&handle.metrics);
+    let node = handle.node;
+    stream.unary_frontier::<VecBuilder<U>, _, _, _>(pact, &handle.name, move |_cap, _info| {
+        let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<T>)> = BTreeMap::new();
+        let mut state: FxHashMap<K, S> = FxHashMap::default();
+        let mut buffer = Vec::new();
+        move |(input, frontier), output| {
+            let _busy = metrics.busy_in(node);
+            input.for_each(|cap, data| {
+                metrics.add_in(data.len());
+                let Some(time) = cap.least().copied() else {
+                    return;
+                };
+                let entry = pending.entry(time).or_insert_with(|| {
+                    (
+                        cap.retain_least(output.output_index())
+                            .expect("stamp has a time"),
+                        Vec::new(),
+                    )
+                });
+                entry.1.append(data);
+            });
+            while let Some(entry) = pending.first_entry() {
+                if frontier.less_equal(entry.key()) {
+                    break;
+                }
+                let (cap, records) = entry.remove();
+                for x in records {
+                    f(state.entry(key(&x)).or_default(), x, &mut buffer);
+                }
+                metrics.add_out(buffer.len());
+                if !buffer.is_empty() {
+                    output.session(&cap).give_container(&mut buffer);
+                    buffer.clear();
+                }
+            }
+        }
+    })
 }
 
 impl<'s, K: Data, V: Data> DataStream<'s, (K, Option<V>)> {
