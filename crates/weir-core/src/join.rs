@@ -242,10 +242,13 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
             metrics.add_in(1);
             Change::insert((k, e))
         });
+        // An event exists only during its own epoch (inserted at it, retracted at the next),
+        // so the arrangements do not keep every event forever.
         let events: Keyed<'s, K, (V, Epoch)> =
-            keyed_collection(events, &placement, |c: Change<(K, V)>, epoch| {
+            keyed_collection(events, &placement, |c: Change<(K, V)>, epoch, out| {
                 let (k, e) = c.data;
-                ((k, (e, epoch)), c.diff as Diff)
+                out.push(((k.clone(), (e.clone(), epoch)), epoch, 1));
+                out.push(((k, (e, epoch)), epoch + 1, -1));
             });
         // Later changes belong to later states of the table.
         let at_event_time = left_outer(events, table)
@@ -268,20 +271,22 @@ fn changelog_collection<'s, K: Key + Ord + Debug, V: Data + Ord + Debug>(
     stream: timely::dataflow::Stream<'s, Epoch, Vec<Change<(K, V)>>>,
     placement: &Rc<[usize]>,
 ) -> Keyed<'s, K, V> {
-    keyed_collection(stream, placement, |c: Change<(K, V)>, _| {
-        (c.data, c.diff as Diff)
+    keyed_collection(stream, placement, |c: Change<(K, V)>, epoch, out| {
+        out.push((c.data, epoch, c.diff as Diff))
     })
 }
 
 /// A differential collection keyed for `placement`, made from a stream of records by
-/// `split(record, epoch) -> ((key, value), diff)`. Records stay where they are; differential's
-/// exchanges route them by [`Routed::hashed`], i.e. to the key's owner.
+/// `split(record, epoch, out)`, which pushes `((key, value), time, diff)` updates with
+/// `time >= epoch`. Records stay where they are; differential's exchanges route them by
+/// [`Routed::hashed`], i.e. to the key's owner.
 fn keyed_collection<'s, X: Data, K: Key + Ord + Debug, V: Data + Ord + Debug>(
     stream: timely::dataflow::Stream<'s, Epoch, Vec<X>>,
     placement: &Rc<[usize]>,
-    mut split: impl FnMut(X, Epoch) -> ((K, V), Diff) + 'static,
+    mut split: impl FnMut(X, Epoch, &mut Vec<((K, V), Epoch, Diff)>) + 'static,
 ) -> Keyed<'s, K, V> {
     let placement = Rc::clone(placement);
+    let mut updates = Vec::new();
     stream
         .unary::<VecBuilder<((Routed<K>, V), Epoch, Diff)>, _, _, _>(
             Pipeline,
@@ -294,9 +299,15 @@ fn keyed_collection<'s, X: Data, K: Key + Ord + Debug, V: Data + Ord + Debug>(
                         };
                         let mut session = output.session(&cap);
                         for x in data.drain(..) {
-                            let ((key, value), diff) = split(x, time);
-                            let worker = owner(&placement, &key);
-                            session.give(((Routed { worker, key }, value), time, diff));
+                            split(x, time, &mut updates);
+                            for ((key, value), t, diff) in updates.drain(..) {
+                                debug_assert!(
+                                    t >= time,
+                                    "updates may not precede their record's epoch"
+                                );
+                                let worker = owner(&placement, &key);
+                                session.give(((Routed { worker, key }, value), t, diff));
+                            }
                         }
                     });
                 }
