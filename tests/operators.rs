@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{build_all, normalize, reference_for, scenarios};
@@ -57,13 +57,73 @@ fn four_threads_parallelism_3() {
 
 const CHILD_ENV: &str = "WEIR_TEST_CHILD_ARGS";
 const CHILD_OUT: &str = "WEIR_TEST_CHILD_OUT";
+const PANIC_ENV: &str = "WEIR_TEST_PANIC_ARGS";
+const ENDLESS_ENV: &str = "WEIR_TEST_ENDLESS_ARGS";
+const STARTED_ENV: &str = "WEIR_TEST_STARTED_FILE";
+
+/// The cluster configuration a parent test put into `env`, when this runs as a child.
+fn child_config(env: &str) -> Option<Config> {
+    let args = std::env::var(env).ok()?;
+    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
+    Some(Config::from_args(argv).unwrap().with_verbose(false))
+}
+
+/// Starts this test binary twice, running only `test`, as processes 0 and 1 of a job with
+/// `threads` workers each on 127.0.0.1 (cluster arguments in `env`).
+fn spawn_pair(
+    dir: &Path,
+    test: &str,
+    env: &str,
+    threads: usize,
+    extra: impl Fn(usize, &mut Command),
+) -> Vec<Child> {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let hosts = dir.join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    (0..2)
+        .map(|p| {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["--exact", test, "--nocapture", "--test-threads", "1"])
+                .env(
+                    env,
+                    format!("-w {threads} -n 2 -p {p} -h {}", hosts.display()),
+                );
+            extra(p, &mut cmd);
+            cmd.spawn().unwrap()
+        })
+        .collect()
+}
+
+/// Waits for `child` until `deadline`; kills it and fails the test if it does not exit.
+fn wait_until(child: &mut Child, deadline: Instant, what: &str) -> ExitStatus {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not exit in time (hung)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// Runs as one process of a multi-process job when started by
-/// `two_processes_match_reference` (cluster arguments in the environment); run directly,
-/// it runs the scenarios in this process.
+/// `two_processes_match_reference`; run directly, it runs the scenarios in this process.
 #[test]
 fn conformance_child() {
-    let Ok(args) = std::env::var(CHILD_ENV) else {
+    let Some(config) = child_config(CHILD_ENV) else {
         check(
             run_in_process(Config::threads(1), 1),
             1,
@@ -71,8 +131,6 @@ fn conformance_child() {
         );
         return;
     };
-    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
-    let config = Config::from_args(argv).unwrap().with_verbose(false);
     let process = config.process_index();
     let results = run_in_process(config, 2);
     if process == 0 {
@@ -81,82 +139,38 @@ fn conformance_child() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn two_processes_match_reference() {
     let dir = tempfile::tempdir().unwrap();
-    let hosts = dir.path().join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .unwrap();
     let out: PathBuf = dir.path().join("results.json");
-    let exe = std::env::current_exe().unwrap();
-    let mut children: Vec<_> = (0..2)
-        .map(|p| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "conformance_child",
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
-                .env(
-                    CHILD_ENV,
-                    format!("-w 2 -n 2 -p {p} -h {}", hosts.display()),
-                )
-                .env(CHILD_OUT, &out)
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let mut children = spawn_pair(dir.path(), "conformance_child", CHILD_ENV, 2, |_, cmd| {
+        cmd.env(CHILD_OUT, &out);
+    });
     let deadline = Instant::now() + Duration::from_secs(120);
-    for child in &mut children {
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "a process of the 2-process job failed: {status}"
-                );
-                break;
-            }
-            if Instant::now() > deadline {
-                children.iter_mut().for_each(|c| {
-                    let _ = c.kill();
-                });
-                panic!("2-process job did not finish within 120 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    for (p, child) in children.iter_mut().enumerate() {
+        let status = wait_until(
+            child,
+            deadline,
+            &format!("process {p} of the 2-process job"),
+        );
+        assert!(
+            status.success(),
+            "process {p} of the 2-process job failed: {status}"
+        );
     }
     let results: Vec<Vec<String>> =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     check(results, 2, "-w 2 -n 2 (two processes)");
 }
 
-const PANIC_ENV: &str = "WEIR_TEST_PANIC_ARGS";
-
-/// One process of `a_panic_in_one_process_fails_both`: the worker with global index 3
-/// (on process 1) panics mid-stream. Run directly, it checks the same in one process.
+/// One process of `a_panic_in_one_process_fails_both_processes`: the worker with global
+/// index 3 (on process 1) panics mid-stream. Run directly, it checks the same in one process.
 #[test]
 fn panicking_child() {
-    let config = match std::env::var(PANIC_ENV) {
-        Ok(args) => {
-            let argv =
-                std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
-            Config::from_args(argv).unwrap().with_verbose(false)
-        }
-        Err(_) => Config::threads(4).with_verbose(false),
-    };
+    let child = child_config(PANIC_ENV);
+    let config = child
+        .clone()
+        .unwrap_or_else(|| Config::threads(4).with_verbose(false));
     let result = execute(config, |job| {
         let me = job.worker_index();
         job.generate("numbers", Some(1_000_000), |i| i)
@@ -172,13 +186,13 @@ fn panicking_child() {
         Ok(())
     });
     let err = result.expect_err("the job must fail");
-    if std::env::var(PANIC_ENV).is_err() {
+    if child.is_none() {
         assert!(
             matches!(err, WeirError::WorkerPanic { worker: 3, .. }),
             "{err}"
         );
     } else {
-        // Exit non-zero so the parent sees this process failed (and did not hang).
+        // Exit code 3 tells the parent that `execute` returned an error (a panic would be 101).
         eprintln!("job failed as expected: {err}");
         std::process::exit(3);
     }
@@ -187,66 +201,33 @@ fn panicking_child() {
 #[test]
 fn a_panic_in_one_process_fails_both_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let hosts = dir.path().join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut children: Vec<_> = (0..2)
-        .map(|p| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "panicking_child",
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
-                .env(
-                    PANIC_ENV,
-                    format!("-w 2 -n 2 -p {p} -h {}", hosts.display()),
-                )
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let mut children = spawn_pair(dir.path(), "panicking_child", PANIC_ENV, 2, |_, cmd| {
+        cmd.stderr(Stdio::null());
+    });
     let deadline = Instant::now() + Duration::from_secs(60);
     for (p, child) in children.iter_mut().enumerate() {
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(
-                    !status.success(),
-                    "process {p} should fail when a worker anywhere panics"
-                );
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process {p} hung after a peer's worker panicked"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let status = wait_until(
+            child,
+            deadline,
+            &format!("process {p} after a worker panicked"),
+        );
+        assert_eq!(
+            status.code(),
+            Some(3),
+            "process {p} must return an error when a worker anywhere panics"
+        );
     }
 }
-
-const ENDLESS_ENV: &str = "WEIR_TEST_ENDLESS_ARGS";
-const STARTED_ENV: &str = "WEIR_TEST_STARTED_FILE";
 
 /// One process of `a_killed_process_fails_the_other`: an endless paced job that marks a
 /// file once records flow. Run directly, it checks that a bounded version completes.
 #[test]
 fn endless_child() {
-    let (config, count) = match std::env::var(ENDLESS_ENV) {
-        Ok(args) => {
-            let argv =
-                std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
-            (Config::from_args(argv).unwrap().with_verbose(false), None)
-        }
-        Err(_) => (Config::threads(2).with_verbose(false), Some(2_000)),
-    };
+    let child = child_config(ENDLESS_ENV);
+    let count = if child.is_some() { None } else { Some(2_000) };
+    let config = child
+        .clone()
+        .unwrap_or_else(|| Config::threads(2).with_verbose(false));
     let started = std::env::var(STARTED_ENV).ok();
     let result = execute(config, move |job| {
         let started = started.clone();
@@ -260,7 +241,7 @@ fn endless_child() {
             });
         Ok(())
     });
-    if std::env::var(ENDLESS_ENV).is_ok() {
+    if child.is_some() {
         eprintln!("job ended: {result:?}");
         std::process::exit(if result.is_err() { 3 } else { 0 });
     }
@@ -270,52 +251,25 @@ fn endless_child() {
 #[test]
 fn a_killed_process_fails_the_other() {
     let dir = tempfile::tempdir().unwrap();
-    let hosts = dir.path().join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut children: Vec<_> = (0..2)
-        .map(|p| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "endless_child",
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
-                .env(
-                    ENDLESS_ENV,
-                    format!("-w 1 -n 2 -p {p} -h {}", hosts.display()),
-                )
-                .env(STARTED_ENV, dir.path().join(format!("started-{p}")))
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let marker = |p: usize| dir.path().join(format!("started-{p}"));
+    let mut children = spawn_pair(dir.path(), "endless_child", ENDLESS_ENV, 1, |p, cmd| {
+        cmd.env(STARTED_ENV, marker(p)).stderr(Stdio::null());
+    });
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !dir.path().join("started-0").exists() && !dir.path().join("started-1").exists() {
+    while !marker(0).exists() && !marker(1).exists() {
         assert!(Instant::now() < deadline, "the 2-process job never started");
         std::thread::sleep(Duration::from_millis(20));
     }
     children[1].kill().unwrap(); // SIGKILL: no chance to announce anything
     children[1].wait().unwrap();
-    loop {
-        if let Some(status) = children[0].try_wait().unwrap() {
-            assert!(
-                !status.success(),
-                "process 0 must fail when its peer is killed"
-            );
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = children[0].kill();
-            panic!("process 0 hung after its peer was killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = wait_until(
+        &mut children[0],
+        deadline,
+        "process 0 after its peer was killed",
+    );
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "process 0 must return an error when its peer is killed"
+    );
 }

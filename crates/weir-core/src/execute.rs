@@ -186,23 +186,17 @@ where
     let config = Arc::new(config);
     let guards = timely::execute(timely::Config::thread(), move |worker| -> Result<Plan> {
         let index = config.process_index() * (workers / config_processes(&config));
-        let (plan, result) = worker.dataflow::<Epoch, _, _>(|scope| {
-            let ctx = new_context(
+        let built = worker.dataflow::<Epoch, _, _>(|scope| {
+            build_job(
                 scope,
                 Arc::clone(&config),
                 workers,
                 index,
                 Arc::new(AtomicU64::new(0)),
-            );
-            let mut job = Job {
-                ctx: Rc::clone(&ctx),
-            };
-            let result = build(&mut job);
-            finalize(&job);
-            let build_error = ctx.build_error.borrow_mut().take();
-            let plan = ctx.plan.borrow().clone();
-            (plan, result.and_then(|_| build_error.map_or(Ok(()), Err)))
+                &build,
+            )
         });
+        let (plan, result) = (built.plan, built.result);
         // Drop the never-run dataflow without stepping it.
         for id in worker.installed_dataflows() {
             worker.drop_dataflow(id);
@@ -221,6 +215,44 @@ fn config_processes(config: &Config) -> usize {
     match &config.cluster {
         crate::config::Cluster::Local { .. } => 1,
         crate::config::Cluster::Processes { addresses, .. } => addresses.len(),
+    }
+}
+
+/// What building the job on one worker produced.
+struct BuiltJob {
+    plan: Plan,
+    metrics: Vec<(usize, Rc<crate::report::OperatorMetrics>)>,
+    failure: Rc<RefCell<Option<WeirError>>>,
+    /// The program's result, or the first build error (e.g. an impossible parallelism).
+    result: Result<()>,
+}
+
+/// Runs the program's `build` closure in `scope` and adds the default dead-letter sink.
+fn build_job<'s, F>(
+    scope: timely::dataflow::Scope<'s, Epoch>,
+    config: Arc<Config>,
+    workers: usize,
+    index: usize,
+    progress: Arc<AtomicU64>,
+    build: &F,
+) -> BuiltJob
+where
+    F: for<'a> Fn(&mut Job<'a>) -> Result<()>,
+{
+    let ctx = new_context(scope, config, workers, index, progress);
+    let mut job = Job {
+        ctx: Rc::clone(&ctx),
+    };
+    let result = build(&mut job);
+    finalize(&job);
+    let build_error = ctx.build_error.borrow_mut().take();
+    let plan = ctx.plan.borrow().clone();
+    let metrics = ctx.metrics.borrow().clone();
+    BuiltJob {
+        plan,
+        metrics,
+        failure: Rc::clone(&ctx.failure),
+        result: result.and_then(|_| build_error.map_or(Ok(()), Err)),
     }
 }
 
@@ -294,27 +326,19 @@ where
         )));
     }
     let main_dataflow = worker.next_dataflow_index();
-    let (plan, metrics, failure, built) = worker.dataflow::<Epoch, _, _>(|scope| {
-        let ctx = new_context(
+    let BuiltJob {
+        plan,
+        metrics,
+        failure,
+        result: built,
+    } = worker.dataflow::<Epoch, _, _>(|scope| {
+        build_job(
             scope,
             Arc::clone(config),
             workers,
             index,
             Arc::clone(progress),
-        );
-        let mut job = Job {
-            ctx: Rc::clone(&ctx),
-        };
-        let result = build(&mut job);
-        finalize(&job);
-        let build_error = ctx.build_error.borrow_mut().take();
-        let plan = ctx.plan.borrow().clone();
-        let metrics = ctx.metrics.borrow().clone();
-        (
-            plan,
-            metrics,
-            Rc::clone(&ctx.failure),
-            result.and_then(|_| build_error.map_or(Ok(()), Err)),
+            build,
         )
     });
     *names.borrow_mut() = plan.nodes.iter().map(|n| n.name.clone()).collect();

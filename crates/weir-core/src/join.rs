@@ -4,7 +4,7 @@
 //! changing table, also on arrangements (a temporal "lookup" join: an event sees the table as of its epoch and
 //! is never retracted).
 
-use std::collections::BTreeMap;
+use crate::epoch_stash::EpochStash;
 use std::fmt::Debug;
 use std::rc::Rc;
 
@@ -16,7 +16,6 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::core::{Exchange as _, Filter as _};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
-use timely::dataflow::operators::Capability;
 
 use crate::job::{Epoch, JobContext, Op, OpHandle};
 use crate::keyed::{key_hash, keyed_state_operator, Key};
@@ -342,7 +341,6 @@ fn from_collection<'s, D: Data + Ord, U: Data>(
     handle: &OpHandle,
     mut f: impl FnMut(D) -> U + 'static,
 ) -> timely::dataflow::Stream<'s, Epoch, Vec<Change<U>>> {
-    type Stash<D> = BTreeMap<Epoch, (Capability<Epoch>, Vec<(D, Diff)>)>;
     let metrics = Rc::clone(&handle.metrics);
     let node = handle.node;
     collection
@@ -351,23 +349,16 @@ fn from_collection<'s, D: Data + Ord, U: Data>(
             Pipeline,
             "FromCollection",
             move |_, _| {
-                let mut stash: Stash<D> = BTreeMap::new();
+                let mut stash: EpochStash<Vec<(D, Diff)>> = EpochStash::new();
                 move |(input, frontier), output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|cap, data| {
                         // Differential may send updates under a capability earlier than their time.
                         for (d, t, diff) in data.drain(..) {
-                            let entry = stash.entry(t).or_insert_with(|| {
-                                (cap.delayed(&t, output.output_index()), Vec::new())
-                            });
-                            entry.1.push((d, diff));
+                            stash.at(&cap, t, output.output_index()).push((d, diff));
                         }
                     });
-                    while let Some(entry) = stash.first_entry() {
-                        if frontier.less_equal(entry.key()) {
-                            break;
-                        }
-                        let (cap, mut updates) = entry.remove();
+                    while let Some((cap, mut updates)) = stash.next_complete(frontier) {
                         differential_dataflow::consolidation::consolidate(&mut updates);
                         metrics.add_out(updates.len());
                         let mut session = output.session(&cap);

@@ -1,14 +1,13 @@
 //! Keyed streams: `key_by` partitions records by a key; per-epoch aggregates and per-key
 //! running state are computed on the instance that owns the key.
 
-use std::collections::BTreeMap;
+use crate::epoch_stash::EpochStash;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use rustc_hash::{FxHashMap, FxHasher};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 
 use crate::job::{Epoch, Op};
 use crate::plan::Partitioning;
@@ -88,22 +87,15 @@ impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
                 pact,
                 &handle.name,
                 move |_cap, _info| {
-                    let mut pending: BTreeMap<Epoch, (Capability<Epoch>, FxHashMap<K, A>)> =
-                        BTreeMap::new();
+                    let mut pending: EpochStash<FxHashMap<K, A>> = EpochStash::new();
                     move |(input, frontier), output| {
                         let _busy = metrics.busy_in(node);
                         input.for_each(|cap, data| {
                             metrics.add_in(data.len());
-                            let Some(time) = cap.least().copied() else {
+                            let Some(table) = pending.for_message(&cap, output.output_index())
+                            else {
                                 return;
                             };
-                            let (_, table) = pending.entry(time).or_insert_with(|| {
-                                (
-                                    cap.retain_least(output.output_index())
-                                        .expect("stamp has a time"),
-                                    FxHashMap::default(),
-                                )
-                            });
                             for x in data.drain(..) {
                                 let k = key(&x);
                                 match table.get_mut(&k) {
@@ -116,11 +108,7 @@ impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
                                 }
                             }
                         });
-                        while let Some(entry) = pending.first_entry() {
-                            if frontier.less_equal(entry.key()) {
-                                break;
-                            }
-                            let (cap, table) = entry.remove();
+                        while let Some((cap, table)) = pending.next_complete(frontier) {
                             metrics.add_out(table.len());
                             output.session(&cap).give_iterator(table.into_iter());
                         }
@@ -239,30 +227,18 @@ where
     let metrics = Rc::clone(&handle.metrics);
     let node = handle.node;
     stream.unary_frontier::<VecBuilder<U>, _, _, _>(pact, &handle.name, move |_cap, _info| {
-        let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<T>)> = BTreeMap::new();
+        let mut pending: EpochStash<Vec<T>> = EpochStash::new();
         let mut state: FxHashMap<K, S> = FxHashMap::default();
         let mut buffer = Vec::new();
         move |(input, frontier), output| {
             let _busy = metrics.busy_in(node);
             input.for_each(|cap, data| {
                 metrics.add_in(data.len());
-                let Some(time) = cap.least().copied() else {
-                    return;
-                };
-                let entry = pending.entry(time).or_insert_with(|| {
-                    (
-                        cap.retain_least(output.output_index())
-                            .expect("stamp has a time"),
-                        Vec::new(),
-                    )
-                });
-                entry.1.append(data);
-            });
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
+                if let Some(records) = pending.for_message(&cap, output.output_index()) {
+                    records.append(data);
                 }
-                let (cap, records) = entry.remove();
+            });
+            while let Some((cap, records)) = pending.next_complete(frontier) {
                 for x in records {
                     f(state.entry(key(&x)).or_default(), x, &mut buffer);
                 }

@@ -27,6 +27,7 @@
 mod config;
 mod control;
 mod dead_letter;
+mod epoch_stash;
 mod error;
 mod execute;
 mod file_source;

@@ -2,7 +2,6 @@
 //! element-wise operators (map, flat_map, filter, inspect, union, rebalance, broadcast,
 //! map_batch).
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use timely::container::CapacityContainerBuilder;
@@ -10,9 +9,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concat, Exchange as _};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
+use crate::epoch_stash::EpochStash;
 use crate::job::{Epoch, Job, JobContext, Op, OpHandle};
 use crate::plan::{NodeId, Partitioning};
 
@@ -288,28 +287,16 @@ impl<'s, T: Data> DataStream<'s, T> {
             Pipeline,
             &handle.name,
             move |_cap, _info| {
-                let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<T>)> = BTreeMap::new();
+                let mut pending: EpochStash<Vec<T>> = EpochStash::new();
                 move |(input, frontier), output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|cap, data| {
                         metrics.add_in(data.len());
-                        let Some(time) = cap.least().copied() else {
-                            return;
-                        };
-                        let entry = pending.entry(time).or_insert_with(|| {
-                            (
-                                cap.retain_least(output.output_index())
-                                    .expect("stamp has a time"),
-                                Vec::new(),
-                            )
-                        });
-                        entry.1.append(data);
-                    });
-                    while let Some(entry) = pending.first_entry() {
-                        if frontier.less_equal(entry.key()) {
-                            break;
+                        if let Some(batch) = pending.for_message(&cap, output.output_index()) {
+                            batch.append(data);
                         }
-                        let (cap, batch) = entry.remove();
+                    });
+                    while let Some((cap, batch)) = pending.next_complete(frontier) {
                         let mut session = output.session(&cap);
                         let mut n = 0;
                         for y in f(batch) {

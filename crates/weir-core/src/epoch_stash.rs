@@ -1,0 +1,55 @@
+//! Per-epoch state that an operator holds until its input frontier has passed the epoch:
+//! the common core of Weir's blocking operators (`map_batch`, keyed aggregates and state,
+//! join outputs).
+
+use std::collections::BTreeMap;
+
+use timely::dataflow::operators::{Capability, InputCapability};
+use timely::progress::frontier::MutableAntichain;
+
+use crate::job::Epoch;
+
+/// Epoch → (capability to emit at that epoch, state), in epoch order.
+pub(crate) struct EpochStash<S> {
+    pending: BTreeMap<Epoch, (Capability<Epoch>, S)>,
+}
+
+impl<S: Default> EpochStash<S> {
+    pub(crate) fn new() -> Self {
+        EpochStash {
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// The state of the epoch the message under `cap` belongs to (its least time), created
+    /// on first use with a capability for output `port`. `None` for a message without time.
+    pub(crate) fn for_message(
+        &mut self,
+        cap: &InputCapability<Epoch>,
+        port: usize,
+    ) -> Option<&mut S> {
+        let time = *cap.least()?;
+        Some(self.at(cap, time, port))
+    }
+
+    /// The state of epoch `time`, which must not precede the message's time.
+    pub(crate) fn at(&mut self, cap: &InputCapability<Epoch>, time: Epoch, port: usize) -> &mut S {
+        &mut self
+            .pending
+            .entry(time)
+            .or_insert_with(|| (cap.delayed(&time, port), S::default()))
+            .1
+    }
+
+    /// Removes the earliest epoch if `frontier` has passed it (no more input can arrive for it).
+    pub(crate) fn next_complete(
+        &mut self,
+        frontier: &MutableAntichain<Epoch>,
+    ) -> Option<(Capability<Epoch>, S)> {
+        let entry = self.pending.first_entry()?;
+        if frontier.less_equal(entry.key()) {
+            return None;
+        }
+        Some(entry.remove())
+    }
+}
