@@ -395,3 +395,24 @@ fn rate_limited_generator_with_time_epochs() {
     assert!(start.elapsed() >= std::time::Duration::from_millis(90));
     assert_eq!(out.sorted(), (0..200).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_sink_that_cannot_write_fails_the_job_naming_operator_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not_a_dir");
+    std::fs::write(&blocker, "a file where the output directory should go").unwrap();
+    let target = blocker.clone();
+    let err = execute(Config::threads(2), move |job| {
+        job.generate("gen", Some(100), event)
+            .write_jsonl("write", &target);
+        Ok(())
+    })
+    .unwrap_err();
+    match &err {
+        WeirError::Io { operator, path, .. } => {
+            assert_eq!(operator, "write");
+            assert!(path.starts_with(&blocker), "{}", path.display());
+        }
+        other => panic!("expected an I/O error, got {other}"),
+    }
+}

@@ -17,6 +17,7 @@ use timely::dataflow::operators::Probe;
 
 use crate::error::WeirError;
 use crate::job::{JobContext, Op};
+use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream, VecBuilder};
 
 /// A thread-safe vector that a `collect` sink fills; clone it into the job closure and read
@@ -77,35 +78,60 @@ impl<T> Collector<T> {
     }
 }
 
+/// What one sink instance does with its input.
+pub(crate) trait SinkInstance<T>: 'static {
+    /// Takes a batch of records (the batch is cleared afterwards).
+    fn write(&mut self, batch: &mut Vec<T>) -> Result<(), WeirError>;
+    /// Called once when the input is complete.
+    fn finish(&mut self) -> Result<(), WeirError> {
+        Ok(())
+    }
+}
+
+impl<T, F: FnMut(&mut Vec<T>) + 'static> SinkInstance<T> for F {
+    fn write(&mut self, batch: &mut Vec<T>) -> Result<(), WeirError> {
+        self(batch);
+        Ok(())
+    }
+}
+
 impl<'s, T: Data> DataStream<'s, T> {
-    /// The generic sink: `on_batch` gets each batch of records of an instance; `on_done`
-    /// runs once when the input is exhausted, on every instance.
-    pub(crate) fn sink_with(
+    /// The generic sink: `make(instance)` builds the logic of each instance (on the workers
+    /// that host one). The first error of an instance fails the job; the instance then
+    /// discards its input.
+    pub(crate) fn sink_with<S: SinkInstance<T>>(
         self,
         op: Op,
         kind: &str,
-        mut on_batch: impl FnMut(&mut Vec<T>) + 'static,
-        mut on_done: impl FnMut() + 'static,
+        make: impl FnOnce(usize) -> S,
     ) {
         let (handle, stream) = self.attach(&op, kind);
-        let metrics = Rc::clone(&handle.metrics);
+        let metrics: Rc<OperatorMetrics> = Rc::clone(&handle.metrics);
         let node = handle.node;
-        let is_instance = handle.instance.is_some();
+        let failure = Rc::clone(&self.ctx.failure);
+        let mut instance = handle.instance.map(make);
         let out = stream.unary_frontier::<VecBuilder<()>, _, _, _>(
             Pipeline,
             &handle.name,
             move |_cap, _info| {
-                let mut done = !is_instance;
                 move |(input, frontier), _output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|_cap, data| {
                         metrics.add_in(data.len());
-                        on_batch(data);
+                        if let Some(sink) = instance.as_mut() {
+                            if let Err(e) = sink.write(data) {
+                                JobContext::fail(&failure, e);
+                                instance = None;
+                            }
+                        }
                         data.clear();
                     });
-                    if !done && frontier.is_empty() {
-                        done = true;
-                        on_done();
+                    if frontier.is_empty() {
+                        if let Some(mut sink) = instance.take() {
+                            if let Err(e) = sink.finish() {
+                                JobContext::fail(&failure, e);
+                            }
+                        }
                     }
                 }
             },
@@ -116,22 +142,16 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// Appends every record to `collector`.
     pub fn collect(self, op: impl Into<Op>, collector: &Collector<T>) {
         let collector = collector.clone();
-        self.sink_with(
-            op.into(),
-            "sink:collect",
-            move |data| collector.extend(data),
-            || {},
-        );
+        self.sink_with(op.into(), "sink:collect", move |_| {
+            move |data: &mut Vec<T>| collector.extend(data)
+        });
     }
 
     /// Calls `f` with every record (on the instance that receives it).
     pub fn for_each(self, op: impl Into<Op>, mut f: impl FnMut(T) + 'static) {
-        self.sink_with(
-            op.into(),
-            "sink:callback",
-            move |data| data.drain(..).for_each(&mut f),
-            || {},
-        );
+        self.sink_with(op.into(), "sink:callback", move |_| {
+            move |data: &mut Vec<T>| data.drain(..).for_each(&mut f)
+        });
     }
 
     /// Prints every record with `{:?}` on standard output.
@@ -139,235 +159,153 @@ impl<'s, T: Data> DataStream<'s, T> {
     where
         T: Debug,
     {
-        self.sink_with(
-            op.into(),
-            "sink:stdout",
-            |data| {
+        self.sink_with(op.into(), "sink:stdout", |_| {
+            |data: &mut Vec<T>| {
                 let stdout = std::io::stdout();
                 let mut out = stdout.lock();
                 for x in data.iter() {
                     let _ = writeln!(out, "{x:?}");
                 }
-            },
-            || {},
-        );
-    }
-
-    /// Writes JSON Lines into directory `dir`: one `part-NNNNN.jsonl` per instance, written
-    /// as `*.inprogress` and renamed when the input is complete.
-    pub fn write_jsonl(self, op: impl Into<Op>, dir: impl AsRef<Path>)
-    where
-        T: Serialize,
-    {
-        self.write_parts(
-            op.into(),
-            dir.as_ref(),
-            "jsonl",
-            |w: &mut BufWriter<File>, x: &T, _first| {
-                serde_json::to_writer(&mut *w, x).map_err(std::io::Error::other)?;
-                w.write_all(b"\n")
-            },
-        );
-    }
-
-    /// Writes CSV with a header line into directory `dir`, one part file per instance.
-    pub fn write_csv(self, op: impl Into<Op>, dir: impl AsRef<Path>)
-    where
-        T: Serialize,
-    {
-        self.write_parts(
-            op.into(),
-            dir.as_ref(),
-            "csv",
-            move |w: &mut BufWriter<File>, x: &T, first| {
-                // The header goes before the first record of the part only.
-                let mut csv = csv::WriterBuilder::new()
-                    .has_headers(first)
-                    .from_writer(&mut *w);
-                csv.serialize(x).map_err(std::io::Error::other)?;
-                csv.flush()
-            },
-        );
-    }
-
-    fn write_parts(
-        self,
-        op: Op,
-        dir: &Path,
-        extension: &'static str,
-        mut encode: impl FnMut(&mut BufWriter<File>, &T, bool) -> std::io::Result<()> + 'static,
-    ) {
-        let ctx = Rc::clone(&self.ctx);
-        {
-            let mut first = ctx.first_file_sink.borrow_mut();
-            if first.is_none() {
-                *first = Some(dir.to_path_buf());
             }
-        }
-        // Which instance are we? Known once attached; compute the same way `attach` does.
-        let requested = op.parallelism.unwrap_or(ctx.workers).clamp(1, ctx.workers);
-        let placement = crate::plan::spread(requested, ctx.workers);
-        let instance = placement.iter().position(|&w| w == ctx.index);
-        let name = op.name.clone();
-        let failure = Rc::clone(&ctx.failure);
-        let dir = dir.to_path_buf();
-        let mut part: Option<(BufWriter<File>, PathBuf, PathBuf)> = None;
-        let mut written = 0u64;
-        let mut failed = false;
-        let io_fail = {
-            let failure = Rc::clone(&failure);
-            let name = name.clone();
-            move |path: &Path, e: std::io::Error| {
-                JobContext::fail(
-                    &failure,
-                    WeirError::Io {
-                        operator: name.clone(),
-                        path: path.to_path_buf(),
-                        source: e,
-                    },
-                )
-            }
-        };
-        let io_fail2 = io_fail.clone();
-        let open = move |part: &mut Option<(BufWriter<File>, PathBuf, PathBuf)>| -> Result<(), (PathBuf, std::io::Error)> {
-            if part.is_none() {
-                let i = instance.unwrap_or(0);
-                let final_path = dir.join(format!("part-{i:05}.{extension}"));
-                let temp = dir.join(format!("part-{i:05}.{extension}.inprogress"));
-                std::fs::create_dir_all(&dir).map_err(|e| (dir.clone(), e))?;
-                let file = File::create(&temp).map_err(|e| (temp.clone(), e))?;
-                *part = Some((BufWriter::with_capacity(256 * 1024, file), temp, final_path));
-            }
-            Ok(())
-        };
-        let part = Rc::new(std::cell::RefCell::new(part.take()));
-        let part2 = Rc::clone(&part);
-        let open2 = open.clone();
-        self.sink_with(
-            op,
-            match extension {
-                "jsonl" => "sink:jsonl",
-                _ => "sink:csv",
-            },
-            move |data| {
-                if failed {
-                    return;
-                }
-                let mut part = part.borrow_mut();
-                if let Err((path, e)) = open(&mut part) {
-                    failed = true;
-                    return io_fail(&path, e);
-                }
-                let (w, temp, _) = part.as_mut().expect("opened above");
-                for x in data.iter() {
-                    if let Err(e) = encode(w, x, written == 0) {
-                        failed = true;
-                        return io_fail(temp, e);
-                    }
-                    written += 1;
-                }
-            },
-            move || {
-                // Every instance leaves a (possibly empty) part file, so readers see all parts.
-                let mut part = part2.borrow_mut();
-                if let Err((path, e)) = open2(&mut part) {
-                    return io_fail2(&path, e);
-                }
-                if let Some((mut w, temp, final_path)) = part.take() {
-                    let result = w
-                        .flush()
-                        .and_then(|_| w.get_ref().sync_all())
-                        .and_then(|_| std::fs::rename(&temp, &final_path));
-                    if let Err(e) = result {
-                        io_fail2(&temp, e);
-                    }
-                }
-            },
-        );
+        });
     }
 }
 
 impl<'s, T: Data + Serialize> DataStream<'s, T> {
+    /// Writes JSON Lines into directory `dir`: one `part-NNNNN.jsonl` per instance, written
+    /// as `*.inprogress` and renamed when the input is complete.
+    pub fn write_jsonl(self, op: impl Into<Op>, dir: impl AsRef<Path>) {
+        self.write_parts(op.into(), dir.as_ref(), "jsonl", encode_json_line);
+    }
+
+    /// Writes CSV with a header line into directory `dir`, one part file per instance.
+    pub fn write_csv(self, op: impl Into<Op>, dir: impl AsRef<Path>) {
+        self.write_parts(op.into(), dir.as_ref(), "csv", |w, x, first| {
+            // The header goes before the first record of the part only.
+            let mut csv = csv::WriterBuilder::new().has_headers(first).from_writer(w);
+            csv.serialize(x).map_err(std::io::Error::other)?;
+            csv.flush()
+        });
+    }
+
     /// Writes all records as JSON Lines into the single file `path` (one instance, on
     /// worker 0), written as `PATH.inprogress` and renamed when complete.
     pub fn write_jsonl_file(self, op: impl Into<Op>, path: impl AsRef<Path>) {
         let op = op.into().parallelism(1);
         let path = path.as_ref().to_path_buf();
-        let temp = {
-            let mut t = path.as_os_str().to_owned();
-            t.push(".inprogress");
-            PathBuf::from(t)
-        };
-        let failure = Rc::clone(&self.ctx.failure);
-        let name = op.name.clone();
-        let state: Rc<std::cell::RefCell<Option<BufWriter<File>>>> = Rc::default();
-        let state2 = Rc::clone(&state);
-        let (fail1, fail2) = (Rc::clone(&failure), failure);
-        let (name1, name2) = (name.clone(), name);
-        let (temp1, temp2, path2) = (temp.clone(), temp, path);
-        let open = move |slot: &mut Option<BufWriter<File>>, temp: &Path| -> std::io::Result<()> {
-            if slot.is_none() {
-                if let Some(parent) = temp.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)?;
-                }
-                *slot = Some(BufWriter::new(File::create(temp)?));
+        let operator = op.name.clone();
+        self.sink_with(op, "sink:jsonl_file", move |_| {
+            FileSink::new(operator, path, encode_json_line)
+        });
+    }
+
+    fn write_parts(self, op: Op, dir: &Path, extension: &'static str, encode: Encoder<T>) {
+        self.ctx
+            .first_file_sink
+            .borrow_mut()
+            .get_or_insert_with(|| dir.to_path_buf());
+        let kind = format!("sink:{extension}");
+        let operator = op.name.clone();
+        let dir = dir.to_path_buf();
+        self.sink_with(op, &kind, move |instance| {
+            FileSink::new(
+                operator,
+                dir.join(format!("part-{instance:05}.{extension}")),
+                encode,
+            )
+        });
+    }
+}
+
+/// Writes one record; the flag says whether it is the first of its file.
+type Encoder<T> = fn(&mut BufWriter<File>, &T, bool) -> std::io::Result<()>;
+
+fn encode_json_line<T: Serialize>(
+    w: &mut BufWriter<File>,
+    x: &T,
+    _first: bool,
+) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *w, x).map_err(std::io::Error::other)?;
+    w.write_all(b"\n")
+}
+
+/// A file written as `PATH.inprogress` and atomically renamed to `PATH` when complete.
+/// Every instance leaves its file, even when it received no records.
+struct FileSink<T> {
+    operator: String,
+    path: PathBuf,
+    temp: PathBuf,
+    writer: Option<BufWriter<File>>,
+    written: u64,
+    encode: Encoder<T>,
+}
+
+impl<T> FileSink<T> {
+    fn new(operator: String, path: PathBuf, encode: Encoder<T>) -> Self {
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".inprogress");
+        FileSink {
+            operator,
+            path,
+            temp: temp.into(),
+            writer: None,
+            written: 0,
+            encode,
+        }
+    }
+
+    fn io_error(&self, path: &Path, source: std::io::Error) -> WeirError {
+        WeirError::Io {
+            operator: self.operator.clone(),
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn writer(&mut self) -> Result<&mut BufWriter<File>, WeirError> {
+        if self.writer.is_none() {
+            if let Some(parent) = self.temp.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| self.io_error(parent, e))?;
             }
-            Ok(())
+            let file = File::create(&self.temp).map_err(|e| self.io_error(&self.temp, e))?;
+            self.writer = Some(BufWriter::with_capacity(256 * 1024, file));
+        }
+        Ok(self.writer.as_mut().expect("opened above"))
+    }
+}
+
+impl<T: 'static> SinkInstance<T> for FileSink<T> {
+    fn write(&mut self, batch: &mut Vec<T>) -> Result<(), WeirError> {
+        let encode = self.encode;
+        let mut written = self.written;
+        let result = {
+            let w = self.writer()?;
+            batch.iter().try_for_each(|x| {
+                let first = written == 0;
+                written += 1;
+                encode(w, x, first)
+            })
         };
-        self.sink_with(
-            op,
-            "sink:jsonl_file",
-            move |data| {
-                let mut slot = state.borrow_mut();
-                let result = open(&mut slot, &temp1).and_then(|_| {
-                    let w = slot.as_mut().expect("opened above");
-                    for x in data.iter() {
-                        serde_json::to_writer(&mut *w, x).map_err(std::io::Error::other)?;
-                        w.write_all(b"\n")?;
-                    }
-                    Ok(())
-                });
-                if let Err(e) = result {
-                    JobContext::fail(
-                        &fail1,
-                        WeirError::Io {
-                            operator: name1.clone(),
-                            path: temp1.clone(),
-                            source: e,
-                        },
-                    );
-                }
-            },
-            move || {
-                let mut slot = state2.borrow_mut();
-                let result = open(&mut slot, &temp2).and_then(|_| {
-                    let mut w = slot.take().expect("opened above");
-                    w.flush()?;
-                    std::fs::rename(&temp2, &path2)
-                });
-                if let Err(e) = result {
-                    JobContext::fail(
-                        &fail2,
-                        WeirError::Io {
-                            operator: name2.clone(),
-                            path: path2.clone(),
-                            source: e,
-                        },
-                    );
-                }
-            },
-        );
+        self.written = written;
+        result.map_err(|e| self.io_error(&self.temp, e))
+    }
+
+    fn finish(&mut self) -> Result<(), WeirError> {
+        self.writer()?;
+        let mut w = self.writer.take().expect("opened above");
+        w.flush()
+            .and_then(|_| w.get_ref().sync_all())
+            .map_err(|e| self.io_error(&self.temp, e))?;
+        std::fs::rename(&self.temp, &self.path).map_err(|e| self.io_error(&self.path, e))
     }
 }
 
 impl<'s> DataStream<'s, crate::dead_letter::DeadLetter> {
-    /// Logs dead letters on stderr (the first 20 per instance, then a count).
+    /// Logs dead letters on stderr (the first 20 per instance, then a note).
     pub(crate) fn warn_on_stderr(self, op: Op) {
-        let mut seen = 0u64;
-        self.sink_with(
-            op,
-            "sink:dead-letter-log",
-            move |data| {
+        self.sink_with(op, "sink:dead-letter-log", |_| {
+            let mut seen = 0u64;
+            move |data: &mut Vec<crate::dead_letter::DeadLetter>| {
                 for d in data.drain(..) {
                     seen += 1;
                     if seen <= 20 {
@@ -378,8 +316,7 @@ impl<'s> DataStream<'s, crate::dead_letter::DeadLetter> {
                         );
                     }
                 }
-            },
-            || {},
-        );
+            }
+        });
     }
 }
