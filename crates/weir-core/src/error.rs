@@ -57,6 +57,9 @@ pub enum WeirError {
         /// The panic payload.
         message: String,
     },
+    /// A worker thread ended without returning (it died outside Weir's control).
+    #[error("a worker thread ended abnormally: {0}")]
+    WorkerLost(String),
     /// Another worker of the job failed first; this worker stopped because of it.
     #[error("worker {worker} stopped because {cause}")]
     Aborted {

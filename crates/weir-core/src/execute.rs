@@ -158,11 +158,7 @@ where
                 }
             }
             Err(message) => {
-                error.get_or_insert(WeirError::WorkerPanic {
-                    worker: usize::MAX,
-                    operator: None,
-                    message,
-                });
+                error.get_or_insert(WeirError::WorkerLost(message));
             }
         }
     }
@@ -204,11 +200,16 @@ where
         result.map(|_| plan)
     })
     .map_err(WeirError::Communication)?;
+    // A panic in the program's build closure surfaces here.
     guards
         .join()
         .pop()
         .expect("one worker")
-        .map_err(WeirError::Communication)?
+        .map_err(|message| WeirError::WorkerPanic {
+            worker: 0,
+            operator: None,
+            message,
+        })?
 }
 
 fn config_processes(config: &Config) -> usize {
@@ -291,16 +292,15 @@ fn finalize(job: &Job<'_>) {
     }
     let path = ctx.config.dead_letters.clone().or_else(|| {
         ctx.first_file_sink.borrow().as_ref().map(|p| {
-            let mut name = p.as_os_str().to_owned();
+            // `out/` and `out` both give `out.errors.jsonl`, beside the output directory.
+            let mut name = p.components().as_path().as_os_str().to_owned();
             name.push(".errors.jsonl");
             name.into()
         })
     });
     let dead = job.dead_letters(crate::job::op("dead-letters"));
     match path {
-        Some(path) => {
-            dead.write_jsonl_file(crate::job::op("dead-letter-file").parallelism(1), path)
-        }
+        Some(path) => dead.write_dead_letter_file(crate::job::op("dead-letter-file"), path),
         None => dead.warn_on_stderr(Op::from("dead-letter-log")),
     }
 }

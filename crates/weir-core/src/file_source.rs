@@ -4,6 +4,7 @@
 //! `[i * len / n, (i + 1) * len / n)` widened to whole lines (a line belongs to the range
 //! its first byte is in), so every line is read exactly once whatever `n` is.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::marker::PhantomData;
@@ -64,16 +65,16 @@ pub fn align_to_line(file: &mut File, offset: u64, len: u64) -> std::io::Result<
     Ok(offset - 1 + n as u64)
 }
 
-/// 1-based line number of the line starting at `offset` (counted only when reporting errors).
-fn line_number(path: &Path, offset: u64) -> u64 {
-    let Ok(file) = File::open(path) else { return 0 };
-    let mut reader = BufReader::new(file.take(offset));
-    let mut buf = [0u8; 64 * 1024];
-    let mut lines = 1;
+/// Number of newlines in the first `offset` bytes of `path` (counted once per split, and
+/// only when the split has a dead letter to locate).
+fn newlines_before(path: &Path, offset: u64) -> std::io::Result<u64> {
+    let mut reader = BufReader::new(File::open(path)?.take(offset));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut lines = 0;
     loop {
-        match reader.read(&mut buf) {
-            Ok(0) | Err(_) => return lines,
-            Ok(n) => lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64,
+        match reader.read(&mut buf)? {
+            0 => return Ok(lines),
+            n => lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64,
         }
     }
 }
@@ -115,20 +116,26 @@ fn plan_splits(
     Ok(splits)
 }
 
-/// Reads the records of one instance's splits; yields decoded records or dead letters.
+/// Reads the records of one instance's splits; yields decoded records, or dead letters for
+/// records that do not decode. An I/O error fails the job (through `failure`) and ends the
+/// reader: it is not a property of one record.
 struct FileReader<T> {
     operator: String,
     format: FileFormat,
     splits: std::vec::IntoIter<Split>,
     current: Option<Open>,
-    failed: Option<WeirError>,
+    failure: Rc<RefCell<Option<WeirError>>>,
     _record: PhantomData<T>,
 }
 
+/// The split being read.
 struct Open {
     path: PathBuf,
-    /// Absolute offset of the next line.
-    offset: u64,
+    start: u64,
+    /// Newlines before `start`, counted when first needed.
+    lines_before: Option<u64>,
+    /// Lines of this split read so far (JSON Lines).
+    lines_read: u64,
     lines: Lines,
 }
 
@@ -137,8 +144,22 @@ enum Lines {
     Csv {
         reader: csv::Reader<std::io::Take<File>>,
         headers: csv::StringRecord,
-        base: u64,
     },
+}
+
+impl Open {
+    /// `file:line` of the `line`-th line (1-based) of this split.
+    fn location(&mut self, line: u64) -> String {
+        let before = match self.lines_before {
+            Some(n) => n,
+            None => {
+                let n = newlines_before(&self.path, self.start).unwrap_or(0);
+                self.lines_before = Some(n);
+                n
+            }
+        };
+        format!("{}:{}", self.path.display(), before + line)
+    }
 }
 
 impl<T: DeserializeOwned> FileReader<T> {
@@ -149,14 +170,10 @@ impl<T: DeserializeOwned> FileReader<T> {
             source,
         };
         let mut file = File::open(&split.path).map_err(io)?;
+        file.seek(SeekFrom::Start(split.start)).map_err(io)?;
+        let range = file.take(split.end - split.start);
         let lines = match self.format {
-            FileFormat::JsonLines => {
-                file.seek(SeekFrom::Start(split.start)).map_err(io)?;
-                Lines::Json(BufReader::with_capacity(
-                    256 * 1024,
-                    file.take(split.end - split.start),
-                ))
-            }
+            FileFormat::JsonLines => Lines::Json(BufReader::with_capacity(256 * 1024, range)),
             FileFormat::Csv => {
                 let headers = csv::ReaderBuilder::new()
                     .has_headers(true)
@@ -168,33 +185,37 @@ impl<T: DeserializeOwned> FileReader<T> {
                         reason: format!("cannot read the CSV header: {e}"),
                     })?
                     .clone();
-                file.seek(SeekFrom::Start(split.start)).map_err(io)?;
                 let reader = csv::ReaderBuilder::new()
                     .has_headers(split.start == 0)
                     .flexible(true)
                     .buffer_capacity(256 * 1024)
-                    .from_reader(file.take(split.end - split.start));
-                Lines::Csv {
-                    reader,
-                    headers,
-                    base: split.start,
-                }
+                    .from_reader(range);
+                Lines::Csv { reader, headers }
             }
         };
         Ok(Open {
             path: split.path,
-            offset: split.start,
+            start: split.start,
+            lines_before: None,
+            lines_read: 0,
             lines,
         })
     }
-}
 
-fn dead(operator: &str, path: &Path, offset: u64, reason: String, raw: String) -> DeadLetter {
-    DeadLetter {
-        operator: operator.to_string(),
-        location: format!("{}:{}", path.display(), line_number(path, offset)),
-        reason,
-        raw,
+    /// Records a job failure and ends this reader.
+    fn fail(&mut self, error: WeirError) -> Option<Result<T, DeadLetter>> {
+        JobContext::fail(&self.failure, error);
+        self.current = None;
+        self.splits = Vec::new().into_iter();
+        None
+    }
+
+    fn io_error(&self, path: &Path, source: std::io::Error) -> WeirError {
+        WeirError::Io {
+            operator: self.operator.clone(),
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -202,108 +223,88 @@ impl<T: DeserializeOwned> Iterator for FileReader<T> {
     type Item = Result<T, DeadLetter>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(error) = self.failed.take() {
-            // An I/O error (not a bad record) is reported once as a dead letter naming the
-            // file; the rest of that split cannot be read.
-            return Some(Err(DeadLetter {
-                operator: self.operator.clone(),
-                location: String::new(),
-                reason: error.to_string(),
-                raw: String::new(),
-            }));
-        }
         loop {
             if self.current.is_none() {
                 let split = self.splits.next()?;
                 match self.open(split) {
                     Ok(open) => self.current = Some(open),
-                    Err(e) => {
-                        self.failed = Some(e);
-                        return self.next();
-                    }
+                    Err(e) => return self.fail(e),
                 }
             }
             let operator = &self.operator;
             let open = self.current.as_mut().expect("opened above");
+            let dead = |open: &mut Open, line: u64, reason: String, raw: String| DeadLetter {
+                operator: operator.clone(),
+                location: open.location(line),
+                reason,
+                raw,
+            };
             match &mut open.lines {
                 Lines::Json(reader) => {
                     let mut line = Vec::new();
                     match reader.read_until(b'\n', &mut line) {
-                        Ok(0) => {
-                            self.current = None;
-                            continue;
-                        }
-                        Ok(n) => {
-                            let at = open.offset;
-                            open.offset += n as u64;
+                        Ok(0) => self.current = None,
+                        Ok(_) => {
+                            open.lines_read += 1;
                             let text = line.trim_ascii();
                             if text.is_empty() {
                                 continue;
                             }
+                            let n = open.lines_read;
                             return Some(serde_json::from_slice::<T>(text).map_err(|e| {
                                 dead(
-                                    operator,
-                                    &open.path,
-                                    at,
+                                    open,
+                                    n,
                                     e.to_string(),
                                     String::from_utf8_lossy(text).into_owned(),
                                 )
                             }));
                         }
                         Err(e) => {
-                            let (path, at) = (open.path.clone(), open.offset);
-                            self.current = None;
-                            return Some(Err(dead(
-                                &self.operator,
-                                &path,
-                                at,
-                                format!("read error: {e}"),
-                                String::new(),
-                            )));
+                            let path = open.path.clone();
+                            let error = self.io_error(&path, e);
+                            return self.fail(error);
                         }
                     }
                 }
-                Lines::Csv {
-                    reader,
-                    headers,
-                    base,
-                } => {
+                Lines::Csv { reader, headers } => {
                     let mut record = csv::StringRecord::new();
-                    let at = *base + reader.position().byte();
                     match reader.read_record(&mut record) {
-                        Ok(false) => {
-                            self.current = None;
-                            continue;
-                        }
+                        Ok(false) => self.current = None,
                         Ok(true) => {
-                            let at = record.position().map(|p| *base + p.byte()).unwrap_or(at);
+                            let line = record.position().map_or(0, |p| p.line());
                             if record.len() == 1 && record[0].trim().is_empty() {
                                 continue;
                             }
                             let raw = || record.iter().collect::<Vec<_>>().join(",");
                             if record.len() != headers.len() {
+                                let names = headers.iter().collect::<Vec<_>>().join(",");
                                 let reason = format!(
-                                    "expected {} fields ({}), found {}",
+                                    "expected {} fields ({names}), found {}",
                                     headers.len(),
-                                    headers.iter().collect::<Vec<_>>().join(","),
                                     record.len()
                                 );
-                                let (path, raw) = (open.path.clone(), raw());
-                                return Some(Err(dead(&self.operator, &path, at, reason, raw)));
+                                let raw = raw();
+                                return Some(Err(dead(open, line, reason, raw)));
                             }
-                            return Some(record.deserialize::<T>(Some(headers)).map_err(|e| {
-                                dead(operator, &open.path, at, e.to_string(), raw())
+                            let decoded = record.deserialize::<T>(Some(headers));
+                            return Some(decoded.map_err(|e| {
+                                let raw = raw();
+                                dead(open, line, e.to_string(), raw)
                             }));
                         }
-                        Err(e) => {
+                        Err(e) if e.is_io_error() => {
                             let path = open.path.clone();
-                            return Some(Err(dead(
-                                &self.operator,
-                                &path,
-                                at,
-                                e.to_string(),
-                                String::new(),
-                            )));
+                            let error = match e.into_kind() {
+                                csv::ErrorKind::Io(source) => self.io_error(&path, source),
+                                _ => unreachable!("checked is_io_error"),
+                            };
+                            return self.fail(error);
+                        }
+                        Err(e) => {
+                            // Bad UTF-8 and the like: the reader has moved past the record.
+                            let line = e.position().map_or(0, |p| p.line());
+                            return Some(Err(dead(open, line, e.to_string(), String::new())));
                         }
                     }
                 }
@@ -349,27 +350,24 @@ impl<'s> Job<'s> {
         let name = op.name.clone();
         let path = path.to_path_buf();
         let (handle, stream) = crate::source::drive(&ctx, &op, kind, |instance, instances| {
-            let (splits, failed) = match input_files(&path)
+            let splits = input_files(&path)
                 .map_err(|source| WeirError::Io {
                     operator: name.clone(),
                     path: path.clone(),
                     source,
                 })
                 .and_then(|files| plan_splits(&name, &files, instance, instances))
-            {
-                Ok(splits) => (splits, None),
-                Err(e) => (Vec::new(), Some(e)),
-            };
-            if let Some(e) = failed {
-                // A missing input is a job error, not a bad record.
-                JobContext::fail(&failure, e);
-            }
+                .unwrap_or_else(|e| {
+                    // A missing or unreadable input is a job error, not a bad record.
+                    JobContext::fail(&failure, e);
+                    Vec::new()
+                });
             FileReader::<T> {
                 operator: name.clone(),
                 format,
                 splits: splits.into_iter(),
                 current: None,
-                failed: None,
+                failure: Rc::clone(&failure),
                 _record: PhantomData,
             }
         });
@@ -381,6 +379,7 @@ impl<'s> Job<'s> {
                 Ok(x) => Ok(x),
                 Err(dead) => {
                     dead_count.add_dead(1);
+                    dead_count.remove_out(1);
                     if fail_fast {
                         JobContext::fail(
                             &failure,
@@ -394,7 +393,15 @@ impl<'s> Job<'s> {
                     Err(dead)
                 }
             });
-        ctx.dead_letters.borrow_mut().push(err);
+        if ctx.dead_letters_claimed.get() {
+            ctx.fail_build(WeirError::Build {
+                operator: handle.name.clone(),
+                message: "file sources must be built before job.dead_letters() is called".into(),
+            });
+        }
+        ctx.dead_letters
+            .borrow_mut()
+            .push((err, handle.node, Rc::clone(&handle.placement)));
         DataStream::from_parts(Rc::clone(&ctx), ok, handle.node, handle.placement)
     }
 }

@@ -102,7 +102,9 @@ pub(crate) struct JobContext<'s> {
     pub(crate) metrics: RefCell<Vec<(NodeId, Rc<OperatorMetrics>)>>,
     /// Frontier of all sinks: drives flow control in sources.
     pub(crate) probe: ProbeHandle<Epoch>,
-    pub(crate) dead_letters: RefCell<Vec<Stream<'s, Epoch, Vec<DeadLetter>>>>,
+    /// Dead-letter outputs of the sources: stream, source node, source placement.
+    pub(crate) dead_letters:
+        RefCell<Vec<(Stream<'s, Epoch, Vec<DeadLetter>>, NodeId, Rc<[usize]>)>>,
     pub(crate) dead_letters_claimed: Cell<bool>,
     pub(crate) first_file_sink: RefCell<Option<PathBuf>>,
     /// First error raised inside an operator (fail-fast, I/O); stops the job.
@@ -123,17 +125,21 @@ impl<'s> JobContext<'s> {
         inputs: &[(NodeId, Partitioning)],
     ) -> OpHandle {
         let mut plan = self.plan.borrow_mut();
-        let requested = op.parallelism.unwrap_or(self.workers);
-        let parallelism = if requested == 0 || requested > self.workers {
-            self.fail_build(WeirError::Parallelism {
+        let parallelism = self.parallelism(op);
+        match op.parallelism {
+            Some(0) => self.fail_build(WeirError::Build {
                 operator: op.name.clone(),
-                requested,
-                available: self.workers,
-            });
-            self.workers
-        } else {
-            requested
-        };
+                message: "parallelism must be at least 1".into(),
+            }),
+            Some(requested) if requested > self.workers => {
+                self.fail_build(WeirError::Parallelism {
+                    operator: op.name.clone(),
+                    requested,
+                    available: self.workers,
+                })
+            }
+            _ => {}
+        }
         if op.name.is_empty() {
             self.fail_build(WeirError::Build {
                 operator: kind.to_string(),
@@ -171,6 +177,39 @@ impl<'s> JobContext<'s> {
             placement: placement.into(),
             metrics,
             instance,
+        }
+    }
+
+    /// Registers an operator that merges its inputs where they are (no routing): its
+    /// instances are the union of the inputs' workers.
+    pub(crate) fn add_merge(
+        &self,
+        op: Op,
+        kind: &str,
+        inputs: &[(NodeId, &[usize])],
+    ) -> (NodeId, Rc<[usize]>) {
+        let mut placement: Vec<usize> =
+            inputs.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+        placement.sort_unstable();
+        placement.dedup();
+        if placement.is_empty() {
+            placement.push(0);
+        }
+        let edges: Vec<_> = inputs
+            .iter()
+            .map(|(node, _)| (*node, Partitioning::Forward))
+            .collect();
+        let handle = self.add_operator(&op.parallelism(placement.len()), kind, &edges);
+        self.plan.borrow_mut().nodes[handle.node].placement = placement.clone();
+        (handle.node, placement.into())
+    }
+
+    /// The parallelism an operator gets: as asked when possible, else all workers (and
+    /// `add_operator` records the build error).
+    pub(crate) fn parallelism(&self, op: &Op) -> usize {
+        match op.parallelism {
+            Some(p) if (1..=self.workers).contains(&p) => p,
+            _ => self.workers,
         }
     }
 
@@ -228,15 +267,19 @@ impl<'s> Job<'s> {
         self.ctx.plan.borrow().clone()
     }
 
-    /// All dead letters of the sources built so far, as one stream the program can sink.
-    ///
-    /// Call it after building the sources. Once claimed, the job does not write its default
-    /// dead-letter file.
+    /// All dead letters of the job's sources, as one stream the program can sink. Call it
+    /// once, after building every file source (a source built later is a build error). Once
+    /// claimed, the job does not write its default dead-letter file.
     pub fn dead_letters(&self, op: impl Into<Op>) -> DataStream<'s, DeadLetter> {
         self.ctx.dead_letters_claimed.set(true);
-        let streams: Vec<_> = self.ctx.dead_letters.borrow().clone();
-        let handle = self.ctx.add_operator(&op.into(), "dead-letters", &[]);
-        let stream = self.ctx.scope.concatenate(streams);
-        DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
+        let sources = self.ctx.dead_letters.borrow().clone();
+        let inputs: Vec<(NodeId, &[usize])> =
+            sources.iter().map(|(_, node, p)| (*node, &p[..])).collect();
+        let (node, placement) = self.ctx.add_merge(op.into(), "dead-letters", &inputs);
+        let stream = self
+            .ctx
+            .scope
+            .concatenate(sources.iter().map(|(s, _, _)| s.clone()));
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, node, placement)
     }
 }

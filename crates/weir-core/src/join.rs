@@ -20,6 +20,7 @@ use timely::dataflow::operators::vec::Map as _;
 use crate::job::{Epoch, JobContext, Op, OpHandle};
 use crate::keyed::{key_hash, keyed_state_operator, Key};
 use crate::plan::Partitioning;
+use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream, VecBuilder};
 
 /// One change of a collection: `diff` copies of `data` were added (`diff > 0`) or retracted.
@@ -88,8 +89,16 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, 
         other: DataStream<'s, Change<(K, W)>>,
     ) -> DataStream<'s, Change<(K, V, W)>> {
         let (ctx, handle) = register_join(&self, &other, op.into(), "join:inner");
-        let left = changelog_collection(self.stream, &handle.placement);
-        let right = changelog_collection(other.stream, &handle.placement);
+        let left = changelog_collection(
+            self.stream,
+            &handle.placement,
+            Some(Rc::clone(&handle.metrics)),
+        );
+        let right = changelog_collection(
+            other.stream,
+            &handle.placement,
+            Some(Rc::clone(&handle.metrics)),
+        );
         let joined = left.join(right);
         let out = from_collection(joined, &handle, |(k, (v, w))| (k.key, v, w));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
@@ -104,8 +113,16 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, 
         other: DataStream<'s, Change<(K, W)>>,
     ) -> DataStream<'s, Change<(K, V, Option<W>)>> {
         let (ctx, handle) = register_join(&self, &other, op.into(), "join:left_outer");
-        let left = changelog_collection(self.stream, &handle.placement);
-        let right = changelog_collection(other.stream, &handle.placement);
+        let left = changelog_collection(
+            self.stream,
+            &handle.placement,
+            Some(Rc::clone(&handle.metrics)),
+        );
+        let right = changelog_collection(
+            other.stream,
+            &handle.placement,
+            Some(Rc::clone(&handle.metrics)),
+        );
         let all = left_outer(left, right);
         let out = from_collection(all, &handle, |(k, (v, w))| (k.key, v, w));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
@@ -234,21 +251,20 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
                 }
             },
         );
-        let table = changelog_collection(changes, &placement);
+        let table = changelog_collection(changes, &placement, None);
         // Events remember their epoch.
-        let metrics = Rc::clone(&handle.metrics);
-        let events = self.stream.map(move |(k, e)| {
-            metrics.add_in(1);
-            Change::insert((k, e))
-        });
+        let counts = Some(Rc::clone(&handle.metrics));
         // An event exists only during its own epoch (inserted at it, retracted at the next),
         // so the arrangements do not keep every event forever.
-        let events: Keyed<'s, K, (V, Epoch)> =
-            keyed_collection(events, &placement, |c: Change<(K, V)>, epoch, out| {
-                let (k, e) = c.data;
+        let events: Keyed<'s, K, (V, Epoch)> = keyed_collection(
+            self.stream,
+            &placement,
+            counts,
+            |(k, e): (K, V), epoch, out| {
                 out.push(((k.clone(), (e.clone(), epoch)), epoch, 1));
                 out.push(((k, (e, epoch)), epoch + 1, -1));
-            });
+            },
+        );
         // Later changes belong to later states of the table.
         let at_event_time = left_outer(events, table)
             .inner
@@ -269,10 +285,14 @@ fn owner<K: std::hash::Hash>(placement: &[usize], key: &K) -> u64 {
 fn changelog_collection<'s, K: Key + Ord + Debug, V: Data + Ord + Debug>(
     stream: timely::dataflow::Stream<'s, Epoch, Vec<Change<(K, V)>>>,
     placement: &Rc<[usize]>,
+    counts: Option<Rc<OperatorMetrics>>,
 ) -> Keyed<'s, K, V> {
-    keyed_collection(stream, placement, |c: Change<(K, V)>, epoch, out| {
-        out.push((c.data, epoch, c.diff as Diff))
-    })
+    keyed_collection(
+        stream,
+        placement,
+        counts,
+        |c: Change<(K, V)>, epoch, out| out.push((c.data, epoch, c.diff as Diff)),
+    )
 }
 
 /// A differential collection keyed for `placement`, made from a stream of records by
@@ -282,6 +302,7 @@ fn changelog_collection<'s, K: Key + Ord + Debug, V: Data + Ord + Debug>(
 fn keyed_collection<'s, X: Data, K: Key + Ord + Debug, V: Data + Ord + Debug>(
     stream: timely::dataflow::Stream<'s, Epoch, Vec<X>>,
     placement: &Rc<[usize]>,
+    counts: Option<Rc<OperatorMetrics>>,
     mut split: impl FnMut(X, Epoch, &mut Vec<((K, V), Epoch, Diff)>) + 'static,
 ) -> Keyed<'s, K, V> {
     let placement = Rc::clone(placement);
@@ -296,6 +317,9 @@ fn keyed_collection<'s, X: Data, K: Key + Ord + Debug, V: Data + Ord + Debug>(
                         let Some(time) = cap.least().copied() else {
                             return;
                         };
+                        if let Some(metrics) = &counts {
+                            metrics.add_in(data.len());
+                        }
                         let mut session = output.session(&cap);
                         for x in data.drain(..) {
                             split(x, time, &mut updates);

@@ -28,6 +28,12 @@ impl OperatorMetrics {
     pub fn add_out(&self, n: usize) {
         self.records_out.set(self.records_out.get() + n as u64);
     }
+    /// Takes back output counted too early (records that turned out to be dead letters).
+    #[inline]
+    pub fn remove_out(&self, n: usize) {
+        self.records_out
+            .set(self.records_out.get().saturating_sub(n as u64));
+    }
     /// Adds to the dead-letter counter.
     #[inline]
     pub fn add_dead(&self, n: u64) {

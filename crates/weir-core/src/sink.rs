@@ -199,6 +199,17 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
         });
     }
 
+    /// Like [`DataStream::write_jsonl_file`], but writes no file when there are no records.
+    pub(crate) fn write_dead_letter_file(self, op: Op, path: PathBuf) {
+        let op = op.parallelism(1);
+        let operator = op.name.clone();
+        self.sink_with(op, "sink:jsonl_file", move |_| {
+            let mut sink = FileSink::new(operator, path, encode_json_line);
+            sink.keep_empty = false;
+            sink
+        });
+    }
+
     fn write_parts(self, op: Op, dir: &Path, extension: &'static str, encode: Encoder<T>) {
         self.ctx
             .first_file_sink
@@ -238,6 +249,8 @@ struct FileSink<T> {
     writer: Option<BufWriter<File>>,
     written: u64,
     encode: Encoder<T>,
+    /// Leave a file even when no record arrived.
+    keep_empty: bool,
 }
 
 impl<T> FileSink<T> {
@@ -251,6 +264,7 @@ impl<T> FileSink<T> {
             writer: None,
             written: 0,
             encode,
+            keep_empty: true,
         }
     }
 
@@ -291,6 +305,9 @@ impl<T: 'static> SinkInstance<T> for FileSink<T> {
     }
 
     fn finish(&mut self) -> Result<(), WeirError> {
+        if self.written == 0 && !self.keep_empty {
+            return Ok(());
+        }
         self.writer()?;
         let mut w = self.writer.take().expect("opened above");
         w.flush()

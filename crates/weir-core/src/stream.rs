@@ -100,10 +100,7 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// stream routed to its instances, and the partitioning used.
     pub(crate) fn attach(&self, op: &Op, kind: &str) -> (OpHandle, Stream<'s, Epoch, Vec<T>>) {
         // Decide the edge before registering (parallelism is validated there).
-        let requested = op
-            .parallelism
-            .unwrap_or(self.ctx.workers)
-            .clamp(1, self.ctx.workers);
+        let requested = self.ctx.parallelism(op);
         let target = crate::plan::spread(requested, self.ctx.workers);
         let partitioning = match self.route {
             Route::Auto if *target == *self.placement => Partitioning::Forward,
@@ -125,6 +122,7 @@ impl<'s, T: Data> DataStream<'s, T> {
     ) -> Stream<'s, Epoch, Vec<T>> {
         match partitioning {
             Partitioning::Forward => self.stream.clone(),
+            // `attach` never asks for Hash: keyed operators route with their own pact.
             Partitioning::Rebalance | Partitioning::Hash => {
                 let targets = Rc::clone(placement);
                 // Start each sender at a different target so small batches spread too.
@@ -237,27 +235,14 @@ impl<'s, T: Data> DataStream<'s, T> {
 
     /// Merges two streams of the same type.
     pub fn union(self, op: impl Into<Op>, other: DataStream<'s, T>) -> DataStream<'s, T> {
-        let mut placement: Vec<usize> = self
-            .placement
-            .iter()
-            .chain(other.placement.iter())
-            .copied()
-            .collect();
-        placement.sort_unstable();
-        placement.dedup();
-        let op = op.into().parallelism(placement.len());
-        let handle = self.ctx.add_operator(
-            &op,
-            "union",
-            &[
-                (self.node, Partitioning::Forward),
-                (other.node, Partitioning::Forward),
-            ],
-        );
         // A union keeps records where they are: its "instances" are the inputs' workers.
-        self.ctx.plan.borrow_mut().nodes[handle.node].placement = placement.clone();
+        let inputs = [
+            (self.node, &self.placement[..]),
+            (other.node, &other.placement[..]),
+        ];
+        let (node, placement) = self.ctx.add_merge(op.into(), "union", &inputs);
         let stream = self.stream.concat(other.stream);
-        DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, placement.into())
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, node, placement)
     }
 
     /// The next operator receives the records round-robin (Flink's `rebalance`).
