@@ -247,44 +247,60 @@ fn csv_sink_writes_a_header_per_part_and_round_trips() {
     }
 }
 
-#[test]
-fn flow_control_bounds_in_flight_records_with_a_slow_sink() {
-    const RECORDS: u64 = 2_000_000;
-    const EPOCH: u64 = 10_000;
-    const WINDOW: u64 = 3;
+const FC_RECORDS: u64 = 2_000_000;
+const FC_EPOCH: u64 = 10_000;
+
+/// Runs a fast 2-instance source into a slow sink on worker 0 with the given flow-control
+/// window; returns the largest number of records produced but not yet consumed.
+fn max_in_flight(window: u64) -> i64 {
     let produced = Arc::new(AtomicU64::new(0));
     let consumed = Arc::new(AtomicU64::new(0));
     let max_in_flight = Arc::new(AtomicI64::new(0));
     let (p, c, m) = (produced.clone(), consumed.clone(), max_in_flight.clone());
     let config = Config::threads(2)
-        .with_epochs(EpochPolicy::Records(EPOCH))
-        .with_max_epochs_in_flight(WINDOW);
+        .with_epochs(EpochPolicy::Records(FC_EPOCH))
+        .with_max_epochs_in_flight(window);
     execute(config, move |job| {
         let (p, c, m) = (p.clone(), c.clone(), m.clone());
         let c2 = c.clone();
-        job.generate(op("fast").parallelism(1), Some(RECORDS), move |i| {
+        job.generate(op("fast").parallelism(2), Some(FC_RECORDS), move |i| {
             let n = p.fetch_add(1, Ordering::Relaxed) + 1;
-            let in_flight = n as i64 - c2.load(Ordering::Relaxed) as i64;
-            m.fetch_max(in_flight, Ordering::Relaxed);
+            m.fetch_max(
+                n as i64 - c2.load(Ordering::Relaxed) as i64,
+                Ordering::Relaxed,
+            );
             i
         })
-        .for_each(op("slow").parallelism(1), move |_| {
-            let n = c.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 50_000 == 0 {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        });
+        .map_batch(op("slow").parallelism(1), move |batch: Vec<u64>| {
+            // About 1 ms per 1000 records: far slower than the source.
+            std::thread::sleep(std::time::Duration::from_micros(batch.len() as u64));
+            c.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            None::<u64>
+        })
+        .for_each("drop", |_| {});
         Ok(())
     })
     .unwrap();
-    assert_eq!(consumed.load(Ordering::Relaxed), RECORDS);
-    let max = max_in_flight.load(Ordering::Relaxed);
-    // The source may be at most WINDOW epochs ahead, plus the epoch being filled.
-    let bound = ((WINDOW + 1) * EPOCH) as i64;
-    assert!(max <= bound, "{max} records in flight, bound {bound}");
+    assert_eq!(consumed.load(Ordering::Relaxed), FC_RECORDS);
+    max_in_flight.load(Ordering::Relaxed)
+}
+
+#[test]
+fn flow_control_bounds_in_flight_records_with_a_slow_sink() {
+    const WINDOW: u64 = 3;
+    // Each of the 2 source instances may be WINDOW epochs ahead plus the epoch it is filling.
+    let bound = (2 * (WINDOW + 1) * FC_EPOCH) as i64;
+    let bounded = max_in_flight(WINDOW);
     assert!(
-        max > EPOCH as i64 / 2,
-        "the test should actually build up a backlog (max {max})"
+        bounded <= bound,
+        "{bounded} records in flight, bound {bound}"
+    );
+    // The same job without an effective window runs far ahead: the bound is flow control's doing.
+    let unbounded = max_in_flight(1_000_000);
+    eprintln!("max in flight: {bounded} with window {WINDOW} (bound {bound}), {unbounded} without");
+    assert!(
+        unbounded > 2 * bound,
+        "without flow control only {unbounded} records were in flight"
     );
 }
 
@@ -369,6 +385,17 @@ fn the_job_graph_exports_as_json_and_dot_before_running() {
         ]
     );
     assert_eq!(plan.node("count").unwrap().placement, vec![0, 2]);
+    // An explicit rebalance is kept even where placements match.
+    let rebalanced = explain(Config::threads(2), |job| {
+        job.generate("a", Some(1), |i| i)
+            .rebalance()
+            .map("b", |x| x)
+            .for_each("c", |_| {});
+        Ok(())
+    })
+    .unwrap();
+    let parts: Vec<_> = rebalanced.edges.iter().map(|e| e.partitioning).collect();
+    assert_eq!(parts, vec![Partitioning::Rebalance, Partitioning::Forward]);
     let json: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
     assert_eq!(json["nodes"][2]["name"], "count");
     assert!(plan.to_dot().contains("n1 -> n2 [label=\"HASH\"]"));
@@ -387,13 +414,23 @@ fn rate_limited_generator_with_time_epochs() {
             Some(200),
             |i| i,
         )
+        .map_batch("per_epoch", |batch: Vec<u64>| vec![batch])
         .collect("out", &sink);
         Ok(())
     })
     .unwrap();
-    // 200 records at 2000/s cannot finish before ~100 ms (a lower bound, not a timing race).
+    // 200 records at 2000/s cannot finish before ~100 ms (a lower bound, not a timing race),
+    // so 20 ms epochs must have cut the stream several times.
     assert!(start.elapsed() >= std::time::Duration::from_millis(90));
-    assert_eq!(out.sorted(), (0..200).collect::<Vec<_>>());
+    let epochs = out.take();
+    assert!(
+        epochs.len() >= 3,
+        "only {} epoch(s) for a 100 ms stream with 20 ms epochs",
+        epochs.len()
+    );
+    let mut all: Vec<u64> = epochs.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(all, (0..200).collect::<Vec<_>>());
 }
 
 #[test]
@@ -415,4 +452,67 @@ fn a_sink_that_cannot_write_fails_the_job_naming_operator_and_path() {
         }
         other => panic!("expected an I/O error, got {other}"),
     }
+}
+
+#[test]
+fn inspect_sees_every_record_once() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let s2 = seen.clone();
+    execute(Config::threads(2), move |job| {
+        let s2 = s2.clone();
+        job.generate(op("gen").parallelism(2), Some(10_000), |i| i)
+            .inspect(op("look").parallelism(2), move |_| {
+                s2.fetch_add(1, Ordering::Relaxed);
+            })
+            .for_each("drop", |_| {});
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), 10_000);
+}
+
+#[test]
+fn dead_letters_must_be_claimed_after_the_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{}\n").unwrap();
+    let err = execute(Config::threads(1), move |job| {
+        job.dead_letters("dead").for_each("drop", |_| {});
+        job.read_jsonl::<Event>("late", &input)
+            .for_each("drop2", |_| {});
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, WeirError::Build { operator, .. } if operator == "late"),
+        "{err}"
+    );
+}
+
+#[test]
+fn default_dead_letter_file_sits_beside_the_output_and_only_when_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\":1,\"user\":\"a\",\"amount\":1}\nbroken\n").unwrap();
+    // A trailing slash on the output directory must not put the file inside it.
+    let out = format!("{}/", dir.path().join("out").display());
+    let (i, o) = (input.clone(), out.clone());
+    execute(Config::threads(1), move |job| {
+        job.read_jsonl::<Event>("read", &i).write_jsonl("write", &o);
+        Ok(())
+    })
+    .unwrap();
+    assert!(dir.path().join("out.errors.jsonl").exists());
+    assert!(!dir.path().join("out/.errors.jsonl").exists());
+    // Clean input: no error file at all.
+    std::fs::write(&input, "{\"id\":1,\"user\":\"a\",\"amount\":1}\n").unwrap();
+    let out2 = dir.path().join("clean");
+    let (i, o) = (input.clone(), out2.clone());
+    execute(Config::threads(1), move |job| {
+        job.read_jsonl::<Event>("read", &i).write_jsonl("write", &o);
+        Ok(())
+    })
+    .unwrap();
+    assert!(out2.join("part-00000.jsonl").exists());
+    assert!(!dir.path().join("clean.errors.jsonl").exists());
 }

@@ -85,3 +85,79 @@ fn left_join_retracts_the_unmatched_row_when_the_match_arrives() {
         );
     }
 }
+
+#[test]
+fn changelog_joins_apply_retractions_on_either_side() {
+    for (workers, p) in [(1, 1), (2, 2)] {
+        let left_out = Collector::new();
+        let inner_out = Collector::new();
+        let (l, i) = (left_out.clone(), inner_out.clone());
+        execute(Config::threads(workers).with_verbose(false), move |job| {
+            let one_per_epoch =
+                |name: &str| op(name).parallelism(1).epochs(EpochPolicy::Records(1));
+            let s = |k: u32, v: &str| (k, v.to_string());
+            // Epoch 0, 1, 2 on each side.
+            let left = job.from_vec(
+                one_per_epoch("left"),
+                vec![
+                    Change::insert(s(1, "a")),
+                    Change::retract(s(1, "a")),
+                    Change::insert(s(1, "b")),
+                ],
+            );
+            let right = job.from_vec(
+                one_per_epoch("right"),
+                vec![
+                    Change::insert(s(1, "x")),
+                    Change::insert(s(2, "y")),
+                    Change::retract(s(1, "x")),
+                ],
+            );
+            let epochs = |name: &str| op(format!("{name}/epochs")).parallelism(1);
+            left.clone()
+                .left_join_changes(op("left_join").parallelism(p), right.clone())
+                .map_batch(
+                    epochs("l"),
+                    |c: Vec<Change<(u32, String, Option<String>)>>| {
+                        let mut v: Vec<String> = c
+                            .iter()
+                            .map(|c| format!("{:+} {:?}", c.diff, c.data))
+                            .collect();
+                        v.sort();
+                        vec![v]
+                    },
+                )
+                .collect(op("l/out").parallelism(1), &l);
+            left.join_changes(op("inner_join").parallelism(p), right)
+                .map_batch(epochs("i"), |c: Vec<Change<(u32, String, String)>>| {
+                    let mut v: Vec<String> = c
+                        .iter()
+                        .map(|c| format!("{:+} {:?}", c.diff, c.data))
+                        .collect();
+                    v.sort();
+                    vec![v]
+                })
+                .collect(op("i/out").parallelism(1), &i);
+            Ok(())
+        })
+        .unwrap();
+        let what = format!("-w {workers}, parallelism {p}");
+        assert_eq!(
+            left_out.take(),
+            vec![
+                vec![r#"+1 (1, "a", Some("x"))"#.to_string()],
+                vec![r#"-1 (1, "a", Some("x"))"#.to_string()],
+                vec![r#"+1 (1, "b", None)"#.to_string()],
+            ],
+            "{what}"
+        );
+        assert_eq!(
+            inner_out.take(),
+            vec![
+                vec![r#"+1 (1, "a", "x")"#.to_string()],
+                vec![r#"-1 (1, "a", "x")"#.to_string()]
+            ],
+            "{what}"
+        );
+    }
+}

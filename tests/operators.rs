@@ -243,7 +243,11 @@ fn endless_child() {
     });
     if child.is_some() {
         eprintln!("job ended: {result:?}");
-        std::process::exit(if result.is_err() { 3 } else { 0 });
+        std::process::exit(match result {
+            Ok(_) => 0,
+            Err(WeirError::Communication(_)) => 4,
+            Err(_) => 3,
+        });
     }
     result.unwrap();
 }
@@ -267,9 +271,10 @@ fn a_killed_process_fails_the_other() {
         deadline,
         "process 0 after its peer was killed",
     );
+    // Exit code 4: `execute` returned `WeirError::Communication`.
     assert_eq!(
         status.code(),
-        Some(3),
-        "process 0 must return an error when its peer is killed"
+        Some(4),
+        "process 0 must return a communication error when its peer is killed"
     );
 }

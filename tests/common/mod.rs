@@ -214,6 +214,27 @@ pub fn scenarios() -> Vec<Scenario> {
             },
         },
         Scenario {
+            name: "inspect_and_parallel_map_batch",
+            build: |job, p, out| {
+                let s = job
+                    .generate(
+                        op("ib/src")
+                            .parallelism(p)
+                            .epochs(EpochPolicy::Records(100)),
+                        Some(N),
+                        |i| i,
+                    )
+                    .inspect(op("ib/inspect").parallelism(p), |x| assert!(*x < N))
+                    .rebalance()
+                    .map_batch(op("ib/batch").parallelism(p), |mut batch: Vec<u64>| {
+                        batch.sort_unstable();
+                        batch
+                    });
+                sink(s, "ib", out);
+            },
+            reference: || (0..N).map(|x| format!("{x:?}")).collect(),
+        },
+        Scenario {
             name: "joins_inner_and_left",
             build: |job, p, out| {
                 // Small epochs, so matches and retractions span epochs (orders often
