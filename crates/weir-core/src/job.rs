@@ -56,7 +56,10 @@ impl Op {
         self.epochs = Some(epochs);
         self
     }
-    /// For sources: total records per second over all instances.
+    /// For sources: total records per second over all instances. Combine it with
+    /// [`EpochPolicy::Interval`]: with the default record-count epochs a slow source keeps
+    /// its epoch open until it has enough records, which holds back per-epoch results (and,
+    /// through flow control, other sources).
     pub fn rate(mut self, records_per_second: f64) -> Self {
         self.rate = Some(records_per_second);
         self

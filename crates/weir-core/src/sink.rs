@@ -180,10 +180,12 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
 
     /// Writes CSV with a header line into directory `dir`, one part file per instance.
     pub fn write_csv(self, op: impl Into<Op>, dir: impl AsRef<Path>) {
-        self.write_parts(op.into(), dir.as_ref(), "csv", |w, x, first| {
+        self.write_parts(op.into(), dir.as_ref(), "csv", |w, batch, first| {
             // The header goes before the first record of the part only.
             let mut csv = csv::WriterBuilder::new().has_headers(first).from_writer(w);
-            csv.serialize(x).map_err(std::io::Error::other)?;
+            for x in batch {
+                csv.serialize(x).map_err(std::io::Error::other)?;
+            }
             csv.flush()
         });
     }
@@ -228,16 +230,19 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
     }
 }
 
-/// Writes one record; the flag says whether it is the first of its file.
-type Encoder<T> = fn(&mut BufWriter<File>, &T, bool) -> std::io::Result<()>;
+/// Writes a batch of records; the flag says whether they are the first of their file.
+type Encoder<T> = fn(&mut BufWriter<File>, &[T], bool) -> std::io::Result<()>;
 
 fn encode_json_line<T: Serialize>(
     w: &mut BufWriter<File>,
-    x: &T,
+    batch: &[T],
     _first: bool,
 ) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *w, x).map_err(std::io::Error::other)?;
-    w.write_all(b"\n")
+    for x in batch {
+        serde_json::to_writer(&mut *w, x).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// A file written as `PATH.inprogress` and atomically renamed to `PATH` when complete.
@@ -290,17 +295,12 @@ impl<T> FileSink<T> {
 
 impl<T: 'static> SinkInstance<T> for FileSink<T> {
     fn write(&mut self, batch: &mut Vec<T>) -> Result<(), WeirError> {
-        let encode = self.encode;
-        let mut written = self.written;
-        let result = {
-            let w = self.writer()?;
-            batch.iter().try_for_each(|x| {
-                let first = written == 0;
-                written += 1;
-                encode(w, x, first)
-            })
-        };
-        self.written = written;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (encode, first) = (self.encode, self.written == 0);
+        let result = encode(self.writer()?, batch, first);
+        self.written += batch.len() as u64;
         result.map_err(|e| self.io_error(&self.temp, e))
     }
 
