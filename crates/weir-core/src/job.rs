@@ -93,6 +93,9 @@ pub(crate) struct OpHandle {
     pub(crate) instance: Option<usize>,
 }
 
+/// A source's dead-letter output: the stream, the source node and its placement.
+pub(crate) type DeadLetterOutput<'s> = (Stream<'s, Epoch, Vec<DeadLetter>>, NodeId, Rc<[usize]>);
+
 /// Shared state of the job on one worker.
 pub(crate) struct JobContext<'s> {
     pub(crate) scope: Scope<'s, Epoch>,
@@ -106,8 +109,7 @@ pub(crate) struct JobContext<'s> {
     /// Frontier of all sinks: drives flow control in sources.
     pub(crate) probe: ProbeHandle<Epoch>,
     /// Dead-letter outputs of the sources: stream, source node, source placement.
-    pub(crate) dead_letters:
-        RefCell<Vec<(Stream<'s, Epoch, Vec<DeadLetter>>, NodeId, Rc<[usize]>)>>,
+    pub(crate) dead_letters: RefCell<Vec<DeadLetterOutput<'s>>>,
     pub(crate) dead_letters_claimed: Cell<bool>,
     pub(crate) first_file_sink: RefCell<Option<PathBuf>>,
     /// First error raised inside an operator (fail-fast, I/O); stops the job.
