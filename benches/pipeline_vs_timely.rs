@@ -110,15 +110,25 @@ fn weir(workers: usize, records: u64) -> Duration {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and then a quick smoke run (same code, small input) is enough.
+    let benchmarking = std::env::args().any(|a| a == "--bench");
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    let default_records = if benchmarking { 10_000_000 } else { 200_000 };
     let records: u64 = args
         .first()
         .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000_000);
-    let reps: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(7);
+        .unwrap_or(default_records);
+    let reps: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if benchmarking { 7 } else { 1 });
+    if !benchmarking {
+        println!("smoke run (use `cargo bench --bench pipeline_vs_timely` for real numbers)");
+    }
     println!("map -> key_by -> count, {records} u64 records, {reps} interleaved runs per side");
     println!(
         "{:>7} {:>14} {:>14} {:>14} {:>18}",
@@ -153,9 +163,11 @@ fn main() {
             weir_tp * 1e6
         ));
     }
-    let _ = std::fs::create_dir_all("target/bench");
-    let _ = std::fs::write(
-        "target/bench/pipeline_vs_timely.json",
-        format!("[{}]\n", rows.join(",")),
-    );
+    if benchmarking {
+        let _ = std::fs::create_dir_all("target/bench");
+        let _ = std::fs::write(
+            "target/bench/pipeline_vs_timely.json",
+            format!("[{}]\n", rows.join(",")),
+        );
+    }
 }
