@@ -135,6 +135,20 @@ fn main() {
         "workers", "raw best M/s", "weir best M/s", "ratio of best", "median pair ratio"
     );
     let mut rows = Vec::new();
+    // `WEIR_BENCH_ONLY=raw|weir` runs one side once at 1 worker and exits: for counting
+    // instructions with `valgrind --tool=callgrind`, which a noisy machine does not disturb.
+    if let Ok(side) = std::env::var("WEIR_BENCH_ONLY") {
+        let took = match side.as_str() {
+            "raw" => raw_timely(1, records),
+            "weir" => weir(1, records),
+            other => panic!("WEIR_BENCH_ONLY must be raw or weir, not {other}"),
+        };
+        println!(
+            "{side}: {records} records in {:.1} ms",
+            took.as_secs_f64() * 1e3
+        );
+        return;
+    }
     for workers in [1usize, 2] {
         // Warm up both once.
         raw_timely(workers, records / 10);
@@ -144,6 +158,13 @@ fn main() {
             let r = raw_timely(workers, records);
             let w = weir(workers, records);
             pairs.push(r.as_secs_f64() / w.as_secs_f64());
+            if std::env::var_os("WEIR_BENCH_VERBOSE").is_some() {
+                eprintln!(
+                    "  workers {workers}: raw {:>7.1} ms, weir {:>7.1} ms",
+                    r.as_secs_f64() * 1e3,
+                    w.as_secs_f64() * 1e3
+                );
+            }
             raw.push(r);
             ours.push(w);
         }

@@ -224,6 +224,9 @@ struct BuiltJob {
     plan: Plan,
     metrics: Vec<(usize, Rc<crate::report::OperatorMetrics>)>,
     failure: Rc<RefCell<Option<WeirError>>>,
+    /// The sinks' frontier and the sources to wake when it advances (flow control).
+    probe: ProbeHandle<Epoch>,
+    sources: Vec<timely::scheduling::Activator>,
     /// The program's result, or the first build error (e.g. an impossible parallelism).
     result: Result<()>,
 }
@@ -249,10 +252,13 @@ where
     let build_error = ctx.build_error.borrow_mut().take();
     let plan = ctx.plan.borrow().clone();
     let metrics = ctx.metrics.borrow().clone();
+    let sources = ctx.source_activators.borrow().clone();
     BuiltJob {
         plan,
         metrics,
         failure: Rc::clone(&ctx.failure),
+        probe: ctx.probe.clone(),
+        sources,
         result: result.and_then(|_| build_error.map_or(Ok(()), Err)),
     }
 }
@@ -275,6 +281,7 @@ fn new_context<'s>(
         }),
         metrics: RefCell::default(),
         probe: ProbeHandle::new(),
+        source_activators: RefCell::default(),
         dead_letters: RefCell::default(),
         dead_letters_claimed: Cell::new(false),
         first_file_sink: RefCell::default(),
@@ -330,6 +337,8 @@ where
         plan,
         metrics,
         failure,
+        probe,
+        sources,
         result: built,
     } = worker.dataflow::<Epoch, _, _>(|scope| {
         build_job(
@@ -379,9 +388,16 @@ where
         }
         Ok(())
     };
+    let mut sinks_at = None;
     while worker.installed_dataflows().contains(&main_dataflow) {
         check(&failure)?;
         worker.step_or_park(Some(PARK));
+        // Flow control: wake held-back sources as soon as the sinks move on.
+        let now = probe.with_frontier(|f| f.first().copied());
+        if now != sinks_at {
+            sinks_at = now;
+            sources.iter().for_each(|a| a.activate());
+        }
         if let Some(bar) = &bar {
             bar.set_position(progress.load(Ordering::Relaxed));
         }

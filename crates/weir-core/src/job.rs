@@ -108,6 +108,9 @@ pub(crate) struct JobContext<'s> {
     pub(crate) metrics: RefCell<Vec<(NodeId, Rc<OperatorMetrics>)>>,
     /// Frontier of all sinks: drives flow control in sources.
     pub(crate) probe: ProbeHandle<Epoch>,
+    /// Activators of this worker's source instances: woken when the probe advances, so a
+    /// source held back by flow control resumes at once.
+    pub(crate) source_activators: RefCell<Vec<timely::scheduling::Activator>>,
     /// Dead-letter outputs of the sources: stream, source node, source placement.
     pub(crate) dead_letters: RefCell<Vec<DeadLetterOutput<'s>>>,
     pub(crate) dead_letters_claimed: Cell<bool>,

@@ -236,7 +236,7 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
             table.stream,
             pact,
             &upserts,
-            Rc::new(|u: &TableUpdate<K, T>| u.key().clone()),
+            |u: &TableUpdate<K, T>| u.key().clone(),
             |current: &mut Option<T>, update, out: &mut Vec<Change<(K, T)>>| match update {
                 TableUpdate::Upsert(k, v) => {
                     if let Some(old) = current.replace(v.clone()) {

@@ -28,23 +28,31 @@ pub fn key_hash<K: Hash + ?Sized>(key: &K) -> u64 {
 
 /// A stream partitioned by key; the next keyed operator receives all records of a key on
 /// one instance.
-pub struct KeyedStream<'s, K, T> {
+///
+/// The key function is a type parameter (not a boxed closure), so routing and state lookups
+/// inline it; it must be `Clone` (closures are, when what they capture is).
+pub struct KeyedStream<'s, K, T, F> {
     pub(crate) input: DataStream<'s, T>,
-    pub(crate) key: Rc<dyn Fn(&T) -> K>,
+    pub(crate) key: F,
+    _key: std::marker::PhantomData<fn() -> K>,
 }
 
 impl<'s, T: Data> DataStream<'s, T> {
     /// Partitions the stream by `key` (Flink's `keyBy`): an edge with HASH routing into the
     /// next keyed operator.
-    pub fn key_by<K: Key>(self, key: impl Fn(&T) -> K + 'static) -> KeyedStream<'s, K, T> {
+    pub fn key_by<K: Key, F: Fn(&T) -> K + Clone + 'static>(
+        self,
+        key: F,
+    ) -> KeyedStream<'s, K, T, F> {
         KeyedStream {
             input: self,
-            key: Rc::new(key),
+            key,
+            _key: std::marker::PhantomData,
         }
     }
 }
 
-impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
+impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T, F> {
     /// Registers a keyed operator and returns its handle and exchange pact.
     fn keyed_operator(
         &self,
@@ -59,7 +67,7 @@ impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
                 .ctx
                 .add_operator(op, kind, &[(self.input.node, Partitioning::Hash)]);
         let targets = Rc::clone(&handle.placement);
-        let key = Rc::clone(&self.key);
+        let key = self.key.clone();
         let pact = Exchange::new(move |x: &T| {
             targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
         });
@@ -78,7 +86,7 @@ impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
         let (handle, pact) = self.keyed_operator(&op, "aggregate");
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
-        let key = Rc::clone(&self.key);
+        let key = self.key.clone();
         let out = self
             .input
             .stream
@@ -195,7 +203,7 @@ impl<'s, K: Key, T: Data> KeyedStream<'s, K, T> {
             self.input.stream.clone(),
             pact,
             &handle,
-            Rc::clone(&self.key),
+            self.key.clone(),
             move |state: &mut S, x, out: &mut Vec<U>| out.push(f(state, x)),
         );
         DataStream::from_parts(
@@ -214,7 +222,7 @@ pub(crate) fn keyed_state_operator<'s, K, T, S, U, P>(
     stream: timely::dataflow::Stream<'s, Epoch, Vec<T>>,
     pact: P,
     handle: &crate::job::OpHandle,
-    key: Rc<dyn Fn(&T) -> K>,
+    key: impl Fn(&T) -> K + 'static,
     mut f: impl FnMut(&mut S, T, &mut Vec<U>) + 'static,
 ) -> timely::dataflow::Stream<'s, Epoch, Vec<U>>
 where
