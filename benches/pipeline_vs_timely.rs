@@ -4,7 +4,9 @@
 //! hash-map count; the ratio isolates Weir's overhead (plan, metrics, routing, sink).
 //!
 //! `cargo bench --bench pipeline_vs_timely [-- RECORDS [REPETITIONS]]`
-//! Prints a table and writes `target/bench/pipeline_vs_timely.json`.
+//! Prints a table and writes `target/bench/pipeline_vs_timely.json`. `WEIR_BENCH_VERBOSE=1`
+//! prints every run; `WEIR_BENCH_ONLY=raw|weir` runs one side once (for callgrind).
+//! Under `cargo test` (no `--bench` flag) it does a small smoke run.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
