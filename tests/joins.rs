@@ -86,6 +86,26 @@ fn left_join_retracts_the_unmatched_row_when_the_match_arrives() {
     }
 }
 
+/// Collects a changelog as one sorted `+1 record` / `-1 record` list per epoch, in order.
+fn changelog_by_epoch<D: weir::Data + std::fmt::Debug>(
+    s: DataStream<'_, Change<D>>,
+    name: &str,
+    out: &Collector<Vec<String>>,
+) {
+    s.map_batch(
+        op(format!("{name}/epochs")).parallelism(1),
+        |changes: Vec<Change<D>>| {
+            let mut lines: Vec<String> = changes
+                .iter()
+                .map(|c| format!("{:+} {:?}", c.diff, c.data))
+                .collect();
+            lines.sort();
+            vec![lines]
+        },
+    )
+    .collect(op(format!("{name}/out")).parallelism(1), out);
+}
+
 #[test]
 fn changelog_joins_apply_retractions_on_either_side() {
     for (workers, p) in [(1, 1), (2, 2)] {
@@ -113,31 +133,15 @@ fn changelog_joins_apply_retractions_on_either_side() {
                     Change::retract(s(1, "x")),
                 ],
             );
-            let epochs = |name: &str| op(format!("{name}/epochs")).parallelism(1);
-            left.clone()
-                .left_join_changes(op("left_join").parallelism(p), right.clone())
-                .map_batch(
-                    epochs("l"),
-                    |c: Vec<Change<(u32, String, Option<String>)>>| {
-                        let mut v: Vec<String> = c
-                            .iter()
-                            .map(|c| format!("{:+} {:?}", c.diff, c.data))
-                            .collect();
-                        v.sort();
-                        vec![v]
-                    },
-                )
-                .collect(op("l/out").parallelism(1), &l);
-            left.join_changes(op("inner_join").parallelism(p), right)
-                .map_batch(epochs("i"), |c: Vec<Change<(u32, String, String)>>| {
-                    let mut v: Vec<String> = c
-                        .iter()
-                        .map(|c| format!("{:+} {:?}", c.diff, c.data))
-                        .collect();
-                    v.sort();
-                    vec![v]
-                })
-                .collect(op("i/out").parallelism(1), &i);
+            let l_changes = left
+                .clone()
+                .left_join_changes(op("left_join").parallelism(p), right.clone());
+            changelog_by_epoch(l_changes, "l", &l);
+            changelog_by_epoch(
+                left.join_changes(op("inner_join").parallelism(p), right),
+                "i",
+                &i,
+            );
             Ok(())
         })
         .unwrap();

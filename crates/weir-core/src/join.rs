@@ -82,23 +82,33 @@ type Diff = isize;
 type Keyed<'s, K, V> = VecCollection<'s, Epoch, (Routed<K>, V), Diff>;
 
 impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, V)>> {
+    /// Registers a two-input join and turns both changelogs into collections keyed for it.
+    #[allow(clippy::type_complexity)]
+    fn arranged_with<W: Data + Ord + Debug>(
+        self,
+        other: DataStream<'s, Change<(K, W)>>,
+        op: Op,
+        kind: &str,
+    ) -> (
+        Rc<JobContext<'s>>,
+        OpHandle,
+        Keyed<'s, K, V>,
+        Keyed<'s, K, W>,
+    ) {
+        let (ctx, handle) = register_join(&self, &other, op, kind);
+        let counts = || Some(Rc::clone(&handle.metrics));
+        let left = changelog_collection(self.stream, &handle.placement, counts());
+        let right = changelog_collection(other.stream, &handle.placement, counts());
+        (ctx, handle, left, right)
+    }
+
     /// Incremental inner join of two changelogs on the key.
     pub fn join_changes<W: Data + Ord + Debug>(
         self,
         op: impl Into<Op>,
         other: DataStream<'s, Change<(K, W)>>,
     ) -> DataStream<'s, Change<(K, V, W)>> {
-        let (ctx, handle) = register_join(&self, &other, op.into(), "join:inner");
-        let left = changelog_collection(
-            self.stream,
-            &handle.placement,
-            Some(Rc::clone(&handle.metrics)),
-        );
-        let right = changelog_collection(
-            other.stream,
-            &handle.placement,
-            Some(Rc::clone(&handle.metrics)),
-        );
+        let (ctx, handle, left, right) = self.arranged_with(other, op.into(), "join:inner");
         let joined = left.join(right);
         let out = from_collection(joined, &handle, |(k, (v, w))| (k.key, v, w));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
@@ -112,17 +122,7 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, 
         op: impl Into<Op>,
         other: DataStream<'s, Change<(K, W)>>,
     ) -> DataStream<'s, Change<(K, V, Option<W>)>> {
-        let (ctx, handle) = register_join(&self, &other, op.into(), "join:left_outer");
-        let left = changelog_collection(
-            self.stream,
-            &handle.placement,
-            Some(Rc::clone(&handle.metrics)),
-        );
-        let right = changelog_collection(
-            other.stream,
-            &handle.placement,
-            Some(Rc::clone(&handle.metrics)),
-        );
+        let (ctx, handle, left, right) = self.arranged_with(other, op.into(), "join:left_outer");
         let all = left_outer(left, right);
         let out = from_collection(all, &handle, |(k, (v, w))| (k.key, v, w));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
