@@ -22,6 +22,8 @@
 
 pub use weir_core as core;
 pub use weir_core::*;
+/// ONNX Runtime provisioning and model inspection (`weir-onnx`).
+pub use weir_onnx as onnx;
 
 /// Everything a pipeline program usually needs.
 pub mod prelude {

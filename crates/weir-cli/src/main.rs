@@ -1,5 +1,5 @@
-//! `weir`: the command-line front end. This first version prints the job graphs of the
-//! built-in example jobs; `launch` and `bench` come next.
+//! `weir`: the command-line front end. It prints the job graphs of the built-in example
+//! jobs and describes ONNX models; `launch` and `bench` come next.
 
 mod builtin_jobs;
 
@@ -36,6 +36,14 @@ enum Command {
     },
     /// List the built-in jobs.
     Jobs,
+    /// Print an ONNX model's inputs, outputs, shapes, dtypes, opsets and metadata.
+    Inspect {
+        /// The `.onnx` file.
+        model: std::path::PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -47,6 +55,15 @@ enum Format {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Inspect { model, json } => {
+            let info = weir_onnx::inspect(&model)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("{}", model.display());
+                print!("{info}");
+            }
+        }
         Command::Jobs => {
             for (name, about, _) in builtin_jobs::JOBS {
                 println!("{name:<12} {about}");

@@ -53,3 +53,27 @@ fn an_unknown_job_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn inspect_prints_a_models_interface() {
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/models/digits_logreg.onnx"
+    );
+    let (ok, out, err) = weir(&["inspect", model]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("input") && out.contains("f32") && out.contains("[N, 64]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("probabilities") && out.contains("ai.onnx=17"),
+        "{out}"
+    );
+    let (ok, out, _) = weir(&["inspect", model, "--json"]);
+    assert!(ok);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["outputs"][0]["name"], "label");
+    let (ok, _, err) = weir(&["inspect", "/nonexistent.onnx"]);
+    assert!(!ok && err.contains("/nonexistent.onnx"), "{err}");
+}

@@ -1,0 +1,11 @@
+//! ONNX Runtime for Weir: provisioning the runtime library, one environment per process,
+//! sessions per worker, and model inspection. The predict operator builds on these.
+#![warn(missing_docs)]
+
+mod error;
+mod model_info;
+pub mod runtime;
+
+pub use error::OnnxError;
+pub use model_info::{inspect, opset_imports, ModelInfo, TensorInfo};
+pub use runtime::{runtime, Runtime};
