@@ -41,6 +41,16 @@ impl<S: Default> EpochStash<S> {
             .1
     }
 
+    /// The earliest epoch held, if any.
+    pub(crate) fn first_epoch(&self) -> Option<Epoch> {
+        self.pending.keys().next().copied()
+    }
+
+    /// Removes epoch `time` if it is held.
+    pub(crate) fn take(&mut self, time: Epoch) -> Option<(Capability<Epoch>, S)> {
+        self.pending.remove(&time)
+    }
+
     /// Removes the earliest epoch if `frontier` has passed it (no more input can arrive for it).
     pub(crate) fn next_complete(
         &mut self,

@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod broadcast_state;
 mod config;
 mod control;
 mod dead_letter;
@@ -40,6 +41,7 @@ mod sink;
 mod source;
 mod stream;
 
+pub use broadcast_state::BatchOutcome;
 pub use config::{Cluster, Config, EpochPolicy, ExplainFormat};
 pub use dead_letter::DeadLetter;
 pub use error::{Result, WeirError};

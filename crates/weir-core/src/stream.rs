@@ -100,18 +100,22 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// stream routed to its instances, and the partitioning used.
     pub(crate) fn attach(&self, op: &Op, kind: &str) -> (OpHandle, Stream<'s, Epoch, Vec<T>>) {
         // Decide the edge before registering (parallelism is validated there).
-        let requested = self.ctx.parallelism(op);
-        let target = crate::plan::spread(requested, self.ctx.workers);
-        let partitioning = match self.route {
-            Route::Auto if *target == *self.placement => Partitioning::Forward,
-            Route::Auto | Route::Rebalance => Partitioning::Rebalance,
-            Route::Broadcast => Partitioning::Broadcast,
-        };
+        let partitioning = self.edge_to(op);
         let handle = self
             .ctx
             .add_operator(op, kind, &[(self.node, partitioning)]);
         let stream = self.routed(partitioning, &handle.placement);
         (handle, stream)
+    }
+
+    /// How this stream reaches an operator configured by `op`.
+    pub(crate) fn edge_to(&self, op: &Op) -> Partitioning {
+        let target = crate::plan::spread(self.ctx.parallelism(op), self.ctx.workers);
+        match self.route {
+            Route::Auto if *target == *self.placement => Partitioning::Forward,
+            Route::Auto | Route::Rebalance => Partitioning::Rebalance,
+            Route::Broadcast => Partitioning::Broadcast,
+        }
     }
 
     /// The stream moved to the workers in `placement` according to `partitioning`.
