@@ -4,8 +4,10 @@
 
 mod error;
 mod model_info;
+mod predict;
 pub mod runtime;
 
 pub use error::OnnxError;
 pub use model_info::{inspect, opset_imports, ModelInfo, TensorInfo};
+pub use predict::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction};
 pub use runtime::{runtime, Runtime};

@@ -1,0 +1,293 @@
+//! The predict operator: scores a stream with an ONNX model held in the dataflow, one
+//! session per instance, micro-batched per epoch, with models swapped live from a model
+//! stream (broadcast to every instance).
+
+use std::path::Path;
+
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::{Deserialize, Serialize};
+use weir_core::{BatchOutcome, Data, DataStream, DeadLetter, Op};
+
+use crate::error::OnnxError;
+use crate::runtime::runtime;
+
+/// Where a model's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelSource {
+    /// The `.onnx` file's contents.
+    Bytes(Vec<u8>),
+    /// A path readable by every worker.
+    Path(String),
+}
+
+/// One update of the model stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelUpdate {
+    /// Model name (informational).
+    pub name: String,
+    /// Version; every prediction carries the version that made it.
+    pub version: u64,
+    /// The model.
+    pub source: ModelSource,
+}
+
+impl ModelUpdate {
+    /// An update that loads `path`.
+    pub fn from_path(name: impl Into<String>, version: u64, path: impl AsRef<Path>) -> Self {
+        ModelUpdate {
+            name: name.into(),
+            version,
+            source: ModelSource::Path(path.as_ref().display().to_string()),
+        }
+    }
+}
+
+/// A scored record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prediction<T> {
+    /// The input record.
+    pub record: T,
+    /// The predicted class.
+    pub label: i64,
+    /// Class probabilities (empty when the model has no probabilities output).
+    pub probabilities: Vec<f32>,
+    /// Version of the model that scored the record.
+    pub model_version: u64,
+}
+
+/// How the operator talks to the model.
+#[derive(Clone, Debug)]
+pub struct PredictConfig {
+    /// Name of the float32 `[N, F]` input.
+    pub input: String,
+    /// Name of the int64 `[N]` label output.
+    pub label: String,
+    /// Name of the float32 `[N, C]` probabilities output, if any.
+    pub probabilities: Option<String>,
+    /// Largest batch handed to one `Session::run`.
+    pub max_batch: usize,
+    /// ONNX Runtime intra-op threads per session (parallelism comes from workers).
+    pub intra_threads: usize,
+}
+
+impl Default for PredictConfig {
+    fn default() -> Self {
+        PredictConfig {
+            input: "input".into(),
+            label: "label".into(),
+            probabilities: Some("probabilities".into()),
+            max_batch: 256,
+            intra_threads: 1,
+        }
+    }
+}
+
+/// A model loaded on one instance.
+struct Loaded {
+    session: Session,
+    version: u64,
+    width: usize,
+}
+
+/// Loads and checks a model update against the configuration.
+fn load(update: &ModelUpdate, config: &PredictConfig) -> Result<Loaded, OnnxError> {
+    let model = format!("{} v{}", update.name, update.version);
+    let error = |reason: String| OnnxError::Model {
+        model: model.clone(),
+        reason,
+    };
+    let bytes = match &update.source {
+        ModelSource::Bytes(b) => b.clone(),
+        ModelSource::Path(p) => std::fs::read(p).map_err(|e| error(format!("{p}: {e}")))?,
+    };
+    let session = Session::builder(runtime()?.environment())
+        .and_then(|b| {
+            b.with_intra_threads(config.intra_threads)
+                .map_err(Into::into)
+        })
+        .and_then(|mut b| b.commit_from_memory(&bytes))
+        .map_err(|e| error(e.to_string()))?;
+    let info = crate::ModelInfo::from_session(&session, &bytes)?;
+    let input = info
+        .inputs
+        .iter()
+        .find(|i| i.name == config.input)
+        .ok_or_else(|| error(format!("has no input `{}`", config.input)))?;
+    if input.dtype != "f32" || input.shape.len() != 2 || input.shape[1] < 1 {
+        return Err(error(format!(
+            "input `{}` is {} {:?}, expected f32 [N, F]",
+            input.name, input.dtype, input.shape
+        )));
+    }
+    let width = input.shape[1] as usize;
+    let outputs: Vec<&str> = info.outputs.iter().map(|o| o.name.as_str()).collect();
+    for wanted in std::iter::once(&config.label).chain(config.probabilities.iter()) {
+        if !outputs.contains(&wanted.as_str()) {
+            return Err(error(format!(
+                "has no output `{wanted}` (outputs: {})",
+                outputs.join(", ")
+            )));
+        }
+    }
+    Ok(Loaded {
+        session,
+        version: update.version,
+        width,
+    })
+}
+
+/// Scoring with ONNX models, for any stream.
+pub trait PredictExt<'s, T> {
+    /// Scores every record with the latest model from `models`. `features(record, row)`
+    /// appends the record's feature vector to `row`. Records wait until the first model has
+    /// arrived; a model update applies from its epoch on and never splits a batch. A model
+    /// that fails to load or does not fit `config` is rejected (reported on stderr) and the
+    /// previous one keeps serving. Records whose features have the wrong length or are not
+    /// finite become dead letters (returned, and routed to the job's dead-letter output).
+    fn predict(
+        self,
+        op: impl Into<Op>,
+        models: DataStream<'s, ModelUpdate>,
+        features: impl Fn(&T, &mut Vec<f32>) + 'static,
+        config: PredictConfig,
+    ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>);
+}
+
+impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
+    fn predict(
+        self,
+        op: impl Into<Op>,
+        models: DataStream<'s, ModelUpdate>,
+        features: impl Fn(&T, &mut Vec<f32>) + 'static,
+        config: PredictConfig,
+    ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>) {
+        let op = op.into();
+        let name = op.name().to_string();
+        let load_config = config.clone();
+        let operator = name.clone();
+        self.map_batch_with_broadcast(
+            op,
+            models,
+            || None::<Loaded>,
+            move |current, update: ModelUpdate| match load(&update, &load_config) {
+                Ok(model) => *current = Some(model),
+                Err(e) => eprintln!(
+                    "weir: {name}: rejected model update: {e}; the previous model keeps serving"
+                ),
+            },
+            move |current, batch: Vec<T>| match current {
+                None => BatchOutcome::Hold(batch),
+                Some(model) => {
+                    BatchOutcome::Done(score(&operator, model, batch, &features, &config))
+                }
+            },
+        )
+    }
+}
+
+/// Scores one epoch's records in batches of at most `max_batch`.
+fn score<T: Data>(
+    operator: &str,
+    model: &mut Loaded,
+    batch: Vec<T>,
+    features: &impl Fn(&T, &mut Vec<f32>),
+    config: &PredictConfig,
+) -> Vec<Result<Prediction<T>, DeadLetter>> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut rows: Vec<f32> = Vec::with_capacity(config.max_batch * model.width);
+    let mut pending: Vec<T> = Vec::with_capacity(config.max_batch);
+    let mut row = Vec::with_capacity(model.width);
+    let mut records = batch.into_iter().peekable();
+    while records.peek().is_some() {
+        rows.clear();
+        pending.clear();
+        for record in records.by_ref() {
+            row.clear();
+            features(&record, &mut row);
+            let reason = if row.len() != model.width {
+                Some(format!(
+                    "expected {} features, got {}",
+                    model.width,
+                    row.len()
+                ))
+            } else {
+                row.iter()
+                    .position(|v| !v.is_finite())
+                    .map(|i| format!("feature {i} is {}", row[i]))
+            };
+            match reason {
+                Some(reason) => out.push(Err(DeadLetter {
+                    operator: operator.to_string(),
+                    location: format!("model v{}", model.version),
+                    reason,
+                    raw: serde_json::to_string(&record).unwrap_or_default(),
+                })),
+                None => {
+                    rows.extend_from_slice(&row);
+                    pending.push(record);
+                    if pending.len() == config.max_batch {
+                        break;
+                    }
+                }
+            }
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        match run(model, &rows, pending.len(), config) {
+            Ok((labels, probabilities, classes)) => {
+                for (i, record) in pending.drain(..).enumerate() {
+                    let probabilities = if classes == 0 {
+                        Vec::new()
+                    } else {
+                        probabilities[i * classes..(i + 1) * classes].to_vec()
+                    };
+                    out.push(Ok(Prediction {
+                        record,
+                        label: labels[i],
+                        probabilities,
+                        model_version: model.version,
+                    }));
+                }
+            }
+            Err(reason) => out.extend(pending.drain(..).map(|record| {
+                Err(DeadLetter {
+                    operator: operator.to_string(),
+                    location: format!("model v{}", model.version),
+                    reason: reason.clone(),
+                    raw: serde_json::to_string(&record).unwrap_or_default(),
+                })
+            })),
+        }
+    }
+    out
+}
+
+/// One `Session::run` on `n` rows; returns labels, flattened probabilities and class count.
+fn run(
+    model: &mut Loaded,
+    rows: &[f32],
+    n: usize,
+    config: &PredictConfig,
+) -> Result<(Vec<i64>, Vec<f32>, usize), String> {
+    let input = TensorRef::from_array_view(([n, model.width], rows)).map_err(|e| e.to_string())?;
+    let outputs = model
+        .session
+        .run(ort::inputs![config.input.as_str() => input])
+        .map_err(|e| e.to_string())?;
+    let (_, labels) = outputs[config.label.as_str()]
+        .try_extract_tensor::<i64>()
+        .map_err(|e| e.to_string())?;
+    let labels = labels.to_vec();
+    let (probabilities, classes) = match &config.probabilities {
+        Some(name) => {
+            let (shape, p) = outputs[name.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| e.to_string())?;
+            (p.to_vec(), shape.get(1).copied().unwrap_or(0) as usize)
+        }
+        None => (Vec::new(), 0),
+    };
+    Ok((labels, probabilities, classes))
+}

@@ -1,0 +1,215 @@
+//! The predict operator in a real dataflow: same predictions as Python onnxruntime at any
+//! parallelism, live model swaps tagged by version, bad inputs and bad models.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use weir_core::{execute, op, Collector, Config, DeadLetter, EpochPolicy};
+use weir_onnx::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Digit {
+    id: u64,
+    x: Vec<f32>,
+    y: i64,
+}
+
+#[derive(Deserialize)]
+struct Expected {
+    id: u64,
+    label: i64,
+    probabilities: Vec<f32>,
+}
+
+fn expected(model: &str) -> HashMap<u64, Expected> {
+    std::fs::read_to_string(fixtures().join(format!("data/{model}.expected.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Expected>(l).unwrap())
+        .map(|e| (e.id, e))
+        .collect()
+}
+
+fn model(version: u64, file: &str) -> ModelUpdate {
+    ModelUpdate::from_path("digits", version, fixtures().join("models").join(file))
+}
+
+/// Scores the digits file with the given model updates (one per epoch of the model stream).
+fn score(
+    workers: usize,
+    source_p: usize,
+    p: usize,
+    models: Vec<ModelUpdate>,
+    epoch: u64,
+) -> (Vec<Prediction<Digit>>, Vec<DeadLetter>) {
+    let out = Collector::new();
+    let dead = Collector::new();
+    let (o, d) = (out.clone(), dead.clone());
+    let config = Config::threads(workers).with_epochs(EpochPolicy::Records(epoch));
+    execute(config, move |job| {
+        let digits = job.read_jsonl::<Digit>(
+            op("digits").parallelism(source_p),
+            fixtures().join("data/digits.jsonl"),
+        );
+        let updates = job.from_vec(
+            op("models").parallelism(1).epochs(EpochPolicy::Records(1)),
+            models.clone(),
+        );
+        let (scored, dead_letters) = digits.predict(
+            op("predict").parallelism(p),
+            updates,
+            |d: &Digit, row: &mut Vec<f32>| row.extend_from_slice(&d.x),
+            PredictConfig {
+                max_batch: 64,
+                ..PredictConfig::default()
+            },
+        );
+        scored.collect(op("out").parallelism(1), &o);
+        dead_letters.collect(op("dead").parallelism(1), &d);
+        Ok(())
+    })
+    .unwrap();
+    (out.take(), dead.take())
+}
+
+fn check_against(model: &str, predictions: &[Prediction<Digit>]) {
+    let want = expected(model);
+    for p in predictions {
+        let w = &want[&p.record.id];
+        assert_eq!(p.label, w.label, "{model}: record {}", p.record.id);
+        for (got, exp) in p.probabilities.iter().zip(&w.probabilities) {
+            assert!(
+                (got - exp).abs() <= 1e-6,
+                "{model}: record {}: {got} vs {exp}",
+                p.record.id
+            );
+        }
+    }
+}
+
+#[test]
+fn predictions_equal_python_onnxruntime_at_parallelism_1_and_2() {
+    for (workers, p) in [(1, 1), (2, 1), (2, 2)] {
+        let (predictions, dead) = score(workers, p, p, vec![model(1, "digits_logreg.onnx")], 4096);
+        assert!(dead.is_empty(), "{dead:?}");
+        assert_eq!(predictions.len(), 1797, "-w {workers} p={p}");
+        let mut ids: Vec<u64> = predictions.iter().map(|p| p.record.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 1797, "no duplicates");
+        assert!(predictions
+            .iter()
+            .all(|p| p.model_version == 1 && p.probabilities.len() == 10));
+        check_against("digits_logreg", &predictions);
+    }
+}
+
+#[test]
+fn a_live_model_swap_applies_from_its_epoch_and_tags_every_prediction() {
+    // v1 at epoch 0, v2 at epoch 1; the digits come in 200-record epochs from one source
+    // instance and are scored by two.
+    let (predictions, dead) = score(
+        2,
+        1,
+        2,
+        vec![
+            model(1, "digits_logreg.onnx"),
+            model(2, "digits_logreg_v2.onnx"),
+        ],
+        200,
+    );
+    assert!(dead.is_empty());
+    assert_eq!(predictions.len(), 1797);
+    let (v1, v2): (Vec<_>, Vec<_>) = predictions.into_iter().partition(|p| p.model_version == 1);
+    assert!(
+        v1.iter().all(|p| p.record.id < 200),
+        "epoch 0 only is scored by v1"
+    );
+    assert_eq!(v1.len(), 200);
+    assert_eq!(v2.len(), 1597);
+    check_against("digits_logreg", &v1);
+    check_against("digits_logreg_v2", &v2);
+}
+
+#[test]
+fn a_broken_model_update_is_rejected_and_the_old_model_keeps_serving() {
+    let broken = ModelUpdate {
+        name: "digits".into(),
+        version: 2,
+        source: ModelSource::Bytes(b"garbage".to_vec()),
+    };
+    // Loads, and its outputs fit, but it takes 13 features.
+    let wrong_shape = model(3, "wine_logreg.onnx");
+    let (predictions, dead) = score(
+        1,
+        1,
+        1,
+        vec![model(1, "digits_logreg.onnx"), broken, wrong_shape],
+        200,
+    );
+    // The wine model loads fine (its outputs match), so from its epoch on every digit has the
+    // wrong feature count for it and becomes a dead letter that says so.
+    let v1: Vec<_> = predictions
+        .iter()
+        .filter(|p| p.model_version == 1)
+        .collect();
+    assert!(!v1.is_empty());
+    assert!(
+        predictions.iter().all(|p| p.model_version == 1),
+        "the broken v2 never served"
+    );
+    assert_eq!(predictions.len() + dead.len(), 1797);
+    assert!(
+        dead.iter()
+            .all(|d| d.reason == "expected 13 features, got 64" && d.location == "model v3"),
+        "{:?}",
+        &dead[..1]
+    );
+}
+
+#[test]
+fn bad_feature_vectors_become_dead_letters_and_the_rest_is_scored() {
+    let out = Collector::new();
+    let dead = Collector::new();
+    let (o, d) = (out.clone(), dead.clone());
+    execute(Config::threads(1), move |job| {
+        let mut rows: Vec<Digit> = (0..10)
+            .map(|id| Digit {
+                id,
+                x: vec![1.0; 64],
+                y: 0,
+            })
+            .collect();
+        rows[3].x.pop();
+        rows[7].x[5] = f32::NAN;
+        let digits = job.from_vec("rows", rows);
+        let models = job.from_vec("models", vec![model(1, "digits_logreg.onnx")]);
+        let (scored, dead_letters) = digits.predict(
+            "predict",
+            models,
+            |d: &Digit, row: &mut Vec<f32>| row.extend_from_slice(&d.x),
+            PredictConfig::default(),
+        );
+        scored.collect("out", &o);
+        dead_letters.collect("dead", &d);
+        Ok(())
+    })
+    .unwrap();
+    let scored: Vec<u64> = out
+        .take()
+        .into_iter()
+        .map(|p: Prediction<Digit>| p.record.id)
+        .collect();
+    assert_eq!(scored.len(), 8);
+    let mut dead = dead.take();
+    dead.sort_by_key(|d| d.reason.clone());
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].reason, "expected 64 features, got 63");
+    assert_eq!(dead[1].reason, "feature 5 is NaN");
+    assert!(dead.iter().all(|d| d.operator == "predict"));
+}
