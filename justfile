@@ -1,8 +1,8 @@
 # Shortcuts for the commands in README.md. Run `just --list` to see them.
 
-# Run the word-count demo on its built-in data with 2 worker threads.
+# Score the shipped digits data with the ONNX model, 2 worker threads.
 demo:
-    cargo run --release --example wordcount -- -w 2
+    cargo run --release --example digits_scoring -- -w 2
 
 # Format check, clippy, all tests and doc tests.
 test:

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit/integration/doc tests, and a run of the demo.
-# Usage: bash scripts/test.sh   (needs only a Rust toolchain; everything else comes from crates.io)
+# Usage: bash scripts/test.sh
+# Needs a Rust toolchain and python3 with pip: ONNX Runtime 1.31.1 is installed from PyPI into
+# ~/.cache/weir on first use (see crates/weir-onnx/src/runtime.rs); crates come from crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo not found; install Rust with rustup (https://rustup.rs) and retry" >&2
+    exit 1
+fi
+
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "error: python3 not found; install it (apt-get install python3 python3-pip): Weir installs ONNX Runtime with pip" >&2
     exit 1
 fi
 
@@ -17,7 +24,8 @@ echo "== cargo test (unit, integration, examples, benches build)"
 cargo test --workspace --all-targets
 echo "== cargo test --doc"
 cargo test --workspace --doc
-echo "== demo job, 2 workers"
+echo "== demo jobs, 2 workers"
+cargo run --quiet --example digits_scoring -- -w 2 --quiet
 cargo run --quiet --example wordcount -- -w 2 --output target/wordcount-ci
 echo "== demo job graph"
 cargo run --quiet --example wordcount -- -w 2 --explain=json >/dev/null
