@@ -38,12 +38,18 @@ fn main() -> anyhow::Result<()> {
     let mut output = root.join("target/digits_scoring/predictions.jsonl");
     let mut args = config.program_args.iter();
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a path")).map(PathBuf::from);
+        let mut value = |name: &str| {
+            args.next()
+                .with_context(|| format!("{name} needs a path"))
+                .map(PathBuf::from)
+        };
         match arg.as_str() {
             "--input" => input = value("--input")?,
             "--model" => model = value("--model")?,
             "--output" => output = value("--output")?,
-            other => anyhow::bail!("unknown argument `{other}` (expected --input, --model, --output)"),
+            other => {
+                anyhow::bail!("unknown argument `{other}` (expected --input, --model, --output)")
+            }
         }
     }
     let explaining = config.explain.is_some();
@@ -53,7 +59,10 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let report = execute(config, move |job| {
         let digits = job.read_jsonl::<Digit>("digits", &input);
-        let models = job.from_vec(op("model").parallelism(1), vec![ModelUpdate::from_path("digits", 1, &model)]);
+        let models = job.from_vec(
+            op("model").parallelism(1),
+            vec![ModelUpdate::from_path("digits", 1, &model)],
+        );
         let (scored, _dead) = digits.predict(
             "predict",
             models,
@@ -62,16 +71,24 @@ fn main() -> anyhow::Result<()> {
         );
         scored
             .clone()
-            .map("to_output", |p| Scored { id: p.record.id, pred: p.label, model_version: p.model_version })
+            .map("to_output", |p| Scored {
+                id: p.record.id,
+                pred: p.label,
+                model_version: p.model_version,
+            })
             .write_jsonl_file("write", &output);
         // Running accuracy: (correct, total) per epoch, gathered on one instance.
         scored
             .map("correct", |p| (u64::from(p.label == p.record.y), 1u64))
             .key_by(|_| 0u8)
-            .aggregate("accuracy", |_| (0u64, 0u64), |acc, (c, n)| {
-                acc.0 += c;
-                acc.1 += n;
-            })
+            .aggregate(
+                "accuracy",
+                |_| (0u64, 0u64),
+                |acc, (c, n)| {
+                    acc.0 += c;
+                    acc.1 += n;
+                },
+            )
             .collect(op("counts").parallelism(1), &sink);
         Ok(())
     })?;
@@ -79,7 +96,10 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let seconds = started.elapsed().as_secs_f64();
-    let (correct, scored) = counts.take().into_iter().fold((0, 0), |acc, (_, (c, n))| (acc.0 + c, acc.1 + n));
+    let (correct, scored) = counts
+        .take()
+        .into_iter()
+        .fold((0, 0), |acc, (_, (c, n))| (acc.0 + c, acc.1 + n));
     let records = report.operator("digits").map_or(0, |o| o.records_in);
     let summary = serde_json::json!({
         "records": records,
