@@ -213,3 +213,98 @@ fn bad_feature_vectors_become_dead_letters_and_the_rest_is_scored() {
     assert_eq!(dead[1].reason, "feature 5 is NaN");
     assert!(dead.iter().all(|d| d.operator == "predict"));
 }
+
+const CHILD_ENV: &str = "WEIR_TEST_PREDICT_CHILD";
+const CHILD_OUT: &str = "WEIR_TEST_PREDICT_OUT";
+
+/// One process of `two_processes_predict_like_python`; run directly, it scores in-process.
+#[test]
+fn predict_child() {
+    let config = match std::env::var(CHILD_ENV) {
+        Ok(args) => Config::from_args(
+            std::iter::once("child".to_string()).chain(args.split(' ').map(String::from)),
+        )
+        .unwrap(),
+        Err(_) => Config::threads(2),
+    };
+    let process = config.process_index();
+    let out = Collector::new();
+    let o = out.clone();
+    execute(config, move |job| {
+        let digits = job.read_jsonl::<Digit>("digits", fixtures().join("data/digits.jsonl"));
+        let models = job.from_vec(
+            op("models").parallelism(1),
+            vec![model(1, "digits_mlp256.onnx")],
+        );
+        let (scored, _) = digits.predict(
+            "predict",
+            models,
+            |d: &Digit, row: &mut Vec<f32>| row.extend_from_slice(&d.x),
+            PredictConfig::default(),
+        );
+        scored.collect(op("out").parallelism(1), &o);
+        Ok(())
+    })
+    .unwrap();
+    if process == 0 {
+        let predictions = out.take();
+        assert_eq!(predictions.len(), 1797);
+        check_against("digits_mlp256", &predictions);
+        if let Ok(path) = std::env::var(CHILD_OUT) {
+            std::fs::write(path, predictions.len().to_string()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn two_processes_predict_like_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(), port()),
+    )
+    .unwrap();
+    let done = dir.path().join("done");
+    let mut children: Vec<_> = (0..2)
+        .map(|p| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "predict_child",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env(
+                    CHILD_ENV,
+                    format!("-w 1 -n 2 -p {p} -h {}", hosts.display()),
+                )
+                .env(CHILD_OUT, &done)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    for child in &mut children {
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "a process failed: {status}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the 2-process job hung"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    assert_eq!(std::fs::read_to_string(done).unwrap(), "1797");
+}
