@@ -197,14 +197,15 @@ fn score<T: Data>(
     let mut out = Vec::with_capacity(batch.len());
     let mut rows: Vec<f32> = Vec::with_capacity(config.max_batch * model.width);
     let mut pending: Vec<T> = Vec::with_capacity(config.max_batch);
-    let mut row = Vec::with_capacity(model.width);
     let mut records = batch.into_iter().peekable();
     while records.peek().is_some() {
         rows.clear();
         pending.clear();
         for record in records.by_ref() {
-            row.clear();
-            features(&record, &mut row);
+            // Append the features straight into the batch; take them back if they are bad.
+            let start = rows.len();
+            features(&record, &mut rows);
+            let row = &rows[start..];
             let reason = if row.len() != model.width {
                 Some(format!(
                     "expected {} features, got {}",
@@ -216,6 +217,9 @@ fn score<T: Data>(
                     .position(|v| !v.is_finite())
                     .map(|i| format!("feature {i} is {}", row[i]))
             };
+            if reason.is_some() {
+                rows.truncate(start);
+            }
             match reason {
                 Some(reason) => out.push(Err(DeadLetter {
                     operator: operator.to_string(),
@@ -224,7 +228,6 @@ fn score<T: Data>(
                     raw: serde_json::to_string(&record).unwrap_or_default(),
                 })),
                 None => {
-                    rows.extend_from_slice(&row);
                     pending.push(record);
                     if pending.len() == config.max_batch {
                         break;
