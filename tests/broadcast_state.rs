@@ -21,7 +21,7 @@ fn run(side: Vec<Option<i64>>, workers: usize, p: usize) -> (Vec<i64>, Vec<DeadL
                     *state = update;
                 }
             },
-            |state, batch: Vec<i64>| match state {
+            |state, batch: Vec<i64>, _metrics| match state {
                 None => BatchOutcome::Hold(batch),
                 Some(v) => BatchOutcome::Done(batch.into_iter().map(|x| Ok(x + *v)).collect()),
             },

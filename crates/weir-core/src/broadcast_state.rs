@@ -14,6 +14,7 @@ use crate::dead_letter::DeadLetter;
 use crate::epoch_stash::EpochStash;
 use crate::job::{Epoch, Op};
 use crate::plan::Partitioning;
+use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream, VecBuilder};
 
 /// What an epoch batch handler did with a batch.
@@ -31,7 +32,7 @@ impl<'s, T: Data> DataStream<'s, T> {
     ///
     /// For each epoch `t` (in order, once both inputs are complete up to `t`), the instance
     /// first applies the side records of `t` with `on_side`, then hands the main records of
-    /// `t` to `on_batch`. A batch the state cannot take yet ([`BatchOutcome::Hold`]) is kept
+    /// `t` to `on_batch` (with the operator's metrics, for named counters). A batch the state cannot take yet ([`BatchOutcome::Hold`]) is kept
     /// (with its epoch) and retried after later side updates; if the side input ends with
     /// records still held, they become dead letters. Returns the outputs and the dead letters,
     /// which are also registered with the job's dead-letter output.
@@ -42,7 +43,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         side: DataStream<'s, S>,
         init: impl FnOnce() -> St,
         mut on_side: impl FnMut(&mut St, S) + 'static,
-        mut on_batch: impl FnMut(&mut St, Vec<T>) -> BatchOutcome<T, U> + 'static,
+        mut on_batch: impl FnMut(&mut St, Vec<T>, &OperatorMetrics) -> BatchOutcome<T, U> + 'static,
     ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>) {
         let op = op.into();
         let ctx = Rc::clone(&self.ctx);
@@ -96,7 +97,7 @@ impl<'s, T: Data> DataStream<'s, T> {
                             side_records.into_iter().for_each(|s| on_side(&mut state, s));
                             // The state changed: batches held back may go now, oldest first.
                             for (cap, batch) in std::mem::take(&mut held) {
-                                match on_batch(&mut state, batch) {
+                                match on_batch(&mut state, batch, &metrics) {
                                     BatchOutcome::Done(out) => ready.push((cap, out)),
                                     BatchOutcome::Hold(batch) => held.push((cap, batch)),
                                 }
@@ -108,7 +109,7 @@ impl<'s, T: Data> DataStream<'s, T> {
                                 held.push((cap, batch));
                                 continue;
                             }
-                            match on_batch(&mut state, batch) {
+                            match on_batch(&mut state, batch, &metrics) {
                                 BatchOutcome::Done(out) => ready.push((cap, out)),
                                 BatchOutcome::Hold(batch) => held.push((cap, batch)),
                             }

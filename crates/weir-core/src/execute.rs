@@ -22,8 +22,7 @@ use crate::job::{Epoch, Job, JobContext, Op};
 use crate::plan::Plan;
 use crate::report::{JobReport, CURRENT_OPERATOR};
 
-/// Counters of one operator instance: node id and [in, out, busy ns, dead letters].
-type NodeCounters = (usize, [u64; 4]);
+use crate::report::NodeCounters;
 
 /// How long an idle worker parks before re-checking for failures elsewhere.
 const PARK: Duration = Duration::from_millis(20);
@@ -421,7 +420,7 @@ where
             .to_stream(scope)
             .container::<Vec<_>>()
             .broadcast()
-            .inspect(move |x| sink.borrow_mut().push(*x));
+            .inspect(move |x| sink.borrow_mut().push(x.clone()));
     });
     while worker.installed_dataflows().contains(&report_dataflow) {
         check(&failure)?;

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
 
+/// One operator instance's counters as gathered for the report: node id, then
+/// [in, out, busy ns, dead letters] and the named counters.
+pub(crate) type NodeCounters = (usize, ([u64; 4], Vec<(String, u64)>));
+
 /// Counters of one operator instance on one worker. Updated once per batch, not per record.
 #[derive(Debug, Default)]
 pub struct OperatorMetrics {
@@ -15,9 +19,21 @@ pub struct OperatorMetrics {
     records_out: Cell<u64>,
     busy_ns: Cell<u64>,
     dead: Cell<u64>,
+    counters: std::cell::RefCell<std::collections::BTreeMap<String, u64>>,
 }
 
 impl OperatorMetrics {
+    /// Adds `n` to the operator's named counter `name` (e.g. records per model version);
+    /// counters are summed over instances into [`OperatorReport::counters`].
+    pub fn count(&self, name: &str, n: u64) {
+        let mut counters = self.counters.borrow_mut();
+        match counters.get_mut(name) {
+            Some(c) => *c += n,
+            None => {
+                counters.insert(name.to_string(), n);
+            }
+        }
+    }
     /// Adds to the input counter.
     #[inline]
     pub fn add_in(&self, n: usize) {
@@ -54,13 +70,22 @@ impl OperatorMetrics {
             start: Instant::now(),
         }
     }
-    pub(crate) fn snapshot(&self) -> [u64; 4] {
-        [
-            self.records_in.get(),
-            self.records_out.get(),
-            self.busy_ns.get(),
-            self.dead.get(),
-        ]
+    pub(crate) fn snapshot(&self) -> ([u64; 4], Vec<(String, u64)>) {
+        let counters = self
+            .counters
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        (
+            [
+                self.records_in.get(),
+                self.records_out.get(),
+                self.busy_ns.get(),
+                self.dead.get(),
+            ],
+            counters,
+        )
     }
 }
 
@@ -101,6 +126,8 @@ pub struct OperatorReport {
     pub busy_ms: f64,
     /// Malformed records this operator sent to its dead-letter output.
     pub dead_letters: u64,
+    /// Operator-specific named counters (see [`OperatorMetrics::count`]).
+    pub counters: std::collections::BTreeMap<String, u64>,
 }
 
 /// What a finished job reports: per-operator counts and times, dead letters, wall time.
@@ -124,7 +151,7 @@ impl JobReport {
         self.operators.iter().find(|o| o.name == name)
     }
 
-    pub(crate) fn from_parts(plan: Plan, parts: &[(usize, [u64; 4])], elapsed: Duration) -> Self {
+    pub(crate) fn from_parts(plan: Plan, parts: &[NodeCounters], elapsed: Duration) -> Self {
         let mut operators: Vec<OperatorReport> = plan
             .nodes
             .iter()
@@ -135,12 +162,15 @@ impl JobReport {
                 ..OperatorReport::default()
             })
             .collect();
-        for &(node, [rin, rout, busy, dead]) in parts {
-            if let Some(op) = operators.get_mut(node) {
+        for (node, ([rin, rout, busy, dead], counters)) in parts {
+            if let Some(op) = operators.get_mut(*node) {
                 op.records_in += rin;
                 op.records_out += rout;
-                op.busy_ms += busy as f64 / 1e6;
+                op.busy_ms += *busy as f64 / 1e6;
                 op.dead_letters += dead;
+                for (name, n) in counters {
+                    *op.counters.entry(name.clone()).or_default() += n;
+                }
             }
         }
         let dead_letters = operators.iter().map(|o| o.dead_letters).sum();
@@ -167,6 +197,11 @@ impl fmt::Display for JobReport {
                 "{:<28} {:<18} {:>3} {:>12} {:>12} {:>10.1}",
                 o.name, o.kind, o.parallelism, o.records_in, o.records_out, o.busy_ms
             )?;
+        }
+        for o in self.operators.iter().filter(|o| !o.counters.is_empty()) {
+            let counters: Vec<String> =
+                o.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            writeln!(f, "{:<28} {}", o.name, counters.join(" "))?;
         }
         write!(
             f,

@@ -9,5 +9,5 @@ pub mod runtime;
 
 pub use error::OnnxError;
 pub use model_info::{inspect, opset_imports, ModelInfo, TensorInfo};
-pub use predict::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction};
+pub use predict::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving};
 pub use runtime::{runtime, Runtime};

@@ -30,6 +30,9 @@ pub struct ModelUpdate {
     pub version: u64,
     /// The model.
     pub source: ModelSource,
+    /// Load into the candidate slot (A/B or shadow) instead of the primary one.
+    #[serde(default)]
+    pub candidate: bool,
 }
 
 impl ModelUpdate {
@@ -39,7 +42,14 @@ impl ModelUpdate {
             name: name.into(),
             version,
             source: ModelSource::Path(path.as_ref().display().to_string()),
+            candidate: false,
         }
+    }
+
+    /// The same update, for the candidate slot.
+    pub fn as_candidate(mut self) -> Self {
+        self.candidate = true;
+        self
     }
 }
 
@@ -56,6 +66,22 @@ pub struct Prediction<T> {
     pub model_version: u64,
 }
 
+/// Which model scores which record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Serving {
+    /// The primary model scores everything.
+    Primary,
+    /// Records whose key hash falls in the first `candidate_fraction` of the hash space go to
+    /// the candidate model (once one is loaded); the rest to the primary. Deterministic by key.
+    Split {
+        /// Share of keys routed to the candidate, 0.0..=1.0.
+        candidate_fraction: f64,
+    },
+    /// The primary scores and emits everything; the candidate scores the same rows and the
+    /// operator counts agreement (`shadow_agree` / `shadow_disagree` in the job report).
+    Shadow,
+}
+
 /// How the operator talks to the model.
 #[derive(Clone, Debug)]
 pub struct PredictConfig {
@@ -69,6 +95,8 @@ pub struct PredictConfig {
     pub max_batch: usize,
     /// ONNX Runtime intra-op threads per session (parallelism comes from workers).
     pub intra_threads: usize,
+    /// Primary only, A/B split, or shadow.
+    pub serving: Serving,
 }
 
 impl Default for PredictConfig {
@@ -79,6 +107,7 @@ impl Default for PredictConfig {
             probabilities: Some("probabilities".into()),
             max_batch: 256,
             intra_threads: 1,
+            serving: Serving::Primary,
         }
     }
 }
@@ -137,6 +166,13 @@ fn load(update: &ModelUpdate, config: &PredictConfig) -> Result<Loaded, OnnxErro
     })
 }
 
+/// The models an instance holds.
+#[derive(Default)]
+struct Slots {
+    primary: Option<Loaded>,
+    candidate: Option<Loaded>,
+}
+
 /// Scoring with ONNX models, for any stream.
 pub trait PredictExt<'s, T> {
     /// Scores every record with the latest model from `models`. `features(record, row)`
@@ -145,10 +181,22 @@ pub trait PredictExt<'s, T> {
     /// that fails to load or does not fit `config` is rejected (reported on stderr) and the
     /// previous one keeps serving. Records whose features have the wrong length or are not
     /// finite become dead letters (returned, and routed to the job's dead-letter output).
+    /// The job report counts predictions per model version (`v1`, `v2`, …).
     fn predict(
         self,
         op: impl Into<Op>,
         models: DataStream<'s, ModelUpdate>,
+        features: impl Fn(&T, &mut Vec<f32>) + 'static,
+        config: PredictConfig,
+    ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>);
+
+    /// [`PredictExt::predict`] with a routing key, for [`Serving::Split`]: the same key always
+    /// goes to the same model.
+    fn predict_with_key(
+        self,
+        op: impl Into<Op>,
+        models: DataStream<'s, ModelUpdate>,
+        key: impl Fn(&T) -> u64 + 'static,
         features: impl Fn(&T, &mut Vec<f32>) + 'static,
         config: PredictConfig,
     ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>);
@@ -162,6 +210,17 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
         features: impl Fn(&T, &mut Vec<f32>) + 'static,
         config: PredictConfig,
     ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>) {
+        self.predict_with_key(op, models, |_| 0, features, config)
+    }
+
+    fn predict_with_key(
+        self,
+        op: impl Into<Op>,
+        models: DataStream<'s, ModelUpdate>,
+        key: impl Fn(&T) -> u64 + 'static,
+        features: impl Fn(&T, &mut Vec<f32>) + 'static,
+        config: PredictConfig,
+    ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>) {
         let op = op.into();
         let name = op.name().to_string();
         let load_config = config.clone();
@@ -169,102 +228,152 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
         self.map_batch_with_broadcast(
             op,
             models,
-            || None::<Loaded>,
-            move |current, update: ModelUpdate| match load(&update, &load_config) {
-                Ok(model) => *current = Some(model),
+            Slots::default,
+            move |slots, update: ModelUpdate| match load(&update, &load_config) {
+                Ok(model) if update.candidate => slots.candidate = Some(model),
+                Ok(model) => slots.primary = Some(model),
                 Err(e) => eprintln!(
                     "weir: {name}: rejected model update: {e}; the previous model keeps serving"
                 ),
             },
-            move |current, batch: Vec<T>| match current {
-                None => BatchOutcome::Hold(batch),
-                Some(model) => {
-                    BatchOutcome::Done(score(&operator, model, batch, &features, &config))
-                }
+            move |slots, batch: Vec<T>, metrics| {
+                let Some(primary) = slots.primary.as_mut() else {
+                    return BatchOutcome::Hold(batch);
+                };
+                let scorer = Scorer {
+                    operator: &operator,
+                    features: &features,
+                    config: &config,
+                    metrics,
+                };
+                let out = match (config.serving, slots.candidate.as_mut()) {
+                    (Serving::Split { candidate_fraction }, Some(candidate)) => {
+                        let threshold =
+                            (candidate_fraction.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
+                        let (to_candidate, to_primary): (Vec<T>, Vec<T>) = batch
+                            .into_iter()
+                            .partition(|r| weir_core::key_hash(&key(r)) < threshold);
+                        let mut out = scorer.score(primary, to_primary, None);
+                        out.extend(scorer.score(candidate, to_candidate, None));
+                        out
+                    }
+                    (Serving::Shadow, Some(candidate)) => {
+                        scorer.score(primary, batch, Some(candidate))
+                    }
+                    _ => scorer.score(primary, batch, None),
+                };
+                BatchOutcome::Done(out)
             },
         )
     }
 }
 
-/// Scores one epoch's records in batches of at most `max_batch`.
-fn score<T: Data>(
-    operator: &str,
-    model: &mut Loaded,
-    batch: Vec<T>,
-    features: &impl Fn(&T, &mut Vec<f32>),
-    config: &PredictConfig,
-) -> Vec<Result<Prediction<T>, DeadLetter>> {
-    let mut out = Vec::with_capacity(batch.len());
-    let mut rows: Vec<f32> = Vec::with_capacity(config.max_batch * model.width);
-    let mut pending: Vec<T> = Vec::with_capacity(config.max_batch);
-    let mut records = batch.into_iter().peekable();
-    while records.peek().is_some() {
-        rows.clear();
-        pending.clear();
-        for record in records.by_ref() {
-            // Append the features straight into the batch; take them back if they are bad.
-            let start = rows.len();
-            features(&record, &mut rows);
-            let row = &rows[start..];
-            let reason = if row.len() != model.width {
-                Some(format!(
-                    "expected {} features, got {}",
-                    model.width,
-                    row.len()
-                ))
-            } else {
-                row.iter()
-                    .position(|v| !v.is_finite())
-                    .map(|i| format!("feature {i} is {}", row[i]))
-            };
-            if reason.is_some() {
-                rows.truncate(start);
-            }
-            match reason {
-                Some(reason) => out.push(Err(DeadLetter {
-                    operator: operator.to_string(),
-                    location: format!("model v{}", model.version),
-                    reason,
-                    raw: serde_json::to_string(&record).unwrap_or_default(),
-                })),
-                None => {
-                    pending.push(record);
-                    if pending.len() == config.max_batch {
-                        break;
+/// What scoring a batch needs besides the models.
+struct Scorer<'a, F> {
+    operator: &'a str,
+    features: &'a F,
+    config: &'a PredictConfig,
+    metrics: &'a weir_core::OperatorMetrics,
+}
+
+impl<F> Scorer<'_, F> {
+    /// Scores records in batches of at most `max_batch` with `model`; with a `shadow` model,
+    /// scores the same rows with it too and counts agreement.
+    fn score<T: Data>(
+        &self,
+        model: &mut Loaded,
+        batch: Vec<T>,
+        mut shadow: Option<&mut Loaded>,
+    ) -> Vec<Result<Prediction<T>, DeadLetter>>
+    where
+        F: Fn(&T, &mut Vec<f32>),
+    {
+        let (operator, config) = (self.operator, self.config);
+        let mut out = Vec::with_capacity(batch.len());
+        let mut rows: Vec<f32> = Vec::with_capacity(config.max_batch * model.width);
+        let mut pending: Vec<T> = Vec::with_capacity(config.max_batch);
+        let dead = |record: &T, reason: String, version: u64| DeadLetter {
+            operator: operator.to_string(),
+            location: format!("model v{version}"),
+            reason,
+            raw: serde_json::to_string(record).unwrap_or_default(),
+        };
+        let mut records = batch.into_iter().peekable();
+        while records.peek().is_some() {
+            rows.clear();
+            pending.clear();
+            for record in records.by_ref() {
+                // Append the features straight into the batch; take them back if they are bad.
+                let start = rows.len();
+                (self.features)(&record, &mut rows);
+                let row = &rows[start..];
+                let reason = if row.len() != model.width {
+                    Some(format!(
+                        "expected {} features, got {}",
+                        model.width,
+                        row.len()
+                    ))
+                } else {
+                    row.iter()
+                        .position(|v| !v.is_finite())
+                        .map(|i| format!("feature {i} is {}", row[i]))
+                };
+                match reason {
+                    Some(reason) => {
+                        rows.truncate(start);
+                        out.push(Err(dead(&record, reason, model.version)));
+                    }
+                    None => {
+                        pending.push(record);
+                        if pending.len() == config.max_batch {
+                            break;
+                        }
                     }
                 }
             }
-        }
-        if pending.is_empty() {
-            continue;
-        }
-        match run(model, &rows, pending.len(), config) {
-            Ok((labels, probabilities, classes)) => {
-                for (i, record) in pending.drain(..).enumerate() {
-                    let probabilities = if classes == 0 {
-                        Vec::new()
-                    } else {
-                        probabilities[i * classes..(i + 1) * classes].to_vec()
-                    };
-                    out.push(Ok(Prediction {
-                        record,
-                        label: labels[i],
-                        probabilities,
-                        model_version: model.version,
-                    }));
-                }
+            if pending.is_empty() {
+                continue;
             }
-            Err(reason) => out.extend(pending.drain(..).map(|record| {
-                Err(DeadLetter {
-                    operator: operator.to_string(),
-                    location: format!("model v{}", model.version),
-                    reason: reason.clone(),
-                    raw: serde_json::to_string(&record).unwrap_or_default(),
-                })
-            })),
+            match run(model, &rows, pending.len(), config) {
+                Ok((labels, probabilities, classes)) => {
+                    if let Some(shadow) = shadow.as_deref_mut() {
+                        if let Ok((shadow_labels, _, _)) = run(shadow, &rows, pending.len(), config)
+                        {
+                            let agree = labels
+                                .iter()
+                                .zip(&shadow_labels)
+                                .filter(|(a, b)| a == b)
+                                .count() as u64;
+                            self.metrics.count("shadow_agree", agree);
+                            self.metrics
+                                .count("shadow_disagree", labels.len() as u64 - agree);
+                        }
+                    }
+                    self.metrics
+                        .count(&format!("v{}", model.version), pending.len() as u64);
+                    for (i, record) in pending.drain(..).enumerate() {
+                        let probabilities = if classes == 0 {
+                            Vec::new()
+                        } else {
+                            probabilities[i * classes..(i + 1) * classes].to_vec()
+                        };
+                        out.push(Ok(Prediction {
+                            record,
+                            label: labels[i],
+                            probabilities,
+                            model_version: model.version,
+                        }));
+                    }
+                }
+                Err(reason) => out.extend(
+                    pending
+                        .drain(..)
+                        .map(|r| Err(dead(&r, reason.clone(), model.version))),
+                ),
+            }
         }
+        out
     }
-    out
 }
 
 /// One `Session::run` on `n` rows; returns labels, flattened probabilities and class count.

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use weir_core::{execute, op, Collector, Config, DeadLetter, EpochPolicy};
-use weir_onnx::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction};
+use weir_core::{execute, op, Collector, Config, DeadLetter, EpochPolicy, JobReport};
+use weir_onnx::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -47,25 +47,44 @@ fn score(
     models: Vec<ModelUpdate>,
     epoch: u64,
 ) -> (Vec<Prediction<Digit>>, Vec<DeadLetter>) {
+    let (predictions, dead, _) =
+        score_with(Serving::Primary, 1, workers, source_p, p, models, epoch);
+    (predictions, dead)
+}
+
+/// [`score`] with a serving mode (routing key: the record id); also returns the job report.
+fn score_with(
+    serving: Serving,
+    models_per_epoch: u64,
+    workers: usize,
+    source_p: usize,
+    p: usize,
+    models: Vec<ModelUpdate>,
+    epoch: u64,
+) -> (Vec<Prediction<Digit>>, Vec<DeadLetter>, JobReport) {
     let out = Collector::new();
     let dead = Collector::new();
     let (o, d) = (out.clone(), dead.clone());
     let config = Config::threads(workers).with_epochs(EpochPolicy::Records(epoch));
-    execute(config, move |job| {
+    let report = execute(config, move |job| {
         let digits = job.read_jsonl::<Digit>(
             op("digits").parallelism(source_p),
             fixtures().join("data/digits.jsonl"),
         );
         let updates = job.from_vec(
-            op("models").parallelism(1).epochs(EpochPolicy::Records(1)),
+            op("models")
+                .parallelism(1)
+                .epochs(EpochPolicy::Records(models_per_epoch)),
             models.clone(),
         );
-        let (scored, dead_letters) = digits.predict(
+        let (scored, dead_letters) = digits.predict_with_key(
             op("predict").parallelism(p),
             updates,
+            |d: &Digit| d.id,
             |d: &Digit, row: &mut Vec<f32>| row.extend_from_slice(&d.x),
             PredictConfig {
                 max_batch: 64,
+                serving,
                 ..PredictConfig::default()
             },
         );
@@ -74,7 +93,7 @@ fn score(
         Ok(())
     })
     .unwrap();
-    (out.take(), dead.take())
+    (out.take(), dead.take(), report)
 }
 
 fn check_against(model: &str, predictions: &[Prediction<Digit>]) {
@@ -142,6 +161,7 @@ fn a_broken_model_update_is_rejected_and_the_old_model_keeps_serving() {
         name: "digits".into(),
         version: 2,
         source: ModelSource::Bytes(b"garbage".to_vec()),
+        candidate: false,
     };
     // Loads, and its outputs fit, but it takes 13 features.
     let wrong_shape = model(3, "wine_logreg.onnx");
@@ -307,4 +327,81 @@ fn two_processes_predict_like_python() {
         }
     }
     assert_eq!(std::fs::read_to_string(done).unwrap(), "1797");
+}
+
+#[test]
+fn a_b_split_routes_a_deterministic_share_of_keys_to_the_candidate() {
+    let models = vec![
+        model(1, "digits_logreg.onnx"),
+        model(2, "digits_logreg_v2.onnx").as_candidate(),
+    ];
+    // Both models arrive in epoch 0, with the digits.
+    let run = || {
+        score_with(
+            Serving::Split {
+                candidate_fraction: 0.3,
+            },
+            2,
+            2,
+            1,
+            2,
+            models.clone(),
+            4096,
+        )
+    };
+    let (first, dead, report) = run();
+    assert!(dead.is_empty());
+    assert_eq!(first.len(), 1797);
+    let on_candidate = first.iter().filter(|p| p.model_version == 2).count() as f64 / 1797.0;
+    assert!(
+        (on_candidate - 0.3).abs() < 0.05,
+        "candidate share {on_candidate}"
+    );
+    let counters = &report.operator("predict").unwrap().counters;
+    assert_eq!(counters["v1"] + counters["v2"], 1797);
+    assert_eq!(
+        counters["v2"],
+        first.iter().filter(|p| p.model_version == 2).count() as u64
+    );
+    // Deterministic by key: a second run routes every id the same way.
+    let version_of = |ps: &[Prediction<Digit>]| {
+        let mut v: Vec<(u64, u64)> = ps.iter().map(|p| (p.record.id, p.model_version)).collect();
+        v.sort();
+        v
+    };
+    let (second, _, _) = run();
+    assert_eq!(version_of(&first), version_of(&second));
+    check_against(
+        "digits_logreg",
+        &first
+            .iter()
+            .filter(|p| p.model_version == 1)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    check_against(
+        "digits_logreg_v2",
+        &first
+            .iter()
+            .filter(|p| p.model_version == 2)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+}
+
+#[test]
+fn shadow_mode_emits_the_primary_and_counts_agreement_with_the_candidate() {
+    let models = vec![
+        model(1, "digits_logreg.onnx"),
+        model(2, "digits_logreg_v2.onnx").as_candidate(),
+    ];
+    let (predictions, _, report) = score_with(Serving::Shadow, 2, 2, 1, 2, models, 4096);
+    assert_eq!(predictions.len(), 1797);
+    assert!(predictions.iter().all(|p| p.model_version == 1));
+    let (v1, v2) = (expected("digits_logreg"), expected("digits_logreg_v2"));
+    let disagree = v1.iter().filter(|(id, e)| v2[id].label != e.label).count() as u64;
+    let counters = &report.operator("predict").unwrap().counters;
+    assert_eq!(counters["shadow_disagree"], disagree);
+    assert_eq!(counters["shadow_agree"], 1797 - disagree);
+    assert_eq!(counters["v1"], 1797);
 }
