@@ -362,14 +362,14 @@ impl<'s> Job<'s> {
                     JobContext::fail(&failure, e);
                     Vec::new()
                 });
-            FileReader::<T> {
+            crate::source::IterSource(FileReader::<T> {
                 operator: name.clone(),
                 format,
                 splits: splits.into_iter(),
                 current: None,
                 failure: Rc::clone(&failure),
                 _record: PhantomData,
-            }
+            })
         });
         let fail_fast = ctx.config.fail_fast;
         let failure = Rc::clone(&ctx.failure);

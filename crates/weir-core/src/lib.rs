@@ -53,6 +53,7 @@ pub use keyed::{key_hash, Key, KeyedStream};
 pub use plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};
 pub use report::{JobReport, OperatorMetrics, OperatorReport};
 pub use sink::Collector;
+pub use source::{PullSource, Pulled};
 pub use stream::{AsNode, Data, DataStream};
 
 /// Re-exports of timely and differential for hand-written operators.

@@ -18,19 +18,50 @@ const ACTIVATION_BUDGET: u64 = 8192;
 /// The worker loop wakes a held-back source when the sinks advance; this is only a fallback.
 const FLOW_CONTROL_POLL: Duration = Duration::from_millis(5);
 
+/// What a [`PullSource`] yields when asked for its next record.
+#[derive(Debug)]
+pub enum Pulled<T> {
+    /// A record.
+    Record(T),
+    /// Nothing now; ask again after this long (the source stays open).
+    Pending(Duration),
+    /// The source is exhausted.
+    Done,
+}
+
+/// A source that the runtime asks for records (Flink's `SourceFunction`, turned around so it
+/// never blocks a worker): files, generators, directory watchers, queues.
+pub trait PullSource<T>: 'static {
+    /// The next record, or that there is none yet, or none ever again.
+    fn pull(&mut self) -> Pulled<T>;
+}
+
+/// Any iterator is a source that is never pending.
+pub(crate) struct IterSource<I>(pub(crate) I);
+
+impl<I: Iterator + 'static> PullSource<I::Item> for IterSource<I> {
+    #[inline]
+    fn pull(&mut self) -> Pulled<I::Item> {
+        match self.0.next() {
+            Some(x) => Pulled::Record(x),
+            None => Pulled::Done,
+        }
+    }
+}
+
 /// Builds a source operator on every worker. `make(instance, instances)` is called on the
 /// workers that host an instance and returns that instance's records; the driver stamps
 /// them with epochs, honours the rate limit and holds back while the sinks lag more than
 /// `max_epochs_in_flight` epochs behind.
-pub(crate) fn drive<'s, I>(
+pub(crate) fn drive<'s, T, S>(
     ctx: &Rc<JobContext<'s>>,
     op: &Op,
     kind: &str,
-    make: impl FnOnce(usize, usize) -> I,
-) -> (OpHandle, Stream<'s, Epoch, Vec<I::Item>>)
+    make: impl FnOnce(usize, usize) -> S,
+) -> (OpHandle, Stream<'s, Epoch, Vec<T>>)
 where
-    I: Iterator + 'static,
-    I::Item: Data,
+    T: Data,
+    S: PullSource<T>,
 {
     let handle = ctx.add_operator(op, kind, &[]);
     let instances = handle.placement.len();
@@ -44,104 +75,130 @@ where
     let node = handle.node;
     let scope = ctx.scope;
     let activators = &ctx.source_activators;
-    let stream =
-        source::<_, VecBuilder<I::Item>, _, _>(scope, &handle.name, move |capability, info| {
-            let activator = scope.activator_for(Rc::clone(&info.address));
-            if records.is_some() {
-                activators
-                    .borrow_mut()
-                    .push(scope.activator_for(Rc::clone(&info.address)));
-            }
-            let mut cap = records.as_ref().map(|_| capability);
-            let started = Instant::now();
-            let mut emitted: u64 = 0;
-            let mut in_epoch: u64 = 0;
-            let mut epoch_started = Instant::now();
-            move |output| {
-                let Some(c) = cap.as_mut() else { return };
-                let _busy = metrics.busy_in(node);
-                // Close the current epoch by time, even when idle.
-                if let EpochPolicy::Interval(every) = epochs {
-                    if epoch_started.elapsed() >= every && in_epoch > 0 {
-                        let next = *c.time() + 1;
-                        c.downgrade(&next);
-                        in_epoch = 0;
-                        epoch_started = Instant::now();
-                    }
+    let stream = source::<_, VecBuilder<T>, _, _>(scope, &handle.name, move |capability, info| {
+        let activator = scope.activator_for(Rc::clone(&info.address));
+        if records.is_some() {
+            activators
+                .borrow_mut()
+                .push(scope.activator_for(Rc::clone(&info.address)));
+        }
+        let mut cap = records.as_ref().map(|_| capability);
+        let started = Instant::now();
+        let mut emitted: u64 = 0;
+        let mut in_epoch: u64 = 0;
+        let mut epoch_started = Instant::now();
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            let _busy = metrics.busy_in(node);
+            // Close the current epoch by time, even when idle.
+            if let EpochPolicy::Interval(every) = epochs {
+                if epoch_started.elapsed() >= every && in_epoch > 0 {
+                    let next = *c.time() + 1;
+                    c.downgrade(&next);
+                    in_epoch = 0;
+                    epoch_started = Instant::now();
                 }
-                let epoch = *c.time();
-                // Flow control: epochs <= epoch - window must be complete at the sinks.
-                if epoch >= window && probe.less_equal(&(epoch - window)) {
-                    activator.activate_after(FLOW_CONTROL_POLL);
+            }
+            let epoch = *c.time();
+            // Flow control: epochs <= epoch - window must be complete at the sinks.
+            if epoch >= window && probe.less_equal(&(epoch - window)) {
+                activator.activate_after(FLOW_CONTROL_POLL);
+                return;
+            }
+            let mut budget = ACTIVATION_BUDGET;
+            if let EpochPolicy::Records(per_epoch) = epochs {
+                budget = budget.min(per_epoch.max(1) - in_epoch);
+            }
+            if let Some(rate) = rate {
+                let allowed = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
+                let tokens = allowed.saturating_sub(emitted);
+                if tokens == 0 {
+                    let wait = Duration::from_secs_f64((emitted + 1) as f64 / rate)
+                        .saturating_sub(started.elapsed());
+                    activator.activate_after(wait.max(Duration::from_micros(50)));
                     return;
                 }
-                let mut budget = ACTIVATION_BUDGET;
-                if let EpochPolicy::Records(per_epoch) = epochs {
-                    budget = budget.min(per_epoch.max(1) - in_epoch);
-                }
-                if let Some(rate) = rate {
-                    let allowed = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
-                    let tokens = allowed.saturating_sub(emitted);
-                    if tokens == 0 {
-                        let wait = Duration::from_secs_f64((emitted + 1) as f64 / rate)
-                            .saturating_sub(started.elapsed());
-                        activator.activate_after(wait.max(Duration::from_micros(50)));
-                        return;
-                    }
-                    budget = budget.min(tokens);
-                }
-                let iter = records.as_mut().expect("instances have records");
-                let mut n = 0;
-                let mut exhausted = false;
-                {
-                    let mut session = output.session(c);
-                    while n < budget {
-                        match iter.next() {
-                            Some(x) => {
-                                session.give(x);
-                                n += 1;
-                            }
-                            None => {
-                                exhausted = true;
-                                break;
-                            }
+                budget = budget.min(tokens);
+            }
+            let iter = records.as_mut().expect("instances have records");
+            let mut n = 0;
+            let mut exhausted = false;
+            let mut pending = None;
+            {
+                let mut session = output.session(c);
+                while n < budget {
+                    match iter.pull() {
+                        Pulled::Record(x) => {
+                            session.give(x);
+                            n += 1;
+                        }
+                        Pulled::Pending(wait) => {
+                            pending = Some(wait);
+                            break;
+                        }
+                        Pulled::Done => {
+                            exhausted = true;
+                            break;
                         }
                     }
                 }
-                emitted += n;
-                in_epoch += n;
-                metrics.add_in(n as usize);
-                metrics.add_out(n as usize);
-                progress.fetch_add(n, Ordering::Relaxed);
-                if exhausted {
-                    cap = None;
-                    return;
-                }
-                let close = match epochs {
-                    EpochPolicy::Records(per_epoch) => in_epoch >= per_epoch.max(1),
-                    EpochPolicy::Interval(every) => {
-                        epoch_started.elapsed() >= every && in_epoch > 0
-                    }
-                };
-                if close {
+            }
+            emitted += n;
+            in_epoch += n;
+            metrics.add_in(n as usize);
+            metrics.add_out(n as usize);
+            progress.fetch_add(n, Ordering::Relaxed);
+            if exhausted {
+                cap = None;
+                return;
+            }
+            if let Some(wait) = pending {
+                // Nothing to read now: close a non-empty epoch so what was read can
+                // complete downstream, and ask again later.
+                if in_epoch > 0 {
                     c.downgrade(&(epoch + 1));
                     in_epoch = 0;
                     epoch_started = Instant::now();
                 }
-                match (rate, epochs) {
-                    (Some(_), EpochPolicy::Interval(every)) => {
-                        activator.activate_after(every.min(Duration::from_millis(1)))
-                    }
-                    _ => activator.activate(),
-                }
+                activator.activate_after(wait);
+                return;
             }
-        });
+            let close = match epochs {
+                EpochPolicy::Records(per_epoch) => in_epoch >= per_epoch.max(1),
+                EpochPolicy::Interval(every) => epoch_started.elapsed() >= every && in_epoch > 0,
+            };
+            if close {
+                c.downgrade(&(epoch + 1));
+                in_epoch = 0;
+                epoch_started = Instant::now();
+            }
+            match (rate, epochs) {
+                (Some(_), EpochPolicy::Interval(every)) => {
+                    activator.activate_after(every.min(Duration::from_millis(1)))
+                }
+                _ => activator.activate(),
+            }
+        }
+    });
     (handle, stream)
 }
 
 use std::sync::Arc;
 
 impl<'s> Job<'s> {
+    /// A source built from a [`PullSource`] per instance: `make(instance, instances)` runs on
+    /// the workers that host an instance. The runtime stamps epochs, applies flow control and
+    /// the rate limit, and asks again later when the source is pending.
+    pub fn pull_source<T: Data, S: PullSource<T>>(
+        &mut self,
+        op: impl Into<Op>,
+        make: impl FnOnce(usize, usize) -> S,
+    ) -> DataStream<'s, T> {
+        let op = op.into();
+        let (handle, stream) = drive(&self.ctx, &op, "source:custom", make);
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
+    }
+
     /// A bounded source over a vector. Instance `i` of `n` emits the elements at positions
     /// `i, i + n, i + 2n, …`, so every element is emitted exactly once.
     ///
@@ -159,7 +216,7 @@ impl<'s> Job<'s> {
     {
         let op = op.into();
         let (handle, stream) = drive(&self.ctx, &op, "source:collection", move |i, n| {
-            data.into_iter().skip(i).step_by(n)
+            IterSource(data.into_iter().skip(i).step_by(n))
         });
         DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
     }
@@ -189,13 +246,13 @@ impl<'s> Job<'s> {
             let end = count.unwrap_or(u64::MAX);
             // A plain counter: cheaper per record than `StepBy`.
             let (mut k, step) = (i as u64, n as u64);
-            std::iter::from_fn(move || {
+            IterSource(std::iter::from_fn(move || {
                 (k < end).then(|| {
                     let record = f(k);
                     k = k.saturating_add(step);
                     record
                 })
-            })
+            }))
         });
         DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
     }
