@@ -10,7 +10,9 @@ use crate::error::{Result, WeirError};
 pub enum EpochPolicy {
     /// Close an epoch after this many records per source instance.
     Records(u64),
-    /// Close an epoch after this much processing time.
+    /// Processing-time epochs: epoch `k` holds the records a source instance emits in the
+    /// `k`-th interval since it started. Sources with the same interval advance together,
+    /// also while idle, so a slow or pending source (a model stream) does not hold others back.
     Interval(Duration),
 }
 

@@ -86,17 +86,16 @@ where
         let started = Instant::now();
         let mut emitted: u64 = 0;
         let mut in_epoch: u64 = 0;
-        let mut epoch_started = Instant::now();
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let _busy = metrics.busy_in(node);
-            // Close the current epoch by time, even when idle.
+            // Time epochs: epoch k is the k-th interval since the source started, so
+            // sources with the same interval move together, also while idle.
             if let EpochPolicy::Interval(every) = epochs {
-                if epoch_started.elapsed() >= every && in_epoch > 0 {
-                    let next = *c.time() + 1;
-                    c.downgrade(&next);
+                let slot = (started.elapsed().as_nanos() / every.as_nanos().max(1)) as u64;
+                if slot > *c.time() {
+                    c.downgrade(&slot);
                     in_epoch = 0;
-                    epoch_started = Instant::now();
                 }
             }
             let epoch = *c.time();
@@ -153,24 +152,32 @@ where
                 return;
             }
             if let Some(wait) = pending {
-                // Nothing to read now: close a non-empty epoch so what was read can
-                // complete downstream, and ask again later.
-                if in_epoch > 0 {
-                    c.downgrade(&(epoch + 1));
-                    in_epoch = 0;
-                    epoch_started = Instant::now();
-                }
+                // Nothing to read now: ask again later. Record-count epochs close a
+                // non-empty epoch so what was read can complete downstream; time epochs
+                // wake up at the next interval to move on.
+                let wait = match epochs {
+                    EpochPolicy::Records(_) => {
+                        if in_epoch > 0 {
+                            c.downgrade(&(epoch + 1));
+                            in_epoch = 0;
+                        }
+                        wait
+                    }
+                    EpochPolicy::Interval(every) => {
+                        let next = every
+                            .mul_f64((epoch + 1) as f64)
+                            .saturating_sub(started.elapsed());
+                        wait.min(next.max(Duration::from_micros(100)))
+                    }
+                };
                 activator.activate_after(wait);
                 return;
             }
-            let close = match epochs {
-                EpochPolicy::Records(per_epoch) => in_epoch >= per_epoch.max(1),
-                EpochPolicy::Interval(every) => epoch_started.elapsed() >= every && in_epoch > 0,
-            };
-            if close {
-                c.downgrade(&(epoch + 1));
-                in_epoch = 0;
-                epoch_started = Instant::now();
+            if let EpochPolicy::Records(per_epoch) = epochs {
+                if in_epoch >= per_epoch.max(1) {
+                    c.downgrade(&(epoch + 1));
+                    in_epoch = 0;
+                }
             }
             match (rate, epochs) {
                 (Some(_), EpochPolicy::Interval(every)) => {
