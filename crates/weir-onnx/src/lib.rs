@@ -4,10 +4,12 @@
 
 mod error;
 mod model_info;
+mod model_watch;
 mod predict;
 pub mod runtime;
 
 pub use error::OnnxError;
 pub use model_info::{inspect, opset_imports, ModelInfo, TensorInfo};
+pub use model_watch::{ModelWatch, ModelWatchExt};
 pub use predict::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving};
 pub use runtime::{runtime, Runtime};

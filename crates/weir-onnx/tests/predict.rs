@@ -405,3 +405,84 @@ fn shadow_mode_emits_the_primary_and_counts_agreement_with_the_candidate() {
     assert_eq!(counters["shadow_agree"], 1797 - disagree);
     assert_eq!(counters["v1"], 1797);
 }
+
+#[test]
+fn a_watched_model_directory_swaps_in_a_new_version_mid_stream() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use weir_onnx::{ModelWatch, ModelWatchExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(models.join("digits/1")).unwrap();
+    std::fs::copy(
+        fixtures().join("models/digits_logreg.onnx"),
+        models.join("digits/1/model.onnx"),
+    )
+    .unwrap();
+    // Version 2 is prepared elsewhere and renamed in once records are flowing.
+    std::fs::create_dir_all(dir.path().join("staging/2")).unwrap();
+    std::fs::copy(
+        fixtures().join("models/digits_logreg_v2.onnx"),
+        dir.path().join("staging/2/model.onnx"),
+    )
+    .unwrap();
+    let scored = Arc::new(AtomicU64::new(0));
+    let placer = {
+        let (scored, from, to) = (
+            scored.clone(),
+            dir.path().join("staging/2"),
+            models.join("digits/2"),
+        );
+        std::thread::spawn(move || {
+            while scored.load(Ordering::Relaxed) < 300 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::fs::rename(from, to).unwrap();
+        })
+    };
+    let out = Collector::new();
+    let o = out.clone();
+    let epochs = Duration::from_millis(20);
+    let watch = ModelWatch::new(&models)
+        .poll(Duration::from_millis(10))
+        .epochs(epochs)
+        .stop_after_versions(2)
+        .idle_timeout(Duration::from_secs(30));
+    let report = execute(Config::threads(2), move |job| {
+        let digits = job.read_jsonl::<Digit>(
+            op("digits")
+                .parallelism(1)
+                .rate(2_000.0)
+                .epochs(EpochPolicy::Interval(epochs)),
+            fixtures().join("data/digits.jsonl"),
+        );
+        let updates = job.watch_models("watch", watch.clone());
+        let (predictions, _) = digits.predict(
+            "predict",
+            updates,
+            |d: &Digit, row: &mut Vec<f32>| row.extend_from_slice(&d.x),
+            PredictConfig::default(),
+        );
+        let counter = scored.clone();
+        predictions
+            .inspect("count", move |_| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+            .collect(op("out").parallelism(1), &o);
+        Ok(())
+    })
+    .unwrap();
+    placer.join().unwrap();
+    let predictions = out.take();
+    assert_eq!(predictions.len(), 1797);
+    let (v1, v2): (Vec<_>, Vec<_>) = predictions.into_iter().partition(|p| p.model_version == 1);
+    assert!(v1.len() >= 300, "v1 scored {} before the swap", v1.len());
+    assert!(!v2.is_empty(), "v2 never served");
+    check_against("digits_logreg", &v1);
+    check_against("digits_logreg_v2", &v2);
+    let counters = &report.operator("predict").unwrap().counters;
+    assert_eq!(counters["v1"] as usize, v1.len());
+    assert_eq!(counters["v2"] as usize, v2.len());
+}
