@@ -238,6 +238,16 @@ impl Config {
         }
     }
 
+    /// Global index of this process's first worker (0 for local jobs).
+    pub fn first_worker_index(&self) -> usize {
+        match &self.cluster {
+            Cluster::Local { .. } => 0,
+            Cluster::Processes {
+                threads, process, ..
+            } => threads * process,
+        }
+    }
+
     /// Index of this process (0 for local jobs).
     pub fn process_index(&self) -> usize {
         match &self.cluster {

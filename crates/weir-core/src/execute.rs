@@ -180,7 +180,7 @@ where
     let workers = config.total_workers();
     let config = Arc::new(config);
     let guards = timely::execute(timely::Config::thread(), move |worker| -> Result<Plan> {
-        let index = config.process_index() * (workers / config_processes(&config));
+        let index = config.first_worker_index();
         let built = worker.dataflow::<Epoch, _, _>(|scope| {
             build_job(
                 scope,
@@ -209,13 +209,6 @@ where
             operator: None,
             message,
         })?
-}
-
-fn config_processes(config: &Config) -> usize {
-    match &config.cluster {
-        crate::config::Cluster::Local { .. } => 1,
-        crate::config::Cluster::Processes { addresses, .. } => addresses.len(),
-    }
 }
 
 /// What building the job on one worker produced.

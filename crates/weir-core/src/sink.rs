@@ -193,21 +193,20 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
     /// Writes all records as JSON Lines into the single file `path` (one instance, on
     /// worker 0), written as `PATH.inprogress` and renamed when complete.
     pub fn write_jsonl_file(self, op: impl Into<Op>, path: impl AsRef<Path>) {
-        let op = op.into().parallelism(1);
-        let path = path.as_ref().to_path_buf();
-        let operator = op.name.clone();
-        self.sink_with(op, "sink:jsonl_file", move |_| {
-            FileSink::new(operator, path, encode_json_line)
-        });
+        self.write_single_file(op.into(), path.as_ref().to_path_buf(), true);
     }
 
     /// Like [`DataStream::write_jsonl_file`], but writes no file when there are no records.
     pub(crate) fn write_dead_letter_file(self, op: Op, path: PathBuf) {
+        self.write_single_file(op, path, false);
+    }
+
+    fn write_single_file(self, op: Op, path: PathBuf, keep_empty: bool) {
         let op = op.parallelism(1);
         let operator = op.name.clone();
         self.sink_with(op, "sink:jsonl_file", move |_| {
             let mut sink = FileSink::new(operator, path, encode_json_line);
-            sink.keep_empty = false;
+            sink.keep_empty = keep_empty;
             sink
         });
     }

@@ -109,22 +109,20 @@ impl Watcher {
 
 impl PullSource<ModelUpdate> for Watcher {
     fn pull(&mut self) -> Pulled<ModelUpdate> {
-        if let Some(update) = self.ready.pop() {
-            self.emitted += 1;
-            return Pulled::Record(update);
-        }
-        if self
-            .watch
-            .stop_after_versions
-            .is_some_and(|n| self.emitted >= n)
-            || self
+        if self.ready.is_empty() {
+            if self
                 .watch
-                .idle_timeout
-                .is_some_and(|t| self.last_new.elapsed() >= t)
-        {
-            return Pulled::Done;
+                .stop_after_versions
+                .is_some_and(|n| self.emitted >= n)
+                || self
+                    .watch
+                    .idle_timeout
+                    .is_some_and(|t| self.last_new.elapsed() >= t)
+            {
+                return Pulled::Done;
+            }
+            self.scan();
         }
-        self.scan();
         match self.ready.pop() {
             Some(update) => {
                 self.emitted += 1;

@@ -244,7 +244,8 @@ fn predict_child() {
         Ok(args) => Config::from_args(
             std::iter::once("child".to_string()).chain(args.split(' ').map(String::from)),
         )
-        .unwrap(),
+        .unwrap()
+        .with_verbose(false),
         Err(_) => Config::threads(2),
     };
     let process = config.process_index();
