@@ -15,7 +15,7 @@ fn run(side: Vec<Option<i64>>, workers: usize, p: usize) -> (Vec<i64>, Vec<DeadL
         let (scored, dead_letters) = main.map_batch_with_broadcast(
             op("add_latest").parallelism(p),
             updates,
-            || None::<i64>,
+            |_| None::<i64>,
             |state, update: Option<i64>| {
                 if update.is_some() {
                     *state = update;

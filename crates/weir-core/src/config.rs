@@ -57,7 +57,7 @@ pub enum Cluster {
 /// [`Config::from_args`] understands timely's standard cluster arguments
 /// (`-w THREADS`, `-n PROCESSES`, `-p PROCESS`, `-h HOSTFILE`) and Weir's own
 /// (`--explain[=json|dot|text]`, `--fail-fast`, `--epoch-records N`, `--epoch-ms MS`,
-/// `--max-epochs-in-flight N`, `--dead-letters PATH`, `--quiet`). Anything else is left in
+/// `--epoch-max-ms MS`, `--max-epochs-in-flight N`, `--dead-letters PATH`, `--quiet`). Anything else is left in
 /// [`Config::program_args`] for the program.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -65,6 +65,10 @@ pub struct Config {
     pub cluster: Cluster,
     /// Default epoch policy of sources.
     pub epochs: EpochPolicy,
+    /// Latency bound of record-count epochs: a source closes an epoch that has records and has
+    /// been open this long, even if it is not full, so a slow stream's records do not wait
+    /// for the epoch to fill up (batching operators flush at epoch ends).
+    pub epoch_max_delay: Duration,
     /// Flow control: a source instance may not run more than this many epochs ahead of the
     /// slowest sink.
     pub max_epochs_in_flight: u64,
@@ -86,6 +90,7 @@ impl Default for Config {
         Config {
             cluster: Cluster::Local { threads: 1 },
             epochs: EpochPolicy::default(),
+            epoch_max_delay: Duration::from_millis(100),
             max_epochs_in_flight: 8,
             fail_fast: false,
             dead_letters: None,
@@ -160,6 +165,10 @@ impl Config {
                         &value(&flag)?,
                     )?
                         as u64))
+                }
+                "--epoch-max-ms" => {
+                    config.epoch_max_delay =
+                        Duration::from_millis(parse_num(&flag, &value(&flag)?)? as u64)
                 }
                 "--max-epochs-in-flight" => {
                     config.max_epochs_in_flight = parse_num(&flag, &value(&flag)?)? as u64
@@ -262,7 +271,13 @@ impl Config {
         self
     }
 
-    /// Builder-style: sets the flow-control bound.
+    /// Builder-style: sets [`Config::epoch_max_delay`].
+    pub fn with_epoch_max_delay(mut self, delay: Duration) -> Self {
+        self.epoch_max_delay = delay;
+        self
+    }
+
+    /// Builder-style: sets the flow-control bound (at least 1).
     pub fn with_max_epochs_in_flight(mut self, epochs: u64) -> Self {
         self.max_epochs_in_flight = epochs.max(1);
         self

@@ -41,7 +41,7 @@ mod sink;
 mod source;
 mod stream;
 
-pub use broadcast_state::BatchOutcome;
+pub use broadcast_state::{BatchOutcome, StateWaker};
 pub use config::{Cluster, Config, EpochPolicy, ExplainFormat};
 pub use dead_letter::DeadLetter;
 pub use error::{Result, WeirError};

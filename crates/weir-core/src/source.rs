@@ -69,6 +69,7 @@ where
     let epochs = ctx.epochs(op);
     let rate = op.rate.map(|r| r / instances as f64);
     let window = ctx.config.max_epochs_in_flight.max(1);
+    let max_delay = ctx.config.epoch_max_delay;
     let probe = ctx.probe.clone();
     let progress = Arc::clone(&ctx.progress);
     let metrics = Rc::clone(&handle.metrics);
@@ -86,6 +87,8 @@ where
         let started = Instant::now();
         let mut emitted: u64 = 0;
         let mut in_epoch: u64 = 0;
+        // When the open record-count epoch got its first record (for the latency bound).
+        let mut epoch_opened = started;
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let _busy = metrics.busy_in(node);
@@ -95,6 +98,14 @@ where
                 let slot = (started.elapsed().as_nanos() / every.as_nanos().max(1)) as u64;
                 if slot > *c.time() {
                     c.downgrade(&slot);
+                    in_epoch = 0;
+                }
+            }
+            // Latency bound: a record-count epoch that has waited long enough is closed.
+            if let EpochPolicy::Records(_) = epochs {
+                if in_epoch > 0 && epoch_opened.elapsed() >= max_delay {
+                    let next = *c.time() + 1;
+                    c.downgrade(&next);
                     in_epoch = 0;
                 }
             }
@@ -112,8 +123,12 @@ where
                 let allowed = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
                 let tokens = allowed.saturating_sub(emitted);
                 if tokens == 0 {
-                    let wait = Duration::from_secs_f64((emitted + 1) as f64 / rate)
+                    let mut wait = Duration::from_secs_f64((emitted + 1) as f64 / rate)
                         .saturating_sub(started.elapsed());
+                    if in_epoch > 0 {
+                        // Wake up in time to close the epoch at its latency bound.
+                        wait = wait.min(max_delay.saturating_sub(epoch_opened.elapsed()));
+                    }
                     activator.activate_after(wait.max(Duration::from_micros(50)));
                     return;
                 }
@@ -141,6 +156,9 @@ where
                         }
                     }
                 }
+            }
+            if in_epoch == 0 && n > 0 {
+                epoch_opened = Instant::now();
             }
             emitted += n;
             in_epoch += n;

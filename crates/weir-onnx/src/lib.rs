@@ -11,5 +11,7 @@ pub mod runtime;
 pub use error::OnnxError;
 pub use model_info::{inspect, opset_imports, ModelInfo, TensorInfo};
 pub use model_watch::{ModelWatch, ModelWatchExt};
-pub use predict::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving};
+pub use predict::{
+    ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving, SwapPolicy,
+};
 pub use runtime::{runtime, Runtime};

@@ -3,11 +3,12 @@
 //! stream (broadcast to every instance).
 
 use std::path::Path;
+use std::sync::mpsc;
 
 use ort::session::Session;
 use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
-use weir_core::{BatchOutcome, Data, DataStream, DeadLetter, Op};
+use weir_core::{BatchOutcome, Data, DataStream, DeadLetter, Op, OperatorMetrics, StateWaker};
 
 use crate::error::OnnxError;
 use crate::runtime::runtime;
@@ -82,6 +83,20 @@ pub enum Serving {
     Shadow,
 }
 
+/// When a model update takes over from the model serving before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SwapPolicy {
+    /// From the update's epoch on: records of that epoch and later wait (without blocking the
+    /// worker) until the new model has loaded, and earlier records use the old one. The same
+    /// input always gets the same versions.
+    #[default]
+    AtEpoch,
+    /// The previous model keeps scoring until the new one has loaded, then the new one takes
+    /// over between two batches: no stall at all, but where the switch falls depends on
+    /// timing.
+    WhenLoaded,
+}
+
 /// How the operator talks to the model.
 #[derive(Clone, Debug)]
 pub struct PredictConfig {
@@ -97,6 +112,8 @@ pub struct PredictConfig {
     pub intra_threads: usize,
     /// Primary only, A/B split, or shadow.
     pub serving: Serving,
+    /// When a new model version takes over.
+    pub swap: SwapPolicy,
 }
 
 impl Default for PredictConfig {
@@ -108,6 +125,7 @@ impl Default for PredictConfig {
             max_batch: 256,
             intra_threads: 1,
             serving: Serving::Primary,
+            swap: SwapPolicy::AtEpoch,
         }
     }
 }
@@ -166,11 +184,84 @@ fn load(update: &ModelUpdate, config: &PredictConfig) -> Result<Loaded, OnnxErro
     })
 }
 
-/// The models an instance holds.
-#[derive(Default)]
+/// A model update loaded (or rejected) by the loader thread.
+struct LoadResult {
+    candidate: bool,
+    model: Result<Loaded, OnnxError>,
+}
+
+/// Loads model updates on a thread of its own, so that reading the file and building the
+/// session never stall the worker; wakes the operator when a model is ready.
+struct ModelLoader {
+    requests: mpsc::Sender<ModelUpdate>,
+    results: mpsc::Receiver<LoadResult>,
+    in_flight: usize,
+}
+
+impl ModelLoader {
+    fn start(operator: &str, config: PredictConfig, waker: StateWaker) -> Self {
+        let (requests, inbox) = mpsc::channel::<ModelUpdate>();
+        let (outbox, results) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("weir-load-{operator}"))
+            .spawn(move || {
+                for update in inbox {
+                    let model = load(&update, &config);
+                    let sent = outbox.send(LoadResult {
+                        candidate: update.candidate,
+                        model,
+                    });
+                    if sent.is_err() {
+                        break;
+                    }
+                    waker.wake();
+                }
+            })
+            .expect("spawn the model loader thread");
+        ModelLoader {
+            requests,
+            results,
+            in_flight: 0,
+        }
+    }
+
+    fn submit(&mut self, update: ModelUpdate) {
+        if self.requests.send(update).is_ok() {
+            self.in_flight += 1;
+        }
+    }
+}
+
+/// The models an instance holds, and the loader that brings new ones.
 struct Slots {
     primary: Option<Loaded>,
     candidate: Option<Loaded>,
+    loader: ModelLoader,
+}
+
+impl Slots {
+    /// Installs the models loaded since the last call, in update order; reports rejected ones.
+    fn install_loaded(&mut self, operator: &str, metrics: &OperatorMetrics) {
+        while let Ok(result) = self.loader.results.try_recv() {
+            self.loader.in_flight -= 1;
+            match result.model {
+                Ok(model) => {
+                    metrics.count("models_loaded", 1);
+                    if result.candidate {
+                        self.candidate = Some(model);
+                    } else {
+                        self.primary = Some(model);
+                    }
+                }
+                Err(e) => {
+                    metrics.count("models_rejected", 1);
+                    eprintln!(
+                        "weir: {operator}: rejected model update: {e}; the previous model keeps serving"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Scoring with ONNX models, for any stream.
@@ -222,23 +313,29 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
         config: PredictConfig,
     ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>) {
         let op = op.into();
-        let name = op.name().to_string();
-        let load_config = config.clone();
-        let operator = name.clone();
+        let operator = op.name().to_string();
+        let (load_config, loader_name) = (config.clone(), operator.clone());
         self.map_batch_with_broadcast(
             op,
             models,
-            Slots::default,
-            move |slots, update: ModelUpdate| match load(&update, &load_config) {
-                Ok(model) if update.candidate => slots.candidate = Some(model),
-                Ok(model) => slots.primary = Some(model),
-                Err(e) => eprintln!(
-                    "weir: {name}: rejected model update: {e}; the previous model keeps serving"
-                ),
+            move |waker| Slots {
+                primary: None,
+                candidate: None,
+                loader: ModelLoader::start(&loader_name, load_config, waker),
             },
+            |slots, update: ModelUpdate| slots.loader.submit(update),
             move |slots, batch: Vec<T>, metrics| {
+                slots.install_loaded(&operator, metrics);
+                let loading = slots.loader.in_flight > 0;
+                if loading && config.swap == SwapPolicy::AtEpoch {
+                    return BatchOutcome::Wait(batch);
+                }
                 let Some(primary) = slots.primary.as_mut() else {
-                    return BatchOutcome::Hold(batch);
+                    return if loading {
+                        BatchOutcome::Wait(batch)
+                    } else {
+                        BatchOutcome::Hold(batch)
+                    };
                 };
                 let scorer = Scorer {
                     operator: &operator,
@@ -273,7 +370,7 @@ struct Scorer<'a, F> {
     operator: &'a str,
     features: &'a F,
     config: &'a PredictConfig,
-    metrics: &'a weir_core::OperatorMetrics,
+    metrics: &'a OperatorMetrics,
 }
 
 impl<F> Scorer<'_, F> {

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use weir_core::{execute, op, Collector, Config, DeadLetter, EpochPolicy, JobReport};
-use weir_onnx::{ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving};
+use weir_onnx::{
+    ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving, SwapPolicy,
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -47,14 +49,31 @@ fn score(
     models: Vec<ModelUpdate>,
     epoch: u64,
 ) -> (Vec<Prediction<Digit>>, Vec<DeadLetter>) {
-    let (predictions, dead, _) =
-        score_with(Serving::Primary, 1, workers, source_p, p, models, epoch);
+    let (predictions, dead, _) = score_with(
+        serving(Serving::Primary),
+        1,
+        workers,
+        source_p,
+        p,
+        models,
+        epoch,
+    );
     (predictions, dead)
 }
 
-/// [`score`] with a serving mode (routing key: the record id); also returns the job report.
+/// The tests' operator configuration: batches of 64 and the given serving mode.
+fn serving(serving: Serving) -> PredictConfig {
+    PredictConfig {
+        max_batch: 64,
+        serving,
+        ..PredictConfig::default()
+    }
+}
+
+/// [`score`] with an operator configuration (routing key: the record id); also returns the
+/// job report.
 fn score_with(
-    serving: Serving,
+    config: PredictConfig,
     models_per_epoch: u64,
     workers: usize,
     source_p: usize,
@@ -65,6 +84,7 @@ fn score_with(
     let out = Collector::new();
     let dead = Collector::new();
     let (o, d) = (out.clone(), dead.clone());
+    let predict_config = config;
     let config = Config::threads(workers).with_epochs(EpochPolicy::Records(epoch));
     let report = execute(config, move |job| {
         let digits = job.read_jsonl::<Digit>(
@@ -82,11 +102,7 @@ fn score_with(
             updates,
             |d: &Digit| d.id,
             |d: &Digit, row: &mut Vec<f32>| row.extend_from_slice(&d.x),
-            PredictConfig {
-                max_batch: 64,
-                serving,
-                ..PredictConfig::default()
-            },
+            predict_config.clone(),
         );
         scored.collect(op("out").parallelism(1), &o);
         dead_letters.collect(op("dead").parallelism(1), &d);
@@ -153,6 +169,38 @@ fn a_live_model_swap_applies_from_its_epoch_and_tags_every_prediction() {
     assert_eq!(v2.len(), 1597);
     check_against("digits_logreg", &v1);
     check_against("digits_logreg_v2", &v2);
+}
+
+#[test]
+fn with_swap_when_loaded_the_old_model_serves_until_the_new_one_is_ready() {
+    // No stall at the swap: where v2 takes over depends on timing, but every record is
+    // scored once, by v1 or v2, and each version's predictions match Python's.
+    let config = PredictConfig {
+        swap: SwapPolicy::WhenLoaded,
+        ..serving(Serving::Primary)
+    };
+    let models = vec![
+        model(1, "digits_logreg.onnx"),
+        model(2, "digits_logreg_v2.onnx"),
+    ];
+    let (predictions, dead, report) = score_with(config, 1, 2, 1, 2, models, 200);
+    assert!(dead.is_empty());
+    let mut ids: Vec<u64> = predictions.iter().map(|p| p.record.id).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (0..1797).collect::<Vec<_>>(),
+        "none lost or duplicated"
+    );
+    let (v1, v2): (Vec<_>, Vec<_>) = predictions.into_iter().partition(|p| p.model_version == 1);
+    assert!(!v2.is_empty(), "v2 never took over");
+    check_against("digits_logreg", &v1);
+    check_against("digits_logreg_v2", &v2);
+    let counters = &report.operator("predict").unwrap().counters;
+    assert_eq!(
+        counters["models_loaded"], 4,
+        "two versions on two instances"
+    );
 }
 
 #[test]
@@ -339,9 +387,9 @@ fn a_b_split_routes_a_deterministic_share_of_keys_to_the_candidate() {
     // Both models arrive in epoch 0, with the digits.
     let run = || {
         score_with(
-            Serving::Split {
+            serving(Serving::Split {
                 candidate_fraction: 0.3,
-            },
+            }),
             2,
             2,
             1,
@@ -396,7 +444,7 @@ fn shadow_mode_emits_the_primary_and_counts_agreement_with_the_candidate() {
         model(1, "digits_logreg.onnx"),
         model(2, "digits_logreg_v2.onnx").as_candidate(),
     ];
-    let (predictions, _, report) = score_with(Serving::Shadow, 2, 2, 1, 2, models, 4096);
+    let (predictions, _, report) = score_with(serving(Serving::Shadow), 2, 2, 1, 2, models, 4096);
     assert_eq!(predictions.len(), 1797);
     assert!(predictions.iter().all(|p| p.model_version == 1));
     let (v1, v2) = (expected("digits_logreg"), expected("digits_logreg_v2"));
