@@ -43,7 +43,44 @@ def export(model, x, path, name, version):
     print(f"wrote {path.relative_to(ROOT)} ({size} bytes)")
 
 
+def mixed_types_model(path):
+    """A hand-built graph with two inputs and three outputs of different element types, for
+    the general tensor API: `a` float64 [N,3] and `b` int64 [N,2] give `total` float64 [N]
+    (sum of a and b), `scaled` float64 [N,3] (2a) and `count` int64 [N,1] (sum of b)."""
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Cast", ["b"], ["b_f64"], to=TensorProto.DOUBLE),
+        helper.make_node("Concat", ["a", "b_f64"], ["ab"], axis=1),
+        helper.make_node("ReduceSum", ["ab", "axis1"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["a", "two"], ["scaled"]),
+        helper.make_node("ReduceSum", ["b", "axis1"], ["count"], keepdims=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mixed_types",
+        [
+            helper.make_tensor_value_info("a", TensorProto.DOUBLE, ["N", 3]),
+            helper.make_tensor_value_info("b", TensorProto.INT64, ["N", 2]),
+        ],
+        [
+            helper.make_tensor_value_info("total", TensorProto.DOUBLE, ["N"]),
+            helper.make_tensor_value_info("scaled", TensorProto.DOUBLE, ["N", 3]),
+            helper.make_tensor_value_info("count", TensorProto.INT64, ["N", 1]),
+        ],
+        initializer=[
+            helper.make_tensor("axis1", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("two", TensorProto.DOUBLE, [], [2.0]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size} bytes)")
+
+
 def main():
+    mixed_types_model(MODELS / "mixed_types.onnx")
     MODELS.mkdir(parents=True, exist_ok=True)
     DATA.mkdir(parents=True, exist_ok=True)
     digits = load_digits()

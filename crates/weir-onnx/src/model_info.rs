@@ -89,7 +89,8 @@ impl ModelInfo {
             producer,
             graph_name: meta.name().filter(|n| !n.is_empty()),
             description: meta.description().filter(|d| !d.is_empty()),
-            version: meta.version(),
+            // ONNX Runtime reports an unset model version as i64::MAX.
+            version: meta.version().filter(|v| *v != i64::MAX),
             metadata,
         })
     }
@@ -149,7 +150,7 @@ impl fmt::Display for ModelInfo {
             ("doc", &self.description),
         ] {
             if let Some(v) = value {
-                writeln!(f, "{label:<9} {v}")?;
+                writeln!(f, "{:<9} {v}", format!("{label}:"))?;
             }
         }
         if let Some(v) = self.version {

@@ -5,13 +5,14 @@
 use std::path::Path;
 use std::sync::mpsc;
 
-use ort::session::Session;
+use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
 use weir_core::{BatchOutcome, Data, DataStream, DeadLetter, Op, OperatorMetrics, StateWaker};
 
 use crate::error::OnnxError;
 use crate::runtime::runtime;
+use crate::tensor_batch::{Column, ElementType, InputRows, OutputColumn, OutputRow, TensorSpec};
 
 /// Where a model's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,15 +131,54 @@ impl Default for PredictConfig {
     }
 }
 
+impl PredictConfig {
+    /// The general form of this configuration: input `input` (f32), outputs `label` (i64)
+    /// and, if set, `probabilities` (f32).
+    pub fn tensors(&self) -> TensorPredictConfig {
+        let mut outputs = vec![TensorSpec::i64(&self.label)];
+        outputs.extend(self.probabilities.iter().map(TensorSpec::f32));
+        TensorPredictConfig {
+            inputs: vec![TensorSpec::f32(&self.input)],
+            outputs,
+            max_batch: self.max_batch,
+            intra_threads: self.intra_threads,
+            serving: self.serving,
+            swap: self.swap,
+        }
+    }
+}
+
+/// How [`PredictExt::predict_tensors`] talks to a model with any named inputs and outputs.
+#[derive(Clone, Debug)]
+pub struct TensorPredictConfig {
+    /// The inputs to feed, in the order [`InputRows`] addresses them. Each is `[N]` or
+    /// `[N, width]` in the model, with a fixed width.
+    pub inputs: Vec<TensorSpec>,
+    /// The outputs to read, in the order [`OutputRow`] addresses them. With
+    /// [`Serving::Shadow`], the first output is the one compared.
+    pub outputs: Vec<TensorSpec>,
+    /// Largest batch handed to one `Session::run`.
+    pub max_batch: usize,
+    /// ONNX Runtime intra-op threads per session (parallelism comes from workers).
+    pub intra_threads: usize,
+    /// Primary only, A/B split, or shadow.
+    pub serving: Serving,
+    /// When a new model version takes over.
+    pub swap: SwapPolicy,
+}
+
 /// A model loaded on one instance.
 struct Loaded {
     session: Session,
     version: u64,
-    width: usize,
+    /// Per configured input: values per row, and whether the model wants `[N, width]`
+    /// (`false`: `[N]`).
+    widths: Vec<usize>,
+    two_dimensional: Vec<bool>,
 }
 
-/// Loads and checks a model update against the configuration.
-fn load(update: &ModelUpdate, config: &PredictConfig) -> Result<Loaded, OnnxError> {
+/// Loads a model update and checks it against the configured inputs and outputs.
+fn load(update: &ModelUpdate, config: &TensorPredictConfig) -> Result<Loaded, OnnxError> {
     let model = format!("{} v{}", update.name, update.version);
     let error = |reason: String| OnnxError::Model {
         model: model.clone(),
@@ -156,31 +196,67 @@ fn load(update: &ModelUpdate, config: &PredictConfig) -> Result<Loaded, OnnxErro
         .and_then(|mut b| b.commit_from_memory(&bytes))
         .map_err(|e| error(e.to_string()))?;
     let info = crate::ModelInfo::from_session(&session, &bytes)?;
-    let input = info
-        .inputs
-        .iter()
-        .find(|i| i.name == config.input)
-        .ok_or_else(|| error(format!("has no input `{}`", config.input)))?;
-    if input.dtype != "f32" || input.shape.len() != 2 || input.shape[1] < 1 {
-        return Err(error(format!(
-            "input `{}` is {} {:?}, expected f32 [N, F]",
-            input.name, input.dtype, input.shape
-        )));
+    let names = |list: &[crate::TensorInfo]| {
+        list.iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (mut widths, mut two_dimensional) = (Vec::new(), Vec::new());
+    for spec in &config.inputs {
+        let input = info
+            .inputs
+            .iter()
+            .find(|i| i.name == spec.name)
+            .ok_or_else(|| {
+                error(format!(
+                    "has no input `{}` (inputs: {})",
+                    spec.name,
+                    names(&info.inputs)
+                ))
+            })?;
+        let width = match input.shape[..] {
+            [_] => Some(1),
+            [_, w] if w >= 1 => Some(w as usize),
+            _ => None,
+        };
+        match width {
+            Some(width) if input.dtype == spec.ty.to_string() => {
+                widths.push(width);
+                two_dimensional.push(input.shape.len() == 2);
+            }
+            _ => {
+                return Err(error(format!(
+                    "input `{}` is {} {:?}, expected {} [N] or [N, F] with a fixed F",
+                    input.name, input.dtype, input.shape, spec.ty
+                )))
+            }
+        }
     }
-    let width = input.shape[1] as usize;
-    let outputs: Vec<&str> = info.outputs.iter().map(|o| o.name.as_str()).collect();
-    for wanted in std::iter::once(&config.label).chain(config.probabilities.iter()) {
-        if !outputs.contains(&wanted.as_str()) {
+    for spec in &config.outputs {
+        let output = info
+            .outputs
+            .iter()
+            .find(|o| o.name == spec.name)
+            .ok_or_else(|| {
+                error(format!(
+                    "has no output `{}` (outputs: {})",
+                    spec.name,
+                    names(&info.outputs)
+                ))
+            })?;
+        if output.dtype != spec.ty.to_string() || !(1..=2).contains(&output.shape.len()) {
             return Err(error(format!(
-                "has no output `{wanted}` (outputs: {})",
-                outputs.join(", ")
+                "output `{}` is {} {:?}, expected {} [N] or [N, C]",
+                output.name, output.dtype, output.shape, spec.ty
             )));
         }
     }
     Ok(Loaded {
         session,
         version: update.version,
-        width,
+        widths,
+        two_dimensional,
     })
 }
 
@@ -199,7 +275,7 @@ struct ModelLoader {
 }
 
 impl ModelLoader {
-    fn start(operator: &str, config: PredictConfig, waker: StateWaker) -> Self {
+    fn start(operator: &str, config: TensorPredictConfig, waker: StateWaker) -> Self {
         let (requests, inbox) = mpsc::channel::<ModelUpdate>();
         let (outbox, results) = mpsc::channel();
         std::thread::Builder::new()
@@ -266,13 +342,16 @@ impl Slots {
 
 /// Scoring with ONNX models, for any stream.
 pub trait PredictExt<'s, T> {
-    /// Scores every record with the latest model from `models`. `features(record, row)`
-    /// appends the record's feature vector to `row`. Records wait until the first model has
-    /// arrived; a model update applies from its epoch on and never splits a batch. A model
-    /// that fails to load or does not fit `config` is rejected (reported on stderr) and the
-    /// previous one keeps serving. Records whose features have the wrong length or are not
-    /// finite become dead letters (returned, and routed to the job's dead-letter output).
-    /// The job report counts predictions per model version (`v1`, `v2`, …).
+    /// Scores every record with a classifier from `models` (see [`PredictConfig`]).
+    /// `features(record, row)` appends the record's feature vector to `row`.
+    ///
+    /// Records wait until the first model has arrived. Models load on a background thread;
+    /// with [`SwapPolicy::AtEpoch`] an update applies from its epoch on, and a batch never
+    /// mixes versions. A model that fails to load or does not fit `config` is rejected
+    /// (reported on stderr, counted as `models_rejected`) and the previous one keeps serving.
+    /// Records whose features have the wrong length or are not finite become dead letters
+    /// (returned, and routed to the job's dead-letter output). The job report counts
+    /// predictions per model version (`v1`, `v2`, …).
     fn predict(
         self,
         op: impl Into<Op>,
@@ -291,6 +370,50 @@ pub trait PredictExt<'s, T> {
         features: impl Fn(&T, &mut Vec<f32>) + 'static,
         config: PredictConfig,
     ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>);
+
+    /// Scores every record with a model of any signature: `features(record, rows)` appends
+    /// one row to every configured input (f32, f64 or i64 columns, see [`InputRows`]);
+    /// `attach(record, outputs)` builds the output record from the record and its row of
+    /// every configured output ([`OutputRow`], which also carries the model version).
+    /// `key` routes records for [`Serving::Split`]. Otherwise as [`PredictExt::predict`].
+    ///
+    /// ```no_run
+    /// # use weir_core::{execute, op, Config};
+    /// use weir_onnx::{ModelUpdate, PredictExt, Serving, SwapPolicy, TensorPredictConfig, TensorSpec};
+    /// # execute(Config::threads(1), |job| {
+    /// let models = job.from_vec("models", vec![ModelUpdate::from_path("m", 1, "mixed_types.onnx")]);
+    /// let records = job.from_vec("records", vec![(vec![1.0, 2.0, 3.0], vec![4i64, 5])]);
+    /// let config = TensorPredictConfig {
+    ///     inputs: vec![TensorSpec::f64("a"), TensorSpec::i64("b")],
+    ///     outputs: vec![TensorSpec::f64("total"), TensorSpec::i64("count")],
+    ///     max_batch: 256,
+    ///     intra_threads: 1,
+    ///     serving: Serving::Primary,
+    ///     swap: SwapPolicy::AtEpoch,
+    /// };
+    /// let (totals, _dead) = records.predict_tensors(
+    ///     "score",
+    ///     models,
+    ///     |_| 0,
+    ///     |(a, b), rows| {
+    ///         rows.f64(0).extend_from_slice(a);
+    ///         rows.i64(1).extend_from_slice(b);
+    ///     },
+    ///     |_, out| (out.f64(0)[0], out.i64(1)[0], out.model_version()),
+    ///     config,
+    /// );
+    /// # Ok(()) }).unwrap();
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    fn predict_tensors<U: Data>(
+        self,
+        op: impl Into<Op>,
+        models: DataStream<'s, ModelUpdate>,
+        key: impl Fn(&T) -> u64 + 'static,
+        features: impl Fn(&T, &mut InputRows) + 'static,
+        attach: impl Fn(T, &OutputRow<'_>) -> U + 'static,
+        config: TensorPredictConfig,
+    ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>);
 }
 
 impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
@@ -312,6 +435,35 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
         features: impl Fn(&T, &mut Vec<f32>) + 'static,
         config: PredictConfig,
     ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>) {
+        let with_probabilities = config.probabilities.is_some();
+        self.predict_tensors(
+            op,
+            models,
+            key,
+            move |record, rows| features(record, rows.f32(0)),
+            move |record, out| Prediction {
+                record,
+                label: out.i64(0)[0],
+                probabilities: if with_probabilities {
+                    out.f32(1).to_vec()
+                } else {
+                    Vec::new()
+                },
+                model_version: out.model_version(),
+            },
+            config.tensors(),
+        )
+    }
+
+    fn predict_tensors<U: Data>(
+        self,
+        op: impl Into<Op>,
+        models: DataStream<'s, ModelUpdate>,
+        key: impl Fn(&T) -> u64 + 'static,
+        features: impl Fn(&T, &mut InputRows) + 'static,
+        attach: impl Fn(T, &OutputRow<'_>) -> U + 'static,
+        config: TensorPredictConfig,
+    ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>) {
         let op = op.into();
         let operator = op.name().to_string();
         let (load_config, loader_name) = (config.clone(), operator.clone());
@@ -340,6 +492,7 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                 let scorer = Scorer {
                     operator: &operator,
                     features: &features,
+                    attach: &attach,
                     config: &config,
                     metrics,
                 };
@@ -366,29 +519,33 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
 }
 
 /// What scoring a batch needs besides the models.
-struct Scorer<'a, F> {
+struct Scorer<'a, F, A> {
     operator: &'a str,
     features: &'a F,
-    config: &'a PredictConfig,
+    attach: &'a A,
+    config: &'a TensorPredictConfig,
     metrics: &'a OperatorMetrics,
 }
 
-impl<F> Scorer<'_, F> {
+impl<F, A> Scorer<'_, F, A> {
     /// Scores records in batches of at most `max_batch` with `model`; with a `shadow` model,
-    /// scores the same rows with it too and counts agreement.
-    fn score<T: Data>(
+    /// scores the same rows with it too and counts agreement on the first output.
+    fn score<T: Data, U>(
         &self,
         model: &mut Loaded,
         batch: Vec<T>,
         mut shadow: Option<&mut Loaded>,
-    ) -> Vec<Result<Prediction<T>, DeadLetter>>
+    ) -> Vec<Result<U, DeadLetter>>
     where
-        F: Fn(&T, &mut Vec<f32>),
+        F: Fn(&T, &mut InputRows),
+        A: Fn(T, &OutputRow<'_>) -> U,
     {
         let (operator, config) = (self.operator, self.config);
+        let max_batch = config.max_batch.max(1);
         let mut out = Vec::with_capacity(batch.len());
-        let mut rows: Vec<f32> = Vec::with_capacity(config.max_batch * model.width);
-        let mut pending: Vec<T> = Vec::with_capacity(config.max_batch);
+        let mut rows = InputRows::new(&config.inputs, max_batch * model.widths[0].max(1));
+        let mut lengths = Vec::with_capacity(config.inputs.len());
+        let mut pending: Vec<T> = Vec::with_capacity(max_batch.min(batch.len()));
         let dead = |record: &T, reason: String, version: u64| DeadLetter {
             operator: operator.to_string(),
             location: format!("model v{version}"),
@@ -398,31 +555,18 @@ impl<F> Scorer<'_, F> {
         let mut records = batch.into_iter().peekable();
         while records.peek().is_some() {
             rows.clear();
-            pending.clear();
             for record in records.by_ref() {
                 // Append the features straight into the batch; take them back if they are bad.
-                let start = rows.len();
+                rows.lengths(&mut lengths);
                 (self.features)(&record, &mut rows);
-                let row = &rows[start..];
-                let reason = if row.len() != model.width {
-                    Some(format!(
-                        "expected {} features, got {}",
-                        model.width,
-                        row.len()
-                    ))
-                } else {
-                    row.iter()
-                        .position(|v| !v.is_finite())
-                        .map(|i| format!("feature {i} is {}", row[i]))
-                };
-                match reason {
+                match rows.check_row(&lengths, &model.widths, &config.inputs) {
                     Some(reason) => {
-                        rows.truncate(start);
+                        rows.truncate(&lengths);
                         out.push(Err(dead(&record, reason, model.version)));
                     }
                     None => {
                         pending.push(record);
-                        if pending.len() == config.max_batch {
+                        if pending.len() == max_batch {
                             break;
                         }
                     }
@@ -431,41 +575,52 @@ impl<F> Scorer<'_, F> {
             if pending.is_empty() {
                 continue;
             }
-            match run(model, &rows, pending.len(), config) {
-                Ok((labels, probabilities, classes)) => {
-                    if let Some(shadow) = shadow.as_deref_mut() {
-                        if let Ok((shadow_labels, _, _)) = run(shadow, &rows, pending.len(), config)
-                        {
-                            let agree = labels
-                                .iter()
-                                .zip(&shadow_labels)
-                                .filter(|(a, b)| a == b)
-                                .count() as u64;
-                            self.metrics.count("shadow_agree", agree);
-                            self.metrics
-                                .count("shadow_disagree", labels.len() as u64 - agree);
-                        }
-                    }
-                    self.metrics
-                        .count(&format!("v{}", model.version), pending.len() as u64);
-                    for (i, record) in pending.drain(..).enumerate() {
-                        let probabilities = if classes == 0 {
-                            Vec::new()
-                        } else {
-                            probabilities[i * classes..(i + 1) * classes].to_vec()
-                        };
-                        out.push(Ok(Prediction {
-                            record,
-                            label: labels[i],
-                            probabilities,
-                            model_version: model.version,
-                        }));
+            let n = pending.len();
+            let version = model.version;
+            let scored = run(model, &rows, n, config, |outputs| {
+                if let Some(shadow) = shadow.as_deref_mut() {
+                    let agree = run(shadow, &rows, n, config, |shadow_outputs| {
+                        (0..n)
+                            .filter(|&row| {
+                                let primary = OutputRow {
+                                    columns: outputs,
+                                    rows: n,
+                                    row,
+                                    version,
+                                };
+                                let other = OutputRow {
+                                    columns: shadow_outputs,
+                                    rows: n,
+                                    row,
+                                    version: 0,
+                                };
+                                primary.same_first_output(&other)
+                            })
+                            .count() as u64
+                    });
+                    if let Ok(agree) = agree {
+                        self.metrics.count("shadow_agree", agree);
+                        self.metrics.count("shadow_disagree", n as u64 - agree);
                     }
                 }
+                out.extend(pending.drain(..).enumerate().map(|(row, record)| {
+                    Ok((self.attach)(
+                        record,
+                        &OutputRow {
+                            columns: outputs,
+                            rows: n,
+                            row,
+                            version,
+                        },
+                    ))
+                }));
+            });
+            match scored {
+                Ok(()) => self.metrics.count(&format!("v{version}"), n as u64),
                 Err(reason) => out.extend(
                     pending
                         .drain(..)
-                        .map(|r| Err(dead(&r, reason.clone(), model.version))),
+                        .map(|r| Err(dead(&r, reason.clone(), version))),
                 ),
             }
         }
@@ -473,30 +628,52 @@ impl<F> Scorer<'_, F> {
     }
 }
 
-/// One `Session::run` on `n` rows; returns labels, flattened probabilities and class count.
-fn run(
+/// One `Session::run` on the `n` rows in `rows`; hands the outputs (in configured order) to
+/// `with_outputs` while they are alive, and returns what it returns, or why the run failed.
+fn run<R>(
     model: &mut Loaded,
-    rows: &[f32],
+    rows: &InputRows,
     n: usize,
-    config: &PredictConfig,
-) -> Result<(Vec<i64>, Vec<f32>, usize), String> {
-    let input = TensorRef::from_array_view(([n, model.width], rows)).map_err(|e| e.to_string())?;
-    let outputs = model
-        .session
-        .run(ort::inputs![config.input.as_str() => input])
-        .map_err(|e| e.to_string())?;
-    let (_, labels) = outputs[config.label.as_str()]
-        .try_extract_tensor::<i64>()
-        .map_err(|e| e.to_string())?;
-    let labels = labels.to_vec();
-    let (probabilities, classes) = match &config.probabilities {
-        Some(name) => {
-            let (shape, p) = outputs[name.as_str()]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| e.to_string())?;
-            (p.to_vec(), shape.get(1).copied().unwrap_or(0) as usize)
-        }
-        None => (Vec::new(), 0),
-    };
-    Ok((labels, probabilities, classes))
+    config: &TensorPredictConfig,
+    with_outputs: impl FnOnce(&[OutputColumn<'_>]) -> R,
+) -> Result<R, String> {
+    let text = |e: ort::Error| e.to_string();
+    let mut inputs: Vec<(&str, SessionInputValue<'_>)> = Vec::with_capacity(rows.columns.len());
+    for (i, column) in rows.columns.iter().enumerate() {
+        let shape = if model.two_dimensional[i] {
+            vec![n, model.widths[i]]
+        } else {
+            vec![n]
+        };
+        let value: SessionInputValue<'_> = match column {
+            Column::F32(v) => TensorRef::from_array_view((shape, &v[..]))
+                .map_err(text)?
+                .into(),
+            Column::F64(v) => TensorRef::from_array_view((shape, &v[..]))
+                .map_err(text)?
+                .into(),
+            Column::I64(v) => TensorRef::from_array_view((shape, &v[..]))
+                .map_err(text)?
+                .into(),
+        };
+        inputs.push((config.inputs[i].name.as_str(), value));
+    }
+    let outputs = model.session.run(inputs).map_err(text)?;
+    let mut columns = Vec::with_capacity(config.outputs.len());
+    for spec in &config.outputs {
+        let value = &outputs[spec.name.as_str()];
+        let column = match spec.ty {
+            ElementType::F32 => {
+                OutputColumn::F32(value.try_extract_tensor::<f32>().map_err(text)?.1)
+            }
+            ElementType::F64 => {
+                OutputColumn::F64(value.try_extract_tensor::<f64>().map_err(text)?.1)
+            }
+            ElementType::I64 => {
+                OutputColumn::I64(value.try_extract_tensor::<i64>().map_err(text)?.1)
+            }
+        };
+        columns.push(column);
+    }
+    Ok(with_outputs(&columns))
 }

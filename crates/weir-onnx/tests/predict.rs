@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use weir_core::{execute, op, Collector, Config, DeadLetter, EpochPolicy, JobReport};
 use weir_onnx::{
     ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving, SwapPolicy,
+    TensorPredictConfig, TensorSpec,
 };
 
 fn fixtures() -> PathBuf {
@@ -234,7 +235,8 @@ fn a_broken_model_update_is_rejected_and_the_old_model_keeps_serving() {
     assert_eq!(predictions.len() + dead.len(), 1797);
     assert!(
         dead.iter()
-            .all(|d| d.reason == "expected 13 features, got 64" && d.location == "model v3"),
+            .all(|d| d.reason == "input `input`: expected 13 values, got 64"
+                && d.location == "model v3"),
         "{:?}",
         &dead[..1]
     );
@@ -277,8 +279,8 @@ fn bad_feature_vectors_become_dead_letters_and_the_rest_is_scored() {
     let mut dead = dead.take();
     dead.sort_by_key(|d| d.reason.clone());
     assert_eq!(dead.len(), 2);
-    assert_eq!(dead[0].reason, "expected 64 features, got 63");
-    assert_eq!(dead[1].reason, "feature 5 is NaN");
+    assert_eq!(dead[0].reason, "input `input`: expected 64 values, got 63");
+    assert_eq!(dead[1].reason, "input `input`: value 5 is NaN");
     assert!(dead.iter().all(|d| d.operator == "predict"));
 }
 
@@ -534,4 +536,142 @@ fn a_watched_model_directory_swaps_in_a_new_version_mid_stream() {
     let counters = &report.operator("predict").unwrap().counters;
     assert_eq!(counters["v1"] as usize, v1.len());
     assert_eq!(counters["v2"] as usize, v2.len());
+}
+
+/// A record for the two-input model: `a` (3 doubles) and `b` (int64s, 2 expected).
+type Mixed = (u64, Vec<f64>, Vec<i64>);
+
+#[test]
+fn models_with_several_typed_inputs_and_outputs_score_through_predict_tensors() {
+    // mixed_types.onnx: a f64 [N,3], b i64 [N,2] -> total f64 [N] = sum(a) + sum(b),
+    // scaled f64 [N,3] = 2a, count i64 [N,1] = sum(b). The reference is plain arithmetic.
+    let mut records: Vec<Mixed> = (0..500u64)
+        .map(|i| {
+            let f = i as f64;
+            (i, vec![f, f * 0.5, -f], vec![i as i64, 7])
+        })
+        .collect();
+    records.push((500, vec![1.0, f64::INFINITY, 0.0], vec![1, 2]));
+    records.push((501, vec![1.0, 2.0, 3.0], vec![1, 2, 3]));
+    for (workers, p) in [(1, 1), (2, 2)] {
+        let out = Collector::new();
+        let dead = Collector::new();
+        let (o, d) = (out.clone(), dead.clone());
+        let data = records.clone();
+        execute(
+            Config::threads(workers).with_epochs(EpochPolicy::Records(100)),
+            move |job| {
+                let models = job.from_vec(
+                    op("models").parallelism(1),
+                    vec![ModelUpdate::from_path(
+                        "mixed",
+                        7,
+                        fixtures().join("models/mixed_types.onnx"),
+                    )],
+                );
+                let config = TensorPredictConfig {
+                    inputs: vec![TensorSpec::f64("a"), TensorSpec::i64("b")],
+                    outputs: vec![
+                        TensorSpec::f64("total"),
+                        TensorSpec::f64("scaled"),
+                        TensorSpec::i64("count"),
+                    ],
+                    max_batch: 64,
+                    intra_threads: 1,
+                    serving: Serving::Primary,
+                    swap: SwapPolicy::AtEpoch,
+                };
+                let (scored, dead_letters) = job
+                    .from_vec(op("records").parallelism(1), data.clone())
+                    .predict_tensors(
+                        op("score").parallelism(p),
+                        models,
+                        |r: &Mixed| r.0,
+                        |(_, a, b): &Mixed, rows| {
+                            rows.f64(0).extend_from_slice(a);
+                            rows.i64(1).extend_from_slice(b);
+                        },
+                        |(id, _, _): Mixed, out| {
+                            (
+                                id,
+                                out.f64(0).to_vec(),
+                                out.f64(1).to_vec(),
+                                out.i64(2).to_vec(),
+                                out.model_version(),
+                            )
+                        },
+                        config,
+                    );
+                scored.collect(op("out").parallelism(1), &o);
+                dead_letters.collect(op("dead").parallelism(1), &d);
+                Ok(())
+            },
+        )
+        .unwrap();
+        let mut scored = out.take();
+        scored.sort_by_key(|s| s.0);
+        assert_eq!(
+            scored.iter().map(|s| s.0).collect::<Vec<_>>(),
+            (0..500).collect::<Vec<_>>()
+        );
+        assert_eq!(scored.len(), 500, "-w {workers} p={p}");
+        for (id, total, scaled, count, version) in scored {
+            let (_, a, b) = &records[id as usize];
+            let sum_b: i64 = b.iter().sum();
+            assert_eq!(
+                total,
+                vec![a.iter().sum::<f64>() + sum_b as f64],
+                "record {id}"
+            );
+            assert_eq!(scaled, a.iter().map(|v| v * 2.0).collect::<Vec<_>>());
+            assert_eq!(count, vec![sum_b]);
+            assert_eq!(version, 7);
+        }
+        let mut dead = dead.take();
+        dead.sort_by_key(|d| d.reason.clone());
+        let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                "input `a`: value 1 is inf",
+                "input `b`: expected 2 values, got 3"
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_model_whose_input_types_do_not_match_is_rejected() {
+    // The digits classifier fed as if its input were f64: rejected at load, so with no
+    // other model the records are dead letters at the end.
+    let out = Collector::new();
+    let dead = Collector::new();
+    let (o, d) = (out.clone(), dead.clone());
+    let report = execute(Config::threads(1), move |job| {
+        let models = job.from_vec("models", vec![model(1, "digits_logreg.onnx")]);
+        let (scored, dead_letters) = job
+            .from_vec("records", vec![vec![0.0f64; 64]])
+            .predict_tensors(
+                "score",
+                models,
+                |_| 0,
+                |x: &Vec<f64>, rows| rows.f64(0).extend_from_slice(x),
+                |_, out| out.i64(0)[0],
+                TensorPredictConfig {
+                    inputs: vec![TensorSpec::f64("input")],
+                    outputs: vec![TensorSpec::i64("label")],
+                    ..PredictConfig::default().tensors()
+                },
+            );
+        scored.collect("out", &o);
+        dead_letters.collect("dead", &d);
+        Ok(())
+    })
+    .unwrap();
+    assert!(out.take().is_empty());
+    assert_eq!(dead.take().len(), 1);
+    assert_eq!(
+        report.operator("score").unwrap().counters["models_rejected"],
+        1
+    );
 }
