@@ -68,13 +68,15 @@ fn raw(model: &str, rows: &[Digit], batch: usize) -> Duration {
 /// Returns the whole job's time and the predict operator's busy time (its own work: feature
 /// extraction, checks, batching, `Session::run`, building predictions, model loading).
 fn weir_predict(model: &str, rows: &[Digit], batch: usize) -> (Duration, Duration) {
-    let rows = rows.to_vec();
+    // The single worker takes the rows: the job does not time a copy of them.
+    let rows = std::sync::Mutex::new(Some(rows.to_vec()));
     let model = fixtures().join("models").join(model);
     let config = Config::threads(1).with_verbose(false);
     let start = Instant::now();
     let report = execute(config, move |job| {
         let models = job.from_vec("model", vec![ModelUpdate::from_path("m", 1, &model)]);
-        let (scored, _) = job.from_vec("rows", rows.clone()).predict(
+        let rows = rows.lock().unwrap().take().expect("one worker");
+        let (scored, _) = job.from_vec("rows", rows).predict(
             "predict",
             models,
             |d: &Digit, row: &mut Vec<f32>| row.extend_from_slice(&d.x),
@@ -124,9 +126,21 @@ fn best(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
 }
 
 fn main() {
+    // `WEIR_BENCH_PROFILE=MODEL:BATCH` runs only the Weir side, 10 times (for `perf record`).
+    if let Ok(spec) = std::env::var("WEIR_BENCH_PROFILE") {
+        let (model, batch) = spec
+            .split_once(':')
+            .expect("WEIR_BENCH_PROFILE=MODEL:BATCH");
+        let data = digits(300_000);
+        for _ in 0..10 {
+            let (job, op) = weir_predict(model, &data, batch.parse().unwrap());
+            println!("job {job:?}, predict operator busy {op:?}");
+        }
+        return;
+    }
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let (rows, runs, e2e_records) = if benchmarking {
-        (300_000, 3, 200_000)
+        (300_000, 5, 200_000)
     } else {
         (2_000, 1, 5_000)
     };
@@ -135,30 +149,47 @@ fn main() {
     }
     let data = digits(rows);
     let mut json = Vec::new();
-    println!("predict operator vs raw Session::run, {rows} rows, 1 thread, best of {runs}");
+    println!(
+        "predict operator vs raw Session::run, {rows} rows ({} at batch 1), 1 thread, {runs} alternating runs",
+        rows / 10
+    );
+    println!(
+        "rows/s: best run of each side; op/raw and job/raw: median of the per-run-pair ratios"
+    );
     println!(
         "{:<20} {:>6} {:>12} {:>16} {:>8} {:>12} {:>8}",
         "model", "batch", "raw rows/s", "operator rows/s", "op/raw", "job rows/s", "job/raw"
     );
     for model in ["digits_logreg.onnx", "digits_mlp256.onnx"] {
         for batch in [1usize, 32, 256] {
-            let r = best(runs, || raw(model, &data, batch));
-            let weir_runs: Vec<(Duration, Duration)> = (0..runs)
-                .map(|_| weir_predict(model, &data, batch))
-                .collect();
-            let job = weir_runs.iter().map(|w| w.0).min().unwrap();
-            let op = weir_runs.iter().map(|w| w.1).min().unwrap();
-            let per_s = |d: Duration| rows as f64 / d.as_secs_f64();
-            let (rr, or, jr) = (per_s(r), per_s(op), per_s(job));
+            // Batch 1 is slow: a tenth of the rows.
+            let rows = if batch == 1 { rows / 10 } else { rows };
+            let data = &data[..rows];
+            // Raw and Weir runs alternate, so that drift of this shared machine hits both.
+            let (mut raws, mut ops, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..runs {
+                raws.push(raw(model, data, batch));
+                let (job, op) = weir_predict(model, data, batch);
+                jobs.push(job);
+                ops.push(op);
+            }
+            let pair_ratio = |weir: &[Duration]| {
+                let mut r: Vec<f64> = raws
+                    .iter()
+                    .zip(weir)
+                    .map(|(raw, weir)| raw.as_secs_f64() / weir.as_secs_f64())
+                    .collect();
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            };
+            let per_s = |d: &[Duration]| rows as f64 / d.iter().min().unwrap().as_secs_f64();
+            let (rr, or, jr) = (per_s(&raws), per_s(&ops), per_s(&jobs));
+            let (op_ratio, job_ratio) = (pair_ratio(&ops), pair_ratio(&jobs));
             println!(
-                "{model:<20} {batch:>6} {rr:>12.0} {or:>16.0} {:>8.3} {jr:>12.0} {:>8.3}",
-                or / rr,
-                jr / rr
+                "{model:<20} {batch:>6} {rr:>12.0} {or:>16.0} {op_ratio:>8.3} {jr:>12.0} {job_ratio:>8.3}"
             );
             json.push(format!(
-                "{{\"model\":\"{model}\",\"batch\":{batch},\"raw_rows_per_s\":{rr:.0},\"operator_rows_per_s\":{or:.0},\"job_rows_per_s\":{jr:.0},\"operator_ratio\":{:.4},\"job_ratio\":{:.4}}}",
-                or / rr,
-                jr / rr
+                "{{\"model\":\"{model}\",\"batch\":{batch},\"rows\":{rows},\"raw_rows_per_s\":{rr:.0},\"operator_rows_per_s\":{or:.0},\"job_rows_per_s\":{jr:.0},\"operator_ratio\":{op_ratio:.4},\"job_ratio\":{job_ratio:.4}}}"
             ));
         }
     }

@@ -13,8 +13,8 @@ pub use error::OnnxError;
 pub use model_info::{inspect, opset_imports, ModelInfo, TensorInfo};
 pub use model_watch::{ModelWatch, ModelWatchExt};
 pub use predict::{
-    ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Serving, SwapPolicy,
-    TensorPredictConfig,
+    ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Probabilities, Serving,
+    SwapPolicy, TensorPredictConfig,
 };
 pub use runtime::{runtime, Runtime};
 pub use tensor_batch::{ElementType, InputRows, OutputRow, TensorSpec};

@@ -55,6 +55,10 @@ impl ModelUpdate {
     }
 }
 
+/// Class probabilities of one prediction: a vector that keeps up to 16 values inline.
+/// It dereferences to `[f32]` and serializes as a sequence.
+pub type Probabilities = smallvec::SmallVec<[f32; 16]>;
+
 /// A scored record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Prediction<T> {
@@ -62,8 +66,9 @@ pub struct Prediction<T> {
     pub record: T,
     /// The predicted class.
     pub label: i64,
-    /// Class probabilities (empty when the model has no probabilities output).
-    pub probabilities: Vec<f32>,
+    /// Class probabilities (empty when the model has no probabilities output). Up to 16
+    /// classes are stored inline, without an allocation per prediction.
+    pub probabilities: Probabilities,
     /// Version of the model that scored the record.
     pub model_version: u64,
 }
@@ -445,9 +450,9 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                 record,
                 label: out.i64(0)[0],
                 probabilities: if with_probabilities {
-                    out.f32(1).to_vec()
+                    Probabilities::from_slice(out.f32(1))
                 } else {
-                    Vec::new()
+                    Probabilities::new()
                 },
                 model_version: out.model_version(),
             },
