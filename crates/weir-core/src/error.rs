@@ -68,6 +68,14 @@ pub enum WeirError {
         /// The failure that stopped the job, as far as this worker knows it.
         cause: String,
     },
+    /// An operator's own work failed (a bridge task, a source that gave up).
+    #[error("operator `{operator}` failed: {message}")]
+    Operator {
+        /// The operator's name.
+        operator: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Timely's communication layer failed (e.g. a peer process died).
     #[error("timely communication error: {0}")]
     Communication(String),

@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod bridge;
 mod broadcast_state;
 mod config;
 mod control;
@@ -41,6 +42,7 @@ mod sink;
 mod source;
 mod stream;
 
+pub use bridge::{BridgeOutput, BridgeTask};
 pub use broadcast_state::{BatchOutcome, StateWaker};
 pub use config::{Cluster, Config, EpochPolicy, ExplainFormat};
 pub use dead_letter::DeadLetter;

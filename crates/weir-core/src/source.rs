@@ -27,6 +27,8 @@ pub enum Pulled<T> {
     Pending(Duration),
     /// The source is exhausted.
     Done,
+    /// The source cannot go on: the job fails with [`crate::WeirError::Operator`].
+    Failed(String),
 }
 
 /// A source that the runtime asks for records (Flink's `SourceFunction`, turned around so it
@@ -74,6 +76,7 @@ where
     let progress = Arc::clone(&ctx.progress);
     let metrics = Rc::clone(&handle.metrics);
     let node = handle.node;
+    let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
     let scope = ctx.scope;
     let activators = &ctx.source_activators;
     let stream = source::<_, VecBuilder<T>, _, _>(scope, &handle.name, move |capability, info| {
@@ -151,6 +154,17 @@ where
                             break;
                         }
                         Pulled::Done => {
+                            exhausted = true;
+                            break;
+                        }
+                        Pulled::Failed(message) => {
+                            JobContext::fail(
+                                &failure,
+                                crate::WeirError::Operator {
+                                    operator: name.clone(),
+                                    message,
+                                },
+                            );
                             exhausted = true;
                             break;
                         }
