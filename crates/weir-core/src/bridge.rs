@@ -86,20 +86,15 @@ pub struct BridgeTask<I, O> {
 
 impl<'s> Job<'s> {
     /// A bridge without a data input (see [`DataStream::bridge`]): a source whose records come
-    /// from tasks started by the records of `side`.
-    pub fn bridge_source<S: Data, O: Data>(
+    /// from tasks started by the records of `side`. The task's input type `I` is free (use
+    /// `()`): its input channel is disconnected from the start.
+    pub fn bridge_source<I: Data, S: Data, O: Data>(
         &mut self,
         op: impl Into<Op>,
         side: DataStream<'s, S>,
-        start: impl FnMut(S, BridgeTask<(), O>) + 'static,
+        start: impl FnMut(S, BridgeTask<I, O>) + 'static,
     ) -> DataStream<'s, O> {
-        bridge(
-            &self.ctx,
-            op.into(),
-            None::<DataStream<'s, ()>>,
-            side,
-            start,
-        )
+        bridge(&self.ctx, op.into(), None::<DataStream<'s, I>>, side, start)
     }
 }
 

@@ -1,0 +1,447 @@
+//! The Application Manager: a TCP control server and the state machine that tracks node
+//! registrations, heartbeats, finishes and failures, publishes the cluster spec and runs
+//! failover. Every decision is logged on stderr with node, attempt and reason.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::cluster_config::{ClusterConfig, FailoverStrategy};
+use crate::protocol::{read_frame, write_frame, AmMessage, ClusterSpec, NodeId, NodeMessage};
+use crate::state_machine::{AmEvent, AmState, ClusterView};
+
+/// The host name nodes and the AM advertise: `WEIR_ADVERTISE_HOST`, else 127.0.0.1.
+pub(crate) fn advertised_host() -> String {
+    std::env::var("WEIR_ADVERTISE_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+fn log(message: String) {
+    eprintln!("weir-am: {message}");
+}
+
+enum Event {
+    Message(NodeMessage, TcpStream),
+}
+
+/// A running AM. It ends by itself when the cluster is finished or failed.
+pub struct AppMaster {
+    address: String,
+    outcome: mpsc::Receiver<Result<(), String>>,
+    result: Option<Result<(), String>>,
+}
+
+impl AppMaster {
+    /// Binds a control port (any free one) and starts the AM's threads.
+    pub fn start(config: ClusterConfig) -> std::io::Result<AppMaster> {
+        let listener = TcpListener::bind("0.0.0.0:0")?;
+        let address = format!("{}:{}", advertised_host(), listener.local_addr()?.port());
+        let (events, inbox) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("weir-am-accept".into())
+            .spawn(move || accept(listener, events))?;
+        let (done, outcome) = mpsc::channel();
+        let log_address = address.clone();
+        std::thread::Builder::new()
+            .name("weir-am".into())
+            .spawn(move || {
+                log(format!(
+                    "listening on {log_address}; cluster {:?}",
+                    config.roles
+                ));
+                let result = Master::new(config).run(inbox);
+                let _ = done.send(result);
+            })?;
+        Ok(AppMaster {
+            address,
+            outcome,
+            result: None,
+        })
+    }
+
+    /// `host:port` of the control server.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// `None` while the cluster runs; then `Ok` (finished) or the failure.
+    pub fn outcome(&mut self) -> Option<Result<(), String>> {
+        if self.result.is_none() {
+            self.result = match self.outcome.try_recv() {
+                Ok(r) => Some(r),
+                Err(mpsc::TryRecvError::Empty) => None,
+                Err(mpsc::TryRecvError::Disconnected) => Some(Err("the AM thread died".into())),
+            };
+        }
+        self.result.clone()
+    }
+}
+
+fn accept(listener: TcpListener, events: mpsc::Sender<Event>) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let events = events.clone();
+        let Ok(writer) = stream.try_clone() else {
+            continue;
+        };
+        std::thread::spawn(move || {
+            while let Ok(message) = read_frame::<NodeMessage>(&stream) {
+                let Ok(reply_to) = writer.try_clone() else {
+                    return;
+                };
+                if events.send(Event::Message(message, reply_to)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+struct Master {
+    config: ClusterConfig,
+    state: AmState,
+    /// Cluster version: the attempt every node of a restart-all cluster is on.
+    attempt: u32,
+    /// Per node, the attempt it is on (restart-node moves nodes one by one).
+    node_attempt: HashMap<NodeId, u32>,
+    /// Failures so far (restart-all: of the cluster; restart-node: of each node).
+    failures: HashMap<NodeId, u32>,
+    cluster_failures: u32,
+    registered: BTreeMap<NodeId, (String, TcpStream)>,
+    last_seen: HashMap<NodeId, Instant>,
+    finished: BTreeSet<NodeId>,
+    waiting_since: Instant,
+}
+
+impl Master {
+    fn new(config: ClusterConfig) -> Self {
+        Master {
+            config,
+            state: AmState::Init,
+            attempt: 0,
+            node_attempt: HashMap::new(),
+            failures: HashMap::new(),
+            cluster_failures: 0,
+            registered: BTreeMap::new(),
+            last_seen: HashMap::new(),
+            finished: BTreeSet::new(),
+            waiting_since: Instant::now(),
+        }
+    }
+
+    fn event(&mut self, event: AmEvent) {
+        let view = ClusterView {
+            finished: &self.finished,
+            roles: &self.config.roles,
+        };
+        let next = self.config.transitions.next(self.state, &event, &view);
+        if next != self.state {
+            log(format!(
+                "attempt {}: {:?} -> {:?} on {:?}",
+                self.attempt, self.state, next, event
+            ));
+        }
+        self.state = next;
+    }
+
+    fn expected_attempt(&self, node: &NodeId) -> u32 {
+        match self.config.failover.strategy {
+            FailoverStrategy::RestartAll => self.attempt,
+            FailoverStrategy::RestartNode => *self.node_attempt.get(node).unwrap_or(&0),
+        }
+    }
+
+    fn valid(&self, node: &NodeId) -> bool {
+        node.index < self.config.nodes(&node.role)
+    }
+
+    fn send(stream: &TcpStream, message: &AmMessage) {
+        let _ = write_frame(stream, message);
+    }
+
+    fn broadcast(&self, message: &AmMessage) {
+        for (_, stream) in self.registered.values() {
+            Self::send(stream, message);
+        }
+    }
+
+    fn spec(&self) -> ClusterSpec {
+        let mut nodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (role, count) in &self.config.roles {
+            let addresses = (0..*count)
+                .map(|i| {
+                    self.registered
+                        .get(&NodeId::new(role, i))
+                        .map(|(a, _)| a.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            nodes.insert(role.clone(), addresses);
+        }
+        ClusterSpec {
+            version: self.attempt,
+            nodes,
+            properties: self.config.properties.clone(),
+        }
+    }
+
+    fn run(mut self, inbox: mpsc::Receiver<Event>) -> Result<(), String> {
+        let tick = self
+            .config
+            .heartbeat_interval
+            .min(Duration::from_millis(100));
+        loop {
+            match inbox.recv_timeout(tick) {
+                Ok(Event::Message(message, reply)) => {
+                    if let Some(outcome) = self.on_message(message, reply) {
+                        return outcome;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the AM's control server stopped".into())
+                }
+            }
+            if let Some(outcome) = self.check_timeouts() {
+                return outcome;
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: NodeMessage, reply: TcpStream) -> Option<Result<(), String>> {
+        let node = message.node().clone();
+        let expected = self.expected_attempt(&node);
+        if !self.valid(&node) {
+            let reason = format!("no node {node} in this cluster ({:?})", self.config.roles);
+            log(format!("rejected a message: {reason}"));
+            Self::send(&reply, &AmMessage::Rejected { reason });
+            return None;
+        }
+        if message.attempt() != expected {
+            let reason = format!(
+                "stale message from {node}: attempt {} but the current attempt is {expected}",
+                message.attempt()
+            );
+            log(format!("rejected: {reason}"));
+            Self::send(&reply, &AmMessage::Rejected { reason });
+            return None;
+        }
+        self.last_seen.insert(node.clone(), Instant::now());
+        match message {
+            NodeMessage::Register { address, .. } => {
+                log(format!(
+                    "{node} registered at {address} (attempt {expected})"
+                ));
+                self.registered.insert(node.clone(), (address, reply));
+                self.event(AmEvent::RegisterNode(node.clone()));
+                if self.state == AmState::Init && self.registered.len() == self.config.total_nodes()
+                {
+                    let spec = self.spec();
+                    log(format!(
+                        "all {} nodes registered; spec {:?}",
+                        spec_len(&spec),
+                        spec.nodes
+                    ));
+                    self.broadcast(&AmMessage::Spec(spec));
+                    self.event(AmEvent::CompleteCluster);
+                } else if self.state == AmState::Running {
+                    // A node restarted on its own (restart-node): it gets the current spec.
+                    let spec = self.spec();
+                    if let Some((_, stream)) = self.registered.get(&node) {
+                        Self::send(stream, &AmMessage::Spec(spec));
+                    }
+                }
+                None
+            }
+            NodeMessage::Heartbeat { .. } => None,
+            NodeMessage::Finished { .. } => {
+                log(format!("{node} finished (attempt {expected})"));
+                self.finished.insert(node.clone());
+                self.event(AmEvent::NodeFinished(node));
+                self.check_end()
+            }
+            NodeMessage::StopCluster { .. } => {
+                log(format!(
+                    "{node} asked to stop the cluster (attempt {expected})"
+                ));
+                self.finished.insert(node);
+                self.event(AmEvent::StopJob);
+                self.check_end()
+            }
+            NodeMessage::Failed { cause, .. } => self.on_failure(node, cause),
+        }
+    }
+
+    fn check_end(&mut self) -> Option<Result<(), String>> {
+        if self.state == AmState::Finished {
+            log("cluster finished; stopping every node".into());
+            self.broadcast(&AmMessage::Stop);
+            return Some(Ok(()));
+        }
+        None
+    }
+
+    fn fail_cluster(&mut self, error: String) -> Option<Result<(), String>> {
+        self.state = AmState::Failed;
+        log(format!("cluster failed: {error}"));
+        self.broadcast(&AmMessage::Stop);
+        Some(Err(error))
+    }
+
+    fn on_failure(&mut self, node: NodeId, cause: String) -> Option<Result<(), String>> {
+        let attempt = self.expected_attempt(&node);
+        log(format!("{node} failed on attempt {attempt}: {cause}"));
+        self.event(AmEvent::NodeFailed {
+            node: node.clone(),
+            cause: cause.clone(),
+        });
+        let max = self.config.failover.max_attempts;
+        let failures = match self.config.failover.strategy {
+            FailoverStrategy::RestartAll => {
+                self.cluster_failures += 1;
+                self.cluster_failures
+            }
+            FailoverStrategy::RestartNode => {
+                let f = self.failures.entry(node.clone()).or_default();
+                *f += 1;
+                *f
+            }
+        };
+        if failures >= max {
+            return self.fail_cluster(format!(
+                "node {node} failed on attempt {} of {max}, the last allowed: {cause}",
+                attempt + 1
+            ));
+        }
+        let backoff_ms = self.config.failover.backoff.as_millis() as u64;
+        match self.config.failover.strategy {
+            FailoverStrategy::RestartAll => {
+                self.attempt += 1;
+                log(format!(
+                    "restarting all nodes as attempt {} in {backoff_ms} ms",
+                    self.attempt
+                ));
+                self.broadcast(&AmMessage::Restart {
+                    attempt: self.attempt,
+                    backoff_ms,
+                });
+                self.registered.clear();
+                self.finished.clear();
+                self.last_seen.clear();
+                self.waiting_since = Instant::now() + self.config.failover.backoff;
+                self.event(AmEvent::RestartCluster);
+            }
+            FailoverStrategy::RestartNode => {
+                let next = attempt + 1;
+                self.node_attempt.insert(node.clone(), next);
+                log(format!(
+                    "restarting {node} as attempt {next} in {backoff_ms} ms"
+                ));
+                if let Some((_, stream)) = self.registered.remove(&node) {
+                    Self::send(
+                        &stream,
+                        &AmMessage::Restart {
+                            attempt: next,
+                            backoff_ms,
+                        },
+                    );
+                }
+                self.last_seen.remove(&node);
+                // The rest of the cluster keeps running.
+                self.state = AmState::Running;
+            }
+        }
+        None
+    }
+
+    fn check_timeouts(&mut self) -> Option<Result<(), String>> {
+        let now = Instant::now();
+        if self.state == AmState::Init
+            && now > self.waiting_since
+            && now - self.waiting_since > self.config.registration_timeout
+        {
+            let missing: Vec<String> = self
+                .config
+                .roles
+                .iter()
+                .flat_map(|(r, n)| (0..*n).map(move |i| NodeId::new(r, i)))
+                .filter(|n| !self.registered.contains_key(n))
+                .map(|n| n.to_string())
+                .collect();
+            return self.fail_cluster(format!(
+                "registration timeout after {:?}: no registration from {}",
+                self.config.registration_timeout,
+                missing.join(", ")
+            ));
+        }
+        if self.state == AmState::Running {
+            let timeout = self.config.heartbeat_timeout;
+            let silent = self
+                .registered
+                .keys()
+                .filter(|n| !self.finished.contains(*n))
+                .find(|n| self.last_seen.get(*n).is_none_or(|t| now - *t > timeout))
+                .cloned();
+            if let Some(node) = silent {
+                return self.on_failure(
+                    node,
+                    format!("heartbeat timeout: silent for more than {timeout:?}"),
+                );
+            }
+        }
+        None
+    }
+}
+
+fn spec_len(spec: &ClusterSpec) -> usize {
+    spec.nodes.values().map(Vec::len).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_of_a_stale_attempt_or_an_unknown_node_are_rejected() {
+        let config = ClusterConfig::new().role("worker", 1);
+        let am = AppMaster::start(config).unwrap();
+        let stream = TcpStream::connect(am.address()).unwrap();
+        let stale = NodeMessage::Register {
+            node: NodeId::new("worker", 0),
+            attempt: 5,
+            address: "127.0.0.1:9".into(),
+        };
+        write_frame(&stream, &stale).unwrap();
+        match read_frame::<AmMessage>(&stream).unwrap() {
+            AmMessage::Rejected { reason } => assert!(
+                reason.contains("stale")
+                    && reason.contains("attempt 5")
+                    && reason.contains("current attempt is 0"),
+                "{reason}"
+            ),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        let stranger = NodeMessage::Heartbeat {
+            node: NodeId::new("evaluator", 0),
+            attempt: 0,
+        };
+        write_frame(&stream, &stranger).unwrap();
+        match read_frame::<AmMessage>(&stream).unwrap() {
+            AmMessage::Rejected { reason } => {
+                assert!(reason.contains("no node evaluator:0"), "{reason}")
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        // The valid registration completes the one-node cluster: the spec comes back.
+        let register = NodeMessage::Register {
+            node: NodeId::new("worker", 0),
+            attempt: 0,
+            address: "127.0.0.1:9".into(),
+        };
+        write_frame(&stream, &register).unwrap();
+        match read_frame::<AmMessage>(&stream).unwrap() {
+            AmMessage::Spec(spec) => assert_eq!(spec.address("worker", 0), Some("127.0.0.1:9")),
+            other => panic!("expected the spec, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The ML cluster inside a Weir dataflow, after Deep-Learning-on-Flink: an Application
+//! Master (AM) and groups of nodes (roles such as `worker` and `ps`) run as dataflow
+//! operators. The AM's address reaches the nodes through the dataflow; nodes bind their own
+//! port, register over TCP, receive the cluster spec, run their runner, heartbeat, and are
+//! restarted by the AM's failover policy.
+#![warn(missing_docs)]
+
+mod app_master;
+mod cluster_config;
+mod node_runner;
+mod protocol;
+mod roles;
+mod state_machine;
+
+pub use app_master::AppMaster;
+pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy};
+pub use node_runner::{NodeContext, NodeRunner, StopSignal};
+pub use protocol::{AmAddress, ClusterSpec, NodeId};
+pub use roles::{add_am_role, add_role};
+pub use state_machine::{AmEvent, AmState, BatchTransitions, StreamTransitions, TransitionTable};
