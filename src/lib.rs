@@ -22,10 +22,10 @@
 
 pub use weir_core as core;
 pub use weir_core::*;
-/// ONNX Runtime provisioning and model inspection (`weir-onnx`).
-pub use weir_onnx as onnx;
 /// The ML cluster: application master, roles, node runners, failover (`weir-ml`).
 pub use weir_ml as ml;
+/// ONNX Runtime provisioning and model inspection (`weir-onnx`).
+pub use weir_onnx as onnx;
 
 /// Everything a pipeline program usually needs.
 pub mod prelude {
