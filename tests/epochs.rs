@@ -43,3 +43,20 @@ fn a_fast_stream_fills_its_epochs() {
     let sizes = batch_sizes(None, Duration::from_secs(60));
     assert_eq!(sizes, vec![12]);
 }
+
+#[test]
+fn an_infinite_rate_is_no_limit() {
+    let out = Collector::new();
+    let sink = out.clone();
+    execute(Config::threads(1), move |job| {
+        job.generate(
+            op("fast").parallelism(1).rate(f64::INFINITY),
+            Some(100),
+            |k| k,
+        )
+        .collect("out", &sink);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(out.sorted(), (0..100).collect::<Vec<u64>>());
+}

@@ -56,10 +56,10 @@ impl Op {
         self.epochs = Some(epochs);
         self
     }
-    /// For sources: total records per second over all instances. Combine it with
-    /// [`EpochPolicy::Interval`]: with the default record-count epochs a slow source keeps
-    /// its epoch open until it has enough records, which holds back per-epoch results (and,
-    /// through flow control, other sources).
+    /// For sources: total records per second over all instances. A slow source's record-count
+    /// epochs close at the latency bound ([`Config::epoch_max_delay`]); for regular epochs use
+    /// [`EpochPolicy::Interval`].
+    /// `f64::INFINITY` means no limit.
     pub fn rate(mut self, records_per_second: f64) -> Self {
         self.rate = Some(records_per_second);
         self

@@ -69,7 +69,11 @@ where
     let instances = handle.placement.len();
     let mut records = handle.instance.map(|i| make(i, instances));
     let epochs = ctx.epochs(op);
-    let rate = op.rate.map(|r| r / instances as f64);
+    // An infinite rate is no limit.
+    let rate = op
+        .rate
+        .filter(|r| r.is_finite())
+        .map(|r| r / instances as f64);
     let window = ctx.config.max_epochs_in_flight.max(1);
     let max_delay = ctx.config.epoch_max_delay;
     let probe = ctx.probe.clone();
