@@ -9,6 +9,7 @@ mod app_master;
 mod cluster_config;
 mod node_runner;
 mod protocol;
+mod ps_training;
 mod roles;
 mod state_machine;
 
@@ -16,5 +17,11 @@ pub use app_master::AppMaster;
 pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy};
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
 pub use protocol::{AmAddress, ClusterSpec, NodeId};
+pub use ps_training::{
+    assemble_model, ps_runner, worker_runner, ClassRow, LabeledPoint, LogisticModel, PsTrainingConfig,
+    TrainingReport,
+};
 pub use roles::{add_am_role, add_role};
-pub use state_machine::{AmEvent, AmState, BatchTransitions, StreamTransitions, TransitionTable};
+pub use state_machine::{
+    AmEvent, AmState, BatchTransitions, ClusterView, StreamTransitions, TransitionTable,
+};
