@@ -102,7 +102,8 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let reports = reports.take();
-    let model = assemble_model(&reports, &training).context("no complete model in the ps shards")?;
+    let model =
+        assemble_model(&reports, &training).context("no complete model in the ps shards")?;
     std::fs::create_dir_all(model_out.parent().unwrap_or(&root))?;
     model.save(&model_out)?;
     let loaded = LogisticModel::load(&model_out)?;
@@ -123,7 +124,9 @@ fn main() -> anyhow::Result<()> {
     let examples: usize = reports
         .iter()
         .filter_map(|r| match r {
-            TrainingReport::Worker { attempt, examples, .. } if *attempt == last => Some(examples),
+            TrainingReport::Worker {
+                attempt, examples, ..
+            } if *attempt == last => Some(examples),
             _ => None,
         })
         .sum();

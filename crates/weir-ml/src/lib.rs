@@ -18,8 +18,8 @@ pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy};
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
 pub use protocol::{AmAddress, ClusterSpec, NodeId};
 pub use ps_training::{
-    assemble_model, ps_runner, worker_runner, ClassRow, LabeledPoint, LogisticModel, PsTrainingConfig,
-    TrainingReport,
+    assemble_model, ps_runner, worker_runner, ClassRow, LabeledPoint, LogisticModel,
+    PsTrainingConfig, TrainingReport,
 };
 pub use roles::{add_am_role, add_role};
 pub use state_machine::{

@@ -152,7 +152,10 @@ pub enum TrainingReport {
 }
 
 /// The model in the shards of the latest attempt, if every class is there.
-pub fn assemble_model(reports: &[TrainingReport], config: &PsTrainingConfig) -> Option<LogisticModel> {
+pub fn assemble_model(
+    reports: &[TrainingReport],
+    config: &PsTrainingConfig,
+) -> Option<LogisticModel> {
     let last = reports
         .iter()
         .filter_map(|r| match r {
@@ -218,10 +221,17 @@ fn serve(stream: TcpStream, shard: Arc<Mutex<Vec<ClassRow>>>) {
     let _ = stream.set_nodelay(true);
     while let Ok(request) = read_frame::<PsRequest>(&stream) {
         let mut rows = shard.lock().unwrap();
-        if let PsRequest::PushPull { rows: gradient, rate } = request {
+        if let PsRequest::PushPull {
+            rows: gradient,
+            rate,
+        } = request
+        {
             for (class, grad, grad_bias) in gradient {
                 if let Some(row) = rows.iter_mut().find(|r| r.0 == class) {
-                    row.1.iter_mut().zip(&grad).for_each(|(w, g)| *w -= rate * g);
+                    row.1
+                        .iter_mut()
+                        .zip(&grad)
+                        .for_each(|(w, g)| *w -= rate * g);
                     row.2 -= rate * grad_bias;
                 }
             }
@@ -244,7 +254,8 @@ impl PsClient {
         let shards = addresses
             .iter()
             .map(|a| {
-                let s = TcpStream::connect(a).map_err(|e| format!("cannot reach ps at {a}: {e}"))?;
+                let s =
+                    TcpStream::connect(a).map_err(|e| format!("cannot reach ps at {a}: {e}"))?;
                 let _ = s.set_nodelay(true);
                 Ok(s)
             })
@@ -289,7 +300,9 @@ fn gradient(
             let err = p[c] - if c == point.y { 1.0 } else { 0.0 };
             grad_bias[c] += err;
             let row = &mut grad[c * f_n..(c + 1) * f_n];
-            row.iter_mut().zip(&point.x).for_each(|(g, v)| *g += err * v);
+            row.iter_mut()
+                .zip(&point.x)
+                .for_each(|(g, v)| *g += err * v);
         }
     }
     let scale = 1.0 / batch.len().max(1) as f32;
