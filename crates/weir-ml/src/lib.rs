@@ -8,14 +8,17 @@
 mod app_master;
 mod cluster_config;
 mod node_runner;
+mod process_runner;
 mod protocol;
 mod ps_training;
 mod roles;
+mod shm_ring;
 mod state_machine;
 
 pub use app_master::AppMaster;
 pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy};
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
+pub use process_runner::{tf_config, ProcessRunner};
 pub use protocol::{AmAddress, ClusterSpec, NodeId};
 pub use ps_training::{
     assemble_model, ps_runner, worker_runner, ClassRow, LabeledPoint, LogisticModel,

@@ -39,17 +39,34 @@ pub struct NodeContext<'a, I, O> {
     pub attempt: u32,
     /// Every node's address and the cluster's properties.
     pub spec: ClusterSpec,
-    /// The port this node registered with, bound and listening, for its own service.
-    pub listener: TcpListener,
+    /// The `host:port` this node registered with (its entry in the spec).
+    pub address: String,
     /// Input records (stream roles); disconnected when the input ends.
     pub input: &'a mpsc::Receiver<I>,
     /// Set when the AM stops the node.
     pub stop: StopSignal,
-    output: &'a BridgeOutput<O>,
+    listener: Option<TcpListener>,
+    pub(crate) output: &'a BridgeOutput<O>,
     stop_cluster: bool,
 }
 
 impl<I, O> NodeContext<'_, I, O> {
+    /// The bound, listening socket of [`NodeContext::address`], for the node's own service.
+    ///
+    /// # Panics
+    /// After [`NodeContext::release_port`].
+    pub fn listener(&self) -> &TcpListener {
+        self.listener
+            .as_ref()
+            .expect("the node's port was released with release_port")
+    }
+
+    /// Closes the node's socket so that another program (a process node) can bind
+    /// [`NodeContext::address`] itself.
+    pub fn release_port(&mut self) {
+        self.listener = None;
+    }
+
     /// Sends a record downstream into the dataflow.
     pub fn emit(&self, record: O) -> bool {
         self.output.send(record)
@@ -133,6 +150,7 @@ fn run_attempts<I: 'static, O: 'static>(
             TcpListener::bind("0.0.0.0:0").map_err(|e| format!("cannot bind a port: {e}"))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let address = format!("{}:{port}", advertised_host());
+        let registered = address.clone();
         let stream = connect(&am.0, Instant::now() + config.registration_timeout)?;
         let writer = Arc::new(Mutex::new(stream.try_clone().map_err(|e| e.to_string())?));
         let send =
@@ -204,7 +222,8 @@ fn run_attempts<I: 'static, O: 'static>(
             node: node.clone(),
             attempt,
             spec,
-            listener,
+            address: registered,
+            listener: Some(listener),
             input,
             stop: stop.clone(),
             output,

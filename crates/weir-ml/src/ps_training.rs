@@ -191,11 +191,11 @@ pub fn ps_runner(config: PsTrainingConfig) -> impl NodeRunner<(), TrainingReport
             .map(|c| (c, vec![0.0; config.features], 0.0))
             .collect();
         let shard = Arc::new(Mutex::new(shard));
-        ctx.listener
+        ctx.listener()
             .set_nonblocking(true)
             .map_err(|e| e.to_string())?;
         while !ctx.stop.is_stopped() {
-            match ctx.listener.accept() {
+            match ctx.listener().accept() {
                 Ok((stream, _)) => {
                     let shard = Arc::clone(&shard);
                     std::thread::spawn(move || serve(stream, shard));

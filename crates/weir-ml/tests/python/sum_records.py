@@ -1,0 +1,30 @@
+"""A process node for weir-ml's tests: sums its input records (numbers) and reports what the
+node host told it. Standard library only, plus the weir_node helper the host provides."""
+import os
+import sys
+
+import weir_node
+
+node = weir_node.context()
+total = 0
+count = 0
+for record in node.records():
+    total += record
+    count += 1
+node.emit({
+    "node": f"{node.role}:{node.index}",
+    "attempt": node.attempt,
+    "sum": total,
+    "count": count,
+    "address": node.address,
+    "tf_config": node.tf_config,
+    "master": f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}",
+    "world_size": int(os.environ["WORLD_SIZE"]),
+    "rank": int(os.environ["RANK"]),
+    "workers": node.spec["nodes"]["worker"],
+})
+print(f"summed {count} records", flush=True)
+fail_until = int(os.environ.get("FAIL_UNTIL_ATTEMPT", "0"))
+if node.attempt < fail_until:
+    print(f"failing on purpose on attempt {node.attempt}", file=sys.stderr, flush=True)
+    sys.exit(3)
