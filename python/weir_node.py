@@ -11,7 +11,8 @@ shared-memory rings: one brings the node's input records, one takes its output r
     node.close()                        # end of output (also done at interpreter exit)
 
 Ring layout (little-endian): bytes 0..8 b"WEIRRING", 8..16 data capacity, 16..24 head (bytes
-written), 24..32 tail (bytes read), 32..36 closed flag; data from byte 64. A frame is a u32
+written), 24..32 tail (bytes read), 32..36 closed flag, 40..48 signs of life (bumped by the
+writer while it works); data from byte 64. A frame is a u32
 length and the payload, wrapping around the data area. One writer, one reader.
 """
 
@@ -20,6 +21,7 @@ import json
 import mmap
 import os
 import struct
+import sys
 import time
 
 HEADER = 64
@@ -33,10 +35,19 @@ class Ring:
         self._map = mmap.mmap(self._file.fileno(), 0)
         if self._map[:8] != b"WEIRRING":
             raise ValueError(f"{path} is not a Weir ring")
-        (self.capacity,) = struct.unpack_from("<Q", self._map, 8)
+        if sys.byteorder != "little":
+            raise RuntimeError("Weir rings are little-endian")
+        # Whole-word views: one aligned load or store per counter (struct.pack_into writes
+        # byte by byte, and the other side could read a torn value).
+        self._words = memoryview(self._map).cast("Q")
+        self._flags = memoryview(self._map).cast("I")
+        self.capacity = self._words[1]
 
     def _get(self, offset):
-        return struct.unpack_from("<Q", self._map, offset)[0]
+        return self._words[offset // 8]
+
+    def _set(self, offset, value):
+        self._words[offset // 8] = value
 
     def _copy_out(self, at, n):
         start = at % self.capacity
@@ -53,7 +64,11 @@ class Ring:
         if first < len(data):
             self._map[HEADER:HEADER + len(data) - first] = data[first:]
 
-    def read(self):
+    def beat(self):
+        """Bumps the signs-of-life counter."""
+        self._set(40, self._get(40) + 1)
+
+    def read(self, on_wait=None):
         """The next frame as bytes, or None at the end of the stream."""
         tail = self._get(24)
         pause = 0.00001
@@ -62,14 +77,16 @@ class Ring:
             if head > tail:
                 (length,) = struct.unpack("<I", self._copy_out(tail, 4))
                 payload = self._copy_out(tail + 4, length)
-                struct.pack_into("<Q", self._map, 24, tail + 4 + length)
+                self._set(24, tail + 4 + length)
                 return payload
-            if struct.unpack_from("<I", self._map, 32)[0] == 1 and self._get(16) == tail:
+            if self._flags[8] == 1 and self._get(16) == tail:
                 return None
+            if on_wait:
+                on_wait()
             time.sleep(pause)
             pause = min(pause * 2, 0.001)
 
-    def write(self, payload):
+    def write(self, payload, on_wait=None):
         """Appends a frame, waiting while the ring is full."""
         needed = 4 + len(payload)
         if needed > self.capacity:
@@ -77,15 +94,17 @@ class Ring:
         head = self._get(16)
         pause = 0.00001
         while self.capacity - (head - self._get(24)) < needed:
+            if on_wait:
+                on_wait()
             time.sleep(pause)
             pause = min(pause * 2, 0.001)
         self._copy_in(head, struct.pack("<I", len(payload)))
         self._copy_in(head + 4, payload)
-        struct.pack_into("<Q", self._map, 16, head + needed)
+        self._set(16, head + needed)
 
     def close(self):
         """Marks the end of the stream."""
-        struct.pack_into("<I", self._map, 32, 1)
+        self._flags[8] = 1
 
 
 class NodeContext:
@@ -104,17 +123,24 @@ class NodeContext:
         self._closed = False
         atexit.register(self.close)
 
+    def alive(self):
+        """A sign of life: with runner liveness, a node that gives none for the heartbeat
+        timeout is failed (reading and emitting records give them too)."""
+        self._output.beat()
+
     def records(self):
         """Input records (decoded JSON) until the input ends."""
         while True:
-            frame = self._input.read()
+            self.alive()
+            frame = self._input.read(on_wait=self.alive)
             if frame is None:
                 return
             yield json.loads(frame)
 
     def emit(self, record):
         """Sends one record (any JSON value) into the dataflow."""
-        self._output.write(json.dumps(record).encode())
+        self.alive()
+        self._output.write(json.dumps(record).encode(), on_wait=self.alive)
 
     def close(self):
         """Ends the output stream."""

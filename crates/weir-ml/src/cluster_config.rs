@@ -15,6 +15,19 @@ pub enum FailoverStrategy {
     RestartNode,
 }
 
+/// Where a node's heartbeats come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Liveness {
+    /// The node host's thread sends them while the runner runs: catches dead or cut-off
+    /// processes and hosts.
+    #[default]
+    Host,
+    /// They follow the runner's own sign of life ([`crate::NodeContext::alive`]; a process
+    /// node's `weir_node` helper gives it while reading and writing records): a runner
+    /// stuck for longer than the heartbeat timeout is failed too.
+    Runner,
+}
+
 /// Failover: strategy, how many attempts in total, and the pause before each restart.
 #[derive(Clone, Copy, Debug)]
 pub struct FailoverPolicy {
@@ -52,6 +65,8 @@ pub struct ClusterConfig {
     pub heartbeat_timeout: Duration,
     /// How long the AM waits for all nodes to register (and a node for the spec).
     pub registration_timeout: Duration,
+    /// Where heartbeats come from.
+    pub liveness: Liveness,
     /// The AM's transition table.
     pub transitions: Arc<dyn TransitionTable>,
 }
@@ -65,6 +80,7 @@ impl Default for ClusterConfig {
             heartbeat_interval: Duration::from_millis(200),
             heartbeat_timeout: Duration::from_secs(5),
             registration_timeout: Duration::from_secs(30),
+            liveness: Liveness::Host,
             transitions: Arc::new(StreamTransitions),
         }
     }
@@ -79,6 +95,7 @@ impl std::fmt::Debug for ClusterConfig {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("registration_timeout", &self.registration_timeout)
+            .field("liveness", &self.liveness)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +143,12 @@ impl ClusterConfig {
     /// Sets the registration timeout.
     pub fn registration_timeout(mut self, timeout: Duration) -> Self {
         self.registration_timeout = timeout;
+        self
+    }
+
+    /// Sets where heartbeats come from.
+    pub fn liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = liveness;
         self
     }
 

@@ -16,7 +16,7 @@ mod shm_ring;
 mod state_machine;
 
 pub use app_master::AppMaster;
-pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy};
+pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy, Liveness};
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
 pub use process_runner::{tf_config, ProcessRunner};
 pub use protocol::{AmAddress, ClusterSpec, NodeId};

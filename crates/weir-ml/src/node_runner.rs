@@ -3,14 +3,14 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weir_core::{BridgeOutput, BridgeTask};
 
 use crate::app_master::advertised_host;
-use crate::cluster_config::ClusterConfig;
+use crate::cluster_config::{ClusterConfig, Liveness};
 use crate::protocol::{
     read_frame, write_frame, AmAddress, AmMessage, ClusterSpec, NodeId, NodeMessage,
 };
@@ -47,6 +47,7 @@ pub struct NodeContext<'a, I, O> {
     pub stop: StopSignal,
     listener: Option<TcpListener>,
     pub(crate) output: &'a BridgeOutput<O>,
+    pub(crate) signs_of_life: Arc<AtomicU64>,
     stop_cluster: bool,
 }
 
@@ -59,6 +60,12 @@ impl<I, O> NodeContext<'_, I, O> {
         self.listener
             .as_ref()
             .expect("the node's port was released with release_port")
+    }
+
+    /// A sign of life. With [`Liveness::Runner`] heartbeats go out only while the runner
+    /// gives these (more often than the heartbeat timeout); otherwise it is free to call.
+    pub fn alive(&self) {
+        self.signs_of_life.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Closes the node's socket so that another program (a process node) can bind
@@ -202,11 +209,23 @@ fn run_attempts<I: 'static, O: 'static>(
             });
         }
         let beating = Arc::new(AtomicBool::new(true));
+        let signs_of_life = Arc::new(AtomicU64::new(0));
         {
             let (beating, writer, node) = (Arc::clone(&beating), Arc::clone(&writer), node.clone());
-            let interval = config.heartbeat_interval;
+            let signs = Arc::clone(&signs_of_life);
+            let (interval, liveness) = (config.heartbeat_interval, config.liveness);
             std::thread::spawn(move || {
+                let mut last_sign = 0;
                 while beating.load(Ordering::SeqCst) {
+                    if liveness == Liveness::Runner {
+                        let sign = signs.load(Ordering::Relaxed);
+                        if sign == last_sign {
+                            // No sign of life from the runner since the last beat.
+                            std::thread::sleep(interval);
+                            continue;
+                        }
+                        last_sign = sign;
+                    }
                     let beat = NodeMessage::Heartbeat {
                         node: node.clone(),
                         attempt,
@@ -227,6 +246,7 @@ fn run_attempts<I: 'static, O: 'static>(
             input,
             stop: stop.clone(),
             output,
+            signs_of_life,
             stop_cluster: false,
         };
         let result = catch_unwind(AssertUnwindSafe(|| runner.run(&mut ctx)))

@@ -158,6 +158,39 @@ fn forward(
     });
 }
 
+/// The program, killed if the runner unwinds before it has exited.
+struct KillOnDrop(Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // A no-op once the exit status has been collected.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 fn exited(child: &mut Child) -> Option<ExitStatus> {
     child.try_wait().ok().flatten()
 }
@@ -207,6 +240,7 @@ impl ProcessRunner {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start `{}`: {e}", self.program))?;
+        let mut child = KillOnDrop(child);
         let prefix = format!("[{}]", ctx.node);
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(out) = child.stdout.take() {
@@ -217,8 +251,22 @@ impl ProcessRunner {
         }
         let child_done = AtomicBool::new(false);
         let (input, output, stop) = (ctx.input, ctx.output, ctx.stop.clone());
+        let signs_of_life = Arc::clone(&ctx.signs_of_life);
+        // The program's signs of life (bumped by weir_node in the output ring) become the
+        // node's.
+        let mut last_sign = 0;
+        let mut pass_on_signs = |ring: &ShmRing| {
+            let sign = ring.signs_of_life();
+            if sign != last_sign {
+                last_sign = sign;
+                signs_of_life.fetch_add(1, Ordering::Relaxed);
+            }
+        };
         let mut stopped = false;
+        let mut feed_error = None;
         let (status, decoded) = std::thread::scope(|scope| {
+            // However this scope ends (even by a panic), the reader thread must stop waiting.
+            let _release_reader = SetOnDrop(&child_done);
             let reader = scope.spawn(|| -> Result<(), String> {
                 let mut abort = || child_done.load(Ordering::SeqCst);
                 while let Some(frame) = output_ring.read(&mut abort).map_err(|e| e.to_string())? {
@@ -234,6 +282,7 @@ impl ProcessRunner {
             });
             // Feed the input until it ends, the program exits, or the AM stops the node.
             loop {
+                pass_on_signs(&output_ring);
                 if stop.is_stopped() || exited(&mut child).is_some() {
                     break;
                 }
@@ -247,7 +296,11 @@ impl ProcessRunner {
                                 })
                                 .map_err(|e| e.to_string())
                         });
-                        if written.is_err() {
+                        if let Err(e) = written {
+                            if !stop.is_stopped() && exited(&mut child).is_none() {
+                                feed_error = Some(format!("cannot pass an input record on: {e}"));
+                                let _ = child.kill();
+                            }
                             break;
                         }
                     }
@@ -257,6 +310,7 @@ impl ProcessRunner {
             }
             input_ring.close();
             let status = loop {
+                pass_on_signs(&output_ring);
                 if stop.is_stopped() && !stopped {
                     stopped = true;
                     let _ = child.kill();
@@ -274,6 +328,9 @@ impl ProcessRunner {
         });
         if stopped {
             return Ok(());
+        }
+        if let Some(error) = feed_error {
+            return Err(error);
         }
         if !status.success() {
             let tail: Vec<String> = tail.lock().unwrap().iter().cloned().collect();

@@ -4,8 +4,9 @@
 //!
 //! Layout (little-endian): bytes 0..8 the magic `WEIRRING`, 8..16 the data capacity, 16..24
 //! `head` (bytes ever written, owned by the writer), 24..32 `tail` (bytes ever read, owned
-//! by the reader), 32..36 `closed` (the writer's end-of-stream flag); the data area starts at
-//! byte 64. A frame is a u32 length and the payload, wrapping around the data area. The
+//! by the reader), 32..36 `closed` (the writer's end-of-stream flag), 40..48 the writer's
+//! signs of life (a counter the process bumps while it works, for runner liveness); the data
+//! area starts at byte 64. A frame is a u32 length and the payload, wrapping around the data area. The
 //! writer publishes a frame by storing `head` after the bytes, the reader frees it by storing
 //! `tail`: with one writer and one reader, and x86-64's ordered stores, no lock is needed.
 
@@ -91,7 +92,17 @@ impl ShmRing {
         }
         let head = self.counter(16).load(Ordering::Relaxed);
         let mut spins = 0u32;
-        while self.capacity - (head - self.counter(24).load(Ordering::Acquire)) < needed {
+        loop {
+            let tail = self.counter(24).load(Ordering::Acquire);
+            if tail > head {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!("corrupt ring: the reader is at {tail}, past the writer at {head}"),
+                ));
+            }
+            if self.capacity - (head - tail) >= needed {
+                break;
+            }
             if abort() {
                 return Err(Error::new(
                     ErrorKind::BrokenPipe,
@@ -104,6 +115,11 @@ impl ShmRing {
         self.copy_in(head + 4, payload);
         self.counter(16).store(head + needed, Ordering::Release);
         Ok(())
+    }
+
+    /// The writer's sign-of-life counter.
+    pub(crate) fn signs_of_life(&self) -> u64 {
+        self.counter(40).load(Ordering::Relaxed)
     }
 
     /// Marks the end of the stream.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use weir_core::{execute, explain, op, Collector, Config, WeirError};
 use weir_ml::{
-    add_am_role, add_role, AmAddress, BatchTransitions, ClusterConfig, FailoverStrategy,
+    add_am_role, add_role, AmAddress, BatchTransitions, ClusterConfig, FailoverStrategy, Liveness,
     NodeContext,
 };
 
@@ -216,5 +216,83 @@ fn the_job_graph_has_the_am_at_parallelism_1_and_roles_at_their_counts() {
     assert_ne!(
         workers[0], workers[1],
         "nodes of a role sit on distinct workers"
+    );
+}
+
+#[test]
+fn a_node_failing_after_the_others_finished_restarts_them_all() {
+    let (result, reports) = run(cluster(FailoverStrategy::RestartAll, 2), |ctx| {
+        report(ctx);
+        if ctx.node.index == 1 && ctx.attempt == 0 {
+            std::thread::sleep(Duration::from_millis(150));
+            return Err("late failure".into());
+        }
+        Ok(())
+    });
+    result.unwrap();
+    let attempts: Vec<(String, u32)> = reports.into_iter().map(|r| (r.0, r.1)).collect();
+    assert!(attempts.contains(&("worker:0".into(), 0)));
+    assert!(
+        attempts.contains(&("worker:0".into(), 1)),
+        "finished worker 0 ran again: {attempts:?}"
+    );
+    assert!(attempts.contains(&("worker:1".into(), 1)));
+}
+
+#[test]
+fn a_runner_without_signs_of_life_is_timed_out_and_restarted() {
+    let config = cluster(FailoverStrategy::RestartAll, 2)
+        .heartbeats(Duration::from_millis(50), Duration::from_millis(500))
+        .liveness(Liveness::Runner);
+    let (result, reports) = run(config, |ctx| {
+        report(ctx);
+        if ctx.node.index == 1 && ctx.attempt == 0 {
+            // Stuck: no sign of life until the AM gives up on it and stops it.
+            while !ctx.stop.is_stopped() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return Ok(());
+        }
+        ctx.alive();
+        Ok(())
+    });
+    result.unwrap();
+    let attempts: Vec<(String, u32)> = reports.into_iter().map(|r| (r.0, r.1)).collect();
+    assert!(attempts.contains(&("worker:1".into(), 1)), "{attempts:?}");
+}
+
+#[test]
+fn stop_cluster_from_a_runner_ends_the_cluster_and_the_job() {
+    let config = ClusterConfig::new().role("worker", 2);
+    let out = Collector::new();
+    let sink = out.clone();
+    execute(Config::threads(2), move |job| {
+        let am = add_am_role(job, &config);
+        add_role(
+            job,
+            &config,
+            &am,
+            "worker",
+            None,
+            |ctx: &mut NodeContext<'_, (), String>| {
+                if ctx.node.index == 0 {
+                    ctx.stop_cluster();
+                } else {
+                    // Would run forever: the cluster's end stops it.
+                    while !ctx.stop.is_stopped() {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                ctx.emit(ctx.node.to_string());
+                Ok(())
+            },
+        )
+        .collect("out", &sink);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        out.sorted(),
+        vec!["worker:0".to_string(), "worker:1".to_string()]
     );
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use weir_core::{execute, op, Collector, Config, WeirError};
-use weir_ml::{add_am_role, add_role, ClusterConfig, FailoverStrategy, ProcessRunner};
+use weir_ml::{add_am_role, add_role, ClusterConfig, FailoverStrategy, Liveness, ProcessRunner};
 
 /// What the program reports (its JSON). `serde_json::Value` is fine here: these jobs run in
 /// one process, so records are never bincode-encoded.
@@ -53,6 +53,15 @@ fn run(
     let runner = ProcessRunner::new("python3", [script()])
         .env("FAIL_UNTIL_ATTEMPT", fail_until.to_string())
         .ring_bytes(4096);
+    run_with(cluster, runner, numbers)
+}
+
+/// Runs the `worker` role of `cluster` as process nodes.
+fn run_with(
+    cluster: ClusterConfig,
+    runner: ProcessRunner,
+    numbers: Option<u64>,
+) -> (Result<(), WeirError>, Vec<Summary>) {
     let out: Collector<Summary> = Collector::new();
     let sink = out.clone();
     let result = execute(Config::threads(2), move |job| {
@@ -118,4 +127,20 @@ fn a_program_that_always_fails_ends_the_job_with_its_exit_status_and_stderr() {
         error.contains("exit status: 3") && error.contains("failing on purpose on attempt 1"),
         "{error}"
     );
+}
+
+#[test]
+fn a_hung_python_node_is_timed_out_by_its_heartbeats_killed_and_restarted() {
+    let cluster = ClusterConfig::new()
+        .role("worker", 2)
+        .failover(FailoverStrategy::RestartAll, 2, Duration::from_millis(50))
+        .heartbeats(Duration::from_millis(50), Duration::from_millis(800))
+        .liveness(Liveness::Runner);
+    let runner = ProcessRunner::new("python3", [script()]).env("HANG_UNTIL_ATTEMPT", "1");
+    let (result, summaries) = run_with(cluster, runner, Some(100));
+    result.unwrap();
+    // Attempt 0 hung before reading anything: its records were never consumed by it, and the
+    // restarted nodes read what was left of the input.
+    assert!(summaries.iter().all(|s| s.attempt == 1), "{summaries:?}");
+    assert_eq!(summaries.len(), 2);
 }
