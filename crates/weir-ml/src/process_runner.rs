@@ -228,7 +228,7 @@ impl ProcessRunner {
             Ok(p) if !p.is_empty() => format!("{}:{p}", dir.display()),
             _ => dir.display().to_string(),
         };
-        let mut child = Command::new(&self.program)
+        let child = Command::new(&self.program)
             .args(&self.args)
             .envs(node_env(&ctx.spec, &ctx.node, ctx.attempt, &ctx.address))
             .env("WEIR_INPUT_RING", &input_path)
