@@ -1,11 +1,12 @@
-//! `weir`: the command-line front end. It prints the job graphs of the built-in example
-//! jobs and describes ONNX models; `launch` and `bench` come next.
+//! `weir`: the command-line front end. It launches jobs as clusters of processes, runs and
+//! explains the built-in jobs, and describes ONNX models.
 
 mod builtin_jobs;
+mod launch;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use weir_core::{explain, Config};
+use weir_core::{execute, explain, Config};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +21,45 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a program as a timely cluster of processes (locally, or on hosts).
+    ///
+    /// Each process gets `-w THREADS -n PROCESSES -p INDEX` and `-h HOSTFILE` (local) or
+    /// `--addresses H:P,…` (hosts). Output lines are prefixed `[pI]`. When one process fails,
+    /// the others are stopped; the exit code is 0 only if every process succeeded.
+    Launch {
+        /// Number of processes.
+        #[arg(short = 'n', long = "processes", default_value_t = 1)]
+        processes: usize,
+        /// Worker threads per process.
+        #[arg(short = 'w', long = "threads", default_value_t = 1)]
+        threads: usize,
+        /// A file of `host:port` lines, one per process; without it, all processes run on
+        /// 127.0.0.1 with free ports.
+        #[arg(long)]
+        hosts: Option<std::path::PathBuf>,
+        /// How to start a process on a host; `{host}` and `{index}` are replaced.
+        #[arg(long, default_value = "ssh {host}")]
+        remote: String,
+        /// Relaunch the whole job up to this many times after a failure.
+        #[arg(long, default_value_t = 0)]
+        restarts: u32,
+        /// Pause before the first relaunch, in milliseconds (doubles each time).
+        #[arg(long, default_value_t = 500)]
+        backoff_ms: u64,
+        /// The program and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        program: Vec<String>,
+    },
+    /// Run a built-in job: `weir run wordcount --input lines.jsonl --output DIR -w 2`.
+    ///
+    /// Takes timely's and Weir's job flags (`-w -n -p -h --addresses --explain …`).
+    Run {
+        /// The job: one of the names `weir jobs` lists.
+        job: String,
+        /// `--input PATH --output DIR` and the job flags.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print the job graph (operators, parallelism, edges) of a built-in job without running it.
     Explain {
         /// The job: one of the names `weir jobs` lists.
@@ -53,8 +93,57 @@ enum Format {
     Dot,
 }
 
+fn find_job(job: &str) -> Result<&'static builtin_jobs::BuiltinJob> {
+    builtin_jobs::JOBS
+        .iter()
+        .find(|(name, _, _)| *name == job)
+        .ok_or_else(|| {
+            let names: Vec<_> = builtin_jobs::JOBS.iter().map(|j| j.0).collect();
+            anyhow::anyhow!(
+                "unknown job `{job}`; built-in jobs are: {}",
+                names.join(", ")
+            )
+        })
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Launch {
+            processes,
+            threads,
+            hosts,
+            remote,
+            restarts,
+            backoff_ms,
+            program,
+        } => {
+            let code = launch::launch(&launch::LaunchOptions {
+                processes,
+                threads,
+                hosts,
+                remote,
+                restarts,
+                backoff: std::time::Duration::from_millis(backoff_ms),
+                program,
+            })?;
+            std::process::exit(code);
+        }
+        Command::Run { job, args } => {
+            let (_, _, build) = find_job(&job)?;
+            let config = Config::from_args(std::iter::once(format!("weir run {job}")).chain(args))?;
+            let mut paths = builtin_jobs::JobPaths::placeholders();
+            let mut rest = config.program_args.iter();
+            while let Some(arg) = rest.next() {
+                let value = rest.next().with_context(|| format!("{arg} needs a path"));
+                match arg.as_str() {
+                    "--input" => paths.input = value?.into(),
+                    "--output" => paths.output = value?.into(),
+                    other => bail!("unknown argument `{other}` (expected --input PATH, --output DIR, or job flags)"),
+                }
+            }
+            let build = *build;
+            execute(config, move |job| build(job, &paths))?;
+        }
         Command::Inspect { model, json } => {
             let info = weir_onnx::inspect(&model)?;
             if json {
@@ -75,14 +164,7 @@ fn main() -> Result<()> {
             threads,
             processes,
         } => {
-            let Some((_, _, build)) = builtin_jobs::JOBS.iter().find(|(name, _, _)| *name == job)
-            else {
-                let names: Vec<_> = builtin_jobs::JOBS.iter().map(|j| j.0).collect();
-                bail!(
-                    "unknown job `{job}`; built-in jobs are: {}",
-                    names.join(", ")
-                );
-            };
+            let (_, _, build) = find_job(&job)?;
             let args = [
                 "weir".to_string(),
                 "-w".into(),
@@ -91,7 +173,9 @@ fn main() -> Result<()> {
                 processes.to_string(),
             ];
             let config = Config::from_args(args)?;
-            let plan = explain(config, *build)?;
+            let build = *build;
+            let paths = builtin_jobs::JobPaths::placeholders();
+            let plan = explain(config, move |job| build(job, &paths))?;
             match format {
                 Format::Text => print!("{plan}"),
                 Format::Json => println!("{}", plan.to_json()),

@@ -55,7 +55,8 @@ pub enum Cluster {
 /// Configuration of one Weir job.
 ///
 /// [`Config::from_args`] understands timely's standard cluster arguments
-/// (`-w THREADS`, `-n PROCESSES`, `-p PROCESS`, `-h HOSTFILE`) and Weir's own
+/// (`-w THREADS`, `-n PROCESSES`, `-p PROCESS`, `-h HOSTFILE`, or `--addresses H:P,H:P` in
+/// place of a hostfile) and Weir's own
 /// (`--explain[=json|dot|text]`, `--fail-fast`, `--epoch-records N`, `--epoch-ms MS`,
 /// `--epoch-max-ms MS`, `--max-epochs-in-flight N`, `--dead-letters PATH`, `--quiet`). Anything else is left in
 /// [`Config::program_args`] for the program.
@@ -123,6 +124,7 @@ impl Config {
         let mut processes = 1usize;
         let mut process = 0usize;
         let mut hostfile: Option<String> = None;
+        let mut inline_addresses: Option<String> = None;
         let mut args = args.into_iter();
         let _program = args.next();
         while let Some(arg) = args.next() {
@@ -154,6 +156,7 @@ impl Config {
                 "-n" | "--processes" => processes = parse_num(&flag, &value(&flag)?)?,
                 "-p" | "--process" => process = parse_num(&flag, &value(&flag)?)?,
                 "-h" | "--hostfile" => hostfile = Some(value(&flag)?),
+                "--addresses" => inline_addresses = Some(value(&flag)?),
                 "--fail-fast" => config.fail_fast = true,
                 "--quiet" => config.verbose = false,
                 "--epoch-records" => {
@@ -198,11 +201,20 @@ impl Config {
             )));
         }
         config.cluster = if processes > 1 {
-            let addresses = match hostfile {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
+            // `--addresses a:1,b:2` is a hostfile given inline (for remote launches, where a
+            // local file would not exist on the other machine).
+            let source = match (hostfile, inline_addresses) {
+                (Some(path), _) => Some((
+                    format!("hostfile {path}"),
+                    std::fs::read_to_string(&path).map_err(|e| {
                         WeirError::Config(format!("cannot read hostfile {path}: {e}"))
-                    })?;
+                    })?,
+                )),
+                (None, Some(list)) => Some(("--addresses".to_string(), list.replace(',', "\n"))),
+                (None, None) => None,
+            };
+            let addresses = match source {
+                Some((path, text)) => {
                     let addresses: Vec<String> = text
                         .lines()
                         .map(str::trim)
@@ -211,7 +223,7 @@ impl Config {
                         .collect();
                     if addresses.len() < processes {
                         return Err(WeirError::Config(format!(
-                            "hostfile {path} has {} address(es), but -n is {processes}",
+                            "{path} has {} address(es), but -n is {processes}",
                             addresses.len()
                         )));
                     }
@@ -353,6 +365,28 @@ mod tests {
         let c = Config::from_args(args("-w3 -n 2 -p 1")).unwrap();
         assert_eq!(c.total_workers(), 6);
         assert_eq!(c.process_index(), 1);
+    }
+
+    #[test]
+    fn addresses_can_be_given_inline_instead_of_a_hostfile() {
+        let c = Config::from_args(args(
+            "-w 2 -n 2 -p 1 --addresses 10.0.0.1:2101,10.0.0.2:2101",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.cluster,
+            Cluster::Processes {
+                threads: 2,
+                process: 1,
+                addresses: vec!["10.0.0.1:2101".into(), "10.0.0.2:2101".into()],
+            }
+        );
+        let e = Config::from_args(args("-n 3 --addresses a:1,b:2")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--addresses has 2 address(es), but -n is 3"),
+            "{e}"
+        );
     }
 
     #[test]

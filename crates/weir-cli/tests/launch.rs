@@ -1,0 +1,250 @@
+//! `weir launch`: a job on 2 processes equals 1 process; a failing process stops the job;
+//! restarts; and two "hosts" made of Linux network namespaces joined by a veth pair.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const WEIR: &str = env!("CARGO_BIN_EXE_weir");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(WEIR).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The wordcount input: the demo text as JSON string lines.
+fn lines_file(dir: &Path) -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/data/pride_and_prejudice_ch1.txt");
+    let text = std::fs::read_to_string(source).unwrap();
+    let lines: String = text
+        .lines()
+        .map(|l| serde_json::to_string(l).unwrap() + "\n")
+        .collect();
+    let path = dir.join("lines.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+/// All lines of the part files in `dir`, sorted.
+fn result(dir: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            text.lines().map(String::from).collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn one_process_result(dir: &Path, input: &Path) -> Vec<String> {
+    let out = dir.join("one");
+    let o = run(&[
+        "run",
+        "wordcount",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "-w",
+        "2",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    result(&out)
+}
+
+#[test]
+fn two_launched_processes_give_the_same_result_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = lines_file(dir.path());
+    let expected = one_process_result(dir.path(), &input);
+    assert!(expected.len() > 100);
+    let out = dir.path().join("two");
+    let o = run(&[
+        "launch",
+        "-n",
+        "2",
+        "-w",
+        "1",
+        "--",
+        WEIR,
+        "run",
+        "wordcount",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(result(&out), expected);
+}
+
+#[test]
+fn a_failing_process_stops_the_others_and_the_launcher_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("p0.pid");
+    // p1 fails; p0 would wait 60 s and records its pid so that we can check it was stopped.
+    let script = format!(
+        r#"case "$*" in *"-p 1"*) echo about to fail; exit 3;; *) echo $$ > {}; exec sleep 60;; esac"#,
+        pid_file.display()
+    );
+    let o = run(&["launch", "-n", "2", "--", "sh", "-c", &script, "sh"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("process p1 failed (exit status: 3)") && err.contains("[p1] about to fail"),
+        "{err}"
+    );
+    // p0 may not have started its sleep before the kill; if it did, it must be gone.
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        let alive = Path::new(&format!("/proc/{}", pid.trim())).exists()
+            && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+                .unwrap_or_default()
+                .contains(") Z ");
+        assert!(!alive, "p0 (pid {}) was left running", pid.trim());
+    }
+}
+
+#[test]
+fn restarts_relaunch_a_job_whose_first_attempt_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("failed-once");
+    let script = format!(
+        r#"case "$*" in *"-p 0"*) if [ -e {m} ]; then echo second; else touch {m}; echo first; exit 1; fi;; esac"#,
+        m = marker.display()
+    );
+    let o = run(&[
+        "launch",
+        "-n",
+        "2",
+        "--restarts",
+        "1",
+        "--backoff-ms",
+        "50",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+    ]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("relaunching the job") && err.contains("restart 1 of 1"),
+        "{err}"
+    );
+    assert!(text(&o.stdout).contains("[p0] second"));
+}
+
+#[test]
+fn a_missing_program_is_a_clear_error() {
+    let o = run(&["launch", "-n", "2", "--", "/nonexistent/program"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("cannot start process p0"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// Two network namespaces joined by a veth pair, named in `/etc/netns/NAME/hosts` (which
+/// `ip netns exec` mounts over `/etc/hosts`); removed on drop.
+struct TwoHosts {
+    names: [String; 2],
+}
+
+fn sh(command: &str) {
+    let o = Command::new("sh").args(["-c", command]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "`{command}` failed: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+impl TwoHosts {
+    fn new() -> Self {
+        let ip = Command::new("ip").arg("-V").output();
+        assert!(
+            ip.is_ok_and(|o| o.status.success()),
+            "this test needs iproute2's `ip`: apt-get install -y iproute2"
+        );
+        let uid = text(&Command::new("id").arg("-u").output().unwrap().stdout);
+        assert_eq!(
+            uid.trim(),
+            "0",
+            "this test makes network namespaces: run it as root"
+        );
+        let id = std::process::id() % 100_000;
+        let names = [format!("weir{id}a"), format!("weir{id}b")];
+        let hosts = Self { names };
+        let [a, b] = &hosts.names;
+        sh(&format!("ip netns add {a} && ip netns add {b}"));
+        sh(&format!(
+            "ip link add {a} type veth peer name {b} && ip link set {a} netns {a} && ip link set {b} netns {b}"
+        ));
+        sh(&format!(
+            "ip -n {a} addr add 10.213.0.1/24 dev {a} && ip -n {b} addr add 10.213.0.2/24 dev {b}"
+        ));
+        sh(&format!(
+            "ip -n {a} link set {a} up && ip -n {b} link set {b} up && ip -n {a} link set lo up && ip -n {b} link set lo up"
+        ));
+        let hosts_file = format!("127.0.0.1 localhost\n10.213.0.1 {a}\n10.213.0.2 {b}\n");
+        for n in &hosts.names {
+            std::fs::create_dir_all(format!("/etc/netns/{n}")).unwrap();
+            std::fs::write(format!("/etc/netns/{n}/hosts"), &hosts_file).unwrap();
+        }
+        hosts
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+            let _ = std::fs::remove_dir_all(format!("/etc/netns/{n}"));
+        }
+    }
+}
+
+#[test]
+fn the_launcher_runs_one_process_in_each_of_two_network_namespaces() {
+    let hosts = TwoHosts::new();
+    let dir = tempfile::tempdir().unwrap();
+    let input = lines_file(dir.path());
+    let expected = one_process_result(dir.path(), &input);
+    let hostfile = dir.path().join("hosts.txt");
+    let [a, b] = &hosts.names;
+    std::fs::write(&hostfile, format!("{a}:24101\n{b}:24101\n")).unwrap();
+    // The two processes cannot reach each other except over the veth pair.
+    let out = dir.path().join("netns");
+    let o = run(&[
+        "launch",
+        "-n",
+        "2",
+        "-w",
+        "2",
+        "--hosts",
+        hostfile.to_str().unwrap(),
+        "--remote",
+        "ip netns exec {host}",
+        "--",
+        WEIR,
+        "run",
+        "wordcount",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(result(&out), expected);
+}
