@@ -1,6 +1,7 @@
 //! `weir`: the command-line front end. It launches jobs as clusters of processes, runs and
 //! explains the built-in jobs, and describes ONNX models.
 
+mod bench;
 mod builtin_jobs;
 mod launch;
 
@@ -49,6 +50,17 @@ enum Command {
         /// The program and its arguments (after `--`).
         #[arg(last = true, required = true)]
         program: Vec<String>,
+    },
+    /// Benchmark operators at several parallelisms from a Flink-ML-style config file.
+    ///
+    /// Writes the results JSON (Flink's keys plus min/median/max, p50/p99 latency, peak
+    /// memory, speedup) and a throughput chart (`.svg` beside it), and prints a table.
+    Bench {
+        /// The configuration (see `benches/configs/`).
+        config: std::path::PathBuf,
+        /// Where to write the results (default: `<config name>-results.json`).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
     },
     /// Run a built-in job: `weir run wordcount --input lines.jsonl --output DIR -w 2`.
     ///
@@ -128,6 +140,7 @@ fn main() -> Result<()> {
             })?;
             std::process::exit(code);
         }
+        Command::Bench { config, output } => bench::bench(&config, output)?,
         Command::Run { job, args } => {
             let (_, _, build) = find_job(&job)?;
             let config = Config::from_args(std::iter::once(format!("weir run {job}")).chain(args))?;

@@ -72,6 +72,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether `node` or any operator upstream of it has the given kind.
+    pub fn upstream_has_kind(&self, node: NodeId, kind: &str) -> bool {
+        let mut stack = vec![node];
+        let mut seen = vec![false; self.nodes.len()];
+        while let Some(n) = stack.pop() {
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            if self.nodes[n].kind == kind {
+                return true;
+            }
+            stack.extend(self.edges.iter().filter(|e| e.to == n).map(|e| e.from));
+        }
+        false
+    }
+
     /// Looks an operator up by name.
     pub fn node(&self, name: &str) -> Option<&PlanNode> {
         self.nodes.iter().find(|n| n.name == name)

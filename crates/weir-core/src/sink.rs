@@ -1,7 +1,8 @@
 //! Sinks: collect into memory, stdout, a callback, and JSON Lines / CSV part files.
 //!
 //! Every sink feeds the job's probe, so sources can see how far the sinks have got (flow
-//! control) and the job knows when all output is written.
+//! control) and the job knows when all output is written; except sinks behind a bridge
+//! source, whose time stands still while its task is idle.
 
 use std::fmt::Debug;
 use std::fs::File;
@@ -136,7 +137,17 @@ impl<'s, T: Data> DataStream<'s, T> {
                 }
             },
         );
-        out.probe_with(&self.ctx.probe);
+        // A sink behind a source without a clock of its own (a bridge source: its time stands
+        // still until its task emits) would hold every source back; it does not take part in
+        // flow control.
+        if !self
+            .ctx
+            .plan
+            .borrow()
+            .upstream_has_kind(self.node, "bridge:source")
+        {
+            out.probe_with(&self.ctx.probe);
+        }
     }
 
     /// Appends every record to `collector`.
