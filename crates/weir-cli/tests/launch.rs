@@ -103,11 +103,11 @@ fn a_failing_process_stops_the_others_and_the_launcher_exits_non_zero() {
     );
     // p0 may not have started its sleep before the kill; if it did, it must be gone.
     if let Ok(pid) = std::fs::read_to_string(&pid_file) {
-        let alive = Path::new(&format!("/proc/{}", pid.trim())).exists()
-            && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
-                .unwrap_or_default()
-                .contains(") Z ");
-        assert!(!alive, "p0 (pid {}) was left running", pid.trim());
+        assert!(
+            !running(pid.trim()),
+            "p0 (pid {}) was left running",
+            pid.trim()
+        );
     }
 }
 
@@ -140,6 +140,51 @@ fn restarts_relaunch_a_job_whose_first_attempt_fails() {
         "{err}"
     );
     assert!(text(&o.stdout).contains("[p0] second"));
+}
+
+/// Whether process `pid` is still running (not gone, not a zombie).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+#[test]
+fn ctrl_c_stops_every_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let script = format!(
+        r#"case "$*" in *"-p 0"*) echo $$ > {d}/p0.pid;; *) echo $$ > {d}/p1.pid;; esac; exec sleep 60"#
+    );
+    let mut launcher = Command::new(WEIR)
+        .args(["launch", "-n", "2", "--", "sh", "-c", &script, "sh"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pids: Vec<String> = loop {
+        let pids: Vec<String> = ["p0", "p1"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(dir.path().join(format!("{p}.pid"))).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if pids.len() == 2 {
+            break pids;
+        }
+        assert!(
+            launcher.try_wait().unwrap().is_none(),
+            "the launcher ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let kill = Command::new("kill")
+        .args(["-INT", &launcher.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(launcher.wait().unwrap().code(), Some(130));
+    for pid in &pids {
+        assert!(!running(pid), "process {pid} survived Ctrl-C");
+    }
 }
 
 #[test]
