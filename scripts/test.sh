@@ -16,6 +16,17 @@ if ! command -v python3 >/dev/null 2>&1; then
     exit 1
 fi
 
+# weir-ml's model-store tests run a real Redis (started by the tests on a free port).
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "== installing redis-server (Debian package) for the model-store tests"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y redis-server >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y redis-server >/dev/null; }
+    else
+        echo "error: redis-server not found; install it (sudo apt-get install -y redis-server)" >&2
+        exit 1
+    fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

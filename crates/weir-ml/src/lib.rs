@@ -7,7 +7,9 @@
 
 mod app_master;
 mod cluster_config;
+mod model_store;
 mod node_runner;
+mod online;
 mod process_runner;
 mod protocol;
 mod ps_training;
@@ -17,7 +19,12 @@ mod state_machine;
 
 pub use app_master::AppMaster;
 pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy, Liveness};
+pub use model_store::{open_store, Checkpoint, DirStore, ModelStore, RedisStore, StoreError};
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
+pub use online::{
+    FtrlClassifier, OnlineClassifier, OnlineLearnExt, OnlineMetrics, OnlineOptions,
+    OnlinePrediction, OnlineStandardScaler, SgdClassifier,
+};
 pub use process_runner::{tf_config, ProcessRunner};
 pub use protocol::{AmAddress, ClusterSpec, NodeId};
 pub use ps_training::{

@@ -1,0 +1,474 @@
+//! Online learning: multinomial logistic regression trained by SGD (learning-rate schedule,
+//! L2) or FTRL-Proximal, an online standard scaler, prequential (test-then-train) metrics,
+//! and the operator that runs them on a labelled stream with checkpoints to a model store.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use weir_core::{Data, DataStream, Op};
+
+use crate::model_store::{Checkpoint, ModelStore};
+use crate::ps_training::{LabeledPoint, LogisticModel};
+
+/// Softmax probabilities of `model` with raw weights (shared by both learners).
+fn probabilities(model: &LogisticModel, x: &[f32]) -> Vec<f32> {
+    model.probabilities(x)
+}
+
+/// A model that first predicts, then learns from each labelled example.
+pub trait OnlineClassifier: Send + 'static {
+    /// Class probabilities for `x`.
+    fn predict_proba(&self, x: &[f32]) -> Vec<f32>;
+    /// One learning step on `(x, y)`.
+    fn learn(&mut self, x: &[f32], y: usize);
+    /// The current model as plain weights.
+    fn model(&self) -> LogisticModel;
+    /// Continues from a saved model.
+    fn restore(&mut self, model: &LogisticModel, steps: u64);
+}
+
+/// Multinomial logistic regression by SGD: `rate_t = learning_rate / (1 + decay * t)`, L2.
+#[derive(Clone, Debug)]
+pub struct SgdClassifier {
+    model: LogisticModel,
+    learning_rate: f32,
+    decay: f32,
+    l2: f32,
+    steps: u64,
+}
+
+impl SgdClassifier {
+    /// A zero model for `classes` × `features`.
+    pub fn new(classes: usize, features: usize, learning_rate: f32, decay: f32, l2: f32) -> Self {
+        SgdClassifier {
+            model: LogisticModel::zeros(classes, features),
+            learning_rate,
+            decay,
+            l2,
+            steps: 0,
+        }
+    }
+}
+
+impl OnlineClassifier for SgdClassifier {
+    fn predict_proba(&self, x: &[f32]) -> Vec<f32> {
+        probabilities(&self.model, x)
+    }
+
+    fn learn(&mut self, x: &[f32], y: usize) {
+        let p = self.predict_proba(x);
+        let rate = self.learning_rate / (1.0 + self.decay * self.steps as f32);
+        let f = self.model.features;
+        for (c, pc) in p.iter().enumerate() {
+            let err = pc - if c == y { 1.0 } else { 0.0 };
+            let row = &mut self.model.weights[c * f..(c + 1) * f];
+            for (w, v) in row.iter_mut().zip(x) {
+                *w -= rate * (err * v + self.l2 * *w);
+            }
+            self.model.bias[c] -= rate * err;
+        }
+        self.steps += 1;
+    }
+
+    fn model(&self) -> LogisticModel {
+        self.model.clone()
+    }
+
+    fn restore(&mut self, model: &LogisticModel, steps: u64) {
+        self.model = model.clone();
+        self.steps = steps;
+    }
+}
+
+/// Multinomial logistic regression by FTRL-Proximal (McMahan et al.), per-coordinate rates,
+/// L1 and L2, as Flink ML's `OnlineLogisticRegression`.
+#[derive(Clone, Debug)]
+pub struct FtrlClassifier {
+    classes: usize,
+    features: usize,
+    alpha: f64,
+    beta: f64,
+    l1: f64,
+    l2: f64,
+    /// Per weight (classes × (features + 1 bias)): z and n.
+    z: Vec<f64>,
+    n: Vec<f64>,
+}
+
+impl FtrlClassifier {
+    /// A zero model.
+    pub fn new(classes: usize, features: usize, alpha: f64, beta: f64, l1: f64, l2: f64) -> Self {
+        let size = classes * (features + 1);
+        FtrlClassifier {
+            classes,
+            features,
+            alpha,
+            beta,
+            l1,
+            l2,
+            z: vec![0.0; size],
+            n: vec![0.0; size],
+        }
+    }
+
+    fn weight(&self, i: usize) -> f64 {
+        let z = self.z[i];
+        if z.abs() <= self.l1 {
+            0.0
+        } else {
+            -(z - z.signum() * self.l1) / ((self.beta + self.n[i].sqrt()) / self.alpha + self.l2)
+        }
+    }
+}
+
+impl OnlineClassifier for FtrlClassifier {
+    fn predict_proba(&self, x: &[f32]) -> Vec<f32> {
+        probabilities(&self.model(), x)
+    }
+
+    fn learn(&mut self, x: &[f32], y: usize) {
+        let p = self.predict_proba(x);
+        let stride = self.features + 1;
+        for (c, pc) in p.iter().enumerate() {
+            let err = (pc - if c == y { 1.0 } else { 0.0 }) as f64;
+            // The features, then 1 for the bias.
+            let inputs = x.iter().map(|v| *v as f64).chain(std::iter::once(1.0));
+            for (j, input) in inputs.enumerate() {
+                let i = c * stride + j;
+                let g = err * input;
+                if g == 0.0 {
+                    continue;
+                }
+                let sigma = ((self.n[i] + g * g).sqrt() - self.n[i].sqrt()) / self.alpha;
+                self.z[i] += g - sigma * self.weight(i);
+                self.n[i] += g * g;
+            }
+        }
+    }
+
+    fn model(&self) -> LogisticModel {
+        let stride = self.features + 1;
+        let mut m = LogisticModel::zeros(self.classes, self.features);
+        for c in 0..self.classes {
+            for j in 0..self.features {
+                m.weights[c * self.features + j] = self.weight(c * stride + j) as f32;
+            }
+            m.bias[c] = self.weight(c * stride + self.features) as f32;
+        }
+        m
+    }
+
+    fn restore(&mut self, model: &LogisticModel, _steps: u64) {
+        // FTRL's state is (z, n); from plain weights, restart with n = 0 and z = -w·(β/α + λ2).
+        let stride = self.features + 1;
+        let scale = self.beta / self.alpha + self.l2;
+        for c in 0..self.classes {
+            for j in 0..=self.features {
+                let w = if j < self.features {
+                    model.weights[c * self.features + j]
+                } else {
+                    model.bias[c]
+                } as f64;
+                let i = c * stride + j;
+                self.n[i] = 0.0;
+                self.z[i] = -w * scale - w.signum() * self.l1;
+            }
+        }
+    }
+}
+
+/// Welford's running mean and variance per feature; `transform` standardizes.
+#[derive(Clone, Debug, Default)]
+pub struct OnlineStandardScaler {
+    count: u64,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl OnlineStandardScaler {
+    /// Adds one vector to the statistics.
+    pub fn update(&mut self, x: &[f32]) {
+        if self.mean.len() != x.len() {
+            self.mean = vec![0.0; x.len()];
+            self.m2 = vec![0.0; x.len()];
+            self.count = 0;
+        }
+        self.count += 1;
+        for (i, v) in x.iter().enumerate() {
+            let v = *v as f64;
+            let delta = v - self.mean[i];
+            self.mean[i] += delta / self.count as f64;
+            self.m2[i] += delta * (v - self.mean[i]);
+        }
+    }
+
+    /// `(x - mean) / std` with the statistics so far (std 1 where there is no spread yet).
+    pub fn transform(&self, x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (mean, var) = match (self.mean.get(i), self.count) {
+                    (Some(m), n) if n > 1 => (*m, self.m2[i] / (n - 1) as f64),
+                    _ => (0.0, 1.0),
+                };
+                let std = if var > 1e-12 { var.sqrt() } else { 1.0 };
+                ((*v as f64 - mean) / std) as f32
+            })
+            .collect()
+    }
+
+    fn state(&self) -> (Vec<f64>, Vec<f64>, u64) {
+        (self.mean.clone(), self.m2.clone(), self.count)
+    }
+
+    fn restore(&mut self, (mean, m2, count): (Vec<f64>, Vec<f64>, u64)) {
+        self.mean = mean;
+        self.m2 = m2;
+        self.count = count;
+    }
+}
+
+/// Prequential metrics: accuracy overall and over a sliding window, mean log loss.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct OnlineMetrics {
+    /// Records predicted and then trained on.
+    pub records: u64,
+    /// Of those, predicted right.
+    pub correct: u64,
+    /// Sum of `-ln p(true class)`.
+    pub log_loss_sum: f64,
+    /// Accuracy over the last `window` records.
+    pub window_accuracy: f64,
+    /// Current model version (checkpoints written).
+    pub model_version: u64,
+}
+
+impl OnlineMetrics {
+    /// Accuracy so far.
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.records.max(1) as f64
+    }
+
+    /// Mean log loss so far.
+    pub fn log_loss(&self) -> f64 {
+        self.log_loss_sum / self.records.max(1) as f64
+    }
+
+    fn as_map(&self) -> BTreeMap<String, f64> {
+        BTreeMap::from([
+            ("accuracy".to_string(), self.accuracy()),
+            ("window_accuracy".to_string(), self.window_accuracy),
+            ("log_loss".to_string(), self.log_loss()),
+            ("records".to_string(), self.records as f64),
+        ])
+    }
+}
+
+/// What the online trainer emits per record: the prediction made before training on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnlinePrediction {
+    /// Position of the record in the trainer's stream (continues across resumes).
+    pub index: u64,
+    /// Predicted class.
+    pub label: usize,
+    /// The true class.
+    pub truth: usize,
+    /// Probability the model gave the predicted class.
+    pub confidence: f32,
+    /// Checkpoint version of the model that predicted.
+    pub model_version: u64,
+}
+
+/// How the trainer checkpoints and measures.
+#[derive(Clone)]
+pub struct OnlineOptions {
+    /// Where checkpoints go (and where the trainer resumes from).
+    pub store: Option<Arc<dyn ModelStore>>,
+    /// Checkpoint after this many records …
+    pub checkpoint_records: u64,
+    /// … or this much time, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// Standardize features with an online scaler before learning.
+    pub scale: bool,
+    /// Records in the sliding accuracy window.
+    pub window: usize,
+    /// Live metrics, readable while the job runs (for `/metrics` and the final summary).
+    pub metrics: Arc<Mutex<OnlineMetrics>>,
+}
+
+impl Default for OnlineOptions {
+    fn default() -> Self {
+        OnlineOptions {
+            store: None,
+            checkpoint_records: 5000,
+            checkpoint_interval: Duration::from_secs(10),
+            scale: false,
+            window: 1000,
+            metrics: Arc::default(),
+        }
+    }
+}
+
+/// The trainer's state on its instance.
+struct Trainer<C: OnlineClassifier> {
+    classifier: C,
+    scaler: OnlineStandardScaler,
+    options: OnlineOptions,
+    metrics: OnlineMetrics,
+    window: VecDeque<bool>,
+    window_correct: u64,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    resumed: bool,
+}
+
+impl<C: OnlineClassifier> Trainer<C> {
+    fn resume(&mut self) {
+        self.resumed = true;
+        let Some(store) = &self.options.store else {
+            return;
+        };
+        match store.latest() {
+            Ok(Some(c)) => {
+                eprintln!(
+                    "weir: online trainer resumes from checkpoint v{} ({} records) in {}",
+                    c.version,
+                    c.records,
+                    store.describe()
+                );
+                self.classifier.restore(&c.model, c.records);
+                if let Some(state) = c.scaler {
+                    self.scaler.restore(state);
+                }
+                self.metrics.records = c.records;
+                self.metrics.correct =
+                    (c.metrics.get("accuracy").unwrap_or(&0.0) * c.records as f64).round() as u64;
+                self.metrics.log_loss_sum =
+                    c.metrics.get("log_loss").unwrap_or(&0.0) * c.records as f64;
+                self.metrics.model_version = c.version;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("weir: online trainer cannot read its model store: {e}; starting fresh")
+            }
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        self.since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        let Some(store) = &self.options.store else {
+            return;
+        };
+        let checkpoint = Checkpoint {
+            version: self.metrics.model_version + 1,
+            records: self.metrics.records,
+            metrics: self.metrics.as_map(),
+            model: self.classifier.model(),
+            scaler: self.options.scale.then(|| self.scaler.state()),
+        };
+        match store.save(&checkpoint) {
+            Ok(()) => self.metrics.model_version = checkpoint.version,
+            Err(e) => eprintln!("weir: checkpoint v{} failed: {e}", checkpoint.version),
+        }
+    }
+
+    fn step(&mut self, point: &LabeledPoint) -> OnlinePrediction {
+        let x = if self.options.scale {
+            self.scaler.update(&point.x);
+            self.scaler.transform(&point.x)
+        } else {
+            point.x.clone()
+        };
+        let p = self.classifier.predict_proba(&x);
+        let label = (0..p.len()).fold(0, |best, c| if p[c] > p[best] { c } else { best });
+        let right = label == point.y;
+        self.metrics.records += 1;
+        self.metrics.correct += right as u64;
+        self.metrics.log_loss_sum -=
+            (p.get(point.y).copied().unwrap_or(0.0).max(1e-15) as f64).ln();
+        self.window.push_back(right);
+        self.window_correct += right as u64;
+        if self.window.len() > self.options.window.max(1) {
+            self.window_correct -= self.window.pop_front().unwrap() as u64;
+        }
+        self.metrics.window_accuracy = self.window_correct as f64 / self.window.len() as f64;
+        let prediction = OnlinePrediction {
+            index: self.metrics.records - 1,
+            label,
+            truth: point.y,
+            confidence: p[label],
+            model_version: self.metrics.model_version,
+        };
+        self.classifier.learn(&x, point.y);
+        self.since_checkpoint += 1;
+        if self.since_checkpoint >= self.options.checkpoint_records
+            || self.last_checkpoint.elapsed() >= self.options.checkpoint_interval
+        {
+            self.checkpoint();
+        }
+        prediction
+    }
+}
+
+impl<C: OnlineClassifier> Drop for Trainer<C> {
+    /// The end of the stream (the operator is dropped when its dataflow completes): one last
+    /// checkpoint, so nothing trained is lost.
+    fn drop(&mut self) {
+        if self.since_checkpoint > 0 {
+            self.checkpoint();
+            *self.options.metrics.lock().unwrap() = self.metrics.clone();
+        }
+    }
+}
+
+/// Test-then-train on a labelled stream.
+pub trait OnlineLearnExt<'s, T> {
+    /// For each record (in stream order on one instance): predict with the current model,
+    /// score the prediction (prequential metrics), then learn from it. Resumes from the
+    /// latest checkpoint in `options.store`, checkpoints every `checkpoint_records` records
+    /// or `checkpoint_interval`, and once more at the end of the stream. `point` turns a
+    /// record into a labelled point. Runs at parallelism 1 (one model, in stream order).
+    fn learn_online<C: OnlineClassifier + Clone>(
+        self,
+        op: impl Into<Op>,
+        classifier: C,
+        point: impl Fn(&T) -> LabeledPoint + 'static,
+        options: OnlineOptions,
+    ) -> DataStream<'s, OnlinePrediction>;
+}
+
+impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
+    fn learn_online<C: OnlineClassifier + Clone>(
+        self,
+        op: impl Into<Op>,
+        classifier: C,
+        point: impl Fn(&T) -> LabeledPoint + 'static,
+        options: OnlineOptions,
+    ) -> DataStream<'s, OnlinePrediction> {
+        let op: Op = op.into().parallelism(1);
+        let mut trainer = Trainer {
+            classifier,
+            scaler: OnlineStandardScaler::default(),
+            metrics: OnlineMetrics::default(),
+            window: VecDeque::new(),
+            window_correct: 0,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            resumed: false,
+            options,
+        };
+        let predictions = self.map_batch(op, move |batch: Vec<T>| {
+            if !trainer.resumed {
+                trainer.resume();
+            }
+            let out: Vec<OnlinePrediction> =
+                batch.iter().map(|r| trainer.step(&point(r))).collect();
+            *trainer.options.metrics.lock().unwrap() = trainer.metrics.clone();
+            out
+        });
+        predictions
+    }
+}
