@@ -82,6 +82,9 @@ pub struct Config {
     pub explain: Option<ExplainFormat>,
     /// Print the report table at the end and show progress on a terminal.
     pub verbose: bool,
+    /// Where workers publish their operator counters while the job runs (for a metrics
+    /// endpoint); `None` publishes nothing.
+    pub live_metrics: Option<crate::report::LiveMetrics>,
     /// Arguments not consumed by Weir, for the program itself.
     pub program_args: Vec<String>,
 }
@@ -97,6 +100,7 @@ impl Default for Config {
             dead_letters: None,
             explain: None,
             verbose: false,
+            live_metrics: None,
             program_args: Vec::new(),
         }
     }
@@ -280,6 +284,12 @@ impl Config {
     /// Builder-style: sets the source epoch policy.
     pub fn with_epochs(mut self, epochs: EpochPolicy) -> Self {
         self.epochs = epochs;
+        self
+    }
+
+    /// Builder-style: publishes live operator counters to `metrics`.
+    pub fn with_live_metrics(mut self, metrics: crate::report::LiveMetrics) -> Self {
+        self.live_metrics = Some(metrics);
         self
     }
 

@@ -304,6 +304,9 @@ fn finalize(job: &Job<'_>) {
     }
 }
 
+/// How often workers publish live metrics (when [`Config::live_metrics`] is set).
+const LIVE_METRICS_EVERY: Duration = Duration::from_millis(250);
+
 fn run_worker<F>(
     worker: &mut Worker,
     config: &Arc<Config>,
@@ -381,9 +384,29 @@ where
         Ok(())
     };
     let mut sinks_at = None;
+    let publish = |metrics: &[(usize, Rc<crate::report::OperatorMetrics>)]| {
+        if let Some(live) = &config.live_metrics {
+            let names = names.borrow();
+            let counters = metrics
+                .iter()
+                .map(|(node, m)| {
+                    (
+                        names.get(*node).cloned().unwrap_or_default(),
+                        m.snapshot().0,
+                    )
+                })
+                .collect();
+            live.publish(index, counters);
+        }
+    };
+    let mut published = Instant::now();
     while worker.installed_dataflows().contains(&main_dataflow) {
         check(&failure)?;
         worker.step_or_park(Some(PARK));
+        if published.elapsed() >= LIVE_METRICS_EVERY {
+            publish(&metrics);
+            published = Instant::now();
+        }
         // Flow control: wake held-back sources as soon as the sinks move on.
         let now = probe.with_frontier(|f| f.first().copied());
         if now != sinks_at {
@@ -395,6 +418,7 @@ where
         }
     }
     check(&failure)?;
+    publish(&metrics);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -53,7 +53,7 @@ pub use job::{op, Epoch, Job, Op};
 pub use join::{Change, TableUpdate};
 pub use keyed::{key_hash, Key, KeyedStream};
 pub use plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};
-pub use report::{JobReport, OperatorMetrics, OperatorReport};
+pub use report::{JobReport, LiveMetrics, OperatorMetrics, OperatorReport};
 pub use sink::Collector;
 pub use source::{PullSource, Pulled};
 pub use stream::{AsNode, Data, DataStream};

@@ -210,3 +210,153 @@ impl fmt::Display for JobReport {
         )
     }
 }
+
+/// Live operator counters of a running job, for a metrics endpoint: every worker of this
+/// process publishes its counters a few times a second (and at the end). Clone it into
+/// [`crate::Config::live_metrics`] and read it from any thread.
+#[derive(Clone, Debug, Default)]
+pub struct LiveMetrics {
+    inner: std::sync::Arc<std::sync::Mutex<LiveState>>,
+}
+
+#[derive(Debug, Default)]
+struct LiveState {
+    started: Option<Instant>,
+    /// Per worker: operator name → [in, out, busy ns, dead letters].
+    workers: std::collections::BTreeMap<usize, Vec<(String, [u64; 4])>>,
+}
+
+impl LiveMetrics {
+    /// A new, empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn publish(&self, worker: usize, counters: Vec<(String, [u64; 4])>) {
+        let mut state = self.inner.lock().unwrap();
+        state.started.get_or_insert_with(Instant::now);
+        state.workers.insert(worker, counters);
+    }
+
+    /// Per operator (summed over this process's workers): [in, out, busy ns, dead letters].
+    pub fn operators(&self) -> Vec<(String, [u64; 4])> {
+        let state = self.inner.lock().unwrap();
+        let mut sums: std::collections::BTreeMap<String, [u64; 4]> = Default::default();
+        for counters in state.workers.values() {
+            for (name, c) in counters {
+                let sum = sums.entry(name.clone()).or_default();
+                for i in 0..4 {
+                    sum[i] += c[i];
+                }
+            }
+        }
+        sums.into_iter().collect()
+    }
+
+    /// The counters in Prometheus' text format: records in and out, dead letters and busy
+    /// seconds per operator, and records out per second since the job started.
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write;
+        let elapsed = {
+            let state = self.inner.lock().unwrap();
+            state.started.map_or(0.0, |s| s.elapsed().as_secs_f64())
+        };
+        let operators = self.operators();
+        let mut out = String::new();
+        // Metric name, type, help, and its value from [in, out, busy ns, dead] and elapsed s.
+        type Family = (&'static str, &'static str, &'static str, fn(&[u64; 4], f64) -> f64);
+        let families: [Family; 5] = [
+            (
+                "weir_operator_records_in_total",
+                "counter",
+                "Records into the operator.",
+                |c, _| c[0] as f64,
+            ),
+            (
+                "weir_operator_records_out_total",
+                "counter",
+                "Records out of the operator.",
+                |c, _| c[1] as f64,
+            ),
+            (
+                "weir_operator_dead_letters_total",
+                "counter",
+                "Records the operator dead-lettered.",
+                |c, _| c[3] as f64,
+            ),
+            (
+                "weir_operator_busy_seconds_total",
+                "counter",
+                "Time the operator spent working.",
+                |c, _| c[2] as f64 / 1e9,
+            ),
+            (
+                "weir_operator_records_out_per_second",
+                "gauge",
+                "Mean output rate since the job started.",
+                |c, t| if t > 0.0 { c[1] as f64 / t } else { 0.0 },
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (operator, c) in &operators {
+                let operator = operator.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(
+                    out,
+                    "{name}{{operator=\"{operator}\"}} {}",
+                    value(c, elapsed)
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_metrics_sum_workers_into_prometheus_text() {
+        let live = LiveMetrics::new();
+        live.publish(0, vec![("map".into(), [10, 8, 1_000_000_000, 2])]);
+        live.publish(
+            1,
+            vec![
+                ("map".into(), [5, 5, 0, 0]),
+                ("sink \"x\"".into(), [13, 0, 0, 0]),
+            ],
+        );
+        let text = live.prometheus();
+        assert!(
+            text.contains("# TYPE weir_operator_records_in_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_operator_records_in_total{operator=\"map\"} 15"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_operator_records_out_total{operator=\"map\"} 13"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_operator_dead_letters_total{operator=\"map\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weir_operator_busy_seconds_total{operator=\"map\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"operator="sink \"x\"""#),
+            "escaped label: {text}"
+        );
+        // A republished worker replaces its earlier counters.
+        live.publish(1, vec![("map".into(), [6, 6, 0, 0])]);
+        assert_eq!(
+            live.operators()[0],
+            ("map".to_string(), [16, 14, 1_000_000_000, 2])
+        );
+    }
+}

@@ -7,6 +7,7 @@
 
 mod app_master;
 mod cluster_config;
+mod metrics_server;
 mod model_store;
 mod node_runner;
 mod online;
@@ -19,6 +20,7 @@ mod state_machine;
 
 pub use app_master::AppMaster;
 pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy, Liveness};
+pub use metrics_server::MetricsServer;
 pub use model_store::{open_store, Checkpoint, DirStore, ModelStore, RedisStore, StoreError};
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
 pub use online::{

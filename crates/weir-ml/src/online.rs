@@ -256,6 +256,41 @@ impl OnlineMetrics {
         self.log_loss_sum / self.records.max(1) as f64
     }
 
+    /// The ML metrics in Prometheus' text format.
+    pub fn prometheus(&self) -> String {
+        let gauges = [
+            (
+                "weir_ml_prequential_accuracy",
+                "Accuracy of predictions made before training on each record.",
+                self.accuracy(),
+            ),
+            (
+                "weir_ml_window_accuracy",
+                "Prequential accuracy over the sliding window.",
+                self.window_accuracy,
+            ),
+            (
+                "weir_ml_log_loss",
+                "Mean prequential log loss.",
+                self.log_loss(),
+            ),
+            (
+                "weir_ml_model_version",
+                "Version of the latest checkpoint.",
+                self.model_version as f64,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, value) in gauges {
+            out += &format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+        }
+        out += &format!(
+            "# HELP weir_ml_records_trained_total Records trained on.\n# TYPE weir_ml_records_trained_total counter\nweir_ml_records_trained_total {}\n",
+            self.records
+        );
+        out
+    }
+
     fn as_map(&self) -> BTreeMap<String, f64> {
         BTreeMap::from([
             ("accuracy".to_string(), self.accuracy()),
@@ -376,13 +411,15 @@ impl<C: OnlineClassifier> Trainer<C> {
     }
 
     fn step(&mut self, point: &LabeledPoint) -> OnlinePrediction {
-        let x = if self.options.scale {
+        let scaled;
+        let x: &[f32] = if self.options.scale {
             self.scaler.update(&point.x);
-            self.scaler.transform(&point.x)
+            scaled = self.scaler.transform(&point.x);
+            &scaled
         } else {
-            point.x.clone()
+            &point.x
         };
-        let p = self.classifier.predict_proba(&x);
+        let p = self.classifier.predict_proba(x);
         let label = (0..p.len()).fold(0, |best, c| if p[c] > p[best] { c } else { best });
         let right = label == point.y;
         self.metrics.records += 1;
@@ -402,7 +439,7 @@ impl<C: OnlineClassifier> Trainer<C> {
             confidence: p[label],
             model_version: self.metrics.model_version,
         };
-        self.classifier.learn(&x, point.y);
+        self.classifier.learn(x, point.y);
         self.since_checkpoint += 1;
         if self.since_checkpoint >= self.options.checkpoint_records
             || self.last_checkpoint.elapsed() >= self.options.checkpoint_interval
@@ -435,7 +472,7 @@ pub trait OnlineLearnExt<'s, T> {
         self,
         op: impl Into<Op>,
         classifier: C,
-        point: impl Fn(&T) -> LabeledPoint + 'static,
+        point: impl Fn(T) -> LabeledPoint + 'static,
         options: OnlineOptions,
     ) -> DataStream<'s, OnlinePrediction>;
 }
@@ -445,7 +482,7 @@ impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
         self,
         op: impl Into<Op>,
         classifier: C,
-        point: impl Fn(&T) -> LabeledPoint + 'static,
+        point: impl Fn(T) -> LabeledPoint + 'static,
         options: OnlineOptions,
     ) -> DataStream<'s, OnlinePrediction> {
         let op: Op = op.into().parallelism(1);
@@ -465,7 +502,7 @@ impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
                 trainer.resume();
             }
             let out: Vec<OnlinePrediction> =
-                batch.iter().map(|r| trainer.step(&point(r))).collect();
+                batch.into_iter().map(|r| trainer.step(&point(r))).collect();
             *trainer.options.metrics.lock().unwrap() = trainer.metrics.clone();
             out
         });

@@ -51,7 +51,7 @@ fn learn<C: OnlineClassifier + Clone + Sync>(
             .learn_online(
                 "train",
                 classifier.clone(),
-                |r: &(u64, LabeledPoint)| r.1.clone(),
+                |r: (u64, LabeledPoint)| r.1,
                 options.clone(),
             )
             .collect("predictions", &sink);
@@ -218,7 +218,7 @@ fn online_child() {
         .learn_online(
             "train",
             SgdClassifier::new(10, 64, 0.5, 1e-4, 1e-5),
-            |r: &(u64, LabeledPoint)| r.1.clone(),
+            |r: (u64, LabeledPoint)| r.1,
             options.clone(),
         )
         .for_each("drop", |_| {});

@@ -1,0 +1,151 @@
+//! The online trainer (`learn_online`: predict, score, then learn per record) against the same
+//! SGD in a plain Rust loop over the same records, and the job at 1 and 2 workers.
+//!
+//! `cargo bench --bench online_vs_loop` prints the table and writes
+//! `target/bench/online_vs_loop.json`. Under `cargo test` it does a small smoke run.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use weir::ml::{LabeledPoint, OnlineClassifier, OnlineLearnExt, OnlineOptions, SgdClassifier};
+use weir::prelude::*;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Digit {
+    id: u64,
+    x: Vec<f32>,
+    y: usize,
+}
+
+fn stream(n: usize) -> Vec<LabeledPoint> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/data/digits.jsonl");
+    let digits: Vec<Digit> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (0..n)
+        .map(|i| {
+            let d = &digits[i % digits.len()];
+            LabeledPoint {
+                x: d.x.iter().map(|v| v / 16.0).collect(),
+                y: d.y,
+            }
+        })
+        .collect()
+}
+
+fn classifier() -> SgdClassifier {
+    SgdClassifier::new(10, 64, 0.5, 1e-4, 1e-5)
+}
+
+/// The baseline: the same predict-score-learn steps in a loop, no dataflow.
+fn plain_loop(points: &[LabeledPoint]) -> (Duration, f64) {
+    let mut model = classifier();
+    let start = Instant::now();
+    let mut correct = 0u64;
+    for p in points {
+        let probabilities = model.predict_proba(&p.x);
+        let label = (0..probabilities.len()).fold(0, |b, c| {
+            if probabilities[c] > probabilities[b] {
+                c
+            } else {
+                b
+            }
+        });
+        correct += (label == p.y) as u64;
+        model.learn(&p.x, p.y);
+    }
+    (start.elapsed(), correct as f64 / points.len() as f64)
+}
+
+/// The Weir job: collection source -> learn_online -> counting sink, on `workers` workers.
+fn weir_job(points: &[LabeledPoint], workers: usize) -> (Duration, f64) {
+    let points = std::sync::Mutex::new(Some(points.to_vec()));
+    let correct = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (count, n) = (
+        std::sync::Arc::clone(&correct),
+        points.lock().unwrap().as_ref().unwrap().len(),
+    );
+    let start = Instant::now();
+    execute(Config::threads(workers).with_verbose(false), move |job| {
+        let data = if job.worker_index() == 0 {
+            points.lock().unwrap().take().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let count = std::sync::Arc::clone(&count);
+        job.from_vec(op("points").parallelism(1), data)
+            .learn_online(
+                "train",
+                classifier(),
+                |p: LabeledPoint| p,
+                OnlineOptions::default(),
+            )
+            .for_each("count", move |p| {
+                count.fetch_add(
+                    (p.label == p.truth) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            });
+        Ok(())
+    })
+    .unwrap();
+    (
+        start.elapsed(),
+        correct.load(std::sync::atomic::Ordering::Relaxed) as f64 / n as f64,
+    )
+}
+
+fn main() {
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let (n, runs) = if benchmarking {
+        (200_000, 5)
+    } else {
+        (5_000, 1)
+    };
+    let points = stream(n);
+    let mut pairs = Vec::new();
+    let (mut best_loop, mut best_job, mut best_job2) =
+        (Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..runs {
+        let (l, loop_acc) = plain_loop(&points);
+        let (j, job_acc) = weir_job(&points, 1);
+        let (j2, _) = weir_job(&points, 2);
+        assert!(
+            (loop_acc - job_acc).abs() < 1e-9,
+            "same model, same predictions"
+        );
+        pairs.push(l.as_secs_f64() / j.as_secs_f64());
+        best_loop = best_loop.min(l);
+        best_job = best_job.min(j);
+        best_job2 = best_job2.min(j2);
+    }
+    pairs.sort_by(f64::total_cmp);
+    let median = pairs[pairs.len() / 2];
+    let per_s = |d: Duration| n as f64 / d.as_secs_f64();
+    println!("online SGD, {n} digit records, {runs} alternating runs");
+    println!("plain loop      {:>12.0} records/s", per_s(best_loop));
+    println!(
+        "weir job, -w 1  {:>12.0} records/s   job/loop (median pair) {median:.3}",
+        per_s(best_job)
+    );
+    println!(
+        "weir job, -w 2  {:>12.0} records/s   (the trainer is one instance)",
+        per_s(best_job2)
+    );
+    if benchmarking {
+        std::fs::create_dir_all("target/bench").unwrap();
+        std::fs::write(
+            "target/bench/online_vs_loop.json",
+            format!(
+                "{{\"records\":{n},\"loop_records_per_s\":{:.0},\"job_w1_records_per_s\":{:.0},\"job_w2_records_per_s\":{:.0},\"job_over_loop\":{median:.4}}}\n",
+                per_s(best_loop),
+                per_s(best_job),
+                per_s(best_job2)
+            ),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,196 @@
+//! Online learning on a stream of handwritten digits: predict, then train, on every record
+//! (prequential evaluation), with live metrics over HTTP and checkpoints to a model store.
+//!
+//! ```text
+//! cargo run --release --example digits_online
+//! cargo run --release --example digits_online -- --records 50000 --rate 2000 --store redis://127.0.0.1:6379/ --metrics 127.0.0.1:9898
+//! ```
+//! The stream cycles through `--input` (default: the digits set in `fixtures/`; lines
+//! `{"id","x":[64],"y"}`) for `--records` records (default 20,000), paced at `--rate` records/s
+//! if given. The trainer (SGD, or FTRL with `--ftrl`) resumes from the newest checkpoint in
+//! `--store` (a directory, default `target/digits_online/store`, or `redis://…`) and skips the
+//! records that checkpoint had seen. `GET /metrics` on `--metrics HOST:PORT` (default
+//! 127.0.0.1:9898) gives operator and ML metrics; a line of metrics goes to stderr every two
+//! seconds. Prints one JSON line: records, accuracy, accuracy_last_10pct, records_per_s.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use weir::ml::{
+    open_store, FtrlClassifier, LabeledPoint, MetricsServer, ModelStore, OnlineClassifier,
+    OnlineLearnExt, OnlineMetrics, OnlineOptions, SgdClassifier,
+};
+use weir::prelude::*;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Digit {
+    id: u64,
+    x: Vec<f32>,
+    y: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut input = root.join("fixtures/data/digits.jsonl");
+    let mut store_address = root
+        .join("target/digits_online/store")
+        .display()
+        .to_string();
+    let (mut records, mut rate, mut metrics_address, mut ftrl) =
+        (20_000u64, None::<f64>, "127.0.0.1:9898".to_string(), false);
+    let mut checkpoint_records = 2000u64;
+    let mut args = config.program_args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--input" => input = PathBuf::from(value("--input")?),
+            "--records" => records = value("--records")?.parse()?,
+            "--rate" => rate = Some(value("--rate")?.parse()?),
+            "--store" => store_address = value("--store")?.clone(),
+            "--metrics" => metrics_address = value("--metrics")?.clone(),
+            "--checkpoint-records" => checkpoint_records = value("--checkpoint-records")?.parse()?,
+            "--ftrl" => ftrl = true,
+            other => bail!(
+                "unknown argument `{other}` (expected --input, --records, --rate, --store, --metrics, --checkpoint-records, --ftrl)"
+            ),
+        }
+    }
+    let digits: Vec<Digit> = std::fs::read_to_string(&input)
+        .with_context(|| format!("cannot read {}", input.display()))?
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a digit record", input.display(), i + 1))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if digits.is_empty() {
+        bail!("{} has no records", input.display());
+    }
+    let store: Arc<dyn ModelStore> = Arc::from(open_store(&store_address)?);
+    // Resume where the newest checkpoint left off: its records are not trained on again.
+    let start = store.latest()?.map_or(0, |c| c.records);
+    let metrics = Arc::new(std::sync::Mutex::new(OnlineMetrics::default()));
+    let live = weir::LiveMetrics::new();
+    let config = config.with_live_metrics(live.clone());
+    let first_process = config.process_index() == 0;
+    let server = if first_process {
+        let (ml, live) = (Arc::clone(&metrics), live.clone());
+        let server = MetricsServer::start(&metrics_address, move || {
+            live.prometheus() + &ml.lock().unwrap().prometheus()
+        })?;
+        eprintln!("metrics: http://{}/metrics", server.address());
+        Some(server)
+    } else {
+        None
+    };
+    // A line of metrics on the terminal every two seconds.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reporter = {
+        let (metrics, stop) = (Arc::clone(&metrics), Arc::clone(&done));
+        let verbose = config.verbose && first_process;
+        std::thread::spawn(move || {
+            let mut last = Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+                if verbose && last.elapsed() >= Duration::from_secs(2) {
+                    last = Instant::now();
+                    let m = metrics.lock().unwrap().clone();
+                    eprintln!(
+                        "trained {} records: accuracy {:.4}, last window {:.4}, log loss {:.4}, model v{}",
+                        m.records,
+                        m.accuracy(),
+                        m.window_accuracy,
+                        m.log_loss(),
+                        m.model_version
+                    );
+                }
+            }
+        })
+    };
+    let options = OnlineOptions {
+        store: Some(store),
+        checkpoint_records,
+        metrics: Arc::clone(&metrics),
+        ..OnlineOptions::default()
+    };
+    let outcomes = Collector::new();
+    let sink = outcomes.clone();
+    let digits = Arc::new(digits);
+    let started = Instant::now();
+    execute(config, move |job| {
+        let digits = Arc::clone(&digits);
+        let remaining = records.saturating_sub(start);
+        let source = match rate {
+            Some(r) => op("digits").parallelism(1).rate(r),
+            None => op("digits").parallelism(1),
+        };
+        let stream = job.generate(source, Some(remaining), move |k| {
+            let d = &digits[((start + k) % digits.len() as u64) as usize];
+            LabeledPoint {
+                x: d.x.iter().map(|v| v / 16.0).collect(),
+                y: d.y,
+            }
+        });
+        let point = |p: LabeledPoint| p;
+        let predictions = if ftrl {
+            learn(
+                stream,
+                FtrlClassifier::new(10, 64, 0.5, 1.0, 0.0, 1e-3),
+                point,
+                options.clone(),
+            )
+        } else {
+            learn(
+                stream,
+                SgdClassifier::new(10, 64, 0.5, 1e-4, 1e-5),
+                point,
+                options.clone(),
+            )
+        };
+        predictions
+            .map("outcome", |p| (p.index, p.label == p.truth))
+            .collect(op("outcomes").parallelism(1), &sink);
+        Ok(())
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = reporter.join();
+    drop(server);
+    if !first_process {
+        return Ok(());
+    }
+    let mut outcomes = outcomes.take();
+    outcomes.sort_unstable();
+    let m = metrics.lock().unwrap().clone();
+    let tail = &outcomes[outcomes.len() - outcomes.len() / 10..];
+    let accuracy_last = tail.iter().filter(|o| o.1).count() as f64 / tail.len().max(1) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "records": m.records,
+            "trained_this_run": outcomes.len(),
+            "resumed_from": start,
+            "accuracy": m.accuracy(),
+            "accuracy_last_10pct": accuracy_last,
+            "log_loss": m.log_loss(),
+            "model_version": m.model_version,
+            "seconds": seconds,
+            "records_per_s": outcomes.len() as f64 / seconds,
+        })
+    );
+    Ok(())
+}
+
+fn learn<'s, C: OnlineClassifier + Clone>(
+    stream: DataStream<'s, LabeledPoint>,
+    classifier: C,
+    point: impl Fn(LabeledPoint) -> LabeledPoint + 'static,
+    options: OnlineOptions,
+) -> DataStream<'s, weir::ml::OnlinePrediction> {
+    stream.learn_online("train", classifier, point, options)
+}
