@@ -264,7 +264,12 @@ impl LiveMetrics {
         let operators = self.operators();
         let mut out = String::new();
         // Metric name, type, help, and its value from [in, out, busy ns, dead] and elapsed s.
-        type Family = (&'static str, &'static str, &'static str, fn(&[u64; 4], f64) -> f64);
+        type Family = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&[u64; 4], f64) -> f64,
+        );
         let families: [Family; 5] = [
             (
                 "weir_operator_records_in_total",
