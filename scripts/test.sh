@@ -27,6 +27,25 @@ if ! command -v redis-server >/dev/null 2>&1; then
     fi
 fi
 
+# weir serve's page is tested in headless Chromium (Debian's package) driven by playwright-core.
+if [ ! -x /usr/bin/chromium ]; then
+    echo "== installing chromium (Debian package) for the browser test"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
+    else
+        echo "error: /usr/bin/chromium not found; install it (sudo apt-get install -y chromium)" >&2
+        exit 1
+    fi
+fi
+if [ ! -d crates/weir-cli/tests/browser/node_modules/playwright-core ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "error: npm not found; install Node.js and npm (apt-get install -y nodejs npm)" >&2
+        exit 1
+    fi
+    echo "== npm ci (playwright-core) for the browser test"
+    npm ci --prefix crates/weir-cli/tests/browser --no-audit --no-fund >/dev/null
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -231,3 +231,54 @@ fn malformed_requests_get_4xx_json_errors_naming_the_problem() {
     assert_eq!(status, 404);
     assert!(text.contains("no route GET /nope"), "{text}");
 }
+
+#[test]
+fn the_page_predicts_a_drawn_digit_in_headless_chromium() {
+    let browser = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "this test drives Debian's Chromium: apt-get install -y chromium (scripts/test.sh does)"
+    );
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "this test needs playwright-core: npm ci --prefix {} (scripts/test.sh does)",
+        browser.display()
+    );
+    let points = digits();
+    let dir = tempfile::tempdir().unwrap();
+    DirStore::open(dir.path())
+        .unwrap()
+        .save(&checkpoint(1, trained(&points, 5000)))
+        .unwrap();
+    let server = start(dir.path());
+    let artifacts =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("serve-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let out = Command::new("node")
+        .current_dir(&browser)
+        .args([
+            "draw_digit.mjs",
+            &format!("http://{}/", server.address),
+            screenshot.to_str().unwrap(),
+        ])
+        .output()
+        .expect("node (nodejs) must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let label: u32 = result["label"].as_str().unwrap().parse().unwrap();
+    assert!(label < 10);
+    assert_eq!(result["version"], "1");
+    assert_eq!(result["bars"], 10, "a probability bar per class");
+    assert!(
+        std::fs::metadata(&screenshot).unwrap().len() > 1000,
+        "screenshot kept at {}",
+        screenshot.display()
+    );
+}
