@@ -83,6 +83,7 @@ fn weir_job(points: &[LabeledPoint], workers: usize) -> (Duration, f64) {
                 |p: LabeledPoint| p,
                 OnlineOptions::default(),
             )
+            .predictions
             .for_each("count", move |p| {
                 count.fetch_add(
                     (p.label == p.truth) as u64,

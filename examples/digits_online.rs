@@ -192,5 +192,7 @@ fn learn<'s, C: OnlineClassifier + Clone>(
     point: impl Fn(LabeledPoint) -> LabeledPoint + 'static,
     options: OnlineOptions,
 ) -> DataStream<'s, weir::ml::OnlinePrediction> {
-    stream.learn_online("train", classifier, point, options)
+    stream
+        .learn_online("train", classifier, point, options)
+        .predictions
 }

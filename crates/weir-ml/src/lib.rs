@@ -11,6 +11,7 @@ mod metrics_server;
 mod model_store;
 mod node_runner;
 mod online;
+mod onnx_export;
 mod process_runner;
 mod protocol;
 mod ps_training;
@@ -25,7 +26,7 @@ pub use model_store::{open_store, Checkpoint, DirStore, ModelStore, RedisStore, 
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
 pub use online::{
     FtrlClassifier, OnlineClassifier, OnlineLearnExt, OnlineMetrics, OnlineOptions,
-    OnlinePrediction, OnlineStandardScaler, SgdClassifier,
+    OnlinePrediction, OnlineStandardScaler, OnlineStreams, SgdClassifier,
 };
 pub use process_runner::{tf_config, ProcessRunner};
 pub use protocol::{AmAddress, ClusterSpec, NodeId};

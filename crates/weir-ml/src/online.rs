@@ -357,6 +357,8 @@ struct Trainer<C: OnlineClassifier> {
     since_checkpoint: u64,
     last_checkpoint: Instant,
     resumed: bool,
+    /// Versions taken since the last batch was emitted.
+    models: Vec<Checkpoint>,
 }
 
 impl<C: OnlineClassifier> Trainer<C> {
@@ -391,12 +393,11 @@ impl<C: OnlineClassifier> Trainer<C> {
         }
     }
 
+    /// Takes a new model version: saved to the store (if any) and emitted on the models
+    /// stream.
     fn checkpoint(&mut self) {
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        let Some(store) = &self.options.store else {
-            return;
-        };
         let checkpoint = Checkpoint {
             version: self.metrics.model_version + 1,
             records: self.metrics.records,
@@ -404,10 +405,14 @@ impl<C: OnlineClassifier> Trainer<C> {
             model: self.classifier.model(),
             scaler: self.options.scale.then(|| self.scaler.state()),
         };
-        match store.save(&checkpoint) {
-            Ok(()) => self.metrics.model_version = checkpoint.version,
-            Err(e) => eprintln!("weir: checkpoint v{} failed: {e}", checkpoint.version),
+        if let Some(store) = &self.options.store {
+            if let Err(e) = store.save(&checkpoint) {
+                eprintln!("weir: checkpoint v{} failed: {e}", checkpoint.version);
+                return;
+            }
         }
+        self.metrics.model_version = checkpoint.version;
+        self.models.push(checkpoint);
     }
 
     fn step(&mut self, point: &LabeledPoint) -> OnlinePrediction {
@@ -461,20 +466,37 @@ impl<C: OnlineClassifier> Drop for Trainer<C> {
     }
 }
 
+/// What the online trainer emits, in one stream before it is split.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum OnlineEvent {
+    Prediction(OnlinePrediction),
+    Model(Checkpoint),
+}
+
+/// The online trainer's outputs.
+pub struct OnlineStreams<'s> {
+    /// One prediction per record, made before training on it.
+    pub predictions: DataStream<'s, OnlinePrediction>,
+    /// Every model version the trainer takes (at each checkpoint), e.g. for the ONNX predict
+    /// operator's live swap via [`LogisticModel::to_onnx`].
+    pub models: DataStream<'s, Checkpoint>,
+}
+
 /// Test-then-train on a labelled stream.
 pub trait OnlineLearnExt<'s, T> {
     /// For each record (in stream order on one instance): predict with the current model,
     /// score the prediction (prequential metrics), then learn from it. Resumes from the
-    /// latest checkpoint in `options.store`, checkpoints every `checkpoint_records` records
-    /// or `checkpoint_interval`, and once more at the end of the stream. `point` turns a
-    /// record into a labelled point. Runs at parallelism 1 (one model, in stream order).
+    /// latest checkpoint in `options.store`; takes a new model version every
+    /// `checkpoint_records` records or `checkpoint_interval` (saved to the store and emitted
+    /// on `models`), and saves one more at the end of the stream. `point` turns a record into
+    /// a labelled point. Runs at parallelism 1 (one model, in stream order).
     fn learn_online<C: OnlineClassifier + Clone>(
         self,
         op: impl Into<Op>,
         classifier: C,
         point: impl Fn(T) -> LabeledPoint + 'static,
         options: OnlineOptions,
-    ) -> DataStream<'s, OnlinePrediction>;
+    ) -> OnlineStreams<'s>;
 }
 
 impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
@@ -484,8 +506,9 @@ impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
         classifier: C,
         point: impl Fn(T) -> LabeledPoint + 'static,
         options: OnlineOptions,
-    ) -> DataStream<'s, OnlinePrediction> {
+    ) -> OnlineStreams<'s> {
         let op: Op = op.into().parallelism(1);
+        let name = op.name().to_string();
         let mut trainer = Trainer {
             classifier,
             scaler: OnlineStandardScaler::default(),
@@ -495,17 +518,38 @@ impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             resumed: false,
+            models: Vec::new(),
             options,
         };
-        let predictions = self.map_batch(op, move |batch: Vec<T>| {
+        let events = self.map_batch(op, move |batch: Vec<T>| {
             if !trainer.resumed {
                 trainer.resume();
             }
-            let out: Vec<OnlinePrediction> =
-                batch.into_iter().map(|r| trainer.step(&point(r))).collect();
+            let mut out: Vec<OnlineEvent> = batch
+                .into_iter()
+                .map(|r| OnlineEvent::Prediction(trainer.step(&point(r))))
+                .collect();
+            out.extend(trainer.models.drain(..).map(OnlineEvent::Model));
             *trainer.options.metrics.lock().unwrap() = trainer.metrics.clone();
             out
         });
-        predictions
+        let predictions = events.clone().flat_map(
+            Op::from(format!("{name}.predictions")).parallelism(1),
+            |e| match e {
+                OnlineEvent::Prediction(p) => Some(p),
+                OnlineEvent::Model(_) => None,
+            },
+        );
+        let models = events.flat_map(
+            Op::from(format!("{name}.models")).parallelism(1),
+            |e| match e {
+                OnlineEvent::Model(m) => Some(m),
+                OnlineEvent::Prediction(_) => None,
+            },
+        );
+        OnlineStreams {
+            predictions,
+            models,
+        }
     }
 }

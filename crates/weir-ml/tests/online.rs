@@ -54,6 +54,7 @@ fn learn<C: OnlineClassifier + Clone + Sync>(
                 |r: (u64, LabeledPoint)| r.1,
                 options.clone(),
             )
+            .predictions
             .collect("predictions", &sink);
         Ok(())
     })
@@ -221,6 +222,7 @@ fn online_child() {
             |r: (u64, LabeledPoint)| r.1,
             options.clone(),
         )
+        .predictions
         .for_each("drop", |_| {});
         Ok(())
     })
