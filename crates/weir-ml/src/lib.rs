@@ -25,8 +25,8 @@ pub use metrics_server::MetricsServer;
 pub use model_store::{open_store, Checkpoint, DirStore, ModelStore, RedisStore, StoreError};
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
 pub use online::{
-    FtrlClassifier, OnlineClassifier, OnlineLearnExt, OnlineMetrics, OnlineOptions,
-    OnlinePrediction, OnlineStandardScaler, OnlineStreams, SgdClassifier,
+    learn_online_parallel, FtrlClassifier, OnlineClassifier, OnlineLearnExt, OnlineMetrics,
+    OnlineOptions, OnlinePrediction, OnlineStandardScaler, OnlineStreams, SgdClassifier,
 };
 pub use process_runner::{tf_config, ProcessRunner};
 pub use protocol::{AmAddress, ClusterSpec, NodeId};

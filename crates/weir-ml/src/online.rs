@@ -553,3 +553,138 @@ impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
         }
     }
 }
+
+/// What a parallel trainer instance emits per epoch, before the split.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum ParallelEvent {
+    Prediction(OnlinePrediction),
+    /// The instance's model after the epoch, and the records it trained on in it.
+    Local(LogisticModel, u64, u64),
+}
+
+/// Running weighted sum of the instances' models in one epoch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct MergeSum {
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    shape: (usize, usize),
+    records: u64,
+    version: u64,
+}
+
+/// Test-then-train at parallelism > 1 with synchronous model averaging: each instance of
+/// `op` trains on its share of `stream`; after every epoch the instances' models are averaged,
+/// weighted by the records each trained on, and every instance continues from the average at
+/// the next epoch (a feedback edge). Epoch size is the merge interval (`--epoch-records`, or
+/// the source's `EpochPolicy`). `models` carries each merged version (no store; use
+/// [`OnlineLearnExt::learn_online`] for checkpoints and resume). Prediction indices count per
+/// instance.
+pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
+    job: &mut weir_core::Job<'s>,
+    stream: DataStream<'s, T>,
+    op: impl Into<Op>,
+    classifier: C,
+    point: impl Fn(T) -> LabeledPoint + 'static,
+) -> OnlineStreams<'s> {
+    let op: Op = op.into();
+    let name = op.name().to_string();
+    let (loopback, merged) =
+        job.feedback::<Checkpoint>(Op::from(format!("{name}.merged")).parallelism(1));
+    let (events, _dead) = stream.map_batch_with_broadcast(
+        op,
+        merged,
+        // Per instance: the classifier, records it has seen, the merged version it is on.
+        move |_waker| (classifier, 0u64, 0u64),
+        |(classifier, seen, version), merged: Checkpoint| {
+            if merged.version > *version {
+                // Continue from the average; the learning-rate schedule follows own steps.
+                classifier.restore(&merged.model, *seen);
+                *version = merged.version;
+            }
+        },
+        move |(classifier, seen, version), batch: Vec<T>, _metrics| {
+            let n = batch.len() as u64;
+            let mut out: Vec<Result<ParallelEvent, weir_core::DeadLetter>> = batch
+                .into_iter()
+                .map(|r| {
+                    let p = point(r);
+                    let probabilities = classifier.predict_proba(&p.x);
+                    let label = (0..probabilities.len()).fold(0, |b, c| {
+                        if probabilities[c] > probabilities[b] {
+                            c
+                        } else {
+                            b
+                        }
+                    });
+                    classifier.learn(&p.x, p.y);
+                    *seen += 1;
+                    Ok(ParallelEvent::Prediction(OnlinePrediction {
+                        index: *seen - 1,
+                        label,
+                        truth: p.y,
+                        confidence: probabilities[label],
+                        model_version: *version,
+                    }))
+                })
+                .collect();
+            out.push(Ok(ParallelEvent::Local(classifier.model(), n, *version)));
+            weir_core::BatchOutcome::Done(out)
+        },
+    );
+    let averaged = events
+        .clone()
+        .flat_map(Op::from(format!("{name}.locals")), |e| match e {
+            ParallelEvent::Local(model, records, version) => Some((model, records, version)),
+            ParallelEvent::Prediction(_) => None,
+        })
+        .key_by(|_| 0u8)
+        .aggregate(
+            Op::from(format!("{name}.merge")).parallelism(1),
+            |_| MergeSum::default(),
+            |sum, (model, records, version)| {
+                let w = records.max(1) as f32;
+                if sum.weights.is_empty() {
+                    sum.weights = vec![0.0; model.weights.len()];
+                    sum.bias = vec![0.0; model.bias.len()];
+                    sum.shape = (model.classes, model.features);
+                }
+                sum.weights
+                    .iter_mut()
+                    .zip(&model.weights)
+                    .for_each(|(s, v)| *s += w * v);
+                sum.bias
+                    .iter_mut()
+                    .zip(&model.bias)
+                    .for_each(|(s, v)| *s += w * v);
+                sum.records += records.max(1);
+                sum.version = sum.version.max(version);
+            },
+        )
+        .map(
+            Op::from(format!("{name}.averaged")).parallelism(1),
+            |(_, sum)| {
+                let total = sum.records.max(1) as f32;
+                Checkpoint {
+                    version: sum.version + 1,
+                    records: sum.records,
+                    metrics: BTreeMap::new(),
+                    model: LogisticModel {
+                        classes: sum.shape.0,
+                        features: sum.shape.1,
+                        weights: sum.weights.iter().map(|v| v / total).collect(),
+                        bias: sum.bias.iter().map(|v| v / total).collect(),
+                    },
+                    scaler: None,
+                }
+            },
+        );
+    loopback.connect(averaged.clone());
+    let predictions = events.flat_map(Op::from(format!("{name}.predictions")), |e| match e {
+        ParallelEvent::Prediction(p) => Some(p),
+        ParallelEvent::Local(..) => None,
+    });
+    OnlineStreams {
+        predictions,
+        models: averaged,
+    }
+}

@@ -282,3 +282,45 @@ fn a_killed_job_resumes_from_its_checkpoint_and_its_accuracy_continues() {
         "training went on checkpointing"
     );
 }
+
+#[test]
+fn parallel_instances_merge_their_models_every_epoch_and_learn_as_well() {
+    for workers in [1, 2] {
+        let out = Collector::new();
+        let models = Collector::new();
+        let (sink, model_sink) = (out.clone(), models.clone());
+        let records = stream(0..20_000);
+        let config = Config::threads(workers).with_epochs(weir_core::EpochPolicy::Records(1000));
+        execute(config, move |job| {
+            let points = job
+                .from_vec(op("digits").parallelism(1), records.clone())
+                .map("point", |r: (u64, LabeledPoint)| r.1)
+                .rebalance();
+            let trained = weir_ml::learn_online_parallel(
+                job,
+                points,
+                op("train").parallelism(workers),
+                SgdClassifier::new(10, 64, 0.5, 1e-4, 1e-5),
+                |p| p,
+            );
+            trained.predictions.collect("predictions", &sink);
+            trained.models.collect("models", &model_sink);
+            Ok(())
+        })
+        .unwrap();
+        let predictions: Vec<OnlinePrediction> = out.take();
+        assert_eq!(predictions.len(), 20_000, "-w {workers}");
+        let acc = accuracy(&predictions);
+        println!("-w {workers}: prequential accuracy {acc}");
+        assert!(acc > 0.93, "-w {workers}: {acc}");
+        let versions: Vec<u64> = models.take().iter().map(|c| c.version).collect();
+        assert_eq!(
+            versions.len(),
+            20,
+            "one merge per 1000-record epoch: {versions:?}"
+        );
+        // Every instance switched to each merged version: predictions carry merged versions.
+        let max_used = predictions.iter().map(|p| p.model_version).max().unwrap();
+        assert_eq!(max_used, 19, "the last epoch was scored by the 19th merge");
+    }
+}
