@@ -283,37 +283,132 @@ fn a_killed_job_resumes_from_its_checkpoint_and_its_accuracy_continues() {
     );
 }
 
+/// Trains `learn_online_parallel` with one instance per worker of `config`; returns the
+/// predictions and merged versions gathered on process 0.
+fn learn_parallel(config: Config) -> (Vec<OnlinePrediction>, Vec<u64>) {
+    let workers = config.total_workers();
+    let out = Collector::new();
+    let models = Collector::new();
+    let (sink, model_sink) = (out.clone(), models.clone());
+    let records = stream(0..20_000);
+    let config = config.with_epochs(weir_core::EpochPolicy::Records(1000));
+    execute(config, move |job| {
+        let points = job
+            .from_vec(op("digits").parallelism(1), records.clone())
+            .map("point", |r: (u64, LabeledPoint)| r.1)
+            .rebalance();
+        let trained = weir_ml::learn_online_parallel(
+            job,
+            points,
+            op("train").parallelism(workers),
+            SgdClassifier::new(10, 64, 0.5, 1e-4, 1e-5),
+            |p| p,
+        );
+        trained
+            .predictions
+            .collect(op("predictions").parallelism(1), &sink);
+        trained
+            .models
+            .collect(op("models").parallelism(1), &model_sink);
+        Ok(())
+    })
+    .unwrap();
+    (
+        out.take(),
+        models.take().iter().map(|c| c.version).collect(),
+    )
+}
+
+const PARALLEL_ENV: &str = "WEIR_TEST_ONLINE_PARALLEL";
+
+/// One process of `parallel_training_merges_across_two_processes` (nothing when run directly).
+#[test]
+fn parallel_child() {
+    let Ok(args) = std::env::var(PARALLEL_ENV) else {
+        return;
+    };
+    let (hosts, process, result) = {
+        let mut parts = args.split(' ');
+        (
+            parts.next().unwrap().to_string(),
+            parts.next().unwrap().to_string(),
+            parts.next().unwrap().to_string(),
+        )
+    };
+    let argv = ["child", "-w", "1", "-n", "2", "-p", &process, "-h", &hosts].map(String::from);
+    let config = Config::from_args(argv).unwrap().with_verbose(false);
+    let (predictions, versions) = learn_parallel(config);
+    if process == "0" {
+        std::fs::write(
+            result,
+            format!(
+                "{} {} {}",
+                predictions.len(),
+                accuracy(&predictions),
+                versions.len()
+            ),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn parallel_training_merges_across_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(), port()),
+    )
+    .unwrap();
+    let result = dir.path().join("result.txt");
+    let mut children: Vec<Child> = (0..2)
+        .map(|p| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "parallel_child", "--nocapture"])
+                .env(
+                    PARALLEL_ENV,
+                    format!("{} {p} {}", hosts.display(), result.display()),
+                )
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for child in &mut children {
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "a process failed: {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "the 2-process training hung");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let text = std::fs::read_to_string(result).unwrap();
+    let parts: Vec<&str> = text.split(' ').collect();
+    assert_eq!(parts[0], "20000", "every record predicted once");
+    let acc: f64 = parts[1].parse().unwrap();
+    assert!(acc > 0.93, "prequential accuracy {acc}");
+    assert_eq!(parts[2], "20", "one merge per epoch");
+}
+
 #[test]
 fn parallel_instances_merge_their_models_every_epoch_and_learn_as_well() {
     for workers in [1, 2] {
-        let out = Collector::new();
-        let models = Collector::new();
-        let (sink, model_sink) = (out.clone(), models.clone());
-        let records = stream(0..20_000);
-        let config = Config::threads(workers).with_epochs(weir_core::EpochPolicy::Records(1000));
-        execute(config, move |job| {
-            let points = job
-                .from_vec(op("digits").parallelism(1), records.clone())
-                .map("point", |r: (u64, LabeledPoint)| r.1)
-                .rebalance();
-            let trained = weir_ml::learn_online_parallel(
-                job,
-                points,
-                op("train").parallelism(workers),
-                SgdClassifier::new(10, 64, 0.5, 1e-4, 1e-5),
-                |p| p,
-            );
-            trained.predictions.collect("predictions", &sink);
-            trained.models.collect("models", &model_sink);
-            Ok(())
-        })
-        .unwrap();
-        let predictions: Vec<OnlinePrediction> = out.take();
+        let (predictions, versions) = learn_parallel(Config::threads(workers));
         assert_eq!(predictions.len(), 20_000, "-w {workers}");
         let acc = accuracy(&predictions);
         println!("-w {workers}: prequential accuracy {acc}");
         assert!(acc > 0.93, "-w {workers}: {acc}");
-        let versions: Vec<u64> = models.take().iter().map(|c| c.version).collect();
         assert_eq!(
             versions.len(),
             20,
