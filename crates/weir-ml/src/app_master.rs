@@ -4,42 +4,67 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster_config::{ClusterConfig, FailoverStrategy};
-use crate::protocol::{read_frame, write_frame, AmMessage, ClusterSpec, NodeId, NodeMessage};
+use crate::protocol::{AmAddress, AmMessage, ClusterSpec, NodeId, NodeMessage};
 use crate::state_machine::{AmEvent, AmState, ClusterView};
+use crate::wire::{
+    FrameReader, FrameWriter, JobSecret, SecureChannel, WireError, CONTROL_FRAME_LIMIT,
+};
 
 /// The host name nodes and the AM advertise: `WEIR_ADVERTISE_HOST`, else 127.0.0.1.
 pub(crate) fn advertised_host() -> String {
     std::env::var("WEIR_ADVERTISE_HOST").unwrap_or_else(|_| "127.0.0.1".into())
 }
 
+/// Binds a listening port on the host this process advertises (`WEIR_BIND_HOST` overrides
+/// it, e.g. `0.0.0.0` behind NAT), never on every interface by default.
+pub(crate) fn bind_advertised() -> std::io::Result<(TcpListener, String)> {
+    let host = advertised_host();
+    let bind = std::env::var("WEIR_BIND_HOST").unwrap_or_else(|_| host.clone());
+    let listener = TcpListener::bind((bind.as_str(), 0))?;
+    let address = format!("{host}:{}", listener.local_addr()?.port());
+    Ok((listener, address))
+}
+
 fn log(message: String) {
     eprintln!("weir-am: {message}");
 }
 
+/// Where the AM answers a node: the sending half of its connection.
+type Reply = Arc<Mutex<FrameWriter>>;
+
 enum Event {
-    Message(NodeMessage, TcpStream),
+    Message(NodeMessage, Reply),
 }
 
 /// A running AM. It ends by itself when the cluster is finished or failed.
 pub struct AppMaster {
-    address: String,
+    address: AmAddress,
     outcome: mpsc::Receiver<Result<(), String>>,
     result: Option<Result<(), String>>,
 }
 
 impl AppMaster {
-    /// Binds a control port (any free one) and starts the AM's threads.
+    /// Binds a control port (any free one, on the advertised host) and starts the AM's
+    /// threads. Connections must prove the job secret: the configured one, else
+    /// `WEIR_JOB_SECRET`, else a fresh one that [`AppMaster::address`] carries to the nodes.
     pub fn start(config: ClusterConfig) -> std::io::Result<AppMaster> {
-        let listener = TcpListener::bind("0.0.0.0:0")?;
-        let address = format!("{}:{}", advertised_host(), listener.local_addr()?.port());
+        let known = config.known_secret().map_err(std::io::Error::other)?;
+        let secret = match &known {
+            Some(s) => s.clone(),
+            None => JobSecret::generate().map_err(std::io::Error::other)?,
+        };
+        let (listener, address) = bind_advertised()?;
         let (events, inbox) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("weir-am-accept".into())
-            .spawn(move || accept(listener, events))?;
+        {
+            let secret = secret.clone();
+            std::thread::Builder::new()
+                .name("weir-am-accept".into())
+                .spawn(move || accept(listener, secret, events))?;
+        }
         let (done, outcome) = mpsc::channel();
         let log_address = address.clone();
         std::thread::Builder::new()
@@ -53,7 +78,8 @@ impl AppMaster {
                 let _ = done.send(result);
             })?;
         Ok(AppMaster {
-            address,
+            // A secret the nodes do not know already travels with the address.
+            address: AmAddress::new(address, known.is_none().then_some(secret)),
             outcome,
             result: None,
         })
@@ -61,6 +87,12 @@ impl AppMaster {
 
     /// `host:port` of the control server.
     pub fn address(&self) -> &str {
+        &self.address.address
+    }
+
+    /// What the nodes need to reach the AM: its address and, unless every process already
+    /// knows it, the job secret.
+    pub fn am_address(&self) -> &AmAddress {
         &self.address
     }
 
@@ -77,23 +109,61 @@ impl AppMaster {
     }
 }
 
-fn accept(listener: TcpListener, events: mpsc::Sender<Event>) {
+fn accept(listener: TcpListener, secret: JobSecret, events: mpsc::Sender<Event>) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let events = events.clone();
-        let Ok(writer) = stream.try_clone() else {
-            continue;
+        let (events, secret) = (events.clone(), secret.clone());
+        std::thread::spawn(move || serve_connection(stream, &secret, &events));
+    }
+}
+
+/// One node's control connection: the handshake, then its messages. A connection speaks
+/// for one node, the one its first message (a registration) names; a connection that breaks
+/// that rule, or sends a frame that fails its check, is closed.
+fn serve_connection(stream: TcpStream, secret: &JobSecret, events: &mpsc::Sender<Event>) {
+    let channel = match SecureChannel::accept(stream, secret, CONTROL_FRAME_LIMIT) {
+        Ok(c) => c,
+        Err(e) => return log(format!("refused a connection: {e}")),
+    };
+    let peer = channel.peer().to_string();
+    let (mut reader, writer) = channel.split();
+    let reply: Reply = Arc::new(Mutex::new(writer));
+    if let Err(reason) = relay(&mut reader, &reply, events) {
+        log(format!("dropped the connection of {peer}: {reason}"));
+    }
+    reply.lock().unwrap_or_else(|e| e.into_inner()).shutdown();
+}
+
+/// Passes a connection's messages to the state machine until it closes; `Err` says why it
+/// must be dropped.
+fn relay(
+    reader: &mut FrameReader,
+    reply: &Reply,
+    events: &mpsc::Sender<Event>,
+) -> Result<(), String> {
+    let mut speaks_for: Option<NodeId> = None;
+    loop {
+        let message = match reader.recv::<NodeMessage>() {
+            Ok(m) => m,
+            Err(WireError::Closed { .. }) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
         };
-        std::thread::spawn(move || {
-            while let Ok(message) = read_frame::<NodeMessage>(&stream) {
-                let Ok(reply_to) = writer.try_clone() else {
-                    return;
-                };
-                if events.send(Event::Message(message, reply_to)).is_err() {
-                    return;
-                }
+        match &speaks_for {
+            None if !matches!(message, NodeMessage::Register { .. }) => {
+                return Err("its first message is not a registration".into())
             }
-        });
+            None => speaks_for = Some(message.node().clone()),
+            Some(node) if node != message.node() => {
+                return Err(format!("{node} sent a message as {}", message.node()))
+            }
+            Some(_) => {}
+        }
+        if events
+            .send(Event::Message(message, Arc::clone(reply)))
+            .is_err()
+        {
+            return Ok(());
+        }
     }
 }
 
@@ -107,7 +177,7 @@ struct Master {
     /// Failures so far (restart-all: of the cluster; restart-node: of each node).
     failures: HashMap<NodeId, u32>,
     cluster_failures: u32,
-    registered: BTreeMap<NodeId, (String, TcpStream)>,
+    registered: BTreeMap<NodeId, (String, Reply)>,
     last_seen: HashMap<NodeId, Instant>,
     finished: BTreeSet<NodeId>,
     waiting_since: Instant,
@@ -155,8 +225,13 @@ impl Master {
         node.index < self.config.nodes(&node.role)
     }
 
-    fn send(stream: &TcpStream, message: &AmMessage) {
-        let _ = write_frame(stream, message);
+    fn send(reply: &Reply, message: &AmMessage) {
+        let mut writer = reply.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = writer.send(message) {
+            // The node is gone or stalled; its heartbeats stop and the timeout fails it.
+            log(format!("cannot send to a node: {e}"));
+            writer.shutdown();
+        }
     }
 
     fn broadcast(&self, message: &AmMessage) {
@@ -208,7 +283,7 @@ impl Master {
         }
     }
 
-    fn on_message(&mut self, message: NodeMessage, reply: TcpStream) -> Option<Result<(), String>> {
+    fn on_message(&mut self, message: NodeMessage, reply: Reply) -> Option<Result<(), String>> {
         let node = message.node().clone();
         let expected = self.expected_attempt(&node);
         if !self.valid(&node) {
@@ -223,6 +298,15 @@ impl Master {
                 message.attempt()
             );
             log(format!("rejected: {reason}"));
+            Self::send(&reply, &AmMessage::Rejected { reason });
+            return None;
+        }
+        if let (NodeMessage::Register { .. }, Some((address, _))) =
+            (&message, self.registered.get(&node))
+        {
+            let reason =
+                format!("{node} is already registered at {address} for attempt {expected}");
+            log(format!("rejected a registration: {reason}"));
             Self::send(&reply, &AmMessage::Rejected { reason });
             return None;
         }
@@ -401,47 +485,116 @@ fn spec_len(spec: &ClusterSpec) -> usize {
 mod tests {
     use super::*;
 
+    fn node_channel(am: &AppMaster, secret: &JobSecret) -> SecureChannel {
+        SecureChannel::connect(am.address(), secret, CONTROL_FRAME_LIMIT).unwrap()
+    }
+
+    fn rejection(channel: &mut SecureChannel) -> String {
+        match channel.recv::<AmMessage>().unwrap() {
+            AmMessage::Rejected { reason } => reason,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn messages_of_a_stale_attempt_or_an_unknown_node_are_rejected() {
-        let config = ClusterConfig::new().role("worker", 1);
+    fn messages_of_a_stale_attempt_an_unknown_node_or_a_second_registration_are_rejected() {
+        let secret = JobSecret::generate().unwrap();
+        let config = ClusterConfig::new()
+            .role("worker", 1)
+            .role("ps", 1)
+            .secret(secret.clone());
         let am = AppMaster::start(config).unwrap();
-        let stream = TcpStream::connect(am.address()).unwrap();
-        let stale = NodeMessage::Register {
-            node: NodeId::new("worker", 0),
-            attempt: 5,
+        assert!(
+            am.am_address().secret.is_none(),
+            "a configured secret is not sent along"
+        );
+        let register = |node: NodeId, attempt| NodeMessage::Register {
+            node,
+            attempt,
             address: "127.0.0.1:9".into(),
         };
-        write_frame(&stream, &stale).unwrap();
-        match read_frame::<AmMessage>(&stream).unwrap() {
-            AmMessage::Rejected { reason } => assert!(
-                reason.contains("stale")
-                    && reason.contains("attempt 5")
-                    && reason.contains("current attempt is 0"),
-                "{reason}"
-            ),
-            other => panic!("expected a rejection, got {other:?}"),
-        }
-        let stranger = NodeMessage::Heartbeat {
-            node: NodeId::new("evaluator", 0),
-            attempt: 0,
-        };
-        write_frame(&stream, &stranger).unwrap();
-        match read_frame::<AmMessage>(&stream).unwrap() {
-            AmMessage::Rejected { reason } => {
-                assert!(reason.contains("no node evaluator:0"), "{reason}")
+        let mut stale = node_channel(&am, &secret);
+        stale.send(&register(NodeId::new("worker", 0), 5)).unwrap();
+        let reason = rejection(&mut stale);
+        assert!(
+            reason.contains("stale") && reason.contains("attempt 5"),
+            "{reason}"
+        );
+        let mut stranger = node_channel(&am, &secret);
+        stranger
+            .send(&register(NodeId::new("evaluator", 0), 0))
+            .unwrap();
+        assert!(rejection(&mut stranger).contains("no node evaluator:0"));
+        let mut worker = node_channel(&am, &secret);
+        worker.send(&register(NodeId::new("worker", 0), 0)).unwrap();
+        let mut impostor = node_channel(&am, &secret);
+        impostor
+            .send(&register(NodeId::new("worker", 0), 0))
+            .unwrap();
+        assert!(rejection(&mut impostor).contains("already registered"));
+        // The ps completes the cluster: both get the spec.
+        let mut ps = node_channel(&am, &secret);
+        ps.send(&register(NodeId::new("ps", 0), 0)).unwrap();
+        for channel in [&mut worker, &mut ps] {
+            match channel.recv::<AmMessage>().unwrap() {
+                AmMessage::Spec(spec) => {
+                    assert_eq!(spec.address("worker", 0), Some("127.0.0.1:9"))
+                }
+                other => panic!("expected the spec, got {other:?}"),
             }
-            other => panic!("expected a rejection, got {other:?}"),
         }
-        // The valid registration completes the one-node cluster: the spec comes back.
-        let register = NodeMessage::Register {
-            node: NodeId::new("worker", 0),
-            attempt: 0,
-            address: "127.0.0.1:9".into(),
-        };
-        write_frame(&stream, &register).unwrap();
-        match read_frame::<AmMessage>(&stream).unwrap() {
-            AmMessage::Spec(spec) => assert_eq!(spec.address("worker", 0), Some("127.0.0.1:9")),
-            other => panic!("expected the spec, got {other:?}"),
-        }
+    }
+
+    #[test]
+    fn a_connection_may_only_speak_for_the_node_it_registered() {
+        let secret = JobSecret::generate().unwrap();
+        let config = ClusterConfig::new()
+            .role("worker", 2)
+            .secret(secret.clone());
+        let am = AppMaster::start(config).unwrap();
+        let mut channel = node_channel(&am, &secret);
+        channel
+            .send(&NodeMessage::Register {
+                node: NodeId::new("worker", 0),
+                attempt: 0,
+                address: "127.0.0.1:9".into(),
+            })
+            .unwrap();
+        channel
+            .send(&NodeMessage::Failed {
+                node: NodeId::new("worker", 1),
+                attempt: 0,
+                cause: "forged".into(),
+            })
+            .unwrap();
+        // The AM closes the connection instead of failing worker:1.
+        assert!(matches!(
+            channel.recv::<AmMessage>(),
+            Err(WireError::Closed { .. } | WireError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn without_a_configured_secret_the_am_generates_one_and_hands_it_out() {
+        let am = AppMaster::start(ClusterConfig::new().role("worker", 1)).unwrap();
+        let secret = am.am_address().secret.clone().expect("a generated secret");
+        let mut channel = node_channel(&am, &secret);
+        channel
+            .send(&NodeMessage::Register {
+                node: NodeId::new("worker", 0),
+                attempt: 0,
+                address: "127.0.0.1:9".into(),
+            })
+            .unwrap();
+        assert!(matches!(
+            channel.recv::<AmMessage>().unwrap(),
+            AmMessage::Spec(_)
+        ));
+        let wrong = SecureChannel::connect(
+            am.address(),
+            &JobSecret::generate().unwrap(),
+            CONTROL_FRAME_LIMIT,
+        );
+        assert!(wrong.is_err());
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::state_machine::{StreamTransitions, TransitionTable};
+use crate::wire::{JobSecret, WireError};
 
 /// What the AM does when a node fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,10 @@ pub struct ClusterConfig {
     pub liveness: Liveness,
     /// The AM's transition table.
     pub transitions: Arc<dyn TransitionTable>,
+    /// The job secret every connection must prove (see [`crate::wire`]). When neither this
+    /// nor `WEIR_JOB_SECRET` is set, the AM generates one and hands it to the nodes with its
+    /// address, through the dataflow.
+    pub secret: Option<JobSecret>,
 }
 
 impl Default for ClusterConfig {
@@ -82,6 +87,7 @@ impl Default for ClusterConfig {
             registration_timeout: Duration::from_secs(30),
             liveness: Liveness::Host,
             transitions: Arc::new(StreamTransitions),
+            secret: None,
         }
     }
 }
@@ -96,6 +102,7 @@ impl std::fmt::Debug for ClusterConfig {
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("registration_timeout", &self.registration_timeout)
             .field("liveness", &self.liveness)
+            .field("secret", &self.secret)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +163,21 @@ impl ClusterConfig {
     pub fn transitions(mut self, table: impl TransitionTable) -> Self {
         self.transitions = Arc::new(table);
         self
+    }
+
+    /// Sets the job secret (shared by every process of the job, e.g. from a secret store).
+    pub fn secret(mut self, secret: JobSecret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// The secret this process knows without the AM's help: the configured one, else
+    /// `WEIR_JOB_SECRET`.
+    pub(crate) fn known_secret(&self) -> Result<Option<JobSecret>, WireError> {
+        match &self.secret {
+            Some(s) => Ok(Some(s.clone())),
+            None => JobSecret::from_env(),
+        }
     }
 
     /// Number of nodes of `role` (0 if there is no such role).

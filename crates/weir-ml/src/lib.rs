@@ -18,6 +18,7 @@ mod ps_training;
 mod roles;
 mod shm_ring;
 mod state_machine;
+pub mod wire;
 
 pub use app_master::AppMaster;
 pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy, Liveness};
@@ -38,3 +39,4 @@ pub use roles::{add_am_role, add_role};
 pub use state_machine::{
     AmEvent, AmState, BatchTransitions, ClusterView, StreamTransitions, TransitionTable,
 };
+pub use wire::{JobSecret, SecureChannel, WireError};

@@ -1,11 +1,12 @@
-//! The control protocol between nodes and the AM: bincode frames with a 4-byte
-//! little-endian length prefix, over TCP.
+//! The control protocol between nodes and the AM: its messages travel as authenticated,
+//! size-bounded frames over TCP ([`crate::wire`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
+
+use crate::wire::JobSecret;
 
 /// A node: its role and its index within the role.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -32,9 +33,34 @@ impl fmt::Display for NodeId {
     }
 }
 
-/// Where the AM listens; flows from the AM operator to the role operators.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AmAddress(pub String);
+/// Where the AM listens, and the job secret its nodes must prove they hold; flows from the
+/// AM operator to the role operators. The secret is absent when every process has it from
+/// elsewhere (`WEIR_JOB_SECRET`, [`crate::ClusterConfig::secret`]). `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmAddress {
+    /// `host:port` of the AM's control server.
+    pub address: String,
+    pub(crate) secret: Option<JobSecret>,
+}
+
+impl AmAddress {
+    /// The AM at `address`; `secret`, if given, is handed to the nodes with the address.
+    pub fn new(address: impl Into<String>, secret: Option<JobSecret>) -> Self {
+        AmAddress {
+            address: address.into(),
+            secret,
+        }
+    }
+}
+
+impl fmt::Debug for AmAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmAddress")
+            .field("address", &self.address)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
 
 /// What every node gets once all have registered: role → node index → `host:port`, and
 /// the cluster's properties. `version` is the attempt it belongs to.
@@ -115,33 +141,4 @@ pub(crate) enum AmMessage {
     Stop,
     /// A message was refused (e.g. from a stale attempt).
     Rejected { reason: String },
-}
-
-/// Writes one frame.
-pub(crate) fn write_frame<T: Serialize>(mut w: impl Write, message: &T) -> std::io::Result<()> {
-    let bytes = bincode::serde::encode_to_vec(message, bincode::config::standard())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    let mut frame = Vec::with_capacity(4 + bytes.len());
-    frame.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    frame.extend_from_slice(&bytes);
-    w.write_all(&frame)?;
-    w.flush()
-}
-
-/// Reads one frame.
-pub(crate) fn read_frame<T: for<'de> Deserialize<'de>>(mut r: impl Read) -> std::io::Result<T> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len)?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > 64 << 20 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes is larger than 64 MiB"),
-        ));
-    }
-    let mut bytes = vec![0u8; len];
-    r.read_exact(&mut bytes)?;
-    bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
-        .map(|(m, _)| m)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }

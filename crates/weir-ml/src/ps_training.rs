@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::node_runner::{NodeContext, NodeRunner};
-use crate::protocol::{read_frame, write_frame};
+use crate::wire::{JobSecret, SecureChannel, WireError, DATA_FRAME_LIMIT};
 
 /// A labelled example: features and class.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,14 +89,50 @@ impl LogisticModel {
         std::fs::rename(tmp, path)
     }
 
-    /// Reads a model written by [`LogisticModel::save`].
+    /// Checks that the model is consistent: at least one class and one feature, as many
+    /// weights and biases as its shape says, all finite.
+    pub fn validate(&self) -> Result<(), String> {
+        let (c, f) = (self.classes, self.features);
+        if c == 0 || f == 0 {
+            return Err(format!("a model of {c} classes and {f} features"));
+        }
+        let expected = c.checked_mul(f).ok_or("the shape overflows")?;
+        if self.weights.len() != expected || self.bias.len() != c {
+            return Err(format!(
+                "{} weights and {} biases for {c} classes x {f} features (expected {expected} and {c})",
+                self.weights.len(),
+                self.bias.len()
+            ));
+        }
+        if let Some(i) = self.weights.iter().position(|w| !w.is_finite()) {
+            return Err(format!("weight {i} is {}", self.weights[i]));
+        }
+        if let Some(i) = self.bias.iter().position(|b| !b.is_finite()) {
+            return Err(format!("bias {i} is {}", self.bias[i]));
+        }
+        Ok(())
+    }
+
+    /// Reads a model written by [`LogisticModel::save`]; an inconsistent or non-finite
+    /// model is an `InvalidData` error.
     pub fn load(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        let path = path.as_ref();
         let bytes = std::fs::read(path)?;
-        bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
-            .map(|(m, _)| m)
-            .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
+        let invalid = |reason: String| {
+            std::io::Error::new(
+                ErrorKind::InvalidData,
+                format!("{}: {reason}", path.display()),
+            )
+        };
+        let model: LogisticModel = crate::wire::decode_bounded(&bytes, MODEL_FILE_LIMIT)
+            .map_err(|e| invalid(e.to_string()))?;
+        model.validate().map_err(invalid)?;
+        Ok(model)
     }
 }
+
+/// Largest model file [`LogisticModel::load`] decodes.
+const MODEL_FILE_LIMIT: usize = 256 << 20;
 
 /// Hyper-parameters of parameter-server training.
 #[derive(Clone, Copy, Debug)]
@@ -182,7 +218,9 @@ pub fn assemble_model(
 }
 
 /// The `ps` role's runner: serves its shard on the node's port until the cluster stops,
-/// then emits the shard.
+/// then emits the shard. Only peers that prove the job secret are served, and an update
+/// that is not finite, names a class this shard does not hold or has the wrong width is
+/// refused (the connection is closed and the shard is unchanged).
 pub fn ps_runner(config: PsTrainingConfig) -> impl NodeRunner<(), TrainingReport> {
     move |ctx: &mut NodeContext<'_, (), TrainingReport>| {
         let shards = ctx.spec.nodes.get("ps").map_or(1, Vec::len);
@@ -194,11 +232,13 @@ pub fn ps_runner(config: PsTrainingConfig) -> impl NodeRunner<(), TrainingReport
         ctx.listener()
             .set_nonblocking(true)
             .map_err(|e| e.to_string())?;
+        let name = ctx.node.to_string();
         while !ctx.stop.is_stopped() {
             match ctx.listener().accept() {
                 Ok((stream, _)) => {
-                    let shard = Arc::clone(&shard);
-                    std::thread::spawn(move || serve(stream, shard));
+                    let (shard, secret, name) =
+                        (Arc::clone(&shard), ctx.job_secret().clone(), name.clone());
+                    std::thread::spawn(move || serve(stream, &secret, shard, &name));
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_millis(2))
@@ -216,29 +256,77 @@ pub fn ps_runner(config: PsTrainingConfig) -> impl NodeRunner<(), TrainingReport
     }
 }
 
-fn serve(stream: TcpStream, shard: Arc<Mutex<Vec<ClassRow>>>) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_nodelay(true);
-    while let Ok(request) = read_frame::<PsRequest>(&stream) {
-        let mut rows = shard.lock().unwrap();
+/// Why an update is refused, if it is: every value finite, every class held by this shard,
+/// every row as wide as the model.
+fn check_update(rows: &[ClassRow], gradient: &[ClassRow], rate: f32) -> Result<(), String> {
+    if !rate.is_finite() {
+        return Err(format!("the learning rate {rate} is not finite"));
+    }
+    for (class, grad, grad_bias) in gradient {
+        let Some(row) = rows.iter().find(|r| r.0 == *class) else {
+            return Err(format!("class {class} is not held by this shard"));
+        };
+        if grad.len() != row.1.len() {
+            return Err(format!(
+                "class {class}: {} gradient values for {} weights",
+                grad.len(),
+                row.1.len()
+            ));
+        }
+        if !grad_bias.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            return Err(format!("class {class}: the gradient is not finite"));
+        }
+    }
+    Ok(())
+}
+
+/// Applies `rate * gradient`, unless the result would not be finite.
+fn apply_update(rows: &mut [ClassRow], gradient: &[ClassRow], rate: f32) -> Result<(), String> {
+    check_update(rows, gradient, rate)?;
+    let mut updated = rows.to_vec();
+    for (class, grad, grad_bias) in gradient {
+        let row = updated
+            .iter_mut()
+            .find(|r| r.0 == *class)
+            .expect("checked above");
+        row.1.iter_mut().zip(grad).for_each(|(w, g)| *w -= rate * g);
+        row.2 -= rate * grad_bias;
+        if !row.2.is_finite() || row.1.iter().any(|w| !w.is_finite()) {
+            return Err(format!("class {class}: the update overflows"));
+        }
+    }
+    rows.clone_from_slice(&updated);
+    Ok(())
+}
+
+fn serve(stream: TcpStream, secret: &JobSecret, shard: Arc<Mutex<Vec<ClassRow>>>, name: &str) {
+    let mut channel = match SecureChannel::accept(stream, secret, DATA_FRAME_LIMIT) {
+        Ok(c) => c,
+        Err(e) => return eprintln!("weir-node {name}: refused a connection: {e}"),
+    };
+    loop {
+        let request = match channel.recv::<PsRequest>() {
+            Ok(r) => r,
+            Err(WireError::Closed { .. }) => return,
+            Err(e) => return eprintln!("weir-node {name}: dropped a connection: {e}"),
+        };
+        let mut rows = shard.lock().unwrap_or_else(|e| e.into_inner());
         if let PsRequest::PushPull {
             rows: gradient,
             rate,
         } = request
         {
-            for (class, grad, grad_bias) in gradient {
-                if let Some(row) = rows.iter_mut().find(|r| r.0 == class) {
-                    row.1
-                        .iter_mut()
-                        .zip(&grad)
-                        .for_each(|(w, g)| *w -= rate * g);
-                    row.2 -= rate * grad_bias;
-                }
+            if let Err(reason) = apply_update(&mut rows, &gradient, rate) {
+                drop(rows);
+                return eprintln!(
+                    "weir-node {name}: refused an update from {}: {reason}",
+                    channel.peer()
+                );
             }
         }
         let reply = rows.clone();
         drop(rows);
-        if write_frame(&stream, &reply).is_err() {
+        if channel.send(&reply).is_err() {
             return;
         }
     }
@@ -246,36 +334,49 @@ fn serve(stream: TcpStream, shard: Arc<Mutex<Vec<ClassRow>>>) {
 
 /// Connections from a worker to every ps shard.
 struct PsClient {
-    shards: Vec<TcpStream>,
+    shards: Vec<SecureChannel>,
 }
 
 impl PsClient {
-    fn connect(addresses: &[String]) -> Result<Self, String> {
+    fn connect(
+        ctx: &NodeContext<'_, LabeledPoint, TrainingReport>,
+        addresses: &[String],
+    ) -> Result<Self, String> {
         let shards = addresses
             .iter()
             .map(|a| {
-                let s =
-                    TcpStream::connect(a).map_err(|e| format!("cannot reach ps at {a}: {e}"))?;
-                let _ = s.set_nodelay(true);
-                Ok(s)
+                ctx.connect_peer(a)
+                    .map_err(|e| format!("cannot reach ps at {a}: {e}"))
             })
             .collect::<Result<_, String>>()?;
         Ok(PsClient { shards })
     }
 
-    /// Sends `request(shard)` to every shard and assembles the model from the replies.
+    /// Sends `request(shard)` to every shard and assembles the model from the replies,
+    /// which must be finite and fit the model.
     fn exchange(
-        &self,
+        &mut self,
         model: &mut LogisticModel,
         mut request: impl FnMut(usize) -> PsRequest,
     ) -> Result<(), String> {
-        for (i, stream) in self.shards.iter().enumerate() {
-            write_frame(stream, &request(i)).map_err(|e| format!("ps {i}: {e}"))?;
+        for (i, channel) in self.shards.iter_mut().enumerate() {
+            channel
+                .send(&request(i))
+                .map_err(|e| format!("ps {i}: {e}"))?;
         }
-        for (i, stream) in self.shards.iter().enumerate() {
-            let rows: Vec<ClassRow> = read_frame(stream).map_err(|e| format!("ps {i}: {e}"))?;
+        for (i, channel) in self.shards.iter_mut().enumerate() {
+            let rows: Vec<ClassRow> = channel.recv().map_err(|e| format!("ps {i}: {e}"))?;
             for (class, weights, bias) in rows {
                 let f = model.features;
+                if class >= model.classes || weights.len() != f {
+                    return Err(format!(
+                        "ps {i}: a row for class {class} with {} weights does not fit the model",
+                        weights.len()
+                    ));
+                }
+                if !bias.is_finite() || weights.iter().any(|w| !w.is_finite()) {
+                    return Err(format!("ps {i}: class {class} is not finite"));
+                }
                 model.weights[class * f..(class + 1) * f].copy_from_slice(&weights);
                 model.bias[class] = bias;
             }
@@ -339,6 +440,12 @@ pub fn worker_runner(config: PsTrainingConfig) -> impl NodeRunner<LabeledPoint, 
             return Err("the cluster has no ps role".into());
         }
         for (i, p) in data.iter().enumerate() {
+            if let Some(j) = p.x.iter().position(|v| !v.is_finite()) {
+                return Err(format!(
+                    "example {i} of worker {}: feature {j} is {}",
+                    ctx.node.index, p.x[j]
+                ));
+            }
             if p.x.len() != config.features || p.y >= config.classes {
                 return Err(format!(
                     "example {i} of worker {}: expected {} features and a class < {}, got {} features and class {}",
@@ -346,7 +453,7 @@ pub fn worker_runner(config: PsTrainingConfig) -> impl NodeRunner<LabeledPoint, 
                 ));
             }
         }
-        let client = PsClient::connect(&addresses)?;
+        let mut client = PsClient::connect(ctx, &addresses)?;
         let mut model = LogisticModel::zeros(config.classes, config.features);
         client.exchange(&mut model, |_| PsRequest::Pull)?;
         let mut steps = 0;

@@ -29,7 +29,7 @@ impl PullSource<AmAddress> for AmSource {
         let am = self.am.as_mut().expect("started above");
         if !self.announced {
             self.announced = true;
-            return Pulled::Record(AmAddress(am.address().to_string()));
+            return Pulled::Record(am.am_address().clone());
         }
         match am.outcome() {
             None => Pulled::Pending(Duration::from_millis(20)),

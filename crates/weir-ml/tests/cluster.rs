@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use weir_core::{execute, explain, op, Collector, Config, WeirError};
 use weir_ml::{
-    add_am_role, add_role, AmAddress, BatchTransitions, ClusterConfig, FailoverStrategy, Liveness,
-    NodeContext,
+    add_am_role, add_role, AmAddress, BatchTransitions, ClusterConfig, FailoverStrategy, JobSecret,
+    Liveness, NodeContext,
 };
 
 /// What a worker reports: node, attempt, number of addresses in the spec, its ps address.
@@ -154,7 +154,10 @@ fn an_unreachable_am_is_a_registration_timeout() {
         // Nothing listens on port 1.
         let am = job.from_vec(
             op("fake_am").parallelism(1),
-            vec![AmAddress("127.0.0.1:1".into())],
+            vec![AmAddress::new(
+                "127.0.0.1:1",
+                Some(JobSecret::generate().unwrap()),
+            )],
         );
         add_role(
             job,
