@@ -12,6 +12,7 @@ mod model_store;
 mod node_runner;
 mod online;
 mod onnx_export;
+pub mod output_forwarding;
 mod process_runner;
 mod protocol;
 mod ps_training;

@@ -3,12 +3,11 @@
 //! flow through two shared-memory rings (JSON payloads in binary frames), and the program's
 //! output lines are prefixed `[role:index]`.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -16,6 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::node_runner::{NodeContext, NodeRunner};
+use crate::output_forwarding::{forward_lines, Destination, LastLines};
 use crate::protocol::{ClusterSpec, NodeId};
 use crate::shm_ring::{ShmRing, PYTHON_HELPER};
 
@@ -112,50 +112,21 @@ fn node_env(
     env
 }
 
-/// A fresh directory for the rings: in `/dev/shm` when there is one (memory, not disk).
-fn ring_dir(node: &NodeId, attempt: u32) -> std::io::Result<PathBuf> {
+/// A fresh private directory for the rings and the helper (mode 0700, so that other users
+/// cannot read or write the records): in `/dev/shm` when there is one (memory, not disk).
+/// It is removed when dropped.
+fn ring_dir(node: &NodeId, attempt: u32) -> std::io::Result<tempfile::TempDir> {
     let base = Path::new("/dev/shm");
     let base = if base.is_dir() {
         base.to_path_buf()
     } else {
         std::env::temp_dir()
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = base.join(format!(
-        "weir-{}-{}-{}-{attempt}-{nanos}",
-        std::process::id(),
-        node.role,
-        node.index
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// Copies the program's output lines to ours with a `[role:index]` prefix; keeps the last
-/// stderr lines in `tail`.
-fn forward(
-    stream: impl Read + Send + 'static,
-    prefix: String,
-    tail: Option<Arc<Mutex<VecDeque<String>>>>,
-) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { return };
-            match &tail {
-                Some(tail) => {
-                    eprintln!("{prefix} {line}");
-                    let mut tail = tail.lock().unwrap();
-                    if tail.len() == STDERR_TAIL {
-                        tail.pop_front();
-                    }
-                    tail.push_back(line);
-                }
-                None => println!("{prefix} {line}"),
-            }
-        }
-    });
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(&format!("weir-{}-{}-{attempt}-", node.role, node.index))
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(base)
 }
 
 /// The program, killed if the runner unwinds before it has exited.
@@ -202,9 +173,7 @@ where
 {
     fn run(&self, ctx: &mut NodeContext<'_, I, O>) -> Result<(), String> {
         let dir = ring_dir(&ctx.node, ctx.attempt).map_err(|e| format!("ring directory: {e}"))?;
-        let result = self.run_in(ctx, &dir);
-        let _ = std::fs::remove_dir_all(&dir);
-        result
+        self.run_in(ctx, dir.path())
     }
 }
 
@@ -242,12 +211,12 @@ impl ProcessRunner {
             .map_err(|e| format!("cannot start `{}`: {e}", self.program))?;
         let mut child = KillOnDrop(child);
         let prefix = format!("[{}]", ctx.node);
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = LastLines::new(STDERR_TAIL);
         if let Some(out) = child.stdout.take() {
-            forward(out, prefix.clone(), None);
+            forward_lines(out, prefix.clone(), Destination::Stdout, None);
         }
         if let Some(err) = child.stderr.take() {
-            forward(err, prefix, Some(Arc::clone(&tail)));
+            forward_lines(err, prefix, Destination::Stderr, Some(tail.clone()));
         }
         let child_done = AtomicBool::new(false);
         let (input, output, stop) = (ctx.input, ctx.output, ctx.stop.clone());
@@ -333,7 +302,7 @@ impl ProcessRunner {
             return Err(error);
         }
         if !status.success() {
-            let tail: Vec<String> = tail.lock().unwrap().iter().cloned().collect();
+            let tail = tail.lines();
             return Err(format!(
                 "`{}` exited with {status}; last stderr lines: {}",
                 self.program,

@@ -33,11 +33,13 @@ pub(crate) struct ShmRing {
 impl ShmRing {
     /// Creates the file and its ring with `capacity` data bytes.
     pub(crate) fn create(path: &Path, capacity: usize) -> Result<ShmRing> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Readable and writable by this user only: the records are the job's data.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .mode(0o600)
             .open(path)?;
         file.set_len((HEADER + capacity) as u64)?;
         // SAFETY: the file is ours and only the two ring ends map it; concurrent access goes
@@ -94,10 +96,10 @@ impl ShmRing {
         let mut spins = 0u32;
         loop {
             let tail = self.counter(24).load(Ordering::Acquire);
-            if tail > head {
+            if tail > head || head - tail > self.capacity {
                 return Err(Error::new(
                     ErrorKind::InvalidData,
-                    format!("corrupt ring: the reader is at {tail}, past the writer at {head}"),
+                    format!("corrupt ring: the reader is at {tail}, the writer at {head}, in a ring of {} bytes", self.capacity),
                 ));
             }
             if self.capacity - (head - tail) >= needed {
@@ -127,6 +129,40 @@ impl ShmRing {
         self.closed_flag().store(1, Ordering::Release);
     }
 
+    /// Takes the frame at `tail`, checking everything the writer (another process) wrote:
+    /// no more published than the ring holds, a length that fits the ring and what was
+    /// published. A violation is an `InvalidData` error, never a panic or a huge allocation.
+    fn take_frame(&self, head: u64, tail: u64) -> Result<Vec<u8>> {
+        let corrupt = |what: String| {
+            Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("corrupt ring: {what}"),
+            ))
+        };
+        let published = head - tail;
+        if published > self.capacity {
+            return corrupt(format!(
+                "{published} bytes published in a ring of {} bytes",
+                self.capacity
+            ));
+        }
+        if published < 4 {
+            return corrupt(format!(
+                "{published} bytes published, less than a frame header"
+            ));
+        }
+        let mut len = [0u8; 4];
+        self.copy_out(tail, &mut len);
+        let len = u32::from_le_bytes(len) as u64;
+        if 4 + len > published {
+            return corrupt(format!("a frame of {len} bytes but {published} published"));
+        }
+        let mut payload = vec![0u8; len as usize];
+        self.copy_out(tail + 4, &mut payload);
+        self.counter(24).store(tail + 4 + len, Ordering::Release);
+        Ok(payload)
+    }
+
     /// The next frame; `None` at the end of the stream, or when `abort()` says the writer is
     /// gone while the ring is empty.
     pub(crate) fn read(&self, abort: &mut dyn FnMut() -> bool) -> Result<Option<Vec<u8>>> {
@@ -135,22 +171,13 @@ impl ShmRing {
         loop {
             let head = self.counter(16).load(Ordering::Acquire);
             if head > tail {
-                let mut len = [0u8; 4];
-                self.copy_out(tail, &mut len);
-                let len = u32::from_le_bytes(len) as u64;
-                if 4 + len > head - tail {
-                    return Err(Error::new(
-                        ErrorKind::InvalidData,
-                        format!(
-                            "corrupt ring: a frame of {len} bytes but {} published",
-                            head - tail
-                        ),
-                    ));
-                }
-                let mut payload = vec![0u8; len as usize];
-                self.copy_out(tail + 4, &mut payload);
-                self.counter(24).store(tail + 4 + len, Ordering::Release);
-                return Ok(Some(payload));
+                return self.take_frame(head, tail).map(Some);
+            }
+            if head < tail {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!("corrupt ring: the writer is at {head}, behind the reader at {tail}"),
+                ));
             }
             if self.closed_flag().load(Ordering::Acquire) == 1 {
                 // Frames written just before the flag are visible now.
@@ -219,5 +246,64 @@ mod tests {
         let mut ring = ShmRing::create(&dir.path().join("ring"), 16).unwrap();
         let error = ring.write(&[0; 20], &mut || false).unwrap_err();
         assert!(error.to_string().contains("does not fit"), "{error}");
+    }
+
+    /// A ring whose header and data another process wrote at will.
+    fn ring_with(
+        capacity: usize,
+        head: u64,
+        tail: u64,
+        closed: u32,
+        data: &[u8],
+    ) -> (tempfile::TempDir, ShmRing) {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = ShmRing::create(&dir.path().join("ring"), capacity).unwrap();
+        let mut ring = ring;
+        ring.map[16..24].copy_from_slice(&head.to_le_bytes());
+        ring.map[24..32].copy_from_slice(&tail.to_le_bytes());
+        ring.map[32..36].copy_from_slice(&closed.to_le_bytes());
+        let n = data.len().min(capacity);
+        ring.map[HEADER..HEADER + n].copy_from_slice(&data[..n]);
+        (dir, ring)
+    }
+
+    #[test]
+    fn a_peer_that_publishes_more_than_the_ring_holds_is_an_error_not_an_allocation() {
+        // A length of 4 GiB at the tail, and a head far beyond the ring.
+        let (_dir, ring) = ring_with(64, u64::MAX / 2, 0, 0, &[0xff; 8]);
+        let error = ring.read(&mut || true).unwrap_err();
+        assert!(error.to_string().contains("corrupt ring"), "{error}");
+        let (_dir, ring) = ring_with(64, 40, 0, 0, &[0xff; 8]);
+        let error = ring.read(&mut || true).unwrap_err();
+        assert!(
+            error.to_string().contains("a frame of 4294967295 bytes"),
+            "{error}"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Whatever the other process writes into the header and the data area, reading
+        /// never panics and never returns (or allocates) more than the ring holds.
+        #[test]
+        fn reading_any_ring_contents_never_panics(
+            capacity in 8usize..256,
+            head in proptest::prelude::any::<u64>(),
+            tail in proptest::prelude::any::<u64>(),
+            closed in 0u32..3,
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            small_head in 0u64..600,
+        ) {
+            for head in [head, small_head, tail.saturating_add(small_head)] {
+                let (_dir, ring) = ring_with(capacity, head, tail, closed, &data);
+                let mut polls = 0;
+                for _ in 0..4 {
+                    match ring.read(&mut || { polls += 1; polls > 2 }) {
+                        Ok(Some(frame)) => proptest::prop_assert!(frame.len() <= capacity),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+        }
     }
 }

@@ -144,3 +144,21 @@ fn a_hung_python_node_is_timed_out_by_its_heartbeats_killed_and_restarted() {
     assert!(summaries.iter().all(|s| s.attempt == 1), "{summaries:?}");
     assert_eq!(summaries.len(), 2);
 }
+
+#[test]
+fn a_program_printing_invalid_utf8_is_passed_through_and_keeps_running() {
+    let cluster = ClusterConfig::new().role("worker", 2);
+    let runner = ProcessRunner::new("python3", [script()]).env("PRINT_INVALID_UTF8", "1");
+    let (result, summaries) = run_with(cluster, runner, Some(1000));
+    result.unwrap();
+    assert_eq!(summaries.iter().map(|s| s.count).sum::<u64>(), 1000);
+}
+
+#[test]
+fn the_rings_and_their_directory_are_private_to_the_user() {
+    let cluster = ClusterConfig::new().role("worker", 2);
+    let runner = ProcessRunner::new("python3", [script()]).env("CHECK_PRIVATE", "1");
+    let (result, summaries) = run_with(cluster, runner, Some(10));
+    result.unwrap();
+    assert_eq!(summaries.len(), 2);
+}

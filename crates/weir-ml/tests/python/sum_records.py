@@ -7,6 +7,20 @@ import time
 import weir_node
 
 node = weir_node.context()
+if os.environ.get("PRINT_INVALID_UTF8"):
+    # Bytes that are not UTF-8, on both streams: the host must pass them on, not hang up.
+    sys.stdout.buffer.write(b"\xff\xfe not utf-8 \xc3\n")
+    sys.stdout.flush()
+    sys.stderr.buffer.write(b"\xff on stderr\n")
+    sys.stderr.flush()
+if os.environ.get("CHECK_PRIVATE"):
+    # The rings and their directory hold the job's records: only this user may open them.
+    for path in (os.environ["WEIR_INPUT_RING"], os.environ["WEIR_OUTPUT_RING"]):
+        for target in (path, os.path.dirname(path)):
+            mode = os.stat(target).st_mode & 0o777
+            if mode & 0o077:
+                print(f"{target} has mode {oct(mode)}", file=sys.stderr, flush=True)
+                sys.exit(4)
 if node.attempt < int(os.environ.get("HANG_UNTIL_ATTEMPT", "0")):
     # Stuck without a sign of life: with runner liveness the AM times the node out.
     time.sleep(3600)
