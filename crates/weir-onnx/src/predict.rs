@@ -161,12 +161,16 @@ impl PredictConfig {
 pub struct TensorPredictConfig {
     /// The inputs to feed, in the order [`InputRows`] addresses them: at least one, and
     /// every input the model has. Each is `[N]` or `[N, width]` in the model, with `N` the
-    /// batch (dynamic) and a fixed width.
+    /// batch and a fixed width. `N` must be dynamic: a fixed first dimension (even 1) would
+    /// not take batches of up to `max_batch` records; only with `max_batch` 1 is a fixed 1
+    /// accepted, as then it is the batch.
     pub inputs: Vec<TensorSpec>,
     /// The outputs to read, in the order [`OutputRow`] addresses them: at least one. Each
-    /// must be one row per record, `[N]` or `[N, width]` with `N` the batch (dynamic); this is
-    /// checked when a model loads and on every batch. With [`Serving::Shadow`], the first
-    /// output is the one compared.
+    /// must be one row per record, `[N]` or `[N, width]` with `N` the batch (dynamic, as for
+    /// the inputs: a fixed 1 means one row for the whole batch) and a width of at least 1;
+    /// this is checked when a model loads and on every batch, whose records become dead
+    /// letters if a run returns anything else. With [`Serving::Shadow`], the first output is
+    /// the one compared.
     pub outputs: Vec<TensorSpec>,
     /// Largest batch handed to one `Session::run`.
     pub max_batch: usize,
@@ -280,8 +284,10 @@ struct Slots {
     primary: Option<Loaded>,
     candidate: Option<Loaded>,
     loader: ModelLoader,
-    /// Why the last rejected update was rejected: `model digits v2 rejected: …`.
+    /// Why the last rejected primary update was rejected: `model digits v2 rejected: …`.
     last_rejection: Option<String>,
+    /// The same for candidate updates.
+    last_candidate_rejection: Option<String>,
 }
 
 impl Slots {
@@ -307,20 +313,29 @@ impl Slots {
                         OnnxError::Model { reason, .. } => reason,
                         other => other.to_string(),
                     };
-                    self.last_rejection = Some(format!("model {} rejected: {reason}", result.name));
+                    let rejection = format!("model {} rejected: {reason}", result.name);
+                    if result.candidate {
+                        self.last_candidate_rejection = Some(format!("candidate {rejection}"));
+                    } else {
+                        self.last_rejection = Some(rejection);
+                    }
                 }
             }
         }
     }
 
-    /// Why records cannot be scored while there is no primary model.
+    /// Why records cannot be scored while there is no primary model: the last primary
+    /// update's rejection, or that none arrived.
     fn why_no_model(&self) -> String {
-        match (&self.last_rejection, &self.candidate) {
-            (Some(rejection), _) => rejection.clone(),
-            (None, Some(candidate)) => format!(
+        if let Some(rejection) = &self.last_rejection {
+            return rejection.clone();
+        }
+        match (&self.candidate, &self.last_candidate_rejection) {
+            (Some(candidate), _) => format!(
                 "only a candidate model ({}) has loaded; records wait for a primary one",
                 candidate.model
             ),
+            (None, Some(rejection)) => format!("no primary model update arrived ({rejection})"),
             (None, None) => "no model update arrived".into(),
         }
     }
@@ -334,10 +349,15 @@ pub trait PredictExt<'s, T> {
     /// Records wait until the first model has arrived. Models load on a background thread;
     /// with [`SwapPolicy::AtEpoch`] an update applies from its epoch on, and a batch never
     /// mixes versions. A model that fails to load or does not fit `config` is rejected
-    /// (reported on stderr, counted as `models_rejected`) and the previous one keeps serving.
-    /// Records whose features have the wrong length or are not finite become dead letters
-    /// (returned, and routed to the job's dead-letter output). The job report counts
-    /// predictions per model version (`v1`, `v2`, …).
+    /// (reported on stderr, counted as `models_rejected`) and the previous one keeps serving;
+    /// fitting means: it has the configured input and outputs with their element types, no
+    /// other input, the batch as the (dynamic) first dimension of each, and one label per
+    /// record (see [`TensorPredictConfig`]). Records whose features have the wrong length or
+    /// are not finite become dead letters (returned, and routed to the job's dead-letter
+    /// output), and so do the records of a batch whose run fails or returns outputs that are
+    /// not one row per record, and records still waiting for a first model when the model
+    /// stream ends (saying why: the last rejection, or that no update arrived). The job
+    /// report counts predictions per model version (`v1`, `v2`, …).
     fn predict(
         self,
         op: impl Into<Op>,
@@ -461,6 +481,7 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                 candidate: None,
                 loader: ModelLoader::start(&loader_name, load_config, waker),
                 last_rejection: None,
+                last_candidate_rejection: None,
             },
             |slots, update: ModelUpdate| slots.loader.submit(update),
             move |slots, batch: Vec<T>, metrics| {

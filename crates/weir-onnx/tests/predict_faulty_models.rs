@@ -334,3 +334,63 @@ fn records_that_never_found_a_model_say_that_no_update_arrived() {
     );
     assert_eq!(count, 5);
 }
+
+#[test]
+fn records_waiting_for_a_primary_model_say_what_the_candidates_did() {
+    let loaded = classify(
+        5,
+        5,
+        vec![model("digits", 1, "digits_logreg.onnx").as_candidate()],
+        64,
+    );
+    assert!(loaded.out.is_empty());
+    all_dead_because(
+        &loaded.dead,
+        "the side input ended before the state could process this record: only a candidate \
+         model (digits v1) has loaded; records wait for a primary one",
+    );
+    let rejected = classify(
+        5,
+        5,
+        vec![model("digits", 1, "label_fixed_1x1.onnx").as_candidate()],
+        64,
+    );
+    all_dead_because(
+        &rejected.dead,
+        "the side input ended before the state could process this record: no primary model \
+         update arrived (candidate model digits v1 rejected: output `label` is i64 [1, 1], \
+         expected i64 [N] or [N, 1] with N the batch: the first dimension must be dynamic (or \
+         1 with max_batch 1))",
+    );
+}
+
+#[test]
+fn a_shadow_model_whose_outputs_are_not_one_row_per_record_is_counted_as_failed() {
+    // The candidate declares `label` [N] but returns [1]: its rows are not compared (they
+    // used to "agree" as empty slices); the primary's predictions go out as usual. The
+    // candidate arrives at epoch 1, the second 50 records.
+    let models = vec![
+        model("digits", 1, "digits_logreg.onnx"),
+        model("first10", 2, "label_one_row.onnx").as_candidate(),
+    ];
+    let run = run(100, 50, models, |digits, updates| {
+        digits.predict(
+            "predict",
+            updates,
+            |d: &Digit, row: &mut Vec<f32>| row.extend_from_slice(&d.x),
+            PredictConfig {
+                serving: weir_onnx::Serving::Shadow,
+                ..PredictConfig::default()
+            },
+        )
+    });
+    assert!(run.dead.is_empty(), "{:?}", run.dead);
+    assert_eq!(run.out.len(), 100);
+    assert!(run.out.iter().all(|p| p.model_version == 1));
+    assert!(
+        !run.counters.contains_key("shadow_agree"),
+        "compared: {:?}",
+        run.counters
+    );
+    assert_eq!(run.counters["shadow_failed"], 50);
+}
