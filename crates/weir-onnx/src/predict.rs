@@ -306,9 +306,13 @@ impl Slots {
                 }
                 Err(e) => {
                     metrics.count("models_rejected", 1);
-                    eprintln!(
-                        "weir: {operator}: rejected model update: {e}; the previous model keeps serving"
-                    );
+                    let meanwhile = match (result.candidate, &self.primary, &self.candidate) {
+                        (false, Some(_), _) => "the previous model keeps serving",
+                        (false, None, _) => "no model is serving yet: records wait",
+                        (true, _, Some(_)) => "the previous candidate stays",
+                        (true, _, None) => "no candidate is loaded",
+                    };
+                    eprintln!("weir: {operator}: rejected model update: {e}; {meanwhile}");
                     let reason = match e {
                         OnnxError::Model { reason, .. } => reason,
                         other => other.to_string(),
