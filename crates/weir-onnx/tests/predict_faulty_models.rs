@@ -367,8 +367,8 @@ fn records_waiting_for_a_primary_model_say_what_the_candidates_did() {
 #[test]
 fn a_shadow_model_whose_outputs_are_not_one_row_per_record_is_counted_as_failed() {
     // The candidate declares `label` [N] but returns [1]: its rows are not compared (they
-    // used to "agree" as empty slices); the primary's predictions go out as usual. The
-    // candidate arrives at epoch 1, the second 50 records.
+    // used to count as disagreements, against an empty slice); the primary's predictions go
+    // out as usual. The candidate arrives at epoch 1, the second 50 records.
     let models = vec![
         model("digits", 1, "digits_logreg.onnx"),
         model("first10", 2, "label_one_row.onnx").as_candidate(),
