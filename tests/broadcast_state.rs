@@ -1,5 +1,6 @@
 //! `map_batch_with_broadcast`: state from a broadcast side input, applied per epoch; batches
-//! wait for the first side update; held records become dead letters if none ever comes.
+//! wait for the first side update; held records become dead letters, with the state's reason,
+//! if none ever comes.
 
 use weir::prelude::*;
 use weir::BatchOutcome;
@@ -15,14 +16,16 @@ fn run(side: Vec<Option<i64>>, workers: usize, p: usize) -> (Vec<i64>, Vec<DeadL
         let (scored, dead_letters) = main.map_batch_with_broadcast(
             op("add_latest").parallelism(p),
             updates,
-            |_| None::<i64>,
-            |state, update: Option<i64>| {
+            // The latest value, and how many side updates came.
+            |_| (None::<i64>, 0),
+            |(value, updates), update: Option<i64>| {
+                *updates += 1;
                 if update.is_some() {
-                    *state = update;
+                    *value = update;
                 }
             },
-            |state, batch: Vec<i64>, _metrics| match state {
-                None => BatchOutcome::Hold(batch),
+            |(value, updates), batch: Vec<i64>, _metrics| match value {
+                None => BatchOutcome::Hold(batch, format!("{updates} side updates, none usable")),
                 Some(v) => BatchOutcome::Done(batch.into_iter().map(|x| Ok(x + *v)).collect()),
             },
         );
@@ -53,13 +56,16 @@ fn batches_wait_for_the_first_update_and_see_the_state_of_their_epoch() {
 }
 
 #[test]
-fn records_still_held_when_the_side_input_ends_become_dead_letters() {
+fn records_still_held_when_the_side_input_ends_become_dead_letters_saying_why() {
     let (out, dead) = run(vec![None, None], 2, 2);
     assert!(out.is_empty());
     assert_eq!(dead.len(), 6);
+    // The reason is the state's, as of its last try (after both updates).
     assert!(
-        dead.iter()
-            .all(|d| d.operator == "add_latest" && d.reason.contains("no model arrived")),
+        dead.iter().all(|d| d.operator == "add_latest"
+            && d.reason
+                == "the side input ended before the state could process this record: \
+                    2 side updates, none usable"),
         "{dead:?}"
     );
 }

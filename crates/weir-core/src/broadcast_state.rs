@@ -22,10 +22,11 @@ use crate::stream::{Data, DataStream, VecBuilder};
 pub enum BatchOutcome<T, U> {
     /// The batch was processed: outputs and dead letters, in any order.
     Done(Vec<Result<U, DeadLetter>>),
-    /// The state cannot process records yet (e.g. no model has arrived): hold them and try
-    /// again after the next side update. Held records become dead letters if the side input
-    /// ends first.
-    Hold(Vec<T>),
+    /// The state cannot process records yet (e.g. no model has arrived, or the last one was
+    /// rejected): hold them and try again after the next side update. The `String` says why,
+    /// for people: held records become dead letters with the reason of the last `Hold` if the
+    /// side input ends first.
+    Hold(Vec<T>, String),
     /// The state is still working on a side update in the background (e.g. loading a
     /// model on another thread) and will call [`StateWaker::wake`] when done: hold the
     /// records and try again then. Later side updates are not applied until the batch is
@@ -58,8 +59,9 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// the state cannot take yet ([`BatchOutcome::Hold`] or [`BatchOutcome::Wait`]) is kept
     /// with its epoch, later epochs queue behind it, and it is retried on every activation
     /// (after side updates, and when the waker fires). If the side input ends with records
-    /// still held (not waiting), they become dead letters. Returns the outputs and the dead
-    /// letters, which are also registered with the job's dead-letter output.
+    /// still held (not waiting), they become dead letters whose reason is the last
+    /// [`BatchOutcome::Hold`]'s. Returns the outputs and the dead letters, which are also
+    /// registered with the job's dead-letter output.
     #[allow(clippy::type_complexity)]
     pub fn map_batch_with_broadcast<S: Data, St: 'static, U: Data>(
         self,
@@ -92,10 +94,12 @@ impl<'s, T: Data> DataStream<'s, T> {
                 let mut state = init(StateWaker(worker.sync_activator_for(info.address.to_vec())));
                 let mut records: EpochStash<Vec<T>> = EpochStash::new();
                 let mut updates: EpochStash<Vec<S>> = EpochStash::new();
-                // Batches the state held back, oldest first, and whether the last try said
-                // `Wait` (the state will wake us) rather than `Hold`.
+                // Batches the state held back, oldest first, whether the last try said
+                // `Wait` (the state will wake us) rather than `Hold`, and the last `Hold`'s
+                // reason.
                 let mut held: Vec<(Capability<Epoch>, Vec<T>)> = Vec::new();
                 let mut waiting = false;
+                let mut held_because = String::new();
                 move |(input, input_frontier), (side, side_frontier), output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|cap, data| {
@@ -109,33 +113,37 @@ impl<'s, T: Data> DataStream<'s, T> {
                             batch.append(data);
                         }
                     });
-                    let mut ready: Vec<(Capability<Epoch>, Vec<Result<U, DeadLetter>>)> = Vec::new();
-                    let complete = |t: Epoch| !input_frontier.less_equal(&t) && !side_frontier.less_equal(&t);
+                    let mut ready: Vec<(Capability<Epoch>, Vec<Result<U, DeadLetter>>)> =
+                        Vec::new();
+                    let complete =
+                        |t: Epoch| !input_frontier.less_equal(&t) && !side_frontier.less_equal(&t);
                     // Retries what is held, oldest first, stopping at the first batch that
                     // still cannot go (later epochs stay queued behind it).
-                    let mut retry = |state: &mut St,
-                                     held: &mut Vec<(Capability<Epoch>, Vec<T>)>,
-                                     ready: &mut Vec<(Capability<Epoch>, Vec<Result<U, DeadLetter>>)>|
-                     -> bool {
-                        let mut queue = std::mem::take(held).into_iter();
-                        let mut waiting = false;
-                        for (cap, batch) in queue.by_ref() {
-                            match on_batch(state, batch, &metrics) {
-                                BatchOutcome::Done(out) => ready.push((cap, out)),
-                                BatchOutcome::Hold(batch) => {
-                                    held.push((cap, batch));
-                                    break;
-                                }
-                                BatchOutcome::Wait(batch) => {
-                                    held.push((cap, batch));
-                                    waiting = true;
-                                    break;
+                    let mut retry =
+                        |state: &mut St,
+                         held: &mut Vec<(Capability<Epoch>, Vec<T>)>,
+                         ready: &mut Vec<(Capability<Epoch>, Vec<Result<U, DeadLetter>>)>|
+                         -> bool {
+                            let mut queue = std::mem::take(held).into_iter();
+                            let mut waiting = false;
+                            for (cap, batch) in queue.by_ref() {
+                                match on_batch(state, batch, &metrics) {
+                                    BatchOutcome::Done(out) => ready.push((cap, out)),
+                                    BatchOutcome::Hold(batch, reason) => {
+                                        held.push((cap, batch));
+                                        held_because = reason;
+                                        break;
+                                    }
+                                    BatchOutcome::Wait(batch) => {
+                                        held.push((cap, batch));
+                                        waiting = true;
+                                        break;
+                                    }
                                 }
                             }
-                        }
-                        held.extend(queue);
-                        waiting
-                    };
+                            held.extend(queue);
+                            waiting
+                        };
                     if !held.is_empty() {
                         waiting = retry(&mut state, &mut held, &mut ready);
                     }
@@ -152,7 +160,9 @@ impl<'s, T: Data> DataStream<'s, T> {
                             break;
                         }
                         if let Some((_, side_records)) = updates.take(next) {
-                            side_records.into_iter().for_each(|s| on_side(&mut state, s));
+                            side_records
+                                .into_iter()
+                                .for_each(|s| on_side(&mut state, s));
                             // The state changed: batches held back may go now.
                             if !held.is_empty() {
                                 waiting = retry(&mut state, &mut held, &mut ready);
@@ -168,16 +178,7 @@ impl<'s, T: Data> DataStream<'s, T> {
                     // (Checked below, after the emitted batches.)
                     if side_frontier.is_empty() && input_frontier.is_empty() && !waiting {
                         for (cap, batch) in held.drain(..) {
-                            let epoch = *cap.time();
-                            let dead = batch.into_iter().map(|x| {
-                                Err(DeadLetter {
-                                    operator: name.clone(),
-                                    location: format!("epoch {epoch}"),
-                                    reason: "the side input ended before the state could process this record (no model arrived?)".into(),
-                                    raw: serde_json::to_string(&x).unwrap_or_default(),
-                                })
-                            });
-                            let dead = dead.collect();
+                            let dead = never_processed(&name, *cap.time(), batch, &held_because);
                             ready.push((cap, dead));
                         }
                     }
@@ -211,4 +212,27 @@ impl<'s, T: Data> DataStream<'s, T> {
             dead,
         )
     }
+}
+
+/// The dead letters of a batch held back when the side input ended: the state never could
+/// process it, for `reason` (the last [`BatchOutcome::Hold`]'s).
+fn never_processed<T: Data, U>(
+    operator: &str,
+    epoch: Epoch,
+    batch: Vec<T>,
+    reason: &str,
+) -> Vec<Result<U, DeadLetter>> {
+    batch
+        .into_iter()
+        .map(|record| {
+            Err(DeadLetter {
+                operator: operator.to_string(),
+                location: format!("epoch {epoch}"),
+                reason: format!(
+                    "the side input ended before the state could process this record: {reason}"
+                ),
+                raw: serde_json::to_string(&record).unwrap_or_default(),
+            })
+        })
+        .collect()
 }

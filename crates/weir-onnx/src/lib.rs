@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod model_check;
 mod model_info;
 mod model_watch;
 mod predict;

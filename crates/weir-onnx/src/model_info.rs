@@ -114,7 +114,8 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<ModelInfo, OnnxError> {
     })
 }
 
-fn dims(shape: &[i64]) -> String {
+/// A declared shape for people: `[N, 64]`, with `N` for every dynamic dimension.
+pub(crate) fn dims(shape: &[i64]) -> String {
     let dims: Vec<String> = shape
         .iter()
         .map(|d| {

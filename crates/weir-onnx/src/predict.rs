@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 use weir_core::{BatchOutcome, Data, DataStream, DeadLetter, Op, OperatorMetrics, StateWaker};
 
 use crate::error::OnnxError;
+use crate::model_check::{check_model, RowLayout};
 use crate::runtime::runtime;
-use crate::tensor_batch::{Column, ElementType, InputRows, OutputColumn, OutputRow, TensorSpec};
+use crate::tensor_batch::{
+    Column, ElementType, InputRows, OutputColumn, OutputRow, OutputValues, TensorSpec,
+};
 
 /// Where a model's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,10 +140,10 @@ impl Default for PredictConfig {
 }
 
 impl PredictConfig {
-    /// The general form of this configuration: input `input` (f32), outputs `label` (i64)
-    /// and, if set, `probabilities` (f32).
+    /// The general form of this configuration: input `input` (f32), outputs `label` (i64,
+    /// one per record: `[N]` or `[N, 1]`) and, if set, `probabilities` (f32).
     pub fn tensors(&self) -> TensorPredictConfig {
-        let mut outputs = vec![TensorSpec::i64(&self.label)];
+        let mut outputs = vec![TensorSpec::i64(&self.label).with_width(1)];
         outputs.extend(self.probabilities.iter().map(TensorSpec::f32));
         TensorPredictConfig {
             inputs: vec![TensorSpec::f32(&self.input)],
@@ -156,11 +159,18 @@ impl PredictConfig {
 /// How [`PredictExt::predict_tensors`] talks to a model with any named inputs and outputs.
 #[derive(Clone, Debug)]
 pub struct TensorPredictConfig {
-    /// The inputs to feed, in the order [`InputRows`] addresses them. Each is `[N]` or
-    /// `[N, width]` in the model, with a fixed width.
+    /// The inputs to feed, in the order [`InputRows`] addresses them: at least one, and
+    /// every input the model has. Each is `[N]` or `[N, width]` in the model, with `N` the
+    /// batch and a fixed width. `N` must be dynamic: a fixed first dimension (even 1) would
+    /// not take batches of up to `max_batch` records; only with `max_batch` 1 is a fixed 1
+    /// accepted, as then it is the batch.
     pub inputs: Vec<TensorSpec>,
-    /// The outputs to read, in the order [`OutputRow`] addresses them. With
-    /// [`Serving::Shadow`], the first output is the one compared.
+    /// The outputs to read, in the order [`OutputRow`] addresses them: at least one. Each
+    /// must be one row per record, `[N]` or `[N, width]` with `N` the batch (dynamic, as for
+    /// the inputs: a fixed 1 means one row for the whole batch) and a width of at least 1;
+    /// this is checked when a model loads and on every batch, whose records become dead
+    /// letters if a run returns anything else. With [`Serving::Shadow`], the first output is
+    /// the one compared.
     pub outputs: Vec<TensorSpec>,
     /// Largest batch handed to one `Session::run`.
     pub max_batch: usize,
@@ -175,6 +185,8 @@ pub struct TensorPredictConfig {
 /// A model loaded on one instance.
 struct Loaded {
     session: Session,
+    /// Name and version, for messages: `digits v2`.
+    model: String,
     version: u64,
     /// Per configured input: values per row, and whether the model wants `[N, width]`
     /// (`false`: `[N]`).
@@ -182,9 +194,14 @@ struct Loaded {
     two_dimensional: Vec<bool>,
 }
 
+/// `name vVERSION`, how messages name a model update.
+fn model_name(update: &ModelUpdate) -> String {
+    format!("{} v{}", update.name, update.version)
+}
+
 /// Loads a model update and checks it against the configured inputs and outputs.
 fn load(update: &ModelUpdate, config: &TensorPredictConfig) -> Result<Loaded, OnnxError> {
-    let model = format!("{} v{}", update.name, update.version);
+    let model = model_name(update);
     let error = |reason: String| OnnxError::Model {
         model: model.clone(),
         reason,
@@ -201,73 +218,21 @@ fn load(update: &ModelUpdate, config: &TensorPredictConfig) -> Result<Loaded, On
         .and_then(|mut b| b.commit_from_memory(&bytes))
         .map_err(|e| error(e.to_string()))?;
     let info = crate::ModelInfo::from_session(&session, &bytes)?;
-    let names = |list: &[crate::TensorInfo]| {
-        list.iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (mut widths, mut two_dimensional) = (Vec::new(), Vec::new());
-    for spec in &config.inputs {
-        let input = info
-            .inputs
-            .iter()
-            .find(|i| i.name == spec.name)
-            .ok_or_else(|| {
-                error(format!(
-                    "has no input `{}` (inputs: {})",
-                    spec.name,
-                    names(&info.inputs)
-                ))
-            })?;
-        let width = match input.shape[..] {
-            [_] => Some(1),
-            [_, w] if w >= 1 => Some(w as usize),
-            _ => None,
-        };
-        match width {
-            Some(width) if input.dtype == spec.ty.to_string() => {
-                widths.push(width);
-                two_dimensional.push(input.shape.len() == 2);
-            }
-            _ => {
-                return Err(error(format!(
-                    "input `{}` is {} {:?}, expected {} [N] or [N, F] with a fixed F",
-                    input.name, input.dtype, input.shape, spec.ty
-                )))
-            }
-        }
-    }
-    for spec in &config.outputs {
-        let output = info
-            .outputs
-            .iter()
-            .find(|o| o.name == spec.name)
-            .ok_or_else(|| {
-                error(format!(
-                    "has no output `{}` (outputs: {})",
-                    spec.name,
-                    names(&info.outputs)
-                ))
-            })?;
-        if output.dtype != spec.ty.to_string() || !(1..=2).contains(&output.shape.len()) {
-            return Err(error(format!(
-                "output `{}` is {} {:?}, expected {} [N] or [N, C]",
-                output.name, output.dtype, output.shape, spec.ty
-            )));
-        }
-    }
+    let layouts: Vec<RowLayout> = check_model(&info, config).map_err(error)?;
     Ok(Loaded {
         session,
         version: update.version,
-        widths,
-        two_dimensional,
+        widths: layouts.iter().map(|l| l.width).collect(),
+        two_dimensional: layouts.iter().map(|l| l.two_dimensional).collect(),
+        model,
     })
 }
 
 /// A model update loaded (or rejected) by the loader thread.
 struct LoadResult {
     candidate: bool,
+    /// `name vVERSION` of the update.
+    name: String,
     model: Result<Loaded, OnnxError>,
 }
 
@@ -290,6 +255,7 @@ impl ModelLoader {
                     let model = load(&update, &config);
                     let sent = outbox.send(LoadResult {
                         candidate: update.candidate,
+                        name: model_name(&update),
                         model,
                     });
                     if sent.is_err() {
@@ -318,6 +284,10 @@ struct Slots {
     primary: Option<Loaded>,
     candidate: Option<Loaded>,
     loader: ModelLoader,
+    /// Why the last rejected primary update was rejected: `model digits v2 rejected: …`.
+    last_rejection: Option<String>,
+    /// The same for candidate updates.
+    last_candidate_rejection: Option<String>,
 }
 
 impl Slots {
@@ -336,11 +306,41 @@ impl Slots {
                 }
                 Err(e) => {
                     metrics.count("models_rejected", 1);
-                    eprintln!(
-                        "weir: {operator}: rejected model update: {e}; the previous model keeps serving"
-                    );
+                    let meanwhile = match (result.candidate, &self.primary, &self.candidate) {
+                        (false, Some(_), _) => "the previous model keeps serving",
+                        (false, None, _) => "no model is serving yet: records wait",
+                        (true, _, Some(_)) => "the previous candidate stays",
+                        (true, _, None) => "no candidate is loaded",
+                    };
+                    eprintln!("weir: {operator}: rejected model update: {e}; {meanwhile}");
+                    let reason = match e {
+                        OnnxError::Model { reason, .. } => reason,
+                        other => other.to_string(),
+                    };
+                    let rejection = format!("model {} rejected: {reason}", result.name);
+                    if result.candidate {
+                        self.last_candidate_rejection = Some(format!("candidate {rejection}"));
+                    } else {
+                        self.last_rejection = Some(rejection);
+                    }
                 }
             }
+        }
+    }
+
+    /// Why records cannot be scored while there is no primary model: the last primary
+    /// update's rejection, or that none arrived.
+    fn why_no_model(&self) -> String {
+        if let Some(rejection) = &self.last_rejection {
+            return rejection.clone();
+        }
+        match (&self.candidate, &self.last_candidate_rejection) {
+            (Some(candidate), _) => format!(
+                "only a candidate model ({}) has loaded; records wait for a primary one",
+                candidate.model
+            ),
+            (None, Some(rejection)) => format!("no primary model update arrived ({rejection})"),
+            (None, None) => "no model update arrived".into(),
         }
     }
 }
@@ -353,10 +353,15 @@ pub trait PredictExt<'s, T> {
     /// Records wait until the first model has arrived. Models load on a background thread;
     /// with [`SwapPolicy::AtEpoch`] an update applies from its epoch on, and a batch never
     /// mixes versions. A model that fails to load or does not fit `config` is rejected
-    /// (reported on stderr, counted as `models_rejected`) and the previous one keeps serving.
-    /// Records whose features have the wrong length or are not finite become dead letters
-    /// (returned, and routed to the job's dead-letter output). The job report counts
-    /// predictions per model version (`v1`, `v2`, …).
+    /// (reported on stderr, counted as `models_rejected`) and the previous one keeps serving;
+    /// fitting means: it has the configured input and outputs with their element types, no
+    /// other input, the batch as the (dynamic) first dimension of each, and one label per
+    /// record (see [`TensorPredictConfig`]). Records whose features have the wrong length or
+    /// are not finite become dead letters (returned, and routed to the job's dead-letter
+    /// output), and so do the records of a batch whose run fails or returns outputs that are
+    /// not one row per record, and records still waiting for a first model when the model
+    /// stream ends (saying why: the last rejection, or that no update arrived). The job
+    /// report counts predictions per model version (`v1`, `v2`, …).
     fn predict(
         self,
         op: impl Into<Op>,
@@ -479,6 +484,8 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                 primary: None,
                 candidate: None,
                 loader: ModelLoader::start(&loader_name, load_config, waker),
+                last_rejection: None,
+                last_candidate_rejection: None,
             },
             |slots, update: ModelUpdate| slots.loader.submit(update),
             move |slots, batch: Vec<T>, metrics| {
@@ -491,7 +498,7 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                     return if loading {
                         BatchOutcome::Wait(batch)
                     } else {
-                        BatchOutcome::Hold(batch)
+                        BatchOutcome::Hold(batch, slots.why_no_model())
                     };
                 };
                 let scorer = Scorer {
@@ -545,96 +552,145 @@ impl<F, A> Scorer<'_, F, A> {
         F: Fn(&T, &mut InputRows),
         A: Fn(T, &OutputRow<'_>) -> U,
     {
-        let (operator, config) = (self.operator, self.config);
-        let max_batch = config.max_batch.max(1);
+        let max_batch = self.config.max_batch.max(1);
         let mut out = Vec::with_capacity(batch.len());
-        let mut rows = InputRows::new(&config.inputs, max_batch * model.widths[0].max(1));
-        let mut lengths = Vec::with_capacity(config.inputs.len());
+        // Room for a full batch of the widest input, within reason (the width is the model's).
+        let widest = model.widths.iter().copied().max().unwrap_or(1);
+        let capacity = max_batch.saturating_mul(widest).min(1 << 20);
+        let mut rows = InputRows::new(&self.config.inputs, capacity);
         let mut pending: Vec<T> = Vec::with_capacity(max_batch.min(batch.len()));
-        let dead = |record: &T, reason: String, version: u64| DeadLetter {
-            operator: operator.to_string(),
-            location: format!("model v{version}"),
-            reason,
-            raw: serde_json::to_string(record).unwrap_or_default(),
-        };
         let mut records = batch.into_iter().peekable();
         while records.peek().is_some() {
             rows.clear();
-            for record in records.by_ref() {
-                // Append the features straight into the batch; take them back if they are bad.
-                rows.lengths(&mut lengths);
-                (self.features)(&record, &mut rows);
-                match rows.check_row(&lengths, &model.widths, &config.inputs) {
-                    Some(reason) => {
-                        rows.truncate(&lengths);
-                        out.push(Err(dead(&record, reason, model.version)));
-                    }
-                    None => {
-                        pending.push(record);
-                        if pending.len() == max_batch {
-                            break;
-                        }
-                    }
-                }
-            }
-            if pending.is_empty() {
-                continue;
-            }
-            let n = pending.len();
-            let version = model.version;
-            let scored = run(model, &rows, n, config, |outputs| {
-                if let Some(shadow) = shadow.as_deref_mut() {
-                    let agree = run(shadow, &rows, n, config, |shadow_outputs| {
-                        (0..n)
-                            .filter(|&row| {
-                                let primary = OutputRow {
-                                    columns: outputs,
-                                    rows: n,
-                                    row,
-                                    version,
-                                };
-                                let other = OutputRow {
-                                    columns: shadow_outputs,
-                                    rows: n,
-                                    row,
-                                    version: 0,
-                                };
-                                primary.same_first_output(&other)
-                            })
-                            .count() as u64
-                    });
-                    if let Ok(agree) = agree {
-                        self.metrics.count("shadow_agree", agree);
-                        self.metrics.count("shadow_disagree", n as u64 - agree);
-                    }
-                }
-                out.extend(pending.drain(..).enumerate().map(|(row, record)| {
-                    Ok((self.attach)(
-                        record,
-                        &OutputRow {
-                            columns: outputs,
-                            rows: n,
-                            row,
-                            version,
-                        },
-                    ))
-                }));
-            });
-            match scored {
-                Ok(()) => self.metrics.count(&format!("v{version}"), n as u64),
-                Err(reason) => out.extend(
-                    pending
-                        .drain(..)
-                        .map(|r| Err(dead(&r, reason.clone(), version))),
-                ),
+            self.fill(model, &mut records, &mut rows, &mut pending, &mut out);
+            if !pending.is_empty() {
+                self.score_pending(model, shadow.as_deref_mut(), &rows, &mut pending, &mut out);
             }
         }
         out
     }
+
+    /// Appends records' rows to `rows` (and the records to `pending`) until `max_batch` are
+    /// pending or `records` ends; a record with a bad row becomes a dead letter instead.
+    fn fill<T: Data, U>(
+        &self,
+        model: &Loaded,
+        records: &mut impl Iterator<Item = T>,
+        rows: &mut InputRows,
+        pending: &mut Vec<T>,
+        out: &mut Vec<Result<U, DeadLetter>>,
+    ) where
+        F: Fn(&T, &mut InputRows),
+    {
+        let max_batch = self.config.max_batch.max(1);
+        let mut lengths = Vec::with_capacity(self.config.inputs.len());
+        for record in records {
+            // Append the features straight into the batch; take them back if they are bad.
+            rows.lengths(&mut lengths);
+            (self.features)(&record, rows);
+            match rows.check_row(&lengths, &model.widths, &self.config.inputs) {
+                Some(reason) => {
+                    rows.truncate(&lengths);
+                    out.push(Err(self.dead(&record, reason, model.version)));
+                }
+                None => {
+                    pending.push(record);
+                    if pending.len() == max_batch {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `model` (and `shadow`) on the `pending` records' `rows` and attaches the outputs
+    /// to them; if the run fails or its outputs are not one row per record, every pending
+    /// record becomes a dead letter with the reason.
+    fn score_pending<T: Data, U>(
+        &self,
+        model: &mut Loaded,
+        shadow: Option<&mut Loaded>,
+        rows: &InputRows,
+        pending: &mut Vec<T>,
+        out: &mut Vec<Result<U, DeadLetter>>,
+    ) where
+        A: Fn(T, &OutputRow<'_>) -> U,
+    {
+        let (n, version) = (pending.len(), model.version);
+        let scored = run(model, rows, n, self.config, |outputs| {
+            if let Some(shadow) = shadow {
+                self.compare_with_shadow(shadow, rows, n, outputs);
+            }
+            out.extend(pending.drain(..).enumerate().map(|(row, record)| {
+                let row = OutputRow {
+                    columns: outputs,
+                    row,
+                    version,
+                };
+                Ok((self.attach)(record, &row))
+            }));
+        });
+        match scored {
+            Ok(()) => self.metrics.count(&format!("v{version}"), n as u64),
+            Err(reason) => out.extend(
+                pending
+                    .drain(..)
+                    .map(|r| Err(self.dead(&r, reason.clone(), version))),
+            ),
+        }
+    }
+
+    /// Scores the same `n` rows with `shadow` and counts on how many rows its first output
+    /// agrees with the primary's `outputs` (`shadow_agree`, `shadow_disagree`); a shadow run
+    /// that fails or returns outputs that are not one row per record counts its rows as
+    /// `shadow_failed`.
+    fn compare_with_shadow(
+        &self,
+        shadow: &mut Loaded,
+        rows: &InputRows,
+        n: usize,
+        outputs: &[OutputColumn<'_>],
+    ) {
+        let agree = run(shadow, rows, n, self.config, |shadow_outputs| {
+            (0..n)
+                .filter(|&row| {
+                    let primary = OutputRow {
+                        columns: outputs,
+                        row,
+                        version: 0,
+                    };
+                    let other = OutputRow {
+                        columns: shadow_outputs,
+                        row,
+                        version: 0,
+                    };
+                    primary.same_first_output(&other)
+                })
+                .count() as u64
+        });
+        match agree {
+            Ok(agree) => {
+                self.metrics.count("shadow_agree", agree);
+                self.metrics.count("shadow_disagree", n as u64 - agree);
+            }
+            Err(_) => self.metrics.count("shadow_failed", n as u64),
+        }
+    }
+
+    /// The dead letter of a record the model `version` could not score.
+    fn dead<T: Data>(&self, record: &T, reason: String, version: u64) -> DeadLetter {
+        DeadLetter {
+            operator: self.operator.to_string(),
+            location: format!("model v{version}"),
+            reason,
+            raw: serde_json::to_string(record).unwrap_or_default(),
+        }
+    }
 }
 
-/// One `Session::run` on the `n` rows in `rows`; hands the outputs (in configured order) to
-/// `with_outputs` while they are alive, and returns what it returns, or why the run failed.
+/// One `Session::run` on the `n` rows in `rows`; hands the outputs (in configured order,
+/// each checked to be one row per record) to `with_outputs` while they are alive, and
+/// returns what it returns, or why the run failed or its outputs do not fit.
 fn run<R>(
     model: &mut Loaded,
     rows: &InputRows,
@@ -666,19 +722,22 @@ fn run<R>(
     let outputs = model.session.run(inputs).map_err(text)?;
     let mut columns = Vec::with_capacity(config.outputs.len());
     for spec in &config.outputs {
-        let value = &outputs[spec.name.as_str()];
-        let column = match spec.ty {
-            ElementType::F32 => {
-                OutputColumn::F32(value.try_extract_tensor::<f32>().map_err(text)?.1)
-            }
-            ElementType::F64 => {
-                OutputColumn::F64(value.try_extract_tensor::<f64>().map_err(text)?.1)
-            }
-            ElementType::I64 => {
-                OutputColumn::I64(value.try_extract_tensor::<i64>().map_err(text)?.1)
-            }
-        };
-        columns.push(column);
+        let value = outputs
+            .get(spec.name.as_str())
+            .ok_or_else(|| format!("model {} returned no output `{}`", model.model, spec.name))?;
+        let (shape, values) = match spec.ty {
+            ElementType::F32 => value
+                .try_extract_tensor::<f32>()
+                .map(|(shape, v)| (shape, OutputValues::F32(v))),
+            ElementType::F64 => value
+                .try_extract_tensor::<f64>()
+                .map(|(shape, v)| (shape, OutputValues::F64(v))),
+            ElementType::I64 => value
+                .try_extract_tensor::<i64>()
+                .map(|(shape, v)| (shape, OutputValues::I64(v))),
+        }
+        .map_err(text)?;
+        columns.push(OutputColumn::checked(values, shape, n, spec, &model.model)?);
     }
     Ok(with_outputs(&columns))
 }

@@ -33,30 +33,56 @@ pub struct TensorSpec {
     pub name: String,
     /// The element type the model declares for it.
     pub ty: ElementType,
+    /// The values per row (record) it must have, if the operator needs a particular number:
+    /// `Some(1)` accepts `[N]` and `[N, 1]`. Checked against the model's declared shape when
+    /// it loads and, for outputs, against what every run returns. `None`: any width (at
+    /// least 1).
+    pub width: Option<usize>,
 }
 
 impl TensorSpec {
     /// A float32 tensor.
     pub fn f32(name: impl Into<String>) -> Self {
-        TensorSpec {
-            name: name.into(),
-            ty: ElementType::F32,
-        }
+        TensorSpec::new(name, ElementType::F32)
     }
 
     /// A float64 tensor.
     pub fn f64(name: impl Into<String>) -> Self {
-        TensorSpec {
-            name: name.into(),
-            ty: ElementType::F64,
-        }
+        TensorSpec::new(name, ElementType::F64)
     }
 
     /// An int64 tensor.
     pub fn i64(name: impl Into<String>) -> Self {
+        TensorSpec::new(name, ElementType::I64)
+    }
+
+    fn new(name: impl Into<String>, ty: ElementType) -> Self {
         TensorSpec {
             name: name.into(),
-            ty: ElementType::I64,
+            ty,
+            width: None,
+        }
+    }
+
+    /// The same tensor, required to have exactly `width` values per row.
+    ///
+    /// ```
+    /// use weir_onnx::TensorSpec;
+    /// // A class label: one int64 per record, `[N]` or `[N, 1]`.
+    /// let label = TensorSpec::i64("label").with_width(1);
+    /// assert_eq!(label.width, Some(1));
+    /// ```
+    pub fn with_width(mut self, width: usize) -> Self {
+        self.width = Some(width);
+        self
+    }
+
+    /// The shapes this tensor may have, with `batch` for the first dimension: `[N] or [N, C]`.
+    pub(crate) fn shapes(&self, batch: &str, width: &str) -> String {
+        match self.width {
+            Some(1) => format!("[{batch}] or [{batch}, 1]"),
+            Some(w) => format!("[{batch}, {w}]"),
+            None => format!("[{batch}] or [{batch}, {width}]"),
         }
     }
 }
@@ -224,37 +250,88 @@ impl InputRows {
     }
 }
 
-/// One output of a batch as the model returned it.
+/// The values of one output of a batch as the model returned it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum OutputColumn<'a> {
+pub(crate) enum OutputValues<'a> {
     F32(&'a [f32]),
     F64(&'a [f64]),
     I64(&'a [i64]),
 }
 
-impl OutputColumn<'_> {
+impl OutputValues<'_> {
     fn len(&self) -> usize {
         match self {
-            OutputColumn::F32(v) => v.len(),
-            OutputColumn::F64(v) => v.len(),
-            OutputColumn::I64(v) => v.len(),
+            OutputValues::F32(v) => v.len(),
+            OutputValues::F64(v) => v.len(),
+            OutputValues::I64(v) => v.len(),
+        }
+    }
+}
+
+/// One output of a batch, checked to hold one row of `width` values per record.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutputColumn<'a> {
+    values: OutputValues<'a>,
+    width: usize,
+}
+
+impl<'a> OutputColumn<'a> {
+    /// The output `spec` of a batch of `rows` records, as a run returned it (`values` of
+    /// `shape`), if it is one row per record: `[rows]`, or `[rows, width]` with `width` at
+    /// least 1 (and `spec.width`, if set). Otherwise why not, naming the output and `model`.
+    /// Constant time: the per-record slices are then in bounds by construction.
+    pub(crate) fn checked(
+        values: OutputValues<'a>,
+        shape: &[i64],
+        rows: usize,
+        spec: &TensorSpec,
+        model: &str,
+    ) -> Result<Self, String> {
+        let width = match *shape {
+            [r] if r == rows as i64 => Some(1),
+            [r, w] if r == rows as i64 && w >= 1 => usize::try_from(w).ok(),
+            _ => None,
+        };
+        match width {
+            Some(width)
+                if spec.width.is_none_or(|w| w == width)
+                    && rows.checked_mul(width) == Some(values.len()) =>
+            {
+                Ok(OutputColumn { values, width })
+            }
+            _ => {
+                let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+                let c = if spec.width.is_none() {
+                    " with C >= 1"
+                } else {
+                    ""
+                };
+                Err(format!(
+                    "output `{}` of model {model} has shape [{}]; expected {}{c} (one row per \
+                     record of the batch of {rows})",
+                    spec.name,
+                    dims.join(", "),
+                    spec.shapes(&rows.to_string(), "C"),
+                ))
+            }
         }
     }
 }
 
 /// One record's share of a batch's outputs, handed to the function that attaches the
 /// outputs to the record. Outputs are addressed by their index in the configured outputs.
+/// Every output has been checked to hold one row per record, so each slice has the
+/// output's width (at least one value).
 #[derive(Clone, Copy, Debug)]
 pub struct OutputRow<'a> {
     pub(crate) columns: &'a [OutputColumn<'a>],
-    pub(crate) rows: usize,
     pub(crate) row: usize,
     pub(crate) version: u64,
 }
 
 impl<'a> OutputRow<'a> {
     fn range(&self, output: usize) -> std::ops::Range<usize> {
-        let width = self.columns[output].len() / self.rows.max(1);
+        let width = self.columns[output].width;
         self.row * width..(self.row + 1) * width
     }
 
@@ -264,14 +341,17 @@ impl<'a> OutputRow<'a> {
                 "output {output} does not exist ({} configured outputs)",
                 self.columns.len()
             ),
-            Some(c) => panic!("output {output} is {c:?}, not {wanted}"),
+            Some(c) => panic!("output {output} is {:?}, not {wanted}", c.values),
         }
     }
 
     /// This record's values of float32 output `output` (`width` values).
     pub fn f32(&self, output: usize) -> &'a [f32] {
         match self.columns.get(output) {
-            Some(OutputColumn::F32(v)) => &v[self.range(output)],
+            Some(OutputColumn {
+                values: OutputValues::F32(v),
+                ..
+            }) => &v[self.range(output)],
             _ => self.wrong_type(output, "f32"),
         }
     }
@@ -279,7 +359,10 @@ impl<'a> OutputRow<'a> {
     /// This record's values of float64 output `output`.
     pub fn f64(&self, output: usize) -> &'a [f64] {
         match self.columns.get(output) {
-            Some(OutputColumn::F64(v)) => &v[self.range(output)],
+            Some(OutputColumn {
+                values: OutputValues::F64(v),
+                ..
+            }) => &v[self.range(output)],
             _ => self.wrong_type(output, "f64"),
         }
     }
@@ -287,7 +370,10 @@ impl<'a> OutputRow<'a> {
     /// This record's values of int64 output `output`.
     pub fn i64(&self, output: usize) -> &'a [i64] {
         match self.columns.get(output) {
-            Some(OutputColumn::I64(v)) => &v[self.range(output)],
+            Some(OutputColumn {
+                values: OutputValues::I64(v),
+                ..
+            }) => &v[self.range(output)],
             _ => self.wrong_type(output, "i64"),
         }
     }
@@ -300,11 +386,59 @@ impl<'a> OutputRow<'a> {
     /// Whether this row's first output equals `other`'s (shadow agreement).
     pub(crate) fn same_first_output(&self, other: &OutputRow<'_>) -> bool {
         let (a, b) = (self.range(0), other.range(0));
-        match (self.columns[0], other.columns[0]) {
-            (OutputColumn::F32(x), OutputColumn::F32(y)) => x[a] == y[b],
-            (OutputColumn::F64(x), OutputColumn::F64(y)) => x[a] == y[b],
-            (OutputColumn::I64(x), OutputColumn::I64(y)) => x[a] == y[b],
+        match (self.columns[0].values, other.columns[0].values) {
+            (OutputValues::F32(x), OutputValues::F32(y)) => x[a] == y[b],
+            (OutputValues::F64(x), OutputValues::F64(y)) => x[a] == y[b],
+            (OutputValues::I64(x), OutputValues::I64(y)) => x[a] == y[b],
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        shape: &[i64],
+        values: &[i64],
+        rows: usize,
+        spec: &TensorSpec,
+    ) -> Result<usize, String> {
+        OutputColumn::checked(OutputValues::I64(values), shape, rows, spec, "m v1").map(|c| c.width)
+    }
+
+    #[test]
+    fn an_output_column_is_one_row_per_record_or_an_error() {
+        let any = TensorSpec::i64("y");
+        let one = TensorSpec::i64("y").with_width(1);
+        assert_eq!(check(&[3], &[1, 2, 3], 3, &any), Ok(1));
+        assert_eq!(check(&[3, 2], &[0; 6], 3, &any), Ok(2));
+        assert_eq!(check(&[3, 1], &[0; 3], 3, &one), Ok(1));
+        assert_eq!(
+            check(&[1, 1], &[0], 3, &any).unwrap_err(),
+            "output `y` of model m v1 has shape [1, 1]; expected [3] or [3, C] with C >= 1 \
+             (one row per record of the batch of 3)"
+        );
+        assert_eq!(
+            check(&[3, 0], &[], 3, &any).unwrap_err(),
+            "output `y` of model m v1 has shape [3, 0]; expected [3] or [3, C] with C >= 1 \
+             (one row per record of the batch of 3)"
+        );
+        assert_eq!(
+            check(&[3, 2], &[0; 6], 3, &one).unwrap_err(),
+            "output `y` of model m v1 has shape [3, 2]; expected [3] or [3, 1] \
+             (one row per record of the batch of 3)"
+        );
+        // Not [N] or [N, C], even if the row-major slices would work out.
+        assert!(check(&[3, 2, 1], &[0; 6], 3, &any).is_err());
+        assert!(check(&[], &[0], 1, &any).is_err());
+        // The values must be as many as the shape says.
+        assert!(check(&[3, 2], &[0; 5], 3, &any).is_err());
+        assert_eq!(
+            check(&[3], &[0; 3], 3, &TensorSpec::i64("y").with_width(4)).unwrap_err(),
+            "output `y` of model m v1 has shape [3]; expected [3, 4] \
+             (one row per record of the batch of 3)"
+        );
     }
 }
