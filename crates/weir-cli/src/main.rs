@@ -67,20 +67,7 @@ enum Command {
     ///
     /// `POST /predict` with `{"x": [...]}` or `{"instances": [[...], ...]}`, `GET /models`,
     /// `GET /metrics`, and a digit-drawing page at `/`.
-    Serve {
-        /// The model store: a directory or `redis://host:port[/db]`.
-        #[arg(long)]
-        store: String,
-        /// Address to listen on (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// How often to look for a newer model, in milliseconds.
-        #[arg(long, default_value_t = 1000)]
-        reload_ms: u64,
-        /// Request handler threads.
-        #[arg(long, default_value_t = 4)]
-        threads: usize,
-    },
+    Serve(serve::ServeArgs),
     /// Run a built-in job: `weir run wordcount --input lines.jsonl --output DIR -w 2`.
     ///
     /// Takes timely's and Weir's job flags (`-w -n -p -h --addresses --explain …`).
@@ -160,17 +147,7 @@ fn main() -> Result<()> {
             std::process::exit(code);
         }
         Command::Bench { config, output } => bench::bench(&config, output)?,
-        Command::Serve {
-            store,
-            listen,
-            reload_ms,
-            threads,
-        } => serve::serve(
-            &store,
-            &listen,
-            std::time::Duration::from_millis(reload_ms),
-            threads,
-        )?,
+        Command::Serve(args) => serve::serve(args)?,
         Command::Run { job, args } => {
             let (_, _, build) = find_job(&job)?;
             let config = Config::from_args(std::iter::once(format!("weir run {job}")).chain(args))?;

@@ -1,0 +1,96 @@
+//! The routes of `weir serve`: the page, predictions, the stored versions and the metrics.
+
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use super::answer::Answer;
+use super::predict::predict;
+use super::state::Serving;
+
+/// The digit-drawing page served at `/`.
+const PAGE: &str = include_str!("page.html");
+
+/// Answers `method path` with `body` (the request body, already read whole).
+pub(super) fn route(serving: &Serving, method: &str, path: &str, body: &str) -> Answer {
+    match (method, path) {
+        ("GET", "/") => Answer {
+            status: 200,
+            body: PAGE.to_string(),
+            content_type: "text/html; charset=utf-8",
+        },
+        ("POST", "/predict") => predict(serving, body),
+        ("GET", "/models") => match serving.versions() {
+            Ok(versions) => Answer::json(
+                200,
+                json!({"versions": versions, "serving": serving.version()}),
+            ),
+            Err(e) => Answer::error(500, e.to_string()),
+        },
+        ("GET", "/metrics") => metrics(serving),
+        (_, "/predict") => Answer::error(405, "use POST /predict"),
+        _ => Answer::error(
+            404,
+            format!(
+                "no route {method} {path}; try GET /, POST /predict, GET /models, GET /metrics"
+            ),
+        ),
+    }
+}
+
+/// Prometheus text: request, error, prediction, reload and connection counters.
+fn metrics(serving: &Serving) -> Answer {
+    let http = &serving.http;
+    let mut body = String::new();
+    for (name, kind, help, value) in [
+        (
+            "weir_serve_requests_total",
+            "counter",
+            "HTTP requests.",
+            http.requests.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_errors_total",
+            "counter",
+            "Requests answered with an error.",
+            http.errors.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_predictions_total",
+            "counter",
+            "Feature vectors scored.",
+            serving.predictions.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_reloads_total",
+            "counter",
+            "Models loaded from the store.",
+            serving.reloads.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_model_version",
+            "gauge",
+            "Version of the served model.",
+            serving.version().unwrap_or(0),
+        ),
+        (
+            "weir_serve_connections_open",
+            "gauge",
+            "Connections being served (within --max-connections).",
+            http.connections_open.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_connections_rejected_total",
+            "counter",
+            "Connections turned away because --max-connections were open.",
+            http.connections_rejected.load(Ordering::Relaxed),
+        ),
+    ] {
+        body += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+    }
+    Answer {
+        status: 200,
+        body,
+        content_type: "text/plain; version=0.0.4; charset=utf-8",
+    }
+}
