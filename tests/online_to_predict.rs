@@ -32,6 +32,16 @@ fn digits() -> Vec<Digit> {
 
 #[test]
 fn online_model_versions_feed_the_onnx_predict_operator() {
+    versions_feed_predict(false);
+}
+
+/// A model trained with a scaler is exported with it: ONNX predictions equal the trainer's.
+#[test]
+fn a_model_trained_with_a_scaler_is_exported_with_it() {
+    versions_feed_predict(true);
+}
+
+fn versions_feed_predict(scale: bool) {
     let data = digits();
     let predictions = Collector::new();
     let models = Collector::new();
@@ -48,6 +58,7 @@ fn online_model_versions_feed_the_onnx_predict_operator() {
         });
         let options = OnlineOptions {
             checkpoint_records: 2000,
+            scale,
             ..OnlineOptions::default()
         };
         let trained = stream.learn_online(
@@ -63,7 +74,7 @@ fn online_model_versions_feed_the_onnx_predict_operator() {
         let updates = trained.models.map("to_onnx", |c: Checkpoint| ModelUpdate {
             name: "online".into(),
             version: c.version,
-            source: ModelSource::Bytes(c.model.to_onnx()),
+            source: ModelSource::Bytes(c.to_onnx()),
             candidate: false,
         });
         let (scored, _dead) = job
@@ -84,7 +95,8 @@ fn online_model_versions_feed_the_onnx_predict_operator() {
     let predictions: Vec<Prediction<Digit>> = predictions.take();
     assert_eq!(predictions.len(), data.len(), "every record scored once");
     for p in &predictions {
-        let model = &models[&p.model_version].model;
+        let model = &models[&p.model_version];
+        assert_eq!(model.scaler.is_some(), scale);
         let want = model.probabilities(&p.record.x);
         for (got, want) in p.probabilities.iter().zip(&want) {
             assert!(

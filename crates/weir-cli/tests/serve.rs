@@ -46,6 +46,7 @@ fn checkpoint(version: u64, model: LogisticModel) -> Checkpoint {
         version,
         records: version * 1000,
         metrics: Default::default(),
+        learner: "sgd".into(),
         model,
         scaler: None,
     }
@@ -566,13 +567,9 @@ fn a_client_that_stops_reading_its_answer_is_dropped() {
     wait_for_open_connections(&server.address, 1);
 }
 
-/// A checkpoint that passes the store's CRC check but whose model is inconsistent (3 weights
-/// for 10 classes × 64 features): `LogisticModel::probabilities` panics on it. This is the
-/// trigger seen in the field. Once the store rejects such checkpoints at load, this test can
-/// no longer get a panic this way; the unit test `a_panicking_route_is_answered_500_and_the_\
-/// server_keeps_serving` (src/serve/server.rs) covers the same safety net through the real
-/// server over TCP with a route that panics, independent of any model.
-fn panicking_model() -> LogisticModel {
+/// A checkpoint whose model has too few weights for its shape (3 instead of 640), with a
+/// valid checksum: it once panicked every handler thread that scored with it.
+fn inconsistent_model() -> LogisticModel {
     LogisticModel {
         classes: 10,
         features: 64,
@@ -581,34 +578,92 @@ fn panicking_model() -> LogisticModel {
     }
 }
 
+/// A 2.6 KB checkpoint file with a valid header and checksum whose payload says its first
+/// metric name is 2^40 bytes long (it once aborted the server on reload).
+fn length_bomb() -> Vec<u8> {
+    let mut payload = vec![9u8, 0, 1, 253];
+    payload.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    payload.resize(2600, b'x');
+    let mut bytes = b"WEIRCKP2".to_vec();
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
 #[test]
-fn a_handler_panic_answers_500_json_and_the_server_keeps_serving() {
+fn inconsistent_and_oversized_checkpoints_are_never_served_and_the_previous_one_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let store = DirStore::open(dir.path()).unwrap();
-    store.save(&checkpoint(1, panicking_model())).unwrap();
+    store
+        .save(&checkpoint(1, LogisticModel::zeros(10, 64)))
+        .unwrap();
+    store.save(&checkpoint(2, inconsistent_model())).unwrap();
+    std::fs::write(store.path(3), length_bomb()).unwrap();
     let mut server = start(dir.path());
     wait_until_serving(&server.address, 1);
-    // More panicking requests than handler threads.
     for _ in 0..10 {
         let (status, answer) = post(&server.address, &json!({"x": vec![0.5; 64]}));
-        assert_eq!(status, 500, "{answer}");
-        let error = answer["error"].as_str().unwrap();
-        assert!(error.contains("internal error"), "{answer}");
+        assert_eq!(
+            (status, &answer["model_version"]),
+            (200, &json!(1)),
+            "{answer}"
+        );
     }
     assert!(
         server.child.try_wait().unwrap().is_none(),
         "the server exited"
     );
-    assert_eq!(metric(&server.address, "weir_serve_model_version"), Some(1));
     store
-        .save(&checkpoint(2, LogisticModel::zeros(10, 64)))
+        .save(&checkpoint(4, LogisticModel::zeros(10, 64)))
         .unwrap();
-    wait_until_serving(&server.address, 2);
-    let (status, answer) = post(&server.address, &json!({"x": vec![0.5; 64]}));
-    assert_eq!(
-        (status, &answer["model_version"]),
-        (200, &json!(2)),
-        "{answer}"
+    wait_until_serving(&server.address, 4);
+}
+
+#[test]
+fn a_model_trained_with_a_scaler_is_served_with_it() {
+    let points = digits();
+    // Raw pixel values 0..16, standardized by the trainer's scaler.
+    let raw: Vec<LabeledPoint> = points
+        .iter()
+        .map(|p| LabeledPoint {
+            x: p.x.iter().map(|v| v * 16.0).collect(),
+            y: p.y,
+        })
+        .collect();
+    let mut scaler = weir_ml::OnlineStandardScaler::default();
+    raw.iter().for_each(|p| scaler.update(&p.x));
+    let mut sgd = SgdClassifier::new(10, 64, 0.05, 1e-4, 1e-5);
+    for p in raw.iter().cycle().take(5000) {
+        sgd.learn(&scaler.transform(&p.x), p.y);
+    }
+    let mut c = checkpoint(1, sgd.model());
+    c.scaler = Some(scaler.state().clone());
+    let dir = tempfile::tempdir().unwrap();
+    DirStore::open(dir.path()).unwrap().save(&c).unwrap();
+    let server = start(dir.path());
+    wait_until_serving(&server.address, 1);
+    let sample: Vec<&LabeledPoint> = raw.iter().step_by(7).take(200).collect();
+    let instances: Vec<&Vec<f32>> = sample.iter().map(|p| &p.x).collect();
+    let (status, answer) = post(&server.address, &json!({ "instances": instances }));
+    assert_eq!(status, 200, "{answer}");
+    let served: Vec<usize> = answer["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["label"].as_u64().unwrap() as usize)
+        .collect();
+    let in_process: Vec<usize> = sample.iter().map(|p| c.predict(&p.x)).collect();
+    assert_eq!(served, in_process, "served labels equal the scaled model's");
+    let right = sample
+        .iter()
+        .zip(&served)
+        .filter(|(p, l)| p.y == **l)
+        .count();
+    assert!(
+        right * 10 >= sample.len() * 9,
+        "{right} of {} right",
+        sample.len()
     );
 }
 

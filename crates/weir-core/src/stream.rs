@@ -12,6 +12,7 @@ use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::Stream;
 
 use crate::epoch_stash::EpochStash;
+use crate::error::WeirError;
 use crate::job::{Epoch, Job, JobContext, Op, OpHandle};
 use crate::plan::{NodeId, Partitioning};
 
@@ -268,15 +269,51 @@ impl<'s, T: Data> DataStream<'s, T> {
         op: impl Into<Op>,
         mut f: impl FnMut(Vec<T>) -> I + 'static,
     ) -> DataStream<'s, U> {
-        let op = op.into();
-        let (handle, stream) = self.attach(&op, "map_batch");
+        self.epoch_batches(op.into(), "map_batch", move |batch| Ok(f(batch)))
+    }
+
+    /// [`DataStream::map_batch`] for work that can fail as a whole (a store that cannot be
+    /// reached, a model that cannot be loaded): an `Err` fails the job with
+    /// [`crate::WeirError::Operator`] naming this operator, and the instance takes no further
+    /// batches. Bad *records* should become dead letters instead.
+    ///
+    /// ```
+    /// use weir_core::{execute, Config};
+    /// let error = execute(Config::threads(1), |job| {
+    ///     job.from_vec("numbers", vec![1u64, 2, 3])
+    ///         .try_map_batch("sum", |batch: Vec<u64>| {
+    ///             let sum: u64 = batch.iter().sum();
+    ///             if sum > 5 { Err(format!("the sum {sum} is too large")) } else { Ok(vec![sum]) }
+    ///         })
+    ///         .for_each("drop", |_| {});
+    ///     Ok(())
+    /// }).unwrap_err();
+    /// assert!(error.to_string().contains("operator `sum` failed: the sum 6 is too large"));
+    /// ```
+    pub fn try_map_batch<U: Data, I: IntoIterator<Item = U>>(
+        self,
+        op: impl Into<Op>,
+        f: impl FnMut(Vec<T>) -> Result<I, String> + 'static,
+    ) -> DataStream<'s, U> {
+        self.epoch_batches(op.into(), "try_map_batch", f)
+    }
+
+    fn epoch_batches<U: Data, I: IntoIterator<Item = U>>(
+        self,
+        op: Op,
+        kind: &str,
+        mut f: impl FnMut(Vec<T>) -> Result<I, String> + 'static,
+    ) -> DataStream<'s, U> {
+        let (handle, stream) = self.attach(&op, kind);
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
+        let (failure, name) = (Rc::clone(&self.ctx.failure), handle.name.clone());
         let out = stream.unary_frontier::<VecBuilder<U>, _, _, _>(
             Pipeline,
             &handle.name,
             move |_cap, _info| {
                 let mut pending: EpochStash<Vec<T>> = EpochStash::new();
+                let mut failed = false;
                 move |(input, frontier), output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|cap, data| {
@@ -286,13 +323,28 @@ impl<'s, T: Data> DataStream<'s, T> {
                         }
                     });
                     while let Some((cap, batch)) = pending.next_complete(frontier) {
-                        let mut session = output.session(&cap);
-                        let mut n = 0;
-                        for y in f(batch) {
-                            session.give(y);
-                            n += 1;
+                        if failed {
+                            continue;
                         }
-                        metrics.add_out(n);
+                        match f(batch) {
+                            Ok(outputs) => {
+                                let mut session = output.session(&cap);
+                                let mut n = 0;
+                                for y in outputs {
+                                    session.give(y);
+                                    n += 1;
+                                }
+                                metrics.add_out(n);
+                            }
+                            Err(message) => {
+                                failed = true;
+                                let operator = name.clone();
+                                JobContext::fail(
+                                    &failure,
+                                    WeirError::Operator { operator, message },
+                                );
+                            }
+                        }
                     }
                 }
             },

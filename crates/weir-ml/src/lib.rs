@@ -24,7 +24,10 @@ pub mod wire;
 pub use app_master::AppMaster;
 pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy, Liveness};
 pub use metrics_server::MetricsServer;
-pub use model_store::{open_store, Checkpoint, DirStore, ModelStore, RedisStore, StoreError};
+pub use model_store::{
+    open_store, Checkpoint, DirStore, ModelStore, RedisStore, ScalerState, StoreError,
+    CHECKPOINT_LIMIT,
+};
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
 pub use online::{
     learn_online_parallel, FtrlClassifier, OnlineClassifier, OnlineLearnExt, OnlineMetrics,

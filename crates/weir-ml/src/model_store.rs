@@ -33,9 +33,80 @@ pub enum StoreError {
     /// A checkpoint could not be encoded.
     #[error("cannot encode checkpoint: {0}")]
     Encode(String),
+    /// A stored value is larger than [`CHECKPOINT_LIMIT`].
+    #[error("model store {store}: checkpoint v{version} has {bytes} bytes, more than the limit of {limit}")]
+    TooLarge {
+        /// The store.
+        store: String,
+        /// The version.
+        version: u64,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: usize,
+    },
     /// The store address is not usable.
     #[error("model store address `{0}`: expected a directory path or redis://host:port[/db]")]
     Address(String),
+}
+
+/// Largest checkpoint a store reads and decodes (a value that claims more is refused
+/// before it is read).
+pub const CHECKPOINT_LIMIT: usize = 256 << 20;
+
+/// Feature statistics of an online standard scaler (Welford's running mean and sum of
+/// squared deviations): the part of a model that standardizes its input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScalerState {
+    /// Mean of each feature.
+    pub mean: Vec<f64>,
+    /// Sum of squared deviations from the mean, per feature.
+    pub m2: Vec<f64>,
+    /// Vectors seen.
+    pub count: u64,
+}
+
+impl ScalerState {
+    /// Mean and standard deviation of feature `i` as used to standardize: mean 0 and
+    /// deviation 1 until two vectors were seen, deviation 1 where there is no spread.
+    pub fn mean_and_std(&self, i: usize) -> (f64, f64) {
+        let (mean, var) = match (self.mean.get(i), self.count) {
+            (Some(m), n) if n > 1 => (*m, self.m2[i] / (n - 1) as f64),
+            _ => (0.0, 1.0),
+        };
+        (mean, if var > 1e-12 { var.sqrt() } else { 1.0 })
+    }
+
+    /// `(x - mean) / std`, feature by feature.
+    pub fn transform(&self, x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (mean, std) = self.mean_and_std(i);
+                ((*v as f64 - mean) / std) as f32
+            })
+            .collect()
+    }
+
+    /// Checks that the statistics cover `features` features and are finite.
+    pub fn validate(&self, features: usize) -> Result<(), String> {
+        if self.mean.len() != features || self.m2.len() != features {
+            return Err(format!(
+                "the scaler has {} means and {} deviations for {features} features",
+                self.mean.len(),
+                self.m2.len()
+            ));
+        }
+        if let Some(i) = (0..features)
+            .find(|&i| !self.mean[i].is_finite() || !self.m2[i].is_finite() || self.m2[i] < 0.0)
+        {
+            return Err(format!(
+                "the scaler's statistics of feature {i} are not finite and non-negative (mean {}, m2 {})",
+                self.mean[i], self.m2[i]
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A model and what it had seen when it was saved.
@@ -47,15 +118,44 @@ pub struct Checkpoint {
     pub records: u64,
     /// Metrics at save time (accuracy, log loss, …).
     pub metrics: BTreeMap<String, f64>,
+    /// What trained it (`sgd`, `ftrl`, …; [`crate::OnlineClassifier::kind`]).
+    pub learner: String,
     /// The model.
     pub model: LogisticModel,
-    /// Feature means and variances of an online standard scaler, if one is used.
-    pub scaler: Option<(Vec<f64>, Vec<f64>, u64)>,
+    /// The standard scaler the model's input goes through first, if it was trained with one.
+    pub scaler: Option<ScalerState>,
 }
 
-const MAGIC: &[u8; 8] = b"WEIRCKPT";
+const MAGIC: &[u8; 8] = b"WEIRCKP2";
+/// The first format, without learner and with an untyped scaler: no longer read.
+const MAGIC_V1: &[u8; 8] = b"WEIRCKPT";
 
 impl Checkpoint {
+    /// Checks that the checkpoint is usable: a consistent, finite model, and a scaler (if
+    /// any) for exactly its features.
+    pub fn validate(&self) -> Result<(), String> {
+        self.model.validate()?;
+        if let Some(scaler) = &self.scaler {
+            scaler.validate(self.model.features)?;
+        }
+        Ok(())
+    }
+
+    /// Class probabilities for raw features `x` (standardized first if the model has a
+    /// scaler), as the trainer computed them.
+    pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
+        match &self.scaler {
+            Some(scaler) => self.model.probabilities(&scaler.transform(x)),
+            None => self.model.probabilities(x),
+        }
+    }
+
+    /// The most likely class for raw features `x`.
+    pub fn predict(&self, x: &[f32]) -> usize {
+        let p = self.probabilities(x);
+        (0..p.len()).fold(0, |best, c| if p[c] > p[best] { c } else { best })
+    }
+
     /// The framed bytes: magic, payload length, CRC-32 of the payload, payload (bincode).
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
         let payload = bincode::serde::encode_to_vec(self, bincode::config::standard())
@@ -68,15 +168,20 @@ impl Checkpoint {
         Ok(bytes)
     }
 
-    /// Decodes framed bytes, checking length and checksum; the error says what is wrong.
+    /// Decodes framed bytes, checking length, checksum and then the checkpoint itself
+    /// ([`Checkpoint::validate`]); nothing inside may claim more than [`CHECKPOINT_LIMIT`]
+    /// bytes. The error says what is wrong.
     pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
+        if bytes.len() >= 8 && &bytes[..8] == MAGIC_V1 {
+            return Err("a checkpoint of format 1, which this version no longer reads".into());
+        }
         if bytes.len() < 20 || &bytes[..8] != MAGIC {
             return Err("not a Weir checkpoint (bad header)".into());
         }
-        let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+        let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
         let payload = &bytes[20..];
-        if payload.len() != len {
+        if payload.len() as u64 != len {
             return Err(format!(
                 "truncated: {} of {len} payload bytes",
                 payload.len()
@@ -85,9 +190,12 @@ impl Checkpoint {
         if crc32fast::hash(payload) != crc {
             return Err("checksum mismatch".into());
         }
-        bincode::serde::decode_from_slice(payload, bincode::config::standard())
-            .map(|(c, _)| c)
-            .map_err(|e| format!("undecodable payload: {e}"))
+        let checkpoint: Checkpoint = crate::wire::decode_bounded(payload, CHECKPOINT_LIMIT)
+            .map_err(|e| format!("undecodable payload: {e}"))?;
+        checkpoint
+            .validate()
+            .map_err(|e| format!("inconsistent model: {e}"))?;
+        Ok(checkpoint)
     }
 }
 
@@ -97,18 +205,38 @@ pub trait ModelStore: Send + Sync {
     fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
     /// The stored versions, oldest first.
     fn versions(&self) -> Result<Vec<u64>, StoreError>;
-    /// The raw bytes of a version.
+    /// The raw bytes of a version (`None` if it is gone); a value larger than
+    /// [`CHECKPOINT_LIMIT`] is an error, and is not read whole.
     fn read(&self, version: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// A description for logs (`dir:/path`, `redis://…`).
     fn describe(&self) -> String;
 
     /// The newest checkpoint that decodes; corrupt ones are skipped with a warning on stderr.
+    /// A store that cannot be read is an error, never "no checkpoint".
     fn latest(&self) -> Result<Option<Checkpoint>, StoreError> {
+        self.latest_compatible(&|_| Ok(()))
+    }
+
+    /// The newest checkpoint that decodes and that `accept` takes; the others are skipped
+    /// with the reason on stderr, and the next older one is tried.
+    fn latest_compatible(
+        &self,
+        accept: &dyn Fn(&Checkpoint) -> Result<(), String>,
+    ) -> Result<Option<Checkpoint>, StoreError> {
         for version in self.versions()?.into_iter().rev() {
-            let Some(bytes) = self.read(version)? else {
-                continue;
+            let bytes = match self.read(version) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(e @ StoreError::TooLarge { .. }) => {
+                    eprintln!(
+                        "weir: model store {}: skipping checkpoint v{version}: {e}",
+                        self.describe()
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
-            match Checkpoint::decode(&bytes) {
+            match Checkpoint::decode(&bytes).and_then(|c| accept(&c).map(|_| c)) {
                 Ok(c) => return Ok(Some(c)),
                 Err(reason) => eprintln!(
                     "weir: model store {}: skipping checkpoint v{version}: {reason}",
@@ -178,12 +306,31 @@ impl ModelStore for DirStore {
     }
 
     fn read(&self, version: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        use std::io::Read;
         let path = self.path(version);
-        match std::fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StoreError::Io { path, source }),
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let mut bytes = Vec::new();
+        // Read one byte past the limit, to tell "at the limit" from "over it".
+        file.take(CHECKPOINT_LIMIT as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        if bytes.len() > CHECKPOINT_LIMIT {
+            let size = std::fs::metadata(&path).map_or(bytes.len() as u64, |m| m.len());
+            return Err(StoreError::TooLarge {
+                store: self.describe(),
+                version,
+                bytes: size,
+                limit: CHECKPOINT_LIMIT,
+            });
         }
+        Ok(Some(bytes))
     }
 
     fn describe(&self) -> String {
@@ -252,10 +399,29 @@ impl ModelStore for RedisStore {
 
     fn read(&self, version: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let mut c = self.connection()?;
-        redis::cmd("GET")
-            .arg(format!("{}:v{version}", self.prefix))
+        let key = format!("{}:v{version}", self.prefix);
+        // GETRANGE reads at most the limit (+1 byte to notice a larger value).
+        let (exists, bytes): (bool, Vec<u8>) = redis::pipe()
+            .exists(&key)
+            .getrange(&key, 0, CHECKPOINT_LIMIT as isize)
             .query(&mut c)
-            .map_err(|e| self.error(e))
+            .map_err(|e| self.error(e))?;
+        if !exists {
+            return Ok(None);
+        }
+        if bytes.len() > CHECKPOINT_LIMIT {
+            let size: u64 = redis::cmd("STRLEN")
+                .arg(&key)
+                .query(&mut c)
+                .map_err(|e| self.error(e))?;
+            return Err(StoreError::TooLarge {
+                store: self.describe(),
+                version,
+                bytes: size,
+                limit: CHECKPOINT_LIMIT,
+            });
+        }
+        Ok(Some(bytes))
     }
 
     fn describe(&self) -> String {

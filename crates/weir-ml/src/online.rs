@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use weir_core::{Data, DataStream, Op};
 
-use crate::model_store::{Checkpoint, ModelStore};
+use crate::model_store::{Checkpoint, ModelStore, ScalerState, StoreError};
 use crate::ps_training::{LabeledPoint, LogisticModel};
 
 /// Softmax probabilities of `model` with raw weights (shared by both learners).
@@ -25,8 +25,23 @@ pub trait OnlineClassifier: Send + 'static {
     fn learn(&mut self, x: &[f32], y: usize);
     /// The current model as plain weights.
     fn model(&self) -> LogisticModel;
-    /// Continues from a saved model.
-    fn restore(&mut self, model: &LogisticModel, steps: u64);
+    /// Continues from a saved model; a model of another shape is refused.
+    fn restore(&mut self, model: &LogisticModel, steps: u64) -> Result<(), String>;
+    /// What kind of learner this is (`sgd`, `ftrl`, …), recorded in checkpoints: a trainer
+    /// resumes only from checkpoints of its own kind.
+    fn kind(&self) -> &'static str;
+}
+
+/// Refuses a model whose shape is not `classes` x `features`.
+fn same_shape(model: &LogisticModel, classes: usize, features: usize) -> Result<(), String> {
+    model.validate()?;
+    if (model.classes, model.features) != (classes, features) {
+        return Err(format!(
+            "a model of {} classes x {} features, this learner has {classes} x {features}",
+            model.classes, model.features
+        ));
+    }
+    Ok(())
 }
 
 /// Multinomial logistic regression by SGD: `rate_t = learning_rate / (1 + decay * t)`, L2.
@@ -76,9 +91,15 @@ impl OnlineClassifier for SgdClassifier {
         self.model.clone()
     }
 
-    fn restore(&mut self, model: &LogisticModel, steps: u64) {
+    fn restore(&mut self, model: &LogisticModel, steps: u64) -> Result<(), String> {
+        same_shape(model, self.model.classes, self.model.features)?;
         self.model = model.clone();
         self.steps = steps;
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "sgd"
     }
 }
 
@@ -160,7 +181,8 @@ impl OnlineClassifier for FtrlClassifier {
         m
     }
 
-    fn restore(&mut self, model: &LogisticModel, _steps: u64) {
+    fn restore(&mut self, model: &LogisticModel, _steps: u64) -> Result<(), String> {
+        same_shape(model, self.classes, self.features)?;
         // FTRL's state is (z, n); from plain weights, restart with n = 0 and z = -w·(β/α + λ2).
         let stride = self.features + 1;
         let scale = self.beta / self.alpha + self.l2;
@@ -176,57 +198,50 @@ impl OnlineClassifier for FtrlClassifier {
                 self.z[i] = -w * scale - w.signum() * self.l1;
             }
         }
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "ftrl"
     }
 }
 
 /// Welford's running mean and variance per feature; `transform` standardizes.
 #[derive(Clone, Debug, Default)]
 pub struct OnlineStandardScaler {
-    count: u64,
-    mean: Vec<f64>,
-    m2: Vec<f64>,
+    state: ScalerState,
 }
 
 impl OnlineStandardScaler {
     /// Adds one vector to the statistics.
     pub fn update(&mut self, x: &[f32]) {
-        if self.mean.len() != x.len() {
-            self.mean = vec![0.0; x.len()];
-            self.m2 = vec![0.0; x.len()];
-            self.count = 0;
+        let s = &mut self.state;
+        if s.mean.len() != x.len() {
+            s.mean = vec![0.0; x.len()];
+            s.m2 = vec![0.0; x.len()];
+            s.count = 0;
         }
-        self.count += 1;
+        s.count += 1;
         for (i, v) in x.iter().enumerate() {
             let v = *v as f64;
-            let delta = v - self.mean[i];
-            self.mean[i] += delta / self.count as f64;
-            self.m2[i] += delta * (v - self.mean[i]);
+            let delta = v - s.mean[i];
+            s.mean[i] += delta / s.count as f64;
+            s.m2[i] += delta * (v - s.mean[i]);
         }
     }
 
     /// `(x - mean) / std` with the statistics so far (std 1 where there is no spread yet).
     pub fn transform(&self, x: &[f32]) -> Vec<f32> {
-        x.iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let (mean, var) = match (self.mean.get(i), self.count) {
-                    (Some(m), n) if n > 1 => (*m, self.m2[i] / (n - 1) as f64),
-                    _ => (0.0, 1.0),
-                };
-                let std = if var > 1e-12 { var.sqrt() } else { 1.0 };
-                ((*v as f64 - mean) / std) as f32
-            })
-            .collect()
+        self.state.transform(x)
     }
 
-    fn state(&self) -> (Vec<f64>, Vec<f64>, u64) {
-        (self.mean.clone(), self.m2.clone(), self.count)
+    /// The statistics, as checkpoints keep them.
+    pub fn state(&self) -> &ScalerState {
+        &self.state
     }
 
-    fn restore(&mut self, (mean, m2, count): (Vec<f64>, Vec<f64>, u64)) {
-        self.mean = mean;
-        self.m2 = m2;
-        self.count = count;
+    fn restore(&mut self, state: ScalerState) {
+        self.state = state;
     }
 }
 
@@ -331,6 +346,10 @@ pub struct OnlineOptions {
     pub window: usize,
     /// Live metrics, readable while the job runs (for `/metrics` and the final summary).
     pub metrics: Arc<Mutex<OnlineMetrics>>,
+    /// How often reading the store at resume is retried before the job fails.
+    pub store_retries: u32,
+    /// The pause before the first retry (doubling after each).
+    pub store_backoff: Duration,
 }
 
 impl Default for OnlineOptions {
@@ -342,6 +361,8 @@ impl Default for OnlineOptions {
             scale: false,
             window: 1000,
             metrics: Arc::default(),
+            store_retries: 5,
+            store_backoff: Duration::from_millis(100),
         }
     }
 }
@@ -357,40 +378,118 @@ struct Trainer<C: OnlineClassifier> {
     since_checkpoint: u64,
     last_checkpoint: Instant,
     resumed: bool,
+    /// The version the next checkpoint gets: after every version in the store, including
+    /// ones this trainer could not resume from.
+    next_version: u64,
     /// Versions taken since the last batch was emitted.
     models: Vec<Checkpoint>,
 }
 
-impl<C: OnlineClassifier> Trainer<C> {
-    fn resume(&mut self) {
-        self.resumed = true;
-        let Some(store) = &self.options.store else {
-            return;
-        };
-        match store.latest() {
-            Ok(Some(c)) => {
-                eprintln!(
-                    "weir: online trainer resumes from checkpoint v{} ({} records) in {}",
-                    c.version,
-                    c.records,
-                    store.describe()
-                );
-                self.classifier.restore(&c.model, c.records);
-                if let Some(state) = c.scaler {
-                    self.scaler.restore(state);
-                }
-                self.metrics.records = c.records;
-                self.metrics.correct =
-                    (c.metrics.get("accuracy").unwrap_or(&0.0) * c.records as f64).round() as u64;
-                self.metrics.log_loss_sum =
-                    c.metrics.get("log_loss").unwrap_or(&0.0) * c.records as f64;
-                self.metrics.model_version = c.version;
+/// What a trainer can resume from: its own kind of learner, model shape and scaling.
+struct Resumable {
+    learner: &'static str,
+    classes: usize,
+    features: usize,
+    scaled: bool,
+}
+
+impl Resumable {
+    fn check(&self, c: &Checkpoint) -> Result<(), String> {
+        let (m, scaled) = (&c.model, c.scaler.is_some());
+        if c.learner != self.learner {
+            return Err(format!(
+                "trained by `{}`, this trainer is `{}`",
+                c.learner, self.learner
+            ));
+        }
+        if (m.classes, m.features) != (self.classes, self.features) {
+            return Err(format!(
+                "a model of {} classes x {} features, this trainer has {} x {}",
+                m.classes, m.features, self.classes, self.features
+            ));
+        }
+        if scaled != self.scaled {
+            return Err(format!(
+                "trained {} a scaler, this trainer runs {} one",
+                if scaled { "with" } else { "without" },
+                if self.scaled { "with" } else { "without" }
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `read` until it succeeds, retrying `retries` times with a doubling pause.
+fn with_retries<T>(
+    retries: u32,
+    backoff: Duration,
+    store: &str,
+    mut read: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, String> {
+    let mut pause = backoff;
+    for attempt in 0.. {
+        match read() {
+            Ok(value) => return Ok(value),
+            Err(e) if attempt < retries => {
+                eprintln!("weir: online trainer cannot read its model store {store} (try {} of {}): {e}; retrying in {pause:?}", attempt + 1, retries + 1);
+                std::thread::sleep(pause);
+                pause *= 2;
             }
-            Ok(None) => {}
             Err(e) => {
-                eprintln!("weir: online trainer cannot read its model store: {e}; starting fresh")
+                return Err(format!(
+                    "cannot read the model store {store} to resume after {} tries: {e}",
+                    retries + 1
+                ))
             }
         }
+    }
+    unreachable!("the loop returns")
+}
+
+impl<C: OnlineClassifier> Trainer<C> {
+    /// Resumes from the newest compatible checkpoint. A store that cannot be read (after
+    /// retries) is an error: starting fresh would overwrite the versions it holds.
+    fn resume(&mut self) -> Result<(), String> {
+        self.resumed = true;
+        let Some(store) = self.options.store.clone() else {
+            return Ok(());
+        };
+        let model = self.classifier.model();
+        let wanted = Resumable {
+            learner: self.classifier.kind(),
+            classes: model.classes,
+            features: model.features,
+            scaled: self.options.scale,
+        };
+        let (retries, backoff) = (self.options.store_retries, self.options.store_backoff);
+        let describe = store.describe();
+        let (newest, found) = with_retries(retries, backoff, &describe, || {
+            let newest = store.versions()?.last().copied().unwrap_or(0);
+            Ok((newest, store.latest_compatible(&|c| wanted.check(c))?))
+        })?;
+        self.next_version = newest + 1;
+        let Some(c) = found else {
+            if newest > 0 {
+                eprintln!("weir: online trainer found no checkpoint it can resume from in {describe}; starting fresh at v{}", self.next_version);
+            }
+            return Ok(());
+        };
+        eprintln!(
+            "weir: online trainer resumes from checkpoint v{} ({} records) in {describe}",
+            c.version, c.records
+        );
+        self.classifier
+            .restore(&c.model, c.records)
+            .map_err(|e| format!("cannot resume from checkpoint v{}: {e}", c.version))?;
+        if let Some(state) = c.scaler {
+            self.scaler.restore(state);
+        }
+        self.metrics.records = c.records;
+        self.metrics.correct =
+            (c.metrics.get("accuracy").unwrap_or(&0.0) * c.records as f64).round() as u64;
+        self.metrics.log_loss_sum = c.metrics.get("log_loss").unwrap_or(&0.0) * c.records as f64;
+        self.metrics.model_version = c.version;
+        Ok(())
     }
 
     /// Takes a new model version: saved to the store (if any) and emitted on the models
@@ -398,20 +497,27 @@ impl<C: OnlineClassifier> Trainer<C> {
     fn checkpoint(&mut self) {
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
+        let version = self.next_version.max(self.metrics.model_version + 1);
         let checkpoint = Checkpoint {
-            version: self.metrics.model_version + 1,
+            version,
             records: self.metrics.records,
             metrics: self.metrics.as_map(),
+            learner: self.classifier.kind().to_string(),
             model: self.classifier.model(),
-            scaler: self.options.scale.then(|| self.scaler.state()),
+            scaler: self.options.scale.then(|| self.scaler.state().clone()),
         };
+        if let Err(e) = checkpoint.validate() {
+            eprintln!("weir: checkpoint v{version} not taken: the model is unusable: {e}");
+            return;
+        }
         if let Some(store) = &self.options.store {
             if let Err(e) = store.save(&checkpoint) {
-                eprintln!("weir: checkpoint v{} failed: {e}", checkpoint.version);
+                eprintln!("weir: checkpoint v{version} failed: {e}");
                 return;
             }
         }
-        self.metrics.model_version = checkpoint.version;
+        self.next_version = version + 1;
+        self.metrics.model_version = version;
         self.models.push(checkpoint);
     }
 
@@ -478,7 +584,7 @@ pub struct OnlineStreams<'s> {
     /// One prediction per record, made before training on it.
     pub predictions: DataStream<'s, OnlinePrediction>,
     /// Every model version the trainer takes (at each checkpoint), e.g. for the ONNX predict
-    /// operator's live swap via [`LogisticModel::to_onnx`].
+    /// operator's live swap via [`Checkpoint::to_onnx`] (which includes the scaler).
     pub models: DataStream<'s, Checkpoint>,
 }
 
@@ -518,12 +624,13 @@ impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             resumed: false,
+            next_version: 1,
             models: Vec::new(),
             options,
         };
-        let events = self.map_batch(op, move |batch: Vec<T>| {
+        let events = self.try_map_batch(op, move |batch: Vec<T>| {
             if !trainer.resumed {
-                trainer.resume();
+                trainer.resume()?;
             }
             let mut out: Vec<OnlineEvent> = batch
                 .into_iter()
@@ -531,7 +638,7 @@ impl<'s, T: Data> OnlineLearnExt<'s, T> for DataStream<'s, T> {
                 .collect();
             out.extend(trainer.models.drain(..).map(OnlineEvent::Model));
             *trainer.options.metrics.lock().unwrap() = trainer.metrics.clone();
-            out
+            Ok(out)
         });
         let predictions = events.clone().flat_map(
             Op::from(format!("{name}.predictions")).parallelism(1),
@@ -588,6 +695,7 @@ pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
 ) -> OnlineStreams<'s> {
     let op: Op = op.into();
     let name = op.name().to_string();
+    let learner = classifier.kind();
     let (loopback, merged) =
         job.feedback::<Checkpoint>(Op::from(format!("{name}.merged")).parallelism(1));
     let (events, _dead) = stream.map_batch_with_broadcast(
@@ -598,7 +706,13 @@ pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
         |(classifier, seen, version), merged: Checkpoint| {
             if merged.version > *version {
                 // Continue from the average; the learning-rate schedule follows own steps.
-                classifier.restore(&merged.model, *seen);
+                // The average of same-shaped models has that shape: a refusal is a bug.
+                if let Err(e) = classifier.restore(&merged.model, *seen) {
+                    eprintln!(
+                        "weir: cannot continue from the merged model v{}: {e}",
+                        merged.version
+                    );
+                }
                 *version = merged.version;
             }
         },
@@ -668,6 +782,7 @@ pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
                     version: sum.version + 1,
                     records: sum.records,
                     metrics: BTreeMap::new(),
+                    learner: learner.to_string(),
                     model: LogisticModel {
                         classes: sum.shape.0,
                         features: sum.shape.1,

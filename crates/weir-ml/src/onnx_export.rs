@@ -1,9 +1,11 @@
-//! Exports a [`LogisticModel`] as an ONNX model, so that a trained model can feed the ONNX
-//! predict operator's live model swap: input `input` float32 `[N, F]`, outputs `label` int64
-//! `[N]` and `probabilities` float32 `[N, C]` (the layout of the skl2onnx fixtures), computed
-//! as `MatMul → Add → Softmax` and `ArgMax`. The protobuf is written directly (field numbers
-//! from `onnx.proto`), so no ONNX library is needed.
+//! Exports a [`LogisticModel`] (or a [`Checkpoint`], with its scaler) as an ONNX model, so
+//! that a trained model can feed the ONNX predict operator's live model swap: input `input`
+//! float32 `[N, F]`, outputs `label` int64 `[N]` and `probabilities` float32 `[N, C]` (the
+//! layout of the skl2onnx fixtures), computed as `[Sub → Div →] MatMul → Add → Softmax` and
+//! `ArgMax`. The protobuf is written directly (field numbers from `onnx.proto`), so no ONNX
+//! library is needed.
 
+use crate::model_store::{Checkpoint, ScalerState};
 use crate::ps_training::LogisticModel;
 
 /// Protobuf wire-format writer for the few message shapes ONNX needs.
@@ -93,45 +95,75 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: &[(&str, i64)])
 impl LogisticModel {
     /// The model as ONNX bytes (opset 17): `input` → `label`, `probabilities`.
     pub fn to_onnx(&self) -> Vec<u8> {
-        let (c, f) = (self.classes, self.features);
-        // MatMul wants [F, C]: the transpose of the row-major [C, F] weights.
-        let transposed: Vec<f32> = (0..f)
-            .flat_map(|j| (0..c).map(move |k| (j, k)))
-            .map(|(j, k)| self.weights[k * f + j])
-            .collect();
-        let graph = Message::default()
-            .message(1, node("MatMul", &["input", "weights"], &["scores"], &[]))
-            .message(1, node("Add", &["scores", "bias"], &["logits"], &[]))
-            .message(
-                1,
-                node("Softmax", &["logits"], &["probabilities"], &[("axis", 1)]),
-            )
-            .message(
-                1,
-                node(
-                    "ArgMax",
-                    &["logits"],
-                    &["label"],
-                    &[("axis", 1), ("keepdims", 0)],
-                ),
-            )
-            .string(2, "weir_logistic_regression")
-            .message(
-                5,
-                float_tensor("weights", &[f as i64, c as i64], &transposed),
-            )
-            .message(5, float_tensor("bias", &[c as i64], &self.bias))
-            .message(11, value_info("input", FLOAT, &[None, Some(f as i64)]))
-            .message(12, value_info("label", INT64, &[None]))
-            .message(
-                12,
-                value_info("probabilities", FLOAT, &[None, Some(c as i64)]),
-            );
-        Message::default()
-            .int(1, 8) // ir_version
-            .string(2, "weir") // producer_name
-            .message(7, graph)
-            .message(8, Message::default().string(1, "").int(2, 17)) // opset_import
-            .0
+        logistic_onnx(self, None)
     }
+}
+
+impl Checkpoint {
+    /// The checkpoint's model as ONNX bytes, its scaler included: the exported model
+    /// standardizes raw features exactly as the trainer and `weir serve` do.
+    pub fn to_onnx(&self) -> Vec<u8> {
+        logistic_onnx(&self.model, self.scaler.as_ref())
+    }
+}
+
+/// `MatMul(input', weights) + bias`, then softmax and arg-max; `input'` is the input, or
+/// `(input - mean) / std` with a scaler.
+fn logistic_onnx(model: &LogisticModel, scaler: Option<&ScalerState>) -> Vec<u8> {
+    let (c, f) = (model.classes, model.features);
+    // MatMul wants [F, C]: the transpose of the row-major [C, F] weights.
+    let transposed: Vec<f32> = (0..f)
+        .flat_map(|j| (0..c).map(move |k| (j, k)))
+        .map(|(j, k)| model.weights[k * f + j])
+        .collect();
+    let mut graph = Message::default();
+    let mut features = "input";
+    if let Some(scaler) = scaler {
+        let (mean, std): (Vec<f32>, Vec<f32>) = (0..f)
+            .map(|i| {
+                let (m, s) = scaler.mean_and_std(i);
+                (m as f32, s as f32)
+            })
+            .unzip();
+        graph = graph
+            .message(1, node("Sub", &["input", "mean"], &["centred"], &[]))
+            .message(1, node("Div", &["centred", "std"], &["scaled"], &[]))
+            .message(5, float_tensor("mean", &[f as i64], &mean))
+            .message(5, float_tensor("std", &[f as i64], &std));
+        features = "scaled";
+    }
+    let graph = graph
+        .message(1, node("MatMul", &[features, "weights"], &["scores"], &[]))
+        .message(1, node("Add", &["scores", "bias"], &["logits"], &[]))
+        .message(
+            1,
+            node("Softmax", &["logits"], &["probabilities"], &[("axis", 1)]),
+        )
+        .message(
+            1,
+            node(
+                "ArgMax",
+                &["logits"],
+                &["label"],
+                &[("axis", 1), ("keepdims", 0)],
+            ),
+        )
+        .string(2, "weir_logistic_regression")
+        .message(
+            5,
+            float_tensor("weights", &[f as i64, c as i64], &transposed),
+        )
+        .message(5, float_tensor("bias", &[c as i64], &model.bias))
+        .message(11, value_info("input", FLOAT, &[None, Some(f as i64)]))
+        .message(12, value_info("label", INT64, &[None]))
+        .message(
+            12,
+            value_info("probabilities", FLOAT, &[None, Some(c as i64)]),
+        );
+    Message::default()
+        .int(1, 8) // ir_version
+        .string(2, "weir") // producer_name
+        .message(7, graph)
+        .message(8, Message::default().string(1, "").int(2, 17)) // opset_import
+        .0
 }

@@ -114,6 +114,7 @@ fn checkpoint(version: u64) -> Checkpoint {
         version,
         records: version * 100,
         metrics: [("accuracy".to_string(), 0.5)].into(),
+        learner: "sgd".into(),
         model,
         scaler: None,
     }

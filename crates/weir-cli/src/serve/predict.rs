@@ -13,18 +13,25 @@ fn width(checkpoint: &Checkpoint) -> usize {
     checkpoint.model.features
 }
 
-/// The one place that asks the model: the label and probabilities of one feature vector,
-/// or why there are none (`what` names the vector in the message).
+/// The one place that asks the model: the label and probabilities of one raw feature
+/// vector (standardized first when the model was trained with a scaler), or why there are
+/// none (`what` names the vector in the message).
 fn classify(checkpoint: &Checkpoint, what: &str, x: &[f32]) -> Result<Value, String> {
-    let model = &checkpoint.model;
-    let probabilities = model.probabilities(x);
+    let probabilities = checkpoint.probabilities(x);
     if probabilities.iter().any(|p| !p.is_finite()) {
         return Err(format!(
             "the model's probabilities for {what} are not finite (its scores overflow a 32-bit \
              float); are the features scaled as in training?"
         ));
     }
-    Ok(json!({"label": model.predict(x), "probabilities": probabilities}))
+    let label = (0..probabilities.len()).fold(0, |best, c| {
+        if probabilities[c] > probabilities[best] {
+            c
+        } else {
+            best
+        }
+    });
+    Ok(json!({"label": label, "probabilities": probabilities}))
 }
 
 /// Reads one feature vector of `width` numbers, each finite as an `f32`.
