@@ -15,6 +15,12 @@ pub struct DeadLetter {
     pub raw: String,
 }
 
+impl DeadLetter {
+    /// Longest `raw` a dead letter keeps, in bytes; a longer record is cut, with a note
+    /// saying how long it was.
+    pub const MAX_RAW_BYTES: usize = 4096;
+}
+
 impl std::fmt::Display for DeadLetter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}: {}", self.operator, self.location, self.reason)

@@ -45,7 +45,7 @@ mod stream;
 
 pub use bridge::{BridgeOutput, BridgeTask};
 pub use broadcast_state::{BatchOutcome, StateWaker};
-pub use config::{Cluster, Config, EpochPolicy, ExplainFormat};
+pub use config::{Cluster, Config, EpochPolicy, ExplainFormat, DEFAULT_MAX_LINE_BYTES};
 pub use dead_letter::DeadLetter;
 pub use error::{Result, WeirError};
 pub use execute::{execute, explain};
