@@ -195,7 +195,9 @@ impl Config {
                 "--max-line-bytes" => {
                     config.max_line_bytes = parse_num(&flag, &value(&flag)?)?;
                     if config.max_line_bytes == 0 {
-                        return Err(WeirError::Config("--max-line-bytes must be at least 1".into()));
+                        return Err(WeirError::Config(
+                            "--max-line-bytes must be at least 1".into(),
+                        ));
                     }
                 }
                 "--explain" => {
