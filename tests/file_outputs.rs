@@ -248,3 +248,95 @@ fn a_stale_default_dead_letter_file_is_removed_when_a_run_has_none() {
         "the first run's dead letters are still there"
     );
 }
+
+const SHARED_ENV: &str = "WEIR_TEST_SHARED_OUTPUT";
+
+/// One process of `two_processes_overwrite_a_shared_directory`: `RUN P DIR CLUSTER-ARGS…` in
+/// the environment. Run directly, it overwrites a directory of its own at changing
+/// parallelism in one process.
+#[test]
+fn shared_output_child() {
+    let Ok(spec) = std::env::var(SHARED_ENV) else {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        for (run, p) in [(1, 4), (2, 3)] {
+            let config = Config::threads(4).with_overwrite(true);
+            write(config, &dir, false, op("write").parallelism(p), run, 0..100).unwrap();
+            assert_eq!(names(&dir).len(), p);
+            assert_eq!(read_back(&dir, false).len(), 100);
+        }
+        return;
+    };
+    let mut words = spec.split(' ');
+    let run: u32 = words.next().unwrap().parse().unwrap();
+    let p: usize = words.next().unwrap().parse().unwrap();
+    let dir = PathBuf::from(words.next().unwrap());
+    let argv = std::iter::once("child".to_string()).chain(words.map(String::from));
+    let config = Config::from_args(argv).unwrap();
+    assert!(config.overwrite);
+    write(
+        config,
+        &dir,
+        false,
+        op("write").parallelism(p),
+        run,
+        0..3000,
+    )
+    .unwrap();
+}
+
+/// Two processes of one job share the output directory (as on one machine, or a shared
+/// file system): each process's cleaner removes stale files, and neither deletes a file of
+/// the other's current instances.
+#[test]
+fn two_processes_overwrite_a_shared_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("out");
+    std::fs::create_dir_all(dir.join("stale/sub")).unwrap();
+    std::fs::write(dir.join("part-00009.jsonl"), "{\"id\":1,\"run\":0}\n").unwrap();
+    for (run, p) in [(1u32, 4usize), (2, 2), (3, 3), (4, 1)] {
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let addresses = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+        let mut children: Vec<std::process::Child> = (0..2)
+            .map(|process| {
+                let spec = format!(
+                    "{run} {p} {} -w 2 -n 2 -p {process} --addresses {addresses} --overwrite --quiet",
+                    dir.display()
+                );
+                std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", "shared_output_child", "--nocapture", "--test-threads", "1"])
+                    .env(SHARED_ENV, spec)
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        for (process, child) in children.iter_mut().enumerate() {
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("process {process} of run {run} did not exit in time");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            };
+            assert!(status.success(), "process {process} of run {run}: {status}");
+        }
+        let parts: Vec<String> = (0..p).map(|i| format!("part-{i:05}.jsonl")).collect();
+        assert_eq!(names(&dir), parts, "run {run}");
+        let rows = read_back(&dir, false);
+        assert_eq!(
+            rows,
+            (0..3000).map(|id| Row { id, run }).collect::<Vec<_>>(),
+            "run {run}"
+        );
+    }
+}

@@ -80,7 +80,8 @@ pub struct Config {
     /// Stop the job on the first malformed record instead of dead-lettering it.
     pub fail_fast: bool,
     /// Where unclaimed dead letters go. Default: next to the first file sink's output
-    /// (`OUTPUT.errors.jsonl`), otherwise a count and a warning on stderr.
+    /// (`OUTPUT.errors.jsonl`), otherwise a count and a warning on stderr. A run without
+    /// dead letters writes no file, and removes the one an earlier run left there.
     pub dead_letters: Option<PathBuf>,
     /// Let `write_jsonl` / `write_csv` replace what their output directory holds; without it
     /// a directory that already holds output is a job error ([`WeirError::OutputExists`]).

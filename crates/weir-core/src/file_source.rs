@@ -128,7 +128,11 @@ impl<T: DeserializeOwned> FileReader<T> {
             Ok(Some(Line::Text(text))) => Ok(self.csv.parse(text).clone()),
             Ok(Some(Line::TooLong { len, .. })) => Err(bad(too_long(len, self.max_line))),
             Ok(None) => Ok(csv::ByteRecord::new()),
-            Err(e) => Err(bad(e.to_string())),
+            Err(source) => Err(WeirError::Io {
+                operator: self.operator.clone(),
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -140,9 +144,8 @@ impl<T: DeserializeOwned> FileReader<T> {
         None
     }
 
-    /// The next record or dead letter of the open split; `None` when it is exhausted,
-    /// `Some(None)` for a line that holds nothing (blank).
-    fn next_in_split(&mut self) -> Result<Option<Option<Result<T, DeadLetter>>>, WeirError> {
+    /// What the next line of the open split gives.
+    fn next_in_split(&mut self) -> Result<Step<T>, WeirError> {
         let open = self.current.as_mut().expect("a split is open");
         let Open {
             locator,
@@ -152,7 +155,7 @@ impl<T: DeserializeOwned> FileReader<T> {
         } = open;
         let line = match lines.next_line() {
             Ok(Some(line)) => line,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Step::End),
             Err(source) => {
                 return Err(WeirError::Io {
                     operator: self.operator.clone(),
@@ -168,21 +171,31 @@ impl<T: DeserializeOwned> FileReader<T> {
                 let reason = too_long(len, self.max_line);
                 let at = locator.at(*lines_read);
                 let dead = DeadLetter::with_raw_prefix(&self.operator, at, reason, head, len);
-                return Ok(Some(Some(Err(dead))));
+                return Ok(Step::Item(Err(dead)));
             }
         };
         let trimmed = text.trim_ascii();
         if trimmed.is_empty() {
-            return Ok(Some(None));
+            return Ok(Step::Blank);
         }
         let decoded = match headers {
             None => serde_json::from_slice::<T>(trimmed).map_err(|e| (e.to_string(), trimmed)),
             Some(headers) => self.csv.decode::<T>(text, headers).map_err(|e| (e, text)),
         };
-        Ok(Some(Some(decoded.map_err(|(reason, raw)| {
+        Ok(Step::Item(decoded.map_err(|(reason, raw)| {
             DeadLetter::new(&self.operator, locator.at(*lines_read), reason, raw)
-        }))))
+        })))
     }
+}
+
+/// What one line of a split gives.
+enum Step<T> {
+    /// A record, or a dead letter.
+    Item(Result<T, DeadLetter>),
+    /// Nothing: a blank line.
+    Blank,
+    /// The split is exhausted.
+    End,
 }
 
 /// The reason of a dead letter for a line over the cap.
@@ -203,9 +216,9 @@ impl<T: DeserializeOwned> Iterator for FileReader<T> {
                 }
             }
             match self.next_in_split() {
-                Ok(Some(Some(item))) => return Some(item),
-                Ok(Some(None)) => {}
-                Ok(None) => self.current = None,
+                Ok(Step::Item(item)) => return Some(item),
+                Ok(Step::Blank) => {}
+                Ok(Step::End) => self.current = None,
                 Err(e) => return self.fail(e),
             }
         }
