@@ -114,7 +114,7 @@ fn end_to_end(input: &std::path::Path, workers: usize) -> Duration {
         );
         scored
             .map("to_output", |p| (p.record.id, p.label, p.model_version))
-            .write_jsonl("write", &output);
+            .write_jsonl(op("write").overwrite(true), &output);
         Ok(())
     })
     .unwrap();

@@ -7,7 +7,8 @@
 //! ```
 //! Lines are read by one source instance, split into words on all workers, counted per
 //! word on the worker owning the word (HASH edge), and written as one part file per
-//! counting instance. The ten most frequent words are printed at the end.
+//! counting instance (replacing what the output directory held). The ten most frequent
+//! words are printed at the end.
 
 use std::path::PathBuf;
 
@@ -55,7 +56,10 @@ fn main() -> anyhow::Result<()> {
             })
             .key_by(|w: &String| w.clone())
             .count("count");
-        counts.clone().write_jsonl("write", &out_dir);
+        // The counts are disposable demo output: each run replaces the previous one.
+        counts
+            .clone()
+            .write_jsonl(op("write").overwrite(true), &out_dir);
         counts.collect(op("top").parallelism(1), &top_sink);
         Ok(())
     })?;

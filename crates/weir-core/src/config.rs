@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use crate::error::{Result, WeirError};
 
+/// Default of [`Config::max_line_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
+
 /// How a source cuts its records into timely epochs (timestamps).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EpochPolicy {
@@ -58,7 +61,8 @@ pub enum Cluster {
 /// (`-w THREADS`, `-n PROCESSES`, `-p PROCESS`, `-h HOSTFILE`, or `--addresses H:P,H:P` in
 /// place of a hostfile) and Weir's own
 /// (`--explain[=json|dot|text]`, `--fail-fast`, `--epoch-records N`, `--epoch-ms MS`,
-/// `--epoch-max-ms MS`, `--max-epochs-in-flight N`, `--dead-letters PATH`, `--quiet`). Anything else is left in
+/// `--epoch-max-ms MS`, `--max-epochs-in-flight N`, `--dead-letters PATH`, `--overwrite`,
+/// `--max-line-bytes N`, `--quiet`). Anything else is left in
 /// [`Config::program_args`] for the program.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -76,8 +80,16 @@ pub struct Config {
     /// Stop the job on the first malformed record instead of dead-lettering it.
     pub fail_fast: bool,
     /// Where unclaimed dead letters go. Default: next to the first file sink's output
-    /// (`OUTPUT.errors.jsonl`), otherwise a count and a warning on stderr.
+    /// (`OUTPUT.errors.jsonl`), otherwise a count and a warning on stderr. A run without
+    /// dead letters writes no file, and removes the one an earlier run left there.
     pub dead_letters: Option<PathBuf>,
+    /// Let `write_jsonl` / `write_csv` replace what their output directory holds; without it
+    /// a directory that already holds output is a job error ([`WeirError::OutputExists`]).
+    /// Per sink: [`crate::Op::overwrite`].
+    pub overwrite: bool,
+    /// Longest line a file source reads, in bytes (newline excluded); a longer line is
+    /// skipped without being buffered and becomes a dead letter.
+    pub max_line_bytes: usize,
     /// Print the job graph in this format and exit without running.
     pub explain: Option<ExplainFormat>,
     /// Print the report table at the end and show progress on a terminal.
@@ -98,6 +110,8 @@ impl Default for Config {
             max_epochs_in_flight: 8,
             fail_fast: false,
             dead_letters: None,
+            overwrite: false,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             explain: None,
             verbose: false,
             live_metrics: None,
@@ -139,11 +153,8 @@ impl Config {
                         Some((f, v)) => (format!("--{f}"), Some(v.to_string())),
                         None => (arg.clone(), None),
                     }
-                } else if arg.len() > 2
-                    && arg.starts_with('-')
-                    && ["-w", "-n", "-p", "-h"].contains(&&arg[..2])
-                {
-                    (arg[..2].to_string(), Some(arg[2..].to_string()))
+                } else if let Some((short, rest)) = split_short_flag(&arg) {
+                    (short.to_string(), Some(rest.to_string()))
                 } else {
                     (arg.clone(), None)
                 };
@@ -181,6 +192,15 @@ impl Config {
                     config.max_epochs_in_flight = parse_num(&flag, &value(&flag)?)? as u64
                 }
                 "--dead-letters" => config.dead_letters = Some(PathBuf::from(value(&flag)?)),
+                "--overwrite" => config.overwrite = true,
+                "--max-line-bytes" => {
+                    config.max_line_bytes = parse_num(&flag, &value(&flag)?)?;
+                    if config.max_line_bytes == 0 {
+                        return Err(WeirError::Config(
+                            "--max-line-bytes must be at least 1".into(),
+                        ));
+                    }
+                }
                 "--explain" => {
                     config.explain = Some(match inline.as_deref() {
                         None | Some("text") => ExplainFormat::Text,
@@ -323,6 +343,28 @@ impl Config {
         self
     }
 
+    /// Builder-style: lets directory file sinks replace existing output ([`Config::overwrite`]).
+    ///
+    /// ```
+    /// use weir_core::Config;
+    /// assert!(Config::threads(1).with_overwrite(true).overwrite);
+    /// ```
+    pub fn with_overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Builder-style: sets [`Config::max_line_bytes`] (at least 1).
+    ///
+    /// ```
+    /// use weir_core::Config;
+    /// assert_eq!(Config::threads(1).with_max_line_bytes(1 << 20).max_line_bytes, 1 << 20);
+    /// ```
+    pub fn with_max_line_bytes(mut self, bytes: usize) -> Self {
+        self.max_line_bytes = bytes.max(1);
+        self
+    }
+
     pub(crate) fn timely_config(&self) -> timely::Config {
         use timely::CommunicationConfig;
         let communication = match &self.cluster {
@@ -345,6 +387,16 @@ impl Config {
             worker: timely::WorkerConfig::default(),
         }
     }
+}
+
+/// `-w4` as (`-w`, `4`) for the short flags that take a value; `None` for anything else
+/// (including non-ASCII arguments, which are never cut inside a character).
+fn split_short_flag(arg: &str) -> Option<(&str, &str)> {
+    ["-w", "-n", "-p", "-h"].into_iter().find_map(|short| {
+        arg.strip_prefix(short)
+            .filter(|rest| !rest.is_empty())
+            .map(|rest| (short, rest))
+    })
 }
 
 fn parse_num(flag: &str, value: &str) -> Result<usize> {
@@ -397,6 +449,22 @@ mod tests {
                 .contains("--addresses has 2 address(es), but -n is 3"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn non_ascii_arguments_do_not_panic_and_are_left_for_the_program() {
+        for arg in ["-é", "-wé", "-", "é", "--é", "-日本", "--é=ü", "-w\u{301}"] {
+            let c = Config::from_args(["prog".to_string(), arg.to_string()]);
+            match arg {
+                // `-w` followed by a non-number is a bad thread count, not a panic.
+                "-wé" | "-w\u{301}" => assert!(c.is_err(), "{arg}"),
+                _ => assert_eq!(c.unwrap().program_args, vec![arg.to_string()], "{arg}"),
+            }
+        }
+        let c = Config::from_args(args("-é -w2 --max-line-bytes 64 --overwrite")).unwrap();
+        assert_eq!(c.cluster, Cluster::Local { threads: 2 });
+        assert_eq!(c.max_line_bytes, 64);
+        assert!(c.overwrite);
     }
 
     #[test]

@@ -37,6 +37,17 @@ pub enum WeirError {
         #[source]
         source: std::io::Error,
     },
+    /// A directory file sink (`write_jsonl`, `write_csv`) found output of an earlier run in
+    /// its directory and may not replace it.
+    #[error("{operator}: output directory {} already holds {found}; pass --overwrite (or Config::with_overwrite / op(\"{operator}\").overwrite(true)) to replace its contents, or write to another directory", dir.display())]
+    OutputExists {
+        /// The sink's name.
+        operator: String,
+        /// The output directory.
+        dir: PathBuf,
+        /// What was found there, e.g. `part-00001.jsonl`.
+        found: String,
+    },
     /// A malformed input record, raised instead of dead-lettered because fail-fast is on.
     #[error("{operator}: malformed record at {location}: {reason}")]
     BadRecord {

@@ -1,12 +1,10 @@
-//! JSON Lines and CSV file sources, split across instances by file and by byte range.
-//!
-//! A source with `n` instances reads, in every input file, the byte range
-//! `[i * len / n, (i + 1) * len / n)` widened to whole lines (a line belongs to the range
-//! its first byte is in), so every line is read exactly once whatever `n` is.
+//! JSON Lines and CSV file sources: each instance reads its splits (see `file_input.rs`)
+//! line by line, with a cap on the line length, and turns each line into a record or a
+//! dead letter.
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -14,9 +12,12 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use timely::dataflow::operators::core::OkErr;
 
+use crate::csv_line::CsvLine;
 use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
+use crate::file_input::{input_files, newlines_before, plan_splits, Split};
 use crate::job::{Job, JobContext, Op};
+use crate::line_reader::{Line, LineReader};
 use crate::stream::{Data, DataStream};
 
 /// Format of a file source.
@@ -24,182 +25,115 @@ use crate::stream::{Data, DataStream};
 pub enum FileFormat {
     /// One JSON value per line.
     JsonLines,
-    /// Comma-separated values with a header line naming the fields.
+    /// Comma-separated values with a header line naming the fields; one record per line.
     Csv,
 }
 
-/// The files behind a path: the file itself, or the visible regular files of a directory,
-/// sorted by name.
-pub fn input_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    if path.is_dir() {
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(path)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if entry.file_type()?.is_file()
-                && !name.starts_with('.')
-                && !name.starts_with('_')
-                && !name.ends_with(".inprogress")
-            {
-                files.push(entry.path());
-            }
-        }
-        files.sort();
-        Ok(files)
-    } else {
-        std::fs::metadata(path)?;
-        Ok(vec![path.to_path_buf()])
-    }
-}
-
-/// Offset of the first line that starts at or after `offset` (0 and `len` map to themselves).
-pub fn align_to_line(file: &mut File, offset: u64, len: u64) -> std::io::Result<u64> {
-    if offset == 0 || offset >= len {
-        return Ok(offset.min(len));
-    }
-    file.seek(SeekFrom::Start(offset - 1))?;
-    let mut reader = BufReader::with_capacity(8192, file);
-    let mut skipped = Vec::new();
-    let n = reader.read_until(b'\n', &mut skipped)?;
-    Ok(offset - 1 + n as u64)
-}
-
-/// Number of newlines in the first `offset` bytes of `path` (counted once per split, and
-/// only when the split has a dead letter to locate).
-fn newlines_before(path: &Path, offset: u64) -> std::io::Result<u64> {
-    let mut reader = BufReader::new(File::open(path)?.take(offset));
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut lines = 0;
-    loop {
-        match reader.read(&mut buf)? {
-            0 => return Ok(lines),
-            n => lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64,
-        }
-    }
-}
-
-/// One byte range of one file, whole lines.
-struct Split {
-    path: PathBuf,
-    start: u64,
-    end: u64,
-}
-
-fn plan_splits(
-    operator: &str,
-    files: &[PathBuf],
-    instance: usize,
-    instances: usize,
-) -> Result<Vec<Split>, WeirError> {
-    let io = |path: &Path, source| WeirError::Io {
-        operator: operator.to_string(),
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut splits = Vec::new();
-    for path in files {
-        let mut file = File::open(path).map_err(|e| io(path, e))?;
-        let len = file.metadata().map_err(|e| io(path, e))?.len();
-        let from = len * instance as u64 / instances as u64;
-        let to = len * (instance as u64 + 1) / instances as u64;
-        let start = align_to_line(&mut file, from, len).map_err(|e| io(path, e))?;
-        let end = align_to_line(&mut file, to, len).map_err(|e| io(path, e))?;
-        if start < end {
-            splits.push(Split {
-                path: path.clone(),
-                start,
-                end,
-            });
-        }
-    }
-    Ok(splits)
-}
+/// Read buffer of a split.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// Reads the records of one instance's splits; yields decoded records, or dead letters for
-/// records that do not decode. An I/O error fails the job (through `failure`) and ends the
-/// reader: it is not a property of one record.
+/// lines that do not decode or are too long. An I/O error fails the job (through
+/// `failure`) and ends the reader: it is not a property of one record.
 struct FileReader<T> {
     operator: String,
     format: FileFormat,
+    max_line: usize,
     splits: std::vec::IntoIter<Split>,
     current: Option<Open>,
+    csv: CsvLine,
     failure: Rc<RefCell<Option<WeirError>>>,
     _record: PhantomData<T>,
 }
 
 /// The split being read.
 struct Open {
+    locator: Locator,
+    /// Lines of this split read so far.
+    lines_read: u64,
+    lines: LineReader<std::io::Take<File>>,
+    /// The CSV header (CSV only).
+    headers: Option<csv::ByteRecord>,
+}
+
+/// Turns a line number within a split into `file:line`.
+struct Locator {
     path: PathBuf,
     start: u64,
     /// Newlines before `start`, counted when first needed.
     lines_before: Option<u64>,
-    /// Lines of this split read so far (JSON Lines).
-    lines_read: u64,
-    lines: Lines,
 }
 
-enum Lines {
-    Json(BufReader<std::io::Take<File>>),
-    Csv {
-        reader: csv::Reader<std::io::Take<File>>,
-        headers: csv::StringRecord,
-    },
-}
-
-impl Open {
+impl Locator {
     /// `file:line` of the `line`-th line (1-based) of this split.
-    fn location(&mut self, line: u64) -> String {
-        let before = match self.lines_before {
-            Some(n) => n,
-            None => {
-                let n = newlines_before(&self.path, self.start).unwrap_or(0);
-                self.lines_before = Some(n);
-                n
-            }
-        };
+    fn at(&mut self, line: u64) -> String {
+        let before = *self
+            .lines_before
+            .get_or_insert_with(|| newlines_before(&self.path, self.start).unwrap_or(0));
         format!("{}:{}", self.path.display(), before + line)
     }
 }
 
 impl<T: DeserializeOwned> FileReader<T> {
-    fn open(&self, split: Split) -> Result<Open, WeirError> {
-        let io = |source| WeirError::Io {
-            operator: self.operator.clone(),
-            path: split.path.clone(),
+    fn open(&mut self, split: Split) -> Result<Open, WeirError> {
+        let operator = self.operator.clone();
+        let io = |path: &Path, source| WeirError::Io {
+            operator: operator.clone(),
+            path: path.to_path_buf(),
             source,
         };
-        let mut file = File::open(&split.path).map_err(io)?;
-        file.seek(SeekFrom::Start(split.start)).map_err(io)?;
+        let mut file = File::open(&split.path).map_err(|e| io(&split.path, e))?;
+        if split.start > 0 {
+            file.seek(SeekFrom::Start(split.start))
+                .map_err(|e| io(&split.path, e))?;
+        }
         let range = file.take(split.end - split.start);
-        let lines = match self.format {
-            FileFormat::JsonLines => Lines::Json(BufReader::with_capacity(256 * 1024, range)),
-            FileFormat::Csv => {
-                let headers = csv::ReaderBuilder::new()
-                    .has_headers(true)
-                    .from_reader(File::open(&split.path).map_err(io)?)
-                    .headers()
-                    .map_err(|e| WeirError::BadRecord {
-                        operator: self.operator.clone(),
-                        location: format!("{}:1", split.path.display()),
-                        reason: format!("cannot read the CSV header: {e}"),
-                    })?
-                    .clone();
-                let reader = csv::ReaderBuilder::new()
-                    .has_headers(split.start == 0)
-                    .flexible(true)
-                    .buffer_capacity(256 * 1024)
-                    .from_reader(range);
-                Lines::Csv { reader, headers }
-            }
-        };
-        Ok(Open {
-            path: split.path,
-            start: split.start,
-            lines_before: None,
+        let mut open = Open {
+            locator: Locator {
+                path: split.path,
+                start: split.start,
+                lines_before: None,
+            },
             lines_read: 0,
-            lines,
-        })
+            lines: LineReader::new(range, READ_BUFFER, self.max_line),
+            headers: None,
+        };
+        if self.format == FileFormat::Csv {
+            open.headers = Some(if split.start == 0 {
+                // The split starts with the header: it is line 1.
+                open.lines_read = 1;
+                self.read_header(&mut open.lines, &open.locator.path)?
+            } else {
+                let path = &open.locator.path;
+                let file = File::open(path).map_err(|e| io(path, e))?;
+                let mut first = LineReader::new(file, 8 * 1024, self.max_line);
+                self.read_header(&mut first, &open.locator.path)?
+            });
+        }
+        Ok(open)
+    }
+
+    /// The CSV header: the first line of `lines` (an empty input has no fields).
+    fn read_header<R: Read>(
+        &mut self,
+        lines: &mut LineReader<R>,
+        path: &Path,
+    ) -> Result<csv::ByteRecord, WeirError> {
+        let bad = |reason: String| WeirError::BadRecord {
+            operator: self.operator.clone(),
+            location: format!("{}:1", path.display()),
+            reason: format!("cannot read the CSV header: {reason}"),
+        };
+        match lines.next_line() {
+            Ok(Some(Line::Text(text))) => Ok(self.csv.parse(text).clone()),
+            Ok(Some(Line::TooLong { len, .. })) => Err(bad(too_long(len, self.max_line))),
+            Ok(None) => Ok(csv::ByteRecord::new()),
+            Err(source) => Err(WeirError::Io {
+                operator: self.operator.clone(),
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
     }
 
     /// Records a job failure and ends this reader.
@@ -210,13 +144,63 @@ impl<T: DeserializeOwned> FileReader<T> {
         None
     }
 
-    fn io_error(&self, path: &Path, source: std::io::Error) -> WeirError {
-        WeirError::Io {
-            operator: self.operator.clone(),
-            path: path.to_path_buf(),
-            source,
+    /// What the next line of the open split gives.
+    fn next_in_split(&mut self) -> Result<Step<T>, WeirError> {
+        let open = self.current.as_mut().expect("a split is open");
+        let Open {
+            locator,
+            lines_read,
+            lines,
+            headers,
+        } = open;
+        let line = match lines.next_line() {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(Step::End),
+            Err(source) => {
+                return Err(WeirError::Io {
+                    operator: self.operator.clone(),
+                    path: locator.path.clone(),
+                    source,
+                })
+            }
+        };
+        *lines_read += 1;
+        let text = match line {
+            Line::Text(text) => text,
+            Line::TooLong { len, head } => {
+                let reason = too_long(len, self.max_line);
+                let at = locator.at(*lines_read);
+                let dead = DeadLetter::with_raw_prefix(&self.operator, at, reason, head, len);
+                return Ok(Step::Item(Err(dead)));
+            }
+        };
+        let trimmed = text.trim_ascii();
+        if trimmed.is_empty() {
+            return Ok(Step::Blank);
         }
+        let decoded = match headers {
+            None => serde_json::from_slice::<T>(trimmed).map_err(|e| (e.to_string(), trimmed)),
+            Some(headers) => self.csv.decode::<T>(text, headers).map_err(|e| (e, text)),
+        };
+        Ok(Step::Item(decoded.map_err(|(reason, raw)| {
+            DeadLetter::new(&self.operator, locator.at(*lines_read), reason, raw)
+        })))
     }
+}
+
+/// What one line of a split gives.
+enum Step<T> {
+    /// A record, or a dead letter.
+    Item(Result<T, DeadLetter>),
+    /// Nothing: a blank line.
+    Blank,
+    /// The split is exhausted.
+    End,
+}
+
+/// The reason of a dead letter for a line over the cap.
+fn too_long(len: u64, max: usize) -> String {
+    format!("line of {len} bytes exceeds the limit of {max} bytes")
 }
 
 impl<T: DeserializeOwned> Iterator for FileReader<T> {
@@ -231,83 +215,11 @@ impl<T: DeserializeOwned> Iterator for FileReader<T> {
                     Err(e) => return self.fail(e),
                 }
             }
-            let operator = &self.operator;
-            let open = self.current.as_mut().expect("opened above");
-            let dead = |open: &mut Open, line: u64, reason: String, raw: String| DeadLetter {
-                operator: operator.clone(),
-                location: open.location(line),
-                reason,
-                raw,
-            };
-            match &mut open.lines {
-                Lines::Json(reader) => {
-                    let mut line = Vec::new();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) => self.current = None,
-                        Ok(_) => {
-                            open.lines_read += 1;
-                            let text = line.trim_ascii();
-                            if text.is_empty() {
-                                continue;
-                            }
-                            let n = open.lines_read;
-                            return Some(serde_json::from_slice::<T>(text).map_err(|e| {
-                                dead(
-                                    open,
-                                    n,
-                                    e.to_string(),
-                                    String::from_utf8_lossy(text).into_owned(),
-                                )
-                            }));
-                        }
-                        Err(e) => {
-                            let path = open.path.clone();
-                            let error = self.io_error(&path, e);
-                            return self.fail(error);
-                        }
-                    }
-                }
-                Lines::Csv { reader, headers } => {
-                    let mut record = csv::StringRecord::new();
-                    match reader.read_record(&mut record) {
-                        Ok(false) => self.current = None,
-                        Ok(true) => {
-                            let line = record.position().map_or(0, |p| p.line());
-                            if record.len() == 1 && record[0].trim().is_empty() {
-                                continue;
-                            }
-                            let raw = || record.iter().collect::<Vec<_>>().join(",");
-                            if record.len() != headers.len() {
-                                let names = headers.iter().collect::<Vec<_>>().join(",");
-                                let reason = format!(
-                                    "expected {} fields ({names}), found {}",
-                                    headers.len(),
-                                    record.len()
-                                );
-                                let raw = raw();
-                                return Some(Err(dead(open, line, reason, raw)));
-                            }
-                            let decoded = record.deserialize::<T>(Some(headers));
-                            return Some(decoded.map_err(|e| {
-                                let raw = raw();
-                                dead(open, line, e.to_string(), raw)
-                            }));
-                        }
-                        Err(e) if e.is_io_error() => {
-                            let path = open.path.clone();
-                            let error = match e.into_kind() {
-                                csv::ErrorKind::Io(source) => self.io_error(&path, source),
-                                _ => unreachable!("checked is_io_error"),
-                            };
-                            return self.fail(error);
-                        }
-                        Err(e) => {
-                            // Bad UTF-8 and the like: the reader has moved past the record.
-                            let line = e.position().map_or(0, |p| p.line());
-                            return Some(Err(dead(open, line, e.to_string(), String::new())));
-                        }
-                    }
-                }
+            match self.next_in_split() {
+                Ok(Step::Item(item)) => return Some(item),
+                Ok(Step::Blank) => {}
+                Ok(Step::End) => self.current = None,
+                Err(e) => return self.fail(e),
             }
         }
     }
@@ -349,24 +261,20 @@ impl<'s> Job<'s> {
         let failure = Rc::clone(&ctx.failure);
         let name = op.name.clone();
         let path = path.to_path_buf();
+        let max_line = ctx.config.max_line_bytes;
         let (handle, stream) = crate::source::drive(&ctx, &op, kind, |instance, instances| {
-            let splits = input_files(&path)
-                .map_err(|source| WeirError::Io {
-                    operator: name.clone(),
-                    path: path.clone(),
-                    source,
-                })
-                .and_then(|files| plan_splits(&name, &files, instance, instances))
-                .unwrap_or_else(|e| {
-                    // A missing or unreadable input is a job error, not a bad record.
-                    JobContext::fail(&failure, e);
-                    Vec::new()
-                });
+            let splits = instance_splits(&name, &path, instance, instances).unwrap_or_else(|e| {
+                // A missing or unreadable input is a job error, not a bad record.
+                JobContext::fail(&failure, e);
+                Vec::new()
+            });
             crate::source::IterSource(FileReader::<T> {
                 operator: name.clone(),
                 format,
+                max_line,
                 splits: splits.into_iter(),
                 current: None,
+                csv: CsvLine::new(),
                 failure: Rc::clone(&failure),
                 _record: PhantomData,
             })
@@ -404,4 +312,28 @@ impl<'s> Job<'s> {
             .push((err, handle.node, Rc::clone(&handle.placement)));
         DataStream::from_parts(Rc::clone(&ctx), ok, handle.node, handle.placement)
     }
+}
+
+/// The splits of instance `instance` of `instances` of source `operator` reading `path`.
+/// Instance 0 warns when `path` is a directory without input files.
+fn instance_splits(
+    operator: &str,
+    path: &Path,
+    instance: usize,
+    instances: usize,
+) -> Result<Vec<Split>, WeirError> {
+    let files = input_files(path).map_err(|source| WeirError::Io {
+        operator: operator.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if files.is_empty() && instance == 0 {
+        eprintln!(
+            "weir: {operator}: input directory {} holds no input files, so the source reads \
+             nothing (directories are read recursively; names starting with `.` or `_` and \
+             ending in `.inprogress` are skipped)",
+            path.display()
+        );
+    }
+    plan_splits(operator, &files, instance, instances)
 }

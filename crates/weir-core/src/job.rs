@@ -27,6 +27,7 @@ pub struct Op {
     pub(crate) parallelism: Option<usize>,
     pub(crate) epochs: Option<EpochPolicy>,
     pub(crate) rate: Option<f64>,
+    pub(crate) overwrite: Option<bool>,
 }
 
 /// Starts an operator configuration with the given name.
@@ -42,6 +43,7 @@ pub fn op(name: impl Into<String>) -> Op {
         parallelism: None,
         epochs: None,
         rate: None,
+        overwrite: None,
     }
 }
 
@@ -62,6 +64,18 @@ impl Op {
     /// `f64::INFINITY` means no limit.
     pub fn rate(mut self, records_per_second: f64) -> Self {
         self.rate = Some(records_per_second);
+        self
+    }
+    /// For `write_jsonl` / `write_csv`: whether this sink may replace what its output
+    /// directory holds (default: the job's [`Config::overwrite`]).
+    ///
+    /// ```
+    /// use weir_core::op;
+    /// let o = op("write").overwrite(true);
+    /// assert_eq!(o.name(), "write");
+    /// ```
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = Some(overwrite);
         self
     }
     /// The operator's name.

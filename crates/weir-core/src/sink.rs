@@ -18,6 +18,8 @@ use timely::dataflow::operators::Probe;
 
 use crate::error::WeirError;
 use crate::job::{JobContext, Op};
+use crate::output_dir::PartDir;
+use crate::plan::spread;
 use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream, VecBuilder};
 
@@ -185,11 +187,19 @@ impl<'s, T: Data> DataStream<'s, T> {
 impl<'s, T: Data + Serialize> DataStream<'s, T> {
     /// Writes JSON Lines into directory `dir`: one `part-NNNNN.jsonl` per instance, written
     /// as `*.inprogress` and renamed when the input is complete.
+    ///
+    /// A directory that already holds output (from an earlier run) is a job error
+    /// ([`crate::WeirError::OutputExists`]) unless overwrite is on ([`Config::overwrite`],
+    /// `--overwrite`, or [`Op::overwrite`] for this sink): then what the directory holds is
+    /// removed, so that only this run's part files remain.
+    ///
+    /// [`Config::overwrite`]: crate::Config::overwrite
     pub fn write_jsonl(self, op: impl Into<Op>, dir: impl AsRef<Path>) {
         self.write_parts(op.into(), dir.as_ref(), "jsonl", encode_json_line);
     }
 
-    /// Writes CSV with a header line into directory `dir`, one part file per instance.
+    /// Writes CSV with a header line into directory `dir`, one part file per instance; an
+    /// existing output is treated as by [`DataStream::write_jsonl`].
     pub fn write_csv(self, op: impl Into<Op>, dir: impl AsRef<Path>) {
         self.write_parts(op.into(), dir.as_ref(), "csv", |w, batch, first| {
             // The header goes before the first record of the part only.
@@ -207,7 +217,8 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
         self.write_single_file(op.into(), path.as_ref().to_path_buf(), true);
     }
 
-    /// Like [`DataStream::write_jsonl_file`], but writes no file when there are no records.
+    /// Like [`DataStream::write_jsonl_file`], but writes no file when there are no records
+    /// (and removes one an earlier run left).
     pub(crate) fn write_dead_letter_file(self, op: Op, path: PathBuf) {
         self.write_single_file(op, path, false);
     }
@@ -228,16 +239,45 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
             .borrow_mut()
             .get_or_insert_with(|| dir.to_path_buf());
         let kind = format!("sink:{extension}");
+        let parts = Rc::new(PartDir {
+            operator: op.name.clone(),
+            dir: dir.to_path_buf(),
+            extension,
+            instances: self.ctx.parallelism(&op),
+            overwrite: op.overwrite.unwrap_or(self.ctx.config.overwrite),
+        });
+        let cleaners = cleaners(&self.ctx.config, &spread(parts.instances, self.ctx.workers));
         let operator = op.name.clone();
-        let dir = dir.to_path_buf();
         self.sink_with(op, &kind, move |instance| {
-            FileSink::new(
-                operator,
-                dir.join(format!("part-{instance:05}.{extension}")),
-                encode,
-            )
+            let mut sink = FileSink::new(operator, parts.part_path(instance), encode);
+            sink.prepare = Some(PartSlot {
+                dir: parts,
+                instance,
+                cleaner: cleaners[instance],
+            });
+            sink
         });
     }
+}
+
+/// For each instance placed on `placement` (global worker indices): whether it is the first
+/// instance in its process, the one that clears stale output there.
+fn cleaners(config: &crate::Config, placement: &[usize]) -> Vec<bool> {
+    let threads = match &config.cluster {
+        crate::Cluster::Local { threads } | crate::Cluster::Processes { threads, .. } => {
+            (*threads).max(1)
+        }
+    };
+    let mut seen = Vec::new();
+    placement
+        .iter()
+        .map(|&worker| {
+            let process = worker / threads;
+            let first = !seen.contains(&process);
+            seen.push(process);
+            first
+        })
+        .collect()
 }
 
 /// Writes a batch of records; the flag says whether they are the first of their file.
@@ -266,6 +306,15 @@ struct FileSink<T> {
     encode: Encoder<T>,
     /// Leave a file even when no record arrived.
     keep_empty: bool,
+    /// A part file: check its directory for stale output before the first write.
+    prepare: Option<PartSlot>,
+}
+
+/// A part file's place: its directory, its instance, and whether it clears stale output.
+struct PartSlot {
+    dir: Rc<PartDir>,
+    instance: usize,
+    cleaner: bool,
 }
 
 impl<T> FileSink<T> {
@@ -280,6 +329,7 @@ impl<T> FileSink<T> {
             written: 0,
             encode,
             keep_empty: true,
+            prepare: None,
         }
     }
 
@@ -293,6 +343,9 @@ impl<T> FileSink<T> {
 
     fn writer(&mut self) -> Result<&mut BufWriter<File>, WeirError> {
         if self.writer.is_none() {
+            if let Some(slot) = self.prepare.take() {
+                slot.dir.prepare(slot.instance, slot.cleaner)?;
+            }
             if let Some(parent) = self.temp.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| self.io_error(parent, e))?;
             }
@@ -316,7 +369,13 @@ impl<T: 'static> SinkInstance<T> for FileSink<T> {
 
     fn finish(&mut self) -> Result<(), WeirError> {
         if self.written == 0 && !self.keep_empty {
-            return Ok(());
+            // No file this time: a file left by an earlier run would be taken for this one's.
+            return match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(self.io_error(&self.path, e))
+                }
+                _ => Ok(()),
+            };
         }
         self.writer()?;
         let mut w = self.writer.take().expect("opened above");

@@ -1,0 +1,159 @@
+//! Parsing one CSV line into a byte record, with `csv_core`, reusing its buffers.
+//!
+//! File sources read CSV line by line (a record never spans lines, since splits cut at line
+//! starts): the line reader caps the length, and each line is parsed on its own. Fields stay
+//! bytes until serde decodes them, so a line that is not UTF-8 is a dead letter with a lossy
+//! copy of its bytes.
+
+use serde::de::DeserializeOwned;
+
+/// A reusable parser of single CSV lines (comma-separated, `"` quotes, RFC 4180 doubling).
+pub(crate) struct CsvLine {
+    parser: csv_core::Reader,
+    record: csv::ByteRecord,
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl CsvLine {
+    pub(crate) fn new() -> Self {
+        CsvLine {
+            // Only `\n` ends a record; the line reader has taken it (and a `\r` before it)
+            // off already, so any other `\r` is data.
+            parser: csv_core::ReaderBuilder::new()
+                .terminator(csv_core::Terminator::Any(b'\n'))
+                .build(),
+            record: csv::ByteRecord::new(),
+            fields: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// The fields of `line` (a line without its line ending).
+    pub(crate) fn parse(&mut self, line: &[u8]) -> &csv::ByteRecord {
+        self.parser.reset();
+        // Unquoting never makes a field longer, and there is at most one field per byte + 1.
+        if self.fields.len() < line.len() {
+            self.fields.resize(line.len(), 0);
+        }
+        if self.ends.len() < line.len() + 1 {
+            self.ends.resize(line.len() + 1, 0);
+        }
+        let (mut out, mut ends, mut input) = (0, 0, line);
+        loop {
+            let (result, nin, nout, nend) =
+                self.parser
+                    .read_record(input, &mut self.fields[out..], &mut self.ends[ends..]);
+            input = &input[nin..];
+            out += nout;
+            ends += nend;
+            match result {
+                // All of the line is in; an empty input says the record ends here.
+                csv_core::ReadRecordResult::InputEmpty => debug_assert!(input.is_empty()),
+                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => break,
+                csv_core::ReadRecordResult::OutputFull
+                | csv_core::ReadRecordResult::OutputEndsFull => {
+                    unreachable!("the buffers are sized for the line")
+                }
+            }
+        }
+        self.record.clear();
+        let mut start = 0;
+        for &end in &self.ends[..ends] {
+            self.record.push_field(&self.fields[start..end]);
+            start = end;
+        }
+        &self.record
+    }
+
+    /// Decodes `line` into `T`, matching fields to `headers` by name. The error is the reason
+    /// for the dead letter.
+    pub(crate) fn decode<T: DeserializeOwned>(
+        &mut self,
+        line: &[u8],
+        headers: &csv::ByteRecord,
+    ) -> Result<T, String> {
+        let record = self.parse(line);
+        if record.len() != headers.len() {
+            let names: Vec<String> = headers
+                .iter()
+                .map(|h| String::from_utf8_lossy(h).into_owned())
+                .collect();
+            return Err(format!(
+                "expected {} fields ({}), found {}",
+                headers.len(),
+                names.join(","),
+                record.len()
+            ));
+        }
+        record.deserialize(Some(headers)).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(line: &[u8]) -> Vec<Vec<u8>> {
+        CsvLine::new()
+            .parse(line)
+            .iter()
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    #[test]
+    fn parses_quoted_and_empty_fields_like_the_csv_crate() {
+        let mut p = CsvLine::new();
+        for line in [
+            &b"a,b,c"[..],
+            b"",
+            b",",
+            b"\"x,y\",\"he said \"\"hi\"\"\",z",
+            b"\"unterminated,a",
+            b"a\rb,c",
+            b"\xef\xbb\xbfid,name",
+            b"caf\xe9,\x00",
+        ] {
+            let mut reference = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_reader(line);
+            let mut want = csv::ByteRecord::new();
+            reference.read_byte_record(&mut want).unwrap();
+            let got = p.parse(line);
+            assert_eq!(
+                got.iter().collect::<Vec<_>>(),
+                want.iter().collect::<Vec<_>>(),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert_eq!(fields(b"1,2"), vec![b"1".to_vec(), b"2".to_vec()]);
+    }
+
+    #[test]
+    fn decodes_by_header_name_and_explains_failures() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Row {
+            id: u64,
+            name: String,
+        }
+        let headers = csv::ByteRecord::from(vec!["name", "id"]);
+        let mut p = CsvLine::new();
+        assert_eq!(
+            p.decode::<Row>(b"ann,7", &headers),
+            Ok(Row {
+                id: 7,
+                name: "ann".into()
+            })
+        );
+        let e = p.decode::<Row>(b"ann", &headers).unwrap_err();
+        assert_eq!(e, "expected 2 fields (name,id), found 1");
+        let e = p.decode::<Row>(b"ann,x", &headers).unwrap_err();
+        assert!(e.contains("invalid digit"), "{e}");
+        let e = p.decode::<Row>(b"caf\xe9,1", &headers).unwrap_err();
+        assert!(e.to_lowercase().contains("utf-8"), "{e}");
+    }
+}

@@ -1,0 +1,248 @@
+//! What a file source accepts as input: pipes, FIFOs and `/dev/stdin` (read as one stream
+//! by instance 0), and directory trees (read recursively, with a warning when empty).
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+use weir::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct Row {
+    id: u64,
+    name: String,
+}
+
+fn jsonl_line(id: u64) -> String {
+    format!("{{\"id\":{id},\"name\":\"n{id}\"}}\n")
+}
+
+/// Reads `path` with a source of `instances` instances on `workers` threads; returns the
+/// sorted ids and the dead letters.
+fn read_ids(
+    path: &Path,
+    csv: bool,
+    workers: usize,
+    instances: usize,
+) -> (Vec<u64>, Vec<DeadLetter>) {
+    let (good, bad) = (Collector::new(), Collector::new());
+    let (g, b, path) = (good.clone(), bad.clone(), path.to_path_buf());
+    execute(Config::threads(workers).with_verbose(false), move |job| {
+        let o = op("read").parallelism(instances);
+        let rows: DataStream<Row> = if csv {
+            job.read_csv(o, &path)
+        } else {
+            job.read_jsonl(o, &path)
+        };
+        rows.map("id", |r| r.id).collect("ids", &g);
+        job.dead_letters("dead")
+            .collect(op("bad").parallelism(1), &b);
+        Ok(())
+    })
+    .unwrap();
+    (good.sorted(), bad.sorted())
+}
+
+fn mkfifo(path: &Path) {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Writes `text` into the FIFO from another thread (opening it blocks until the job opens
+/// it for reading).
+fn feed_fifo(path: PathBuf, text: String) -> std::thread::JoinHandle<std::io::Result<()>> {
+    std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+        // In small pieces, so the reader sees several partial reads.
+        for chunk in text.as_bytes().chunks(1000) {
+            f.write_all(chunk)?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn a_fifo_is_read_as_one_stream_by_one_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    for (csv, instances) in [(false, 1), (false, 2), (true, 2)] {
+        let fifo = dir.path().join(format!("in-{csv}-{instances}.fifo"));
+        mkfifo(&fifo);
+        let mut text = String::from(if csv { "id,name\n" } else { "" });
+        for id in 0..3000u64 {
+            if id == 1500 {
+                text.push_str(if csv { "x,broken\n" } else { "broken\n" });
+            }
+            if csv {
+                text.push_str(&format!("{id},n{id}\n"));
+            } else {
+                text.push_str(&jsonl_line(id));
+            }
+        }
+        let writer = feed_fifo(fifo.clone(), text);
+        let (ids, dead) = read_ids(&fifo, csv, 2, instances);
+        writer.join().unwrap().unwrap();
+        assert_eq!(
+            ids,
+            (0..3000).collect::<Vec<_>>(),
+            "csv {csv}, {instances} instance(s)"
+        );
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        // Line numbers count from the start of the stream (CSV: the header is line 1).
+        let line = if csv { 1502 } else { 1501 };
+        assert_eq!(dead[0].location, format!("{}:{line}", fifo.display()));
+    }
+}
+
+const CHILD_ENV: &str = "WEIR_TEST_FILE_INPUTS_CHILD";
+
+/// Spawns this test binary running only `test`, with `env` set to `value`.
+fn spawn_self(test: &str, value: &str, stdin: Stdio) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ENV, value)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `/dev/stdin` as the input path, with standard input a pipe: run by
+/// `dev_stdin_is_read_as_a_stream` in a child process; run directly, it reads a FIFO the same
+/// way.
+#[test]
+fn stdin_child() {
+    let (path, _dir, want) = match std::env::var(CHILD_ENV) {
+        // The parent checks the count.
+        Ok(v) if v == "stdin" => (PathBuf::from("/dev/stdin"), None, None),
+        _ => {
+            let dir = tempfile::tempdir().unwrap();
+            let fifo = dir.path().join("stdin.fifo");
+            mkfifo(&fifo);
+            feed_fifo(fifo.clone(), (0..500).map(jsonl_line).collect());
+            (fifo, Some(dir), Some(500))
+        }
+    };
+    let (ids, dead) = read_ids(&path, false, 2, 2);
+    assert!(dead.is_empty(), "{dead:?}");
+    println!("child read ids {:?}", (ids.len(), ids.first(), ids.last()));
+    assert_eq!(
+        ids,
+        (0..want.unwrap_or(ids.len() as u64)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn dev_stdin_is_read_as_a_stream() {
+    let mut child = spawn_self("stdin_child", "stdin", Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    let text: String = (0..2000).map(jsonl_line).collect();
+    // A failing child may stop reading; its exit status tells.
+    let _ = stdin.write_all(text.as_bytes());
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("child read ids (2000, Some(0), Some(1999))"),
+        "{stdout}"
+    );
+}
+
+fn write_file(path: &Path, ids: std::ops::Range<u64>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, ids.map(jsonl_line).collect::<String>()).unwrap();
+}
+
+#[test]
+fn nested_directories_are_read_recursively_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("in");
+    write_file(&root.join("a.jsonl"), 0..100);
+    write_file(&root.join("2024/01/x.jsonl"), 100..350);
+    write_file(&root.join("2024/01/y.jsonl"), 350..351);
+    write_file(&root.join("2024/02/z.jsonl"), 351..1000);
+    write_file(&root.join("only/deeper/still/w.jsonl"), 1000..1200);
+    std::fs::create_dir_all(root.join("empty/dirs")).unwrap();
+    // Skipped like hidden files: hidden and `_` directories, in-progress files.
+    write_file(&root.join(".git/objects/h.jsonl"), 5000..5010);
+    write_file(&root.join("_temporary/0/t.jsonl"), 6000..6010);
+    write_file(&root.join("2024/part-00000.jsonl.inprogress"), 7000..7010);
+    for instances in [1, 2] {
+        let (ids, dead) = read_ids(&root, false, 2, instances);
+        assert!(dead.is_empty());
+        assert_eq!(
+            ids,
+            (0..1200).collect::<Vec<_>>(),
+            "{instances} instance(s)"
+        );
+    }
+    // The enumeration is sorted, so every run and instance sees the same order.
+    let files: Vec<String> = weir::input_files(&root)
+        .unwrap()
+        .iter()
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "2024/01/x.jsonl",
+            "2024/01/y.jsonl",
+            "2024/02/z.jsonl",
+            "a.jsonl",
+            "only/deeper/still/w.jsonl"
+        ]
+    );
+}
+
+/// Reads the directory tree named by the environment (as a child of
+/// `an_input_tree_without_files_is_warned_about`); run directly, an empty tree of its own.
+#[test]
+fn empty_tree_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = match std::env::var(CHILD_ENV) {
+        Ok(v) if !v.is_empty() && v != "stdin" => PathBuf::from(v),
+        _ => {
+            std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+            dir.path().to_path_buf()
+        }
+    };
+    let (ids, dead) = read_ids(&root, false, 2, 2);
+    assert!(ids.is_empty() && dead.is_empty());
+}
+
+#[test]
+fn an_input_tree_without_files_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("input");
+    std::fs::create_dir_all(root.join("2024/01")).unwrap();
+    std::fs::create_dir_all(root.join("2024/02")).unwrap();
+    write_file(&root.join(".hidden.jsonl"), 0..10);
+    let out = spawn_self("empty_tree_child", root.to_str().unwrap(), Stdio::null())
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("weir: ") && l.contains(&*root.to_string_lossy()))
+        .collect();
+    // One warning for the source (not one per instance), naming the directory.
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("no input files"), "{stderr}");
+}
