@@ -225,14 +225,14 @@ fn never_processed<T: Data, U>(
     batch
         .into_iter()
         .map(|record| {
-            Err(DeadLetter {
-                operator: operator.to_string(),
-                location: format!("epoch {epoch}"),
-                reason: format!(
+            Err(DeadLetter::for_record(
+                operator,
+                format!("epoch {epoch}"),
+                format!(
                     "the side input ended before the state could process this record: {reason}"
                 ),
-                raw: serde_json::to_string(&record).unwrap_or_default(),
-            })
+                &record,
+            ))
         })
         .collect()
 }

@@ -44,6 +44,29 @@ impl DeadLetter {
         Self::with_raw_prefix(operator, location, reason, raw, raw.len() as u64)
     }
 
+    /// A dead letter for a record that was already decoded: its JSON form is the raw text,
+    /// written through a bounded buffer (only the first [`DeadLetter::MAX_RAW_BYTES`] are
+    /// kept, however large the record).
+    ///
+    /// ```
+    /// use weir_core::DeadLetter;
+    /// let d = DeadLetter::for_record("score", "model v1", "no model", &vec![0u8; 5000]);
+    /// assert!(d.raw.starts_with("[0,0,") && d.raw.ends_with("10001 bytes]"));
+    /// ```
+    pub fn for_record<T: serde::Serialize + ?Sized>(
+        operator: impl Into<String>,
+        location: impl Into<String>,
+        reason: impl Into<String>,
+        record: &T,
+    ) -> Self {
+        let mut out = CappedWriter {
+            kept: Vec::new(),
+            total: 0,
+        };
+        let _ = serde_json::to_writer(&mut out, record);
+        Self::with_raw_prefix(operator, location, reason, &out.kept, out.total)
+    }
+
     /// A dead letter for a record of `len` bytes of which only the first bytes, `prefix`,
     /// were kept (a line over the length cap is never held whole).
     pub fn with_raw_prefix(
@@ -59,6 +82,25 @@ impl DeadLetter {
             reason: reason.into(),
             raw: bounded_raw(prefix, len),
         }
+    }
+}
+
+/// Keeps the first [`DeadLetter::MAX_RAW_BYTES`] bytes written and counts the rest.
+struct CappedWriter {
+    kept: Vec<u8>,
+    total: u64,
+}
+
+impl std::io::Write for CappedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = DeadLetter::MAX_RAW_BYTES.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&buf[..buf.len().min(room)]);
+        self.total += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

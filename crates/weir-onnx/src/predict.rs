@@ -679,12 +679,7 @@ impl<F, A> Scorer<'_, F, A> {
 
     /// The dead letter of a record the model `version` could not score.
     fn dead<T: Data>(&self, record: &T, reason: String, version: u64) -> DeadLetter {
-        DeadLetter {
-            operator: self.operator.to_string(),
-            location: format!("model v{version}"),
-            reason,
-            raw: serde_json::to_string(record).unwrap_or_default(),
-        }
+        DeadLetter::for_record(self.operator, format!("model v{version}"), reason, record)
     }
 }
 
