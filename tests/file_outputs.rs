@@ -295,25 +295,21 @@ fn two_processes_overwrite_a_shared_directory() {
     std::fs::create_dir_all(dir.join("stale/sub")).unwrap();
     std::fs::write(dir.join("part-00009.jsonl"), "{\"id\":1,\"run\":0}\n").unwrap();
     for (run, p) in [(1u32, 4usize), (2, 2), (3, 3), (4, 1)] {
-        let free_port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        };
-        let addresses = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+        // Listeners bound here and inherited by the processes: no port race.
+        let cluster = weir::LocalCluster::bind(2).unwrap();
+        let addresses = cluster.addresses().join(",");
         let mut children: Vec<std::process::Child> = (0..2)
             .map(|process| {
                 let spec = format!(
                     "{run} {p} {} -w 2 -n 2 -p {process} --addresses {addresses} --overwrite --quiet",
                     dir.display()
                 );
-                std::process::Command::new(std::env::current_exe().unwrap())
+                let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+                command
                     .args(["--exact", "shared_output_child", "--nocapture", "--test-threads", "1"])
-                    .env(SHARED_ENV, spec)
-                    .spawn()
-                    .unwrap()
+                    .env(SHARED_ENV, spec);
+                cluster.pass_listener(process, &mut command);
+                command.spawn().unwrap()
             })
             .collect();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);

@@ -77,19 +77,10 @@ fn spawn_pair(
     threads: usize,
     extra: impl Fn(usize, &mut Command),
 ) -> Vec<Child> {
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
+    // Listeners bound here and inherited by the processes: no port race.
+    let cluster = weir::LocalCluster::bind(2).unwrap();
     let hosts = dir.join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .unwrap();
+    std::fs::write(&hosts, cluster.hostfile()).unwrap();
     let exe = std::env::current_exe().unwrap();
     (0..2)
         .map(|p| {
@@ -99,6 +90,7 @@ fn spawn_pair(
                     env,
                     format!("-w {threads} -n 2 -p {p} -h {}", hosts.display()),
                 );
+            cluster.pass_listener(p, &mut cmd);
             extra(p, &mut cmd);
             cmd.spawn().unwrap()
         })

@@ -2,17 +2,18 @@
 //! 127.0.0.1 or on hosts through a remote-command template, with prefixed output, fail-stop
 //! of the whole job, restarts and Ctrl-C handling.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use weir_core::{JobSecret, LocalCluster};
+use weir_ml::output_forwarding::{forward_lines, Destination, LastLines};
 
 /// Output lines kept per process for the failure report.
 const LAST_LINES: usize = 10;
@@ -40,31 +41,7 @@ pub struct LaunchOptions {
 struct Process {
     child: Child,
     output: Vec<JoinHandle<()>>,
-    last_lines: Arc<Mutex<VecDeque<String>>>,
-}
-
-/// Copies a stream's lines with a prefix, keeping the last ones.
-fn forward(
-    stream: impl Read + Send + 'static,
-    prefix: String,
-    to_stderr: bool,
-    last: Arc<Mutex<VecDeque<String>>>,
-) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { return };
-            if to_stderr {
-                eprintln!("{prefix} {line}");
-            } else {
-                println!("{prefix} {line}");
-            }
-            let mut last = last.lock().unwrap();
-            if last.len() == LAST_LINES {
-                last.pop_front();
-            }
-            last.push_back(line);
-        }
-    })
+    last_lines: LastLines,
 }
 
 /// Kills a process and everything it started (each process leads its own process group).
@@ -79,24 +56,28 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// Where the job's processes listen: on this machine, listeners bound by the launcher and
+/// inherited by the processes (no port race); on hosts, the hostfile's addresses.
+enum Placement {
+    Local(LocalCluster),
+    Remote(Vec<String>),
 }
 
-/// The addresses of the job's processes, and whether they are remote.
-fn addresses(options: &LaunchOptions) -> Result<(Vec<String>, bool)> {
-    match &options.hosts {
-        None => {
-            let ports = (0..options.processes)
-                .map(|_| free_port())
-                .collect::<Result<Vec<_>>>()?;
-            Ok((
-                ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
-                false,
-            ))
+impl Placement {
+    fn addresses(&self) -> &[String] {
+        match self {
+            Placement::Local(cluster) => cluster.addresses(),
+            Placement::Remote(addresses) => addresses,
         }
+    }
+}
+
+/// The addresses of the job's processes.
+fn placement(options: &LaunchOptions) -> Result<Placement> {
+    match &options.hosts {
+        None => Ok(Placement::Local(
+            LocalCluster::bind(options.processes).context("cannot bind ports on 127.0.0.1")?,
+        )),
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the hostfile {}", path.display()))?;
@@ -122,20 +103,24 @@ fn addresses(options: &LaunchOptions) -> Result<(Vec<String>, bool)> {
                     options.processes
                 );
             }
-            Ok((hosts[..options.processes].to_vec(), true))
+            Ok(Placement::Remote(hosts[..options.processes].to_vec()))
         }
     }
 }
 
-/// Starts process `index` of the job.
+/// Starts process `index` of the job. Every process gets the job secret: locally in its
+/// environment, on a host as the first line of its standard input (`--job-secret-stdin`),
+/// which reaches it through the remote command where environment variables would not.
 fn spawn(
     options: &LaunchOptions,
     index: usize,
-    addresses: &[String],
-    remote: bool,
+    placement: &Placement,
     hostfile: &std::path::Path,
+    secret: &JobSecret,
 ) -> Result<Process> {
     let mut argv: Vec<String> = Vec::new();
+    let addresses = placement.addresses();
+    let remote = matches!(placement, Placement::Remote(_));
     if remote {
         let host = addresses[index].rsplit_once(':').map_or("", |(h, _)| h);
         argv.extend(options.remote.split_whitespace().map(|t| {
@@ -152,28 +137,51 @@ fn spawn(
         "-p".into(),
         index.to_string(),
     ]);
-    if remote {
+    let mut command = Command::new(&argv[0]);
+    match placement {
         // A local hostfile would not exist on the other machine: pass the list inline.
-        argv.extend(["--addresses".into(), addresses.join(",")]);
-    } else {
-        argv.extend(["-h".into(), hostfile.display().to_string()]);
+        Placement::Remote(_) => {
+            argv.extend([
+                "--addresses".into(),
+                addresses.join(","),
+                "--job-secret-stdin".into(),
+            ]);
+            command.stdin(Stdio::piped());
+        }
+        Placement::Local(cluster) => {
+            argv.extend(["-h".into(), hostfile.display().to_string()]);
+            cluster.pass_listener(index, &mut command);
+            command
+                .env(weir_core::job_secret::SECRET_ENV, secret.to_hex())
+                .stdin(Stdio::null());
+        }
     }
-    let mut child = Command::new(&argv[0])
+    let mut child = command
         .args(&argv[1..])
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start process p{index}: `{}`", argv.join(" ")))?;
-    let last_lines = Arc::new(Mutex::new(VecDeque::new()));
+    if let Some(mut stdin) = child.stdin.take() {
+        // A process that exits before reading it fails on its own; that is reported then.
+        let _ = writeln!(stdin, "{}", secret.to_hex());
+    }
+    let last_lines = LastLines::new(LAST_LINES);
     let prefix = format!("[p{index}]");
     let mut output = Vec::new();
     if let Some(out) = child.stdout.take() {
-        output.push(forward(out, prefix.clone(), false, Arc::clone(&last_lines)));
+        let last = Some(last_lines.clone());
+        output.push(forward_lines(
+            out,
+            prefix.clone(),
+            Destination::Stdout,
+            last,
+        ));
     }
     if let Some(err) = child.stderr.take() {
-        output.push(forward(err, prefix, true, Arc::clone(&last_lines)));
+        let last = Some(last_lines.clone());
+        output.push(forward_lines(err, prefix, Destination::Stderr, last));
     }
     Ok(Process {
         child,
@@ -192,14 +200,19 @@ enum Outcome {
 /// Runs every process until all succeed, one fails (the others are then killed), or
 /// Ctrl-C.
 fn run_once(options: &LaunchOptions, interrupted: &AtomicBool) -> Result<(Outcome, Vec<Process>)> {
-    let (addresses, remote) = addresses(options)?;
-    let dir = std::env::temp_dir().join(format!("weir-launch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let hostfile = dir.join("hosts.txt");
-    std::fs::write(&hostfile, addresses.join("\n") + "\n")?;
+    let placement = placement(options)?;
+    // A fresh private directory (random name, mode 0700) that nobody else can prepare.
+    let dir = tempfile::Builder::new()
+        .prefix("weir-launch-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .context("cannot create a private directory for the hostfile")?;
+    let hostfile = dir.path().join("hosts.txt");
+    std::fs::write(&hostfile, placement.addresses().join("\n") + "\n")?;
+    let secret = JobSecret::generate().context("cannot generate the job secret")?;
     let mut processes = Vec::new();
     for index in 0..options.processes {
-        match spawn(options, index, &addresses, remote, &hostfile) {
+        match spawn(options, index, &placement, &hostfile, &secret) {
             Ok(p) => processes.push(p),
             Err(e) => {
                 processes.iter_mut().for_each(|p| kill_group(&mut p.child));
@@ -207,6 +220,8 @@ fn run_once(options: &LaunchOptions, interrupted: &AtomicBool) -> Result<(Outcom
             }
         }
     }
+    // The processes hold their listeners now; ours would only keep dead ports open.
+    drop(placement);
     let mut done = vec![false; processes.len()];
     let outcome = loop {
         if interrupted.load(Ordering::SeqCst) {
@@ -240,7 +255,7 @@ fn run_once(options: &LaunchOptions, interrupted: &AtomicBool) -> Result<(Outcom
             let _ = handle.join();
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     Ok((outcome, processes))
 }
 
@@ -275,7 +290,7 @@ pub fn launch(options: &LaunchOptions) -> Result<i32> {
                 eprintln!(
                     "weir launch: process p{index} failed ({status}); stopped the others. Its last output:"
                 );
-                for line in processes[index].last_lines.lock().unwrap().iter() {
+                for line in processes[index].last_lines.lines() {
                     eprintln!("weir launch:   [p{index}] {line}");
                 }
                 if attempt < attempts {

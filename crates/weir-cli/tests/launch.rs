@@ -293,3 +293,103 @@ fn the_launcher_runs_one_process_in_each_of_two_network_namespaces() {
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(result(&out), expected);
 }
+
+const LAUNCHED_ARGS: &str = "WEIR_TEST_LAUNCHED_ARGS";
+const STALL_PID: &str = "WEIR_TEST_STALL_PID_FILE";
+
+/// A process launched by `a_stalled_process_is_killed_and_the_job_relaunched` (nothing when
+/// run directly): a paced keyed count over 40,000 records. Process 1 of the first attempt
+/// writes its pid for the test to stop it.
+#[test]
+fn launched_child() {
+    let Ok(args) = std::env::var(LAUNCHED_ARGS) else {
+        return;
+    };
+    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
+    let config = weir_core::Config::from_args(argv)
+        .unwrap()
+        .with_verbose(false);
+    let pid_file = std::env::var(STALL_PID).unwrap();
+    if config.process_index() == 1 && !Path::new(&pid_file).exists() {
+        std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+    }
+    let result = weir_core::execute(config, |job| {
+        job.generate(weir_core::op("ticks").rate(20_000.0), Some(40_000), |i| i)
+            .key_by(|x| x % 8)
+            .count("count")
+            .for_each("drop", |_| {});
+        Ok(())
+    });
+    match result {
+        Ok(_) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("job failed: {e}");
+            std::process::exit(3)
+        }
+    }
+}
+
+#[test]
+fn a_stalled_process_is_killed_and_the_job_relaunched() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("p1.pid");
+    let exe = std::env::current_exe().unwrap();
+    // The launcher appends the cluster flags; the shell hands them to the test binary.
+    let script = format!(
+        r#"{LAUNCHED_ARGS}="$* --peer-timeout-ms 2000" exec {} --exact launched_child --nocapture --test-threads 1"#,
+        exe.display()
+    );
+    let mut launcher = Command::new(WEIR)
+        .args([
+            "launch",
+            "-n",
+            "2",
+            "--restarts",
+            "1",
+            "--backoff-ms",
+            "50",
+            "--",
+        ])
+        .args(["sh", "-c", &script, "sh"])
+        .env(STALL_PID, &pid_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .filter(|p| !p.is_empty())
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process 1 never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) on the launched process, which this test owns through the launcher.
+    unsafe {
+        libc::kill(pid.trim().parse().unwrap(), libc::SIGSTOP);
+    }
+    let (done, status) = std::sync::mpsc::channel();
+    let mut stderr = launcher.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+        let _ = done.send(err);
+    });
+    let err = status
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the launcher hung on a stalled process");
+    let status = launcher.wait().unwrap();
+    assert!(status.success(), "launcher: {status}\n{err}");
+    assert!(
+        err.contains("has not been heard from") && err.contains("relaunching the job"),
+        "{err}"
+    );
+    assert!(!running(pid.trim()), "the stopped process was left behind");
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Result, WeirError};
+use crate::job_secret::JobSecret;
 
 /// Default of [`Config::max_line_bytes`]: 16 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
@@ -62,7 +63,9 @@ pub enum Cluster {
 /// place of a hostfile) and Weir's own
 /// (`--explain[=json|dot|text]`, `--fail-fast`, `--epoch-records N`, `--epoch-ms MS`,
 /// `--epoch-max-ms MS`, `--max-epochs-in-flight N`, `--dead-letters PATH`, `--overwrite`,
-/// `--max-line-bytes N`, `--quiet`). Anything else is left in
+/// `--max-line-bytes N`, `--peer-timeout-ms MS`, `--connect-timeout-ms MS`,
+/// `--job-secret-stdin`, `--quiet`); the job secret also comes from `WEIR_JOB_SECRET`.
+/// Anything else is left in
 /// [`Config::program_args`] for the program.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -99,6 +102,15 @@ pub struct Config {
     pub live_metrics: Option<crate::report::LiveMetrics>,
     /// Arguments not consumed by Weir, for the program itself.
     pub program_args: Vec<String>,
+    /// A process not heard from for this long (stalled, cut off) fails the job on the
+    /// others, instead of hanging them. Every worker sends a heartbeat twice a second.
+    pub peer_timeout: Duration,
+    /// How long the processes of a job have to connect to each other at the start.
+    pub connect_timeout: Duration,
+    /// The secret with which the processes of a job prove to each other that they belong to
+    /// it (`WEIR_JOB_SECRET`, set by `weir launch`); without it their connections are not
+    /// authenticated.
+    pub job_secret: Option<JobSecret>,
 }
 
 impl Default for Config {
@@ -116,6 +128,9 @@ impl Default for Config {
             verbose: false,
             live_metrics: None,
             program_args: Vec::new(),
+            peer_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(120),
+            job_secret: None,
         }
     }
 }
@@ -136,6 +151,7 @@ impl Config {
     pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Self> {
         let mut config = Config {
             verbose: true,
+            job_secret: JobSecret::from_env().map_err(|e| WeirError::Config(e.to_string()))?,
             ..Config::default()
         };
         let mut threads = 1usize;
@@ -193,6 +209,9 @@ impl Config {
                 }
                 "--dead-letters" => config.dead_letters = Some(PathBuf::from(value(&flag)?)),
                 "--overwrite" => config.overwrite = true,
+                "--peer-timeout-ms" => config.peer_timeout = parse_ms(&flag, &value(&flag)?)?,
+                "--connect-timeout-ms" => config.connect_timeout = parse_ms(&flag, &value(&flag)?)?,
+                "--job-secret-stdin" => config.job_secret = Some(secret_from_stdin()?),
                 "--max-line-bytes" => {
                     config.max_line_bytes = parse_num(&flag, &value(&flag)?)?;
                     if config.max_line_bytes == 0 {
@@ -313,6 +332,18 @@ impl Config {
         self
     }
 
+    /// Builder-style: sets [`Config::peer_timeout`].
+    pub fn with_peer_timeout(mut self, timeout: Duration) -> Self {
+        self.peer_timeout = timeout;
+        self
+    }
+
+    /// Builder-style: sets [`Config::job_secret`].
+    pub fn with_job_secret(mut self, secret: JobSecret) -> Self {
+        self.job_secret = Some(secret);
+        self
+    }
+
     /// Builder-style: sets [`Config::epoch_max_delay`].
     pub fn with_epoch_max_delay(mut self, delay: Duration) -> Self {
         self.epoch_max_delay = delay;
@@ -365,26 +396,34 @@ impl Config {
         self
     }
 
-    pub(crate) fn timely_config(&self) -> timely::Config {
-        use timely::CommunicationConfig;
-        let communication = match &self.cluster {
-            Cluster::Local { threads: 1 } => CommunicationConfig::Thread,
-            Cluster::Local { threads } => CommunicationConfig::Process(*threads),
+    /// Who this process is among the job's processes, for [`crate::peer_network`]; `None`
+    /// for a one-process job.
+    pub(crate) fn peer_plan(&self) -> Option<crate::peer_network::PeerPlan> {
+        match &self.cluster {
+            Cluster::Local { .. } => None,
             Cluster::Processes {
-                threads,
-                process,
-                addresses,
-            } => CommunicationConfig::Cluster {
-                threads: *threads,
+                process, addresses, ..
+            } => Some(crate::peer_network::PeerPlan {
                 process: *process,
                 addresses: addresses.clone(),
-                report: false,
-                zerocopy: false,
-            },
-        };
-        timely::Config {
-            communication,
-            worker: timely::WorkerConfig::default(),
+                secret: self.job_secret.clone(),
+                connect_timeout: self.connect_timeout,
+            }),
+        }
+    }
+
+    /// The address of process `process` in a multi-process job.
+    pub fn address(&self, process: usize) -> Option<String> {
+        match &self.cluster {
+            Cluster::Local { .. } => None,
+            Cluster::Processes { addresses, .. } => addresses.get(process).cloned(),
+        }
+    }
+
+    /// Worker threads in this process.
+    pub(crate) fn threads_per_process(&self) -> usize {
+        match &self.cluster {
+            Cluster::Local { threads } | Cluster::Processes { threads, .. } => *threads,
         }
     }
 }
@@ -397,6 +436,24 @@ fn split_short_flag(arg: &str) -> Option<(&str, &str)> {
             .filter(|rest| !rest.is_empty())
             .map(|rest| (short, rest))
     })
+}
+
+/// A positive number of milliseconds.
+fn parse_ms(flag: &str, value: &str) -> Result<Duration> {
+    match parse_num(flag, value)? {
+        0 => Err(WeirError::Config(format!("{flag} must be at least 1"))),
+        ms => Ok(Duration::from_millis(ms as u64)),
+    }
+}
+
+/// The job secret as the first line of standard input (how `weir launch` hands it to
+/// processes on other hosts, where an environment variable would not arrive).
+fn secret_from_stdin() -> Result<JobSecret> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| WeirError::Config(format!("--job-secret-stdin: {e}")))?;
+    JobSecret::from_hex(&line).map_err(|e| WeirError::Config(format!("--job-secret-stdin: {e}")))
 }
 
 fn parse_num(flag: &str, value: &str) -> Result<usize> {

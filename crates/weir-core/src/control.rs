@@ -1,11 +1,14 @@
 //! The control dataflow: a tiny broadcast channel next to the job's dataflow, through which
-//! a failing worker tells every other worker (in every process) to stop. Without it, a
-//! process whose workers wait for progress from a peer that has exited cleanly would wait
-//! forever.
+//! a failing worker tells every other worker (in every process) to stop, and through which
+//! the workers of a multi-process job send heartbeats. Without it, a process whose workers
+//! wait for progress from a peer that has exited cleanly, or that is stalled (stopped,
+//! partitioned), would wait forever.
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::vec::Broadcast;
@@ -13,36 +16,122 @@ use timely::dataflow::operators::{Input, Inspect};
 use timely::dataflow::InputHandle;
 use timely::worker::Worker;
 
-type Message = (usize, String);
+/// What a worker tells the others.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Signal {
+    /// It failed, and why.
+    Failed(String),
+    /// It is alive.
+    Alive,
+}
+
+type Message = (usize, Signal);
+
+/// How often a worker of a multi-process job sends a heartbeat.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+
+/// When each process was last heard from, and since when this worker has been listening.
+struct Liveness {
+    /// Worker threads per process: worker `w` is in process `w / threads`.
+    threads: usize,
+    last_heard: Vec<Instant>,
+    /// Reset after this worker was busy for a long stretch, so that heartbeats that queued up
+    /// meanwhile are not mistaken for silence.
+    listening_since: Instant,
+}
 
 pub(crate) struct Control {
     input: Option<InputHandle<u64, CapacityContainerBuilder<Vec<Message>>>>,
     dataflow: usize,
     cause: Rc<RefCell<Option<String>>>,
+    liveness: Rc<RefCell<Liveness>>,
+    /// Whether this job has other processes to watch.
+    watch: bool,
+    last_beat: Instant,
+    last_step: Instant,
 }
 
 impl Control {
     /// Installs the control dataflow on this worker (every worker must, in the same order).
-    pub(crate) fn install(worker: &mut Worker) -> Self {
+    /// `threads` is the number of workers per process and `processes` the number of processes.
+    pub(crate) fn install(worker: &mut Worker, threads: usize, processes: usize) -> Self {
         let mut input = InputHandle::new();
         let cause: Rc<RefCell<Option<String>>> = Rc::default();
-        let seen = Rc::clone(&cause);
+        let now = Instant::now();
+        let liveness = Rc::new(RefCell::new(Liveness {
+            threads: threads.max(1),
+            last_heard: vec![now; processes.max(1)],
+            listening_since: now,
+        }));
+        let (seen, heard) = (Rc::clone(&cause), Rc::clone(&liveness));
         let dataflow = worker.next_dataflow_index();
         worker.dataflow_named::<u64, _, _>("weir-control", |scope| {
             scope
                 .input_from(&mut input)
                 .container::<Vec<Message>>()
                 .broadcast()
-                .inspect(move |(w, m)| {
-                    seen.borrow_mut()
-                        .get_or_insert_with(|| format!("worker {w} failed: {m}"));
+                .inspect(move |(w, signal)| {
+                    let mut heard = heard.borrow_mut();
+                    let process = w / heard.threads;
+                    if let Some(t) = heard.last_heard.get_mut(process) {
+                        *t = Instant::now();
+                    }
+                    if let Signal::Failed(m) = signal {
+                        seen.borrow_mut()
+                            .get_or_insert_with(|| format!("worker {w} failed: {m}"));
+                    }
                 });
         });
         Control {
             input: Some(input),
             dataflow,
             cause,
+            liveness,
+            watch: processes > 1,
+            last_beat: now,
+            last_step: now,
         }
+    }
+
+    /// Between two steps of the worker: sends a heartbeat when one is due, and notes how
+    /// long the worker was away (a long step hides the heartbeats that arrived meanwhile).
+    pub(crate) fn tick(&mut self, index: usize) {
+        if !self.watch {
+            return;
+        }
+        let now = Instant::now();
+        if now - self.last_step > HEARTBEAT_EVERY * 2 {
+            self.liveness.borrow_mut().listening_since = now;
+        }
+        self.last_step = now;
+        if now - self.last_beat >= HEARTBEAT_EVERY {
+            self.last_beat = now;
+            if let Some(input) = self.input.as_mut() {
+                input.send((index, Signal::Alive));
+                input.flush();
+            }
+        }
+    }
+
+    /// A process (other than `own`) not heard from for longer than `timeout` while this
+    /// worker was listening: its index and how long it has been silent.
+    pub(crate) fn silent_process(
+        &self,
+        own: usize,
+        timeout: Duration,
+    ) -> Option<(usize, Duration)> {
+        if !self.watch {
+            return None;
+        }
+        let liveness = self.liveness.borrow();
+        let now = Instant::now();
+        liveness
+            .last_heard
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| *p != own)
+            .map(|(p, heard)| (p, now - (*heard).max(liveness.listening_since)))
+            .find(|(_, silent)| *silent > timeout)
     }
 
     /// Where the first failure another worker announced appears.
@@ -63,7 +152,7 @@ impl Control {
             }
         }
         if let Some(mut input) = self.input.take() {
-            input.send((index, message));
+            input.send((index, Signal::Failed(message)));
             input.advance_to(1);
         }
         // A few steps push the message into the channels (and onto the wire); the send

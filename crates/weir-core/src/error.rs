@@ -87,6 +87,19 @@ pub enum WeirError {
         /// What went wrong.
         message: String,
     },
+    /// Another process of the job sent nothing (not even a heartbeat) for longer than the
+    /// peer timeout: it is stopped, hung or cut off by the network.
+    #[error("process {process} ({address}) has not been heard from for {silent:.1?} (peer timeout {timeout:?}): it is stalled or cut off; stopping the job")]
+    PeerStalled {
+        /// The silent process.
+        process: usize,
+        /// Its address.
+        address: String,
+        /// How long it has been silent.
+        silent: std::time::Duration,
+        /// [`crate::Config::peer_timeout`].
+        timeout: std::time::Duration,
+    },
     /// Timely's communication layer failed (e.g. a peer process died).
     #[error("timely communication error: {0}")]
     Communication(String),

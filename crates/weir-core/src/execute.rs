@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::io::IsTerminal;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use crate::config::{Config, ExplainFormat};
 use crate::control::Control;
 use crate::error::{Result, WeirError};
 use crate::job::{Epoch, Job, JobContext, Op};
+use crate::peer_network::PeerSockets;
 use crate::plan::Plan;
 use crate::report::{JobReport, CURRENT_OPERATOR};
 
@@ -36,8 +37,16 @@ fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let name = std::thread::current().name().unwrap_or("").to_string();
+            let cut_off = crate::peer_network::CUT_OFF.load(Ordering::SeqCst);
             if name.starts_with("timely:send") || name.starts_with("timely:recv") {
                 COMMUNICATION_FAILED.store(true, Ordering::SeqCst);
+                if cut_off {
+                    // Weir shut the connection down itself and says why elsewhere.
+                    return;
+                }
+            }
+            if cut_off && is_fallout_of_a_cut_off(&name, &panic_text(info)) {
+                return;
             }
             previous(info);
         }));
@@ -86,27 +95,113 @@ where
     }
     install_panic_hook();
     COMMUNICATION_FAILED.store(false, Ordering::SeqCst);
+    crate::peer_network::CUT_OFF.store(false, Ordering::SeqCst);
     let verbose = config.verbose;
     let first_process = config.process_index() == 0;
-    let config = Arc::new(config);
-    let abort = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(AtomicU64::new(0));
-    let timely_config = config.timely_config();
-    let build = Arc::new(build);
-    let guards = timely::execute(timely_config, move |worker| {
+    let communication = crate::peer_network::communication(&config)?;
+    let shared = Arc::new(Shared {
+        peers: communication.peers.clone(),
+        threads: config.threads_per_process(),
+        peer_timeout: config.peer_timeout,
+        config: Arc::new(config),
+        build,
+        abort: AtomicBool::new(false),
+        progress: Arc::new(AtomicU64::new(0)),
+        returned: AtomicUsize::new(0),
+        outcomes: std::sync::Mutex::default(),
+    });
+    let worker_shared = Arc::clone(&shared);
+    let guards = timely::execute::execute_from(
+        communication.builders,
+        communication.guard,
+        timely::WorkerConfig::default(),
+        move |worker| worker_shared.run(worker),
+    )
+    .map_err(WeirError::Communication)?;
+    let watchdog = CloseWatchdog::start(&shared);
+    // Joining also joins timely's communication threads, and panics if one of them did
+    // (a peer process died, or was cut off): the workers' own outcomes say why.
+    let joined = catch_unwind(AssertUnwindSafe(|| guards.join()));
+    drop(watchdog);
+    let outcomes = std::mem::take(&mut *shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut report = None;
+    let mut error: Option<WeirError> = None;
+    let mut keep = |e: WeirError| {
+        // Prefer the root cause over "the connection broke" over "stopped because another
+        // worker failed".
+        if error.as_ref().is_none_or(|old| rank(&e) < rank(old)) {
+            error = Some(e);
+        }
+    };
+    for outcome in outcomes {
+        match outcome {
+            Ok(r) => {
+                report.get_or_insert(r);
+            }
+            Err(e) => keep(e),
+        }
+    }
+    match joined {
+        Ok(threads) => threads
+            .into_iter()
+            .filter_map(Result::err)
+            .for_each(|message| keep(WeirError::WorkerLost(message))),
+        Err(payload) => keep(WeirError::Communication(format!(
+            "lost the connection to another process: {}",
+            panic_message(&*payload)
+        ))),
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let report =
+        report.ok_or_else(|| WeirError::Communication("no worker returned a report".into()))?;
+    if verbose && first_process {
+        eprintln!("{report}");
+    }
+    Ok(report)
+}
+
+/// How much an error explains a failed job: 0 for a root cause, 1 for a broken
+/// connection, 2 for a worker that stopped because another one failed.
+fn rank(e: &WeirError) -> u8 {
+    match e {
+        WeirError::Aborted { .. } => 2,
+        WeirError::Communication(_) | WeirError::WorkerLost(_) => 1,
+        _ => 0,
+    }
+}
+
+/// What the workers of this process share.
+struct Shared<F> {
+    config: Arc<Config>,
+    build: F,
+    /// Set when a worker of this process failed.
+    abort: AtomicBool,
+    progress: Arc<AtomicU64>,
+    /// The connections to the other processes, to cut off a stalled one.
+    peers: Option<PeerSockets>,
+    threads: usize,
+    peer_timeout: Duration,
+    /// Workers of this process whose closure has returned.
+    returned: AtomicUsize,
+    /// Each worker's outcome (kept here rather than returned through timely, whose join
+    /// panics when a communication thread did).
+    outcomes: std::sync::Mutex<Vec<Result<JobReport>>>,
+}
+
+impl<F> Shared<F>
+where
+    F: for<'s> Fn(&mut Job<'s>) -> Result<()>,
+{
+    /// One worker: runs the job, and on failure tells every other worker.
+    fn run(&self, worker: &mut Worker) {
         let names: Rc<RefCell<Vec<String>>> = Rc::default();
         let index = worker.index();
-        let mut control = Control::install(worker);
+        let processes = worker.peers() / self.threads.max(1);
+        let mut control = Control::install(worker, self.threads, processes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            run_worker(
-                worker,
-                &config,
-                &*build,
-                &abort,
-                &progress,
-                &names,
-                &mut control,
-            )
+            run_worker(worker, self, &names, &mut control)
         }));
         let result = match outcome {
             Ok(result) => result,
@@ -118,58 +213,75 @@ where
                 message: panic_message(&*payload),
             }),
         };
-        if let Err(e) = &result {
-            abort.store(true, Ordering::SeqCst);
+        let failed = result.as_ref().err().map(|e| match e {
+            WeirError::Aborted { cause, .. } => cause.clone(),
+            other => other.to_string(),
+        });
+        // Recorded first: telling the others below may panic on a broken connection.
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(result);
+        if let Some(message) = failed {
+            self.abort.store(true, Ordering::SeqCst);
             // Tell the other workers (in all processes), and drop this worker's dataflows:
             // timely steps remaining dataflows to completion after this closure returns,
             // which would wait forever for the failed peers.
-            let message = match e {
-                WeirError::Aborted { cause, .. } => cause.clone(),
-                other => other.to_string(),
-            };
-            control.announce(worker, index, message);
-        }
-        result
-    })
-    .map_err(WeirError::Communication)?;
-    let mut report = None;
-    let mut error: Option<WeirError> = None;
-    // Joining also joins timely's communication threads, and panics if one of them did
-    // (a peer process died): that is an error of the job, not of the caller.
-    let joined = catch_unwind(AssertUnwindSafe(|| guards.join())).map_err(|payload| {
-        WeirError::Communication(format!(
-            "lost the connection to another process: {}",
-            panic_message(&*payload)
-        ))
-    })?;
-    for joined in joined {
-        match joined {
-            Ok(Ok(r)) => {
-                report.get_or_insert(r);
-            }
-            Ok(Err(e)) => {
-                // Prefer the root cause over "stopped because another worker failed".
-                if error.as_ref().is_none_or(|old| {
-                    matches!(old, WeirError::Aborted { .. })
-                        && !matches!(e, WeirError::Aborted { .. })
-                }) {
-                    error = Some(e);
+            let told = catch_unwind(AssertUnwindSafe(|| {
+                control.announce(worker, index, message)
+            }));
+            if told.is_err() {
+                // The connections are gone; the others learn of it from them.
+                for id in worker.installed_dataflows() {
+                    worker.drop_dataflow(id);
                 }
             }
-            Err(message) => {
-                error.get_or_insert(WeirError::WorkerLost(message));
-            }
         }
+        self.returned.fetch_add(1, Ordering::SeqCst);
     }
-    if let Some(e) = error {
-        return Err(e);
+}
+
+/// Once every worker of this process has returned, timely's communication threads still
+/// wait for each peer to close its connections; a peer that stalls at that moment would
+/// hang this process forever. After the peer timeout the connections are cut off.
+struct CloseWatchdog {
+    done: Arc<AtomicBool>,
+}
+
+impl CloseWatchdog {
+    fn start<F: Send + Sync + 'static>(shared: &Arc<Shared<F>>) -> Option<CloseWatchdog> {
+        let peers = shared.peers.clone()?;
+        let done = Arc::new(AtomicBool::new(false));
+        let (watching, shared) = (Arc::clone(&done), Arc::clone(shared));
+        std::thread::Builder::new()
+            .name("weir-close-watchdog".into())
+            .spawn(move || {
+                let mut all_returned: Option<Instant> = None;
+                while !watching.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if shared.returned.load(Ordering::SeqCst) < shared.threads {
+                        continue;
+                    }
+                    let since = *all_returned.get_or_insert_with(Instant::now);
+                    if since.elapsed() > shared.peer_timeout {
+                        eprintln!(
+                            "weir: the other processes did not close their connections within {:?} of the end; cutting them off",
+                            shared.peer_timeout
+                        );
+                        peers.cut_off_all();
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(CloseWatchdog { done })
     }
-    let report =
-        report.ok_or_else(|| WeirError::Communication("no worker returned a report".into()))?;
-    if verbose && first_process {
-        eprintln!("{report}");
+}
+
+impl Drop for CloseWatchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
     }
-    Ok(report)
 }
 
 /// Builds the job graph for `config.total_workers()` workers without running it.
@@ -309,16 +421,19 @@ const LIVE_METRICS_EVERY: Duration = Duration::from_millis(250);
 
 fn run_worker<F>(
     worker: &mut Worker,
-    config: &Arc<Config>,
-    build: &F,
-    abort: &AtomicBool,
-    progress: &Arc<AtomicU64>,
+    shared: &Shared<F>,
     names: &Rc<RefCell<Vec<String>>>,
     control: &mut Control,
 ) -> Result<JobReport>
 where
     F: for<'s> Fn(&mut Job<'s>) -> Result<()>,
 {
+    let (config, build, abort, progress) = (
+        &shared.config,
+        &shared.build,
+        &shared.abort,
+        &shared.progress,
+    );
     let index = worker.index();
     let workers = worker.peers();
     if workers != config.total_workers() {
@@ -359,12 +474,13 @@ where
         );
         bar
     });
-    let remote_failure = control.remote_failure();
-    let check = |failure: &RefCell<Option<WeirError>>| -> Result<()> {
+    let own_process = config.process_index();
+    let check = |failure: &RefCell<Option<WeirError>>, control: &mut Control| -> Result<()> {
+        control.tick(index);
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e);
         }
-        if let Some(cause) = remote_failure.borrow().clone() {
+        if let Some(cause) = control.remote_failure().borrow().clone() {
             return Err(WeirError::Aborted {
                 worker: index,
                 cause,
@@ -374,6 +490,18 @@ where
             return Err(WeirError::Aborted {
                 worker: index,
                 cause: "another worker of this process failed".into(),
+            });
+        }
+        if let Some((process, silent)) = control.silent_process(own_process, config.peer_timeout) {
+            // Its connection is shut down, so that timely's threads for it end too.
+            if let Some(peers) = &shared.peers {
+                peers.cut_off(process);
+            }
+            return Err(WeirError::PeerStalled {
+                process,
+                address: config.address(process).unwrap_or_default(),
+                silent,
+                timeout: config.peer_timeout,
             });
         }
         if COMMUNICATION_FAILED.load(Ordering::SeqCst) {
@@ -401,7 +529,7 @@ where
     };
     let mut published = Instant::now();
     while worker.installed_dataflows().contains(&main_dataflow) {
-        check(&failure)?;
+        check(&failure, control)?;
         worker.step_or_park(Some(PARK));
         if published.elapsed() >= LIVE_METRICS_EVERY {
             publish(&metrics);
@@ -417,7 +545,7 @@ where
             bar.set_position(progress.load(Ordering::Relaxed));
         }
     }
-    check(&failure)?;
+    check(&failure, control)?;
     publish(&metrics);
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -440,17 +568,30 @@ where
             .inspect(move |x| sink.borrow_mut().push(x.clone()));
     });
     while worker.installed_dataflows().contains(&report_dataflow) {
-        check(&failure)?;
+        check(&failure, control)?;
         worker.step_or_park(Some(PARK));
     }
     // Done here; the control dataflow ends when every worker has closed it.
     control.close();
     while worker.has_dataflows() {
-        check(&failure)?;
+        check(&failure, control)?;
         worker.step_or_park(Some(PARK));
     }
     let parts = gathered.borrow();
     Ok(JobReport::from_parts(plan, &parts, elapsed))
+}
+
+/// Panics timely raises once Weir has shut a connection down on purpose: a worker's channels
+/// to the cut-off process, and the join of its communication threads. Weir reports the
+/// cause itself.
+fn is_fallout_of_a_cut_off(thread: &str, message: &str) -> bool {
+    (thread.starts_with("timely:work") && message.contains("poisoned"))
+        || message.starts_with("Send thread panic")
+        || message.starts_with("Recv thread panic")
+}
+
+fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
+    panic_message(info.payload())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

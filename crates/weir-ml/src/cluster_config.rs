@@ -176,7 +176,7 @@ impl ClusterConfig {
     pub(crate) fn known_secret(&self) -> Result<Option<JobSecret>, WireError> {
         match &self.secret {
             Some(s) => Ok(Some(s.clone())),
-            None => JobSecret::from_env(),
+            None => JobSecret::from_env().map_err(|e| WireError::Secret(e.to_string())),
         }
     }
 

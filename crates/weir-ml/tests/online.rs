@@ -155,13 +155,24 @@ struct Redis {
 }
 
 impl Redis {
+    /// Starts it on a free port; redis-server binds the port itself, so a port taken in
+    /// between (it exits at once) is retried with another.
     fn start() -> Redis {
+        for _ in 0..5 {
+            if let Some(redis) = Self::start_on_a_free_port() {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    fn start_on_a_free_port() -> Option<Redis> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -169,12 +180,28 @@ impl Redis {
                 panic!("cannot start redis-server ({e}): install it with `apt-get install -y redis-server` (scripts/test.sh does)")
             });
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return None; // the port was taken: it could not bind
+            }
+            if pong(port) && child.try_wait().unwrap().is_none() {
+                return Some(Redis { child, port });
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { child, port }
     }
+}
+
+/// Whether a Redis server answers PING on `port`.
+fn pong(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut reply = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
 }
 
 impl Drop for Redis {
@@ -356,23 +383,16 @@ fn parallel_child() {
 #[test]
 fn parallel_training_merges_across_two_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
+    // Listeners bound here and inherited by the processes: no port race.
+    let cluster = weir_core::LocalCluster::bind(2).unwrap();
     let hosts = dir.path().join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(), port()),
-    )
-    .unwrap();
+    std::fs::write(&hosts, cluster.hostfile()).unwrap();
     let result = dir.path().join("result.txt");
     let mut children: Vec<Child> = (0..2)
         .map(|p| {
-            Command::new(std::env::current_exe().unwrap())
+            let mut command = Command::new(std::env::current_exe().unwrap());
+            cluster.pass_listener(p, &mut command);
+            command
                 .args(["--exact", "parallel_child", "--nocapture"])
                 .env(
                     PARALLEL_ENV,

@@ -173,24 +173,17 @@ fn ps_child() {
 #[test]
 fn two_processes_train_with_a_failover() {
     let dir = tempfile::tempdir().unwrap();
-    let port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
+    // Listeners bound here and inherited by the processes: no port race.
+    let cluster = weir_core::LocalCluster::bind(2).unwrap();
     let hosts = dir.path().join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(), port()),
-    )
-    .unwrap();
+    std::fs::write(&hosts, cluster.hostfile()).unwrap();
     let result = dir.path().join("result.txt");
     let exe = std::env::current_exe().unwrap();
     let mut children: Vec<_> = (0..2)
         .map(|p| {
-            Command::new(&exe)
+            let mut command = Command::new(&exe);
+            cluster.pass_listener(p, &mut command);
+            command
                 .args(["--exact", "ps_child", "--nocapture", "--test-threads", "1"])
                 .env(
                     CHILD_ENV,

@@ -330,37 +330,32 @@ fn predict_child() {
 #[test]
 fn two_processes_predict_like_python() {
     let dir = tempfile::tempdir().unwrap();
-    let port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
+    // Listeners bound here and inherited by the processes: no port race.
+    let cluster = weir_core::LocalCluster::bind(2).unwrap();
     let hosts = dir.path().join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", port(), port()),
-    )
-    .unwrap();
+    std::fs::write(&hosts, cluster.hostfile()).unwrap();
     let done = dir.path().join("done");
     let mut children: Vec<_> = (0..2)
         .map(|p| {
-            std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "predict_child",
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
-                .env(
-                    CHILD_ENV,
-                    format!("-w 1 -n 2 -p {p} -h {}", hosts.display()),
-                )
-                .env(CHILD_OUT, &done)
-                .spawn()
-                .unwrap()
+            {
+                let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+                cluster.pass_listener(p, &mut command);
+                command
+                    .args([
+                        "--exact",
+                        "predict_child",
+                        "--nocapture",
+                        "--test-threads",
+                        "1",
+                    ])
+                    .env(
+                        CHILD_ENV,
+                        format!("-w 1 -n 2 -p {p} -h {}", hosts.display()),
+                    )
+                    .env(CHILD_OUT, &done)
+                    .spawn()
+            }
+            .unwrap()
         })
         .collect();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);

@@ -1,0 +1,433 @@
+//! The TCP connections between the processes of a job, made by Weir instead of timely so
+//! that they can be trusted and ended:
+//!
+//! - **Listening.** Process `p` listens on its address, or on a listener it inherited from
+//!   its launcher (`WEIR_LISTEN_FD`, see [`crate::LocalCluster`]), so that no port is picked
+//!   by bind-and-release; a bind that finds the address in use is retried for a while.
+//! - **Handshake.** Process `p` connects to every process `q < p` and accepts every `q > p`.
+//!   Each connection starts with a greeting naming the job (a fingerprint of its address
+//!   list), the two processes and a nonce each way, and proofs
+//!   `HMAC(secret, label | from | to | job | nonces)` in both directions. With a job secret
+//!   ([`crate::Config::job_secret`]) that authenticates every process; without one the
+//!   proofs only check integrity, and a warning says so. A connection that is not a process
+//!   of this job (garbage, a port scan, another job, a duplicate) is refused and logged; it
+//!   can neither crash nor join the job.
+//! - **Deadline.** Peers that cannot be reached or do not connect within
+//!   [`crate::Config::connect_timeout`] fail the job with their addresses.
+//! - **Cut-off.** [`PeerSockets::cut_off`] shuts a peer's connection down, so that timely's
+//!   communication threads end instead of waiting forever for a stalled process.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::WeirError;
+use crate::job_secret::{mac, random_bytes, verify, JobSecret};
+
+/// The environment variable naming an inherited listening socket's file descriptor.
+pub const LISTEN_FD_ENV: &str = "WEIR_LISTEN_FD";
+
+const GREETING: &[u8; 8] = b"WEIRPEER";
+const VERSION: u8 = 1;
+/// Greeting: magic, version, processes, from, to, job fingerprint, nonce.
+const HELLO: usize = 8 + 1 + 4 + 4 + 4 + 32 + 32;
+/// Answer: magic, version, nonce, proof.
+const ANSWER: usize = 8 + 1 + 32 + 32;
+/// How long a connecting peer has for the handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Who this process is in the job, and what it needs to check its peers.
+#[derive(Clone)]
+pub(crate) struct PeerPlan {
+    pub(crate) process: usize,
+    pub(crate) addresses: Vec<String>,
+    pub(crate) secret: Option<JobSecret>,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl PeerPlan {
+    /// What every process of the job agrees on: its address list.
+    fn fingerprint(&self) -> [u8; 32] {
+        let joined = self.addresses.join("\n");
+        mac(b"weir job", &[joined.as_bytes()])
+    }
+
+    fn key(&self) -> [u8; 32] {
+        match &self.secret {
+            Some(s) => s.mac(&[b"weir peer key"]),
+            None => [0u8; 32],
+        }
+    }
+}
+
+/// Set once Weir shuts a connection down on purpose: the panics of timely's communication
+/// threads that follow are expected and not printed.
+pub(crate) static CUT_OFF: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Clones of the connections handed to timely, to shut them down.
+#[derive(Clone, Default)]
+pub(crate) struct PeerSockets {
+    sockets: Arc<Mutex<Vec<Option<TcpStream>>>>,
+}
+
+impl PeerSockets {
+    /// Shuts down every connection.
+    pub(crate) fn cut_off_all(&self) {
+        CUT_OFF.store(true, std::sync::atomic::Ordering::SeqCst);
+        let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        for socket in sockets.iter().flatten() {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Shuts down the connection to `process`; timely's threads for it end.
+    pub(crate) fn cut_off(&self, process: usize) {
+        CUT_OFF.store(true, std::sync::atomic::Ordering::SeqCst);
+        let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Some(socket)) = sockets.get(process) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Connects this process to all others; returns the sockets in process order (`None` for
+/// this process), as timely's `initialize_networking_from_sockets` wants them, and handles to
+/// cut them off later.
+pub(crate) fn connect_peers(
+    plan: &PeerPlan,
+) -> Result<(Vec<Option<TcpStream>>, PeerSockets), WeirError> {
+    if plan.secret.is_none() {
+        eprintln!(
+            "weir: the processes of this job do not authenticate each other (no WEIR_JOB_SECRET); \
+             `weir launch` sets one; see docs/security.md"
+        );
+    }
+    let deadline = Instant::now() + plan.connect_timeout;
+    let listener = listen(plan, deadline)?;
+    let accepted = {
+        let plan = plan.clone();
+        std::thread::spawn(move || accept_peers(&plan, &listener, deadline))
+    };
+    let mut sockets: Vec<Option<TcpStream>> = (0..plan.process)
+        .map(|q| connect_to(plan, q, deadline).map(Some))
+        .collect::<Result<_, _>>()?;
+    sockets.push(None);
+    let higher = accepted
+        .join()
+        .map_err(|_| WeirError::Communication("the accepting thread panicked".into()))??;
+    sockets.extend(higher.into_iter().map(Some));
+    let clones = sockets
+        .iter()
+        .map(|s| s.as_ref().and_then(|s| s.try_clone().ok()))
+        .collect();
+    Ok((
+        sockets,
+        PeerSockets {
+            sockets: Arc::new(Mutex::new(clones)),
+        },
+    ))
+}
+
+fn network_error(message: String) -> WeirError {
+    WeirError::Communication(message)
+}
+
+/// The listener: inherited, or bound to this process's address (retrying while the
+/// address is in use, until `deadline`).
+fn listen(plan: &PeerPlan, deadline: Instant) -> Result<TcpListener, WeirError> {
+    if let Some(listener) = inherited_listener()? {
+        return Ok(listener);
+    }
+    let address = &plan.addresses[plan.process];
+    loop {
+        match TcpListener::bind(address.as_str()) {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
+                eprintln!("weir: {address} is in use; retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => {
+                return Err(network_error(format!(
+                    "process {} cannot listen on {address}: {e}",
+                    plan.process
+                )))
+            }
+        }
+    }
+}
+
+/// The listening socket named by `WEIR_LISTEN_FD`, taken once per process.
+fn inherited_listener() -> Result<Option<TcpListener>, WeirError> {
+    use std::os::fd::FromRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    let Ok(text) = std::env::var(LISTEN_FD_ENV) else {
+        return Ok(None);
+    };
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let fd: i32 = text
+        .trim()
+        .parse()
+        .map_err(|_| network_error(format!("{LISTEN_FD_ENV}={text} is not a file descriptor")))?;
+    // SAFETY: fstat on any integer is safe; it fails for descriptors that are not open.
+    let is_socket = unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut stat) == 0 && (stat.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    };
+    if !is_socket {
+        return Err(network_error(format!(
+            "{LISTEN_FD_ENV}={fd} is not an open socket"
+        )));
+    }
+    // SAFETY: the descriptor is an open socket that the launcher handed to this process for
+    // this purpose; TAKEN makes sure it is owned once.
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    listener
+        .local_addr()
+        .map_err(|e| network_error(format!("{LISTEN_FD_ENV}={fd} is not a TCP listener: {e}")))?;
+    Ok(Some(listener))
+}
+
+/// Connects to process `q` (lower than this one) and completes the handshake; retries
+/// while nothing listens, until `deadline`.
+fn connect_to(plan: &PeerPlan, q: usize, deadline: Instant) -> Result<TcpStream, WeirError> {
+    let address = &plan.addresses[q];
+    let mut pause = Duration::from_millis(50);
+    let mut last_note = Instant::now();
+    loop {
+        let attempt = address
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())
+            .and_then(|mut a| a.next().ok_or_else(|| "resolves to nothing".to_string()))
+            .and_then(|a| {
+                TcpStream::connect_timeout(&a, HANDSHAKE_TIMEOUT).map_err(|e| e.to_string())
+            });
+        match attempt {
+            Ok(stream) => {
+                return greet(plan, q, stream).map_err(|reason| {
+                    network_error(format!(
+                        "process {} at {address} refused this process {}: {reason}",
+                        q, plan.process
+                    ))
+                })
+            }
+            Err(e) if Instant::now() >= deadline => {
+                return Err(network_error(format!(
+                    "cannot reach process {q} at {address} within {:?}: {e}",
+                    plan.connect_timeout
+                )))
+            }
+            Err(e) => {
+                if last_note.elapsed() >= Duration::from_secs(5) {
+                    eprintln!("weir: waiting for process {q} at {address} ({e})");
+                    last_note = Instant::now();
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// The connecting side of the handshake (this process is `from`, the peer `to`).
+fn greet(plan: &PeerPlan, to: usize, mut stream: TcpStream) -> Result<TcpStream, String> {
+    set_handshake_timeouts(&stream)?;
+    let (from, job, key) = (plan.process as u32, plan.fingerprint(), plan.key());
+    let nc = random_bytes().map_err(|e| e.to_string())?;
+    let mut hello = Vec::with_capacity(HELLO);
+    hello.extend_from_slice(GREETING);
+    hello.push(VERSION);
+    hello.extend_from_slice(&(plan.addresses.len() as u32).to_le_bytes());
+    hello.extend_from_slice(&from.to_le_bytes());
+    hello.extend_from_slice(&(to as u32).to_le_bytes());
+    hello.extend_from_slice(&job);
+    hello.extend_from_slice(&nc);
+    stream.write_all(&hello).map_err(|e| e.to_string())?;
+    let mut answer = [0u8; ANSWER];
+    stream
+        .read_exact(&mut answer)
+        .map_err(|e| format!("no answer to the greeting ({e})"))?;
+    if &answer[..8] != GREETING || answer[8] != VERSION {
+        return Err("not a Weir process of this version".into());
+    }
+    let (na, proof) = (&answer[9..41], &answer[41..]);
+    let ids = [from.to_le_bytes(), (to as u32).to_le_bytes()];
+    if !verify(
+        &key,
+        &[b"weir accept", &ids[0], &ids[1], &job, &nc, na],
+        proof,
+    ) {
+        return Err("it is not part of this job (another job, or another job secret)".into());
+    }
+    let mine = mac(&key, &[b"weir connect", &ids[0], &ids[1], &job, &nc, na]);
+    stream.write_all(&mine).map_err(|e| e.to_string())?;
+    clear_timeouts(&stream)?;
+    Ok(stream)
+}
+
+fn set_handshake_timeouts(stream: &TcpStream) -> Result<(), String> {
+    stream
+        .set_nodelay(true)
+        .and_then(|_| stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)))
+        .and_then(|_| stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT)))
+        .map_err(|e| e.to_string())
+}
+
+fn clear_timeouts(stream: &TcpStream) -> Result<(), String> {
+    stream
+        .set_read_timeout(None)
+        .and_then(|_| stream.set_write_timeout(None))
+        .map_err(|e| e.to_string())
+}
+
+/// Accepts the processes above this one, each proving it belongs to the job; anything else
+/// is refused and logged. Returns their sockets in process order.
+fn accept_peers(
+    plan: &PeerPlan,
+    listener: &TcpListener,
+    deadline: Instant,
+) -> Result<Vec<TcpStream>, WeirError> {
+    let expected = plan.addresses.len() - plan.process - 1;
+    let mut peers: Vec<Option<TcpStream>> = (0..expected).map(|_| None).collect();
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| network_error(format!("listener: {e}")))?;
+    let (done, results) = mpsc::channel();
+    while peers.iter().any(Option::is_none) {
+        match listener.accept() {
+            Ok((stream, from)) => {
+                let (plan, done) = (plan.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let _ = done.send((from, welcome(&plan, stream)));
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(network_error(format!("accepting peers: {e}"))),
+        }
+        while let Ok((from, result)) = results.try_recv() {
+            match result {
+                Ok((q, stream)) if peers[q - plan.process - 1].is_none() => {
+                    peers[q - plan.process - 1] = Some(stream)
+                }
+                Ok((q, _)) => {
+                    eprintln!("weir: refused a second connection from process {q} ({from})")
+                }
+                Err(reason) => eprintln!("weir: refused a connection from {from}: {reason}"),
+            }
+        }
+        if Instant::now() >= deadline {
+            let missing: Vec<String> = (0..expected)
+                .filter(|i| peers[*i].is_none())
+                .map(|i| {
+                    let q = plan.process + 1 + i;
+                    format!("process {q} ({})", plan.addresses[q])
+                })
+                .collect();
+            return Err(network_error(format!(
+                "{} did not connect within {:?}",
+                missing.join(", "),
+                plan.connect_timeout
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(peers
+        .into_iter()
+        .map(|p| p.expect("all connected"))
+        .collect())
+}
+
+/// The accepting side of the handshake; returns the peer's process index.
+fn welcome(plan: &PeerPlan, mut stream: TcpStream) -> Result<(usize, TcpStream), String> {
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+    set_handshake_timeouts(&stream)?;
+    let mut hello = [0u8; HELLO];
+    stream
+        .read_exact(&mut hello)
+        .map_err(|e| format!("no greeting ({e})"))?;
+    if &hello[..8] != GREETING || hello[8] != VERSION {
+        return Err("not a Weir process of this version (bad greeting)".into());
+    }
+    let word = |at: usize| u32::from_le_bytes(hello[at..at + 4].try_into().expect("4 bytes"));
+    let (processes, from, to) = (word(9), word(13), word(17));
+    let (job, nc) = (&hello[21..53], &hello[53..85]);
+    let me = plan.process as u32;
+    if processes as usize != plan.addresses.len() || job != plan.fingerprint() {
+        return Err("it belongs to another job (other processes or addresses)".into());
+    }
+    if to != me || from <= me || from >= processes {
+        return Err(format!(
+            "it claims to be process {from} connecting to process {to}"
+        ));
+    }
+    let key = plan.key();
+    let na = random_bytes().map_err(|e| e.to_string())?;
+    let ids = [from.to_le_bytes(), to.to_le_bytes()];
+    let mut answer = Vec::with_capacity(ANSWER);
+    answer.extend_from_slice(GREETING);
+    answer.push(VERSION);
+    answer.extend_from_slice(&na);
+    answer.extend_from_slice(&mac(
+        &key,
+        &[b"weir accept", &ids[0], &ids[1], job, nc, &na],
+    ));
+    stream.write_all(&answer).map_err(|e| e.to_string())?;
+    let mut proof = [0u8; 32];
+    stream
+        .read_exact(&mut proof)
+        .map_err(|e| format!("no proof ({e})"))?;
+    if !verify(
+        &key,
+        &[b"weir connect", &ids[0], &ids[1], job, nc, &na],
+        &proof,
+    ) {
+        return Err("wrong job secret".into());
+    }
+    clear_timeouts(&stream)?;
+    Ok((from as usize, stream))
+}
+
+/// What timely's workers run on: allocators, the guard of the communication threads, and
+/// (between processes) the sockets to cut off a stalled peer.
+pub(crate) struct Communication {
+    pub(crate) builders: Vec<timely::communication::AllocatorBuilder>,
+    pub(crate) guard: Box<dyn std::any::Any + Send>,
+    pub(crate) peers: Option<PeerSockets>,
+}
+
+/// Threads of one process, or processes connected by [`connect_peers`].
+pub(crate) fn communication(config: &crate::Config) -> Result<Communication, WeirError> {
+    use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+    use timely::communication::allocator::ProcessBuilder;
+    use timely::communication::{AllocatorBuilder, Hooks};
+    let threads = config.threads_per_process();
+    let Some(plan) = config.peer_plan() else {
+        let local = if threads == 1 {
+            timely::CommunicationConfig::Thread
+        } else {
+            timely::CommunicationConfig::Process(threads)
+        };
+        let (builders, guard) = local.try_build().map_err(WeirError::Communication)?;
+        return Ok(Communication {
+            builders,
+            guard,
+            peers: None,
+        });
+    };
+    let (sockets, peers) = connect_peers(&plan)?;
+    let hooks = Hooks::default();
+    let local =
+        ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
+    let (builders, guard) =
+        initialize_networking_from_sockets(local, sockets, plan.process, threads, hooks)
+            .map_err(|e| network_error(format!("cannot start the communication threads: {e}")))?;
+    Ok(Communication {
+        builders: builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
+        guard: Box::new(guard),
+        peers: Some(peers),
+    })
+}

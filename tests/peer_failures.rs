@@ -1,0 +1,203 @@
+//! Processes of one job that misbehave, as OS processes on 127.0.0.1: a stopped (SIGSTOP)
+//! process fails the others after the peer timeout instead of hanging them; garbage on a
+//! process's port while the job forms crashes nothing; a process with another job secret
+//! cannot join.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use weir::prelude::*;
+use weir::{JobSecret, LocalCluster};
+
+const ARGS_ENV: &str = "WEIR_TEST_PEER_ARGS";
+const STARTED_ENV: &str = "WEIR_TEST_PEER_STARTED";
+const RECORDS_ENV: &str = "WEIR_TEST_PEER_RECORDS";
+
+/// Exit codes of the child, by how its job ended.
+fn exit_code(result: &Result<JobReport, WeirError>) -> i32 {
+    match result {
+        Ok(_) => 0,
+        Err(WeirError::PeerStalled { .. }) => 5,
+        Err(WeirError::Communication(_)) => 4,
+        Err(_) => 3,
+    }
+}
+
+/// One process of a job of the tests below (does nothing when run directly): a paced
+/// keyed count, endless unless `RECORDS_ENV` bounds it.
+#[test]
+fn peer_child() {
+    let Ok(args) = std::env::var(ARGS_ENV) else {
+        return;
+    };
+    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
+    let config = Config::from_args(argv).unwrap().with_verbose(false);
+    let records = std::env::var(RECORDS_ENV).ok().map(|n| n.parse().unwrap());
+    let started = std::env::var(STARTED_ENV).ok();
+    let result = execute(config, move |job| {
+        let started = started.clone();
+        job.generate(op("ticks").rate(20_000.0), records, |i| i)
+            .key_by(|x| x % 8)
+            .count("count")
+            .for_each("mark", move |_| {
+                if let Some(path) = &started {
+                    let _ = std::fs::write(path, "running");
+                }
+            });
+        Ok(())
+    });
+    eprintln!("job ended: {result:?}");
+    std::process::exit(exit_code(&result));
+}
+
+/// Starts processes 0 and 1 of a job of `peer_child` on listeners they inherit.
+fn spawn_pair(
+    dir: &Path,
+    cluster: &LocalCluster,
+    extra: impl Fn(usize, &mut Command),
+) -> Vec<Child> {
+    let hosts = dir.join("hosts.txt");
+    std::fs::write(&hosts, cluster.hostfile()).unwrap();
+    (0..2)
+        .map(|p| spawn_one(&hosts, cluster, p, &extra))
+        .collect()
+}
+
+fn spawn_one(
+    hosts: &Path,
+    cluster: &LocalCluster,
+    p: usize,
+    extra: &impl Fn(usize, &mut Command),
+) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "peer_child",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ])
+    .env(
+        ARGS_ENV,
+        format!(
+            "-w 1 -n 2 -p {p} -h {} --peer-timeout-ms 2000",
+            hosts.display()
+        ),
+    )
+    .stdout(Stdio::null());
+    cluster.pass_listener(p, &mut cmd);
+    extra(p, &mut cmd);
+    cmd.spawn().unwrap()
+}
+
+fn wait_until(child: &mut Child, deadline: Instant, what: &str) -> ExitStatus {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not exit in time (hung)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on a child process of this test.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+#[test]
+fn a_stopped_process_fails_the_other_after_the_peer_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::bind(2).unwrap();
+    let marker = |p: usize| dir.path().join(format!("started-{p}"));
+    let mut children = spawn_pair(dir.path(), &cluster, |p, cmd| {
+        cmd.env(STARTED_ENV, marker(p));
+    });
+    drop(cluster);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker(0).exists() || !marker(1).exists() {
+        assert!(Instant::now() < deadline, "the 2-process job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&children[1], libc::SIGSTOP); // stalled: alive, connected, silent
+    let status = wait_until(
+        &mut children[0],
+        Instant::now() + Duration::from_secs(60),
+        "process 0 after its peer was stopped",
+    );
+    signal(&children[1], libc::SIGKILL);
+    children[1].wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(5),
+        "process 0 must fail with WeirError::PeerStalled"
+    );
+}
+
+#[test]
+fn garbage_on_a_port_while_the_job_forms_crashes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::bind(2).unwrap();
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(&hosts, cluster.hostfile()).unwrap();
+    let bounded = |_: usize, cmd: &mut Command| {
+        cmd.env(RECORDS_ENV, "2000");
+    };
+    // Process 0 waits for process 1 to connect; a port scanner and a peer that claims to
+    // be process 2^64-1 get there first.
+    let mut first = spawn_one(&hosts, &cluster, 0, &bounded);
+    let address = cluster.addresses()[0].clone();
+    for garbage in [
+        &u64::MAX.to_le_bytes()[..],
+        b"GET / HTTP/1.1\r\n\r\n",
+        &[0u8; 200],
+    ] {
+        let mut s = std::net::TcpStream::connect(&address).unwrap();
+        let _ = s.write_all(garbage);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = spawn_one(&hosts, &cluster, 1, &bounded);
+    drop(cluster);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let statuses = [
+        wait_until(&mut first, deadline, "process 0"),
+        wait_until(&mut second, deadline, "process 1"),
+    ];
+    assert!(
+        statuses.iter().all(ExitStatus::success),
+        "the job must succeed: {statuses:?}"
+    );
+}
+
+#[test]
+fn a_process_with_another_job_secret_cannot_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::bind(2).unwrap();
+    let secrets = [
+        JobSecret::generate().unwrap(),
+        JobSecret::generate().unwrap(),
+    ];
+    let mut children = spawn_pair(dir.path(), &cluster, |p, cmd| {
+        cmd.env(RECORDS_ENV, "2000")
+            .env("WEIR_JOB_SECRET", secrets[p].to_hex())
+            .stderr(Stdio::piped());
+    });
+    drop(cluster);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Process 1 is refused at once; process 0 is left waiting until it is stopped.
+    let status = wait_until(&mut children[1], deadline, "process 1");
+    assert_eq!(status.code(), Some(4), "a communication error");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(children[1].stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("refused this process 1") && stderr.contains("not part of this job"),
+        "{stderr}"
+    );
+    let _ = children[0].kill();
+    children[0].wait().unwrap();
+}
