@@ -393,3 +393,40 @@ fn a_stalled_process_is_killed_and_the_job_relaunched() {
     );
     assert!(!running(pid.trim()), "the stopped process was left behind");
 }
+
+#[test]
+fn output_that_is_not_utf8_is_forwarded_and_the_program_keeps_running() {
+    // An invalid byte, then more output than a pipe holds: a launcher that stopped reading
+    // would kill the program with a broken pipe.
+    let script = r#"printf 'bad \377 byte\n'; i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done; echo finished"#;
+    let o = run(&["launch", "-n", "1", "--", "sh", "-c", script, "sh"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("[p0] bad") && out.contains("[p0] finished"),
+        "{out}"
+    );
+    assert!(
+        o.stdout.windows(2).any(|w| w == b" \xff"),
+        "the byte is passed on as it is"
+    );
+}
+
+#[test]
+fn the_hostfile_is_private_and_each_process_inherits_its_listener() {
+    // Each process reports its hostfile's directory and mode, and what its descriptor 3 is.
+    let script = r#"while [ "$1" != "-h" ]; do shift; done; d=$(dirname "$2"); echo "dir=$d mode=$(stat -c %a "$d") fd=$WEIR_LISTEN_FD $(readlink /proc/$$/fd/3)""#;
+    let o = run(&["launch", "-n", "2", "--", "sh", "-c", script, "sh"]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for line in lines {
+        assert!(line.contains("mode=700"), "{line}");
+        assert!(
+            !line.contains(&format!("weir-launch-{}", std::process::id())),
+            "{line}"
+        );
+        assert!(line.contains("fd=3 socket:["), "{line}");
+    }
+}
