@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cluster::job_secret::JobSecret;
 use crate::error::{Result, WeirError};
-use crate::job_secret::JobSecret;
 
 /// Default of [`Config::max_line_bytes`]: 16 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
@@ -396,14 +396,14 @@ impl Config {
         self
     }
 
-    /// Who this process is among the job's processes, for [`crate::peer_network`]; `None`
+    /// Who this process is among the job's processes, for [`crate::cluster::peer_network`]; `None`
     /// for a one-process job.
-    pub(crate) fn peer_plan(&self) -> Option<crate::peer_network::PeerPlan> {
+    pub(crate) fn peer_plan(&self) -> Option<crate::cluster::peer_network::PeerPlan> {
         match &self.cluster {
             Cluster::Local { .. } => None,
             Cluster::Processes {
                 process, addresses, ..
-            } => Some(crate::peer_network::PeerPlan {
+            } => Some(crate::cluster::peer_network::PeerPlan {
                 process: *process,
                 addresses: addresses.clone(),
                 secret: self.job_secret.clone(),

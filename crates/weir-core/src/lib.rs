@@ -24,50 +24,38 @@
 //! ```
 #![warn(missing_docs)]
 
-mod bridge;
-mod broadcast_state;
+mod cluster;
 mod config;
-mod control;
-mod csv_line;
 mod dead_letter;
-mod epoch_stash;
 mod error;
-mod execute;
-mod feedback;
-mod file_input;
-mod file_source;
 mod job;
-pub mod job_secret;
-mod join;
-mod keyed;
-mod line_reader;
-mod local_cluster;
-mod output_dir;
-mod peer_network;
+mod operators;
 mod plan;
 mod report;
-mod sink;
-mod source;
+mod runtime;
+mod sinks;
+mod sources;
 mod stream;
 
-pub use bridge::{BridgeOutput, BridgeTask};
-pub use broadcast_state::{BatchOutcome, StateWaker};
+pub use cluster::job_secret;
+pub use cluster::job_secret::JobSecret;
+pub use cluster::local_cluster::LocalCluster;
 pub use config::{Cluster, Config, EpochPolicy, ExplainFormat, DEFAULT_MAX_LINE_BYTES};
 pub use dead_letter::DeadLetter;
 pub use error::{Result, WeirError};
-pub use execute::{execute, explain};
-pub use feedback::FeedbackHandle;
-pub use file_input::{align_to_line, input_files};
-pub use file_source::FileFormat;
 pub use job::{op, Epoch, Job, Op};
-pub use job_secret::JobSecret;
-pub use join::{Change, TableUpdate};
-pub use keyed::{key_hash, Key, KeyedStream};
-pub use local_cluster::LocalCluster;
+pub use operators::bridge::{BridgeOutput, BridgeTask};
+pub use operators::broadcast_state::{BatchOutcome, StateWaker};
+pub use operators::feedback::FeedbackHandle;
+pub use operators::join::{Change, TableUpdate};
+pub use operators::keyed::{key_hash, Key, KeyedStream};
 pub use plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};
 pub use report::{JobReport, LiveMetrics, OperatorMetrics, OperatorReport};
-pub use sink::Collector;
-pub use source::{PullSource, Pulled};
+pub use runtime::execute::{execute, explain};
+pub use sinks::sink::Collector;
+pub use sources::file_input::{align_to_line, input_files};
+pub use sources::file_source::FileFormat;
+pub use sources::source::{PullSource, Pulled};
 pub use stream::{AsNode, Data, DataStream};
 
 /// Re-exports of timely and differential for hand-written operators.

@@ -11,9 +11,9 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::Stream;
 
-use crate::epoch_stash::EpochStash;
 use crate::error::WeirError;
 use crate::job::{Epoch, Job, JobContext, Op, OpHandle};
+use crate::operators::epoch_stash::EpochStash;
 use crate::plan::{NodeId, Partitioning};
 
 /// Records that can flow through a Weir job: cloneable and serialisable, so they can cross

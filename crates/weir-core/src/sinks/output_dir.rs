@@ -24,7 +24,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use crate::error::WeirError;
-use crate::file_input::is_skipped;
+use crate::sources::file_input::is_skipped;
 
 /// The part files of one sink in one directory.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 //! changing table, also on arrangements (a temporal "lookup" join: an event sees the table as of its epoch and
 //! is never retracted).
 
-use crate::epoch_stash::EpochStash;
+use crate::operators::epoch_stash::EpochStash;
 use std::fmt::Debug;
 use std::rc::Rc;
 
@@ -18,7 +18,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
 
 use crate::job::{Epoch, JobContext, Op, OpHandle};
-use crate::keyed::{key_hash, keyed_state_operator, Key};
+use crate::operators::keyed::{key_hash, keyed_state_operator, Key};
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream, VecBuilder};

@@ -22,8 +22,8 @@ use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::job_secret::{mac, random_bytes, verify, JobSecret};
 use crate::error::WeirError;
-use crate::job_secret::{mac, random_bytes, verify, JobSecret};
 
 /// The environment variable naming an inherited listening socket's file descriptor.
 pub const LISTEN_FD_ENV: &str = "WEIR_LISTEN_FD";

@@ -15,13 +15,13 @@ use timely::dataflow::operators::ToStream;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
+use crate::cluster::peer_network::PeerSockets;
 use crate::config::{Config, ExplainFormat};
-use crate::control::Control;
 use crate::error::{Result, WeirError};
 use crate::job::{Epoch, Job, JobContext, Op};
-use crate::peer_network::PeerSockets;
 use crate::plan::Plan;
 use crate::report::{JobReport, CURRENT_OPERATOR};
+use crate::runtime::control::Control;
 
 use crate::report::NodeCounters;
 
@@ -37,7 +37,7 @@ fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let name = std::thread::current().name().unwrap_or("").to_string();
-            let cut_off = crate::peer_network::CUT_OFF.load(Ordering::SeqCst);
+            let cut_off = crate::cluster::peer_network::CUT_OFF.load(Ordering::SeqCst);
             if name.starts_with("timely:send") || name.starts_with("timely:recv") {
                 COMMUNICATION_FAILED.store(true, Ordering::SeqCst);
                 if cut_off {
@@ -95,10 +95,10 @@ where
     }
     install_panic_hook();
     COMMUNICATION_FAILED.store(false, Ordering::SeqCst);
-    crate::peer_network::CUT_OFF.store(false, Ordering::SeqCst);
+    crate::cluster::peer_network::CUT_OFF.store(false, Ordering::SeqCst);
     let verbose = config.verbose;
     let first_process = config.process_index() == 0;
-    let communication = crate::peer_network::communication(&config)?;
+    let communication = crate::cluster::peer_network::communication(&config)?;
     let shared = Arc::new(Shared {
         peers: communication.peers.clone(),
         threads: config.threads_per_process(),

@@ -12,12 +12,12 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use timely::dataflow::operators::core::OkErr;
 
-use crate::csv_line::CsvLine;
 use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
-use crate::file_input::{input_files, newlines_before, plan_splits, Split};
 use crate::job::{Job, JobContext, Op};
-use crate::line_reader::{Line, LineReader};
+use crate::sources::csv_line::CsvLine;
+use crate::sources::file_input::{input_files, newlines_before, plan_splits, Split};
+use crate::sources::line_reader::{Line, LineReader};
 use crate::stream::{Data, DataStream};
 
 /// Format of a file source.
@@ -262,23 +262,25 @@ impl<'s> Job<'s> {
         let name = op.name.clone();
         let path = path.to_path_buf();
         let max_line = ctx.config.max_line_bytes;
-        let (handle, stream) = crate::source::drive(&ctx, &op, kind, |instance, instances| {
-            let splits = instance_splits(&name, &path, instance, instances).unwrap_or_else(|e| {
-                // A missing or unreadable input is a job error, not a bad record.
-                JobContext::fail(&failure, e);
-                Vec::new()
+        let (handle, stream) =
+            crate::sources::source::drive(&ctx, &op, kind, |instance, instances| {
+                let splits =
+                    instance_splits(&name, &path, instance, instances).unwrap_or_else(|e| {
+                        // A missing or unreadable input is a job error, not a bad record.
+                        JobContext::fail(&failure, e);
+                        Vec::new()
+                    });
+                crate::sources::source::IterSource(FileReader::<T> {
+                    operator: name.clone(),
+                    format,
+                    max_line,
+                    splits: splits.into_iter(),
+                    current: None,
+                    csv: CsvLine::new(),
+                    failure: Rc::clone(&failure),
+                    _record: PhantomData,
+                })
             });
-            crate::source::IterSource(FileReader::<T> {
-                operator: name.clone(),
-                format,
-                max_line,
-                splits: splits.into_iter(),
-                current: None,
-                csv: CsvLine::new(),
-                failure: Rc::clone(&failure),
-                _record: PhantomData,
-            })
-        });
         let fail_fast = ctx.config.fail_fast;
         let failure = Rc::clone(&ctx.failure);
         let dead_count = Rc::clone(&handle.metrics);

@@ -18,9 +18,9 @@ use timely::dataflow::operators::Probe;
 
 use crate::error::WeirError;
 use crate::job::{JobContext, Op};
-use crate::output_dir::PartDir;
 use crate::plan::spread;
 use crate::report::OperatorMetrics;
+use crate::sinks::output_dir::PartDir;
 use crate::stream::{Data, DataStream, VecBuilder};
 
 /// A thread-safe vector that a `collect` sink fills; clone it into the job closure and read

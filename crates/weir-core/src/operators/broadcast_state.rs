@@ -12,8 +12,8 @@ use timely::dataflow::operators::Capability;
 use timely::scheduling::SyncActivator;
 
 use crate::dead_letter::DeadLetter;
-use crate::epoch_stash::EpochStash;
 use crate::job::{Epoch, Op};
+use crate::operators::epoch_stash::EpochStash;
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream, VecBuilder};

@@ -1,7 +1,7 @@
 //! Keyed streams: `key_by` partitions records by a key; per-epoch aggregates and per-key
 //! running state are computed on the instance that owns the key.
 
-use crate::epoch_stash::EpochStash;
+use crate::operators::epoch_stash::EpochStash;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::process::Command;
 
-use crate::peer_network::LISTEN_FD_ENV;
+use crate::cluster::peer_network::LISTEN_FD_ENV;
 
 /// The file descriptor a process finds its inherited listener at.
 const INHERITED_FD: i32 = 3;

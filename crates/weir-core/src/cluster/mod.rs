@@ -1,0 +1,5 @@
+//! The processes of a job: their connections, the job secret, local launches.
+
+pub mod job_secret;
+pub(crate) mod local_cluster;
+pub(crate) mod peer_network;

@@ -1,0 +1,8 @@
+//! Operator families beyond map/filter: keyed state and aggregates, joins, side inputs, bridges, feedback edges.
+
+pub(crate) mod bridge;
+pub(crate) mod broadcast_state;
+pub(crate) mod epoch_stash;
+pub(crate) mod feedback;
+pub(crate) mod join;
+pub(crate) mod keyed;

@@ -1,0 +1,4 @@
+//! Sinks: collectors, callbacks and part files, and the output directory's past runs.
+
+pub(crate) mod output_dir;
+pub(crate) mod sink;
