@@ -124,6 +124,8 @@ fn a_stopped_process_fails_the_other_after_the_peer_timeout() {
         assert!(Instant::now() < deadline, "the 2-process job never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Both run and have heard from each other (heartbeats go out twice a second).
+    std::thread::sleep(Duration::from_secs(1));
     signal(&children[1], libc::SIGSTOP); // stalled: alive, connected, silent
     let status = wait_until(
         &mut children[0],

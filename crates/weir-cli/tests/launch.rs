@@ -299,7 +299,7 @@ const STALL_PID: &str = "WEIR_TEST_STALL_PID_FILE";
 
 /// A process launched by `a_stalled_process_is_killed_and_the_job_relaunched` (nothing when
 /// run directly): a paced keyed count over 40,000 records. Process 1 of the first attempt
-/// writes its pid for the test to stop it.
+/// writes its pid, once the job runs, for the test to stop it.
 #[test]
 fn launched_child() {
     let Ok(args) = std::env::var(LAUNCHED_ARGS) else {
@@ -310,14 +310,18 @@ fn launched_child() {
         .unwrap()
         .with_verbose(false);
     let pid_file = std::env::var(STALL_PID).unwrap();
-    if config.process_index() == 1 && !Path::new(&pid_file).exists() {
-        std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
-    }
-    let result = weir_core::execute(config, |job| {
+    // Once the job runs, process 1 of the first attempt says who it is.
+    let report_pid = config.process_index() == 1 && !Path::new(&pid_file).exists();
+    let result = weir_core::execute(config, move |job| {
+        let pid_file = pid_file.clone();
         job.generate(weir_core::op("ticks").rate(20_000.0), Some(40_000), |i| i)
             .key_by(|x| x % 8)
             .count("count")
-            .for_each("drop", |_| {});
+            .for_each("mark", move |_| {
+                if report_pid && !Path::new(&pid_file).exists() {
+                    std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+                }
+            });
         Ok(())
     });
     match result {
@@ -370,7 +374,8 @@ fn a_stalled_process_is_killed_and_the_job_relaunched() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The processes have heard from each other (heartbeats go out twice a second).
+    std::thread::sleep(std::time::Duration::from_secs(1));
     // SAFETY: kill(2) on the launched process, which this test owns through the launcher.
     unsafe {
         libc::kill(pid.trim().parse().unwrap(), libc::SIGSTOP);

@@ -34,7 +34,8 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 struct Liveness {
     /// Worker threads per process: worker `w` is in process `w / threads`.
     threads: usize,
-    last_heard: Vec<Instant>,
+    /// `None` until a first heartbeat: a process may still be building its dataflow.
+    last_heard: Vec<Option<Instant>>,
     /// Reset after this worker was busy for a long stretch, so that heartbeats that queued up
     /// meanwhile are not mistaken for silence.
     listening_since: Instant,
@@ -60,7 +61,7 @@ impl Control {
         let now = Instant::now();
         let liveness = Rc::new(RefCell::new(Liveness {
             threads: threads.max(1),
-            last_heard: vec![now; processes.max(1)],
+            last_heard: vec![None; processes.max(1)],
             listening_since: now,
         }));
         let (seen, heard) = (Rc::clone(&cause), Rc::clone(&liveness));
@@ -74,7 +75,7 @@ impl Control {
                     let mut heard = heard.borrow_mut();
                     let process = w / heard.threads;
                     if let Some(t) = heard.last_heard.get_mut(process) {
-                        *t = Instant::now();
+                        *t = Some(Instant::now());
                     }
                     if let Signal::Failed(m) = signal {
                         seen.borrow_mut()
@@ -88,7 +89,8 @@ impl Control {
             cause,
             liveness,
             watch: processes > 1,
-            last_beat: now,
+            // The first heartbeat goes out at the first tick.
+            last_beat: now.checked_sub(HEARTBEAT_EVERY).unwrap_or(now),
             last_step: now,
         }
     }
@@ -114,12 +116,15 @@ impl Control {
     }
 
     /// A process (other than `own`) not heard from for longer than `timeout` while this
-    /// worker was listening: its index and how long it has been silent.
+    /// worker was listening: its index, how long it has been silent, and the limit it
+    /// passed. A process never heard from yet (still building its dataflow, say) gets
+    /// `first_timeout` instead.
     pub(crate) fn silent_process(
         &self,
         own: usize,
         timeout: Duration,
-    ) -> Option<(usize, Duration)> {
+        first_timeout: Duration,
+    ) -> Option<(usize, Duration, Duration)> {
         if !self.watch {
             return None;
         }
@@ -130,8 +135,15 @@ impl Control {
             .iter()
             .enumerate()
             .filter(|(p, _)| *p != own)
-            .map(|(p, heard)| (p, now - (*heard).max(liveness.listening_since)))
-            .find(|(_, silent)| *silent > timeout)
+            .map(|(p, heard)| match heard {
+                Some(t) => (p, now - (*t).max(liveness.listening_since), timeout),
+                None => (
+                    p,
+                    now - liveness.listening_since,
+                    first_timeout.max(timeout),
+                ),
+            })
+            .find(|(_, silent, limit)| silent > limit)
     }
 
     /// Where the first failure another worker announced appears.

@@ -492,7 +492,9 @@ where
                 cause: "another worker of this process failed".into(),
             });
         }
-        if let Some((process, silent)) = control.silent_process(own_process, config.peer_timeout) {
+        let (timeout, first) = (config.peer_timeout, config.connect_timeout);
+        if let Some((process, silent, limit)) = control.silent_process(own_process, timeout, first)
+        {
             // Its connection is shut down, so that timely's threads for it end too.
             if let Some(peers) = &shared.peers {
                 peers.cut_off(process);
@@ -501,7 +503,7 @@ where
                 process,
                 address: config.address(process).unwrap_or_default(),
                 silent,
-                timeout: config.peer_timeout,
+                timeout: limit,
             });
         }
         if COMMUNICATION_FAILED.load(Ordering::SeqCst) {
