@@ -33,6 +33,8 @@ pub struct LaunchOptions {
     pub restarts: u32,
     /// Pause before a relaunch (doubles each time).
     pub backoff: Duration,
+    /// A local process stopped (SIGSTOP, a debugger) for this long counts as failed.
+    pub stall: Duration,
     /// The program and its arguments.
     pub program: Vec<String>,
 }
@@ -193,8 +195,55 @@ fn spawn(
 /// How one attempt ended.
 enum Outcome {
     Success,
-    Failed { index: usize, status: ExitStatus },
+    /// Process `index` failed: how, and the exit code the launcher ends with if it is
+    /// not relaunched.
+    Failed {
+        index: usize,
+        how: String,
+        code: i32,
+    },
     Interrupted,
+}
+
+impl Outcome {
+    fn exited(index: usize, status: ExitStatus) -> Self {
+        Outcome::Failed {
+            index,
+            how: format!("failed ({status})"),
+            code: status.code().filter(|c| *c != 0).unwrap_or(1),
+        }
+    }
+}
+
+/// Whether process `pid` is stopped (state `T` or `t` in `/proc/PID/stat`).
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "T" || state == "t")
+    })
+}
+
+/// When each local process was first seen stopped; reports one stopped for too long.
+struct StallWatch {
+    stopped_since: Vec<Option<std::time::Instant>>,
+    limit: Duration,
+}
+
+impl StallWatch {
+    fn check(&mut self, index: usize, pid: u32) -> Option<Outcome> {
+        if !is_stopped(pid) {
+            self.stopped_since[index] = None;
+            return None;
+        }
+        let since = *self.stopped_since[index].get_or_insert_with(std::time::Instant::now);
+        (since.elapsed() > self.limit).then(|| Outcome::Failed {
+            index,
+            how: format!("has been stopped for {:.1?} (stalled)", since.elapsed()),
+            code: 1,
+        })
+    }
 }
 
 /// Runs every process until all succeed, one fails (the others are then killed), or
@@ -223,6 +272,10 @@ fn run_once(options: &LaunchOptions, interrupted: &AtomicBool) -> Result<(Outcom
     // The processes hold their listeners now; ours would only keep dead ports open.
     drop(placement);
     let mut done = vec![false; processes.len()];
+    let mut stalls = StallWatch {
+        stopped_since: vec![None; processes.len()],
+        limit: options.stall,
+    };
     let outcome = loop {
         if interrupted.load(Ordering::SeqCst) {
             break Outcome::Interrupted;
@@ -235,12 +288,14 @@ fn run_once(options: &LaunchOptions, interrupted: &AtomicBool) -> Result<(Outcom
             if let Some(status) = p.child.try_wait()? {
                 done[i] = true;
                 if !status.success() && failed.is_none() {
-                    failed = Some((i, status));
+                    failed = Some(Outcome::exited(i, status));
                 }
+            } else if failed.is_none() && options.hosts.is_none() {
+                failed = stalls.check(i, p.child.id());
             }
         }
-        if let Some((index, status)) = failed {
-            break Outcome::Failed { index, status };
+        if let Some(outcome) = failed {
+            break outcome;
         }
         if done.iter().all(|d| *d) {
             break Outcome::Success;
@@ -286,9 +341,9 @@ pub fn launch(options: &LaunchOptions) -> Result<i32> {
                 );
                 return Ok(130);
             }
-            Outcome::Failed { index, status } => {
+            Outcome::Failed { index, how, code } => {
                 eprintln!(
-                    "weir launch: process p{index} failed ({status}); stopped the others. Its last output:"
+                    "weir launch: process p{index} {how}; stopped the others. Its last output:"
                 );
                 for line in processes[index].last_lines.lines() {
                     eprintln!("weir launch:   [p{index}] {line}");
@@ -302,7 +357,7 @@ pub fn launch(options: &LaunchOptions) -> Result<i32> {
                     backoff *= 2;
                     continue;
                 }
-                return Ok(status.code().filter(|c| *c != 0).unwrap_or(1));
+                return Ok(code);
             }
         }
     }

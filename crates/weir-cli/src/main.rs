@@ -48,6 +48,10 @@ enum Command {
         /// Pause before the first relaunch, in milliseconds (doubles each time).
         #[arg(long, default_value_t = 500)]
         backoff_ms: u64,
+        /// A local process stopped (SIGSTOP) for this many milliseconds counts as failed.
+        /// The processes of a job also fail a silent peer themselves (`--peer-timeout-ms`).
+        #[arg(long, default_value_t = 30_000)]
+        stall_ms: u64,
         /// The program and its arguments (after `--`).
         #[arg(last = true, required = true)]
         program: Vec<String>,
@@ -133,6 +137,7 @@ fn main() -> Result<()> {
             remote,
             restarts,
             backoff_ms,
+            stall_ms,
             program,
         } => {
             let code = launch::launch(&launch::LaunchOptions {
@@ -142,6 +147,7 @@ fn main() -> Result<()> {
                 remote,
                 restarts,
                 backoff: std::time::Duration::from_millis(backoff_ms),
+                stall: std::time::Duration::from_millis(stall_ms),
                 program,
             })?;
             std::process::exit(code);

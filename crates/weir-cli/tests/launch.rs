@@ -435,3 +435,52 @@ fn the_hostfile_is_private_and_each_process_inherits_its_listener() {
         assert!(line.contains("fd=3 socket:["), "{line}");
     }
 }
+
+#[test]
+fn a_stopped_single_process_is_killed_and_relaunched() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("p0.pid");
+    // The first attempt records its pid and waits; the second finishes at once.
+    let script = format!(
+        r#"if [ -e {p} ]; then echo second; else echo $$ > {p}; exec sleep 60; fi"#,
+        p = pid_file.display()
+    );
+    let mut launcher = Command::new(WEIR)
+        .args(["launch", "-n", "1", "--restarts", "1", "--backoff-ms", "50"])
+        .args(["--stall-ms", "500", "--", "sh", "-c", &script, "sh"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .filter(|p| p.ends_with('\n'))
+        {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "p0 never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) on the launched process.
+    unsafe {
+        libc::kill(pid.trim().parse().unwrap(), libc::SIGSTOP);
+    }
+    let (done, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(launcher.wait_with_output());
+    });
+    let o = output
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the launcher hung on a stopped process")
+        .unwrap();
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("process p0 has been stopped") && err.contains("relaunching the job"),
+        "{err}"
+    );
+    assert!(text(&o.stdout).contains("[p0] second"));
+    assert!(!running(pid.trim()), "the stopped process was left behind");
+}
