@@ -445,7 +445,7 @@ fn a_stopped_single_process_is_killed_and_relaunched() {
         r#"if [ -e {p} ]; then echo second; else echo $$ > {p}; exec sleep 60; fi"#,
         p = pid_file.display()
     );
-    let mut launcher = Command::new(WEIR)
+    let launcher = Command::new(WEIR)
         .args(["launch", "-n", "1", "--restarts", "1", "--backoff-ms", "50"])
         .args(["--stall-ms", "500", "--", "sh", "-c", &script, "sh"])
         .stdout(std::process::Stdio::piped())
