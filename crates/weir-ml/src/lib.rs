@@ -7,7 +7,7 @@
 
 mod app_master;
 mod cluster_config;
-mod metrics_server;
+pub mod metrics_server;
 mod model_store;
 mod node_runner;
 mod online;

@@ -1,13 +1,31 @@
 //! A small HTTP endpoint for a running job's metrics: `GET /metrics` in Prometheus' text
 //! format, rendered on each request.
+//!
+//! It lives inside a job's process, so nothing a client does may cost the job more than a
+//! bounded amount: requests are parsed with `httparse` from at most [`MAX_HEADER`] bytes
+//! (431 beyond), every read and write has a timeout, at most [`MAX_CONNECTIONS`] connections
+//! are served at once (503 beyond), and every connection answers one request and closes.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Largest request head (request line and headers) read from a client.
+pub const MAX_HEADER: usize = 8 << 10;
+/// Connections served at the same time.
+pub const MAX_CONNECTIONS: usize = 32;
+/// How long a client has to send its request, and to take the answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Render = dyn Fn() -> String + Send + Sync;
 
 /// Serves `/metrics` until dropped.
 pub struct MetricsServer {
-    server: Arc<tiny_http::Server>,
     address: String,
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -18,35 +36,21 @@ impl MetricsServer {
         address: &str,
         render: impl Fn() -> String + Send + Sync + 'static,
     ) -> std::io::Result<MetricsServer> {
-        let server = tiny_http::Server::http(address)
-            .map(Arc::new)
+        let listener = TcpListener::bind(address)
             .map_err(|e| std::io::Error::other(format!("metrics endpoint on {address}: {e}")))?;
-        let address = server
-            .server_addr()
-            .to_ip()
-            .map_or_else(|| address.to_string(), |a| a.to_string());
-        let requests = Arc::clone(&server);
-        let thread = std::thread::Builder::new()
-            .name("weir-metrics".into())
-            .spawn(move || {
-                for request in requests.incoming_requests() {
-                    let response = if request.url() == "/metrics" {
-                        let content_type = tiny_http::Header::from_bytes(
-                            "Content-Type",
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )
-                        .expect("a valid header");
-                        tiny_http::Response::from_string(render()).with_header(content_type)
-                    } else {
-                        tiny_http::Response::from_string("not found: try /metrics\n")
-                            .with_status_code(404)
-                    };
-                    let _ = request.respond(response);
-                }
-            })?;
+        listener.set_nonblocking(true)?;
+        let bound = listener.local_addr()?.to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let render: Arc<Render> = Arc::new(render);
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("weir-metrics".into())
+                .spawn(move || accept(&listener, &stop, &render))?
+        };
         Ok(MetricsServer {
-            server,
-            address,
+            address: bound,
+            stop,
             thread: Some(thread),
         })
     }
@@ -59,9 +63,129 @@ impl MetricsServer {
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
+}
+
+/// Counts a connection as served until dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn accept(listener: &TcpListener, stop: &AtomicBool, render: &Arc<Render>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::SeqCst) {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if stream.set_nonblocking(false).is_err()
+            || stream.set_read_timeout(Some(IO_TIMEOUT)).is_err()
+            || stream.set_write_timeout(Some(IO_TIMEOUT)).is_err()
+        {
+            continue;
+        }
+        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::SeqCst);
+            answer(stream, 503, "too many connections; try again\n");
+            continue;
+        }
+        let (slot, render) = (Slot(Arc::clone(&active)), Arc::clone(render));
+        let spawned = std::thread::Builder::new()
+            .name("weir-metrics-client".into())
+            .spawn(move || {
+                let _slot = slot;
+                serve(stream, render.as_ref());
+            });
+        // A thread that cannot start drops its slot with the closure.
+        drop(spawned);
+    }
+}
+
+/// What the request head said, as far as the endpoint cares.
+enum Head {
+    /// `method` and `path` of a complete request head.
+    Request { get: bool, path: String },
+    /// The head is larger than [`MAX_HEADER`].
+    TooLarge,
+    /// Not HTTP.
+    Malformed,
+}
+
+/// Reads one request head, at most [`MAX_HEADER`] bytes; `None` if the client went away or
+/// timed out before finishing it.
+fn read_head(stream: &mut TcpStream) -> Option<Head> {
+    let mut buf = vec![0u8; MAX_HEADER];
+    let mut filled = 0;
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buf[..filled]) {
+            Ok(httparse::Status::Complete(_)) => {
+                return Some(Head::Request {
+                    get: request.method == Some("GET"),
+                    path: request.path.unwrap_or("").to_string(),
+                })
+            }
+            Ok(httparse::Status::Partial) if filled == buf.len() => return Some(Head::TooLarge),
+            Ok(httparse::Status::Partial) => {}
+            Err(httparse::Error::TooManyHeaders) => return Some(Head::TooLarge),
+            Err(_) => return Some(Head::Malformed),
+        }
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => filled += n,
+        }
+    }
+}
+
+fn serve(mut stream: TcpStream, render: &Render) {
+    match read_head(&mut stream) {
+        None => {}
+        Some(Head::TooLarge) => answer(stream, 431, "request header fields too large\n"),
+        Some(Head::Malformed) => answer(stream, 400, "not an HTTP request\n"),
+        Some(Head::Request { get: false, .. }) => answer(stream, 405, "use GET /metrics\n"),
+        Some(Head::Request { path, .. }) => {
+            // The path without its query string.
+            match path.split('?').next() {
+                Some("/metrics") => answer(stream, 200, &render()),
+                _ => answer(stream, 404, "not found: try /metrics\n"),
+            }
+        }
+    }
+}
+
+fn answer(mut stream: TcpStream, status: u16, body: &str) {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.write_all(body.as_bytes()))
+        .and_then(|_| stream.flush());
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    // Let the client read the answer before the socket closes (a close with unread request
+    // bytes would reset the connection).
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = stream.read(&mut [0u8; 1024]);
 }
