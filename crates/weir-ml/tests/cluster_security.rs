@@ -250,6 +250,41 @@ fn a_forged_stop_cluster_does_not_end_training() {
     assert_undisturbed(&reports, accuracy);
 }
 
+/// Writes `frames` to `address` and returns what came back before the other side closed
+/// or went quiet for a second.
+fn answer_to(address: &str, frames: &[Vec<u8>]) -> Vec<u8> {
+    use std::io::Read;
+    let mut stream = TcpStream::connect(address).unwrap();
+    for f in frames {
+        let _ = stream.write_all(f);
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+#[test]
+fn an_unauthenticated_peer_learns_nothing_not_even_the_current_attempt() {
+    let (reports, accuracy) = train_under_attack(|t, _| {
+        let stale = ForgedNodeMessage::Register {
+            node: node("worker", 0),
+            attempt: 5,
+            address: "127.0.0.1:9".into(),
+        };
+        // The greeting is padded so that the AM has a whole one to refuse.
+        let mut frame = plain_frame(&stale);
+        frame.resize(64, 0);
+        let answer = answer_to(&t.am, &[frame]);
+        let text = String::from_utf8_lossy(&answer);
+        assert!(!text.contains("attempt"), "the AM answered: {text}");
+        assert!(answer.is_empty(), "the AM answered {} bytes", answer.len());
+    });
+    assert_undisturbed(&reports, accuracy);
+}
+
 #[test]
 fn forged_failures_do_not_fail_the_job() {
     let (reports, accuracy) = train_under_attack(|t, _| {
