@@ -214,6 +214,8 @@ fn nested_directories_are_read_recursively_exactly_once() {
 /// `an_input_tree_without_files_is_warned_about`); run directly, an empty tree of its own.
 #[test]
 fn empty_tree_child() {
+    // A program shows Weir's warnings by installing the subscriber (Config::from_args does).
+    weir::logging::init();
     let dir = tempfile::tempdir().unwrap();
     let root = match std::env::var(CHILD_ENV) {
         Ok(v) if !v.is_empty() && v != "stdin" => PathBuf::from(v),

@@ -129,6 +129,7 @@ fn find_job(job: &str) -> Result<&'static builtin_jobs::BuiltinJob> {
 }
 
 fn main() -> Result<()> {
+    weir_core::logging::init();
     match Cli::parse().command {
         Command::Launch {
             processes,

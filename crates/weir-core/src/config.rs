@@ -149,6 +149,7 @@ impl Config {
     /// Reads the configuration from command-line arguments (including the program name,
     /// as `std::env::args()` yields them).
     pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Self> {
+        crate::logging::init();
         let mut config = Config {
             verbose: true,
             job_secret: JobSecret::from_env().map_err(|e| WeirError::Config(e.to_string()))?,

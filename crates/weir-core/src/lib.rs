@@ -29,6 +29,7 @@ mod config;
 mod dead_letter;
 mod error;
 mod job;
+pub mod logging;
 mod operators;
 mod plan;
 mod report;

@@ -30,7 +30,7 @@ pub(crate) fn bind_advertised() -> std::io::Result<(TcpListener, String)> {
 }
 
 fn log(message: String) {
-    eprintln!("weir-am: {message}");
+    tracing::info!("{message}");
 }
 
 /// Where the AM answers a node: the sending half of its connection.

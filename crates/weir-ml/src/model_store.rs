@@ -228,8 +228,8 @@ pub trait ModelStore: Send + Sync {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => continue,
                 Err(e @ StoreError::TooLarge { .. }) => {
-                    eprintln!(
-                        "weir: model store {}: skipping checkpoint v{version}: {e}",
+                    tracing::warn!(
+                        "model store {}: skipping checkpoint v{version}: {e}",
                         self.describe()
                     );
                     continue;
@@ -238,8 +238,8 @@ pub trait ModelStore: Send + Sync {
             };
             match Checkpoint::decode(&bytes).and_then(|c| accept(&c).map(|_| c)) {
                 Ok(c) => return Ok(Some(c)),
-                Err(reason) => eprintln!(
-                    "weir: model store {}: skipping checkpoint v{version}: {reason}",
+                Err(reason) => tracing::warn!(
+                    "model store {}: skipping checkpoint v{version}: {reason}",
                     self.describe()
                 ),
             }

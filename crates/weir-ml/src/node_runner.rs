@@ -265,7 +265,7 @@ fn listen_to_am(
             }
             Err(WireError::Closed { .. }) => return,
             Err(e) => {
-                eprintln!("weir-node {node}: lost the AM: {e}");
+                tracing::warn!("node {node}: lost the AM: {e}");
                 return;
             }
         }
@@ -351,7 +351,7 @@ fn await_verdict(
             }
             Ok(AmMessage::Stop) => return Ok(Verdict::Stop),
             Ok(AmMessage::Rejected { reason }) => {
-                eprintln!("weir-node {node}: the AM rejected a message: {reason}")
+                tracing::warn!("node {node}: the AM rejected a message: {reason}")
             }
             Ok(AmMessage::Spec(_)) => {}
             Err(_) => {

@@ -431,7 +431,7 @@ fn with_retries<T>(
         match read() {
             Ok(value) => return Ok(value),
             Err(e) if attempt < retries => {
-                eprintln!("weir: online trainer cannot read its model store {store} (try {} of {}): {e}; retrying in {pause:?}", attempt + 1, retries + 1);
+                tracing::warn!("online trainer cannot read its model store {store} (try {} of {}): {e}; retrying in {pause:?}", attempt + 1, retries + 1);
                 std::thread::sleep(pause);
                 pause *= 2;
             }
@@ -470,13 +470,14 @@ impl<C: OnlineClassifier> Trainer<C> {
         self.next_version = newest + 1;
         let Some(c) = found else {
             if newest > 0 {
-                eprintln!("weir: online trainer found no checkpoint it can resume from in {describe}; starting fresh at v{}", self.next_version);
+                tracing::warn!("online trainer found no checkpoint it can resume from in {describe}; starting fresh at v{}", self.next_version);
             }
             return Ok(());
         };
-        eprintln!(
-            "weir: online trainer resumes from checkpoint v{} ({} records) in {describe}",
-            c.version, c.records
+        tracing::info!(
+            "online trainer resumes from checkpoint v{} ({} records) in {describe}",
+            c.version,
+            c.records
         );
         self.classifier
             .restore(&c.model, c.records)
@@ -507,12 +508,12 @@ impl<C: OnlineClassifier> Trainer<C> {
             scaler: self.options.scale.then(|| self.scaler.state().clone()),
         };
         if let Err(e) = checkpoint.validate() {
-            eprintln!("weir: checkpoint v{version} not taken: the model is unusable: {e}");
+            tracing::warn!("checkpoint v{version} not taken: the model is unusable: {e}");
             return;
         }
         if let Some(store) = &self.options.store {
             if let Err(e) = store.save(&checkpoint) {
-                eprintln!("weir: checkpoint v{version} failed: {e}");
+                tracing::error!("checkpoint v{version} failed: {e}");
                 return;
             }
         }
@@ -708,8 +709,8 @@ pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
                 // Continue from the average; the learning-rate schedule follows own steps.
                 // The average of same-shaped models has that shape: a refusal is a bug.
                 if let Err(e) = classifier.restore(&merged.model, *seen) {
-                    eprintln!(
-                        "weir: cannot continue from the merged model v{}: {e}",
+                    tracing::warn!(
+                        "cannot continue from the merged model v{}: {e}",
                         merged.version
                     );
                 }

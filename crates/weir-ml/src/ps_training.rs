@@ -302,13 +302,13 @@ fn apply_update(rows: &mut [ClassRow], gradient: &[ClassRow], rate: f32) -> Resu
 fn serve(stream: TcpStream, secret: &JobSecret, shard: Arc<Mutex<Vec<ClassRow>>>, name: &str) {
     let mut channel = match SecureChannel::accept(stream, secret, DATA_FRAME_LIMIT) {
         Ok(c) => c,
-        Err(e) => return eprintln!("weir-node {name}: refused a connection: {e}"),
+        Err(e) => return tracing::warn!("node {name}: refused a connection: {e}"),
     };
     loop {
         let request = match channel.recv::<PsRequest>() {
             Ok(r) => r,
             Err(WireError::Closed { .. }) => return,
-            Err(e) => return eprintln!("weir-node {name}: dropped a connection: {e}"),
+            Err(e) => return tracing::warn!("node {name}: dropped a connection: {e}"),
         };
         let mut rows = shard.lock().unwrap_or_else(|e| e.into_inner());
         if let PsRequest::PushPull {
@@ -318,8 +318,8 @@ fn serve(stream: TcpStream, secret: &JobSecret, shard: Arc<Mutex<Vec<ClassRow>>>
         {
             if let Err(reason) = apply_update(&mut rows, &gradient, rate) {
                 drop(rows);
-                return eprintln!(
-                    "weir-node {name}: refused an update from {}: {reason}",
+                return tracing::warn!(
+                    "node {name}: refused an update from {}: {reason}",
                     channel.peer()
                 );
             }

@@ -98,7 +98,7 @@ impl Watcher {
                             });
                         }
                         Err(e) => {
-                            eprintln!("weir: model watch: cannot read {}: {e}", file.display())
+                            tracing::warn!("model watch: cannot read {}: {e}", file.display())
                         }
                     }
                 }

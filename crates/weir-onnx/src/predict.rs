@@ -312,7 +312,7 @@ impl Slots {
                         (true, _, Some(_)) => "the previous candidate stays",
                         (true, _, None) => "no candidate is loaded",
                     };
-                    eprintln!("weir: {operator}: rejected model update: {e}; {meanwhile}");
+                    tracing::warn!("{operator}: rejected model update: {e}; {meanwhile}");
                     let reason = match e {
                         OnnxError::Model { reason, .. } => reason,
                         other => other.to_string(),

@@ -148,8 +148,8 @@ fn python_package_dir() -> Option<PathBuf> {
 }
 
 fn install_wheel(target: &Path) -> Result<(), OnnxError> {
-    eprintln!(
-        "weir: ONNX Runtime {ORT_VERSION} not found; installing it from PyPI: \
+    tracing::info!(
+        "ONNX Runtime {ORT_VERSION} not found; installing it from PyPI: \
          python3 -m pip install --target {} --no-deps onnxruntime=={ORT_VERSION}",
         target.display()
     );

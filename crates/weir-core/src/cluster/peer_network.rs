@@ -99,8 +99,8 @@ pub(crate) fn connect_peers(
     plan: &PeerPlan,
 ) -> Result<(Vec<Option<TcpStream>>, PeerSockets), WeirError> {
     if plan.secret.is_none() {
-        eprintln!(
-            "weir: the processes of this job do not authenticate each other (no WEIR_JOB_SECRET); \
+        tracing::warn!(
+            "the processes of this job do not authenticate each other (no WEIR_JOB_SECRET); \
              `weir launch` sets one; see docs/security.md"
         );
     }
@@ -145,7 +145,7 @@ fn listen(plan: &PeerPlan, deadline: Instant) -> Result<TcpListener, WeirError> 
         match TcpListener::bind(address.as_str()) {
             Ok(l) => return Ok(l),
             Err(e) if e.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
-                eprintln!("weir: {address} is in use; retrying");
+                tracing::warn!("{address} is in use; retrying");
                 std::thread::sleep(Duration::from_millis(500));
             }
             Err(e) => {
@@ -223,7 +223,7 @@ fn connect_to(plan: &PeerPlan, q: usize, deadline: Instant) -> Result<TcpStream,
             }
             Err(e) => {
                 if last_note.elapsed() >= Duration::from_secs(5) {
-                    eprintln!("weir: waiting for process {q} at {address} ({e})");
+                    tracing::info!("waiting for process {q} at {address} ({e})");
                     last_note = Instant::now();
                 }
                 std::thread::sleep(pause);
@@ -314,9 +314,9 @@ fn accept_peers(
                     peers[q - plan.process - 1] = Some(stream)
                 }
                 Ok((q, _)) => {
-                    eprintln!("weir: refused a second connection from process {q} ({from})")
+                    tracing::warn!("refused a second connection from process {q} ({from})")
                 }
-                Err(reason) => eprintln!("weir: refused a connection from {from}: {reason}"),
+                Err(reason) => tracing::warn!("refused a connection from {from}: {reason}"),
             }
         }
         if Instant::now() >= deadline {

@@ -264,8 +264,8 @@ impl CloseWatchdog {
                     }
                     let since = *all_returned.get_or_insert_with(Instant::now);
                     if since.elapsed() > shared.peer_timeout {
-                        eprintln!(
-                            "weir: the other processes did not close their connections within {:?} of the end; cutting them off",
+                        tracing::warn!(
+                            "the other processes did not close their connections within {:?} of the end; cutting them off",
                             shared.peer_timeout
                         );
                         peers.cut_off_all();

@@ -395,10 +395,10 @@ impl<'s> DataStream<'s, crate::dead_letter::DeadLetter> {
                 for d in data.drain(..) {
                     seen += 1;
                     if seen <= 20 {
-                        eprintln!("weir: dead letter: {d}");
+                        tracing::warn!("dead letter: {d}");
                     } else if seen == 21 {
-                        eprintln!(
-                            "weir: more dead letters follow; see the job report for the count"
+                        tracing::warn!(
+                            "more dead letters follow; see the job report for the count"
                         );
                     }
                 }

@@ -330,8 +330,8 @@ fn instance_splits(
         source,
     })?;
     if files.is_empty() && instance == 0 {
-        eprintln!(
-            "weir: {operator}: input directory {} holds no input files, so the source reads \
+        tracing::warn!(
+            "{operator}: input directory {} holds no input files, so the source reads \
              nothing (directories are read recursively; names starting with `.` or `_` and \
              ending in `.inprogress` are skipped)",
             path.display()
