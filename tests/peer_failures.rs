@@ -14,6 +14,7 @@ use weir::{JobSecret, LocalCluster};
 const ARGS_ENV: &str = "WEIR_TEST_PEER_ARGS";
 const STARTED_ENV: &str = "WEIR_TEST_PEER_STARTED";
 const RECORDS_ENV: &str = "WEIR_TEST_PEER_RECORDS";
+const SLOW_START_ENV: &str = "WEIR_TEST_PEER_SLOW_START_MS";
 
 /// Exit codes of the child, by how its job ended.
 fn exit_code(result: &Result<JobReport, WeirError>) -> i32 {
@@ -35,6 +36,10 @@ fn peer_child() {
     let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
     let config = Config::from_args(argv).unwrap().with_verbose(false);
     let records = std::env::var(RECORDS_ENV).ok().map(|n| n.parse().unwrap());
+    if let Ok(ms) = std::env::var(SLOW_START_ENV) {
+        // Loading data or a model before the job starts, say.
+        std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+    }
     let started = std::env::var(STARTED_ENV).ok();
     let result = execute(config, move |job| {
         let started = started.clone();
@@ -202,4 +207,24 @@ fn a_process_with_another_job_secret_cannot_join() {
     );
     let _ = children[0].kill();
     children[0].wait().unwrap();
+}
+
+#[test]
+fn a_process_that_starts_slowly_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::bind(2).unwrap();
+    // Process 0 takes longer to reach the job than a handshake may take; its listener is
+    // bound all along (inherited), so process 1's connection waits in its backlog.
+    let mut children = spawn_pair(dir.path(), &cluster, |p, cmd| {
+        cmd.env(RECORDS_ENV, "2000");
+        if p == 0 {
+            cmd.env(SLOW_START_ENV, "7000");
+        }
+    });
+    drop(cluster);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for (p, child) in children.iter_mut().enumerate() {
+        let status = wait_until(child, deadline, &format!("process {p}"));
+        assert!(status.success(), "process {p}: {status}");
+    }
 }

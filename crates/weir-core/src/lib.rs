@@ -38,6 +38,7 @@ mod sinks;
 mod sources;
 mod stream;
 
+pub use cluster::io_deadline;
 pub use cluster::job_secret;
 pub use cluster::job_secret::JobSecret;
 pub use cluster::local_cluster::LocalCluster;

@@ -234,6 +234,15 @@ impl Master {
         }
     }
 
+    /// Answers a refusal; a refused registration also ends its connection, which would
+    /// otherwise go on speaking for the node it named.
+    fn refuse(reply: &Reply, reason: String, registering: bool) {
+        Self::send(reply, &AmMessage::Rejected { reason });
+        if registering {
+            reply.lock().unwrap_or_else(|e| e.into_inner()).shutdown();
+        }
+    }
+
     fn broadcast(&self, message: &AmMessage) {
         for (_, stream) in self.registered.values() {
             Self::send(stream, message);
@@ -286,10 +295,11 @@ impl Master {
     fn on_message(&mut self, message: NodeMessage, reply: Reply) -> Option<Result<(), String>> {
         let node = message.node().clone();
         let expected = self.expected_attempt(&node);
+        let registering = matches!(message, NodeMessage::Register { .. });
         if !self.valid(&node) {
             let reason = format!("no node {node} in this cluster ({:?})", self.config.roles);
             log(format!("rejected a message: {reason}"));
-            Self::send(&reply, &AmMessage::Rejected { reason });
+            Self::refuse(&reply, reason, registering);
             return None;
         }
         if message.attempt() != expected {
@@ -298,7 +308,7 @@ impl Master {
                 message.attempt()
             );
             log(format!("rejected: {reason}"));
-            Self::send(&reply, &AmMessage::Rejected { reason });
+            Self::refuse(&reply, reason, registering);
             return None;
         }
         if let (NodeMessage::Register { .. }, Some((address, _))) =
@@ -307,7 +317,7 @@ impl Master {
             let reason =
                 format!("{node} is already registered at {address} for attempt {expected}");
             log(format!("rejected a registration: {reason}"));
-            Self::send(&reply, &AmMessage::Rejected { reason });
+            Self::refuse(&reply, reason, true);
             return None;
         }
         self.last_seen.insert(node.clone(), Instant::now());
@@ -532,6 +542,15 @@ mod tests {
             .send(&register(NodeId::new("worker", 0), 0))
             .unwrap();
         assert!(rejection(&mut impostor).contains("already registered"));
+        // The refused connection is closed: it cannot go on speaking for worker:0.
+        let _ = impostor.send(&NodeMessage::StopCluster {
+            node: NodeId::new("worker", 0),
+            attempt: 0,
+        });
+        assert!(
+            impostor.recv::<AmMessage>().is_err(),
+            "the connection is closed"
+        );
         // The ps completes the cluster: both get the spec.
         let mut ps = node_channel(&am, &secret);
         ps.send(&register(NodeId::new("ps", 0), 0)).unwrap();

@@ -26,7 +26,7 @@ pub use cluster_config::{ClusterConfig, FailoverPolicy, FailoverStrategy, Livene
 pub use metrics_server::MetricsServer;
 pub use model_store::{
     open_store, Checkpoint, DirStore, ModelStore, RedisStore, ScalerState, StoreError,
-    CHECKPOINT_LIMIT,
+    CHECKPOINT_LIMIT, MAX_VERSION,
 };
 pub use node_runner::{NodeContext, NodeRunner, StopSignal};
 pub use online::{

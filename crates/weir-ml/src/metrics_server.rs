@@ -88,7 +88,11 @@ fn accept(listener: &TcpListener, stop: &AtomicBool, render: &Arc<Render>) {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
-            Err(_) => continue,
+            // Out of file descriptors, say: do not spin.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
         };
         if stream.set_nonblocking(false).is_err()
             || stream.set_read_timeout(Some(IO_TIMEOUT)).is_err()
@@ -123,9 +127,11 @@ enum Head {
     Malformed,
 }
 
-/// Reads one request head, at most [`MAX_HEADER`] bytes; `None` if the client went away or
-/// timed out before finishing it.
+/// Reads one request head, at most [`MAX_HEADER`] bytes within [`IO_TIMEOUT`] in all (a
+/// client that trickles bytes is cut off too); `None` if the client went away or ran out
+/// of time before finishing it.
 fn read_head(stream: &mut TcpStream) -> Option<Head> {
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
     let mut buf = vec![0u8; MAX_HEADER];
     let mut filled = 0;
     loop {
@@ -143,7 +149,7 @@ fn read_head(stream: &mut TcpStream) -> Option<Head> {
             Err(httparse::Error::TooManyHeaders) => return Some(Head::TooLarge),
             Err(_) => return Some(Head::Malformed),
         }
-        match stream.read(&mut buf[filled..]) {
+        match weir_core::io_deadline::read_before(stream, &mut buf[filled..], deadline) {
             Ok(0) | Err(_) => return None,
             Ok(n) => filled += n,
         }

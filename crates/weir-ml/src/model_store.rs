@@ -33,6 +33,17 @@ pub enum StoreError {
     /// A checkpoint could not be encoded.
     #[error("cannot encode checkpoint: {0}")]
     Encode(String),
+    /// One stored version cannot be read (not a regular file, no permission); the others
+    /// may be fine.
+    #[error("model store {store}: checkpoint v{version} cannot be read: {reason}")]
+    Unreadable {
+        /// The store.
+        store: String,
+        /// The version.
+        version: u64,
+        /// Why.
+        reason: String,
+    },
     /// A stored value is larger than [`CHECKPOINT_LIMIT`].
     #[error("model store {store}: checkpoint v{version} has {bytes} bytes, more than the limit of {limit}")]
     TooLarge {
@@ -49,6 +60,10 @@ pub enum StoreError {
     #[error("model store address `{0}`: expected a directory path or redis://host:port[/db]")]
     Address(String),
 }
+
+/// Largest version number and record count a checkpoint may have (2^62): numbering goes
+/// on after the newest version without overflowing.
+pub const MAX_VERSION: u64 = 1 << 62;
 
 /// Largest checkpoint a store reads and decodes (a value that claims more is refused
 /// before it is read).
@@ -134,6 +149,12 @@ impl Checkpoint {
     /// Checks that the checkpoint is usable: a consistent, finite model, and a scaler (if
     /// any) for exactly its features.
     pub fn validate(&self) -> Result<(), String> {
+        if self.version > MAX_VERSION || self.records > MAX_VERSION {
+            return Err(format!(
+                "version {} or record count {} is beyond {MAX_VERSION}",
+                self.version, self.records
+            ));
+        }
         self.model.validate()?;
         if let Some(scaler) = &self.scaler {
             scaler.validate(self.model.features)?;
@@ -227,7 +248,7 @@ pub trait ModelStore: Send + Sync {
             let bytes = match self.read(version) {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => continue,
-                Err(e @ StoreError::TooLarge { .. }) => {
+                Err(e @ (StoreError::TooLarge { .. } | StoreError::Unreadable { .. })) => {
                     tracing::warn!(
                         "model store {}: skipping checkpoint v{version}: {e}",
                         self.describe()
@@ -236,7 +257,20 @@ pub trait ModelStore: Send + Sync {
                 }
                 Err(e) => return Err(e),
             };
-            match Checkpoint::decode(&bytes).and_then(|c| accept(&c).map(|_| c)) {
+            let named = |c: Checkpoint| {
+                if c.version == version {
+                    Ok(c)
+                } else {
+                    Err(format!(
+                        "stored as v{version}, it says it is v{}",
+                        c.version
+                    ))
+                }
+            };
+            match Checkpoint::decode(&bytes)
+                .and_then(named)
+                .and_then(|c| accept(&c).map(|_| c))
+            {
                 Ok(c) => return Ok(Some(c)),
                 Err(reason) => tracing::warn!(
                     "model store {}: skipping checkpoint v{version}: {reason}",
@@ -307,20 +341,33 @@ impl ModelStore for DirStore {
 
     fn read(&self, version: u64) -> Result<Option<Vec<u8>>, StoreError> {
         use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.path(version);
-        let file = match std::fs::File::open(&path) {
+        let unreadable = |reason: String| StoreError::Unreadable {
+            store: self.describe(),
+            version,
+            reason,
+        };
+        // Non-blocking: a FIFO planted under the name must not hang the reader.
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+        {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StoreError::Io { path, source }),
+            Err(e) => return Err(unreadable(e.to_string())),
         };
-        let mut bytes = Vec::new();
+        let size = match file.metadata() {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) => return Err(unreadable("not a regular file".into())),
+            Err(e) => return Err(unreadable(e.to_string())),
+        };
+        let mut bytes = Vec::with_capacity(size.min(CHECKPOINT_LIMIT as u64) as usize + 1);
         // Read one byte past the limit, to tell "at the limit" from "over it".
         file.take(CHECKPOINT_LIMIT as u64 + 1)
             .read_to_end(&mut bytes)
-            .map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|e| unreadable(e.to_string()))?;
         if bytes.len() > CHECKPOINT_LIMIT {
             let size = std::fs::metadata(&path).map_or(bytes.len() as u64, |m| m.len());
             return Err(StoreError::TooLarge {
@@ -337,6 +384,9 @@ impl ModelStore for DirStore {
         format!("dir:{}", self.dir.display())
     }
 }
+
+/// How long a Redis store waits to connect, and for each reply.
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Checkpoints in Redis: the bytes under `<prefix>:v<version>`, the versions in the sorted
 /// set `<prefix>:versions`.
@@ -368,7 +418,16 @@ impl RedisStore {
     }
 
     fn connection(&self) -> Result<redis::Connection, StoreError> {
-        self.client.get_connection().map_err(|e| self.error(e))
+        // A Redis that accepts and never answers must not hang the trainer or `weir serve`.
+        let connection = self
+            .client
+            .get_connection_with_timeout(REDIS_TIMEOUT)
+            .map_err(|e| self.error(e))?;
+        connection
+            .set_read_timeout(Some(REDIS_TIMEOUT))
+            .and_then(|_| connection.set_write_timeout(Some(REDIS_TIMEOUT)))
+            .map_err(|e| self.error(e))?;
+        Ok(connection)
     }
 
     /// Overwrites the stored bytes of `version` (to test corruption handling).

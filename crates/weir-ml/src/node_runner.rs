@@ -432,7 +432,10 @@ fn run_attempts<I: 'static, O: 'static>(
                 .send(&message)
                 .map_err(|e| e.to_string())?;
         }
-        match await_verdict(&am_rx, node, result)? {
+        let verdict = await_verdict(&am_rx, node, result);
+        // This attempt's connection is done: its reader thread (and the AM's) end with it.
+        writer.lock().unwrap_or_else(|e| e.into_inner()).shutdown();
+        match verdict? {
             Verdict::Restart(next) => attempt = next,
             Verdict::Stop => return Ok(()),
         }

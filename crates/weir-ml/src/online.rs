@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use weir_core::{Data, DataStream, Op};
 
-use crate::model_store::{Checkpoint, ModelStore, ScalerState, StoreError};
+use crate::model_store::{Checkpoint, ModelStore, ScalerState, StoreError, MAX_VERSION};
 use crate::ps_training::{LabeledPoint, LogisticModel};
 
 /// Softmax probabilities of `model` with raw weights (shared by both learners).
@@ -464,7 +464,13 @@ impl<C: OnlineClassifier> Trainer<C> {
         let (retries, backoff) = (self.options.store_retries, self.options.store_backoff);
         let describe = store.describe();
         let (newest, found) = with_retries(retries, backoff, &describe, || {
-            let newest = store.versions()?.last().copied().unwrap_or(0);
+            // Versions beyond the limit are not checkpoints this trainer can follow.
+            let newest = store
+                .versions()?
+                .into_iter()
+                .filter(|v| *v <= MAX_VERSION)
+                .max()
+                .unwrap_or(0);
             Ok((newest, store.latest_compatible(&|c| wanted.check(c))?))
         })?;
         self.next_version = newest + 1;
@@ -498,7 +504,9 @@ impl<C: OnlineClassifier> Trainer<C> {
     fn checkpoint(&mut self) {
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        let version = self.next_version.max(self.metrics.model_version + 1);
+        let version = self
+            .next_version
+            .max(self.metrics.model_version.saturating_add(1));
         let checkpoint = Checkpoint {
             version,
             records: self.metrics.records,

@@ -20,10 +20,11 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use weir_core::io_deadline::read_exact_before;
 pub use weir_core::job_secret::SECRET_ENV;
 use weir_core::job_secret::{mac, verify};
 pub use weir_core::JobSecret;
@@ -299,8 +300,10 @@ impl SecureChannel {
         limit: usize,
     ) -> Result<Self, WireError> {
         let peer = peer_name(&stream);
-        let keys = Self::with_timeouts(&mut stream, &peer, |s| client_handshake(s, secret, &peer))?;
-        Ok(Self::established(stream, peer, keys, limit))
+        let keys = Self::with_timeouts(&mut stream, &peer, |s, deadline| {
+            client_handshake(s, secret, &peer, deadline)
+        })?;
+        Self::established(stream, peer, keys, limit)
     }
 
     /// Runs the server side of the handshake on an accepted stream.
@@ -310,14 +313,16 @@ impl SecureChannel {
         limit: usize,
     ) -> Result<Self, WireError> {
         let peer = peer_name(&stream);
-        let keys = Self::with_timeouts(&mut stream, &peer, |s| server_handshake(s, secret, &peer))?;
-        Ok(Self::established(stream, peer, keys, limit))
+        let keys = Self::with_timeouts(&mut stream, &peer, |s, deadline| {
+            server_handshake(s, secret, &peer, deadline)
+        })?;
+        Self::established(stream, peer, keys, limit)
     }
 
     fn with_timeouts(
         stream: &mut TcpStream,
         peer: &str,
-        handshake: impl FnOnce(&mut TcpStream) -> Result<SessionKeys, WireError>,
+        handshake: impl FnOnce(&mut TcpStream, Instant) -> Result<SessionKeys, WireError>,
     ) -> Result<SessionKeys, WireError> {
         let io = |source| WireError::Io {
             peer: peer.to_string(),
@@ -331,17 +336,25 @@ impl SecureChannel {
         stream
             .set_write_timeout(Some(HANDSHAKE_TIMEOUT))
             .map_err(io)?;
-        let keys = handshake(stream)?;
+        // The whole handshake must finish in time, however the bytes trickle in.
+        let keys = handshake(stream, Instant::now() + HANDSHAKE_TIMEOUT)?;
         stream.set_read_timeout(None).map_err(io)?;
         stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(io)?;
         Ok(keys)
     }
 
-    fn established(stream: TcpStream, peer: String, keys: SessionKeys, limit: usize) -> Self {
-        let reader_stream = stream
-            .try_clone()
-            .expect("a connected TCP socket can be duplicated");
-        SecureChannel {
+    fn established(
+        stream: TcpStream,
+        peer: String,
+        keys: SessionKeys,
+        limit: usize,
+    ) -> Result<Self, WireError> {
+        // Fails only when the process is out of file descriptors.
+        let reader_stream = stream.try_clone().map_err(|source| WireError::Io {
+            peer: peer.clone(),
+            source,
+        })?;
+        Ok(SecureChannel {
             reader: FrameReader {
                 stream: reader_stream,
                 key: keys.recv,
@@ -355,7 +368,7 @@ impl SecureChannel {
                 seq: 0,
                 peer,
             },
-        }
+        })
     }
 
     /// Sends one message.
@@ -384,8 +397,9 @@ fn read_exact(
     buf: &mut [u8],
     peer: &str,
     what: &str,
+    deadline: Instant,
 ) -> Result<(), WireError> {
-    stream.read_exact(buf).map_err(|e| WireError::Handshake {
+    read_exact_before(stream, buf, deadline).map_err(|e| WireError::Handshake {
         peer: peer.to_string(),
         reason: format!("no {what} ({e})"),
     })
@@ -402,6 +416,7 @@ fn client_handshake(
     stream: &mut TcpStream,
     secret: &JobSecret,
     peer: &str,
+    deadline: Instant,
 ) -> Result<SessionKeys, WireError> {
     let nc = nonce()?;
     let mut hello = Vec::with_capacity(GREETING.len() + 1 + NONCE);
@@ -410,7 +425,7 @@ fn client_handshake(
     hello.extend_from_slice(&nc);
     write_all(stream, &hello, peer)?;
     let mut reply = [0u8; NONCE + TAG];
-    read_exact(stream, &mut reply, peer, "answer to the greeting")?;
+    read_exact(stream, &mut reply, peer, "answer to the greeting", deadline)?;
     let (ns, server_tag) = reply.split_at(NONCE);
     if !secret.verify(&[b"weir server", &nc, ns], server_tag) {
         return Err(WireError::Handshake {
@@ -429,9 +444,10 @@ fn server_handshake(
     stream: &mut TcpStream,
     secret: &JobSecret,
     peer: &str,
+    deadline: Instant,
 ) -> Result<SessionKeys, WireError> {
     let mut hello = [0u8; 8 + 1 + NONCE];
-    read_exact(stream, &mut hello, peer, "greeting")?;
+    read_exact(stream, &mut hello, peer, "greeting", deadline)?;
     if &hello[..8] != GREETING {
         return Err(WireError::Handshake {
             peer: peer.to_string(),
@@ -451,7 +467,13 @@ fn server_handshake(
     reply.extend_from_slice(&secret.mac(&[b"weir server", nc, &ns]));
     write_all(stream, &reply, peer)?;
     let mut client_tag = [0u8; TAG];
-    read_exact(stream, &mut client_tag, peer, "proof of the job secret")?;
+    read_exact(
+        stream,
+        &mut client_tag,
+        peer,
+        "proof of the job secret",
+        deadline,
+    )?;
     if !secret.verify(&[b"weir client", nc, &ns], &client_tag) {
         return Err(WireError::Handshake {
             peer: peer.to_string(),

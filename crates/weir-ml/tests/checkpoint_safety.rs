@@ -212,3 +212,59 @@ fn a_store_that_cannot_be_read_at_resume_fails_the_job() {
         "{error}"
     );
 }
+
+#[test]
+fn special_files_and_absurd_versions_in_the_store_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStore::open(dir.path()).unwrap();
+    store.save(&trained_checkpoint(1)).unwrap();
+    // A FIFO (opening it for reading would block), a directory, a junk file at the largest
+    // version, and a valid frame whose record count and version are u64::MAX.
+    let fifo = std::ffi::CString::new(store.path(2).to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path in the test's own temporary directory.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    std::fs::create_dir(store.path(3)).unwrap();
+    std::fs::write(store.path(u64::MAX), b"junk").unwrap();
+    let mut absurd = trained_checkpoint(4);
+    absurd.records = u64::MAX;
+    std::fs::write(store.path(4), framed_unchecked(&absurd)).unwrap();
+    let mut misnamed = trained_checkpoint(9);
+    misnamed.version = 5;
+    store.save(&misnamed).unwrap();
+    std::fs::rename(store.path(5), store.path(6)).unwrap();
+    let store: Arc<dyn ModelStore> = Arc::new(store);
+    let p = learn(stream(1500), sgd(), options(Arc::clone(&store))).unwrap();
+    assert_eq!(
+        p[0].model_version, 1,
+        "resumed from v1, past everything else"
+    );
+}
+
+/// A checkpoint file as `Checkpoint::encode` frames it, without the validation a save would
+/// not do anyway (the fields are what the test wants on disk).
+fn framed_unchecked(c: &Checkpoint) -> Vec<u8> {
+    c.encode().unwrap()
+}
+
+#[test]
+fn a_redis_that_accepts_and_never_answers_is_an_error_not_a_hang() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Accept connections and never answer them.
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    std::thread::spawn(move || {
+        for s in silent.incoming().flatten() {
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let store = RedisStore::open(&format!("redis://127.0.0.1:{port}/"), "silent").unwrap();
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(store.versions().map(|_| ()));
+    });
+    let outcome = result
+        .recv_timeout(Duration::from_secs(60))
+        .expect("versions() hung on a silent Redis");
+    assert!(outcome.is_err(), "a silent Redis is an error");
+}

@@ -80,3 +80,31 @@ fn stalled_clients_hold_no_one_up_and_the_cap_answers_503() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_client_that_trickles_its_request_is_cut_off() {
+    let s = server();
+    let mut c = TcpStream::connect(s.address()).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    // One byte a second, each within any per-read timeout: the server must still give up
+    // on the request as a whole.
+    let request = b"GET /metrics HTTP/1.1\r\nHost: a-slow-client\r\n";
+    let mut closed = false;
+    for byte in request.iter() {
+        if c.write_all(&[*byte]).is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 64];
+        if matches!(c.read(&mut buf), Ok(0)) {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(
+        closed,
+        "the server kept a trickling client for {} s",
+        request.len()
+    );
+}

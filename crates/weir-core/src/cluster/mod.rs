@@ -1,5 +1,6 @@
 //! The processes of a job: their connections, the job secret, local launches.
 
+pub mod io_deadline;
 pub mod job_secret;
 pub(crate) mod local_cluster;
 pub(crate) mod peer_network;

@@ -17,11 +17,12 @@
 //! - **Cut-off.** [`PeerSockets::cut_off`] shuts a peer's connection down, so that timely's
 //!   communication threads end instead of waiting forever for a stalled process.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::io_deadline::read_exact_before;
 use crate::cluster::job_secret::{mac, random_bytes, verify, JobSecret};
 use crate::error::WeirError;
 
@@ -199,21 +200,16 @@ fn connect_to(plan: &PeerPlan, q: usize, deadline: Instant) -> Result<TcpStream,
     let mut pause = Duration::from_millis(50);
     let mut last_note = Instant::now();
     loop {
-        let attempt = address
-            .to_socket_addrs()
-            .map_err(|e| e.to_string())
-            .and_then(|mut a| a.next().ok_or_else(|| "resolves to nothing".to_string()))
-            .and_then(|a| {
-                TcpStream::connect_timeout(&a, HANDSHAKE_TIMEOUT).map_err(|e| e.to_string())
-            });
-        match attempt {
+        match connect_any(address) {
             Ok(stream) => {
-                return greet(plan, q, stream).map_err(|reason| {
+                // The peer may not have started accepting yet (its listener can be bound
+                // before it runs): wait for its answer until the deadline.
+                return greet(plan, q, stream, deadline).map_err(|reason| {
                     network_error(format!(
                         "process {} at {address} refused this process {}: {reason}",
                         q, plan.process
                     ))
-                })
+                });
             }
             Err(e) if Instant::now() >= deadline => {
                 return Err(network_error(format!(
@@ -233,8 +229,26 @@ fn connect_to(plan: &PeerPlan, q: usize, deadline: Instant) -> Result<TcpStream,
     }
 }
 
-/// The connecting side of the handshake (this process is `from`, the peer `to`).
-fn greet(plan: &PeerPlan, to: usize, mut stream: TcpStream) -> Result<TcpStream, String> {
+/// Connects to the first address `address` resolves to that accepts.
+fn connect_any(address: &str) -> Result<TcpStream, String> {
+    let mut last = "it resolves to nothing".to_string();
+    for a in address.to_socket_addrs().map_err(|e| e.to_string())? {
+        match TcpStream::connect_timeout(&a, HANDSHAKE_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// The connecting side of the handshake (this process is `from`, the peer `to`); the
+/// peer's answer may take until `deadline`.
+fn greet(
+    plan: &PeerPlan,
+    to: usize,
+    mut stream: TcpStream,
+    deadline: Instant,
+) -> Result<TcpStream, String> {
     set_handshake_timeouts(&stream)?;
     let (from, job, key) = (plan.process as u32, plan.fingerprint(), plan.key());
     let nc = random_bytes().map_err(|e| e.to_string())?;
@@ -248,8 +262,7 @@ fn greet(plan: &PeerPlan, to: usize, mut stream: TcpStream) -> Result<TcpStream,
     hello.extend_from_slice(&nc);
     stream.write_all(&hello).map_err(|e| e.to_string())?;
     let mut answer = [0u8; ANSWER];
-    stream
-        .read_exact(&mut answer)
+    read_exact_before(&mut stream, &mut answer, deadline)
         .map_err(|e| format!("no answer to the greeting ({e})"))?;
     if &answer[..8] != GREETING || answer[8] != VERSION {
         return Err("not a Weir process of this version".into());
@@ -345,9 +358,10 @@ fn accept_peers(
 fn welcome(plan: &PeerPlan, mut stream: TcpStream) -> Result<(usize, TcpStream), String> {
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
     set_handshake_timeouts(&stream)?;
+    // The whole handshake, however the bytes trickle in, within the handshake timeout.
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut hello = [0u8; HELLO];
-    stream
-        .read_exact(&mut hello)
+    read_exact_before(&mut stream, &mut hello, deadline)
         .map_err(|e| format!("no greeting ({e})"))?;
     if &hello[..8] != GREETING || hello[8] != VERSION {
         return Err("not a Weir process of this version (bad greeting)".into());
@@ -377,9 +391,7 @@ fn welcome(plan: &PeerPlan, mut stream: TcpStream) -> Result<(usize, TcpStream),
     ));
     stream.write_all(&answer).map_err(|e| e.to_string())?;
     let mut proof = [0u8; 32];
-    stream
-        .read_exact(&mut proof)
-        .map_err(|e| format!("no proof ({e})"))?;
+    read_exact_before(&mut stream, &mut proof, deadline).map_err(|e| format!("no proof ({e})"))?;
     if !verify(
         &key,
         &[b"weir connect", &ids[0], &ids[1], job, nc, &na],

@@ -168,6 +168,13 @@ fn rank(e: &WeirError) -> u8 {
     match e {
         WeirError::Aborted { .. } => 2,
         WeirError::Communication(_) | WeirError::WorkerLost(_) => 1,
+        // A worker that touched a channel to a process Weir had cut off.
+        WeirError::WorkerPanic { message, .. }
+            if crate::cluster::peer_network::CUT_OFF.load(Ordering::SeqCst)
+                && is_fallout_of_a_cut_off("timely:work", message) =>
+        {
+            1
+        }
         _ => 0,
     }
 }
