@@ -26,6 +26,48 @@ impl Default for EpochPolicy {
     }
 }
 
+/// Where and how a job checkpoints its state (`--checkpoint-dir DIR`), to resume after a
+/// failure with exactly-once state and output; see `docs/state-and-checkpoints.md`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointConfig {
+    /// The checkpoint directory (a shared file system path for jobs across hosts).
+    pub dir: PathBuf,
+    /// Time between the end of one checkpoint and the start of the next
+    /// (`--checkpoint-interval 2s`).
+    pub interval: Duration,
+    /// Complete checkpoints kept (`--checkpoint-retain N`); older ones are deleted.
+    pub retain: usize,
+    /// Every this many checkpoints one holds all state; the others hold only the keys that
+    /// changed (`--checkpoint-full-every N`; 1: always full).
+    pub full_every: u64,
+    /// Failed checkpoints in a row the job goes on after (`--tolerable-checkpoint-failures
+    /// N`); one more fails the job.
+    pub tolerable_failures: u32,
+    /// Restore even when state in the checkpoint has no operator of that name in the job
+    /// (`--allow-non-restored-state`); otherwise that is an error.
+    pub allow_non_restored_state: bool,
+}
+
+impl CheckpointConfig {
+    /// Checkpoints in `dir` every 2 seconds, the last 3 kept, a full one every 10.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        CheckpointConfig {
+            dir: dir.into(),
+            interval: Duration::from_secs(2),
+            retain: 3,
+            full_every: 10,
+            tolerable_failures: 0,
+            allow_non_restored_state: false,
+        }
+    }
+
+    /// Sets the time between checkpoints.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+}
+
 /// Format of the job graph printed by `--explain`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExplainFormat {
@@ -111,6 +153,8 @@ pub struct Config {
     /// it (`WEIR_JOB_SECRET`, set by `weir launch`); without it their connections are not
     /// authenticated.
     pub job_secret: Option<JobSecret>,
+    /// Checkpoints of the job's state (`--checkpoint-dir DIR`); `None`: none.
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 impl Default for Config {
@@ -131,6 +175,7 @@ impl Default for Config {
             peer_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(120),
             job_secret: None,
+            checkpoint: None,
         }
     }
 }
@@ -155,6 +200,7 @@ impl Config {
             job_secret: JobSecret::from_env().map_err(|e| WeirError::Config(e.to_string()))?,
             ..Config::default()
         };
+        let mut checkpoint_options = CheckpointOptions::default();
         let mut threads = 1usize;
         let mut processes = 1usize;
         let mut process = 0usize;
@@ -213,6 +259,28 @@ impl Config {
                 "--peer-timeout-ms" => config.peer_timeout = parse_ms(&flag, &value(&flag)?)?,
                 "--connect-timeout-ms" => config.connect_timeout = parse_ms(&flag, &value(&flag)?)?,
                 "--job-secret-stdin" => config.job_secret = Some(secret_from_stdin()?),
+                "--checkpoint-dir" => {
+                    let dir = PathBuf::from(value(&flag)?);
+                    let old = config.checkpoint.take();
+                    config.checkpoint = Some(match old {
+                        Some(c) => CheckpointConfig { dir, ..c },
+                        None => CheckpointConfig::new(dir),
+                    });
+                }
+                "--checkpoint-interval" => {
+                    checkpoint_options.interval = Some(parse_duration(&flag, &value(&flag)?)?)
+                }
+                "--checkpoint-retain" => {
+                    checkpoint_options.retain = Some(parse_num(&flag, &value(&flag)?)?.max(1))
+                }
+                "--checkpoint-full-every" => {
+                    checkpoint_options.full_every =
+                        Some(parse_num(&flag, &value(&flag)?)?.max(1) as u64)
+                }
+                "--tolerable-checkpoint-failures" => {
+                    checkpoint_options.tolerable = Some(parse_num(&flag, &value(&flag)?)? as u32)
+                }
+                "--allow-non-restored-state" => checkpoint_options.allow_non_restored = true,
                 "--max-line-bytes" => {
                     config.max_line_bytes = parse_num(&flag, &value(&flag)?)?;
                     if config.max_line_bytes == 0 {
@@ -236,6 +304,7 @@ impl Config {
                 _ => config.program_args.push(arg),
             }
         }
+        config.checkpoint = checkpoint_options.apply(config.checkpoint.take())?;
         if threads == 0 || processes == 0 {
             return Err(WeirError::Config("-w and -n must be at least 1".into()));
         }
@@ -339,6 +408,12 @@ impl Config {
         self
     }
 
+    /// Builder-style: checkpoints as `checkpoint` says.
+    pub fn with_checkpoints(mut self, checkpoint: CheckpointConfig) -> Self {
+        self.checkpoint = Some(checkpoint);
+        self
+    }
+
     /// Builder-style: sets [`Config::job_secret`].
     pub fn with_job_secret(mut self, secret: JobSecret) -> Self {
         self.job_secret = Some(secret);
@@ -437,6 +512,65 @@ fn split_short_flag(arg: &str) -> Option<(&str, &str)> {
             .filter(|rest| !rest.is_empty())
             .map(|rest| (short, rest))
     })
+}
+
+/// The checkpoint flags other than the directory, which need it.
+#[derive(Default)]
+struct CheckpointOptions {
+    interval: Option<Duration>,
+    retain: Option<usize>,
+    full_every: Option<u64>,
+    tolerable: Option<u32>,
+    allow_non_restored: bool,
+}
+
+impl CheckpointOptions {
+    fn given(&self) -> bool {
+        self.interval.is_some()
+            || self.retain.is_some()
+            || self.full_every.is_some()
+            || self.tolerable.is_some()
+            || self.allow_non_restored
+    }
+
+    fn apply(self, config: Option<CheckpointConfig>) -> Result<Option<CheckpointConfig>> {
+        let Some(mut c) = config else {
+            if self.given() {
+                return Err(WeirError::Config(
+                    "checkpoint options need --checkpoint-dir DIR".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        c.interval = self.interval.unwrap_or(c.interval);
+        c.retain = self.retain.unwrap_or(c.retain);
+        c.full_every = self.full_every.unwrap_or(c.full_every);
+        c.tolerable_failures = self.tolerable.unwrap_or(c.tolerable_failures);
+        c.allow_non_restored_state |= self.allow_non_restored;
+        Ok(Some(c))
+    }
+}
+
+/// `500ms`, `2s`, `1m`, `1h`.
+fn parse_duration(flag: &str, value: &str) -> Result<Duration> {
+    let bad = || {
+        WeirError::Config(format!(
+            "{flag} expects a duration such as 500ms, 2s or 1m, got `{value}`"
+        ))
+    };
+    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let duration = match &value[digits.len()..] {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        "h" => Duration::from_secs(number.saturating_mul(3600)),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(bad());
+    }
+    Ok(duration)
 }
 
 /// A positive number of milliseconds.

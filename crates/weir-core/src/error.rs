@@ -100,6 +100,9 @@ pub enum WeirError {
         /// [`crate::Config::peer_timeout`].
         timeout: std::time::Duration,
     },
+    /// Checkpoints could not be taken or restored.
+    #[error("checkpoint error: {0}")]
+    Checkpoint(String),
     /// Timely's communication layer failed (e.g. a peer process died).
     #[error("timely communication error: {0}")]
     Communication(String),

@@ -135,6 +135,10 @@ pub(crate) struct JobContext<'s> {
     pub(crate) build_error: RefCell<Option<WeirError>>,
     /// Records read by the sources of this process (progress display).
     pub(crate) progress: Arc<AtomicU64>,
+    /// The operators' checkpointed state on this worker, and what a restore brings.
+    pub(crate) state: Rc<crate::state::registry::StateRegistry>,
+    /// What the sources of this worker may emit (checkpoints hold them at epoch boundaries).
+    pub(crate) gate: Rc<crate::state::gate::SourceGate>,
 }
 
 impl<'s> JobContext<'s> {
@@ -248,6 +252,25 @@ impl<'s> JobContext<'s> {
         if slot.is_none() {
             *slot = Some(error);
         }
+    }
+
+    /// Records a build error when the job checkpoints: operator `name` (of `kind`) keeps
+    /// state that checkpoints do not cover yet.
+    pub(crate) fn refuse_checkpoints(&self, name: &str, kind: &str) {
+        if self.state.enabled {
+            self.fail_build(WeirError::Build {
+                operator: name.to_string(),
+                message: format!(
+                    "{kind} does not take part in checkpoints yet; run this job without \
+                     --checkpoint-dir (see docs/state-and-checkpoints.md)"
+                ),
+            });
+        }
+    }
+
+    /// The first epoch of the job: after a restore, the one after the checkpoint's.
+    pub(crate) fn start_epoch(&self) -> Epoch {
+        self.state.restored.as_ref().map_or(0, |r| r.epoch() + 1)
     }
 
     pub(crate) fn epochs(&self, op: &Op) -> EpochPolicy {

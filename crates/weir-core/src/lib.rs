@@ -36,13 +36,16 @@ mod report;
 mod runtime;
 mod sinks;
 mod sources;
+pub mod state;
 mod stream;
 
 pub use cluster::io_deadline;
 pub use cluster::job_secret;
 pub use cluster::job_secret::JobSecret;
 pub use cluster::local_cluster::LocalCluster;
-pub use config::{Cluster, Config, EpochPolicy, ExplainFormat, DEFAULT_MAX_LINE_BYTES};
+pub use config::{
+    CheckpointConfig, Cluster, Config, EpochPolicy, ExplainFormat, DEFAULT_MAX_LINE_BYTES,
+};
 pub use dead_letter::DeadLetter;
 pub use error::{Result, WeirError};
 pub use job::{op, Epoch, Job, Op};
@@ -53,6 +56,7 @@ pub use operators::join::{Change, TableUpdate};
 pub use operators::keyed::{key_hash, Key, KeyedStream};
 pub use plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};
 pub use report::{JobReport, LiveMetrics, OperatorMetrics, OperatorReport};
+pub use runtime::checkpointing::CheckpointStats;
 pub use runtime::execute::{execute, explain};
 pub use sinks::sink::Collector;
 pub use sources::file_input::{align_to_line, input_files};

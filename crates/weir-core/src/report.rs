@@ -143,6 +143,8 @@ pub struct JobReport {
     pub dead_letters: u64,
     /// The job graph that ran.
     pub plan: Plan,
+    /// The checkpoints taken (on the process of worker 0, which coordinates them).
+    pub checkpoints: Vec<crate::CheckpointStats>,
 }
 
 impl JobReport {
@@ -180,6 +182,7 @@ impl JobReport {
             operators,
             dead_letters,
             plan,
+            checkpoints: Vec::new(),
         }
     }
 }
@@ -202,6 +205,20 @@ impl fmt::Display for JobReport {
             let counters: Vec<String> =
                 o.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
             writeln!(f, "{:<28} {}", o.name, counters.join(" "))?;
+        }
+        if let Some(last) = self.checkpoints.last() {
+            let bytes: u64 = self.checkpoints.iter().map(|c| c.bytes).sum();
+            writeln!(
+                f,
+                "{} checkpoint(s), {bytes} bytes; the last: #{} at epoch {}, {} ms ({} ms aligning), {} bytes{}",
+                self.checkpoints.len(),
+                last.id,
+                last.epoch,
+                last.duration_ms,
+                last.alignment_ms,
+                last.bytes,
+                if last.full { ", full" } else { ", incremental" }
+            )?;
         }
         write!(
             f,

@@ -136,6 +136,7 @@ fn bridge<'s, I: Data, S: Data, O: Data>(
         "bridge:source"
     };
     let handle = ctx.add_operator(&op, kind, &edges);
+    ctx.refuse_checkpoints(&handle.name, "a bridge");
     let main = match (&input, main_edge) {
         (Some(i), Some(edge)) => i.routed(edge, &handle.placement),
         _ => empty(ctx.scope),

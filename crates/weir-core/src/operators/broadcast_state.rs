@@ -79,6 +79,7 @@ impl<'s, T: Data> DataStream<'s, T> {
             "map_batch_with_broadcast",
             &[(self.node, main_edge), (side.node, Partitioning::Broadcast)],
         );
+        ctx.refuse_checkpoints(&handle.name, "map_batch_with_broadcast");
         let main = self.routed(main_edge, &handle.placement);
         let side_stream = side.routed(Partitioning::Broadcast, &handle.placement);
         let metrics = Rc::clone(&handle.metrics);

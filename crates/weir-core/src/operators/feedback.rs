@@ -30,6 +30,7 @@ impl<'s> Job<'s> {
     ) -> (FeedbackHandle<'s, T>, DataStream<'s, T>) {
         let op = op.into();
         let handle = self.ctx.add_operator(&op, "feedback", &[]);
+        self.ctx.refuse_checkpoints(&handle.name, "a feedback edge");
         let (loop_handle, stream) = self.ctx.scope.feedback::<Vec<T>>(1);
         let stream = DataStream::from_parts(
             Rc::clone(&self.ctx),

@@ -18,7 +18,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
 
 use crate::job::{Epoch, JobContext, Op, OpHandle};
-use crate::operators::keyed::{key_hash, keyed_state_operator, Key};
+use crate::operators::keyed::{key_hash, keyed_state_operator, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream, VecBuilder};
@@ -222,6 +222,7 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
                 (table.node, Partitioning::Hash),
             ],
         );
+        ctx.refuse_checkpoints(&handle.name, "an enrichment join");
         let placement = Rc::clone(&handle.placement);
 
         // Upserts -> changelog, on the instance owning the key, in epoch order. (Its counters
@@ -237,6 +238,7 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
             pact,
             &upserts,
             |u: &TableUpdate<K, T>| u.key().clone(),
+            KeyedStateSlot::unregistered(),
             |current: &mut Option<T>, update, out: &mut Vec<Change<(K, T)>>| match update {
                 TableUpdate::Upsert(k, v) => {
                     if let Some(old) = current.replace(v.clone()) {
@@ -354,6 +356,7 @@ fn register_join<'s, A: Data, B: Data>(
             (right.node, Partitioning::Hash),
         ],
     );
+    ctx.refuse_checkpoints(&handle.name, "a join");
     (ctx, handle)
 }
 

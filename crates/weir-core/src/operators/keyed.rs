@@ -2,10 +2,16 @@
 //! running state are computed on the instance that owns the key.
 
 use crate::operators::epoch_stash::EpochStash;
+use std::cell::{Cell, RefCell};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use rustc_hash::{FxHashMap, FxHasher};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::job::JobContext;
+use crate::state::{Checkpointed, KeyedState, StateError, StatePart, StateTtl};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
@@ -188,22 +194,26 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
     /// A running state per key that lives across epochs (Flink's keyed `ValueState`):
     /// `f(&mut state, record)` returns the output for the record. Epochs are applied in
     /// timestamp order; within an epoch, records of one upstream instance keep their order.
+    /// The state is part of the job's checkpoints (see [`crate::state`]), restored at any
+    /// parallelism.
     pub fn map_with_state<S, U>(
         self,
         op: impl Into<Op>,
         mut f: impl FnMut(&mut S, T) -> U + 'static,
     ) -> DataStream<'s, U>
     where
-        S: Default + 'static,
+        S: Default + Serialize + DeserializeOwned + 'static,
         U: Data,
     {
         let op = op.into();
         let (handle, pact) = self.keyed_operator(&op, "stateful_map");
+        let state = KeyedStateSlot::new(&self.input.ctx, &handle, None);
         let out = keyed_state_operator(
             self.input.stream.clone(),
             pact,
             &handle,
             self.key.clone(),
+            state,
             move |state: &mut S, x, out: &mut Vec<U>| out.push(f(state, x)),
         );
         DataStream::from_parts(
@@ -223,6 +233,7 @@ pub(crate) fn keyed_state_operator<'s, K, T, S, U, P>(
     pact: P,
     handle: &crate::job::OpHandle,
     key: impl Fn(&T) -> K + 'static,
+    slot: KeyedStateSlot<K, S>,
     mut f: impl FnMut(&mut S, T, &mut Vec<U>) + 'static,
 ) -> timely::dataflow::Stream<'s, Epoch, Vec<U>>
 where
@@ -236,7 +247,6 @@ where
     let node = handle.node;
     stream.unary_frontier::<VecBuilder<U>, _, _, _>(pact, &handle.name, move |_cap, _info| {
         let mut pending: EpochStash<Vec<T>> = EpochStash::new();
-        let mut state: FxHashMap<K, S> = FxHashMap::default();
         let mut buffer = Vec::new();
         move |(input, frontier), output| {
             let _busy = metrics.busy_in(node);
@@ -246,9 +256,10 @@ where
                     records.append(data);
                 }
             });
+            let mut state = slot.state.borrow_mut();
             while let Some((cap, records)) = pending.next_complete(frontier) {
                 for x in records {
-                    f(state.entry(key(&x)).or_default(), x, &mut buffer);
+                    f(state.entry(key(&x)), x, &mut buffer);
                 }
                 metrics.add_out(buffer.len());
                 if !buffer.is_empty() {
@@ -256,8 +267,97 @@ where
                     buffer.clear();
                 }
             }
+            slot.applied(frontier);
         }
     })
+}
+
+/// The keyed state of an operator instance, and the registration that checkpoints it.
+pub(crate) struct KeyedStateSlot<K, S> {
+    pub(crate) state: Rc<RefCell<KeyedState<K, S>>>,
+    /// Every epoch below this one is in the state (for the checkpoint protocol).
+    applied_below: Option<Rc<Cell<Epoch>>>,
+}
+
+impl<K, S> KeyedStateSlot<K, S>
+where
+    K: Key + Serialize + DeserializeOwned,
+    S: Serialize + DeserializeOwned + 'static,
+{
+    /// The state of this worker's instance of the keyed operator `handle`: restored from
+    /// the job's checkpoint (the keys this instance now owns), and registered for the next
+    /// checkpoints when the job takes them.
+    pub(crate) fn new(
+        ctx: &JobContext<'_>,
+        handle: &crate::job::OpHandle,
+        ttl: Option<StateTtl>,
+    ) -> Self {
+        let mut state = match ttl {
+            Some(ttl) => KeyedState::with_ttl(ttl),
+            None => KeyedState::new(),
+        };
+        let registry = &ctx.state;
+        if let (Some(restored), Some(_)) = (&registry.restored, handle.instance) {
+            let placement = Rc::clone(&handle.placement);
+            let me = ctx.index;
+            let owns = move |hash: u64| placement[(hash % placement.len() as u64) as usize] == me;
+            if let Err(e) = state.restore(&restored.keyed(&handle.name, owns)) {
+                ctx.fail_build(crate::WeirError::Checkpoint(format!(
+                    "cannot restore the state of `{}`: {e}",
+                    handle.name
+                )));
+            }
+        }
+        let state = Rc::new(RefCell::new(state));
+        let applied_below = match (registry.enabled, handle.instance) {
+            (true, Some(i)) => {
+                state.borrow_mut().track_changes();
+                let checkpointed: Rc<dyn Checkpointed> =
+                    Rc::new(KeyedCheckpoint(Rc::clone(&state)));
+                Some(registry.register(&handle.name, i, checkpointed))
+            }
+            (true, None) => {
+                registry.claim(&handle.name);
+                None
+            }
+            (false, _) => None,
+        };
+        KeyedStateSlot {
+            state,
+            applied_below,
+        }
+    }
+}
+
+impl<K, S> KeyedStateSlot<K, S> {
+    /// State that checkpoints do not cover (an operator that refuses to run in a job that
+    /// checkpoints).
+    pub(crate) fn unregistered() -> Self {
+        KeyedStateSlot {
+            state: Rc::new(RefCell::new(KeyedState::default())),
+            applied_below: None,
+        }
+    }
+
+    /// Notes how far the instance has applied its input.
+    pub(crate) fn applied(&self, frontier: &timely::progress::frontier::MutableAntichain<Epoch>) {
+        if let Some(cell) = &self.applied_below {
+            cell.set(frontier.frontier().first().copied().unwrap_or(Epoch::MAX));
+        }
+    }
+}
+
+/// Keyed state as the checkpoint protocol sees it.
+struct KeyedCheckpoint<K, S>(Rc<RefCell<KeyedState<K, S>>>);
+
+impl<K, S> Checkpointed for KeyedCheckpoint<K, S>
+where
+    K: Key + Serialize + DeserializeOwned,
+    S: Serialize + DeserializeOwned,
+{
+    fn snapshot(&self, _checkpoint: u64, full: bool) -> Result<StatePart, StateError> {
+        self.0.borrow_mut().snapshot(full)
+    }
 }
 
 impl<'s, K: Data, V: Data> DataStream<'s, (K, Option<V>)> {

@@ -23,6 +23,35 @@ enum Signal {
     Failed(String),
     /// It is alive.
     Alive,
+    /// A step of the checkpointing protocol.
+    Checkpoint(CheckpointSignal),
+}
+
+/// The steps of the checkpointing protocol (see `runtime/checkpointing.rs`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum CheckpointSignal {
+    /// The worker has prepared its state (and its sinks' files) and may start.
+    Ready,
+    /// The coordinator begins checkpoint `id`.
+    Begin { id: u64, full: bool },
+    /// The highest epoch the worker's sources are in.
+    Propose { id: u64, epoch: u64 },
+    /// The worker has taken its snapshot (its sources may go on once all have).
+    Snapshotted { id: u64 },
+    /// The worker's file is written.
+    Written {
+        id: u64,
+        file: crate::state::store::FileEntry,
+        operators: Vec<crate::state::store::OperatorSummary>,
+    },
+    /// The worker's file could not be written.
+    WriteFailed { id: u64, reason: String },
+    /// The coordinator wrote the manifest: checkpoint `id` is complete.
+    Committed { id: u64 },
+    /// Checkpoint `id` failed; the job goes on.
+    Aborted { id: u64, reason: String },
+    /// The worker's part of the job is done.
+    Finished,
 }
 
 type Message = (usize, Signal);
@@ -43,6 +72,8 @@ struct Liveness {
 
 pub(crate) struct Control {
     input: Option<InputHandle<u64, CapacityContainerBuilder<Vec<Message>>>>,
+    /// Checkpoint signals received, with the worker that sent them, in arrival order.
+    inbox: Rc<RefCell<Vec<(usize, CheckpointSignal)>>>,
     dataflow: usize,
     cause: Rc<RefCell<Option<String>>>,
     liveness: Rc<RefCell<Liveness>>,
@@ -65,6 +96,8 @@ impl Control {
             listening_since: now,
         }));
         let (seen, heard) = (Rc::clone(&cause), Rc::clone(&liveness));
+        let inbox: Rc<RefCell<Vec<(usize, CheckpointSignal)>>> = Rc::default();
+        let mailbox = Rc::clone(&inbox);
         let dataflow = worker.next_dataflow_index();
         worker.dataflow_named::<u64, _, _>("weir-control", |scope| {
             scope
@@ -77,14 +110,19 @@ impl Control {
                     if let Some(t) = heard.last_heard.get_mut(process) {
                         *t = Some(Instant::now());
                     }
-                    if let Signal::Failed(m) = signal {
-                        seen.borrow_mut()
-                            .get_or_insert_with(|| format!("worker {w} failed: {m}"));
+                    match signal {
+                        Signal::Failed(m) => {
+                            seen.borrow_mut()
+                                .get_or_insert_with(|| format!("worker {w} failed: {m}"));
+                        }
+                        Signal::Checkpoint(c) => mailbox.borrow_mut().push((*w, c.clone())),
+                        Signal::Alive => {}
                     }
                 });
         });
         Control {
             input: Some(input),
+            inbox,
             dataflow,
             cause,
             liveness,
@@ -144,6 +182,19 @@ impl Control {
                 ),
             })
             .find(|(_, silent, limit)| silent > limit)
+    }
+
+    /// Tells every worker (itself included) a step of the checkpointing protocol.
+    pub(crate) fn send_checkpoint(&mut self, index: usize, signal: CheckpointSignal) {
+        if let Some(input) = self.input.as_mut() {
+            input.send((index, Signal::Checkpoint(signal)));
+            input.flush();
+        }
+    }
+
+    /// The checkpoint signals received since the last call.
+    pub(crate) fn take_checkpoint_signals(&self) -> Vec<(usize, CheckpointSignal)> {
+        std::mem::take(&mut *self.inbox.borrow_mut())
     }
 
     /// Where the first failure another worker announced appears.

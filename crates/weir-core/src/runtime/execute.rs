@@ -2,16 +2,12 @@
 //! stepped until every bounded source is exhausted and every sink has seen all its input.
 
 use std::cell::{Cell, RefCell};
-use std::io::IsTerminal;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::Inspect;
-use timely::dataflow::operators::ToStream;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
@@ -22,14 +18,11 @@ use crate::job::{Epoch, Job, JobContext, Op};
 use crate::plan::Plan;
 use crate::report::{JobReport, CURRENT_OPERATOR};
 use crate::runtime::control::Control;
-
-use crate::report::NodeCounters;
-
-/// How long an idle worker parks before re-checking for failures elsewhere.
-const PARK: Duration = Duration::from_millis(20);
+use crate::state::gate::{GateMode, SourceGate};
+use crate::state::registry::{Restored, StateRegistry};
 
 /// Set when a timely communication thread panics (a peer process died).
-static COMMUNICATION_FAILED: AtomicBool = AtomicBool::new(false);
+pub(crate) static COMMUNICATION_FAILED: AtomicBool = AtomicBool::new(false);
 
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
@@ -98,8 +91,13 @@ where
     crate::cluster::peer_network::CUT_OFF.store(false, Ordering::SeqCst);
     let verbose = config.verbose;
     let first_process = config.process_index() == 0;
+    let restored = match &config.checkpoint {
+        Some(c) => crate::runtime::restore::load(c)?,
+        None => None,
+    };
     let communication = crate::cluster::peer_network::communication(&config)?;
     let shared = Arc::new(Shared {
+        restored,
         peers: communication.peers.clone(),
         threads: config.threads_per_process(),
         peer_timeout: config.peer_timeout,
@@ -124,7 +122,7 @@ where
     let joined = catch_unwind(AssertUnwindSafe(|| guards.join()));
     drop(watchdog);
     let outcomes = std::mem::take(&mut *shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut report = None;
+    let mut report: Option<JobReport> = None;
     let mut error: Option<WeirError> = None;
     let mut keep = |e: WeirError| {
         // Prefer the root cause over "the connection broke" over "stopped because another
@@ -135,9 +133,11 @@ where
     };
     for outcome in outcomes {
         match outcome {
-            Ok(r) => {
-                report.get_or_insert(r);
-            }
+            // The coordinator's report has the checkpoints in it.
+            Ok(r) => match &report {
+                Some(old) if old.checkpoints.len() >= r.checkpoints.len() => {}
+                _ => report = Some(r),
+            },
             Err(e) => keep(e),
         }
     }
@@ -180,14 +180,16 @@ fn rank(e: &WeirError) -> u8 {
 }
 
 /// What the workers of this process share.
-struct Shared<F> {
-    config: Arc<Config>,
-    build: F,
+pub(crate) struct Shared<F> {
+    pub(crate) config: Arc<Config>,
+    pub(crate) build: F,
     /// Set when a worker of this process failed.
-    abort: AtomicBool,
-    progress: Arc<AtomicU64>,
+    pub(crate) abort: AtomicBool,
+    pub(crate) progress: Arc<AtomicU64>,
     /// The connections to the other processes, to cut off a stalled one.
-    peers: Option<PeerSockets>,
+    pub(crate) peers: Option<PeerSockets>,
+    /// The checkpoint the job restores from, loaded once for all workers of the process.
+    pub(crate) restored: Option<Arc<Restored>>,
     threads: usize,
     peer_timeout: Duration,
     /// Workers of this process whose closure has returned.
@@ -208,7 +210,7 @@ where
         let processes = worker.peers() / self.threads.max(1);
         let mut control = Control::install(worker, self.threads, processes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            run_worker(worker, self, &names, &mut control)
+            crate::runtime::worker_loop::run_worker(worker, self, &names, &mut control)
         }));
         let result = match outcome {
             Ok(result) => result,
@@ -304,10 +306,14 @@ where
             build_job(
                 scope,
                 Arc::clone(&config),
-                workers,
-                index,
+                (workers, index),
                 Arc::new(AtomicU64::new(0)),
                 &build,
+                // Explaining restores nothing and checkpoints nothing.
+                (
+                    Rc::new(StateRegistry::default()),
+                    Rc::new(SourceGate::new(GateMode::Open)),
+                ),
             )
         });
         let (plan, result) = (built.plan, built.result);
@@ -331,30 +337,30 @@ where
 }
 
 /// What building the job on one worker produced.
-struct BuiltJob {
-    plan: Plan,
-    metrics: Vec<(usize, Rc<crate::report::OperatorMetrics>)>,
-    failure: Rc<RefCell<Option<WeirError>>>,
+pub(crate) struct BuiltJob {
+    pub(crate) plan: Plan,
+    pub(crate) metrics: Vec<(usize, Rc<crate::report::OperatorMetrics>)>,
+    pub(crate) failure: Rc<RefCell<Option<WeirError>>>,
     /// The sinks' frontier and the sources to wake when it advances (flow control).
-    probe: ProbeHandle<Epoch>,
-    sources: Vec<timely::scheduling::Activator>,
+    pub(crate) probe: ProbeHandle<Epoch>,
+    pub(crate) sources: Vec<timely::scheduling::Activator>,
     /// The program's result, or the first build error (e.g. an impossible parallelism).
-    result: Result<()>,
+    pub(crate) result: Result<()>,
 }
 
 /// Runs the program's `build` closure in `scope` and adds the default dead-letter sink.
-fn build_job<'s, F>(
+pub(crate) fn build_job<'s, F>(
     scope: timely::dataflow::Scope<'s, Epoch>,
     config: Arc<Config>,
-    workers: usize,
-    index: usize,
+    (workers, index): (usize, usize),
     progress: Arc<AtomicU64>,
     build: &F,
+    (state, gate): (Rc<StateRegistry>, Rc<SourceGate>),
 ) -> BuiltJob
 where
     F: for<'a> Fn(&mut Job<'a>) -> Result<()>,
 {
-    let ctx = new_context(scope, config, workers, index, progress);
+    let ctx = new_context(scope, config, (workers, index), progress, (state, gate));
     let mut job = Job {
         ctx: Rc::clone(&ctx),
     };
@@ -377,9 +383,9 @@ where
 fn new_context<'s>(
     scope: timely::dataflow::Scope<'s, Epoch>,
     config: Arc<Config>,
-    workers: usize,
-    index: usize,
+    (workers, index): (usize, usize),
     progress: Arc<AtomicU64>,
+    (state, gate): (Rc<StateRegistry>, Rc<SourceGate>),
 ) -> Rc<JobContext<'s>> {
     Rc::new(JobContext {
         scope,
@@ -399,6 +405,8 @@ fn new_context<'s>(
         failure: Rc::default(),
         build_error: RefCell::default(),
         progress,
+        state,
+        gate,
     })
 }
 
@@ -421,173 +429,6 @@ fn finalize(job: &Job<'_>) {
         Some(path) => dead.write_dead_letter_file(crate::job::op("dead-letter-file"), path),
         None => dead.warn_on_stderr(Op::from("dead-letter-log")),
     }
-}
-
-/// How often workers publish live metrics (when [`Config::live_metrics`] is set).
-const LIVE_METRICS_EVERY: Duration = Duration::from_millis(250);
-
-fn run_worker<F>(
-    worker: &mut Worker,
-    shared: &Shared<F>,
-    names: &Rc<RefCell<Vec<String>>>,
-    control: &mut Control,
-) -> Result<JobReport>
-where
-    F: for<'s> Fn(&mut Job<'s>) -> Result<()>,
-{
-    let (config, build, abort, progress) = (
-        &shared.config,
-        &shared.build,
-        &shared.abort,
-        &shared.progress,
-    );
-    let index = worker.index();
-    let workers = worker.peers();
-    if workers != config.total_workers() {
-        return Err(WeirError::Config(format!(
-            "timely started {workers} workers but the configuration says {}",
-            config.total_workers()
-        )));
-    }
-    let main_dataflow = worker.next_dataflow_index();
-    let BuiltJob {
-        plan,
-        metrics,
-        failure,
-        probe,
-        sources,
-        result: built,
-    } = worker.dataflow::<Epoch, _, _>(|scope| {
-        build_job(
-            scope,
-            Arc::clone(config),
-            workers,
-            index,
-            Arc::clone(progress),
-            build,
-        )
-    });
-    *names.borrow_mut() = plan.nodes.iter().map(|n| n.name.clone()).collect();
-    built?;
-
-    let started = Instant::now();
-    let bar = (config.verbose && index == 0 && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {elapsed} {human_pos} records read ({per_sec})",
-            )
-            .expect("valid template"),
-        );
-        bar
-    });
-    let own_process = config.process_index();
-    let check = |failure: &RefCell<Option<WeirError>>, control: &mut Control| -> Result<()> {
-        control.tick(index);
-        if let Some(e) = failure.borrow_mut().take() {
-            return Err(e);
-        }
-        if let Some(cause) = control.remote_failure().borrow().clone() {
-            return Err(WeirError::Aborted {
-                worker: index,
-                cause,
-            });
-        }
-        if abort.load(Ordering::SeqCst) {
-            return Err(WeirError::Aborted {
-                worker: index,
-                cause: "another worker of this process failed".into(),
-            });
-        }
-        let (timeout, first) = (config.peer_timeout, config.connect_timeout);
-        if let Some((process, silent, limit)) = control.silent_process(own_process, timeout, first)
-        {
-            // Its connection is shut down, so that timely's threads for it end too.
-            if let Some(peers) = &shared.peers {
-                peers.cut_off(process);
-            }
-            return Err(WeirError::PeerStalled {
-                process,
-                address: config.address(process).unwrap_or_default(),
-                silent,
-                timeout: limit,
-            });
-        }
-        if COMMUNICATION_FAILED.load(Ordering::SeqCst) {
-            return Err(WeirError::Communication(format!(
-                "worker {index}: connection to another process was lost (did it fail?)"
-            )));
-        }
-        Ok(())
-    };
-    let mut sinks_at = None;
-    let publish = |metrics: &[(usize, Rc<crate::report::OperatorMetrics>)]| {
-        if let Some(live) = &config.live_metrics {
-            let names = names.borrow();
-            let counters = metrics
-                .iter()
-                .map(|(node, m)| {
-                    (
-                        names.get(*node).cloned().unwrap_or_default(),
-                        m.snapshot().0,
-                    )
-                })
-                .collect();
-            live.publish(index, counters);
-        }
-    };
-    let mut published = Instant::now();
-    while worker.installed_dataflows().contains(&main_dataflow) {
-        check(&failure, control)?;
-        worker.step_or_park(Some(PARK));
-        if published.elapsed() >= LIVE_METRICS_EVERY {
-            publish(&metrics);
-            published = Instant::now();
-        }
-        // Flow control: wake held-back sources as soon as the sinks move on.
-        let now = probe.with_frontier(|f| f.first().copied());
-        if now != sinks_at {
-            sinks_at = now;
-            sources.iter().for_each(|a| a.activate());
-        }
-        if let Some(bar) = &bar {
-            bar.set_position(progress.load(Ordering::Relaxed));
-        }
-    }
-    check(&failure, control)?;
-    publish(&metrics);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let elapsed = started.elapsed();
-
-    // Gather every worker's counters on every worker with a small second dataflow.
-    let local: Vec<NodeCounters> = metrics
-        .iter()
-        .map(|(node, m)| (*node, m.snapshot()))
-        .collect();
-    let gathered: Rc<RefCell<Vec<NodeCounters>>> = Rc::default();
-    let sink = Rc::clone(&gathered);
-    let report_dataflow = worker.next_dataflow_index();
-    worker.dataflow::<u64, _, _>(move |scope| {
-        local
-            .to_stream(scope)
-            .container::<Vec<_>>()
-            .broadcast()
-            .inspect(move |x| sink.borrow_mut().push(x.clone()));
-    });
-    while worker.installed_dataflows().contains(&report_dataflow) {
-        check(&failure, control)?;
-        worker.step_or_park(Some(PARK));
-    }
-    // Done here; the control dataflow ends when every worker has closed it.
-    control.close();
-    while worker.has_dataflows() {
-        check(&failure, control)?;
-        worker.step_or_park(Some(PARK));
-    }
-    let parts = gathered.borrow();
-    Ok(JobReport::from_parts(plan, &parts, elapsed))
 }
 
 /// Panics timely raises once Weir has shut a connection down on purpose: a worker's channels

@@ -1,4 +1,7 @@
 //! Running a job: timely workers, the control dataflow (failures, heartbeats).
 
+pub(crate) mod checkpointing;
 pub(crate) mod control;
 pub(crate) mod execute;
+pub(crate) mod restore;
+pub(crate) mod worker_loop;

@@ -2,3 +2,4 @@
 
 pub(crate) mod output_dir;
 pub(crate) mod sink;
+pub(crate) mod two_phase;

@@ -4,6 +4,7 @@
 //! control) and the job knows when all output is written; except sinks behind a bridge
 //! source, whose time stands still while its task is idle.
 
+use std::cell::RefCell;
 use std::fmt::Debug;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -17,10 +18,12 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Probe;
 
 use crate::error::WeirError;
+use crate::job::Epoch;
 use crate::job::{JobContext, Op};
 use crate::plan::spread;
 use crate::report::OperatorMetrics;
 use crate::sinks::output_dir::PartDir;
+use crate::sinks::two_phase::{Encoder, Naming, SharedFiles, TwoPhaseFiles};
 use crate::stream::{Data, DataStream, VecBuilder};
 
 /// A thread-safe vector that a `collect` sink fills; clone it into the job closure and read
@@ -89,6 +92,8 @@ pub(crate) trait SinkInstance<T>: 'static {
     fn finish(&mut self) -> Result<(), WeirError> {
         Ok(())
     }
+    /// After each activation: every epoch below `below` has been written.
+    fn applied(&mut self, _below: Epoch) {}
 }
 
 impl<T, F: FnMut(&mut Vec<T>) + 'static> SinkInstance<T> for F {
@@ -129,6 +134,9 @@ impl<'s, T: Data> DataStream<'s, T> {
                         }
                         data.clear();
                     });
+                    if let Some(sink) = instance.as_mut() {
+                        sink.applied(frontier.frontier().first().copied().unwrap_or(Epoch::MAX));
+                    }
                     if frontier.is_empty() {
                         if let Some(mut sink) = instance.take() {
                             if let Err(e) = sink.finish() {
@@ -226,6 +234,10 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
     fn write_single_file(self, op: Op, path: PathBuf, keep_empty: bool) {
         let op = op.parallelism(1);
         let operator = op.name.clone();
+        if self.ctx.state.enabled {
+            let naming = Naming::Single { path };
+            return self.write_two_phase(op, "sink:jsonl_file", naming, encode_json_line, None);
+        }
         self.sink_with(op, "sink:jsonl_file", move |_| {
             let mut sink = FileSink::new(operator, path, encode_json_line);
             sink.keep_empty = keep_empty;
@@ -248,6 +260,19 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
         });
         let cleaners = cleaners(&self.ctx.config, &spread(parts.instances, self.ctx.workers));
         let operator = op.name.clone();
+        if self.ctx.state.enabled {
+            let dir = parts.dir.clone();
+            let naming = move |instance| Naming::Parts {
+                dir: dir.clone(),
+                extension,
+                instance,
+            };
+            let output = PartDir {
+                instances: 0,
+                ..(*parts).clone()
+            };
+            return self.write_parts_two_phase(op, &kind, naming, encode, (output, cleaners));
+        }
         self.sink_with(op, &kind, move |instance| {
             let mut sink = FileSink::new(operator, parts.part_path(instance), encode);
             sink.prepare = Some(PartSlot {
@@ -280,8 +305,92 @@ fn cleaners(config: &crate::Config, placement: &[usize]) -> Vec<bool> {
         .collect()
 }
 
-/// Writes a batch of records; the flag says whether they are the first of their file.
-type Encoder<T> = fn(&mut BufWriter<File>, &[T], bool) -> std::io::Result<()>;
+/// A two-phase sink instance as its operator sees it.
+struct TwoPhaseSink<T>(Rc<RefCell<TwoPhaseFiles<T>>>);
+
+impl<T: 'static> SinkInstance<T> for TwoPhaseSink<T> {
+    fn write(&mut self, batch: &mut Vec<T>) -> Result<(), WeirError> {
+        self.0.borrow_mut().write(batch)
+    }
+
+    fn finish(&mut self) -> Result<(), WeirError> {
+        let mut files = self.0.borrow_mut();
+        files.applied(Epoch::MAX);
+        files.finish()
+    }
+
+    fn applied(&mut self, below: Epoch) {
+        self.0.borrow().applied(below);
+    }
+}
+
+impl<'s, T: Data + Serialize> DataStream<'s, T> {
+    /// A part-file sink of a job that checkpoints (see [`crate::sinks::two_phase`]).
+    fn write_parts_two_phase(
+        self,
+        op: Op,
+        kind: &str,
+        naming: impl Fn(usize) -> Naming + 'static,
+        encode: Encoder<T>,
+        (output, cleaners): (PartDir, Vec<bool>),
+    ) {
+        let ctx = Rc::clone(&self.ctx);
+        let name = op.name.clone();
+        let first = ctx
+            .state
+            .restored
+            .as_ref()
+            .map_or(1, |r| r.manifest().id + 1);
+        ctx.state.claim(&name);
+        self.sink_with(op, kind, move |instance| {
+            let files = TwoPhaseFiles::new(
+                name.clone(),
+                naming(instance),
+                encode,
+                first,
+                Some((output, cleaners[instance])),
+            );
+            TwoPhaseSink(register_two_phase(&ctx, &name, instance, files))
+        });
+    }
+
+    /// A single-file sink of a job that checkpoints.
+    fn write_two_phase(
+        self,
+        op: Op,
+        kind: &str,
+        naming: Naming,
+        encode: Encoder<T>,
+        output: Option<(PartDir, bool)>,
+    ) {
+        let ctx = Rc::clone(&self.ctx);
+        let name = op.name.clone();
+        let first = ctx
+            .state
+            .restored
+            .as_ref()
+            .map_or(1, |r| r.manifest().id + 1);
+        ctx.state.claim(&name);
+        self.sink_with(op, kind, move |instance| {
+            let files = TwoPhaseFiles::new(name.clone(), naming, encode, first, output);
+            TwoPhaseSink(register_two_phase(&ctx, &name, instance, files))
+        });
+    }
+}
+
+/// Registers a two-phase sink instance with the checkpoint protocol.
+fn register_two_phase<T: 'static>(
+    ctx: &JobContext<'_>,
+    name: &str,
+    instance: usize,
+    files: TwoPhaseFiles<T>,
+) -> Rc<RefCell<TwoPhaseFiles<T>>> {
+    let files = Rc::new(RefCell::new(files));
+    let shared: Rc<dyn crate::state::Checkpointed> = Rc::new(SharedFiles(Rc::clone(&files)));
+    let cell = ctx.state.register(name, instance, shared);
+    files.borrow_mut().set_progress_cell(cell);
+    files
+}
 
 fn encode_json_line<T: Serialize>(
     w: &mut BufWriter<File>,

@@ -99,6 +99,7 @@ pub(crate) fn newlines_before(path: &Path, offset: u64) -> std::io::Result<u64> 
 }
 
 /// One byte range of one file, whole lines; or a whole stream.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Split {
     pub(crate) path: PathBuf,
     pub(crate) start: u64,

@@ -16,8 +16,11 @@ use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
 use crate::job::{Job, JobContext, Op};
 use crate::sources::csv_line::CsvLine;
+use crate::sources::driver::drive;
 use crate::sources::file_input::{input_files, newlines_before, plan_splits, Split};
 use crate::sources::line_reader::{Line, LineReader};
+use crate::sources::source::{PullSource, Pulled};
+use crate::state::snapshot::{decode_part, encode_part};
 use crate::stream::{Data, DataStream};
 
 /// Format of a file source.
@@ -48,6 +51,8 @@ struct FileReader<T> {
 
 /// The split being read.
 struct Open {
+    /// Where the split ends (its start is in `locator`).
+    end: u64,
     locator: Locator,
     /// Lines of this split read so far.
     lines_read: u64,
@@ -89,6 +94,7 @@ impl<T: DeserializeOwned> FileReader<T> {
         }
         let range = file.take(split.end - split.start);
         let mut open = Open {
+            end: split.end,
             locator: Locator {
                 path: split.path,
                 start: split.start,
@@ -152,6 +158,7 @@ impl<T: DeserializeOwned> FileReader<T> {
             lines_read,
             lines,
             headers,
+            ..
         } = open;
         let line = match lines.next_line() {
             Ok(Some(line)) => line,
@@ -201,6 +208,42 @@ enum Step<T> {
 /// The reason of a dead letter for a line over the cap.
 fn too_long(len: u64, max: usize) -> String {
     format!("line of {len} bytes exceeds the limit of {max} bytes")
+}
+
+impl<T: DeserializeOwned> FileReader<T> {
+    /// What remains: the rest of the open split (from the line after the last one read)
+    /// and the splits not opened yet. `None` if one is a stream, which cannot be resumed.
+    fn remaining_splits(&self) -> Option<Vec<Split>> {
+        let mut rest = Vec::new();
+        if let Some(open) = &self.current {
+            let start = open.locator.start + open.lines.position();
+            if start < open.end {
+                rest.push(Split {
+                    path: open.locator.path.clone(),
+                    start,
+                    end: open.end,
+                });
+            }
+        }
+        rest.extend(self.splits.as_slice().iter().cloned());
+        (!rest.iter().any(|s| s.end == u64::MAX)).then_some(rest)
+    }
+}
+
+impl<T: DeserializeOwned + 'static> PullSource<Result<T, DeadLetter>> for FileReader<T> {
+    fn pull(&mut self) -> Pulled<Result<T, DeadLetter>> {
+        match self.next() {
+            Some(item) => Pulled::Record(item),
+            None => Pulled::Done,
+        }
+    }
+
+    fn remaining(&self) -> Option<Vec<Vec<u8>>> {
+        self.remaining_splits()?
+            .iter()
+            .map(|s| encode_part(s).ok())
+            .collect()
+    }
 }
 
 impl<T: DeserializeOwned> Iterator for FileReader<T> {
@@ -262,25 +305,30 @@ impl<'s> Job<'s> {
         let name = op.name.clone();
         let path = path.to_path_buf();
         let max_line = ctx.config.max_line_bytes;
-        let (handle, stream) =
-            crate::sources::source::drive(&ctx, &op, kind, |instance, instances| {
-                let splits =
-                    instance_splits(&name, &path, instance, instances).unwrap_or_else(|e| {
-                        // A missing or unreadable input is a job error, not a bad record.
-                        JobContext::fail(&failure, e);
-                        Vec::new()
-                    });
-                crate::sources::source::IterSource(FileReader::<T> {
-                    operator: name.clone(),
-                    format,
-                    max_line,
-                    splits: splits.into_iter(),
-                    current: None,
-                    csv: CsvLine::new(),
-                    failure: Rc::clone(&failure),
-                    _record: PhantomData,
-                })
-            });
+        let (handle, stream) = drive(&ctx, &op, kind, |instance, instances, restored| {
+            let splits = match restored {
+                // The rest of the splits of the checkpoint (this crate's own encoding).
+                Some(splits) => splits
+                    .iter()
+                    .filter_map(|s| decode_part::<Split>(s).ok())
+                    .collect(),
+                None => instance_splits(&name, &path, instance, instances).unwrap_or_else(|e| {
+                    // A missing or unreadable input is a job error, not a bad record.
+                    JobContext::fail(&failure, e);
+                    Vec::new()
+                }),
+            };
+            FileReader::<T> {
+                operator: name.clone(),
+                format,
+                max_line,
+                splits: splits.into_iter(),
+                current: None,
+                csv: CsvLine::new(),
+                failure: Rc::clone(&failure),
+                _record: PhantomData,
+            }
+        });
         let fail_fast = ctx.config.fail_fast;
         let failure = Rc::clone(&ctx.failure);
         let dead_count = Rc::clone(&handle.metrics);

@@ -32,6 +32,8 @@ pub(crate) struct LineReader<R> {
     /// Bytes of the line last returned in place, consumed on the next call.
     pending: usize,
     max: usize,
+    /// Bytes consumed from the input so far (`pending` not included).
+    consumed: u64,
 }
 
 impl<R: Read> LineReader<R> {
@@ -42,12 +44,21 @@ impl<R: Read> LineReader<R> {
             line: Vec::new(),
             pending: 0,
             max: max.max(1),
+            consumed: 0,
         }
+    }
+
+    /// Bytes of the input up to the end of the last line returned (its line ending
+    /// included): where the next line starts.
+    pub(crate) fn position(&self) -> u64 {
+        self.consumed + self.pending as u64
     }
 
     /// The next line, or `None` at the end of the input.
     pub(crate) fn next_line(&mut self) -> std::io::Result<Option<Line<'_>>> {
-        self.inner.consume(std::mem::take(&mut self.pending));
+        let pending = std::mem::take(&mut self.pending);
+        self.inner.consume(pending);
+        self.consumed += pending as u64;
         let (newline, available) = {
             let buf = self.inner.fill_buf()?;
             (memchr::memchr(b'\n', buf), buf.len())
@@ -87,7 +98,9 @@ impl<R: Read> LineReader<R> {
                 extend_bounded(&mut self.line, &buf[..room], keep);
             }
             len += take as u64;
-            self.inner.consume(take + usize::from(newline.is_some()));
+            let used = take + usize::from(newline.is_some());
+            self.inner.consume(used);
+            self.consumed += used as u64;
             if newline.is_some() {
                 break;
             }

@@ -1,6 +1,7 @@
 //! Sources: the pull-source driver, generators, and the JSON Lines / CSV file sources.
 
 pub(crate) mod csv_line;
+pub(crate) mod driver;
 pub(crate) mod file_input;
 pub(crate) mod file_source;
 pub(crate) mod line_reader;

@@ -1,22 +1,15 @@
-//! Sources: in-memory collections, generators (optionally rate-limited) and the shared
-//! driver that assigns epochs and applies flow control.
+//! Sources: the [`PullSource`] trait, in-memory collections and generators, whose
+//! positions checkpoints save (as runs of indices any instance can take over).
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use timely::dataflow::operators::generic::operator::source;
-use timely::dataflow::Stream;
+use serde::{Deserialize, Serialize};
 
-use crate::config::EpochPolicy;
-use crate::job::{Epoch, Job, JobContext, Op, OpHandle};
-use crate::stream::{Data, DataStream, VecBuilder};
-
-/// Records a source emits per activation before yielding to other operators.
-const ACTIVATION_BUDGET: u64 = 8192;
-/// How long a source blocked by flow control waits before checking again.
-/// The worker loop wakes a held-back source when the sinks advance; this is only a fallback.
-const FLOW_CONTROL_POLL: Duration = Duration::from_millis(5);
+use crate::job::{Job, Op};
+use crate::sources::driver::drive;
+use crate::state::snapshot::{decode_part, encode_part};
+use crate::stream::{Data, DataStream};
 
 /// What a [`PullSource`] yields when asked for its next record.
 #[derive(Debug)]
@@ -36,197 +29,131 @@ pub enum Pulled<T> {
 pub trait PullSource<T>: 'static {
     /// The next record, or that there is none yet, or none ever again.
     fn pull(&mut self) -> Pulled<T>;
+
+    /// For checkpoints: what this instance has not read yet, as *splits* that any instance
+    /// can take over after a restore, at any parallelism (encode each with
+    /// [`crate::state::snapshot::encode_part`]; they come back through
+    /// [`Job::pull_source_resumable`]). `None` (the default): the source cannot resume, and
+    /// a job that checkpoints refuses it.
+    fn remaining(&self) -> Option<Vec<Vec<u8>>> {
+        None
+    }
 }
 
-/// Any iterator is a source that is never pending.
-pub(crate) struct IterSource<I>(pub(crate) I);
+/// The indices `next, next + step, …` below `end` that an instance still has to emit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Progression {
+    pub(crate) next: u64,
+    pub(crate) step: u64,
+    pub(crate) end: u64,
+}
 
-impl<I: Iterator + 'static> PullSource<I::Item> for IterSource<I> {
-    #[inline]
-    fn pull(&mut self) -> Pulled<I::Item> {
-        match self.0.next() {
-            Some(x) => Pulled::Record(x),
-            None => Pulled::Done,
+impl Progression {
+    fn is_empty(&self) -> bool {
+        self.next >= self.end
+    }
+
+    /// Instance `i` of `n` at the start: `i, i + n, …`.
+    fn of_instance(instance: usize, instances: usize, end: u64) -> Self {
+        Progression {
+            next: instance as u64,
+            step: instances.max(1) as u64,
+            end,
         }
     }
 }
 
-/// Builds a source operator on every worker. `make(instance, instances)` is called on the
-/// workers that host an instance and returns that instance's records; the driver stamps
-/// them with epochs, honours the rate limit and holds back while the sinks lag more than
-/// `max_epochs_in_flight` epochs behind.
-pub(crate) fn drive<'s, T, S>(
-    ctx: &Rc<JobContext<'s>>,
-    op: &Op,
-    kind: &str,
-    make: impl FnOnce(usize, usize) -> S,
-) -> (OpHandle, Stream<'s, Epoch, Vec<T>>)
-where
-    T: Data,
-    S: PullSource<T>,
-{
-    let handle = ctx.add_operator(op, kind, &[]);
-    let instances = handle.placement.len();
-    let mut records = handle.instance.map(|i| make(i, instances));
-    let epochs = ctx.epochs(op);
-    // An infinite rate is no limit.
-    let rate = op
-        .rate
-        .filter(|r| r.is_finite())
-        .map(|r| r / instances as f64);
-    let window = ctx.config.max_epochs_in_flight.max(1);
-    let max_delay = ctx.config.epoch_max_delay;
-    let probe = ctx.probe.clone();
-    let progress = Arc::clone(&ctx.progress);
-    let metrics = Rc::clone(&handle.metrics);
-    let node = handle.node;
-    let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
-    let scope = ctx.scope;
-    let activators = &ctx.source_activators;
-    let stream = source::<_, VecBuilder<T>, _, _>(scope, &handle.name, move |capability, info| {
-        let activator = scope.activator_for(Rc::clone(&info.address));
-        if records.is_some() {
-            activators
-                .borrow_mut()
-                .push(scope.activator_for(Rc::clone(&info.address)));
-        }
-        let mut cap = records.as_ref().map(|_| capability);
-        let started = Instant::now();
-        let mut emitted: u64 = 0;
-        let mut in_epoch: u64 = 0;
-        // When the open record-count epoch got its first record (for the latency bound).
-        let mut epoch_opened = started;
-        move |output| {
-            let Some(c) = cap.as_mut() else { return };
-            let _busy = metrics.busy_in(node);
-            // Time epochs: epoch k is the k-th interval since the source started, so
-            // sources with the same interval move together, also while idle.
-            if let EpochPolicy::Interval(every) = epochs {
-                let slot = (started.elapsed().as_nanos() / every.as_nanos().max(1)) as u64;
-                if slot > *c.time() {
-                    c.downgrade(&slot);
-                    in_epoch = 0;
-                }
-            }
-            // Latency bound: a record-count epoch that has waited long enough is closed.
-            if let EpochPolicy::Records(_) = epochs {
-                if in_epoch > 0 && epoch_opened.elapsed() >= max_delay {
-                    let next = *c.time() + 1;
-                    c.downgrade(&next);
-                    in_epoch = 0;
-                }
-            }
-            let epoch = *c.time();
-            // Flow control: epochs <= epoch - window must be complete at the sinks.
-            if epoch >= window && probe.less_equal(&(epoch - window)) {
-                activator.activate_after(FLOW_CONTROL_POLL);
-                return;
-            }
-            let mut budget = ACTIVATION_BUDGET;
-            if let EpochPolicy::Records(per_epoch) = epochs {
-                budget = budget.min(per_epoch.max(1) - in_epoch);
-            }
-            if let Some(rate) = rate {
-                let allowed = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
-                let tokens = allowed.saturating_sub(emitted);
-                if tokens == 0 {
-                    let mut wait = Duration::from_secs_f64((emitted + 1) as f64 / rate)
-                        .saturating_sub(started.elapsed());
-                    if in_epoch > 0 {
-                        // Wake up in time to close the epoch at its latency bound.
-                        wait = wait.min(max_delay.saturating_sub(epoch_opened.elapsed()));
-                    }
-                    activator.activate_after(wait.max(Duration::from_micros(50)));
-                    return;
-                }
-                budget = budget.min(tokens);
-            }
-            let iter = records.as_mut().expect("instances have records");
-            let mut n = 0;
-            let mut exhausted = false;
-            let mut pending = None;
-            {
-                let mut session = output.session(c);
-                while n < budget {
-                    match iter.pull() {
-                        Pulled::Record(x) => {
-                            session.give(x);
-                            n += 1;
-                        }
-                        Pulled::Pending(wait) => {
-                            pending = Some(wait);
-                            break;
-                        }
-                        Pulled::Done => {
-                            exhausted = true;
-                            break;
-                        }
-                        Pulled::Failed(message) => {
-                            JobContext::fail(
-                                &failure,
-                                crate::WeirError::Operator {
-                                    operator: name.clone(),
-                                    message,
-                                },
-                            );
-                            exhausted = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            if in_epoch == 0 && n > 0 {
-                epoch_opened = Instant::now();
-            }
-            emitted += n;
-            in_epoch += n;
-            metrics.add_in(n as usize);
-            metrics.add_out(n as usize);
-            progress.fetch_add(n, Ordering::Relaxed);
-            if exhausted {
-                cap = None;
-                return;
-            }
-            if let Some(wait) = pending {
-                // Nothing to read now: ask again later. Record-count epochs close a
-                // non-empty epoch so what was read can complete downstream; time epochs
-                // wake up at the next interval to move on.
-                let wait = match epochs {
-                    EpochPolicy::Records(_) => {
-                        if in_epoch > 0 {
-                            c.downgrade(&(epoch + 1));
-                            in_epoch = 0;
-                        }
-                        wait
-                    }
-                    EpochPolicy::Interval(every) => {
-                        let next = every
-                            .mul_f64((epoch + 1) as f64)
-                            .saturating_sub(started.elapsed());
-                        wait.min(next.max(Duration::from_micros(100)))
-                    }
-                };
-                activator.activate_after(wait);
-                return;
-            }
-            if let EpochPolicy::Records(per_epoch) = epochs {
-                if in_epoch >= per_epoch.max(1) {
-                    c.downgrade(&(epoch + 1));
-                    in_epoch = 0;
-                }
-            }
-            match (rate, epochs) {
-                (Some(_), EpochPolicy::Interval(every)) => {
-                    activator.activate_after(every.min(Duration::from_millis(1)))
-                }
-                _ => activator.activate(),
-            }
-        }
-    });
-    (handle, stream)
+/// The progressions an instance starts with: restored ones, or its share of `0..end`.
+fn progressions(
+    instance: usize,
+    instances: usize,
+    end: u64,
+    restored: Option<Vec<Vec<u8>>>,
+) -> Vec<Progression> {
+    match restored {
+        // Splits are this crate's own encoding: a damaged checkpoint fails its checksum first.
+        Some(splits) => splits
+            .iter()
+            .filter_map(|s| decode_part::<Progression>(s).ok())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        None => vec![Progression::of_instance(instance, instances, end)],
+    }
 }
 
-use std::sync::Arc;
+fn encode_progressions(progressions: &[Progression]) -> Option<Vec<Vec<u8>>> {
+    progressions
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| encode_part(p).ok())
+        .collect()
+}
+
+/// The generator: record `k` is `f(k)` for the indices of its progressions, one after the
+/// other.
+struct GeneratorSource<F> {
+    f: F,
+    progressions: Vec<Progression>,
+}
+
+impl<T: 'static, F: Fn(u64) -> T + 'static> PullSource<T> for GeneratorSource<F> {
+    #[inline]
+    fn pull(&mut self) -> Pulled<T> {
+        loop {
+            let Some(p) = self.progressions.first_mut() else {
+                return Pulled::Done;
+            };
+            if p.is_empty() {
+                self.progressions.remove(0);
+                continue;
+            }
+            let k = p.next;
+            p.next = p.next.saturating_add(p.step);
+            return Pulled::Record((self.f)(k));
+        }
+    }
+
+    fn remaining(&self) -> Option<Vec<Vec<u8>>> {
+        encode_progressions(&self.progressions)
+    }
+}
+
+/// A collection: the items at the indices of its progressions, read in index order.
+struct CollectionSource<I: Iterator> {
+    items: I,
+    /// The index of the next item `items` yields.
+    at: u64,
+    progressions: Vec<Progression>,
+}
+
+impl<I: Iterator + 'static> PullSource<I::Item> for CollectionSource<I> {
+    fn pull(&mut self) -> Pulled<I::Item> {
+        self.progressions.retain(|p| !p.is_empty());
+        let Some(p) = self.progressions.iter_mut().min_by_key(|p| p.next) else {
+            return Pulled::Done;
+        };
+        let skip = p.next - self.at;
+        let item = if skip > 0 {
+            self.items.nth(skip as usize)
+        } else {
+            self.items.next()
+        };
+        self.at = p.next + 1;
+        p.next = p.next.saturating_add(p.step);
+        match item {
+            Some(x) => Pulled::Record(x),
+            None => {
+                // The collection is shorter than the progressions say: nothing more.
+                self.progressions.clear();
+                Pulled::Done
+            }
+        }
+    }
+
+    fn remaining(&self) -> Option<Vec<Vec<u8>>> {
+        encode_progressions(&self.progressions)
+    }
+}
 
 impl<'s> Job<'s> {
     /// A source built from a [`PullSource`] per instance: `make(instance, instances)` runs on
@@ -236,6 +163,27 @@ impl<'s> Job<'s> {
         &mut self,
         op: impl Into<Op>,
         make: impl FnOnce(usize, usize) -> S,
+    ) -> DataStream<'s, T> {
+        let op = op.into();
+        if self.ctx.state.enabled {
+            self.ctx.fail_build(crate::WeirError::Build {
+                operator: op.name.clone(),
+                message: "a job that checkpoints needs sources that can resume: use \
+                          Job::pull_source_resumable and PullSource::remaining"
+                    .into(),
+            });
+        }
+        let (handle, stream) = drive(&self.ctx, &op, "source:custom", move |i, n, _| make(i, n));
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
+    }
+
+    /// A source whose position checkpoints save: `make(instance, instances, splits)` gets
+    /// the splits a restored checkpoint dealt to this instance (`None` on a fresh start),
+    /// from what [`PullSource::remaining`] returned, and must go on from them.
+    pub fn pull_source_resumable<T: Data, S: PullSource<T>>(
+        &mut self,
+        op: impl Into<Op>,
+        make: impl FnOnce(usize, usize, Option<Vec<Vec<u8>>>) -> S,
     ) -> DataStream<'s, T> {
         let op = op.into();
         let (handle, stream) = drive(&self.ctx, &op, "source:custom", make);
@@ -258,9 +206,16 @@ impl<'s> Job<'s> {
         I::IntoIter: 'static,
     {
         let op = op.into();
-        let (handle, stream) = drive(&self.ctx, &op, "source:collection", move |i, n| {
-            IterSource(data.into_iter().skip(i).step_by(n))
-        });
+        let (handle, stream) = drive(
+            &self.ctx,
+            &op,
+            "source:collection",
+            move |i, n, restored| CollectionSource {
+                items: data.into_iter(),
+                at: 0,
+                progressions: progressions(i, n, u64::MAX, restored),
+            },
+        );
         DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
     }
 
@@ -285,17 +240,11 @@ impl<'s> Job<'s> {
         f: impl Fn(u64) -> T + 'static,
     ) -> DataStream<'s, T> {
         let op = op.into();
-        let (handle, stream) = drive(&self.ctx, &op, "source:generator", move |i, n| {
-            let end = count.unwrap_or(u64::MAX);
-            // A plain counter: cheaper per record than `StepBy`.
-            let (mut k, step) = (i as u64, n as u64);
-            IterSource(std::iter::from_fn(move || {
-                (k < end).then(|| {
-                    let record = f(k);
-                    k = k.saturating_add(step);
-                    record
-                })
-            }))
+        let (handle, stream) = drive(&self.ctx, &op, "source:generator", move |i, n, restored| {
+            GeneratorSource {
+                f,
+                progressions: progressions(i, n, count.unwrap_or(u64::MAX), restored),
+            }
         });
         DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
     }

@@ -1,0 +1,428 @@
+//! The driver of every source instance: it asks the [`PullSource`] for records and stamps
+//! them with epochs (its epoch clock), paces them (rate limit), holds back while the sinks
+//! lag (flow control) or while a checkpoint is taken (the [gate](crate::state::gate)), and
+//! offers the source's position to checkpoints.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use timely::dataflow::operators::generic::operator::source as source_operator;
+use timely::dataflow::operators::generic::OutputBuilderSession;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::{ProbeHandle, Stream};
+use timely::scheduling::Activator;
+
+use crate::config::EpochPolicy;
+use crate::job::{Epoch, JobContext, Op, OpHandle};
+use crate::report::OperatorMetrics;
+use crate::sources::source::{PullSource, Pulled};
+use crate::state::gate::{GateMode, Passage, SourceGate, SourceStatus};
+use crate::state::snapshot::StatePart;
+use crate::state::{Checkpointed, StateError};
+use crate::stream::{Data, VecBuilder};
+use crate::WeirError;
+
+/// Records a source emits per activation before yielding to other operators.
+const ACTIVATION_BUDGET: u64 = 8192;
+/// How long a source blocked by flow control waits before checking again.
+/// The worker loop wakes a held-back source when the sinks advance; this is only a fallback.
+const FLOW_CONTROL_POLL: Duration = Duration::from_millis(5);
+
+/// Where a source instance's epochs come from.
+struct EpochClock {
+    policy: EpochPolicy,
+    /// The first epoch (after a restore: the one after the checkpoint's).
+    base: Epoch,
+    started: Instant,
+    /// Records in the open epoch.
+    in_epoch: u64,
+    /// When the open record-count epoch got its first record (for the latency bound).
+    opened: Instant,
+    max_delay: Duration,
+}
+
+impl EpochClock {
+    /// The time slot an interval source is in now.
+    fn slot(&self, every: Duration) -> Epoch {
+        self.base + (self.started.elapsed().as_nanos() / every.as_nanos().max(1)) as u64
+    }
+
+    /// Whether the open epoch is due to close: full, or open for too long.
+    fn due(&self) -> bool {
+        match self.policy {
+            EpochPolicy::Records(n) => {
+                self.in_epoch >= n.max(1)
+                    || (self.in_epoch > 0 && self.opened.elapsed() >= self.max_delay)
+            }
+            EpochPolicy::Interval(_) => false,
+        }
+    }
+
+    /// Records the open epoch may still take in this activation.
+    fn room(&self) -> u64 {
+        match self.policy {
+            EpochPolicy::Records(n) => n.max(1).saturating_sub(self.in_epoch),
+            EpochPolicy::Interval(_) => u64::MAX,
+        }
+    }
+
+    fn emitted(&mut self, n: u64) {
+        if self.in_epoch == 0 && n > 0 {
+            self.opened = Instant::now();
+        }
+        self.in_epoch += n;
+    }
+}
+
+/// Paces a source to a rate (records per second of this instance).
+struct RateLimit {
+    rate: f64,
+    started: Instant,
+    emitted: u64,
+}
+
+impl RateLimit {
+    /// Records allowed now, or how long to wait for the next one.
+    fn tokens(&self) -> Result<u64, Duration> {
+        let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u64 + 1;
+        match allowed.saturating_sub(self.emitted) {
+            0 => Err(
+                Duration::from_secs_f64((self.emitted + 1) as f64 / self.rate)
+                    .saturating_sub(self.started.elapsed()),
+            ),
+            n => Ok(n),
+        }
+    }
+}
+
+/// The source itself, shared with the checkpoint that reads its position.
+type SharedSource<S> = Rc<RefCell<Option<S>>>;
+
+/// A source instance's state for checkpoints: the splits it has not finished.
+struct SourcePosition<T, S> {
+    source: SharedSource<S>,
+    name: String,
+    _records: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, S: PullSource<T>> Checkpointed for SourcePosition<T, S> {
+    fn snapshot(&self, _checkpoint: u64, _full: bool) -> Result<StatePart, StateError> {
+        let splits = match self.source.borrow().as_ref() {
+            // Exhausted: nothing remains.
+            None => Vec::new(),
+            Some(s) => s.remaining().ok_or_else(|| {
+                StateError::Encode(format!("source `{}` cannot tell its position", self.name))
+            })?,
+        };
+        Ok(StatePart::Splits(splits))
+    }
+}
+
+/// Everything one source instance needs between activations.
+struct SourceDriver<S> {
+    source: SharedSource<S>,
+    clock: EpochClock,
+    rate: Option<RateLimit>,
+    window: u64,
+    probe: ProbeHandle<Epoch>,
+    gate: Rc<SourceGate>,
+    status: Rc<Cell<SourceStatus>>,
+    progress: Arc<AtomicU64>,
+    metrics: Rc<OperatorMetrics>,
+    failure: Rc<RefCell<Option<WeirError>>>,
+    name: String,
+}
+
+/// What an activation ended with.
+enum Next {
+    /// Run again as soon as possible.
+    Now,
+    /// Run again after this long.
+    After(Duration),
+    /// The gate or the sinks hold the source: the worker loop wakes it.
+    Held,
+    /// The source is exhausted (or failed).
+    Done,
+}
+
+impl<S> SourceDriver<S> {
+    /// One activation: emits what it may and says when to run again.
+    fn activate<T: Data>(
+        &mut self,
+        cap: &mut Capability<Epoch>,
+        output: &mut OutputBuilderSession<'_, Epoch, VecBuilder<T>>,
+    ) -> Next
+    where
+        S: PullSource<T>,
+    {
+        let passage = Passage::of(self.gate.mode(), *cap.time(), self.clock.in_epoch);
+        match passage {
+            Passage::Wait => return Next::Held,
+            Passage::WaitAt(epoch) => {
+                self.move_to(cap, epoch);
+                return Next::Held;
+            }
+            _ => {}
+        }
+        if passage == Passage::Go {
+            self.follow_interval(cap);
+        }
+        // Interval epochs have no end of their own to wait for: they close now.
+        if let (Passage::CloseInto(epoch), EpochPolicy::Interval(_)) = (passage, self.clock.policy)
+        {
+            self.move_to(cap, epoch);
+            return Next::Held;
+        }
+        if self.clock.due() {
+            match passage {
+                Passage::StayInEpoch => return Next::Held,
+                Passage::CloseInto(epoch) => {
+                    self.move_to(cap, epoch);
+                    return Next::Held;
+                }
+                _ => self.move_to(cap, *cap.time() + 1),
+            }
+        }
+        let epoch = *cap.time();
+        // Flow control: epochs <= epoch - window must be complete at the sinks.
+        if epoch >= self.window && self.probe.less_equal(&(epoch - self.window)) {
+            return Next::After(FLOW_CONTROL_POLL);
+        }
+        let mut budget = ACTIVATION_BUDGET.min(self.clock.room());
+        if let Some(rate) = &self.rate {
+            match rate.tokens() {
+                Ok(tokens) => budget = budget.min(tokens),
+                Err(wait) => return Next::After(self.until_due(wait)),
+            }
+        }
+        self.pull(cap, output, budget, passage)
+    }
+
+    /// Interval epochs follow the clock, also while idle.
+    fn follow_interval(&mut self, cap: &mut Capability<Epoch>) {
+        if let EpochPolicy::Interval(every) = self.clock.policy {
+            let slot = self.clock.slot(every);
+            if slot > *cap.time() {
+                self.move_to(cap, slot);
+            }
+        }
+    }
+
+    /// Closes the open epoch: the capability moves to `epoch` (if it is later).
+    fn move_to(&mut self, cap: &mut Capability<Epoch>, epoch: Epoch) {
+        if epoch > *cap.time() {
+            cap.downgrade(&epoch);
+            self.clock.in_epoch = 0;
+        }
+        self.note(*cap.time(), true);
+    }
+
+    fn note(&self, epoch: Epoch, live: bool) {
+        self.status.set(SourceStatus { epoch, live });
+    }
+
+    /// A wait, shortened so that the open epoch still closes at its latency bound.
+    fn until_due(&self, wait: Duration) -> Duration {
+        let wait = if self.clock.in_epoch > 0 {
+            wait.min(
+                self.clock
+                    .max_delay
+                    .saturating_sub(self.clock.opened.elapsed()),
+            )
+        } else {
+            wait
+        };
+        wait.max(Duration::from_micros(50))
+    }
+
+    /// Asks the source for up to `budget` records.
+    fn pull<T: Data>(
+        &mut self,
+        cap: &mut Capability<Epoch>,
+        output: &mut OutputBuilderSession<'_, Epoch, VecBuilder<T>>,
+        budget: u64,
+        passage: Passage,
+    ) -> Next
+    where
+        S: PullSource<T>,
+    {
+        let mut n = 0;
+        let mut end = None;
+        {
+            let mut source = self.source.borrow_mut();
+            let Some(source) = source.as_mut() else {
+                return Next::Done;
+            };
+            let mut session = output.session(cap);
+            while n < budget {
+                match source.pull() {
+                    Pulled::Record(x) => {
+                        session.give(x);
+                        n += 1;
+                    }
+                    other => {
+                        end = Some(other);
+                        break;
+                    }
+                }
+            }
+        }
+        self.clock.emitted(n);
+        if let Some(rate) = &mut self.rate {
+            rate.emitted += n;
+        }
+        self.metrics.add_in(n as usize);
+        self.metrics.add_out(n as usize);
+        self.progress.fetch_add(n, Ordering::Relaxed);
+        match end {
+            None => Next::Now,
+            Some(Pulled::Done) => self.exhausted(),
+            Some(Pulled::Failed(message)) => {
+                let error = WeirError::Operator {
+                    operator: self.name.clone(),
+                    message,
+                };
+                JobContext::fail(&self.failure, error);
+                self.exhausted()
+            }
+            Some(Pulled::Pending(wait)) => self.pending(cap, wait, passage),
+            Some(Pulled::Record(_)) => unreachable!("records are taken in the loop"),
+        }
+    }
+
+    fn exhausted(&mut self) -> Next {
+        *self.source.borrow_mut() = None;
+        self.note(0, false);
+        Next::Done
+    }
+
+    /// Nothing to read now: a record-count epoch with records closes (so what was read can
+    /// complete downstream); an interval epoch wakes up at the next interval.
+    fn pending(&mut self, cap: &mut Capability<Epoch>, wait: Duration, passage: Passage) -> Next {
+        let epoch = *cap.time();
+        match self.clock.policy {
+            EpochPolicy::Records(_) => {
+                if self.clock.in_epoch > 0 {
+                    match passage {
+                        Passage::StayInEpoch => {}
+                        Passage::CloseInto(next) => self.move_to(cap, next),
+                        _ => self.move_to(cap, epoch + 1),
+                    }
+                }
+                Next::After(wait)
+            }
+            EpochPolicy::Interval(every) => {
+                let next = every
+                    .mul_f64((epoch + 1 - self.clock.base) as f64)
+                    .saturating_sub(self.clock.started.elapsed());
+                Next::After(wait.min(next.max(Duration::from_micros(100))))
+            }
+        }
+    }
+}
+
+/// Builds a source operator on every worker. `make(instance, instances, splits)` is called
+/// on the workers that host an instance, with the splits a restored checkpoint dealt to it,
+/// and returns that instance's source; the driver does the rest (see the module docs).
+pub(crate) fn drive<'s, T, S>(
+    ctx: &Rc<JobContext<'s>>,
+    op: &Op,
+    kind: &str,
+    make: impl FnOnce(usize, usize, Option<Vec<Vec<u8>>>) -> S,
+) -> (OpHandle, Stream<'s, Epoch, Vec<T>>)
+where
+    T: Data,
+    S: PullSource<T>,
+{
+    let handle = ctx.add_operator(op, kind, &[]);
+    let instances = handle.placement.len();
+    let restored = ctx.state.restored.as_ref().and_then(|r| {
+        handle
+            .instance
+            .and_then(|i| r.splits(&handle.name, i, instances))
+    });
+    let source: SharedSource<S> = Rc::new(RefCell::new(
+        handle.instance.map(|i| make(i, instances, restored)),
+    ));
+    let base = ctx.start_epoch();
+    let mut driver = handle.instance.map(|_| SourceDriver {
+        source: Rc::clone(&source),
+        clock: EpochClock {
+            policy: ctx.epochs(op),
+            base,
+            started: Instant::now(),
+            in_epoch: 0,
+            opened: Instant::now(),
+            max_delay: ctx.config.epoch_max_delay,
+        },
+        // An infinite rate is no limit.
+        rate: op.rate.filter(|r| r.is_finite()).map(|r| RateLimit {
+            rate: r / instances as f64,
+            started: Instant::now(),
+            emitted: 0,
+        }),
+        window: ctx.config.max_epochs_in_flight.max(1),
+        probe: ctx.probe.clone(),
+        gate: Rc::clone(&ctx.gate),
+        status: ctx.gate.register(base),
+        progress: Arc::clone(&ctx.progress),
+        metrics: Rc::clone(&handle.metrics),
+        failure: Rc::clone(&ctx.failure),
+        name: handle.name.clone(),
+    });
+    if let (Some(i), true) = (handle.instance, ctx.state.enabled) {
+        ctx.state
+            .register(
+                &handle.name,
+                i,
+                Rc::new(SourcePosition::<T, S> {
+                    source: Rc::clone(&source),
+                    name: handle.name.clone(),
+                    _records: std::marker::PhantomData,
+                }),
+            )
+            .set(Epoch::MAX);
+    } else if ctx.state.enabled {
+        ctx.state.claim(&handle.name);
+    }
+    let (scope, node, metrics) = (ctx.scope, handle.node, Rc::clone(&handle.metrics));
+    let activators = &ctx.source_activators;
+    let stream =
+        source_operator::<_, VecBuilder<T>, _, _>(scope, &handle.name, move |capability, info| {
+            let activator: Activator = scope.activator_for(Rc::clone(&info.address));
+            if driver.is_some() {
+                activators
+                    .borrow_mut()
+                    .push(scope.activator_for(Rc::clone(&info.address)));
+            }
+            let mut cap = driver.as_ref().map(|_| {
+                let mut c = capability;
+                c.downgrade(&base);
+                c
+            });
+            move |output| {
+                let (Some(c), Some(d)) = (cap.as_mut(), driver.as_mut()) else {
+                    return;
+                };
+                let _busy = metrics.busy_in(node);
+                match d.activate(c, output) {
+                    Next::Now => activator.activate(),
+                    Next::After(wait) => activator.activate_after(wait),
+                    Next::Held => {
+                        // Woken by the worker loop when the gate opens or the sinks move on;
+                        // interval sources also follow their clock.
+                        if let EpochPolicy::Interval(every) = d.clock.policy {
+                            if d.gate.mode() == GateMode::Open {
+                                activator.activate_after(every.min(Duration::from_millis(5)));
+                            }
+                        }
+                    }
+                    Next::Done => cap = None,
+                }
+            }
+        });
+    (handle, stream)
+}

@@ -1,0 +1,150 @@
+//! The gate the source instances of one worker pass before they emit: open, or holding
+//! them at an epoch boundary while a checkpoint is agreed and taken, or closed until every
+//! worker of a (restored) job is ready.
+//!
+//! A checkpoint's epoch `L` is the highest epoch any source instance is in when the
+//! checkpoint begins. Every source first *freezes* (it may go on filling its current epoch
+//! but not start the next), then, once `L` is known, finishes its current epoch as it
+//! would anyway and jumps to `L + 1`, where it waits until the snapshot is taken. So no
+//! record after `L` exists anywhere while operators snapshot, and epochs keep the records
+//! they would have had.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use crate::job::Epoch;
+
+/// What sources may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GateMode {
+    /// Anything.
+    Open,
+    /// Stay in the current epoch: fill it, but neither close it nor start the next.
+    Freeze,
+    /// Emit only at epochs up to this one; past it, wait.
+    Limit(Epoch),
+    /// Nothing, until every worker is ready (the start of a checkpointed job).
+    Closed,
+}
+
+/// Where one source instance is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SourceStatus {
+    /// The epoch of its capability.
+    pub(crate) epoch: Epoch,
+    /// Whether it can still emit (not exhausted).
+    pub(crate) live: bool,
+}
+
+/// The sources of one worker and what they may do.
+#[derive(Debug)]
+pub(crate) struct SourceGate {
+    mode: Cell<GateMode>,
+    sources: RefCell<Vec<Rc<Cell<SourceStatus>>>>,
+}
+
+impl SourceGate {
+    pub(crate) fn new(mode: GateMode) -> Self {
+        SourceGate {
+            mode: Cell::new(mode),
+            sources: RefCell::default(),
+        }
+    }
+
+    pub(crate) fn mode(&self) -> GateMode {
+        self.mode.get()
+    }
+
+    pub(crate) fn set(&self, mode: GateMode) {
+        self.mode.set(mode);
+    }
+
+    /// A source instance of this worker, starting at `epoch`.
+    pub(crate) fn register(&self, epoch: Epoch) -> Rc<Cell<SourceStatus>> {
+        let status = Rc::new(Cell::new(SourceStatus { epoch, live: true }));
+        self.sources.borrow_mut().push(Rc::clone(&status));
+        status
+    }
+
+    /// The highest epoch a live source of this worker is in (0 without any).
+    pub(crate) fn highest_epoch(&self) -> Epoch {
+        self.sources
+            .borrow()
+            .iter()
+            .map(|s| s.get())
+            .filter(|s| s.live)
+            .map(|s| s.epoch)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether every live source of this worker is past `epoch`.
+    pub(crate) fn all_past(&self, epoch: Epoch) -> bool {
+        self.sources
+            .borrow()
+            .iter()
+            .map(|s| s.get())
+            .all(|s| !s.live || s.epoch > epoch)
+    }
+}
+
+/// What a source instance does at a moment, given the gate (see [`SourceGate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Passage {
+    /// Emit as usual.
+    Go,
+    /// Emit, but do not close the current epoch.
+    StayInEpoch,
+    /// Emit in the current epoch; when it closes, go on at this epoch (and wait there).
+    CloseInto(Epoch),
+    /// Move the capability to this epoch (if it is later) and emit nothing.
+    WaitAt(Epoch),
+    /// Emit nothing.
+    Wait,
+}
+
+impl Passage {
+    /// The passage of a source whose capability is at `epoch` and that has emitted
+    /// `in_epoch` records in it.
+    pub(crate) fn of(mode: GateMode, epoch: Epoch, in_epoch: u64) -> Passage {
+        match mode {
+            GateMode::Open => Passage::Go,
+            GateMode::Closed => Passage::Wait,
+            GateMode::Freeze => Passage::StayInEpoch,
+            GateMode::Limit(limit) if epoch > limit => Passage::Wait,
+            // An epoch without records closes at once.
+            GateMode::Limit(limit) if in_epoch == 0 => Passage::WaitAt(limit + 1),
+            GateMode::Limit(limit) => Passage::CloseInto(limit + 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_stay_in_their_epoch_then_close_into_the_one_after_the_limit() {
+        assert_eq!(Passage::of(GateMode::Open, 3, 5), Passage::Go);
+        assert_eq!(Passage::of(GateMode::Freeze, 3, 5), Passage::StayInEpoch);
+        assert_eq!(Passage::of(GateMode::Limit(7), 3, 5), Passage::CloseInto(8));
+        assert_eq!(Passage::of(GateMode::Limit(7), 7, 0), Passage::WaitAt(8));
+        assert_eq!(Passage::of(GateMode::Limit(7), 8, 0), Passage::Wait);
+        assert_eq!(Passage::of(GateMode::Closed, 0, 0), Passage::Wait);
+        let gate = SourceGate::new(GateMode::Open);
+        let a = gate.register(2);
+        let b = gate.register(5);
+        assert_eq!(gate.highest_epoch(), 5);
+        b.set(SourceStatus {
+            epoch: 9,
+            live: false,
+        });
+        assert_eq!(gate.highest_epoch(), 2);
+        assert!(!gate.all_past(2));
+        a.set(SourceStatus {
+            epoch: 3,
+            live: true,
+        });
+        assert!(gate.all_past(2));
+    }
+}

@@ -1,0 +1,436 @@
+//! Keyed state that checkpoints: a value per key (Flink's `ValueState`), and on top of it a
+//! list per key (`ListState`) and a map per key (`MapState`), with an optional time-to-live
+//! (Flink's `StateTtlConfig`: a key not written for the TTL is gone).
+//!
+//! The state remembers which keys changed since the last checkpoint, so that a checkpoint
+//! can hold only those (incremental) and restore applies a full checkpoint, then the changes
+//! after it. Keys are routed by [`crate::key_hash`], so a checkpoint restores at another
+//! parallelism: every instance takes the keys it now owns.
+
+use std::collections::BTreeMap;
+use std::hash::Hash;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::operators::keyed::key_hash;
+use crate::state::snapshot::{decode_part, encode_part, KeyedEntry, StatePart};
+use crate::state::StateError;
+
+/// How long a key lives without being written (Flink's `StateTtlConfig` with processing
+/// time and `OnCreateAndWrite`): a key whose last write is older than `ttl` is not
+/// returned, and is dropped (and removed from the next checkpoint) when the state expires
+/// its keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateTtl {
+    /// The time to live.
+    pub ttl: Duration,
+}
+
+impl StateTtl {
+    /// Keys live for `ttl` after their last write.
+    pub fn after_write(ttl: Duration) -> Self {
+        StateTtl { ttl }
+    }
+}
+
+/// A key's value, when it was last written, and whether it changed since the last
+/// checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Slot<V> {
+    value: V,
+    /// Milliseconds since the Unix epoch of the last write.
+    written_ms: u64,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A value per key, checkpointed with the job (see the [module documentation](self)).
+///
+/// ```
+/// use weir_core::state::KeyedState;
+/// let mut clicks: KeyedState<String, u64> = KeyedState::new();
+/// *clicks.entry("ann".to_string()) += 1;
+/// *clicks.entry("ann".to_string()) += 1;
+/// assert_eq!(clicks.get(&"ann".to_string()), Some(&2));
+/// assert_eq!(clicks.len(), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyedState<K, V> {
+    slots: FxHashMap<K, Slot<V>>,
+    /// Keys written or removed since the last checkpoint, each once.
+    changed: Vec<K>,
+    /// Whether changes are tracked (only when the job checkpoints).
+    tracking: bool,
+    ttl: Option<StateTtl>,
+    clock: fn() -> u64,
+}
+
+impl<K, V> Default for KeyedState<K, V> {
+    fn default() -> Self {
+        KeyedState {
+            slots: FxHashMap::default(),
+            changed: Vec::new(),
+            tracking: false,
+            ttl: None,
+            clock: now_ms,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
+    /// Empty state without a TTL.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empty state whose keys expire `ttl` after their last write.
+    pub fn with_ttl(ttl: StateTtl) -> Self {
+        KeyedState {
+            ttl: Some(ttl),
+            ..Self::default()
+        }
+    }
+
+    /// Remembers changed keys from now on, for incremental checkpoints.
+    pub(crate) fn track_changes(&mut self) {
+        self.tracking = true;
+    }
+
+    /// Uses another clock (milliseconds since the Unix epoch), for tests of the TTL.
+    pub fn with_clock(mut self, clock: fn() -> u64) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn expired(&self, slot: &Slot<V>, now: u64) -> bool {
+        self.ttl
+            .is_some_and(|t| now.saturating_sub(slot.written_ms) >= t.ttl.as_millis() as u64)
+    }
+
+    /// The value of `key`, unless it has none or it expired.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        let slot = self.slots.get(key)?;
+        if self.ttl.is_some() && self.expired(slot, (self.clock)()) {
+            return None;
+        }
+        Some(&slot.value)
+    }
+
+    /// Sets the value of `key`.
+    pub fn put(&mut self, key: K, value: V) {
+        let mut value = Some(value);
+        let slot = self.entry_or_insert_with(key, || value.take().expect("taken once"));
+        if let Some(v) = value {
+            *slot = v;
+        }
+    }
+
+    /// The value of `key` to change, created with `init` if it has none (or it expired).
+    /// One hash lookup; the key is cloned only the first time it changes after a checkpoint.
+    pub fn entry_or_insert_with(&mut self, key: K, init: impl FnOnce() -> V) -> &mut V {
+        use std::collections::hash_map::Entry;
+        let now = if self.ttl.is_some() {
+            (self.clock)()
+        } else {
+            0
+        };
+        let (ttl, tracking) = (self.ttl, self.tracking);
+        let changed = &mut self.changed;
+        let slot = match self.slots.entry(key) {
+            Entry::Occupied(o) => {
+                if tracking && !o.get().dirty {
+                    changed.push(o.key().clone());
+                }
+                let slot = o.into_mut();
+                let expired = ttl.is_some_and(|t| {
+                    now.saturating_sub(slot.written_ms) >= t.ttl.as_millis() as u64
+                });
+                if expired {
+                    slot.value = init();
+                }
+                slot
+            }
+            Entry::Vacant(v) => {
+                if tracking {
+                    changed.push(v.key().clone());
+                }
+                v.insert(Slot {
+                    value: init(),
+                    written_ms: now,
+                    dirty: false,
+                })
+            }
+        };
+        slot.dirty = tracking;
+        slot.written_ms = now;
+        &mut slot.value
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let slot = self.slots.remove(key)?;
+        if self.tracking && !slot.dirty {
+            self.changed.push(key.clone());
+        }
+        Some(slot.value)
+    }
+
+    /// Drops every key whose TTL has passed; returns how many.
+    pub fn expire(&mut self) -> usize {
+        if self.ttl.is_none() {
+            return 0;
+        }
+        let now = (self.clock)();
+        let gone: Vec<K> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| self.expired(s, now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &gone {
+            self.remove(k);
+        }
+        gone.len()
+    }
+
+    /// Number of keys (expired ones included until [`KeyedState::expire`]).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Every live key and value, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        let now = if self.ttl.is_some() {
+            (self.clock)()
+        } else {
+            0
+        };
+        self.slots
+            .iter()
+            .filter(move |(_, s)| !self.expired(s, now))
+            .map(|(k, s)| (k, &s.value))
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Default> KeyedState<K, V> {
+    /// The value of `key` to change, created with `V::default()` if it has none.
+    pub fn entry(&mut self, key: K) -> &mut V {
+        self.entry_or_insert_with(key, V::default)
+    }
+}
+
+impl<K, V> KeyedState<K, V>
+where
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    /// The state for a checkpoint: every key (`full`), or the keys changed since the last
+    /// checkpoint. Expired keys are dropped first.
+    pub(crate) fn snapshot(&mut self, full: bool) -> Result<StatePart, StateError> {
+        self.expire();
+        let entry = |k: &K, slot: Option<&Slot<V>>| -> Result<KeyedEntry, StateError> {
+            Ok(KeyedEntry {
+                hash: key_hash(k),
+                key: encode_part(k)?,
+                value: match slot {
+                    Some(s) => Some(encode_part(&(&s.value, s.written_ms))?),
+                    None => None,
+                },
+            })
+        };
+        let entries = if full {
+            self.slots
+                .iter()
+                .map(|(k, s)| entry(k, Some(s)))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            let mut changed = std::mem::take(&mut self.changed);
+            changed.sort_unstable_by_key(key_hash);
+            changed.dedup();
+            changed
+                .iter()
+                .map(|k| entry(k, self.slots.get(k)))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        self.changed.clear();
+        self.slots.values_mut().for_each(|s| s.dirty = false);
+        Ok(StatePart::Keyed { full, entries })
+    }
+
+    /// Applies restored parts in order: a full one replaces everything, a later one applies
+    /// its changes.
+    pub(crate) fn restore(&mut self, parts: &[StatePart]) -> Result<(), StateError> {
+        for part in parts {
+            let StatePart::Keyed { full, entries } = part else {
+                return Err(StateError::Decode("expected keyed state".into()));
+            };
+            if *full {
+                self.slots.clear();
+            }
+            for e in entries {
+                let key: K = decode_part(&e.key)?;
+                match &e.value {
+                    Some(bytes) => {
+                        let (value, written_ms): (V, u64) = decode_part(bytes)?;
+                        self.slots.insert(
+                            key,
+                            Slot {
+                                value,
+                                written_ms,
+                                dirty: false,
+                            },
+                        );
+                    }
+                    None => {
+                        self.slots.remove(&key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A list per key (Flink's `ListState`).
+pub type KeyedListState<K, T> = KeyedState<K, Vec<T>>;
+
+impl<K: Hash + Eq + Clone, T> KeyedState<K, Vec<T>> {
+    /// Appends `item` to the list of `key`.
+    ///
+    /// ```
+    /// use weir_core::state::KeyedListState;
+    /// let mut seen: KeyedListState<u32, &str> = KeyedListState::new();
+    /// seen.push(1, "a");
+    /// seen.push(1, "b");
+    /// assert_eq!(seen.list(&1), &["a", "b"]);
+    /// assert!(seen.list(&2).is_empty());
+    /// ```
+    pub fn push(&mut self, key: K, item: T) {
+        self.entry_or_insert_with(key, Vec::new).push(item);
+    }
+
+    /// The list of `key` (empty if it has none).
+    pub fn list(&self, key: &K) -> &[T] {
+        self.get(key).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// A map per key (Flink's `MapState`).
+pub type KeyedMapState<K, MK, MV> = KeyedState<K, BTreeMap<MK, MV>>;
+
+impl<K: Hash + Eq + Clone, MK: Ord, MV> KeyedState<K, BTreeMap<MK, MV>> {
+    /// Sets `map_key` to `value` in the map of `key`.
+    ///
+    /// ```
+    /// use weir_core::state::KeyedMapState;
+    /// let mut last: KeyedMapState<u32, String, f64> = KeyedMapState::new();
+    /// last.insert_in(7, "temp".into(), 21.5);
+    /// assert_eq!(last.get_in(&7, &"temp".to_string()), Some(&21.5));
+    /// ```
+    pub fn insert_in(&mut self, key: K, map_key: MK, value: MV) -> Option<MV> {
+        self.entry_or_insert_with(key, BTreeMap::new)
+            .insert(map_key, value)
+    }
+
+    /// The value of `map_key` in the map of `key`.
+    pub fn get_in(&self, key: &K, map_key: &MK) -> Option<&MV> {
+        self.get(key)?.get(map_key)
+    }
+
+    /// Removes `map_key` from the map of `key`.
+    pub fn remove_in(&mut self, key: &K, map_key: &MK) -> Option<MV> {
+        let removed = self.get(key)?;
+        if !removed.contains_key(map_key) {
+            return None;
+        }
+        self.entry_or_insert_with(key.clone(), BTreeMap::new)
+            .remove(map_key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static NOW: AtomicU64 = AtomicU64::new(1_000);
+
+    fn clock() -> u64 {
+        NOW.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn incremental_snapshots_hold_only_changes_and_restore_to_the_same_state() {
+        let mut a: KeyedState<String, u64> = KeyedState::new();
+        a.track_changes();
+        for k in ["x", "y", "z"] {
+            *a.entry(k.to_string()) += 1;
+        }
+        let full = a.snapshot(true).unwrap();
+        *a.entry("x".to_string()) += 10;
+        a.remove(&"y".to_string());
+        let delta = a.snapshot(false).unwrap();
+        let StatePart::Keyed { entries, .. } = &delta else {
+            panic!()
+        };
+        assert_eq!(entries.len(), 2, "x changed, y removed: {entries:?}");
+        let mut b: KeyedState<String, u64> = KeyedState::new();
+        b.restore(&[full, delta]).unwrap();
+        let mut got: Vec<_> = b.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        got.sort();
+        assert_eq!(got, vec![("x".into(), 11), ("z".into(), 1)]);
+        // Nothing changed since: an empty delta.
+        let StatePart::Keyed { entries, .. } = a.snapshot(false).unwrap() else {
+            panic!()
+        };
+        assert!(entries.is_empty());
+    }
+
+    #[test]
+    fn keys_expire_after_their_ttl_and_leave_the_next_checkpoint() {
+        let mut s: KeyedState<u32, u32> =
+            KeyedState::with_ttl(StateTtl::after_write(Duration::from_millis(100)))
+                .with_clock(clock);
+        s.track_changes();
+        s.put(1, 10);
+        s.put(2, 20);
+        let _ = s.snapshot(true).unwrap();
+        NOW.fetch_add(60, Ordering::SeqCst);
+        s.put(2, 21); // written again: lives on
+        NOW.fetch_add(60, Ordering::SeqCst);
+        assert_eq!(s.get(&1), None, "key 1 expired");
+        assert_eq!(s.get(&2), Some(&21));
+        let StatePart::Keyed { entries, .. } = s.snapshot(false).unwrap() else {
+            panic!()
+        };
+        let removed: Vec<_> = entries.iter().filter(|e| e.value.is_none()).collect();
+        assert_eq!(removed.len(), 1, "{entries:?}");
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn list_and_map_state_change_per_key() {
+        let mut l: KeyedListState<u8, u8> = KeyedListState::new();
+        l.push(1, 5);
+        l.push(1, 6);
+        assert_eq!(l.list(&1), &[5, 6]);
+        let mut m: KeyedMapState<u8, u8, u8> = KeyedMapState::new();
+        m.insert_in(1, 2, 3);
+        assert_eq!(m.remove_in(&1, &2), Some(3));
+        assert_eq!(m.remove_in(&1, &2), None);
+    }
+}

@@ -1,0 +1,231 @@
+//! The state of the operator instances on one worker, as the checkpointing protocol sees
+//! it, and the restored checkpoint each instance takes its state from.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::job::Epoch;
+use crate::state::snapshot::{OperatorState, StatePart, WorkerSnapshot};
+use crate::state::store::Manifest;
+use crate::state::StateError;
+
+/// State an operator instance keeps across epochs, which checkpoints save.
+///
+/// The protocol calls these on the worker thread, between two steps of the dataflow, when
+/// the instance has applied every epoch up to the checkpoint's and nothing after it.
+pub trait Checkpointed {
+    /// The instance's state for checkpoint `checkpoint`: everything (`full`), or, for keyed
+    /// state, what changed since the previous checkpoint.
+    fn snapshot(&self, checkpoint: u64, full: bool) -> Result<StatePart, StateError>;
+
+    /// Checkpoint `checkpoint` is complete (its manifest is written): what the instance
+    /// held back until then may be released (a file sink makes its files visible).
+    fn committed(&self, _checkpoint: u64) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    /// Before the job starts (on every worker, before any source emits): settle what an
+    /// earlier run left, given the checkpoint restored (0: none). A file sink makes the
+    /// files of checkpoints up to it visible and removes later ones.
+    fn prepare(&self, _restored: u64) -> Result<(), StateError> {
+        Ok(())
+    }
+}
+
+/// One instance's registered state.
+pub(crate) struct Registered {
+    pub(crate) operator: String,
+    pub(crate) instance: usize,
+    pub(crate) state: Rc<dyn Checkpointed>,
+    /// Every epoch below this one is in the state (the instance's input frontier after its
+    /// last activation).
+    pub(crate) applied_below: Rc<Cell<Epoch>>,
+}
+
+/// A checkpoint loaded for a restore: the chain from its full base, every worker's file.
+pub(crate) struct Restored {
+    /// The chain, oldest first; the last is the checkpoint restored.
+    pub(crate) chain: Vec<Manifest>,
+    /// The worker files of each checkpoint of the chain.
+    pub(crate) snapshots: Vec<Vec<WorkerSnapshot>>,
+}
+
+impl Restored {
+    /// The checkpoint restored.
+    pub(crate) fn manifest(&self) -> &Manifest {
+        self.chain.last().expect("a chain is never empty")
+    }
+
+    /// Whether the restored checkpoint is the final one of a completed job.
+    pub(crate) fn is_final(&self) -> bool {
+        self.manifest().final_
+    }
+
+    /// The epoch the restored state covers: sources go on after it.
+    pub(crate) fn epoch(&self) -> Epoch {
+        self.manifest().epoch
+    }
+
+    fn parts<'a>(
+        &'a self,
+        checkpoint: usize,
+        operator: &'a str,
+    ) -> impl Iterator<Item = &'a OperatorState> {
+        self.snapshots[checkpoint]
+            .iter()
+            .flat_map(|w| w.operators.iter())
+            .filter(move |o| o.operator == operator)
+    }
+
+    /// Every operator with state in the checkpoint.
+    pub(crate) fn operators(&self) -> BTreeSet<String> {
+        self.snapshots
+            .iter()
+            .flatten()
+            .flat_map(|w| w.operators.iter().map(|o| o.operator.clone()))
+            .collect()
+    }
+
+    /// The keyed state of `operator` that an instance owning the keys `owns` (by key hash)
+    /// takes: one part per checkpoint of the chain, oldest first.
+    pub(crate) fn keyed(&self, operator: &str, owns: impl Fn(u64) -> bool) -> Vec<StatePart> {
+        (0..self.chain.len())
+            .map(|i| {
+                let mut full = i == 0;
+                let mut entries = Vec::new();
+                for o in self.parts(i, operator) {
+                    if let StatePart::Keyed {
+                        full: f,
+                        entries: e,
+                    } = &o.part
+                    {
+                        full &= *f;
+                        entries.extend(e.iter().filter(|e| owns(e.hash)).cloned());
+                    }
+                }
+                StatePart::Keyed { full, entries }
+            })
+            .collect()
+    }
+
+    /// The splits of `operator` dealt to `instance` of `instances`: all the instances'
+    /// splits of the restored checkpoint, in a fixed order, every `instances`-th one.
+    /// `None` when the operator had no state (a new operator).
+    pub(crate) fn splits(
+        &self,
+        operator: &str,
+        instance: usize,
+        instances: usize,
+    ) -> Option<Vec<Vec<u8>>> {
+        let last = self.chain.len() - 1;
+        let mut parts: Vec<&OperatorState> = self.parts(last, operator).collect();
+        if parts.is_empty() {
+            return None;
+        }
+        parts.sort_by_key(|o| o.instance);
+        let all: Vec<&Vec<u8>> = parts
+            .iter()
+            .flat_map(|o| match &o.part {
+                StatePart::Splits(s) => s.iter().collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+            .collect();
+        Some(
+            all.into_iter()
+                .enumerate()
+                .filter(|(j, _)| j % instances.max(1) == instance)
+                .map(|(_, s)| s.clone())
+                .collect(),
+        )
+    }
+}
+
+/// The registered state of one worker, and the checkpoint it was restored from.
+#[derive(Default)]
+pub(crate) struct StateRegistry {
+    /// Whether the job checkpoints.
+    pub(crate) enabled: bool,
+    pub(crate) restored: Option<Arc<Restored>>,
+    pub(crate) entries: RefCell<Vec<Registered>>,
+    /// Operators that took their restored state.
+    pub(crate) claimed: RefCell<BTreeSet<String>>,
+}
+
+impl StateRegistry {
+    /// Registers an instance's state; returns the cell the instance keeps up to date with
+    /// its input frontier.
+    pub(crate) fn register(
+        &self,
+        operator: &str,
+        instance: usize,
+        state: Rc<dyn Checkpointed>,
+    ) -> Rc<Cell<Epoch>> {
+        let applied_below = Rc::new(Cell::new(0));
+        self.entries.borrow_mut().push(Registered {
+            operator: operator.to_string(),
+            instance,
+            state,
+            applied_below: Rc::clone(&applied_below),
+        });
+        self.claimed.borrow_mut().insert(operator.to_string());
+        applied_below
+    }
+
+    /// Notes that `operator` is part of this job's stateful operators (it restores its state
+    /// on other workers).
+    pub(crate) fn claim(&self, operator: &str) {
+        self.claimed.borrow_mut().insert(operator.to_string());
+    }
+
+    /// Whether every registered instance has applied every epoch up to `epoch`.
+    pub(crate) fn applied_through(&self, epoch: Epoch) -> bool {
+        self.entries
+            .borrow()
+            .iter()
+            .all(|r| r.applied_below.get() > epoch)
+    }
+
+    /// The state of every registered instance, for checkpoint `id`.
+    pub(crate) fn snapshot(
+        &self,
+        id: u64,
+        worker: usize,
+        full: bool,
+    ) -> Result<WorkerSnapshot, StateError> {
+        let operators = self
+            .entries
+            .borrow()
+            .iter()
+            .map(|r| {
+                Ok(OperatorState {
+                    operator: r.operator.clone(),
+                    instance: r.instance,
+                    part: r.state.snapshot(id, full)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StateError>>()?;
+        Ok(WorkerSnapshot {
+            checkpoint: id,
+            worker,
+            operators,
+        })
+    }
+
+    /// Lets every instance settle what an earlier run left (see [`Checkpointed::prepare`]).
+    pub(crate) fn prepare(&self, restored: u64) -> Result<(), StateError> {
+        for r in self.entries.borrow().iter() {
+            r.state.prepare(restored)?;
+        }
+        Ok(())
+    }
+
+    /// Tells every instance that checkpoint `id` is complete.
+    pub(crate) fn committed(&self, id: u64) -> Result<(), StateError> {
+        for r in self.entries.borrow().iter() {
+            r.state.committed(id)?;
+        }
+        Ok(())
+    }
+}

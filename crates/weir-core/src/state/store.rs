@@ -1,0 +1,456 @@
+//! Where checkpoints go: a directory with one subdirectory per checkpoint, one state file
+//! per worker, and a manifest written last.
+//!
+//! ```text
+//! DIR/chk-00000007/worker-0000.state   framed, CRC-32 (written by worker 0, fsynced, renamed)
+//! DIR/chk-00000007/worker-0001.state
+//! DIR/chk-00000007/MANIFEST            JSON, written last: the checkpoint is complete
+//! ```
+//!
+//! A checkpoint is *complete* when its manifest parses and every file it lists has the
+//! size and checksum the manifest says. A restore takes the newest complete checkpoint
+//! (with, for an incremental one, every checkpoint back to its full base); anything else
+//! (a half-written directory, a truncated or corrupted file) is reported with its path and
+//! skipped. [`CheckpointDir::retain`] keeps the newest complete checkpoints and deletes the
+//! rest.
+//!
+//! A shared file system path works for jobs across hosts. Object storage would implement
+//! the same steps (see `docs/state-and-checkpoints.md`): put worker objects, then the
+//! manifest object, whose existence is the commit.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::snapshot::WorkerSnapshot;
+use crate::state::StateError;
+
+const MANIFEST: &str = "MANIFEST";
+/// Bumped when the layout changes; a manifest of another format is refused.
+pub const FORMAT: u32 = 1;
+/// Largest manifest read.
+const MANIFEST_LIMIT: u64 = 16 << 20;
+
+/// One worker's file of a checkpoint, as the manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// The worker that wrote it.
+    pub worker: usize,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// CRC-32 of the whole file.
+    pub crc32: u32,
+}
+
+/// What one operator's state amounts to in a checkpoint (for reports and `weir inspect`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorSummary {
+    /// The operator.
+    pub name: String,
+    /// Keys (keyed state) or splits held, over all instances.
+    pub entries: u64,
+    /// Bytes of state, over all instances.
+    pub bytes: u64,
+}
+
+/// The record that a checkpoint is complete.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// Which job wrote it: the names of its stateful operators, sorted (the job's identity
+    /// for restores).
+    pub job: Vec<String>,
+    /// The checkpoint's number; numbers increase.
+    pub id: u64,
+    /// The epoch it covers: all epochs up to and including it.
+    pub epoch: u64,
+    /// Timely workers of the job that wrote it.
+    pub workers: usize,
+    /// The full checkpoint this one builds on (itself when it is full).
+    pub base: u64,
+    /// The worker files.
+    pub files: Vec<FileEntry>,
+    /// Per operator: entries and bytes.
+    pub operators: Vec<OperatorSummary>,
+    /// When it completed, in milliseconds since the Unix epoch.
+    pub completed_ms: u64,
+    /// Milliseconds from the decision to take it to its manifest.
+    pub duration_ms: u64,
+    /// Milliseconds the sources waited for the last ones to reach the checkpoint's epoch.
+    pub alignment_ms: u64,
+    /// The job completed: written after its last records, with no state (a restore has
+    /// nothing left to do but make the last output visible).
+    #[serde(rename = "final", default)]
+    pub final_: bool,
+}
+
+impl Manifest {
+    /// Whether this checkpoint holds all state (not only what changed since the last one).
+    pub fn is_full(&self) -> bool {
+        self.base == self.id
+    }
+
+    /// Total bytes of its files.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+/// A checkpoint directory.
+#[derive(Clone, Debug)]
+pub struct CheckpointDir {
+    root: PathBuf,
+}
+
+/// A checkpoint found in the directory, complete or not.
+#[derive(Debug)]
+pub enum Found {
+    /// Its manifest and every file check out.
+    Complete(Manifest),
+    /// Not usable, and why (the path is in the reason).
+    Broken(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl CheckpointDir {
+    /// The checkpoint directory `root` (created if missing).
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StateError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(io(&root))?;
+        Ok(CheckpointDir { root })
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of checkpoint `id`.
+    pub fn checkpoint_path(&self, id: u64) -> PathBuf {
+        self.root.join(format!("chk-{id:08}"))
+    }
+
+    fn worker_path(&self, id: u64, worker: usize) -> PathBuf {
+        self.checkpoint_path(id)
+            .join(format!("worker-{worker:04}.state"))
+    }
+
+    /// Writes worker `worker`'s file of checkpoint `id` (temporary file, fsync, rename) and
+    /// returns its manifest entry.
+    pub fn write_worker(
+        &self,
+        id: u64,
+        worker: usize,
+        bytes: &[u8],
+    ) -> Result<FileEntry, StateError> {
+        let dir = self.checkpoint_path(id);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = self.worker_path(id, worker);
+        write_atomically(&path, bytes)?;
+        Ok(FileEntry {
+            worker,
+            bytes: bytes.len() as u64,
+            crc32: crc32fast::hash(bytes),
+        })
+    }
+
+    /// Writes the manifest: from now on the checkpoint is complete.
+    pub fn commit(&self, manifest: &Manifest) -> Result<(), StateError> {
+        let dir = self.checkpoint_path(manifest.id);
+        // A checkpoint without worker files (the final one) has no directory yet.
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let text =
+            serde_json::to_vec_pretty(manifest).map_err(|e| StateError::Encode(e.to_string()))?;
+        write_atomically(&dir.join(MANIFEST), &text)?;
+        // The rename itself must survive a crash.
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&dir))
+    }
+
+    /// The ids of the checkpoint directories, newest first.
+    pub fn ids(&self) -> Result<Vec<u64>, StateError> {
+        let mut ids: Vec<u64> = std::fs::read_dir(&self.root)
+            .map_err(io(&self.root))?
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix("chk-")?.parse().ok()
+            })
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(ids)
+    }
+
+    /// Checks checkpoint `id`: its manifest, and every file's size and checksum.
+    pub fn check(&self, id: u64) -> Found {
+        match self
+            .read_manifest(id)
+            .and_then(|m| self.check_files(&m).map(|_| m))
+        {
+            Ok(m) => Found::Complete(m),
+            Err(reason) => Found::Broken(reason),
+        }
+    }
+
+    fn read_manifest(&self, id: u64) -> Result<Manifest, String> {
+        let path = self.checkpoint_path(id).join(MANIFEST);
+        let mut text = Vec::new();
+        File::open(&path)
+            .and_then(|f| f.take(MANIFEST_LIMIT).read_to_end(&mut text))
+            .map_err(|e| {
+                format!(
+                    "{}: no readable manifest ({e}): the checkpoint was not completed",
+                    path.display()
+                )
+            })?;
+        let manifest: Manifest = serde_json::from_slice(&text)
+            .map_err(|e| format!("{}: not a manifest: {e}", path.display()))?;
+        if manifest.format != FORMAT {
+            return Err(format!(
+                "{}: format {} (this version reads {FORMAT})",
+                path.display(),
+                manifest.format
+            ));
+        }
+        if manifest.id != id {
+            return Err(format!(
+                "{}: says it is checkpoint {}",
+                path.display(),
+                manifest.id
+            ));
+        }
+        Ok(manifest)
+    }
+
+    fn check_files(&self, manifest: &Manifest) -> Result<(), String> {
+        for f in &manifest.files {
+            let bytes = self.read_file(manifest.id, f)?;
+            if crc32fast::hash(&bytes) != f.crc32 {
+                return Err(format!(
+                    "{}: checksum mismatch",
+                    self.worker_path(manifest.id, f.worker).display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of one listed file, if it has the listed size.
+    fn read_file(&self, id: u64, f: &FileEntry) -> Result<Vec<u8>, String> {
+        let path = self.worker_path(id, f.worker);
+        let mut bytes = Vec::new();
+        let read = File::open(&path).and_then(|file| {
+            // One byte more than listed tells a longer file from a complete one.
+            file.take(f.bytes + 1).read_to_end(&mut bytes)
+        });
+        read.map_err(|e| format!("{}: {e}", path.display()))?;
+        if bytes.len() as u64 != f.bytes {
+            return Err(format!(
+                "{}: {} bytes, the manifest says {}",
+                path.display(),
+                bytes.len(),
+                f.bytes
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Every complete checkpoint, newest first, and what was skipped (with reasons).
+    pub fn complete(&self) -> Result<(Vec<Manifest>, Vec<String>), StateError> {
+        let mut complete = Vec::new();
+        let mut skipped = Vec::new();
+        for id in self.ids()? {
+            match self.check(id) {
+                Found::Complete(m) => complete.push(m),
+                Found::Broken(reason) => skipped.push(reason),
+            }
+        }
+        Ok((complete, skipped))
+    }
+
+    /// The checkpoints to restore from: the newest complete one whose whole chain (back to
+    /// its full base) is complete, the chain oldest first. `None` when there is none.
+    pub fn restorable(&self) -> Result<(Option<Vec<Manifest>>, Vec<String>), StateError> {
+        let (complete, mut skipped) = self.complete()?;
+        for newest in &complete {
+            match chain(&complete, newest) {
+                Ok(chain) => return Ok((Some(chain), skipped)),
+                Err(reason) => skipped.push(reason),
+            }
+        }
+        Ok((None, skipped))
+    }
+
+    /// Reads and decodes the worker files of a complete checkpoint.
+    pub fn load(&self, manifest: &Manifest) -> Result<Vec<WorkerSnapshot>, StateError> {
+        manifest
+            .files
+            .iter()
+            .map(|f| {
+                let path = self.worker_path(manifest.id, f.worker);
+                let bytes =
+                    self.read_file(manifest.id, f)
+                        .map_err(|reason| StateError::Corrupt {
+                            path: path.clone(),
+                            reason,
+                        })?;
+                WorkerSnapshot::decode(&bytes)
+                    .map_err(|reason| StateError::Corrupt { path, reason })
+            })
+            .collect()
+    }
+
+    /// Keeps the newest `keep` complete checkpoints and the ones their chains need, and
+    /// deletes every other checkpoint directory older than the newest kept one.
+    pub fn retain(&self, keep: usize) -> Result<(), StateError> {
+        let (complete, _) = self.complete()?;
+        let kept: Vec<&Manifest> = complete.iter().take(keep.max(1)).collect();
+        let Some(oldest_kept) = kept.iter().map(|m| m.base.min(m.id)).min() else {
+            return Ok(());
+        };
+        let needed = |id: u64| {
+            kept.iter()
+                .any(|m| m.id == id || (m.base <= id && id <= m.id))
+        };
+        for id in self.ids()? {
+            if id < oldest_kept || (!needed(id) && id < kept[0].id) {
+                let path = self.checkpoint_path(id);
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The chain of `newest`: every checkpoint from its base up to it, oldest first.
+fn chain(complete: &[Manifest], newest: &Manifest) -> Result<Vec<Manifest>, String> {
+    let mut chain: Vec<Manifest> = complete
+        .iter()
+        .filter(|m| m.id >= newest.base && m.id <= newest.id && m.base == newest.base)
+        .cloned()
+        .collect();
+    chain.sort_by_key(|m| m.id);
+    match chain.first() {
+        Some(first) if first.id == newest.base && first.is_full() => Ok(chain),
+        _ => Err(format!(
+            "checkpoint {} builds on checkpoint {}, which is not complete",
+            newest.id, newest.base
+        )),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file that is synced and renamed, so that a
+/// reader sees the whole file or none.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = File::create(&tmp).map_err(io(&tmp))?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(id: u64, base: u64, files: Vec<FileEntry>) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            job: vec!["counts".into()],
+            id,
+            epoch: id * 10,
+            workers: files.len(),
+            base,
+            files,
+            operators: Vec::new(),
+            completed_ms: 0,
+            duration_ms: 0,
+            alignment_ms: 0,
+            final_: false,
+        }
+    }
+
+    fn write(dir: &CheckpointDir, id: u64, base: u64) {
+        let snap = WorkerSnapshot {
+            checkpoint: id,
+            worker: 0,
+            operators: Vec::new(),
+        };
+        let f = dir.write_worker(id, 0, &snap.encode().unwrap()).unwrap();
+        dir.commit(&manifest(id, base, vec![f])).unwrap();
+    }
+
+    #[test]
+    fn the_newest_complete_chain_is_restored_and_broken_ones_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CheckpointDir::open(tmp.path()).unwrap();
+        write(&dir, 1, 1);
+        write(&dir, 2, 1);
+        write(&dir, 3, 1);
+        // 4: a worker file without a manifest (a crash before the commit).
+        dir.write_worker(4, 0, b"partial").unwrap();
+        // 3's file is damaged after the fact.
+        let path = dir.worker_path(3, 0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let (chain, skipped) = dir.restorable().unwrap();
+        let ids: Vec<u64> = chain.unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s.contains("chk-00000004") && s.contains("not completed")),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s.contains("chk-00000003") && s.contains("checksum")),
+            "{skipped:?}"
+        );
+        assert_eq!(dir.load(&manifest(2, 1, vec![])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_chain_without_its_base_is_not_restored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CheckpointDir::open(tmp.path()).unwrap();
+        write(&dir, 5, 5);
+        write(&dir, 6, 5);
+        std::fs::remove_dir_all(dir.checkpoint_path(5)).unwrap();
+        let (chain, skipped) = dir.restorable().unwrap();
+        assert!(chain.is_none());
+        assert!(
+            skipped.iter().any(|s| s.contains("builds on checkpoint 5")),
+            "{skipped:?}"
+        );
+    }
+
+    #[test]
+    fn retain_keeps_the_newest_and_what_their_chains_need() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CheckpointDir::open(tmp.path()).unwrap();
+        write(&dir, 1, 1);
+        write(&dir, 2, 2);
+        write(&dir, 3, 2);
+        write(&dir, 4, 2);
+        dir.write_worker(5, 0, b"in progress").unwrap();
+        dir.retain(2).unwrap();
+        // 3 and 4 are kept, and 2, their base; 1 is gone; 5 (newer, in progress) stays.
+        assert_eq!(dir.ids().unwrap(), vec![5, 4, 3, 2]);
+    }
+}
