@@ -22,7 +22,7 @@ struct Count {
 }
 
 /// generate → key_by → running count per key → part files. `fail_at` makes the job fail
-/// (once) when that record passes.
+/// (once) at the first record from there on that passes after a checkpoint completed.
 fn run(
     workers: usize,
     out: &Path,
@@ -31,14 +31,19 @@ fn run(
 ) -> Result<JobReport, WeirError> {
     let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
     let out = out.to_path_buf();
+    let ckpt = checkpoints.to_path_buf();
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(500))
         .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
     execute(config, move |job| {
         let armed = Arc::clone(&armed);
+        let ckpt = ckpt.clone();
         job.generate(op("numbers").rate(100_000.0), Some(N), |i| i)
             .map("maybe_fail", move |i| {
-                if Some(i) == fail_at && armed.swap(false, Ordering::SeqCst) {
+                if fail_at.is_some_and(|at| i >= at)
+                    && has_checkpoint(&ckpt)
+                    && armed.swap(false, Ordering::SeqCst)
+                {
                     panic!("injected failure at record {i}");
                 }
                 i
@@ -54,6 +59,16 @@ fn run(
             .write_jsonl("write", out.clone());
         Ok(())
     })
+}
+
+/// Whether a checkpoint is complete in `dir` (so that an injected failure after it tests a
+/// restore, not a fresh start).
+fn has_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("MANIFEST").exists())
 }
 
 /// Every line of the committed part files, counted.
@@ -126,4 +141,153 @@ fn a_checkpoint_restores_at_another_parallelism() {
     run(3, &out, &ckpt, Some(N / 2)).unwrap_err();
     run(1, &out, &ckpt, None).unwrap();
     assert_eq!(committed(&out), expected());
+}
+
+/// orders (generated) ⋈ users (a collection), ⟕ users, and enriched from a table: the joins'
+/// inputs are checkpointed state, so a restored job matches later orders with users it
+/// read before the failure. `fail_at` as in [`run`].
+fn run_joins(
+    workers: usize,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let out = out.to_path_buf();
+    let ckpt = checkpoints.to_path_buf();
+    let config = Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(500))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
+    execute(config, move |job| {
+        let armed = Arc::clone(&armed);
+        let ckpt = ckpt.clone();
+        let orders = job
+            .generate(op("orders").rate(100_000.0), Some(N), |i| i)
+            .map("maybe_fail", move |i| {
+                if fail_at.is_some_and(|at| i >= at)
+                    && has_checkpoint(&ckpt)
+                    && armed.swap(false, Ordering::SeqCst)
+                {
+                    panic!("injected failure at order {i}");
+                }
+                (i % KEYS, i)
+            });
+        let users = job.from_vec(
+            "users",
+            (0..KEYS)
+                .filter(|k| k % 2 == 0)
+                .map(|k| (k, format!("user{k}")))
+                .collect(),
+        );
+        let prices = job.from_vec(
+            "prices",
+            (0..KEYS)
+                .filter(|k| k % 3 == 0)
+                .map(|k| TableUpdate::Upsert(k, k * 10))
+                .collect(),
+        );
+        orders
+            .clone()
+            .join("inner", users.clone())
+            .write_jsonl("write_inner", out.join("inner"));
+        orders
+            .clone()
+            .left_join("left", users)
+            .write_jsonl("write_left", out.join("left"));
+        orders
+            .enrich("enrich", prices)
+            .write_jsonl("write_enriched", out.join("enriched"));
+        Ok(())
+    })
+}
+
+/// Compares two multisets of lines, naming a few differences (not all of them).
+fn assert_same_lines(
+    actual: &BTreeMap<String, usize>,
+    expected: &BTreeMap<String, usize>,
+    what: &str,
+) {
+    let differ: Vec<String> = expected
+        .keys()
+        .chain(actual.keys())
+        .filter(|l| actual.get(*l) != expected.get(*l))
+        .take(5)
+        .map(|l| {
+            format!(
+                "{l}: {:?} times, expected {:?}",
+                actual.get(l),
+                expected.get(l)
+            )
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: {} lines committed, {} expected; e.g.\n{}",
+        actual.values().sum::<usize>(),
+        expected.values().sum::<usize>(),
+        differ.join("\n")
+    );
+}
+
+/// What the join job must commit, per output directory.
+fn expected_joins() -> BTreeMap<&'static str, BTreeMap<String, usize>> {
+    let mut expected: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut line = |dir, value: serde_json::Value| {
+        *expected
+            .entry(dir)
+            .or_default()
+            .entry(value.to_string())
+            .or_insert(0) += 1;
+    };
+    for i in 0..N {
+        let k = i % KEYS;
+        let user = (k % 2 == 0).then(|| format!("user{k}"));
+        if let Some(user) = &user {
+            line(
+                "inner",
+                serde_json::json!({"data": [k, i, user], "diff": 1}),
+            );
+        }
+        line("left", serde_json::json!({"data": [k, i, user], "diff": 1}));
+        let price = (k % 3 == 0).then_some(k * 10);
+        line("enriched", serde_json::json!([k, i, price]));
+    }
+    expected
+}
+
+fn committed_joins(out: &Path) -> BTreeMap<&'static str, BTreeMap<String, usize>> {
+    ["inner", "left", "enriched"]
+        .into_iter()
+        .map(|dir| (dir, committed(&out.join(dir))))
+        .collect()
+}
+
+#[test]
+fn joins_resume_from_their_checkpointed_inputs() {
+    let expected = expected_joins();
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ckpt"));
+    run_joins(2, &out, &ckpt, None).unwrap();
+    let committed = committed_joins(&out);
+    for (dir, lines) in &expected {
+        assert_same_lines(&committed[dir], lines, &format!("{dir} without failure"));
+    }
+
+    for (before, after) in [(2, 2), (2, 3), (3, 1)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ckpt"));
+        let error = run_joins(before, &out, &ckpt, Some(N * 2 / 3)).unwrap_err();
+        assert!(error.to_string().contains("injected failure"), "{error}");
+        let report = run_joins(after, &out, &ckpt, None).unwrap();
+        let read = report.operator("orders").unwrap().records_out;
+        assert!(read < N, "the second run resumed: it read {read} of {N}");
+        let committed = committed_joins(&out);
+        for (dir, lines) in &expected {
+            assert_same_lines(
+                &committed[dir],
+                lines,
+                &format!("{dir}, -w {before} then -w {after}"),
+            );
+        }
+    }
 }

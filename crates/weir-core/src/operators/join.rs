@@ -16,8 +16,10 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::core::{Exchange as _, Filter as _};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
+use timely::dataflow::operators::Concat as _;
 
 use crate::job::{Epoch, JobContext, Op, OpHandle};
+use crate::operators::join_state::{kept_changelog, replay_at, ReplayedThrough};
 use crate::operators::keyed::{key_hash, keyed_state_operator, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
@@ -97,8 +99,10 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, 
     ) {
         let (ctx, handle) = register_join(&self, &other, op, kind);
         let counts = || Some(Rc::clone(&handle.metrics));
-        let left = changelog_collection(self.stream, &handle.placement, counts());
-        let right = changelog_collection(other.stream, &handle.placement, counts());
+        let left = kept_changelog(&ctx, &handle, "left", self.stream);
+        let right = kept_changelog(&ctx, &handle, "right", other.stream);
+        let left = changelog_collection(left, &handle.placement, counts());
+        let right = changelog_collection(right, &handle.placement, counts());
         (ctx, handle, left, right)
     }
 
@@ -110,7 +114,7 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, 
     ) -> DataStream<'s, Change<(K, V, W)>> {
         let (ctx, handle, left, right) = self.arranged_with(other, op.into(), "join:inner");
         let joined = left.join(right);
-        let out = from_collection(joined, &handle, |(k, (v, w))| (k.key, v, w));
+        let out = from_collection(&ctx, joined, &handle, |(k, (v, w))| (k.key, v, w));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
     }
 
@@ -124,7 +128,7 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, Change<(K, 
     ) -> DataStream<'s, Change<(K, V, Option<W>)>> {
         let (ctx, handle, left, right) = self.arranged_with(other, op.into(), "join:left_outer");
         let all = left_outer(left, right);
-        let out = from_collection(all, &handle, |(k, (v, w))| (k.key, v, w));
+        let out = from_collection(&ctx, all, &handle, |(k, (v, w))| (k.key, v, w));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
     }
 }
@@ -222,13 +226,20 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
                 (table.node, Partitioning::Hash),
             ],
         );
-        ctx.refuse_checkpoints(&handle.name, "an enrichment join");
         let placement = Rc::clone(&handle.placement);
 
         // Upserts -> changelog, on the instance owning the key, in epoch order. (Its counters
         // are not the operator's: the report counts events in and enriched events out.)
         let owners = Rc::clone(&placement);
         let pact = Exchange::new(move |u: &TableUpdate<K, T>| owner(&owners, u.key()));
+        // The table is the join's checkpointed state; after a restore it is replayed.
+        let table_state: KeyedStateSlot<K, Option<T>> = KeyedStateSlot::new(&ctx, &handle, None);
+        let restored_table: Vec<Change<(K, T)>> = table_state
+            .state
+            .borrow()
+            .iter()
+            .filter_map(|(k, v)| Some(Change::insert((k.clone(), v.clone()?))))
+            .collect();
         let upserts = OpHandle {
             metrics: Rc::default(),
             ..handle.clone()
@@ -238,7 +249,7 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
             pact,
             &upserts,
             |u: &TableUpdate<K, T>| u.key().clone(),
-            KeyedStateSlot::unregistered(),
+            table_state,
             |current: &mut Option<T>, update, out: &mut Vec<Change<(K, T)>>| match update {
                 TableUpdate::Upsert(k, v) => {
                     if let Some(old) = current.replace(v.clone()) {
@@ -253,6 +264,10 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
                 }
             },
         );
+        let changes = match ReplayedThrough::of(&ctx).epoch() {
+            Some(epoch) => changes.concat(replay_at(&ctx, epoch, restored_table)),
+            None => changes,
+        };
         let table = changelog_collection(changes, &placement, None);
         // Events remember their epoch.
         let counts = Some(Rc::clone(&handle.metrics));
@@ -272,8 +287,10 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
             .inner
             .filter(|((_, ((_, epoch), _)), t, _)| t == epoch)
             .as_collection();
-        let out = from_collection(at_event_time, &handle, |(k, ((e, _), v))| (k.key, e, v))
-            .flat_map(|c| std::iter::repeat_n(c.data, c.diff.max(0) as usize));
+        let out = from_collection(&ctx, at_event_time, &handle, |(k, ((e, _), v))| {
+            (k.key, e, v)
+        })
+        .flat_map(|c| std::iter::repeat_n(c.data, c.diff.max(0) as usize));
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
     }
 }
@@ -356,7 +373,6 @@ fn register_join<'s, A: Data, B: Data>(
             (right.node, Partitioning::Hash),
         ],
     );
-    ctx.refuse_checkpoints(&handle.name, "a join");
     (ctx, handle)
 }
 
@@ -364,10 +380,12 @@ fn register_join<'s, A: Data, B: Data>(
 /// consolidated (a record inserted and retracted within one epoch does not appear) and
 /// emitted at their own time once the epoch is complete.
 fn from_collection<'s, D: Data + Ord, U: Data>(
+    ctx: &JobContext<'s>,
     collection: VecCollection<'s, Epoch, D, Diff>,
     handle: &OpHandle,
     mut f: impl FnMut(D) -> U + 'static,
 ) -> timely::dataflow::Stream<'s, Epoch, Vec<Change<U>>> {
+    let replayed = ReplayedThrough::of(ctx);
     let metrics = Rc::clone(&handle.metrics);
     let node = handle.node;
     collection
@@ -386,6 +404,9 @@ fn from_collection<'s, D: Data + Ord, U: Data>(
                         }
                     });
                     while let Some((cap, mut updates)) = stash.next_complete(frontier) {
+                        if replayed.covers(*cap.time()) {
+                            continue;
+                        }
                         differential_dataflow::consolidation::consolidate(&mut updates);
                         metrics.add_out(updates.len());
                         let mut session = output.session(&cap);

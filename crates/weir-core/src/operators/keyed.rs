@@ -292,6 +292,17 @@ where
         handle: &crate::job::OpHandle,
         ttl: Option<StateTtl>,
     ) -> Self {
+        Self::named(ctx, handle, &handle.name, ttl)
+    }
+
+    /// Like [`KeyedStateSlot::new`], for an operator that keeps several keyed states: this
+    /// one is checkpointed as `name`.
+    pub(crate) fn named(
+        ctx: &JobContext<'_>,
+        handle: &crate::job::OpHandle,
+        name: &str,
+        ttl: Option<StateTtl>,
+    ) -> Self {
         let mut state = match ttl {
             Some(ttl) => KeyedState::with_ttl(ttl),
             None => KeyedState::new(),
@@ -301,10 +312,9 @@ where
             let placement = Rc::clone(&handle.placement);
             let me = ctx.index;
             let owns = move |hash: u64| placement[(hash % placement.len() as u64) as usize] == me;
-            if let Err(e) = state.restore(&restored.keyed(&handle.name, owns)) {
+            if let Err(e) = state.restore(&restored.keyed(name, owns)) {
                 ctx.fail_build(crate::WeirError::Checkpoint(format!(
-                    "cannot restore the state of `{}`: {e}",
-                    handle.name
+                    "cannot restore the state of `{name}`: {e}"
                 )));
             }
         }
@@ -314,10 +324,10 @@ where
                 state.borrow_mut().track_changes();
                 let checkpointed: Rc<dyn Checkpointed> =
                     Rc::new(KeyedCheckpoint(Rc::clone(&state)));
-                Some(registry.register(&handle.name, i, checkpointed))
+                Some(registry.register(name, i, checkpointed))
             }
             (true, None) => {
-                registry.claim(&handle.name);
+                registry.claim(name);
                 None
             }
             (false, _) => None,
@@ -330,15 +340,6 @@ where
 }
 
 impl<K, S> KeyedStateSlot<K, S> {
-    /// State that checkpoints do not cover (an operator that refuses to run in a job that
-    /// checkpoints).
-    pub(crate) fn unregistered() -> Self {
-        KeyedStateSlot {
-            state: Rc::new(RefCell::new(KeyedState::default())),
-            applied_below: None,
-        }
-    }
-
     /// Notes how far the instance has applied its input.
     pub(crate) fn applied(&self, frontier: &timely::progress::frontier::MutableAntichain<Epoch>) {
         if let Some(cell) = &self.applied_below {

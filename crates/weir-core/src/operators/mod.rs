@@ -5,4 +5,5 @@ pub(crate) mod broadcast_state;
 pub(crate) mod epoch_stash;
 pub(crate) mod feedback;
 pub(crate) mod join;
+pub(crate) mod join_state;
 pub(crate) mod keyed;
