@@ -137,6 +137,92 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         )
     }
 
+    /// Folds every record of each key, across all epochs, into one value kept in
+    /// checkpointed keyed state, and emits `(key, accumulator)` for every key once the input
+    /// is complete: the totals of a bounded job (a stream that never ends never emits). After
+    /// a restore the fold goes on from the checkpointed accumulators, so each record counts
+    /// once.
+    ///
+    /// ```
+    /// use weir_core::{execute, Collector, Config};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     job.from_vec("words", vec!["a", "b", "a"].into_iter().map(String::from).collect())
+    ///         .key_by(|w: &String| w.clone())
+    ///         .aggregate_all("totals", |_| 0u64, |n, _| *n += 1)
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// let mut totals = out.take();
+    /// totals.sort();
+    /// assert_eq!(totals, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+    /// ```
+    pub fn aggregate_all<A: Data>(
+        self,
+        op: impl Into<Op>,
+        init: impl Fn(&K) -> A + 'static,
+        fold: impl FnMut(&mut A, T) + 'static,
+    ) -> DataStream<'s, (K, A)> {
+        let op = op.into();
+        let (handle, pact) = self.keyed_operator(&op, "aggregate_all");
+        let slot = KeyedStateSlot::new(&self.input.ctx, &handle, None);
+        let mut totals = RunningTotals {
+            key: self.key.clone(),
+            init,
+            fold,
+            slot,
+        };
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let out = self
+            .input
+            .stream
+            .clone()
+            .unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
+                pact,
+                &handle.name,
+                move |cap, _info| {
+                    let mut held = Some(cap);
+                    let mut pending: EpochStash<Vec<T>> = EpochStash::new();
+                    move |(input, frontier), output| {
+                        let _busy = metrics.busy_in(node);
+                        input.for_each(|cap, data| {
+                            metrics.add_in(data.len());
+                            if let Some(records) = pending.for_message(&cap, output.output_index())
+                            {
+                                records.append(data);
+                            }
+                        });
+                        while let Some((_cap, records)) = pending.next_complete(frontier) {
+                            totals.fold_all(records);
+                        }
+                        totals.slot.applied(frontier);
+                        match frontier.frontier().first() {
+                            Some(epoch) => {
+                                if let Some(cap) = held.as_mut().filter(|c| c.time() < epoch) {
+                                    cap.downgrade(epoch);
+                                }
+                            }
+                            None => {
+                                if let Some(cap) = held.take() {
+                                    let all = totals.current();
+                                    metrics.add_out(all.len());
+                                    output.session(&cap).give_iterator(all.into_iter());
+                                }
+                            }
+                        }
+                    }
+                },
+            );
+        DataStream::from_parts(
+            Rc::clone(&self.input.ctx),
+            out,
+            handle.node,
+            handle.placement,
+        )
+    }
+
     /// Number of records per key and epoch.
     pub fn count(self, op: impl Into<Op>) -> DataStream<'s, (K, u64)> {
         self.aggregate(op, |_| 0u64, |n, _| *n += 1)
@@ -270,6 +356,37 @@ where
             slot.applied(frontier);
         }
     })
+}
+
+/// The accumulators of [`KeyedStream::aggregate_all`] and how records fold into them.
+struct RunningTotals<K, A, KF, I, F> {
+    key: KF,
+    init: I,
+    fold: F,
+    slot: KeyedStateSlot<K, A>,
+}
+
+impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
+    /// Folds a complete epoch's records into their keys' accumulators.
+    fn fold_all<T>(&mut self, records: Vec<T>)
+    where
+        KF: Fn(&T) -> K,
+        F: FnMut(&mut A, T),
+    {
+        let mut state = self.slot.state.borrow_mut();
+        for x in records {
+            let k = (self.key)(&x);
+            let init = &self.init;
+            let acc = state.entry_or_insert_with(k.clone(), || init(&k));
+            (self.fold)(acc, x);
+        }
+    }
+
+    /// Every key's accumulator (the state stays: a final checkpoint still saves it).
+    fn current(&self) -> Vec<(K, A)> {
+        let state = self.slot.state.borrow();
+        state.iter().map(|(k, a)| (k.clone(), a.clone())).collect()
+    }
 }
 
 /// The keyed state of an operator instance, and the registration that checkpoints it.
