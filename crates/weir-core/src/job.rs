@@ -129,6 +129,9 @@ pub(crate) struct JobContext<'s> {
     pub(crate) dead_letters: RefCell<Vec<DeadLetterOutput<'s>>>,
     pub(crate) dead_letters_claimed: Cell<bool>,
     pub(crate) first_file_sink: RefCell<Option<PathBuf>>,
+    /// The paths every file sink of the job writes (a directory or a file): another sink's
+    /// output directory may hold them, and they are not output of an earlier run there.
+    pub(crate) sink_paths: Rc<RefCell<Vec<PathBuf>>>,
     /// First error raised inside an operator (fail-fast, I/O); stops the job.
     pub(crate) failure: Rc<RefCell<Option<WeirError>>>,
     /// First error found while building the graph; reported before running.

@@ -61,6 +61,7 @@ pub use runtime::execute::{execute, explain};
 pub use sinks::sink::Collector;
 pub use sources::file_input::{align_to_line, input_files};
 pub use sources::file_source::FileFormat;
+pub use sources::raw_json::RawJsonObject;
 pub use sources::source::{PullSource, Pulled};
 pub use stream::{AsNode, Data, DataStream};
 

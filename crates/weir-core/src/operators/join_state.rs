@@ -131,7 +131,7 @@ pub(crate) fn replay_at<'s, D: Data>(
     records: Vec<D>,
 ) -> Stream<'s, Epoch, Vec<D>> {
     source::<_, VecBuilder<D>, _, _>(
-        ctx.scope.clone(),
+        ctx.scope,
         "ReplayRestored",
         move |cap: timely::dataflow::operators::Capability<Epoch>, _info| {
             let mut pending = Some((cap.delayed(&epoch), records));

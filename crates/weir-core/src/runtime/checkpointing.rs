@@ -189,8 +189,21 @@ impl Checkpointer {
             .restored
             .as_ref()
             .map_or(0, |r| r.manifest().id);
+        if self.coordinator() {
+            // No worker writes a checkpoint before every worker is ready.
+            let gone = self
+                .dir
+                .discard_from(self.next_id)
+                .map_err(checkpoint_error)?;
+            if !gone.is_empty() {
+                tracing::info!(
+                    "removed checkpoints {gone:?} of {}: a failed run began them after the one restored",
+                    self.config.dir.display()
+                );
+            }
+        }
         self.registry.prepare(restored).map_err(checkpoint_error)?;
-        control.send_checkpoint(self.worker, CheckpointSignal::Ready);
+        control.send_checkpoint(self.worker, CheckpointSignal::Ready { restored });
         Ok(())
     }
 
@@ -232,6 +245,30 @@ impl Checkpointer {
         self.idle_since = Instant::now() + std::time::Duration::from_secs(3600);
     }
 
+    /// Every worker must have restored the checkpoint this one did.
+    fn check_same_restore(&self, from: usize, theirs: u64) -> Result<(), WeirError> {
+        let ours = self
+            .registry
+            .restored
+            .as_ref()
+            .map_or(0, |r| r.manifest().id);
+        if theirs == ours {
+            return Ok(());
+        }
+        let name = |id: u64| match id {
+            0 => "no checkpoint".to_string(),
+            id => format!("checkpoint {id}"),
+        };
+        Err(WeirError::Checkpoint(format!(
+            "worker {from} restored {} but worker {} restored {} from {}: every process of a \
+             job must see the same checkpoint directory (a shared file system for several hosts)",
+            name(theirs),
+            self.worker,
+            name(ours),
+            self.config.dir.display()
+        )))
+    }
+
     fn on_signal(
         &mut self,
         control: &mut Control,
@@ -239,7 +276,8 @@ impl Checkpointer {
         signal: CheckpointSignal,
     ) -> Result<(), WeirError> {
         match signal {
-            CheckpointSignal::Ready => {
+            CheckpointSignal::Ready { restored } => {
+                self.check_same_restore(from, restored)?;
                 self.ready.insert(from);
                 if self.phase == Phase::Starting && self.ready.len() == self.workers {
                     self.phase = Phase::Idle;

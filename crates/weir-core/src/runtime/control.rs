@@ -30,8 +30,9 @@ enum Signal {
 /// The steps of the checkpointing protocol (see `runtime/checkpointing.rs`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum CheckpointSignal {
-    /// The worker has prepared its state (and its sinks' files) and may start.
-    Ready,
+    /// The worker has prepared its state (and its sinks' files) and may start; it restored
+    /// checkpoint `restored` (0: none).
+    Ready { restored: u64 },
     /// The coordinator begins checkpoint `id`.
     Begin { id: u64, full: bool },
     /// The highest epoch the worker's sources are in.

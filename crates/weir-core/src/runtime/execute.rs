@@ -402,6 +402,7 @@ fn new_context<'s>(
         dead_letters: RefCell::default(),
         dead_letters_claimed: Cell::new(false),
         first_file_sink: RefCell::default(),
+        sink_paths: Rc::default(),
         failure: Rc::default(),
         build_error: RefCell::default(),
         progress,

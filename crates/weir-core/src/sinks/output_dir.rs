@@ -20,8 +20,10 @@
 //! the graph without running it) free of side effects. If the check fails, instances that
 //! got ahead may leave `*.inprogress` files, which readers skip and overwrite removes.
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::error::WeirError;
 use crate::sources::file_input::is_skipped;
@@ -35,6 +37,8 @@ pub(crate) struct PartDir {
     /// Instances of the sink.
     pub(crate) instances: usize,
     pub(crate) overwrite: bool,
+    /// What the job's file sinks write: one inside this directory is not stale output.
+    pub(crate) sink_paths: Rc<RefCell<Vec<PathBuf>>>,
 }
 
 impl PartDir {
@@ -65,6 +69,9 @@ impl PartDir {
             let entry = entry.map_err(|e| self.io(&self.dir, e))?;
             let name = entry.file_name();
             let path = entry.path();
+            if self.is_another_sinks(&path) {
+                continue;
+            }
             let own = match self.owner(&name) {
                 // Another current instance's file, maybe being written right now.
                 Some(other) if other != instance => continue,
@@ -99,6 +106,35 @@ impl PartDir {
             operator: self.operator.clone(),
             dir: self.dir.clone(),
             found,
+        })
+    }
+
+    /// Whether `path` is what another file sink of the job writes (e.g. `out/totals/` of a
+    /// job writing `out/` and `out/totals/`), or one of its files in progress
+    /// (`out/all.jsonl.inprogress` of a sink writing `out/all.jsonl`).
+    fn is_another_sinks(&self, path: &Path) -> bool {
+        use std::path::Component::CurDir;
+        let same = |a: &Path, b: &Path| {
+            let a = a.components().filter(|c| *c != CurDir);
+            a.eq(b.components().filter(|c| *c != CurDir))
+        };
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        let name = name.to_string_lossy();
+        self.sink_paths.borrow().iter().any(|p| {
+            let is_its = match (p.parent(), p.file_name()) {
+                (Some(p_parent), Some(p_name)) => {
+                    let p_name = p_name.to_string_lossy();
+                    same(p_parent, parent)
+                        && (name == p_name
+                            || name
+                                .strip_prefix(p_name.as_ref())
+                                .is_some_and(|rest| rest.starts_with('.')))
+                }
+                _ => false,
+            };
+            is_its && !same(p, &self.dir)
         })
     }
 
@@ -142,6 +178,7 @@ mod tests {
             extension: "jsonl",
             instances,
             overwrite: false,
+            sink_paths: Rc::default(),
         }
     }
 
@@ -158,5 +195,42 @@ mod tests {
         assert_eq!(owner("xpart-00001.jsonl"), None);
         assert_eq!(owner("part-00001jsonl"), None);
         assert_eq!(d.part_path(7), Path::new("out/part-00007.jsonl"));
+    }
+
+    #[test]
+    fn the_outputs_of_the_jobs_other_sinks_are_not_stale() {
+        let d = dir(1);
+        d.sink_paths.borrow_mut().extend([
+            PathBuf::from("out"),
+            PathBuf::from("out/totals"),
+            PathBuf::from("./out/all.jsonl"),
+        ]);
+        assert!(d.is_another_sinks(Path::new("out/totals")));
+        assert!(d.is_another_sinks(Path::new("out/all.jsonl")));
+        assert!(d.is_another_sinks(Path::new("out/all.jsonl.inprogress")));
+        assert!(!d.is_another_sinks(Path::new("out/all.jsonlx")));
+        assert!(!d.is_another_sinks(Path::new("out/totals2")));
+        assert!(!d.is_another_sinks(Path::new("out/part-00000.jsonl")));
+    }
+
+    #[test]
+    fn another_sinks_directory_inside_is_neither_refused_nor_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(out.join("totals")).unwrap();
+        std::fs::write(out.join("totals/part-00000.jsonl"), "{}\n").unwrap();
+        let mut d = dir(1);
+        d.dir = out.clone();
+        d.sink_paths
+            .borrow_mut()
+            .extend([out.clone(), out.join("totals")]);
+        d.prepare(0, true).unwrap();
+        d.overwrite = true;
+        d.prepare(0, true).unwrap();
+        assert!(out.join("totals/part-00000.jsonl").exists());
+        std::fs::write(out.join("stale.txt"), "x").unwrap();
+        d.overwrite = false;
+        let e = d.prepare(0, true).unwrap_err();
+        assert!(e.to_string().contains("stale.txt"), "{e}");
     }
 }

@@ -234,6 +234,7 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
     fn write_single_file(self, op: Op, path: PathBuf, keep_empty: bool) {
         let op = op.parallelism(1);
         let operator = op.name.clone();
+        self.ctx.sink_paths.borrow_mut().push(path.clone());
         if self.ctx.state.enabled {
             let naming = Naming::Single { path };
             return self.write_two_phase(op, "sink:jsonl_file", naming, encode_json_line, None);
@@ -250,6 +251,7 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
             .first_file_sink
             .borrow_mut()
             .get_or_insert_with(|| dir.to_path_buf());
+        self.ctx.sink_paths.borrow_mut().push(dir.to_path_buf());
         let kind = format!("sink:{extension}");
         let parts = Rc::new(PartDir {
             operator: op.name.clone(),
@@ -257,6 +259,7 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
             extension,
             instances: self.ctx.parallelism(&op),
             overwrite: op.overwrite.unwrap_or(self.ctx.config.overwrite),
+            sink_paths: Rc::clone(&self.ctx.sink_paths),
         });
         let cleaners = cleaners(&self.ctx.config, &spread(parts.instances, self.ctx.workers));
         let operator = op.name.clone();

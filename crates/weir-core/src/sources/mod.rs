@@ -5,4 +5,5 @@ pub(crate) mod driver;
 pub(crate) mod file_input;
 pub(crate) mod file_source;
 pub(crate) mod line_reader;
+pub(crate) mod raw_json;
 pub(crate) mod source;

@@ -155,7 +155,10 @@ impl CheckpointDir {
         let dir = self.checkpoint_path(id);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let path = self.worker_path(id, worker);
-        write_atomically(&path, bytes)?;
+        write_atomically(&path, bytes, || {
+            // Recovery tests stop or kill the process here, half-way through the file.
+            fail::fail_point!("checkpoint-worker-file-half-written");
+        })?;
         Ok(FileEntry {
             worker,
             bytes: bytes.len() as u64,
@@ -170,7 +173,7 @@ impl CheckpointDir {
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let text =
             serde_json::to_vec_pretty(manifest).map_err(|e| StateError::Encode(e.to_string()))?;
-        write_atomically(&dir.join(MANIFEST), &text)?;
+        write_atomically(&dir.join(MANIFEST), &text, || {})?;
         // The rename itself must survive a crash.
         File::open(&dir)
             .and_then(|d| d.sync_all())
@@ -309,6 +312,22 @@ impl CheckpointDir {
             .collect()
     }
 
+    /// Deletes checkpoint `first` and every later one: what a failed run left after the
+    /// checkpoint a job restores from (a checkpoint it began but did not complete, or one it
+    /// could not read), before the job takes these ids again. Returns the ids deleted.
+    pub fn discard_from(&self, first: u64) -> Result<Vec<u64>, StateError> {
+        let mut gone = Vec::new();
+        for id in self.ids()?.into_iter().filter(|&id| id >= first) {
+            let path = self.checkpoint_path(id);
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => gone.push(id),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        Ok(gone)
+    }
+
     /// Keeps the newest `keep` complete checkpoints and the ones their chains need, and
     /// deletes every other checkpoint directory older than the newest kept one.
     pub fn retain(&self, keep: usize) -> Result<(), StateError> {
@@ -350,12 +369,16 @@ fn chain(complete: &[Manifest], newest: &Manifest) -> Result<Vec<Manifest>, Stri
 
 /// Writes `bytes` to `path` through a temporary file that is synced and renamed, so that a
 /// reader sees the whole file or none.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+/// `half_way` runs when half the bytes are written (a fault-injection point for tests).
+fn write_atomically(path: &Path, bytes: &[u8], half_way: impl FnOnce()) -> Result<(), StateError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let mut file = File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(bytes)
+    let (first, second) = bytes.split_at(bytes.len() / 2);
+    file.write_all(first).map_err(io(&tmp))?;
+    half_way();
+    file.write_all(second)
         .and_then(|_| file.sync_all())
         .map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
@@ -423,6 +446,20 @@ mod tests {
             "{skipped:?}"
         );
         assert_eq!(dir.load(&manifest(2, 1, vec![])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn what_a_failed_run_left_after_the_restored_checkpoint_is_discarded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CheckpointDir::open(tmp.path()).unwrap();
+        write(&dir, 1, 1);
+        write(&dir, 2, 1);
+        dir.write_worker(3, 0, b"partial").unwrap();
+        dir.write_worker(3, 3, b"a worker the next run does not have")
+            .unwrap();
+        assert_eq!(dir.discard_from(3).unwrap(), vec![3]);
+        assert_eq!(dir.ids().unwrap(), vec![2, 1]);
+        assert_eq!(dir.discard_from(9).unwrap(), Vec::<u64>::new());
     }
 
     #[test]
