@@ -315,3 +315,48 @@ fn joins_resume_from_their_checkpointed_inputs() {
         }
     }
 }
+
+/// The sum of what each epoch holds, per epoch, from two sources of different speeds.
+fn epoch_sums(checkpoints: Option<&Path>) -> Vec<(u64, u64)> {
+    let out = Collector::new();
+    let sink = out.clone();
+    let mut config = Config::threads(2)
+        .with_epochs(EpochPolicy::Records(100))
+        .with_epoch_max_delay(Duration::from_secs(10));
+    if let Some(dir) = checkpoints {
+        config =
+            config.with_checkpoints(CheckpointConfig::new(dir).interval(Duration::from_millis(20)));
+    }
+    let report = execute(config, move |job| {
+        let fast = job.generate(op("fast").parallelism(1).rate(40_000.0), Some(4_000), |i| i);
+        let slow = job.generate(op("slow").parallelism(1).rate(10_000.0), Some(4_000), |i| {
+            i * 1_000_000
+        });
+        fast.union("both", slow)
+            .key_by(|_| 0u8)
+            .aggregate(
+                "per_epoch",
+                |_| (0u64, 0u64),
+                |(n, sum), i| {
+                    *n += 1;
+                    *sum += i;
+                },
+            )
+            .map("sums", |(_, sums)| sums)
+            .collect("out", &sink);
+        Ok(())
+    })
+    .unwrap();
+    if checkpoints.is_some() {
+        assert!(report.checkpoints.len() > 3, "{:?}", report.checkpoints);
+    }
+    let mut sums = out.take();
+    sums.sort();
+    sums
+}
+
+#[test]
+fn checkpoints_do_not_change_what_record_count_epochs_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(epoch_sums(Some(tmp.path())), epoch_sums(None));
+}

@@ -158,7 +158,8 @@ impl<S> SourceDriver<S> {
     where
         S: PullSource<T>,
     {
-        let passage = Passage::of(self.gate.mode(), *cap.time(), self.clock.in_epoch);
+        let fill = matches!(self.clock.policy, EpochPolicy::Records(_));
+        let passage = Passage::of(self.gate.mode(), *cap.time(), self.clock.in_epoch, fill);
         match passage {
             Passage::Wait => return Next::Held,
             Passage::WaitAt(epoch) => {
@@ -181,6 +182,10 @@ impl<S> SourceDriver<S> {
                 Passage::StayInEpoch => return Next::Held,
                 Passage::CloseInto(epoch) => {
                     self.move_to(cap, epoch);
+                    return Next::Held;
+                }
+                Passage::Fill(limit) if *cap.time() >= limit => {
+                    self.move_to(cap, limit + 1);
                     return Next::Held;
                 }
                 _ => self.move_to(cap, *cap.time() + 1),
@@ -311,6 +316,9 @@ impl<S> SourceDriver<S> {
                         Passage::CloseInto(next) => self.move_to(cap, next),
                         _ => self.move_to(cap, epoch + 1),
                     }
+                } else if let Passage::Fill(limit) = passage {
+                    // Nothing to read: do not hold the checkpoint up waiting for records.
+                    self.move_to(cap, limit + 1);
                 }
                 Next::After(wait)
             }

@@ -4,10 +4,15 @@
 //!
 //! A checkpoint's epoch `L` is the highest epoch any source instance is in when the
 //! checkpoint begins. Every source first *freezes* (it may go on filling its current epoch
-//! but not start the next), then, once `L` is known, finishes its current epoch as it
-//! would anyway and jumps to `L + 1`, where it waits until the snapshot is taken. So no
-//! record after `L` exists anywhere while operators snapshot, and epochs keep the records
-//! they would have had.
+//! but not start the next), then, once `L` is known, goes on up to the end of `L` and waits
+//! at `L + 1` until the snapshot is taken. So no record after `L` exists anywhere while
+//! operators snapshot, and epochs keep the records they would have had:
+//!
+//! - a record-count epoch source *fills* the epochs up to `L` as it would anyway, so each
+//!   epoch holds the same records with and without checkpoints (a source with nothing to
+//!   read jumps to `L + 1` instead of waiting for records that may not come);
+//! - an interval source's epochs are time slots: one behind closes its epoch and goes
+//!   straight to `L + 1`, the slot the others are in.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -97,6 +102,9 @@ pub(crate) enum Passage {
     StayInEpoch,
     /// Emit in the current epoch; when it closes, go on at this epoch (and wait there).
     CloseInto(Epoch),
+    /// Emit as usual, closing epochs as usual, up to the end of this epoch; with nothing to
+    /// read at the start of an epoch, go on at the epoch after it (and wait there).
+    Fill(Epoch),
     /// Move the capability to this epoch (if it is later) and emit nothing.
     WaitAt(Epoch),
     /// Emit nothing.
@@ -105,13 +113,14 @@ pub(crate) enum Passage {
 
 impl Passage {
     /// The passage of a source whose capability is at `epoch` and that has emitted
-    /// `in_epoch` records in it.
-    pub(crate) fn of(mode: GateMode, epoch: Epoch, in_epoch: u64) -> Passage {
+    /// `in_epoch` records in it; `fill` for a source whose epochs are record counts.
+    pub(crate) fn of(mode: GateMode, epoch: Epoch, in_epoch: u64, fill: bool) -> Passage {
         match mode {
             GateMode::Open => Passage::Go,
             GateMode::Closed => Passage::Wait,
             GateMode::Freeze => Passage::StayInEpoch,
             GateMode::Limit(limit) if epoch > limit => Passage::Wait,
+            GateMode::Limit(limit) if fill => Passage::Fill(limit),
             // An epoch without records closes at once.
             GateMode::Limit(limit) if in_epoch == 0 => Passage::WaitAt(limit + 1),
             GateMode::Limit(limit) => Passage::CloseInto(limit + 1),
@@ -124,13 +133,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sources_stay_in_their_epoch_then_close_into_the_one_after_the_limit() {
-        assert_eq!(Passage::of(GateMode::Open, 3, 5), Passage::Go);
-        assert_eq!(Passage::of(GateMode::Freeze, 3, 5), Passage::StayInEpoch);
-        assert_eq!(Passage::of(GateMode::Limit(7), 3, 5), Passage::CloseInto(8));
-        assert_eq!(Passage::of(GateMode::Limit(7), 7, 0), Passage::WaitAt(8));
-        assert_eq!(Passage::of(GateMode::Limit(7), 8, 0), Passage::Wait);
-        assert_eq!(Passage::of(GateMode::Closed, 0, 0), Passage::Wait);
+    fn sources_stay_in_their_epoch_then_go_on_to_the_one_after_the_limit() {
+        assert_eq!(Passage::of(GateMode::Open, 3, 5, false), Passage::Go);
+        assert_eq!(
+            Passage::of(GateMode::Freeze, 3, 5, false),
+            Passage::StayInEpoch
+        );
+        assert_eq!(
+            Passage::of(GateMode::Limit(7), 3, 5, false),
+            Passage::CloseInto(8)
+        );
+        assert_eq!(
+            Passage::of(GateMode::Limit(7), 7, 0, false),
+            Passage::WaitAt(8)
+        );
+        assert_eq!(Passage::of(GateMode::Limit(7), 8, 0, false), Passage::Wait);
+        assert_eq!(Passage::of(GateMode::Closed, 0, 0, false), Passage::Wait);
+        // Record-count epochs are filled up to the limit.
+        assert_eq!(
+            Passage::of(GateMode::Limit(7), 3, 0, true),
+            Passage::Fill(7)
+        );
+        assert_eq!(
+            Passage::of(GateMode::Limit(7), 7, 5, true),
+            Passage::Fill(7)
+        );
+        assert_eq!(Passage::of(GateMode::Limit(7), 8, 0, true), Passage::Wait);
         let gate = SourceGate::new(GateMode::Open);
         let a = gate.register(2);
         let b = gate.register(5);
