@@ -50,6 +50,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo build --examples (the recovery tests run examples/exactly_once as a program)"
+# `cargo test --all-targets` builds examples only as test harnesses, so the runnable binaries
+# come from here (the demo runs below reuse them).
+cargo build --examples
 echo "== cargo test (unit, integration, examples, benches build)"
 cargo test --workspace --all-targets
 echo "== cargo test --doc"

@@ -498,8 +498,8 @@ fn exactly_once_example() -> PathBuf {
         .join("examples/exactly_once");
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build --example exactly_once` (or run \
-         `cargo test --workspace --all-targets`, which builds it)",
+        "{} is missing: build it with `cargo build --example exactly_once` (scripts/test.sh does; \
+         `cargo test --all-targets` builds examples only as test harnesses)",
         path.display()
     );
     path
