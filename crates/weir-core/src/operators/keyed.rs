@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::job::JobContext;
-use crate::state::{Checkpointed, KeyedState, StateError, StatePart, StateTtl};
+use crate::state::{Barrier, Checkpointed, KeyedState, StateError, StatePart, StateTtl};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
@@ -473,8 +473,8 @@ where
     K: Key + Serialize + DeserializeOwned,
     S: Serialize + DeserializeOwned,
 {
-    fn snapshot(&self, _checkpoint: u64, full: bool) -> Result<StatePart, StateError> {
-        self.0.borrow_mut().snapshot(full)
+    fn snapshot(&self, barrier: Barrier) -> Result<StatePart, StateError> {
+        self.0.borrow_mut().snapshot(barrier.full)
     }
 }
 

@@ -31,7 +31,7 @@ use crate::error::WeirError;
 use crate::job::Epoch;
 use crate::runtime::control::{CheckpointSignal, Control};
 use crate::state::gate::{GateMode, SourceGate};
-use crate::state::registry::StateRegistry;
+use crate::state::registry::{Barrier, StateRegistry};
 use crate::state::snapshot::{StatePart, WorkerSnapshot};
 use crate::state::store::{CheckpointDir, FileEntry, Manifest, OperatorSummary, FORMAT};
 
@@ -349,9 +349,14 @@ impl Checkpointer {
             Some(r) => (r.id, r.full),
             None => return Ok(()),
         };
+        let barrier = Barrier {
+            checkpoint: id,
+            epoch,
+            full,
+        };
         let snapshot = self
             .registry
-            .snapshot(id, self.worker, full)
+            .snapshot(barrier, self.worker)
             .map_err(checkpoint_error)?;
         self.write_in_background(id, snapshot);
         self.phase = Phase::Snapshotted;

@@ -21,7 +21,7 @@ use crate::error::WeirError;
 use crate::job::Epoch;
 use crate::sinks::output_dir::PartDir;
 use crate::state::snapshot::StatePart;
-use crate::state::{Checkpointed, StateError};
+use crate::state::{Barrier, Checkpointed, StateError};
 
 /// Writes a batch of records; the flag says whether they are the first of their file.
 pub(crate) type Encoder<T> = fn(&mut BufWriter<File>, &[T], bool) -> std::io::Result<()>;
@@ -311,7 +311,8 @@ impl Naming {
 pub(crate) struct SharedFiles<T>(pub(crate) Rc<RefCell<TwoPhaseFiles<T>>>);
 
 impl<T> Checkpointed for SharedFiles<T> {
-    fn snapshot(&self, checkpoint: u64, _full: bool) -> Result<StatePart, StateError> {
+    fn snapshot(&self, barrier: Barrier) -> Result<StatePart, StateError> {
+        let checkpoint = barrier.checkpoint;
         let mut files = self.0.borrow_mut();
         files
             .close()

@@ -21,7 +21,7 @@ use crate::report::OperatorMetrics;
 use crate::sources::source::{PullSource, Pulled};
 use crate::state::gate::{GateMode, Passage, SourceGate, SourceStatus};
 use crate::state::snapshot::StatePart;
-use crate::state::{Checkpointed, StateError};
+use crate::state::{Barrier, Checkpointed, StateError};
 use crate::stream::{Data, VecBuilder};
 use crate::WeirError;
 
@@ -109,7 +109,7 @@ struct SourcePosition<T, S> {
 }
 
 impl<T, S: PullSource<T>> Checkpointed for SourcePosition<T, S> {
-    fn snapshot(&self, _checkpoint: u64, _full: bool) -> Result<StatePart, StateError> {
+    fn snapshot(&self, _barrier: Barrier) -> Result<StatePart, StateError> {
         let splits = match self.source.borrow().as_ref() {
             // Exhausted: nothing remains.
             None => Vec::new(),

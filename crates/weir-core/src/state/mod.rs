@@ -11,7 +11,7 @@ pub mod store;
 use std::path::PathBuf;
 
 pub use keyed_state::{KeyedListState, KeyedMapState, KeyedState, StateTtl};
-pub use registry::Checkpointed;
+pub use registry::{Barrier, Checkpointed};
 pub use snapshot::StatePart;
 
 /// Why state could not be saved or restored.

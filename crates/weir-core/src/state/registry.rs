@@ -11,14 +11,26 @@ use crate::state::snapshot::{OperatorState, StatePart, WorkerSnapshot};
 use crate::state::store::Manifest;
 use crate::state::StateError;
 
+/// What a snapshot is taken for (Flink's checkpoint barrier): the checkpoint, and the epoch
+/// whose end it captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Barrier {
+    /// The checkpoint's id.
+    pub checkpoint: u64,
+    /// Every epoch up to this one is in the snapshot, and nothing after it.
+    pub epoch: Epoch,
+    /// Whether the snapshot must hold everything; otherwise keyed state may hold only what
+    /// changed since the previous checkpoint.
+    pub full: bool,
+}
+
 /// State an operator instance keeps across epochs, which checkpoints save.
 ///
 /// The protocol calls these on the worker thread, between two steps of the dataflow, when
 /// the instance has applied every epoch up to the checkpoint's and nothing after it.
 pub trait Checkpointed {
-    /// The instance's state for checkpoint `checkpoint`: everything (`full`), or, for keyed
-    /// state, what changed since the previous checkpoint.
-    fn snapshot(&self, checkpoint: u64, full: bool) -> Result<StatePart, StateError>;
+    /// The instance's state at `barrier`.
+    fn snapshot(&self, barrier: Barrier) -> Result<StatePart, StateError>;
 
     /// Checkpoint `checkpoint` is complete (its manifest is written): what the instance
     /// held back until then may be released (a file sink makes its files visible).
@@ -187,12 +199,11 @@ impl StateRegistry {
             .all(|r| r.applied_below.get() > epoch)
     }
 
-    /// The state of every registered instance, for checkpoint `id`.
+    /// The state of every registered instance at `barrier`.
     pub(crate) fn snapshot(
         &self,
-        id: u64,
+        barrier: Barrier,
         worker: usize,
-        full: bool,
     ) -> Result<WorkerSnapshot, StateError> {
         let operators = self
             .entries
@@ -202,12 +213,12 @@ impl StateRegistry {
                 Ok(OperatorState {
                     operator: r.operator.clone(),
                     instance: r.instance,
-                    part: r.state.snapshot(id, full)?,
+                    part: r.state.snapshot(barrier)?,
                 })
             })
             .collect::<Result<Vec<_>, StateError>>()?;
         Ok(WorkerSnapshot {
-            checkpoint: id,
+            checkpoint: barrier.checkpoint,
             worker,
             operators,
         })
