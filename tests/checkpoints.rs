@@ -360,3 +360,137 @@ fn checkpoints_do_not_change_what_record_count_epochs_hold() {
     let tmp = tempfile::tempdir().unwrap();
     assert_eq!(epoch_sums(Some(tmp.path())), epoch_sums(None));
 }
+
+/// What the instances of the counting loop emit: a record with the total of all epochs
+/// before its own as the instance knew it, or the size of an epoch's batch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum LoopEvent {
+    Record(u64, u64),
+    Batch(u64, u64),
+}
+
+/// A loop through a feedback edge: every instance of `counted` (checkpointed instance
+/// state: the running total it was last told) processes its epoch with the running total
+/// of all instances through the previous epoch, which comes back from `sum` over a
+/// feedback edge. Writes each record with the total it saw, and the running totals.
+/// `fail_at` as in [`run`].
+fn run_loop(
+    workers: usize,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let out = out.to_path_buf();
+    let ckpt = checkpoints.to_path_buf();
+    let config = Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(300))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
+    execute(config, move |job| {
+        let armed = Arc::clone(&armed);
+        let ckpt = ckpt.clone();
+        let (loopback, totals) = job.feedback::<u64>("totals_back");
+        let numbers = job
+            .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
+            .map("maybe_fail", move |i| {
+                if fail_at.is_some_and(|at| i >= at)
+                    && has_checkpoint(&ckpt)
+                    && armed.swap(false, Ordering::SeqCst)
+                {
+                    panic!("injected failure at record {i}");
+                }
+                i
+            });
+        let (events, _dead) = numbers.map_batch_with_broadcast_checkpointed(
+            "counted",
+            totals,
+            |_waker| 0u64,
+            |known, total| *known = total,
+            |known, batch: Vec<u64>, _metrics| {
+                let mut out: Vec<Result<LoopEvent, DeadLetter>> =
+                    vec![Ok(LoopEvent::Batch(batch.len() as u64, *known))];
+                out.extend(batch.into_iter().map(|i| Ok(LoopEvent::Record(i, *known))));
+                weir::BatchOutcome::Done(out)
+            },
+            weir::state::InstanceCheckpoint::new(
+                |known: &u64| *known,
+                |known, parts: Vec<u64>| *known = parts.into_iter().max().unwrap_or(0),
+            ),
+        );
+        events
+            .clone()
+            .flat_map("records", |e| match e {
+                LoopEvent::Record(i, known) => Some((i, known)),
+                LoopEvent::Batch(..) => None,
+            })
+            .write_jsonl("write_records", out.join("records"));
+        let running = events
+            .flat_map("batches", |e| match e {
+                LoopEvent::Batch(n, known) => Some((n, known)),
+                LoopEvent::Record(..) => None,
+            })
+            .key_by(|_| 0u8)
+            .aggregate(
+                op("sum").parallelism(1),
+                |_| (0u64, 0u64),
+                |(n, known), (m, k)| {
+                    *n += m;
+                    *known = (*known).max(k);
+                },
+            )
+            .map(op("running").parallelism(1), |(_, (n, known))| known + n);
+        loopback.connect(running.clone());
+        running.write_jsonl("write_running", out.join("running"));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_feedback_loop_with_broadcast_state_resumes_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, ckpt) = (tmp.path().join("reference"), tmp.path().join("ckpt0"));
+    run_loop(2, &out, &ckpt, None).unwrap();
+    let reference = (
+        committed(&out.join("records")),
+        committed(&out.join("running")),
+    );
+    assert_eq!(reference.0.len(), N as usize);
+    assert!(
+        reference.1.contains_key(&N.to_string()),
+        "the last running total is N"
+    );
+    // Same parallelism: the same records with the same totals seen, the same totals.
+    let (out, ckpt) = (tmp.path().join("same"), tmp.path().join("ckpt1"));
+    run_loop(2, &out, &ckpt, Some(N / 2)).unwrap_err();
+    run_loop(2, &out, &ckpt, None).unwrap();
+    assert_same_lines(&committed(&out.join("records")), &reference.0, "records");
+    assert_same_lines(&committed(&out.join("running")), &reference.1, "running");
+    // Another parallelism (epochs differ): every record once, the running totals distinct
+    // and ending at N (a total in flight on the loop lost or doubled would show).
+    for (before, after) in [(2, 3), (3, 1)] {
+        let (out, ckpt) = (
+            tmp.path().join(format!("{before}-{after}")),
+            tmp.path().join(format!("ckpt-{before}-{after}")),
+        );
+        run_loop(before, &out, &ckpt, Some(N / 2)).unwrap_err();
+        run_loop(after, &out, &ckpt, None).unwrap();
+        let records = committed(&out.join("records"));
+        let mut seen: Vec<u64> = records
+            .iter()
+            .flat_map(|(line, n)| {
+                let (i, _): (u64, u64) = serde_json::from_str(line).unwrap();
+                std::iter::repeat_n(i, *n)
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            (0..N).collect::<Vec<_>>(),
+            "{before} -> {after} workers"
+        );
+        let running = committed(&out.join("running"));
+        assert!(running.values().all(|n| *n == 1), "{running:?}");
+        let last = running.keys().map(|l| l.parse::<u64>().unwrap()).max();
+        assert_eq!(last, Some(N), "{before} -> {after} workers");
+    }
+}

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use weir_core::state::InstanceCheckpoint;
 use weir_core::{Data, DataStream, Op};
 
 use crate::model_store::{Checkpoint, ModelStore, ScalerState, StoreError, MAX_VERSION};
@@ -678,23 +679,95 @@ enum ParallelEvent {
     Local(LogisticModel, u64, u64),
 }
 
-/// Running weighted sum of the instances' models in one epoch.
+/// The instances' models of one epoch: each model, the records it trained on in the epoch,
+/// and the merged version it started from.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct MergeSum {
-    weights: Vec<f32>,
-    bias: Vec<f32>,
-    shape: (usize, usize),
-    records: u64,
-    version: u64,
+struct Locals(Vec<(LogisticModel, u64, u64)>);
+
+impl Locals {
+    /// The average of the models weighted by records, as the next merged version. The sum
+    /// runs in an order given by the models themselves, not by when they arrived, so the
+    /// average is the same bits in every run.
+    fn merged(mut self, learner: &str) -> Checkpoint {
+        self.0.sort_by(|(a, ra, va), (b, rb, vb)| {
+            (ra, va, bits(&a.weights), bits(&a.bias)).cmp(&(
+                rb,
+                vb,
+                bits(&b.weights),
+                bits(&b.bias),
+            ))
+        });
+        let (classes, features) = self
+            .0
+            .first()
+            .map(|(m, _, _)| (m.classes, m.features))
+            .unwrap_or_default();
+        let mut weights = vec![0.0f32; classes * features];
+        let mut bias = vec![0.0f32; classes];
+        let (mut records, mut version) = (0u64, 0u64);
+        for (model, n, v) in &self.0 {
+            let w = (*n).max(1) as f32;
+            weights
+                .iter_mut()
+                .zip(&model.weights)
+                .for_each(|(s, x)| *s += w * x);
+            bias.iter_mut()
+                .zip(&model.bias)
+                .for_each(|(s, x)| *s += w * x);
+            records += (*n).max(1);
+            version = version.max(*v);
+        }
+        let total = records.max(1) as f32;
+        Checkpoint {
+            version: version + 1,
+            records,
+            metrics: BTreeMap::new(),
+            learner: learner.to_string(),
+            model: LogisticModel {
+                classes,
+                features,
+                weights: weights.iter().map(|v| v / total).collect(),
+                bias: bias.iter().map(|v| v / total).collect(),
+            },
+            scaler: None,
+        }
+    }
+}
+
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+/// How a parallel trainer instance is checkpointed: its model, the records it has seen and
+/// the merged version it is on. Restored at another parallelism, an instance continues from
+/// the first model dealt to it and counts the records of all of them; the merged model that
+/// was on its way back when the checkpoint was taken arrives next (the feedback edge keeps
+/// it), so every instance continues from the same average.
+fn trainer_checkpoint<C: OnlineClassifier>() -> InstanceCheckpoint<(C, u64, u64)> {
+    InstanceCheckpoint::new(
+        |(classifier, seen, version): &(C, u64, u64)| (classifier.model(), *seen, *version),
+        |(classifier, seen, version), parts: Vec<(LogisticModel, u64, u64)>| {
+            if let Some((model, _, v)) = parts.first() {
+                *seen = parts.iter().map(|(_, s, _)| s).sum();
+                *version = *v;
+                // A model of another shape is another job's: start afresh (the restore of
+                // the job's state names the operator if it fails altogether).
+                if let Err(e) = classifier.restore(model, *seen) {
+                    tracing::warn!("cannot continue from the checkpointed model: {e}");
+                }
+            }
+        },
+    )
 }
 
 /// Test-then-train at parallelism > 1 with synchronous model averaging: each instance of
 /// `op` trains on its share of `stream`; after every epoch the instances' models are averaged,
 /// weighted by the records each trained on, and every instance continues from the average at
 /// the next epoch (a feedback edge). Epoch size is the merge interval (`--epoch-records`, or
-/// the source's `EpochPolicy`). `models` carries each merged version (no store; use
-/// [`OnlineLearnExt::learn_online`] for checkpoints and resume). Prediction indices count per
-/// instance.
+/// the source's `EpochPolicy`). `models` carries each merged version. In a job that
+/// checkpoints (`--checkpoint-dir`), every instance's model and the merged model in flight
+/// are part of the checkpoints, so a restored job goes on with the model an uninterrupted
+/// run would have at the same epochs. Prediction indices count per instance.
 pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
     job: &mut weir_core::Job<'s>,
     stream: DataStream<'s, T>,
@@ -707,7 +780,7 @@ pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
     let learner = classifier.kind();
     let (loopback, merged) =
         job.feedback::<Checkpoint>(Op::from(format!("{name}.merged")).parallelism(1));
-    let (events, _dead) = stream.map_batch_with_broadcast(
+    let (events, _dead) = stream.map_batch_with_broadcast_checkpointed(
         op,
         merged,
         // Per instance: the classifier, records it has seen, the merged version it is on.
@@ -753,6 +826,7 @@ pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
             out.push(Ok(ParallelEvent::Local(classifier.model(), n, *version)));
             weir_core::BatchOutcome::Done(out)
         },
+        trainer_checkpoint(),
     );
     let averaged = events
         .clone()
@@ -763,44 +837,12 @@ pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
         .key_by(|_| 0u8)
         .aggregate(
             Op::from(format!("{name}.merge")).parallelism(1),
-            |_| MergeSum::default(),
-            |sum, (model, records, version)| {
-                let w = records.max(1) as f32;
-                if sum.weights.is_empty() {
-                    sum.weights = vec![0.0; model.weights.len()];
-                    sum.bias = vec![0.0; model.bias.len()];
-                    sum.shape = (model.classes, model.features);
-                }
-                sum.weights
-                    .iter_mut()
-                    .zip(&model.weights)
-                    .for_each(|(s, v)| *s += w * v);
-                sum.bias
-                    .iter_mut()
-                    .zip(&model.bias)
-                    .for_each(|(s, v)| *s += w * v);
-                sum.records += records.max(1);
-                sum.version = sum.version.max(version);
-            },
+            |_| Locals::default(),
+            |locals, local| locals.0.push(local),
         )
         .map(
             Op::from(format!("{name}.averaged")).parallelism(1),
-            |(_, sum)| {
-                let total = sum.records.max(1) as f32;
-                Checkpoint {
-                    version: sum.version + 1,
-                    records: sum.records,
-                    metrics: BTreeMap::new(),
-                    learner: learner.to_string(),
-                    model: LogisticModel {
-                        classes: sum.shape.0,
-                        features: sum.shape.1,
-                        weights: sum.weights.iter().map(|v| v / total).collect(),
-                        bias: sum.bias.iter().map(|v| v / total).collect(),
-                    },
-                    scaler: None,
-                }
-            },
+            move |(_, locals)| locals.merged(learner),
         );
     loopback.connect(averaged.clone());
     let predictions = events.flat_map(Op::from(format!("{name}.predictions")), |e| match e {

@@ -3,12 +3,14 @@
 //! state as of that epoch. The hook for model-serving operators: the side input carries
 //! model updates, the state holds the loaded model.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::{Capability, InputCapability};
+use timely::progress::frontier::MutableAntichain;
 use timely::scheduling::SyncActivator;
 
 use crate::dead_letter::DeadLetter;
@@ -16,6 +18,7 @@ use crate::job::{Epoch, Op};
 use crate::operators::epoch_stash::EpochStash;
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
+use crate::state::InstanceCheckpoint;
 use crate::stream::{Data, DataStream, VecBuilder};
 
 /// What an epoch batch handler did with a batch.
@@ -48,6 +51,135 @@ impl StateWaker {
     }
 }
 
+/// An epoch's outputs and dead letters, with the capability to emit them.
+type Ready<U> = Vec<(Capability<Epoch>, Vec<Result<U, DeadLetter>>)>;
+
+/// What one instance of [`DataStream::map_batch_with_broadcast`] keeps between activations:
+/// its state, the epochs of both inputs not processed yet, and the batches its state held
+/// back. Epochs go in order: side records of an epoch first, then its batch.
+struct BroadcastBatcher<St, T, S, U> {
+    state: Rc<RefCell<St>>,
+    handlers: Handlers<St, T, S, U>,
+    records: EpochStash<Vec<T>>,
+    updates: EpochStash<Vec<S>>,
+    /// Batches the state held back, oldest first.
+    held: Vec<(Capability<Epoch>, Vec<T>)>,
+    /// Whether the last try said `Wait` (the state will wake us) rather than `Hold`.
+    waiting: bool,
+    /// The last `Hold`'s reason.
+    held_because: String,
+    metrics: Rc<OperatorMetrics>,
+    name: String,
+}
+
+impl<St, T: Data, S: Data, U: Data> BroadcastBatcher<St, T, S, U> {
+    fn receive_main(&mut self, cap: &InputCapability<Epoch>, data: &mut Vec<T>, port: usize) {
+        self.metrics.add_in(data.len());
+        if let Some(batch) = self.records.for_message(cap, port) {
+            batch.append(data);
+        }
+    }
+
+    fn receive_side(&mut self, cap: &InputCapability<Epoch>, data: &mut Vec<S>, port: usize) {
+        if let Some(batch) = self.updates.for_message(cap, port) {
+            batch.append(data);
+        }
+    }
+
+    /// Retries what is held, oldest first, stopping at the first batch that still cannot go
+    /// (later epochs stay queued behind it).
+    fn retry(&mut self, ready: &mut Ready<U>) {
+        let mut queue = std::mem::take(&mut self.held).into_iter();
+        let mut state = self.state.borrow_mut();
+        self.waiting = false;
+        for (cap, batch) in queue.by_ref() {
+            match (self.handlers.on_batch)(&mut state, batch, &self.metrics) {
+                BatchOutcome::Done(out) => ready.push((cap, out)),
+                BatchOutcome::Hold(batch, reason) => {
+                    self.held.push((cap, batch));
+                    self.held_because = reason;
+                    break;
+                }
+                BatchOutcome::Wait(batch) => {
+                    self.held.push((cap, batch));
+                    self.waiting = true;
+                    break;
+                }
+            }
+        }
+        self.held.extend(queue);
+    }
+
+    /// Processes the epochs both inputs have completed, in order. While the state works on
+    /// a batch (`Wait`), later side updates stay unapplied, so that every batch sees the
+    /// state of its own epoch.
+    fn process(&mut self, complete: impl Fn(Epoch) -> bool, ready: &mut Ready<U>) {
+        if !self.held.is_empty() {
+            self.retry(ready);
+        }
+        while !self.waiting {
+            let next = match (self.records.first_epoch(), self.updates.first_epoch()) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => break,
+            };
+            if !complete(next) {
+                break;
+            }
+            if let Some((_, side_records)) = self.updates.take(next) {
+                let mut state = self.state.borrow_mut();
+                side_records
+                    .into_iter()
+                    .for_each(|s| (self.handlers.on_side)(&mut state, s));
+                drop(state);
+                // The state changed: batches held back may go now.
+                if !self.held.is_empty() {
+                    self.retry(ready);
+                }
+            }
+            if let Some((cap, batch)) = self.records.take(next) {
+                // Behind what is already held, to keep epoch order.
+                self.held.push((cap, batch));
+                self.retry(ready);
+            }
+        }
+    }
+
+    /// No side update will ever come: what is held (and not waited on) cannot be processed
+    /// and becomes dead letters.
+    fn give_up_held(&mut self, ready: &mut Ready<U>) {
+        if self.waiting {
+            return;
+        }
+        for (cap, batch) in self.held.drain(..) {
+            let dead = never_processed(&self.name, *cap.time(), batch, &self.held_because);
+            ready.push((cap, dead));
+        }
+    }
+
+    /// Every epoch below this one is in the state: both inputs are complete below it and
+    /// nothing below it is held or queued.
+    fn applied_below(&self, input: Epoch, side: Epoch) -> Epoch {
+        let held = self.held.first().map(|(cap, _)| *cap.time());
+        [
+            Some(input),
+            Some(side),
+            held,
+            self.records.first_epoch(),
+            self.updates.first_epoch(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(Epoch::MAX)
+    }
+}
+
+/// The least time of a frontier; `Epoch::MAX` once it is empty.
+fn first(frontier: &MutableAntichain<Epoch>) -> Epoch {
+    frontier.frontier().first().copied().unwrap_or(Epoch::MAX)
+}
+
 impl<'s, T: Data> DataStream<'s, T> {
     /// Processes each epoch of this stream, per instance, with a state kept up to date from
     /// the `side` stream, which every instance receives in full (BROADCAST edge).
@@ -62,16 +194,106 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// still held (not waiting), they become dead letters whose reason is the last
     /// [`BatchOutcome::Hold`]'s. Returns the outputs and the dead letters, which are also
     /// registered with the job's dead-letter output.
+    ///
+    /// The state is not checkpointed: a job that checkpoints refuses the operator (use
+    /// [`DataStream::map_batch_with_broadcast_checkpointed`]).
+    ///
+    /// ```
+    /// use weir_core::{execute, BatchOutcome, Collector, Config};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     let scale = job.from_vec("scale", vec![10u64]);
+    ///     job.from_vec("numbers", vec![1u64, 2, 3])
+    ///         .map_batch_with_broadcast(
+    ///             "scaled",
+    ///             scale,
+    ///             |_waker| 1u64,
+    ///             |factor, new| *factor = new,
+    ///             |factor, batch: Vec<u64>, _metrics| {
+    ///                 BatchOutcome::Done(batch.into_iter().map(|n| Ok(n * *factor)).collect())
+    ///             },
+    ///         )
+    ///         .0
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![10, 20, 30]);
+    /// ```
     #[allow(clippy::type_complexity)]
     pub fn map_batch_with_broadcast<S: Data, St: 'static, U: Data>(
         self,
         op: impl Into<Op>,
         side: DataStream<'s, S>,
         init: impl FnOnce(StateWaker) -> St,
-        mut on_side: impl FnMut(&mut St, S) + 'static,
-        mut on_batch: impl FnMut(&mut St, Vec<T>, &OperatorMetrics) -> BatchOutcome<T, U> + 'static,
+        on_side: impl FnMut(&mut St, S) + 'static,
+        on_batch: impl FnMut(&mut St, Vec<T>, &OperatorMetrics) -> BatchOutcome<T, U> + 'static,
     ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>) {
-        let op = op.into();
+        let handlers = Handlers {
+            on_side: Box::new(on_side),
+            on_batch: Box::new(on_batch),
+        };
+        self.broadcast_batches(op.into(), side, init, handlers, None)
+    }
+
+    /// [`DataStream::map_batch_with_broadcast`] whose instances' state is part of the job's
+    /// checkpoints, as `checkpoint` says. A checkpoint at epoch `e` holds each instance's
+    /// state after the side records and batches of every epoch up to `e`; while a batch is
+    /// held back (`Hold` or `Wait`), no checkpoint can complete past its epoch.
+    ///
+    /// ```
+    /// use weir_core::{execute, BatchOutcome, Collector, Config};
+    /// use weir_core::state::InstanceCheckpoint;
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(1), move |job| {
+    ///     let resets = job.from_vec("resets", Vec::<u64>::new());
+    ///     // A running count of records per instance, kept across a restore.
+    ///     job.from_vec("numbers", vec![1u64, 2, 3])
+    ///         .map_batch_with_broadcast_checkpointed(
+    ///             "count",
+    ///             resets,
+    ///             |_waker| 0u64,
+    ///             |count, to| *count = to,
+    ///             |count, batch: Vec<u64>, _metrics| {
+    ///                 *count += batch.len() as u64;
+    ///                 BatchOutcome::Done(vec![Ok(*count)])
+    ///             },
+    ///             InstanceCheckpoint::new(|count: &u64| *count, |count, parts: Vec<u64>| {
+    ///                 *count = parts.into_iter().sum()
+    ///             }),
+    ///         )
+    ///         .0
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![3]);
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn map_batch_with_broadcast_checkpointed<S: Data, St: 'static, U: Data>(
+        self,
+        op: impl Into<Op>,
+        side: DataStream<'s, S>,
+        init: impl FnOnce(StateWaker) -> St,
+        on_side: impl FnMut(&mut St, S) + 'static,
+        on_batch: impl FnMut(&mut St, Vec<T>, &OperatorMetrics) -> BatchOutcome<T, U> + 'static,
+        checkpoint: InstanceCheckpoint<St>,
+    ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>) {
+        let handlers = Handlers {
+            on_side: Box::new(on_side),
+            on_batch: Box::new(on_batch),
+        };
+        self.broadcast_batches(op.into(), side, init, handlers, Some(checkpoint))
+    }
+
+    fn broadcast_batches<S: Data, St: 'static, U: Data>(
+        self,
+        op: Op,
+        side: DataStream<'s, S>,
+        init: impl FnOnce(StateWaker) -> St,
+        handlers: Handlers<St, T, S, U>,
+        checkpoint: Option<InstanceCheckpoint<St>>,
+    ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>) {
         let ctx = Rc::clone(&self.ctx);
         let main_edge = self.edge_to(&op);
         let handle = ctx.add_operator(
@@ -79,113 +301,55 @@ impl<'s, T: Data> DataStream<'s, T> {
             "map_batch_with_broadcast",
             &[(self.node, main_edge), (side.node, Partitioning::Broadcast)],
         );
-        ctx.refuse_checkpoints(&handle.name, "map_batch_with_broadcast");
+        if checkpoint.is_none() {
+            ctx.refuse_checkpoints(&handle.name, "map_batch_with_broadcast");
+        }
         let main = self.routed(main_edge, &handle.placement);
         let side_stream = side.routed(Partitioning::Broadcast, &handle.placement);
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
-        let name = handle.name.clone();
         let worker = self.ctx.scope.worker();
         let out = main.binary_frontier::<_, VecBuilder<Result<U, DeadLetter>>, _, _, _, _>(
             side_stream,
             Pipeline,
             Pipeline,
             &handle.name,
-            move |_cap, info| {
-                let mut state = init(StateWaker(worker.sync_activator_for(info.address.to_vec())));
-                let mut records: EpochStash<Vec<T>> = EpochStash::new();
-                let mut updates: EpochStash<Vec<S>> = EpochStash::new();
-                // Batches the state held back, oldest first, whether the last try said
-                // `Wait` (the state will wake us) rather than `Hold`, and the last `Hold`'s
-                // reason.
-                let mut held: Vec<(Capability<Epoch>, Vec<T>)> = Vec::new();
-                let mut waiting = false;
-                let mut held_because = String::new();
+            |_cap, info| {
+                let waker = StateWaker(worker.sync_activator_for(info.address.to_vec()));
+                let state = Rc::new(RefCell::new(init(waker)));
+                let applied = checkpoint.and_then(|c| c.attach(&ctx, &handle, &state));
+                let mut batcher = BroadcastBatcher {
+                    state,
+                    handlers,
+                    records: EpochStash::new(),
+                    updates: EpochStash::new(),
+                    held: Vec::new(),
+                    waiting: false,
+                    held_because: String::new(),
+                    metrics: Rc::clone(&metrics),
+                    name: handle.name.clone(),
+                };
                 move |(input, input_frontier), (side, side_frontier), output| {
                     let _busy = metrics.busy_in(node);
-                    input.for_each(|cap, data| {
-                        metrics.add_in(data.len());
-                        if let Some(batch) = records.for_message(&cap, output.output_index()) {
-                            batch.append(data);
-                        }
-                    });
-                    side.for_each(|cap, data| {
-                        if let Some(batch) = updates.for_message(&cap, output.output_index()) {
-                            batch.append(data);
-                        }
-                    });
-                    let mut ready: Vec<(Capability<Epoch>, Vec<Result<U, DeadLetter>>)> =
-                        Vec::new();
-                    let complete =
-                        |t: Epoch| !input_frontier.less_equal(&t) && !side_frontier.less_equal(&t);
-                    // Retries what is held, oldest first, stopping at the first batch that
-                    // still cannot go (later epochs stay queued behind it).
-                    let mut retry =
-                        |state: &mut St,
-                         held: &mut Vec<(Capability<Epoch>, Vec<T>)>,
-                         ready: &mut Vec<(Capability<Epoch>, Vec<Result<U, DeadLetter>>)>|
-                         -> bool {
-                            let mut queue = std::mem::take(held).into_iter();
-                            let mut waiting = false;
-                            for (cap, batch) in queue.by_ref() {
-                                match on_batch(state, batch, &metrics) {
-                                    BatchOutcome::Done(out) => ready.push((cap, out)),
-                                    BatchOutcome::Hold(batch, reason) => {
-                                        held.push((cap, batch));
-                                        held_because = reason;
-                                        break;
-                                    }
-                                    BatchOutcome::Wait(batch) => {
-                                        held.push((cap, batch));
-                                        waiting = true;
-                                        break;
-                                    }
-                                }
-                            }
-                            held.extend(queue);
-                            waiting
-                        };
-                    if !held.is_empty() {
-                        waiting = retry(&mut state, &mut held, &mut ready);
-                    }
-                    // While the state works on a batch (`Wait`), later side updates stay
-                    // unapplied, so that every batch sees the state of its own epoch.
-                    while !waiting {
-                        let next = match (records.first_epoch(), updates.first_epoch()) {
-                            (Some(a), Some(b)) => a.min(b),
-                            (Some(a), None) => a,
-                            (None, Some(b)) => b,
-                            (None, None) => break,
-                        };
-                        if !complete(next) {
-                            break;
-                        }
-                        if let Some((_, side_records)) = updates.take(next) {
-                            side_records
-                                .into_iter()
-                                .for_each(|s| on_side(&mut state, s));
-                            // The state changed: batches held back may go now.
-                            if !held.is_empty() {
-                                waiting = retry(&mut state, &mut held, &mut ready);
-                            }
-                        }
-                        if let Some((cap, batch)) = records.take(next) {
-                            // Behind what is already held, to keep epoch order.
-                            held.push((cap, batch));
-                            waiting = retry(&mut state, &mut held, &mut ready);
-                        }
-                    }
-                    // No side update will ever come: what is held cannot be processed.
-                    // (Checked below, after the emitted batches.)
-                    if side_frontier.is_empty() && input_frontier.is_empty() && !waiting {
-                        for (cap, batch) in held.drain(..) {
-                            let dead = never_processed(&name, *cap.time(), batch, &held_because);
-                            ready.push((cap, dead));
-                        }
+                    let port = output.output_index();
+                    input.for_each(|cap, data| batcher.receive_main(&cap, data, port));
+                    side.for_each(|cap, data| batcher.receive_side(&cap, data, port));
+                    let mut ready: Ready<U> = Vec::new();
+                    batcher.process(
+                        |t| !input_frontier.less_equal(&t) && !side_frontier.less_equal(&t),
+                        &mut ready,
+                    );
+                    if side_frontier.is_empty() && input_frontier.is_empty() {
+                        batcher.give_up_held(&mut ready);
                     }
                     for (cap, out) in ready {
                         metrics.add_out(out.iter().filter(|r| r.is_ok()).count());
                         output.session(&cap).give_iterator(out.into_iter());
+                    }
+                    if let Some(cell) = &applied {
+                        let below =
+                            batcher.applied_below(first(input_frontier), first(side_frontier));
+                        cell.set(below);
                     }
                 }
             },
@@ -213,6 +377,17 @@ impl<'s, T: Data> DataStream<'s, T> {
             dead,
         )
     }
+}
+
+/// Applies a side record to an instance's state.
+type OnSide<St, S> = Box<dyn FnMut(&mut St, S)>;
+/// Processes an epoch's batch with an instance's state.
+type OnBatch<St, T, U> = Box<dyn FnMut(&mut St, Vec<T>, &OperatorMetrics) -> BatchOutcome<T, U>>;
+
+/// The user's side and batch handlers of a [`DataStream::map_batch_with_broadcast`].
+struct Handlers<St, T, S, U> {
+    on_side: OnSide<St, S>,
+    on_batch: OnBatch<St, T, U>,
 }
 
 /// The dead letters of a batch held back when the side input ended: the state never could

@@ -3,6 +3,7 @@
 //! `docs/state-and-checkpoints.md` for the guarantees.
 
 pub(crate) mod gate;
+pub mod instance_state;
 pub mod keyed_state;
 pub(crate) mod registry;
 pub mod snapshot;
@@ -10,6 +11,7 @@ pub mod store;
 
 use std::path::PathBuf;
 
+pub use instance_state::InstanceCheckpoint;
 pub use keyed_state::{KeyedListState, KeyedMapState, KeyedState, StateTtl};
 pub use registry::{Barrier, Checkpointed};
 pub use snapshot::StatePart;

@@ -1,0 +1,111 @@
+//! State that belongs to an operator instance as a whole rather than to keys (a model being
+//! trained, a loaded model's version, a counter), checkpointed through a saved part the
+//! user chooses. On a restore, each new instance takes the parts of the old instances dealt
+//! to it (old instance `j` goes to new instance `j % instances`), so a job restored at the
+//! same parallelism gets every instance's part back where it was.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::job::{Epoch, JobContext, OpHandle};
+use crate::state::snapshot::{decode_part, encode_part, StatePart};
+use crate::state::{Barrier, Checkpointed, StateError};
+use crate::WeirError;
+
+type Save<St> = Box<dyn Fn(&St) -> Result<Vec<u8>, StateError>>;
+type Restore<St> = Box<dyn Fn(&mut St, &[Vec<u8>]) -> Result<(), StateError>>;
+
+/// How an operator instance's state `St` is checkpointed: what part of it to save, and how
+/// to rebuild it from the saved parts dealt to the instance on a restore.
+///
+/// ```
+/// use weir_core::state::InstanceCheckpoint;
+/// // A model with a counter of records seen: both are saved; on a restore at a lower
+/// // parallelism an instance may get several parts, and adds up their counts.
+/// struct Learner { weights: Vec<f32>, seen: u64 }
+/// let checkpoint = InstanceCheckpoint::new(
+///     |l: &Learner| (l.weights.clone(), l.seen),
+///     |l: &mut Learner, parts: Vec<(Vec<f32>, u64)>| {
+///         if let Some((weights, _)) = parts.first() {
+///             l.weights = weights.clone();
+///         }
+///         l.seen = parts.iter().map(|(_, seen)| seen).sum();
+///     },
+/// );
+/// # let _ = checkpoint;
+/// ```
+pub struct InstanceCheckpoint<St> {
+    save: Save<St>,
+    restore: Restore<St>,
+}
+
+impl<St: 'static> InstanceCheckpoint<St> {
+    /// `save` takes the part of the state to checkpoint; `restore` rebuilds the state from
+    /// the parts dealt to this instance (called once, before any record, and only when the
+    /// restored checkpoint has state for the operator; it may get no part when the job grew).
+    pub fn new<P: Serialize + DeserializeOwned + 'static>(
+        save: impl Fn(&St) -> P + 'static,
+        restore: impl Fn(&mut St, Vec<P>) + 'static,
+    ) -> Self {
+        InstanceCheckpoint {
+            save: Box::new(move |state| encode_part(&save(state))),
+            restore: Box::new(move |state, parts| {
+                let parts = parts
+                    .iter()
+                    .map(|p| decode_part::<P>(p))
+                    .collect::<Result<Vec<P>, _>>()?;
+                restore(state, parts);
+                Ok(())
+            }),
+        }
+    }
+
+    /// Restores `state` from the job's checkpoint and registers it for the next ones, on the
+    /// worker hosting instance `handle.instance` (as operator `handle.name`). Returns the
+    /// cell the instance sets to the epoch below which its state has applied everything.
+    pub(crate) fn attach(
+        self,
+        ctx: &JobContext<'_>,
+        handle: &OpHandle,
+        state: &Rc<RefCell<St>>,
+    ) -> Option<Rc<Cell<Epoch>>> {
+        let Some(instance) = handle.instance else {
+            ctx.state.claim(&handle.name);
+            return None;
+        };
+        let restored = ctx.state.restored.as_ref();
+        if let Some(parts) =
+            restored.and_then(|r| r.splits(&handle.name, instance, handle.placement.len()))
+        {
+            if let Err(e) = (self.restore)(&mut state.borrow_mut(), &parts) {
+                ctx.fail_build(WeirError::Checkpoint(format!(
+                    "cannot restore the state of `{}`: {e}",
+                    handle.name
+                )));
+            }
+        }
+        if !ctx.state.enabled {
+            return None;
+        }
+        let saved: Rc<dyn Checkpointed> = Rc::new(SavedInstance {
+            state: Rc::clone(state),
+            save: self.save,
+        });
+        Some(ctx.state.register(&handle.name, instance, saved))
+    }
+}
+
+/// An instance's state as the checkpoint protocol sees it.
+struct SavedInstance<St> {
+    state: Rc<RefCell<St>>,
+    save: Save<St>,
+}
+
+impl<St> Checkpointed for SavedInstance<St> {
+    fn snapshot(&self, _barrier: Barrier) -> Result<StatePart, StateError> {
+        Ok(StatePart::Splits(vec![(self.save)(&self.state.borrow())?]))
+    }
+}
