@@ -494,3 +494,105 @@ fn a_feedback_loop_with_broadcast_state_resumes_exactly_once() {
         assert_eq!(last, Some(N), "{before} -> {after} workers");
     }
 }
+
+/// The job of [`run`] with the running count in a hand-written timely operator whose keyed
+/// state is registered with [`Job::keyed_state`], and a per-worker record count in
+/// [`Job::instance_state`].
+fn run_custom(
+    workers: usize,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    use weir::reexports::timely::container::CapacityContainerBuilder;
+    use weir::reexports::timely::dataflow::channels::pact::Exchange;
+    use weir::reexports::timely::dataflow::operators::generic::Operator;
+    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let out = out.to_path_buf();
+    let ckpt = checkpoints.to_path_buf();
+    let config = Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(500))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
+    execute(config, move |job| {
+        let armed = Arc::clone(&armed);
+        let ckpt = ckpt.clone();
+        let numbers = job
+            .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
+            .map("maybe_fail", move |i| {
+                if fail_at.is_some_and(|at| i >= at)
+                    && has_checkpoint(&ckpt)
+                    && armed.swap(false, Ordering::SeqCst)
+                {
+                    panic!("injected failure at record {i}");
+                }
+                i
+            });
+        let counts = job.keyed_state::<u64, u64>("custom_count");
+        let seen = job.instance_state(
+            "custom_seen",
+            0u64,
+            weir::state::InstanceCheckpoint::new(
+                |n: &u64| *n,
+                |n, parts: Vec<u64>| *n = parts.into_iter().sum(),
+            ),
+        );
+        let seen_at_end = seen.clone();
+        let pact = Exchange::new(|i: &u64| weir::key_hash(&(i % KEYS)));
+        let stream = numbers
+            .inner()
+            .clone()
+            .unary_frontier::<CapacityContainerBuilder<Vec<Count>>, _, _, _>(
+                pact,
+                "CustomCount",
+                move |_, _| {
+                    move |(input, frontier), output| {
+                        input.for_each(|cap, data| {
+                            let mut state = counts.borrow_mut();
+                            *seen.borrow_mut() += data.len() as u64;
+                            let out: Vec<Count> = data
+                                .iter()
+                                .map(|i| {
+                                    let n = state.entry(i % KEYS);
+                                    *n += 1;
+                                    Count {
+                                        key: i % KEYS,
+                                        count: *n,
+                                    }
+                                })
+                                .collect();
+                            output.session(&cap).give_iterator(out.into_iter());
+                        });
+                        counts.applied(frontier);
+                        seen.applied(frontier);
+                        if frontier.is_empty() {
+                            SEEN_AT_END.fetch_add(*seen_at_end.borrow(), Ordering::SeqCst);
+                        }
+                    }
+                },
+            );
+        DataStream::from_timely(job, "custom_count", &[&numbers], stream)
+            .write_jsonl("write", out.join("counts"));
+        Ok(())
+    })
+}
+
+/// What the custom operator's instances had counted when the input ended, summed.
+static SEEN_AT_END: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[test]
+fn a_hand_written_operator_keeps_its_registered_state_across_a_restore() {
+    for (before, after) in [(2, 2), (2, 3), (3, 1)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ckpt"));
+        run_custom(before, &out, &ckpt, Some(N / 2)).unwrap_err();
+        SEEN_AT_END.store(0, Ordering::SeqCst);
+        run_custom(after, &out, &ckpt, None).unwrap();
+        let label = format!("counts, {before} -> {after} workers");
+        assert_same_lines(&committed(&out.join("counts")), &expected(), &label);
+        assert_eq!(
+            SEEN_AT_END.load(Ordering::SeqCst),
+            N,
+            "{label}: records seen"
+        );
+    }
+}

@@ -76,14 +76,23 @@ impl<St: 'static> InstanceCheckpoint<St> {
             ctx.state.claim(&handle.name);
             return None;
         };
+        self.attach_as(ctx, &handle.name, instance, handle.placement.len(), state)
+    }
+
+    /// [`InstanceCheckpoint::attach`] for instance `instance` of `instances` of `operator`.
+    pub(crate) fn attach_as(
+        self,
+        ctx: &JobContext<'_>,
+        operator: &str,
+        instance: usize,
+        instances: usize,
+        state: &Rc<RefCell<St>>,
+    ) -> Option<Rc<Cell<Epoch>>> {
         let restored = ctx.state.restored.as_ref();
-        if let Some(parts) =
-            restored.and_then(|r| r.splits(&handle.name, instance, handle.placement.len()))
-        {
+        if let Some(parts) = restored.and_then(|r| r.splits(operator, instance, instances)) {
             if let Err(e) = (self.restore)(&mut state.borrow_mut(), &parts) {
                 ctx.fail_build(WeirError::Checkpoint(format!(
-                    "cannot restore the state of `{}`: {e}",
-                    handle.name
+                    "cannot restore the state of `{operator}`: {e}"
                 )));
             }
         }
@@ -94,7 +103,7 @@ impl<St: 'static> InstanceCheckpoint<St> {
             state: Rc::clone(state),
             save: self.save,
         });
-        Some(ctx.state.register(&handle.name, instance, saved))
+        Some(ctx.state.register(operator, instance, saved))
     }
 }
 

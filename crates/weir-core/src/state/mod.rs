@@ -2,6 +2,7 @@
 //! taken at epoch boundaries, and the directory they are kept in. See
 //! `docs/state-and-checkpoints.md` for the guarantees.
 
+pub mod custom_state;
 pub(crate) mod gate;
 pub mod instance_state;
 pub mod keyed_state;
@@ -11,6 +12,7 @@ pub mod store;
 
 use std::path::PathBuf;
 
+pub use custom_state::CustomState;
 pub use instance_state::InstanceCheckpoint;
 pub use keyed_state::{KeyedListState, KeyedMapState, KeyedState, StateTtl};
 pub use registry::{Barrier, Checkpointed};
