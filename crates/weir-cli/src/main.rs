@@ -3,6 +3,7 @@
 
 mod bench;
 mod builtin_jobs;
+mod inspect_checkpoint;
 mod launch;
 mod serve;
 
@@ -98,10 +99,15 @@ enum Command {
     },
     /// List the built-in jobs.
     Jobs,
-    /// Print an ONNX model's inputs, outputs, shapes, dtypes, opsets and metadata.
+    /// Print an ONNX model's interface, or a checkpoint directory's checkpoints.
+    ///
+    /// `weir inspect MODEL.onnx`: inputs, outputs, shapes, dtypes, opsets and metadata.
+    /// `weir inspect checkpoint DIR`: every checkpoint (complete, or why not), the one a
+    /// restore takes, and per operator its keys and bytes of state.
     Inspect {
-        /// The `.onnx` file.
-        model: std::path::PathBuf,
+        /// `MODEL.onnx`, or `checkpoint DIR`.
+        #[arg(required = true, num_args = 1..=2, value_names = ["MODEL | checkpoint", "DIR"])]
+        target: Vec<std::path::PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -171,7 +177,14 @@ fn main() -> Result<()> {
             let build = *build;
             execute(config, move |job| build(job, &paths))?;
         }
-        Command::Inspect { model, json } => {
+        Command::Inspect { target, json } => {
+            let model = match target.as_slice() {
+                [what, dir] if what.as_os_str() == "checkpoint" => {
+                    return inspect_checkpoint::inspect_checkpoints(dir, json);
+                }
+                [model] => model.clone(),
+                _ => bail!("expected `weir inspect MODEL.onnx` or `weir inspect checkpoint DIR`"),
+            };
             let info = weir_onnx::inspect(&model)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);

@@ -241,6 +241,18 @@ struct LiveState {
     started: Option<Instant>,
     /// Per worker: operator name → [in, out, busy ns, dead letters].
     workers: std::collections::BTreeMap<usize, Vec<(String, [u64; 4])>>,
+    /// Checkpoints, as the coordinator (worker 0, on process 0) saw them; `None` when the
+    /// job does not checkpoint (or this process does not coordinate).
+    checkpoints: Option<CheckpointGauges>,
+}
+
+/// Checkpoint metrics of a running job.
+#[derive(Clone, Debug, Default)]
+struct CheckpointGauges {
+    completed: u64,
+    failed: u64,
+    bytes: u64,
+    last: Option<crate::CheckpointStats>,
 }
 
 impl LiveMetrics {
@@ -253,6 +265,35 @@ impl LiveMetrics {
         let mut state = self.inner.lock().unwrap();
         state.started.get_or_insert_with(Instant::now);
         state.workers.insert(worker, counters);
+    }
+
+    /// The job checkpoints and this process coordinates them: its checkpoint metrics start
+    /// (at zero).
+    pub(crate) fn checkpoints_started(&self) {
+        let mut state = self.inner.lock().unwrap();
+        state
+            .checkpoints
+            .get_or_insert_with(CheckpointGauges::default);
+    }
+
+    /// A checkpoint completed.
+    pub(crate) fn checkpoint_completed(&self, stats: &crate::CheckpointStats) {
+        let mut state = self.inner.lock().unwrap();
+        let gauges = state
+            .checkpoints
+            .get_or_insert_with(CheckpointGauges::default);
+        gauges.completed += 1;
+        gauges.bytes += stats.bytes;
+        gauges.last = Some(stats.clone());
+    }
+
+    /// A checkpoint failed.
+    pub(crate) fn checkpoint_failed(&self) {
+        let mut state = self.inner.lock().unwrap();
+        state
+            .checkpoints
+            .get_or_insert_with(CheckpointGauges::default)
+            .failed += 1;
     }
 
     /// Per operator (summed over this process's workers): [in, out, busy ns, dead letters].
@@ -330,13 +371,120 @@ impl LiveMetrics {
                 );
             }
         }
+        let checkpoints = self.inner.lock().unwrap().checkpoints.clone();
+        if let Some(gauges) = checkpoints {
+            out += &checkpoint_families(&gauges);
+        }
         out
     }
+}
+
+/// The checkpoint metrics in Prometheus' text format.
+fn checkpoint_families(gauges: &CheckpointGauges) -> String {
+    use std::fmt::Write;
+    let last = gauges.last.clone().unwrap_or_default();
+    let families: [(&str, &str, &str, f64); 9] = [
+        (
+            "weir_checkpoints_completed_total",
+            "counter",
+            "Checkpoints completed.",
+            gauges.completed as f64,
+        ),
+        (
+            "weir_checkpoints_failed_total",
+            "counter",
+            "Checkpoints that failed.",
+            gauges.failed as f64,
+        ),
+        (
+            "weir_checkpoint_bytes_total",
+            "counter",
+            "Bytes of all checkpoints written.",
+            gauges.bytes as f64,
+        ),
+        (
+            "weir_checkpoint_last_id",
+            "gauge",
+            "The last completed checkpoint.",
+            last.id as f64,
+        ),
+        (
+            "weir_checkpoint_last_epoch",
+            "gauge",
+            "The epoch the last checkpoint covers.",
+            last.epoch as f64,
+        ),
+        (
+            "weir_checkpoint_last_duration_seconds",
+            "gauge",
+            "From the start of the last checkpoint to its manifest.",
+            last.duration_ms as f64 / 1e3,
+        ),
+        (
+            "weir_checkpoint_last_alignment_seconds",
+            "gauge",
+            "How long the sources took to align on the last checkpoint's epoch.",
+            last.alignment_ms as f64 / 1e3,
+        ),
+        (
+            "weir_checkpoint_last_bytes",
+            "gauge",
+            "Bytes of the last checkpoint.",
+            last.bytes as f64,
+        ),
+        (
+            "weir_checkpoint_last_full",
+            "gauge",
+            "1 if the last checkpoint holds all state, 0 if only changes.",
+            f64::from(u8::from(last.full)),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in families {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoint_metrics_appear_once_the_job_checkpoints() {
+        let live = LiveMetrics::new();
+        assert!(!live.prometheus().contains("weir_checkpoint"));
+        live.checkpoints_started();
+        assert!(live
+            .prometheus()
+            .contains("weir_checkpoints_completed_total 0"));
+        live.checkpoint_completed(&crate::CheckpointStats {
+            id: 3,
+            epoch: 40,
+            duration_ms: 1500,
+            alignment_ms: 250,
+            bytes: 2048,
+            full: true,
+        });
+        live.checkpoint_failed();
+        let text = live.prometheus();
+        for line in [
+            "weir_checkpoints_completed_total 1",
+            "weir_checkpoints_failed_total 1",
+            "weir_checkpoint_last_id 3",
+            "weir_checkpoint_last_epoch 40",
+            "weir_checkpoint_last_duration_seconds 1.5",
+            "weir_checkpoint_last_alignment_seconds 0.25",
+            "weir_checkpoint_last_bytes 2048",
+            "weir_checkpoint_bytes_total 2048",
+            "weir_checkpoint_last_full 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+    }
 
     #[test]
     fn live_metrics_sum_workers_into_prometheus_text() {

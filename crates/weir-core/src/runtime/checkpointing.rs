@@ -29,6 +29,7 @@ use timely::scheduling::Activator;
 use crate::config::CheckpointConfig;
 use crate::error::WeirError;
 use crate::job::Epoch;
+use crate::report::LiveMetrics;
 use crate::runtime::control::{CheckpointSignal, Control};
 use crate::state::gate::{GateMode, SourceGate};
 use crate::state::registry::{Barrier, StateRegistry};
@@ -111,6 +112,8 @@ pub(crate) struct Checkpointer {
     final_committed: bool,
     stats: Vec<CheckpointStats>,
     job: Vec<String>,
+    /// The process's live metrics (coordinator): checkpoints completed and failed.
+    live: Option<LiveMetrics>,
 }
 
 fn now_ms() -> u64 {
@@ -128,8 +131,14 @@ impl Checkpointer {
         registry: Rc<StateRegistry>,
         gate: Rc<SourceGate>,
         sources: Vec<Activator>,
+        live: Option<LiveMetrics>,
     ) -> Result<Self, WeirError> {
         let dir = CheckpointDir::open(&config.dir).map_err(checkpoint_error)?;
+        // Only the coordinator knows about every checkpoint.
+        let live = live.filter(|_| worker == 0);
+        if let Some(live) = &live {
+            live.checkpoints_started();
+        }
         let next_id = registry
             .restored
             .as_ref()
@@ -159,6 +168,7 @@ impl Checkpointer {
             final_committed: false,
             stats: Vec::new(),
             job,
+            live,
         })
     }
 
@@ -482,14 +492,18 @@ impl Checkpointer {
         if round.full {
             self.base = Some(id);
         }
-        self.stats.push(CheckpointStats {
+        let stats = CheckpointStats {
             id,
             epoch: round.epoch,
             duration_ms: manifest.duration_ms,
             alignment_ms: manifest.alignment_ms,
             bytes: manifest.bytes(),
             full: round.full,
-        });
+        };
+        if let Some(live) = &self.live {
+            live.checkpoint_completed(&stats);
+        }
+        self.stats.push(stats);
         if let Err(e) = self.dir.retain(self.config.retain) {
             tracing::warn!("cannot delete old checkpoints: {e}");
         }
@@ -525,6 +539,9 @@ impl Checkpointer {
     fn on_aborted(&mut self, id: u64, reason: &str) -> Result<(), WeirError> {
         self.failures_in_a_row += 1;
         tracing::error!("checkpoint {id} failed: {reason}");
+        if let Some(live) = &self.live {
+            live.checkpoint_failed();
+        }
         // The failed snapshot took the changed keys with it: the next checkpoint is full.
         self.base = None;
         self.end_round(id);

@@ -158,6 +158,7 @@ where
                 registry.clone(),
                 gate,
                 built.sources.clone(),
+                config.live_metrics.clone(),
             )?;
             cp.start(control)?;
             Some(cp)
