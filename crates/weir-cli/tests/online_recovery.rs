@@ -101,7 +101,7 @@ impl Scenario {
     fn launch(&self, checkpoints: bool) -> Child {
         let exe = std::env::current_exe().unwrap();
         let mut flags =
-            "-w 2 --epoch-records 250 --epoch-max-ms 600000 --peer-timeout-ms 3000".to_string();
+            "--epoch-records 250 --epoch-max-ms 600000 --peer-timeout-ms 3000".to_string();
         if checkpoints {
             flags += &format!(
                 " --checkpoint-dir {} --checkpoint-interval 300ms",
@@ -116,6 +116,8 @@ impl Scenario {
             .args([
                 "launch",
                 "-n",
+                "2",
+                "-w",
                 "2",
                 "--restarts",
                 "1",

@@ -172,7 +172,7 @@ impl Scenario {
     ) -> Child {
         let exe = std::env::current_exe().unwrap();
         let flags = format!(
-            "-w {workers} --checkpoint-dir {} --checkpoint-interval 200ms --epoch-ms 20 --peer-timeout-ms 3000",
+            "--checkpoint-dir {} --checkpoint-interval 200ms --epoch-ms 20 --peer-timeout-ms 3000",
             self.path("ckpt").display()
         );
         // The launcher appends the cluster flags; the shell hands them to the test binary.
@@ -182,7 +182,13 @@ impl Scenario {
         );
         let mut launch = Command::new(WEIR);
         launch
-            .args(["launch", "-n", &processes.to_string()])
+            .args([
+                "launch",
+                "-n",
+                &processes.to_string(),
+                "-w",
+                &workers.to_string(),
+            ])
             .args([
                 "--restarts",
                 &restarts.to_string(),
@@ -547,6 +553,8 @@ fn the_exactly_once_example_survives_a_kill_under_weir_launch() {
             "launch",
             "-n",
             "2",
+            "-w",
+            "2",
             "--restarts",
             "1",
             "--backoff-ms",
@@ -560,7 +568,7 @@ fn the_exactly_once_example_survives_a_kill_under_weir_launch() {
             "--output",
             out.to_str().unwrap(),
         ])
-        .args(["-w", "2", "--checkpoint-dir", ckpt.to_str().unwrap()])
+        .args(["--checkpoint-dir", ckpt.to_str().unwrap()])
         .args([
             "--checkpoint-interval",
             "100ms",

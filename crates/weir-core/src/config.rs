@@ -66,6 +66,30 @@ impl CheckpointConfig {
         self.interval = interval;
         self
     }
+
+    /// Sets how many complete checkpoints are kept.
+    pub fn retain(mut self, checkpoints: usize) -> Self {
+        self.retain = checkpoints;
+        self
+    }
+
+    /// Sets how often a checkpoint holds all state (1: every one).
+    pub fn full_every(mut self, checkpoints: u64) -> Self {
+        self.full_every = checkpoints.max(1);
+        self
+    }
+
+    /// Sets how many failed checkpoints in a row the job goes on after.
+    pub fn tolerable_failures(mut self, failures: u32) -> Self {
+        self.tolerable_failures = failures;
+        self
+    }
+
+    /// Restores even when state in the checkpoint has no operator of that name in the job.
+    pub fn allow_non_restored_state(mut self, allow: bool) -> Self {
+        self.allow_non_restored_state = allow;
+        self
+    }
 }
 
 /// Format of the job graph printed by `--explain`.
@@ -201,9 +225,9 @@ impl Config {
             ..Config::default()
         };
         let mut checkpoint_options = CheckpointOptions::default();
-        let mut threads = 1usize;
-        let mut processes = 1usize;
-        let mut process = 0usize;
+        let mut threads: Option<usize> = None;
+        let mut processes: Option<usize> = None;
+        let mut process: Option<usize> = None;
         let mut hostfile: Option<String> = None;
         let mut inline_addresses: Option<String> = None;
         let mut args = args.into_iter();
@@ -230,9 +254,15 @@ impl Config {
                 }
             };
             match flag.as_str() {
-                "-w" | "--threads" => threads = parse_num(&flag, &value(&flag)?)?,
-                "-n" | "--processes" => processes = parse_num(&flag, &value(&flag)?)?,
-                "-p" | "--process" => process = parse_num(&flag, &value(&flag)?)?,
+                "-w" | "--threads" => {
+                    set_once(&mut threads, "-w", parse_num(&flag, &value(&flag)?)?)?
+                }
+                "-n" | "--processes" => {
+                    set_once(&mut processes, "-n", parse_num(&flag, &value(&flag)?)?)?
+                }
+                "-p" | "--process" => {
+                    set_once(&mut process, "-p", parse_num(&flag, &value(&flag)?)?)?
+                }
                 "-h" | "--hostfile" => hostfile = Some(value(&flag)?),
                 "--addresses" => inline_addresses = Some(value(&flag)?),
                 "--fail-fast" => config.fail_fast = true,
@@ -305,6 +335,11 @@ impl Config {
             }
         }
         config.checkpoint = checkpoint_options.apply(config.checkpoint.take())?;
+        let (threads, processes, process) = (
+            threads.unwrap_or(1),
+            processes.unwrap_or(1),
+            process.unwrap_or(0),
+        );
         if threads == 0 || processes == 0 {
             return Err(WeirError::Config("-w and -n must be at least 1".into()));
         }
@@ -591,6 +626,22 @@ fn secret_from_stdin() -> Result<JobSecret> {
     JobSecret::from_hex(&line).map_err(|e| WeirError::Config(format!("--job-secret-stdin: {e}")))
 }
 
+/// Sets a cluster flag given once; the same flag again with another value is an error
+/// (under `weir launch`, which passes `-w -n -p` itself, a program's own `-w` would
+/// otherwise be overridden without a word).
+fn set_once(slot: &mut Option<usize>, flag: &str, value: usize) -> Result<(), WeirError> {
+    match *slot {
+        Some(earlier) if earlier != value => Err(WeirError::Config(format!(
+            "{flag} is given twice ({earlier}, then {value}); under `weir launch`, give {flag} to \
+             the launcher (`weir launch -n N -w W -- program ...`), not to the program"
+        ))),
+        _ => {
+            *slot = Some(value);
+            Ok(())
+        }
+    }
+}
+
 fn parse_num(flag: &str, value: &str) -> Result<usize> {
     value.parse().map_err(|_| {
         WeirError::Config(format!(
@@ -607,6 +658,21 @@ mod tests {
         std::iter::once("prog".to_string())
             .chain(s.split_whitespace().map(String::from))
             .collect()
+    }
+
+    #[test]
+    fn a_cluster_flag_given_twice_with_another_value_is_an_error() {
+        // What `weir launch -w 1` appended to a program given `-w 2` looks like.
+        let e = Config::from_args(args("-w 2 -w 1 -n 2 -p 0")).unwrap_err();
+        assert!(
+            e.to_string().contains("-w is given twice (2, then 1)"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("weir launch"), "{e}");
+        let e = Config::from_args(args("-n 2 --processes 3")).unwrap_err();
+        assert!(e.to_string().contains("-n is given twice"), "{e}");
+        // The same value twice is harmless.
+        assert!(Config::from_args(args("-w 2 -w 2")).is_ok());
     }
 
     #[test]

@@ -597,13 +597,7 @@ fn summarize(snapshot: &WorkerSnapshot) -> Vec<OperatorSummary> {
                 ..OperatorSummary::default()
             });
         let (entries, bytes) = match &o.part {
-            StatePart::Keyed { entries, .. } => (
-                entries.len() as u64,
-                entries
-                    .iter()
-                    .map(|e| (e.key.len() + e.value.as_ref().map_or(0, Vec::len)) as u64)
-                    .sum(),
-            ),
+            StatePart::Keyed { entries, .. } => (entries.len() as u64, entries.bytes()),
             StatePart::Splits(s) => (s.len() as u64, s.iter().map(|x| x.len() as u64).sum()),
             StatePart::Instance(b) => (1, b.len() as u64),
         };

@@ -12,6 +12,7 @@ use crate::state::store::CheckpointDir;
 pub(crate) fn load(config: &CheckpointConfig) -> Result<Option<Arc<Restored>>, WeirError> {
     let error = |e: crate::state::StateError| WeirError::Checkpoint(e.to_string());
     let dir = CheckpointDir::open(&config.dir).map_err(error)?;
+    let started = std::time::Instant::now();
     let (chain, skipped) = dir.restorable().map_err(error)?;
     for reason in &skipped {
         tracing::warn!("skipping a checkpoint: {reason}");
@@ -34,10 +35,11 @@ pub(crate) fn load(config: &CheckpointConfig) -> Result<Option<Arc<Restored>>, W
         );
     } else {
         tracing::info!(
-            "restoring from checkpoint {} (epoch {}) in {}",
+            "restoring from checkpoint {} (epoch {}) in {}, read in {} ms",
             m.id,
             m.epoch,
-            config.dir.display()
+            config.dir.display(),
+            started.elapsed().as_millis()
         );
     }
     Ok(Some(Arc::new(restored)))

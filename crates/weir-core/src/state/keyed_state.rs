@@ -16,7 +16,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::operators::keyed::key_hash;
-use crate::state::snapshot::{decode_part, encode_part, KeyedEntry, StatePart};
+use crate::state::registry::KeyedPart;
+use crate::state::snapshot::{decode_part, KeyedEntries, StatePart};
 use crate::state::StateError;
 
 /// How long a key lives without being written (Flink's `StateTtlConfig` with processing
@@ -242,29 +243,22 @@ where
     /// checkpoint. Expired keys are dropped first.
     pub(crate) fn snapshot(&mut self, full: bool) -> Result<StatePart, StateError> {
         self.expire();
-        let entry = |k: &K, slot: Option<&Slot<V>>| -> Result<KeyedEntry, StateError> {
-            Ok(KeyedEntry {
-                hash: key_hash(k),
-                key: encode_part(k)?,
-                value: match slot {
-                    Some(s) => Some(encode_part(&(&s.value, s.written_ms))?),
-                    None => None,
-                },
-            })
-        };
         let entries = if full {
-            self.slots
-                .iter()
-                .map(|(k, s)| entry(k, Some(s)))
-                .collect::<Result<Vec<_>, _>>()?
+            let mut entries = KeyedEntries::with_capacity(self.slots.len());
+            for (k, s) in &self.slots {
+                entries.push(key_hash(k), k, Some(&(&s.value, s.written_ms)))?;
+            }
+            entries
         } else {
             let mut changed = std::mem::take(&mut self.changed);
             changed.sort_unstable_by_key(key_hash);
             changed.dedup();
-            changed
-                .iter()
-                .map(|k| entry(k, self.slots.get(k)))
-                .collect::<Result<Vec<_>, _>>()?
+            let mut entries = KeyedEntries::with_capacity(changed.len());
+            for k in &changed {
+                let value = self.slots.get(k).map(|s| (&s.value, s.written_ms));
+                entries.push(key_hash(k), k, value.as_ref())?;
+            }
+            entries
         };
         self.changed.clear();
         self.slots.values_mut().for_each(|s| s.dirty = false);
@@ -273,16 +267,15 @@ where
 
     /// Applies restored parts in order: a full one replaces everything, a later one applies
     /// its changes.
-    pub(crate) fn restore(&mut self, parts: &[StatePart]) -> Result<(), StateError> {
+    pub(crate) fn restore(&mut self, parts: &[KeyedPart<'_>]) -> Result<(), StateError> {
         for part in parts {
-            let StatePart::Keyed { full, entries } = part else {
-                return Err(StateError::Decode("expected keyed state".into()));
-            };
-            if *full {
+            if part.full {
                 self.slots.clear();
+                // A pass over the hashes alone sizes the table once.
+                self.slots.reserve(part.entries().count());
             }
-            for e in entries {
-                let key: K = decode_part(&e.key)?;
+            for e in part.entries() {
+                let key: K = decode_part(e.key)?;
                 match &e.value {
                     Some(bytes) => {
                         let (value, written_ms): (V, u64) = decode_part(bytes)?;
@@ -389,7 +382,8 @@ mod tests {
         };
         assert_eq!(entries.len(), 2, "x changed, y removed: {entries:?}");
         let mut b: KeyedState<String, u64> = KeyedState::new();
-        b.restore(&[full, delta]).unwrap();
+        b.restore(&[KeyedPart::of(&full), KeyedPart::of(&delta)])
+            .unwrap();
         let mut got: Vec<_> = b.iter().map(|(k, v)| (k.clone(), *v)).collect();
         got.sort();
         assert_eq!(got, vec![("x".into(), 11), ("z".into(), 1)]);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::job::Epoch;
-use crate::state::snapshot::{OperatorState, StatePart, WorkerSnapshot};
+use crate::state::snapshot::{KeyedEntries, KeyedEntry, OperatorState, StatePart, WorkerSnapshot};
 use crate::state::store::Manifest;
 use crate::state::StateError;
 
@@ -43,6 +43,42 @@ pub trait Checkpointed {
     /// files of checkpoints up to it visible and removes later ones.
     fn prepare(&self, _restored: u64) -> Result<(), StateError> {
         Ok(())
+    }
+}
+
+/// The keyed entries of one checkpoint of a chain that an instance takes: those of every
+/// worker's file whose key hash the instance owns.
+pub(crate) struct KeyedPart<'a> {
+    /// Whether the checkpoint holds every key (replacing what came before).
+    pub(crate) full: bool,
+    sources: Vec<&'a KeyedEntries>,
+    owns: Rc<dyn Fn(u64) -> bool + 'a>,
+}
+
+impl<'a> KeyedPart<'a> {
+    /// All the entries of a keyed snapshot part.
+    #[cfg(test)]
+    pub(crate) fn of(part: &'a StatePart) -> Self {
+        match part {
+            StatePart::Keyed { full, entries } => KeyedPart {
+                full: *full,
+                sources: vec![entries],
+                owns: Rc::new(|_| true),
+            },
+            _ => KeyedPart {
+                full: false,
+                sources: Vec::new(),
+                owns: Rc::new(|_| true),
+            },
+        }
+    }
+
+    /// The entries the instance takes.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = KeyedEntry<'a>> + '_ {
+        self.sources.iter().flat_map(move |e| {
+            let owns = Rc::clone(&self.owns);
+            e.iter_where(move |h| owns(h))
+        })
     }
 }
 
@@ -101,23 +137,28 @@ impl Restored {
     }
 
     /// The keyed state of `operator` that an instance owning the keys `owns` (by key hash)
-    /// takes: one part per checkpoint of the chain, oldest first.
-    pub(crate) fn keyed(&self, operator: &str, owns: impl Fn(u64) -> bool) -> Vec<StatePart> {
+    /// takes: one part per checkpoint of the chain, oldest first (borrowed: nothing is
+    /// copied until the instance decodes its keys).
+    pub(crate) fn keyed<'a>(
+        &'a self,
+        operator: &'a str,
+        owns: impl Fn(u64) -> bool + 'a,
+    ) -> Vec<KeyedPart<'a>> {
+        let owns: Rc<dyn Fn(u64) -> bool + 'a> = Rc::new(owns);
         (0..self.chain.len())
             .map(|i| {
-                let mut full = i == 0;
-                let mut entries = Vec::new();
+                let mut part = KeyedPart {
+                    full: i == 0,
+                    sources: Vec::new(),
+                    owns: Rc::clone(&owns),
+                };
                 for o in self.parts(i, operator) {
-                    if let StatePart::Keyed {
-                        full: f,
-                        entries: e,
-                    } = &o.part
-                    {
-                        full &= *f;
-                        entries.extend(e.iter().filter(|e| owns(e.hash)).cloned());
+                    if let StatePart::Keyed { full, entries } = &o.part {
+                        part.full &= *full;
+                        part.sources.push(entries);
                     }
                 }
-                StatePart::Keyed { full, entries }
+                part
             })
             .collect()
     }

@@ -14,19 +14,157 @@ use serde::{Deserialize, Serialize};
 use crate::state::StateError;
 
 /// The frame of a worker file: magic, payload length, CRC-32 of the payload, payload.
-const MAGIC: &[u8; 8] = b"WEIRSNAP";
+/// `WEIRSNP2`: keyed state in columns ([`KeyedEntries`]); the first format is no longer read.
+const MAGIC: &[u8; 8] = b"WEIRSNP2";
 const HEADER: usize = 20;
 
-/// One key of keyed state: the hash that routes it, its encoding, and its value's encoding
-/// (`None`: removed since the checkpoint this one builds on).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyedEntry {
+/// One key of keyed state, borrowed from [`KeyedEntries`]: the hash that routes it, its
+/// encoding, and its value's encoding (`None`: removed since the checkpoint this one builds
+/// on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyedEntry<'a> {
     /// [`crate::key_hash`] of the key.
     pub hash: u64,
     /// The key (bincode).
-    pub key: Vec<u8>,
+    pub key: &'a [u8],
     /// The value (bincode), or `None` for a removed key.
-    pub value: Option<Vec<u8>>,
+    pub value: Option<&'a [u8]>,
+}
+
+/// The keys of a keyed snapshot, in columns: a few large buffers rather than two small
+/// ones per key, so that a million keys encode, decode and filter without a million
+/// allocations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedEntries {
+    hashes: Vec<u64>,
+    /// Every key's bytes, one after the other; `key_ends[i]` is where key `i` ends.
+    #[serde(with = "serde_bytes")]
+    keys: Vec<u8>,
+    key_ends: Vec<u64>,
+    /// Every present value's bytes; `value_ends[i]` is where value `i` ends (equal to the
+    /// previous end for a removed key).
+    #[serde(with = "serde_bytes")]
+    values: Vec<u8>,
+    value_ends: Vec<u64>,
+    /// Whether key `i` has a value (`false`: removed).
+    present: Vec<bool>,
+}
+
+impl KeyedEntries {
+    /// Room for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        KeyedEntries {
+            hashes: Vec::with_capacity(n),
+            key_ends: Vec::with_capacity(n),
+            value_ends: Vec::with_capacity(n),
+            present: Vec::with_capacity(n),
+            ..Default::default()
+        }
+    }
+
+    /// Adds a key, encoding it and its value (bincode) straight into the buffers.
+    pub fn push<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &mut self,
+        hash: u64,
+        key: &K,
+        value: Option<&V>,
+    ) -> Result<(), StateError> {
+        let encode = |buffer: &mut Vec<u8>, v: &dyn erased::Encode| v.encode_into(buffer);
+        encode(&mut self.keys, &key)?;
+        if let Some(v) = value {
+            encode(&mut self.values, &v)?;
+        }
+        self.hashes.push(hash);
+        self.key_ends.push(self.keys.len() as u64);
+        self.value_ends.push(self.values.len() as u64);
+        self.present.push(value.is_some());
+        Ok(())
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Bytes of keys and values.
+    pub fn bytes(&self) -> u64 {
+        (self.keys.len() + self.values.len()) as u64
+    }
+
+    /// Checks that the columns agree (a decoded file may not), so that [`KeyedEntries::iter`]
+    /// cannot index out of bounds.
+    pub fn check(&self) -> Result<(), StateError> {
+        let n = self.hashes.len();
+        let monotonic = |ends: &[u64], len: usize| {
+            ends.windows(2).all(|w| w[0] <= w[1]) && ends.last().is_none_or(|&e| e == len as u64)
+        };
+        if self.key_ends.len() != n
+            || self.value_ends.len() != n
+            || self.present.len() != n
+            || !monotonic(&self.key_ends, self.keys.len())
+            || !monotonic(&self.value_ends, self.values.len())
+        {
+            return Err(StateError::Decode(
+                "keyed state columns do not agree".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every key, in order. Call [`KeyedEntries::check`] first on decoded entries.
+    pub fn iter(&self) -> impl Iterator<Item = KeyedEntry<'_>> + '_ {
+        self.iter_where(|_| true)
+    }
+
+    /// The keys whose hash passes `wanted`, in order (the others are skipped before their
+    /// bytes are looked at).
+    pub fn iter_where<'a>(
+        &'a self,
+        wanted: impl Fn(u64) -> bool + 'a,
+    ) -> impl Iterator<Item = KeyedEntry<'a>> + 'a {
+        let indices = (0..self.hashes.len()).filter(move |&i| wanted(self.hashes[i]));
+        indices.map(move |i| {
+            let key_start = if i == 0 {
+                0
+            } else {
+                self.key_ends[i - 1] as usize
+            };
+            let value_start = if i == 0 {
+                0
+            } else {
+                self.value_ends[i - 1] as usize
+            };
+            KeyedEntry {
+                hash: self.hashes[i],
+                key: &self.keys[key_start..self.key_ends[i] as usize],
+                value: self.present[i]
+                    .then(|| &self.values[value_start..self.value_ends[i] as usize]),
+            }
+        })
+    }
+}
+
+/// Encoding through a `dyn` value, so that [`KeyedEntries::push`] has one code path for keys
+/// and values.
+mod erased {
+    use super::StateError;
+
+    pub(super) trait Encode {
+        fn encode_into(&self, buffer: &mut Vec<u8>) -> Result<(), StateError>;
+    }
+
+    impl<T: serde::Serialize + ?Sized> Encode for &T {
+        fn encode_into(&self, buffer: &mut Vec<u8>) -> Result<(), StateError> {
+            bincode::serde::encode_into_std_write(self, buffer, bincode::config::standard())
+                .map(|_| ())
+                .map_err(|e| StateError::Encode(e.to_string()))
+        }
+    }
 }
 
 /// The state of one operator instance.
@@ -38,7 +176,7 @@ pub enum StatePart {
         /// Whether this is every live key.
         full: bool,
         /// The entries.
-        entries: Vec<KeyedEntry>,
+        entries: KeyedEntries,
     },
     /// Pieces of work that any instance can take over (bincode each).
     Splits(Vec<Vec<u8>>),
@@ -99,7 +237,16 @@ impl WorkerSnapshot {
         if crc32fast::hash(payload) != crc {
             return Err("checksum mismatch".into());
         }
-        decode_within(payload).map_err(|e| format!("undecodable payload: {e}"))
+        let snapshot: WorkerSnapshot =
+            decode_within(payload).map_err(|e| format!("undecodable payload: {e}"))?;
+        for o in &snapshot.operators {
+            if let StatePart::Keyed { entries, .. } = &o.part {
+                entries
+                    .check()
+                    .map_err(|e| format!("operator `{}`: {e}", o.operator))?;
+            }
+        }
+        Ok(snapshot)
     }
 }
 
@@ -147,11 +294,12 @@ mod tests {
                     instance: 0,
                     part: StatePart::Keyed {
                         full: true,
-                        entries: vec![KeyedEntry {
-                            hash: 42,
-                            key: encode_part("k").unwrap(),
-                            value: Some(encode_part(&7u64).unwrap()),
-                        }],
+                        entries: {
+                            let mut entries = KeyedEntries::default();
+                            entries.push(42, "k", Some(&7u64)).unwrap();
+                            entries.push(43, "gone", None::<&u64>).unwrap();
+                            entries
+                        },
                     },
                 },
                 OperatorState {

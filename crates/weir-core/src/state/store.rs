@@ -29,7 +29,7 @@ use crate::state::StateError;
 
 const MANIFEST: &str = "MANIFEST";
 /// Bumped when the layout changes; a manifest of another format is refused.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 /// Largest manifest read.
 const MANIFEST_LIMIT: u64 = 16 << 20;
 
@@ -281,11 +281,35 @@ impl CheckpointDir {
     }
 
     /// The checkpoints to restore from: the newest complete one whose whole chain (back to
-    /// its full base) is complete, the chain oldest first. `None` when there is none.
+    /// its full base) is complete, the chain oldest first. `None` when there is none. Only
+    /// the checkpoints it looks at are read (newest first, then the chain's).
     pub fn restorable(&self) -> Result<(Option<Vec<Manifest>>, Vec<String>), StateError> {
-        let (complete, mut skipped) = self.complete()?;
-        for newest in &complete {
-            match chain(&complete, newest) {
+        let mut checked: std::collections::BTreeMap<u64, Option<Manifest>> = Default::default();
+        let mut skipped = Vec::new();
+        let mut check = |id: u64, skipped: &mut Vec<String>| -> Option<Manifest> {
+            checked
+                .entry(id)
+                .or_insert_with(|| match self.check(id) {
+                    Found::Complete(m) => Some(m),
+                    Found::Broken(reason) => {
+                        skipped.push(reason);
+                        None
+                    }
+                })
+                .clone()
+        };
+        let ids = self.ids()?;
+        for &newest in &ids {
+            let Some(manifest) = check(newest, &mut skipped) else {
+                continue;
+            };
+            let members: Vec<Manifest> = ids
+                .iter()
+                .filter(|&&id| id >= manifest.base && id < newest)
+                .filter_map(|&id| check(id, &mut skipped))
+                .chain(std::iter::once(manifest.clone()))
+                .collect();
+            match chain(&members, &manifest) {
                 Ok(chain) => return Ok((Some(chain), skipped)),
                 Err(reason) => skipped.push(reason),
             }
@@ -293,23 +317,46 @@ impl CheckpointDir {
         Ok((None, skipped))
     }
 
-    /// Reads and decodes the worker files of a complete checkpoint.
-    pub fn load(&self, manifest: &Manifest) -> Result<Vec<WorkerSnapshot>, StateError> {
-        manifest
-            .files
-            .iter()
-            .map(|f| {
-                let path = self.worker_path(manifest.id, f.worker);
-                let bytes =
-                    self.read_file(manifest.id, f)
-                        .map_err(|reason| StateError::Corrupt {
-                            path: path.clone(),
-                            reason,
-                        })?;
-                WorkerSnapshot::decode(&bytes)
-                    .map_err(|reason| StateError::Corrupt { path, reason })
+    /// Checkpoints whose manifest parses and whose files have the listed sizes, newest
+    /// first: what retention counts (without reading every file back).
+    fn committed(&self) -> Result<Vec<Manifest>, StateError> {
+        Ok(self
+            .ids()?
+            .into_iter()
+            .filter_map(|id| self.read_manifest(id).ok())
+            .filter(|m| {
+                m.files.iter().all(|f| {
+                    std::fs::metadata(self.worker_path(m.id, f.worker))
+                        .is_ok_and(|meta| meta.len() == f.bytes)
+                })
             })
-            .collect()
+            .collect())
+    }
+
+    /// Reads and decodes the worker files of a complete checkpoint, one thread per file.
+    pub fn load(&self, manifest: &Manifest) -> Result<Vec<WorkerSnapshot>, StateError> {
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = manifest
+                .files
+                .iter()
+                .map(|f| scope.spawn(move || self.load_file(manifest.id, f)))
+                .collect();
+            readers
+                .into_iter()
+                .map(|r| r.join().expect("a checkpoint reader panicked"))
+                .collect()
+        })
+    }
+
+    fn load_file(&self, id: u64, f: &FileEntry) -> Result<WorkerSnapshot, StateError> {
+        let path = self.worker_path(id, f.worker);
+        let bytes = self
+            .read_file(id, f)
+            .map_err(|reason| StateError::Corrupt {
+                path: path.clone(),
+                reason,
+            })?;
+        WorkerSnapshot::decode(&bytes).map_err(|reason| StateError::Corrupt { path, reason })
     }
 
     /// Deletes checkpoint `first` and every later one: what a failed run left after the
@@ -331,7 +378,7 @@ impl CheckpointDir {
     /// Keeps the newest `keep` complete checkpoints and the ones their chains need, and
     /// deletes every other checkpoint directory older than the newest kept one.
     pub fn retain(&self, keep: usize) -> Result<(), StateError> {
-        let (complete, _) = self.complete()?;
+        let complete = self.committed()?;
         let kept: Vec<&Manifest> = complete.iter().take(keep.max(1)).collect();
         let Some(oldest_kept) = kept.iter().map(|m| m.base.min(m.id)).min() else {
             return Ok(());
