@@ -277,6 +277,39 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         .map_unchecked_some()
     }
 
+    /// [`KeyedStream::map_with_state`] whose per-key state expires: a key not written for
+    /// `ttl` (processing time) starts again from `S::default()`, and its state leaves the
+    /// next checkpoint (Flink's `StateTtlConfig` with `OnCreateAndWrite`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{execute, Collector, Config};
+    /// use weir_core::state::StateTtl;
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     job.from_vec("clicks", vec![1u64, 1, 2])
+    ///         .key_by(|user: &u64| *user)
+    ///         .map_with_state_ttl("sessions", StateTtl::after_write(Duration::from_secs(1800)),
+    ///             |n: &mut u64, user: u64| { *n += 1; (user, *n) })
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![(1, 1), (1, 2), (2, 1)]);
+    /// ```
+    pub fn map_with_state_ttl<S, U>(
+        self,
+        op: impl Into<Op>,
+        ttl: StateTtl,
+        f: impl FnMut(&mut S, T) -> U + 'static,
+    ) -> DataStream<'s, U>
+    where
+        S: Default + Serialize + DeserializeOwned + 'static,
+        U: Data,
+    {
+        self.stateful_map(op.into(), Some(ttl), f)
+    }
+
     /// A running state per key that lives across epochs (Flink's keyed `ValueState`):
     /// `f(&mut state, record)` returns the output for the record. Epochs are applied in
     /// timestamp order; within an epoch, records of one upstream instance keep their order.
@@ -285,15 +318,27 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
     pub fn map_with_state<S, U>(
         self,
         op: impl Into<Op>,
+        f: impl FnMut(&mut S, T) -> U + 'static,
+    ) -> DataStream<'s, U>
+    where
+        S: Default + Serialize + DeserializeOwned + 'static,
+        U: Data,
+    {
+        self.stateful_map(op.into(), None, f)
+    }
+
+    fn stateful_map<S, U>(
+        self,
+        op: Op,
+        ttl: Option<StateTtl>,
         mut f: impl FnMut(&mut S, T) -> U + 'static,
     ) -> DataStream<'s, U>
     where
         S: Default + Serialize + DeserializeOwned + 'static,
         U: Data,
     {
-        let op = op.into();
         let (handle, pact) = self.keyed_operator(&op, "stateful_map");
-        let state = KeyedStateSlot::new(&self.input.ctx, &handle, None);
+        let state = KeyedStateSlot::new(&self.input.ctx, &handle, ttl);
         let out = keyed_state_operator(
             self.input.stream.clone(),
             pact,

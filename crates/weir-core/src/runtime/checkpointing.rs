@@ -114,6 +114,24 @@ pub(crate) struct Checkpointer {
     job: Vec<String>,
     /// The process's live metrics (coordinator): checkpoints completed and failed.
     live: Option<LiveMetrics>,
+    /// Signals of a round this worker has not begun yet: signals from different workers
+    /// may overtake each other, so another worker's proposal can arrive before the
+    /// coordinator's `Begin`. They are applied when the round begins.
+    early: Vec<(usize, CheckpointSignal)>,
+}
+
+/// The round a signal belongs to, if it belongs to one.
+fn signal_round(signal: &CheckpointSignal) -> Option<u64> {
+    match signal {
+        CheckpointSignal::Propose { id, .. }
+        | CheckpointSignal::Snapshotted { id }
+        | CheckpointSignal::Written { id, .. }
+        | CheckpointSignal::WriteFailed { id, .. }
+        | CheckpointSignal::Begin { id, .. }
+        | CheckpointSignal::Committed { id }
+        | CheckpointSignal::Aborted { id, .. } => Some(*id),
+        CheckpointSignal::Ready { .. } | CheckpointSignal::Finished => None,
+    }
 }
 
 fn now_ms() -> u64 {
@@ -169,6 +187,7 @@ impl Checkpointer {
             stats: Vec::new(),
             job,
             live,
+            early: Vec::new(),
         })
     }
 
@@ -295,7 +314,15 @@ impl Checkpointer {
                     self.set_gate(GateMode::Open);
                 }
             }
-            CheckpointSignal::Begin { id, full } => self.on_begin(control, id, full),
+            CheckpointSignal::Begin { id, full } => self.on_begin(control, id, full)?,
+            CheckpointSignal::Propose { id, .. }
+            | CheckpointSignal::Snapshotted { id }
+            | CheckpointSignal::Written { id, .. }
+            | CheckpointSignal::WriteFailed { id, .. }
+                if self.is_early(id) =>
+            {
+                self.early.push((from, signal));
+            }
             CheckpointSignal::Propose { id, epoch } => self.on_propose(id, from, epoch),
             CheckpointSignal::Snapshotted { id } => self.on_snapshotted(id, from),
             CheckpointSignal::Written {
@@ -313,7 +340,26 @@ impl Checkpointer {
         Ok(())
     }
 
-    fn on_begin(&mut self, control: &mut Control, id: u64, full: bool) {
+    /// Whether a signal of round `id` arrived before this worker began the round (it may
+    /// still be finishing the previous one).
+    fn is_early(&self, id: u64) -> bool {
+        id >= self.next_id && self.round.as_ref().is_none_or(|r| r.id < id)
+    }
+
+    fn on_begin(&mut self, control: &mut Control, id: u64, full: bool) -> Result<(), WeirError> {
+        self.start_round(control, id, full);
+        // What other workers sent for this round before its `Begin` reached this one.
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
+            .into_iter()
+            .partition(|(_, signal)| signal_round(signal) == Some(id));
+        self.early = later;
+        for (from, signal) in now {
+            self.on_signal(control, from, signal)?;
+        }
+        Ok(())
+    }
+
+    fn start_round(&mut self, control: &mut Control, id: u64, full: bool) {
         self.gate.set(GateMode::Freeze);
         self.round = Some(Round {
             id,

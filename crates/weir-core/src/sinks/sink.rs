@@ -118,6 +118,8 @@ impl<'s, T: Data> DataStream<'s, T> {
         let node = handle.node;
         let failure = Rc::clone(&self.ctx.failure);
         let mut instance = handle.instance.map(make);
+        // A checkpoint waits until the sink has received its epoch (at-least-once).
+        let received = self.ctx.state.enabled.then(|| self.ctx.state.watch());
         let out = stream.unary_frontier::<VecBuilder<()>, _, _, _>(
             Pipeline,
             &handle.name,
@@ -134,8 +136,12 @@ impl<'s, T: Data> DataStream<'s, T> {
                         }
                         data.clear();
                     });
+                    let below = frontier.frontier().first().copied().unwrap_or(Epoch::MAX);
                     if let Some(sink) = instance.as_mut() {
-                        sink.applied(frontier.frontier().first().copied().unwrap_or(Epoch::MAX));
+                        sink.applied(below);
+                    }
+                    if let Some(cell) = &received {
+                        cell.set(below);
                     }
                     if frontier.is_empty() {
                         if let Some(mut sink) = instance.take() {

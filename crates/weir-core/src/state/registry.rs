@@ -204,6 +204,9 @@ pub(crate) struct StateRegistry {
     pub(crate) entries: RefCell<Vec<Registered>>,
     /// Operators that took their restored state.
     pub(crate) claimed: RefCell<BTreeSet<String>>,
+    /// Operators without state that a checkpoint still waits for (sinks that are not
+    /// transactional): the epoch below which each has received everything.
+    pub(crate) watched: RefCell<Vec<Rc<Cell<Epoch>>>>,
 }
 
 impl StateRegistry {
@@ -232,12 +235,22 @@ impl StateRegistry {
         self.claimed.borrow_mut().insert(operator.to_string());
     }
 
-    /// Whether every registered instance has applied every epoch up to `epoch`.
+    /// Whether every registered instance has applied every epoch up to `epoch` (and every
+    /// watched operator has received it).
     pub(crate) fn applied_through(&self, epoch: Epoch) -> bool {
         self.entries
             .borrow()
             .iter()
             .all(|r| r.applied_below.get() > epoch)
+            && self.watched.borrow().iter().all(|w| w.get() > epoch)
+    }
+
+    /// A cell an operator without state sets to the epoch below which it has received
+    /// everything, so that a checkpoint waits for it (nothing acknowledged is lost).
+    pub(crate) fn watch(&self) -> Rc<Cell<Epoch>> {
+        let cell = Rc::new(Cell::new(0));
+        self.watched.borrow_mut().push(Rc::clone(&cell));
+        cell
     }
 
     /// The state of every registered instance at `barrier`.
