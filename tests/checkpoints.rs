@@ -596,3 +596,69 @@ fn a_hand_written_operator_keeps_its_registered_state_across_a_restore() {
         );
     }
 }
+
+/// A state that holds every batch until a side record says "go": the side record comes
+/// from record `N / 2` of the main input, so batches of many epochs are held across
+/// checkpoints. `fail_at` as in [`run`].
+fn run_held(
+    workers: usize,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let out = out.to_path_buf();
+    let ckpt = checkpoints.to_path_buf();
+    let config = Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(200))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(20)));
+    execute(config, move |job| {
+        let armed = Arc::clone(&armed);
+        let ckpt = ckpt.clone();
+        let numbers = job
+            .generate(op("numbers").rate(50_000.0), Some(N), |i| i)
+            .map("maybe_fail", move |i| {
+                if fail_at.is_some_and(|at| i >= at)
+                    && has_checkpoint(&ckpt)
+                    && armed.swap(false, Ordering::SeqCst)
+                {
+                    panic!("injected failure at record {i}");
+                }
+                i
+            });
+        let go = numbers.clone().filter("go", |i| *i == N / 2);
+        let (out_stream, _dead) = numbers.map_batch_with_broadcast_checkpointed(
+            "held",
+            go,
+            |_waker| false,
+            |ready, _go: u64| *ready = true,
+            |ready, batch: Vec<u64>, _metrics| {
+                if *ready {
+                    weir::BatchOutcome::Done(batch.into_iter().map(Ok).collect())
+                } else {
+                    weir::BatchOutcome::Hold(batch, "not yet".into())
+                }
+            },
+            weir::state::InstanceCheckpoint::shared(
+                |ready: &bool| *ready,
+                |ready, saved| *ready = saved,
+            ),
+        );
+        out_stream.write_jsonl("write", out.join("numbers"));
+        Ok(())
+    })
+}
+
+#[test]
+fn batches_a_state_holds_are_saved_and_held_again_after_a_restore() {
+    let all: BTreeMap<String, usize> = (0..N).map(|i| (i.to_string(), 1)).collect();
+    for (before, after) in [(2, 2), (2, 3)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ckpt"));
+        let e = run_held(before, &out, &ckpt, Some(N / 4)).unwrap_err();
+        assert!(e.to_string().contains("injected failure"), "{e}");
+        run_held(after, &out, &ckpt, None).unwrap();
+        let label = format!("{before} -> {after} workers");
+        assert_same_lines(&committed(&out.join("numbers")), &all, &label);
+    }
+}

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
+use weir_core::state::InstanceCheckpoint;
 use weir_core::{BatchOutcome, Data, DataStream, DeadLetter, Op, OperatorMetrics, StateWaker};
 
 use crate::error::OnnxError;
@@ -288,20 +289,53 @@ struct Slots {
     last_rejection: Option<String>,
     /// The same for candidate updates.
     last_candidate_rejection: Option<String>,
+    /// What checkpoints save: the updates of the installed models, and those submitted
+    /// and not installed yet (in order).
+    updates: ModelUpdates,
+}
+
+/// The model updates an instance holds, as checkpoints save them: a restored instance
+/// submits them again, so it scores with the versions it had.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct ModelUpdates {
+    primary: Option<ModelUpdate>,
+    candidate: Option<ModelUpdate>,
+    pending: std::collections::VecDeque<ModelUpdate>,
 }
 
 impl Slots {
+    /// Hands an update to the loader.
+    fn submit(&mut self, update: ModelUpdate) {
+        self.updates.pending.push_back(update.clone());
+        self.loader.submit(update);
+    }
+
+    /// Loads again what a checkpoint saved (installed models first, then pending updates).
+    fn restore(&mut self, saved: ModelUpdates) {
+        let ModelUpdates {
+            primary,
+            candidate,
+            pending,
+        } = saved;
+        for update in primary.into_iter().chain(candidate).chain(pending) {
+            self.submit(update);
+        }
+    }
+
     /// Installs the models loaded since the last call, in update order; reports rejected ones.
     fn install_loaded(&mut self, operator: &str, metrics: &OperatorMetrics) {
         while let Ok(result) = self.loader.results.try_recv() {
             self.loader.in_flight -= 1;
+            let update = self.updates.pending.pop_front();
             match result.model {
                 Ok(model) => {
                     metrics.count("models_loaded", 1);
                     if result.candidate {
                         self.candidate = Some(model);
+                        self.updates.candidate = update;
                     } else {
                         self.primary = Some(model);
+                        self.updates.primary = update;
                     }
                 }
                 Err(e) => {
@@ -477,7 +511,7 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
         let op = op.into();
         let operator = op.name().to_string();
         let (load_config, loader_name) = (config.clone(), operator.clone());
-        self.map_batch_with_broadcast(
+        self.map_batch_with_broadcast_checkpointed(
             op,
             models,
             move |waker| Slots {
@@ -486,8 +520,9 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                 loader: ModelLoader::start(&loader_name, load_config, waker),
                 last_rejection: None,
                 last_candidate_rejection: None,
+                updates: ModelUpdates::default(),
             },
-            |slots, update: ModelUpdate| slots.loader.submit(update),
+            |slots, update: ModelUpdate| slots.submit(update),
             move |slots, batch: Vec<T>, metrics| {
                 slots.install_loaded(&operator, metrics);
                 let loading = slots.loader.in_flight > 0;
@@ -526,6 +561,11 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                 };
                 BatchOutcome::Done(out)
             },
+            // Every instance holds the same models (the model stream is broadcast).
+            InstanceCheckpoint::shared(
+                |slots: &Slots| slots.updates.clone(),
+                |slots, saved| slots.restore(saved),
+            ),
         )
     }
 }

@@ -18,7 +18,8 @@ use crate::job::{Epoch, Op};
 use crate::operators::epoch_stash::EpochStash;
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
-use crate::state::InstanceCheckpoint;
+use crate::state::snapshot::{decode_part, encode_part, StatePart};
+use crate::state::{Barrier, Checkpointed, InstanceCheckpoint, StateError};
 use crate::stream::{Data, DataStream, VecBuilder};
 
 /// What an epoch batch handler did with a batch.
@@ -157,10 +158,31 @@ impl<St, T: Data, S: Data, U: Data> BroadcastBatcher<St, T, S, U> {
         }
     }
 
+    /// In a job that checkpoints: batches the state holds (`Hold`) keep their capability
+    /// at the inputs' frontier `now`, not at their own epoch, so that they do not keep the
+    /// operators downstream (and so checkpoints) behind them; their outputs appear at the
+    /// epoch in which the state takes them.
+    fn let_held_move(&mut self, now: Epoch) {
+        if self.waiting || now == Epoch::MAX {
+            return;
+        }
+        for (cap, _) in &mut self.held {
+            if *cap.time() < now {
+                cap.downgrade(&now);
+            }
+        }
+    }
+
     /// Every epoch below this one is in the state: both inputs are complete below it and
-    /// nothing below it is held or queued.
+    /// nothing below it is queued or waited on. Batches the state holds (`Hold`) do not
+    /// count: checkpoints save them ([`HeldBatches`]), since only a later side record may
+    /// release them.
     fn applied_below(&self, input: Epoch, side: Epoch) -> Epoch {
-        let held = self.held.first().map(|(cap, _)| *cap.time());
+        let held = self
+            .held
+            .first()
+            .filter(|_| self.waiting)
+            .map(|(cap, _)| *cap.time());
         [
             Some(input),
             Some(side),
@@ -172,6 +194,62 @@ impl<St, T: Data, S: Data, U: Data> BroadcastBatcher<St, T, S, U> {
         .flatten()
         .min()
         .unwrap_or(Epoch::MAX)
+    }
+}
+
+/// The batches an instance's state holds back (`Hold`), as checkpoints see them: saved as
+/// splits of `"{op}/held"` (one per batch), and
+/// held again by a restored instance at the first epoch after the restored one.
+struct HeldBatches<St, T, S, U>(Rc<RefCell<BroadcastBatcher<St, T, S, U>>>);
+
+impl<St: 'static, T: Data, S: Data, U: Data> HeldBatches<St, T, S, U> {
+    fn attach(
+        ctx: &crate::job::JobContext<'_>,
+        handle: &crate::job::OpHandle,
+        batcher: &Rc<RefCell<BroadcastBatcher<St, T, S, U>>>,
+        cap: Capability<Epoch>,
+    ) {
+        let name = format!("{}/held", handle.name);
+        let Some(instance) = handle.instance else {
+            ctx.state.claim(&name);
+            return;
+        };
+        if let Some(restored) = &ctx.state.restored {
+            let instances = handle.placement.len();
+            let at = restored.epoch().saturating_add(1);
+            for split in restored
+                .splits(&name, instance, instances)
+                .unwrap_or_default()
+            {
+                match decode_part::<Vec<T>>(&split) {
+                    Ok(batch) => batcher.borrow_mut().held.push((cap.delayed(&at), batch)),
+                    Err(e) => ctx.fail_build(crate::WeirError::Checkpoint(format!(
+                        "cannot restore the batches `{}` held: {e}",
+                        handle.name
+                    ))),
+                }
+            }
+        }
+        if ctx.state.enabled {
+            let saved: Rc<dyn Checkpointed> = Rc::new(HeldBatches(Rc::clone(batcher)));
+            // Held batches never keep a checkpoint waiting.
+            ctx.state.register(&name, instance, saved).set(Epoch::MAX);
+        }
+    }
+}
+
+impl<St, T: Data, S: Data, U: Data> Checkpointed for HeldBatches<St, T, S, U> {
+    fn snapshot(&self, _barrier: Barrier) -> Result<StatePart, StateError> {
+        let batcher = self.0.borrow();
+        // Every held batch is of an epoch up to the barrier's: no record after it exists
+        // while operators snapshot (held ones may carry a later capability, see
+        // `let_held_move`).
+        let splits = batcher
+            .held
+            .iter()
+            .map(|(_, batch)| encode_part(batch))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(StatePart::Splits(splits))
     }
 }
 
@@ -238,8 +316,11 @@ impl<'s, T: Data> DataStream<'s, T> {
 
     /// [`DataStream::map_batch_with_broadcast`] whose instances' state is part of the job's
     /// checkpoints, as `checkpoint` says. A checkpoint at epoch `e` holds each instance's
-    /// state after the side records and batches of every epoch up to `e`; while a batch is
-    /// held back (`Hold` or `Wait`), no checkpoint can complete past its epoch.
+    /// state after the side records and batches of every epoch up to `e`. Batches the state
+    /// holds (`Hold`) are saved with the checkpoint and held again after a restore; they
+    /// keep their capability at the inputs' frontier rather than their own epoch, so their
+    /// outputs appear at the epoch in which the state takes them. While the state works on
+    /// a batch (`Wait`), no checkpoint completes past its epoch.
     ///
     /// ```
     /// use weir_core::{execute, BatchOutcome, Collector, Config};
@@ -314,11 +395,11 @@ impl<'s, T: Data> DataStream<'s, T> {
             Pipeline,
             Pipeline,
             &handle.name,
-            |_cap, info| {
+            |cap, info| {
                 let waker = StateWaker(worker.sync_activator_for(info.address.to_vec()));
                 let state = Rc::new(RefCell::new(init(waker)));
                 let applied = checkpoint.and_then(|c| c.attach(&ctx, &handle, &state));
-                let mut batcher = BroadcastBatcher {
+                let batcher = Rc::new(RefCell::new(BroadcastBatcher {
                     state,
                     handlers,
                     records: EpochStash::new(),
@@ -328,9 +409,13 @@ impl<'s, T: Data> DataStream<'s, T> {
                     held_because: String::new(),
                     metrics: Rc::clone(&metrics),
                     name: handle.name.clone(),
-                };
+                }));
+                if applied.is_some() || ctx.state.restored.is_some() {
+                    HeldBatches::attach(&ctx, &handle, &batcher, cap);
+                }
                 move |(input, input_frontier), (side, side_frontier), output| {
                     let _busy = metrics.busy_in(node);
+                    let mut batcher = batcher.borrow_mut();
                     let port = output.output_index();
                     input.for_each(|cap, data| batcher.receive_main(&cap, data, port));
                     side.for_each(|cap, data| batcher.receive_side(&cap, data, port));
@@ -347,9 +432,9 @@ impl<'s, T: Data> DataStream<'s, T> {
                         output.session(&cap).give_iterator(out.into_iter());
                     }
                     if let Some(cell) = &applied {
-                        let below =
-                            batcher.applied_below(first(input_frontier), first(side_frontier));
-                        cell.set(below);
+                        let (input, side) = (first(input_frontier), first(side_frontier));
+                        batcher.let_held_move(input.min(side));
+                        cell.set(batcher.applied_below(input, side));
                     }
                 }
             },

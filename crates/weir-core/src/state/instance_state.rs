@@ -40,6 +40,9 @@ type Restore<St> = Box<dyn Fn(&mut St, &[Vec<u8>]) -> Result<(), StateError>>;
 pub struct InstanceCheckpoint<St> {
     save: Save<St>,
     restore: Restore<St>,
+    /// Every instance holds the same state (built from a broadcast input): one copy is
+    /// saved, and every instance is restored from it.
+    shared: bool,
 }
 
 impl<St: 'static> InstanceCheckpoint<St> {
@@ -60,6 +63,33 @@ impl<St: 'static> InstanceCheckpoint<St> {
                 restore(state, parts);
                 Ok(())
             }),
+            shared: false,
+        }
+    }
+
+    /// For state that is the same on every instance (built from a broadcast side input,
+    /// like a loaded model): instance 0 saves its part, and every instance, at any
+    /// parallelism, is restored from that one part.
+    ///
+    /// ```
+    /// use weir_core::state::InstanceCheckpoint;
+    /// // The version of the model every instance has loaded.
+    /// let checkpoint = InstanceCheckpoint::shared(|v: &u64| *v, |v: &mut u64, saved: u64| *v = saved);
+    /// # let _ = checkpoint;
+    /// ```
+    pub fn shared<P: Serialize + DeserializeOwned + 'static>(
+        save: impl Fn(&St) -> P + 'static,
+        restore: impl Fn(&mut St, P) + 'static,
+    ) -> Self {
+        InstanceCheckpoint {
+            save: Box::new(move |state| encode_part(&save(state))),
+            restore: Box::new(move |state, parts| {
+                if let Some(part) = parts.first() {
+                    restore(state, decode_part::<P>(part)?);
+                }
+                Ok(())
+            }),
+            shared: true,
         }
     }
 
@@ -89,7 +119,13 @@ impl<St: 'static> InstanceCheckpoint<St> {
         state: &Rc<RefCell<St>>,
     ) -> Option<Rc<Cell<Epoch>>> {
         let restored = ctx.state.restored.as_ref();
-        if let Some(parts) = restored.and_then(|r| r.splits(operator, instance, instances)) {
+        // A shared state's one saved part goes to every instance.
+        let (take, of) = if self.shared {
+            (0, 1)
+        } else {
+            (instance, instances)
+        };
+        if let Some(parts) = restored.and_then(|r| r.splits(operator, take, of)) {
             if let Err(e) = (self.restore)(&mut state.borrow_mut(), &parts) {
                 ctx.fail_build(WeirError::Checkpoint(format!(
                     "cannot restore the state of `{operator}`: {e}"
@@ -102,6 +138,7 @@ impl<St: 'static> InstanceCheckpoint<St> {
         let saved: Rc<dyn Checkpointed> = Rc::new(SavedInstance {
             state: Rc::clone(state),
             save: self.save,
+            saves: !self.shared || instance == 0,
         });
         Some(ctx.state.register(operator, instance, saved))
     }
@@ -111,10 +148,15 @@ impl<St: 'static> InstanceCheckpoint<St> {
 struct SavedInstance<St> {
     state: Rc<RefCell<St>>,
     save: Save<St>,
+    /// Whether this instance saves (all do, but only instance 0 of a shared state).
+    saves: bool,
 }
 
 impl<St> Checkpointed for SavedInstance<St> {
     fn snapshot(&self, _barrier: Barrier) -> Result<StatePart, StateError> {
+        if !self.saves {
+            return Ok(StatePart::Splits(Vec::new()));
+        }
         Ok(StatePart::Splits(vec![(self.save)(&self.state.borrow())?]))
     }
 }
