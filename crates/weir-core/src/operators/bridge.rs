@@ -10,11 +10,13 @@ use std::time::Instant;
 
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::empty;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::{Operator, OutputBuilderSession};
+use timely::dataflow::operators::Capability;
+use timely::progress::frontier::MutableAntichain;
 use timely::scheduling::SyncActivator;
 
 use crate::error::WeirError;
-use crate::job::{Job, JobContext, Op};
+use crate::job::{Epoch, Job, JobContext, Op};
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
 
@@ -123,7 +125,7 @@ fn bridge<'s, I: Data, S: Data, O: Data>(
     op: Op,
     input: Option<DataStream<'s, I>>,
     side: DataStream<'s, S>,
-    mut start: impl FnMut(S, BridgeTask<I, O>) + 'static,
+    start: impl FnMut(S, BridgeTask<I, O>) + 'static,
 ) -> DataStream<'s, O> {
     let mut edges = vec![(side.node, Partitioning::Broadcast)];
     let main_edge = input.as_ref().map(|i| i.edge_to(&op));
@@ -143,13 +145,17 @@ fn bridge<'s, I: Data, S: Data, O: Data>(
     };
     let side_stream = side.routed(Partitioning::Broadcast, &handle.placement);
     let metrics = Rc::clone(&handle.metrics);
-    let (node, name) = (handle.node, handle.name.clone());
-    let failure = Rc::clone(&ctx.failure);
-    let instance = handle.instance;
-    let instances = handle.placement.len();
-    let max_delay = ctx.config.epoch_max_delay;
-    let has_input = input.is_some();
+    let node = handle.node;
     let worker = ctx.scope.worker();
+    let setup = BridgeSetup {
+        name: handle.name.clone(),
+        failure: Rc::clone(&ctx.failure),
+        instance: handle.instance,
+        instances: handle.placement.len(),
+        max_delay: ctx.config.epoch_max_delay,
+        has_input: input.is_some(),
+        metrics: Rc::clone(&metrics),
+    };
     let out = main.binary_frontier::<_, VecBuilder<O>, _, _, _, _>(
         side_stream,
         Pipeline,
@@ -157,117 +163,195 @@ fn bridge<'s, I: Data, S: Data, O: Data>(
         &handle.name,
         move |cap, info| {
             let waker = worker.sync_activator_for(info.address.to_vec());
-            let mut cap = instance.map(|_| cap);
-            let mut to_task: Option<mpsc::Sender<I>> = None;
-            let mut from_task: Option<mpsc::Receiver<BridgeMessage<O>>> = None;
-            let mut buffered: Vec<I> = Vec::new();
-            let mut finished = false;
-            let mut epoch_started = Instant::now();
-            let fail = move |message: String| {
-                JobContext::fail(
-                    &failure,
-                    WeirError::Operator {
-                        operator: name.clone(),
-                        message,
-                    },
-                )
-            };
+            let mut bridge = BridgeInstance::new(setup, cap, waker, start);
             move |(input, input_frontier), (side, side_frontier), output| {
                 let _busy = metrics.busy_in(node);
-                let Some(instance) = instance else {
+                if bridge.setup.instance.is_none() {
                     input.for_each(|_, _| {});
                     side.for_each(|_, _| {});
                     return;
-                };
-                side.for_each(|_, data| {
-                    if from_task.is_none() && cap.is_some() {
-                        if let Some(first) = data.drain(..).next() {
-                            let (input_tx, input_rx) = mpsc::channel();
-                            let (output_tx, output_rx) = mpsc::channel();
-                            for record in buffered.drain(..) {
-                                let _ = input_tx.send(record);
-                            }
-                            start(
-                                first,
-                                BridgeTask {
-                                    instance,
-                                    instances,
-                                    input: input_rx,
-                                    output: BridgeOutput {
-                                        sender: output_tx,
-                                        waker: waker.clone(),
-                                        ended: false,
-                                    },
-                                },
-                            );
-                            to_task = Some(input_tx);
-                            from_task = Some(output_rx);
-                        }
-                    }
-                });
-                input.for_each(|_, data| {
-                    metrics.add_in(data.len());
-                    match (&to_task, finished) {
-                        (_, true) => {}
-                        (Some(tx), false) => {
-                            for record in data.drain(..) {
-                                let _ = tx.send(record);
-                            }
-                        }
-                        (None, false) => buffered.append(data),
-                    }
-                });
+                }
+                side.for_each(|_, data| bridge.receive_side(data));
+                input.for_each(|_, data| bridge.receive_input(data));
                 if input_frontier.is_empty() {
                     // The input has ended: the task sees its channel disconnect.
-                    to_task = None;
+                    bridge.to_task = None;
                 }
-                let Some(c) = cap.as_mut() else { return };
-                if from_task.is_none() && side_frontier.is_empty() {
-                    fail("its side input ended before any record started the task".into());
-                    cap = None;
-                    return;
-                }
-                // Outputs carry a time the input has not passed yet; without input (or after
-                // it), a new epoch starts at the latency bound.
-                if let Some(t) = input_frontier.frontier().iter().min() {
-                    if *t > *c.time() {
-                        c.downgrade(t);
-                        epoch_started = Instant::now();
-                    }
-                }
-                if let Some(rx) = &from_task {
-                    let mut emitted = 0;
-                    let mut session = output.session(c);
-                    loop {
-                        match rx.try_recv() {
-                            Ok(BridgeMessage::Record(o)) => {
-                                session.give(o);
-                                emitted += 1;
-                            }
-                            Ok(BridgeMessage::Finished) => finished = true,
-                            Ok(BridgeMessage::Failed(message)) => {
-                                fail(message);
-                                finished = true;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    drop(session);
-                    metrics.add_out(emitted);
-                    if emitted > 0
-                        && (!has_input || input_frontier.is_empty())
-                        && epoch_started.elapsed() >= max_delay
-                    {
-                        let next = *c.time() + 1;
-                        c.downgrade(&next);
-                        epoch_started = Instant::now();
-                    }
-                }
-                if finished && (input_frontier.is_empty() || !has_input) {
-                    cap = None;
-                }
+                bridge.emit(input_frontier, side_frontier.is_empty(), output);
             }
         },
     );
     DataStream::from_parts(Rc::clone(ctx), out, handle.node, handle.placement)
+}
+
+/// What every instance of a bridge operator knows about it.
+struct BridgeSetup {
+    name: String,
+    failure: Rc<std::cell::RefCell<Option<WeirError>>>,
+    /// This worker's instance, if it hosts one.
+    instance: Option<usize>,
+    instances: usize,
+    /// The latency bound: a bridge without (or after its) input starts a new epoch after it.
+    max_delay: std::time::Duration,
+    has_input: bool,
+    metrics: Rc<crate::report::OperatorMetrics>,
+}
+
+/// One instance of a bridge operator: the task it started (once the first side record
+/// came), the channels to and from it, and the output capability.
+struct BridgeInstance<I, S, O, F> {
+    setup: BridgeSetup,
+    /// Released when the task has finished and the input ended (or the task never started).
+    cap: Option<Capability<Epoch>>,
+    waker: SyncActivator,
+    start: F,
+    to_task: Option<mpsc::Sender<I>>,
+    from_task: Option<mpsc::Receiver<BridgeMessage<O>>>,
+    /// Input that came before the task started.
+    buffered: Vec<I>,
+    finished: bool,
+    epoch_started: Instant,
+    _side: std::marker::PhantomData<S>,
+}
+
+impl<I: Data, S: Data, O: Data, F: FnMut(S, BridgeTask<I, O>)> BridgeInstance<I, S, O, F> {
+    fn new(setup: BridgeSetup, cap: Capability<Epoch>, waker: SyncActivator, start: F) -> Self {
+        let cap = setup.instance.map(|_| cap);
+        BridgeInstance {
+            setup,
+            cap,
+            waker,
+            start,
+            to_task: None,
+            from_task: None,
+            buffered: Vec::new(),
+            finished: false,
+            epoch_started: Instant::now(),
+            _side: std::marker::PhantomData,
+        }
+    }
+
+    /// The first side record starts the task; later ones are ignored.
+    fn receive_side(&mut self, data: &mut Vec<S>) {
+        if self.from_task.is_some() || self.cap.is_none() {
+            return;
+        }
+        let (Some(first), Some(instance)) = (data.drain(..).next(), self.setup.instance) else {
+            return;
+        };
+        let (input_tx, input_rx) = mpsc::channel();
+        let (output_tx, output_rx) = mpsc::channel();
+        for record in self.buffered.drain(..) {
+            let _ = input_tx.send(record);
+        }
+        let task = BridgeTask {
+            instance,
+            instances: self.setup.instances,
+            input: input_rx,
+            output: BridgeOutput {
+                sender: output_tx,
+                waker: self.waker.clone(),
+                ended: false,
+            },
+        };
+        (self.start)(first, task);
+        self.to_task = Some(input_tx);
+        self.from_task = Some(output_rx);
+    }
+
+    /// Input goes to the task (or waits for it to start); after the task finished, it is
+    /// dropped.
+    fn receive_input(&mut self, data: &mut Vec<I>) {
+        self.setup.metrics.add_in(data.len());
+        match (&self.to_task, self.finished) {
+            (_, true) => {}
+            (Some(tx), false) => {
+                for record in data.drain(..) {
+                    let _ = tx.send(record);
+                }
+            }
+            (None, false) => self.buffered.append(data),
+        }
+    }
+
+    /// Emits what the task sent, at a time the input has not passed yet (without input, or
+    /// after it, a new epoch starts at the latency bound), and releases the capability once
+    /// the task has finished.
+    fn emit(
+        &mut self,
+        input_frontier: &MutableAntichain<Epoch>,
+        side_ended: bool,
+        output: &mut OutputBuilderSession<'_, Epoch, VecBuilder<O>>,
+    ) {
+        let Some(c) = self.cap.as_mut() else { return };
+        if self.from_task.is_none() && side_ended {
+            self.fail("its side input ended before any record started the task".into());
+            self.cap = None;
+            return;
+        }
+        if let Some(t) = input_frontier.frontier().iter().min() {
+            if *t > *c.time() {
+                c.downgrade(t);
+                self.epoch_started = Instant::now();
+            }
+        }
+        let (emitted, failed) = match &self.from_task {
+            Some(rx) => drain_task(rx, c, output, &mut self.finished),
+            None => (0, None),
+        };
+        if let Some(message) = failed {
+            self.fail(message);
+        }
+        self.setup.metrics.add_out(emitted);
+        let c = self.cap.as_mut().expect("checked above");
+        if emitted > 0
+            && (!self.setup.has_input || input_frontier.is_empty())
+            && self.epoch_started.elapsed() >= self.setup.max_delay
+        {
+            let next = *c.time() + 1;
+            c.downgrade(&next);
+            self.epoch_started = Instant::now();
+        }
+        if self.finished && (input_frontier.is_empty() || !self.setup.has_input) {
+            self.cap = None;
+        }
+    }
+
+    fn fail(&self, message: String) {
+        JobContext::fail(
+            &self.setup.failure,
+            WeirError::Operator {
+                operator: self.setup.name.clone(),
+                message,
+            },
+        )
+    }
+}
+
+/// Emits every record the task has sent so far at `cap`; returns how many, and the task's
+/// failure if it sent one (`finished` is set when it finished or failed).
+fn drain_task<O: Data>(
+    rx: &mpsc::Receiver<BridgeMessage<O>>,
+    cap: &Capability<Epoch>,
+    output: &mut OutputBuilderSession<'_, Epoch, VecBuilder<O>>,
+    finished: &mut bool,
+) -> (usize, Option<String>) {
+    let mut emitted = 0;
+    let mut failed = None;
+    let mut session = output.session(cap);
+    loop {
+        match rx.try_recv() {
+            Ok(BridgeMessage::Record(o)) => {
+                session.give(o);
+                emitted += 1;
+            }
+            Ok(BridgeMessage::Finished) => *finished = true,
+            Ok(BridgeMessage::Failed(message)) => {
+                failed.get_or_insert(message);
+                *finished = true;
+            }
+            Err(_) => break,
+        }
+    }
+    (emitted, failed)
 }
