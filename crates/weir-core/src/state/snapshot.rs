@@ -34,16 +34,18 @@ pub struct KeyedEntry<'a> {
 /// The keys of a keyed snapshot, in columns: a few large buffers rather than two small
 /// ones per key, so that a million keys encode, decode and filter without a million
 /// allocations.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// On disk: the hashes as 8 little-endian bytes each, the key bytes and the value bytes as
+/// byte strings, and a length per key and per value (a value's length plus one; 0 for a
+/// removed key). Decoding checks that the lengths add up to the bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyedEntries {
     hashes: Vec<u64>,
     /// Every key's bytes, one after the other; `key_ends[i]` is where key `i` ends.
-    #[serde(with = "serde_bytes")]
     keys: Vec<u8>,
     key_ends: Vec<u64>,
     /// Every present value's bytes; `value_ends[i]` is where value `i` ends (equal to the
     /// previous end for a removed key).
-    #[serde(with = "serde_bytes")]
     values: Vec<u8>,
     value_ends: Vec<u64>,
     /// Whether key `i` has a value (`false`: removed).
@@ -145,6 +147,105 @@ impl KeyedEntries {
                 value: self.present[i]
                     .then(|| &self.values[value_start..self.value_ends[i] as usize]),
             }
+        })
+    }
+}
+
+/// [`KeyedEntries`] as written.
+#[derive(Serialize)]
+struct KeyedEntriesOut<'a> {
+    #[serde(with = "serde_bytes")]
+    hashes: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    keys: &'a [u8],
+    key_lens: Vec<u32>,
+    #[serde(with = "serde_bytes")]
+    values: &'a [u8],
+    value_lens: Vec<u32>,
+}
+
+/// [`KeyedEntries`] as read.
+#[derive(Deserialize)]
+struct KeyedEntriesIn {
+    #[serde(with = "serde_bytes")]
+    hashes: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    keys: Vec<u8>,
+    key_lens: Vec<u32>,
+    #[serde(with = "serde_bytes")]
+    values: Vec<u8>,
+    value_lens: Vec<u32>,
+}
+
+impl Serialize for KeyedEntries {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let hashes: Vec<u8> = self.hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+        let lens = |ends: &[u64]| -> Vec<u64> {
+            let mut start = 0;
+            ends.iter()
+                .map(|&end| {
+                    let len = end - start;
+                    start = end;
+                    len
+                })
+                .collect()
+        };
+        let value_lens = lens(&self.value_ends)
+            .into_iter()
+            .zip(&self.present)
+            .map(|(len, &present)| if present { len as u32 + 1 } else { 0 })
+            .collect();
+        KeyedEntriesOut {
+            hashes: &hashes,
+            keys: &self.keys,
+            key_lens: lens(&self.key_ends).into_iter().map(|l| l as u32).collect(),
+            values: &self.values,
+            value_lens,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyedEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire = KeyedEntriesIn::deserialize(deserializer)?;
+        let n = wire.key_lens.len();
+        if wire.hashes.len() != n * 8 || wire.value_lens.len() != n {
+            return Err(D::Error::custom("keyed state columns of different lengths"));
+        }
+        let ends = |lens: &mut dyn Iterator<Item = u64>, total: usize| -> Option<Vec<u64>> {
+            let mut end = 0u64;
+            let ends: Vec<u64> = lens
+                .map(|len| {
+                    end = end.saturating_add(len);
+                    end
+                })
+                .collect();
+            (end == total as u64).then_some(ends)
+        };
+        let key_ends = ends(
+            &mut wire.key_lens.iter().map(|&l| u64::from(l)),
+            wire.keys.len(),
+        )
+        .ok_or_else(|| D::Error::custom("key lengths do not add up to the key bytes"))?;
+        let mut value_lens = wire
+            .value_lens
+            .iter()
+            .map(|&l| u64::from(l.saturating_sub(1)));
+        let value_ends = ends(&mut value_lens, wire.values.len())
+            .ok_or_else(|| D::Error::custom("value lengths do not add up to the value bytes"))?;
+        Ok(KeyedEntries {
+            hashes: wire
+                .hashes
+                .chunks_exact(8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect(),
+            keys: wire.keys,
+            key_ends,
+            values: wire.values,
+            value_ends,
+            present: wire.value_lens.iter().map(|&l| l > 0).collect(),
         })
     }
 }
@@ -309,6 +410,26 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn keyed_columns_whose_lengths_do_not_add_up_are_refused() {
+        let lying = KeyedEntriesOut {
+            hashes: &[0; 16],
+            keys: b"ab",
+            key_lens: vec![1, 5],
+            values: b"",
+            value_lens: vec![0, 0],
+        };
+        let bytes = encode_part(&lying).unwrap();
+        let e = decode_part::<KeyedEntries>(&bytes).unwrap_err();
+        assert!(e.to_string().contains("key lengths do not add up"), "{e}");
+        let mut entries = KeyedEntries::default();
+        entries.push(7, "k", Some(&1u8)).unwrap();
+        entries.push(8, "gone", None::<&u8>).unwrap();
+        let back: KeyedEntries = decode_part(&encode_part(&entries).unwrap()).unwrap();
+        assert_eq!(back, entries);
+        assert_eq!(back.iter().nth(1).unwrap().value, None);
     }
 
     #[test]
