@@ -108,7 +108,7 @@ mod tests {
         let config = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(&line, config).unwrap();
         let (back, _): (RawJsonObject, usize) =
-            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+            bincode::serde::decode_from_slice(&bytes, config.with_limit::<1024>()).unwrap();
         assert_eq!(back, line);
     }
 }
