@@ -273,10 +273,13 @@ impl ModelLoader {
         }
     }
 
-    fn submit(&mut self, update: ModelUpdate) {
-        if self.requests.send(update).is_ok() {
+    /// Hands an update to the loader thread; false when the thread is gone.
+    fn submit(&mut self, update: ModelUpdate) -> bool {
+        let sent = self.requests.send(update).is_ok();
+        if sent {
             self.in_flight += 1;
         }
+        sent
     }
 }
 
@@ -306,8 +309,10 @@ struct ModelUpdates {
 impl Slots {
     /// Hands an update to the loader.
     fn submit(&mut self, update: ModelUpdate) {
-        self.updates.pending.push_back(update.clone());
-        self.loader.submit(update);
+        // Loaded in order: the result of each accepted update pops it (`install_loaded`).
+        if self.loader.submit(update.clone()) {
+            self.updates.pending.push_back(update);
+        }
     }
 
     /// Loads again what a checkpoint saved (installed models first, then pending updates).
