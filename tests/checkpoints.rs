@@ -3,7 +3,7 @@
 //! as a multiset of lines; also at another parallelism.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,24 +29,17 @@ fn run(
     checkpoints: &Path,
     fail_at: Option<u64>,
 ) -> Result<JobReport, WeirError> {
-    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let ckpt = checkpoints.to_path_buf();
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(500))
         .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
     execute(config, move |job| {
-        let armed = Arc::clone(&armed);
-        let ckpt = ckpt.clone();
+        let fail = fail.clone();
         let counts = job
             .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
             .map("maybe_fail", move |i| {
-                if fail_at.is_some_and(|at| i >= at)
-                    && has_checkpoint(&ckpt)
-                    && armed.swap(false, Ordering::SeqCst)
-                {
-                    panic!("injected failure at record {i}");
-                }
+                fail.check(i, "record");
                 i
             })
             .key_by(|i: &u64| i % KEYS)
@@ -71,6 +64,35 @@ fn run(
             .write_jsonl("write_totals", out.join("totals"));
         Ok(())
     })
+}
+
+/// Fails the job once: at the first record from `at` on that passes after a checkpoint
+/// completed in `dir` (so that the failure tests a restore, not a fresh start).
+#[derive(Clone)]
+struct FailOnce {
+    at: Option<u64>,
+    dir: PathBuf,
+    armed: Arc<AtomicBool>,
+}
+
+impl FailOnce {
+    fn new(at: Option<u64>, dir: &Path) -> Self {
+        FailOnce {
+            at,
+            dir: dir.to_path_buf(),
+            armed: Arc::new(AtomicBool::new(at.is_some())),
+        }
+    }
+
+    /// Panics (once) if record `i`, a `what`, is where the job fails.
+    fn check(&self, i: u64, what: &str) {
+        if self.at.is_some_and(|at| i >= at)
+            && has_checkpoint(&self.dir)
+            && self.armed.swap(false, Ordering::SeqCst)
+        {
+            panic!("injected failure at {what} {i}");
+        }
+    }
 }
 
 /// Whether a checkpoint is complete in `dir` (so that an injected failure after it tests a
@@ -176,24 +198,17 @@ fn run_joins(
     checkpoints: &Path,
     fail_at: Option<u64>,
 ) -> Result<JobReport, WeirError> {
-    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let ckpt = checkpoints.to_path_buf();
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(500))
         .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
     execute(config, move |job| {
-        let armed = Arc::clone(&armed);
-        let ckpt = ckpt.clone();
+        let fail = fail.clone();
         let orders = job
             .generate(op("orders").rate(100_000.0), Some(N), |i| i)
             .map("maybe_fail", move |i| {
-                if fail_at.is_some_and(|at| i >= at)
-                    && has_checkpoint(&ckpt)
-                    && armed.swap(false, Ordering::SeqCst)
-                {
-                    panic!("injected failure at order {i}");
-                }
+                fail.check(i, "order");
                 (i % KEYS, i)
             });
         let users = job.from_vec(
@@ -380,25 +395,18 @@ fn run_loop(
     checkpoints: &Path,
     fail_at: Option<u64>,
 ) -> Result<JobReport, WeirError> {
-    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let ckpt = checkpoints.to_path_buf();
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(300))
         .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
     execute(config, move |job| {
-        let armed = Arc::clone(&armed);
-        let ckpt = ckpt.clone();
+        let fail = fail.clone();
         let (loopback, totals) = job.feedback::<u64>("totals_back");
         let numbers = job
             .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
             .map("maybe_fail", move |i| {
-                if fail_at.is_some_and(|at| i >= at)
-                    && has_checkpoint(&ckpt)
-                    && armed.swap(false, Ordering::SeqCst)
-                {
-                    panic!("injected failure at record {i}");
-                }
+                fail.check(i, "record");
                 i
             });
         let (events, _dead) = numbers.map_batch_with_broadcast_checkpointed(
@@ -507,24 +515,17 @@ fn run_custom(
     use weir::reexports::timely::container::CapacityContainerBuilder;
     use weir::reexports::timely::dataflow::channels::pact::Exchange;
     use weir::reexports::timely::dataflow::operators::generic::Operator;
-    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let ckpt = checkpoints.to_path_buf();
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(500))
         .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
     execute(config, move |job| {
-        let armed = Arc::clone(&armed);
-        let ckpt = ckpt.clone();
+        let fail = fail.clone();
         let numbers = job
             .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
             .map("maybe_fail", move |i| {
-                if fail_at.is_some_and(|at| i >= at)
-                    && has_checkpoint(&ckpt)
-                    && armed.swap(false, Ordering::SeqCst)
-                {
-                    panic!("injected failure at record {i}");
-                }
+                fail.check(i, "record");
                 i
             });
         let counts = job.keyed_state::<u64, u64>("custom_count");
@@ -606,24 +607,17 @@ fn run_held(
     checkpoints: &Path,
     fail_at: Option<u64>,
 ) -> Result<JobReport, WeirError> {
-    let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
+    let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let ckpt = checkpoints.to_path_buf();
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(200))
         .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(20)));
     execute(config, move |job| {
-        let armed = Arc::clone(&armed);
-        let ckpt = ckpt.clone();
+        let fail = fail.clone();
         let numbers = job
             .generate(op("numbers").rate(50_000.0), Some(N), |i| i)
             .map("maybe_fail", move |i| {
-                if fail_at.is_some_and(|at| i >= at)
-                    && has_checkpoint(&ckpt)
-                    && armed.swap(false, Ordering::SeqCst)
-                {
-                    panic!("injected failure at record {i}");
-                }
+                fail.check(i, "record");
                 i
             });
         let go = numbers.clone().filter("go", |i| *i == N / 2);

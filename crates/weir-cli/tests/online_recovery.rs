@@ -5,11 +5,15 @@
 //! checkpoints or failures at the same epochs.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use weir_ml::{LabeledPoint, SgdClassifier};
+
+mod common;
+
+use common::{committed_lines, finish, kill, read_when_there};
 
 const WEIR: &str = env!("CARGO_BIN_EXE_weir");
 
@@ -143,55 +147,7 @@ impl Scenario {
 
     /// Every committed line of output `name`, with how often it was committed.
     fn committed(&self, name: &str) -> BTreeMap<String, usize> {
-        let mut lines = BTreeMap::new();
-        let dir = self.path("out").join(name);
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() || path.to_string_lossy().ends_with(".inprogress") {
-                continue;
-            }
-            for line in std::fs::read_to_string(&path).unwrap().lines() {
-                *lines.entry(line.to_string()).or_insert(0) += 1;
-            }
-        }
-        lines
-    }
-}
-
-/// Waits for the launcher and returns whether it succeeded, and its log.
-fn finish(mut launcher: Child) -> (bool, String) {
-    let mut log = String::new();
-    let mut err = launcher.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let _ = std::io::Read::read_to_string(&mut err, &mut log);
-        log
-    });
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = launcher.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = launcher.kill();
-            panic!("the launcher did not finish within 3 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status.success(), reader.join().unwrap())
-}
-
-fn read_when_there(path: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(text) = std::fs::read_to_string(path).ok().filter(|t| !t.is_empty()) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(2));
+        committed_lines(&self.path("out").join(name))
     }
 }
 
@@ -245,8 +201,7 @@ fn learn_online_parallel_resumes_after_a_kill_with_the_model_of_an_uninterrupted
         .trim()
         .parse()
         .unwrap();
-    // SAFETY: kill(2) on a process this test launched.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    kill(pid);
     let (ok, log) = finish(launcher);
     assert!(ok, "{log}");
     assert!(

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+mod common;
+
+use common::{committed_lines, finish, kill, read_when_there};
+
 const WEIR: &str = env!("CARGO_BIN_EXE_weir");
 
 /// Orders in the input, and users they are spread over.
@@ -246,35 +250,6 @@ impl Scenario {
     }
 }
 
-fn read_when_there(path: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(text) = std::fs::read_to_string(path).ok().filter(|t| !t.is_empty()) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn committed_lines(dir: &Path) -> BTreeMap<String, usize> {
-    let mut lines = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() || path.to_string_lossy().ends_with(".inprogress") {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            *lines.entry(line.to_string()).or_insert(0) += 1;
-        }
-    }
-    lines
-}
-
 /// What a run without failure commits, computed sequentially.
 fn expected() -> BTreeMap<String, BTreeMap<String, usize>> {
     let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
@@ -326,35 +301,6 @@ fn assert_exactly_once(s: &Scenario, log: &str) {
             differ.join("\n")
         );
     }
-}
-
-/// SIGKILLs `pid`.
-fn kill(pid: i32) {
-    // SAFETY: kill(2) on a process this test launched.
-    let r = unsafe { libc::kill(pid, libc::SIGKILL) };
-    assert_eq!(r, 0, "kill {pid}");
-}
-
-/// Waits for the launcher and returns whether it succeeded, and its log.
-fn finish(mut launcher: Child) -> (bool, String) {
-    let mut log = String::new();
-    let mut err = launcher.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let _ = std::io::Read::read_to_string(&mut err, &mut log);
-        log
-    });
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = launcher.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = launcher.kill();
-            panic!("the launcher did not finish within 3 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status.success(), reader.join().unwrap())
 }
 
 /// A relaunched job that restored a checkpoint says so.

@@ -307,10 +307,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         on_side: impl FnMut(&mut St, S) + 'static,
         on_batch: impl FnMut(&mut St, Vec<T>, &OperatorMetrics) -> BatchOutcome<T, U> + 'static,
     ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>) {
-        let handlers = Handlers {
-            on_side: Box::new(on_side),
-            on_batch: Box::new(on_batch),
-        };
+        let handlers = Handlers::new(on_side, on_batch);
         self.broadcast_batches(op.into(), side, init, handlers, None)
     }
 
@@ -360,10 +357,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         on_batch: impl FnMut(&mut St, Vec<T>, &OperatorMetrics) -> BatchOutcome<T, U> + 'static,
         checkpoint: InstanceCheckpoint<St>,
     ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>) {
-        let handlers = Handlers {
-            on_side: Box::new(on_side),
-            on_batch: Box::new(on_batch),
-        };
+        let handlers = Handlers::new(on_side, on_batch);
         self.broadcast_batches(op.into(), side, init, handlers, Some(checkpoint))
     }
 
@@ -473,6 +467,18 @@ type OnBatch<St, T, U> = Box<dyn FnMut(&mut St, Vec<T>, &OperatorMetrics) -> Bat
 struct Handlers<St, T, S, U> {
     on_side: OnSide<St, S>,
     on_batch: OnBatch<St, T, U>,
+}
+
+impl<St, T, S, U> Handlers<St, T, S, U> {
+    fn new(
+        on_side: impl FnMut(&mut St, S) + 'static,
+        on_batch: impl FnMut(&mut St, Vec<T>, &OperatorMetrics) -> BatchOutcome<T, U> + 'static,
+    ) -> Self {
+        Handlers {
+            on_side: Box::new(on_side),
+            on_batch: Box::new(on_batch),
+        }
+    }
 }
 
 /// The dead letters of a batch held back when the side input ended: the state never could

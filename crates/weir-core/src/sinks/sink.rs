@@ -343,23 +343,9 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
         encode: Encoder<T>,
         (output, cleaners): (PartDir, Vec<bool>),
     ) {
-        let ctx = Rc::clone(&self.ctx);
-        let name = op.name.clone();
-        let first = ctx
-            .state
-            .restored
-            .as_ref()
-            .map_or(1, |r| r.manifest().id + 1);
-        ctx.state.claim(&name);
-        self.sink_with(op, kind, move |instance| {
-            let files = TwoPhaseFiles::new(
-                name.clone(),
-                naming(instance),
-                encode,
-                first,
-                Some((output, cleaners[instance])),
-            );
-            TwoPhaseSink(register_two_phase(&ctx, &name, instance, files))
+        self.two_phase_sink(op, kind, move |name, instance, first| {
+            let slot = Some((output, cleaners[instance]));
+            TwoPhaseFiles::new(name, naming(instance), encode, first, slot)
         });
     }
 
@@ -372,6 +358,19 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
         encode: Encoder<T>,
         output: Option<(PartDir, bool)>,
     ) {
+        self.two_phase_sink(op, kind, move |name, _instance, first| {
+            TwoPhaseFiles::new(name, naming, encode, first, output)
+        });
+    }
+
+    /// The sink of the files `files(name, instance, first checkpoint)` builds, registered
+    /// with the checkpoint protocol; the first checkpoint follows the restored one.
+    fn two_phase_sink(
+        self,
+        op: Op,
+        kind: &str,
+        files: impl FnOnce(String, usize, u64) -> TwoPhaseFiles<T> + 'static,
+    ) {
         let ctx = Rc::clone(&self.ctx);
         let name = op.name.clone();
         let first = ctx
@@ -381,7 +380,7 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
             .map_or(1, |r| r.manifest().id + 1);
         ctx.state.claim(&name);
         self.sink_with(op, kind, move |instance| {
-            let files = TwoPhaseFiles::new(name.clone(), naming, encode, first, output);
+            let files = files(name.clone(), instance, first);
             TwoPhaseSink(register_two_phase(&ctx, &name, instance, files))
         });
     }

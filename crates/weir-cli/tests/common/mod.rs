@@ -1,0 +1,66 @@
+//! Helpers of the tests that launch jobs under `weir launch` and kill them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// The text of `path` once it exists and is not empty (within a minute).
+pub fn read_when_there(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(text) = std::fs::read_to_string(path).ok().filter(|t| !t.is_empty()) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Every line of the committed part files in `dir` (not `*.inprogress`), counted.
+pub fn committed_lines(dir: &Path) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() || path.to_string_lossy().ends_with(".inprogress") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            *lines.entry(line.to_string()).or_insert(0) += 1;
+        }
+    }
+    lines
+}
+
+/// SIGKILLs `pid`.
+pub fn kill(pid: i32) {
+    // SAFETY: kill(2) on a process this test launched.
+    let r = unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_eq!(r, 0, "kill {pid}");
+}
+
+/// Waits for the launcher and returns whether it succeeded, and its log.
+pub fn finish(mut launcher: Child) -> (bool, String) {
+    let mut log = String::new();
+    let mut err = launcher.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let _ = std::io::Read::read_to_string(&mut err, &mut log);
+        log
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = launcher.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = launcher.kill();
+            panic!("the launcher did not finish within 3 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.success(), reader.join().unwrap())
+}
