@@ -3,19 +3,30 @@
 #![warn(missing_docs)]
 
 mod error;
+mod input_rows;
+mod json;
 mod model_check;
 mod model_info;
 mod model_watch;
+mod ort_values;
+mod output_row;
 mod predict;
 pub mod runtime;
-mod tensor_batch;
+mod session_options;
+mod tensor;
+mod tensor_spec;
 
 pub use error::OnnxError;
+pub use input_rows::InputRows;
+pub use json::{tensor_from_json, tensor_to_json, tensor_to_shaped_json, value_to_json};
 pub use model_info::{inspect, opset_imports, ModelInfo, TensorInfo};
 pub use model_watch::{ModelWatch, ModelWatchExt};
+pub use output_row::OutputRow;
 pub use predict::{
-    ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Probabilities, Serving,
-    SwapPolicy, TensorPredictConfig,
+    Batching, ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Probabilities,
+    Serving, SwapPolicy, TensorPredictConfig,
 };
 pub use runtime::{runtime, Runtime};
-pub use tensor_batch::{ElementType, InputRows, OutputRow, TensorSpec};
+pub use session_options::{ExecutionProvider, GraphOptimization, SessionOptions};
+pub use tensor::{ElementType, MapValue, Tensor, TensorData, Value};
+pub use tensor_spec::{NanPolicy, TensorSpec};

@@ -6,17 +6,18 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use ort::session::{Session, SessionInputValue};
-use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
 use weir_core::state::InstanceCheckpoint;
 use weir_core::{BatchOutcome, Data, DataStream, DeadLetter, Op, OperatorMetrics, StateWaker};
 
 use crate::error::OnnxError;
-use crate::model_check::{check_model, RowLayout};
-use crate::runtime::runtime;
-use crate::tensor_batch::{
-    Column, ElementType, InputRows, OutputColumn, OutputRow, OutputValues, TensorSpec,
-};
+use crate::input_rows::{InputRows, RowShape};
+use crate::model_check::{check_model, BatchAxis, ModelLayout};
+use crate::ort_values::{input_value, read_output};
+use crate::output_row::{OutputColumn, OutputRow};
+use crate::session_options::SessionOptions;
+use crate::tensor::{element_count, shape_text, Tensor};
+use crate::tensor_spec::{NanPolicy, TensorSpec};
 
 /// Where a model's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,37 +151,109 @@ impl PredictConfig {
             inputs: vec![TensorSpec::f32(&self.input)],
             outputs,
             max_batch: self.max_batch,
-            intra_threads: self.intra_threads,
+            session: SessionOptions {
+                intra_threads: self.intra_threads,
+                ..SessionOptions::default()
+            },
             serving: self.serving,
             swap: self.swap,
+            ..TensorPredictConfig::default()
         }
     }
 }
 
+/// How records meet the model's batch axis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Batching {
+    /// A record is one item along the model's batch axis (its first dimension): records are
+    /// stacked into runs of up to `max_batch` (a fixed batch of 1: one a run; a fixed batch
+    /// of k: exactly k a run, the last one padded by repeating its last record, whose
+    /// outputs are dropped). Every output must be one item per record.
+    #[default]
+    Rows,
+    /// A record is one whole run: it gives every input's full tensor (with
+    /// [`InputRows::push`] or [`InputRows::set_shape`]) and gets every output whole. For
+    /// models without a batch axis, and for requests that already are batches (`weir
+    /// predict --whole`, the serving protocols' columnar forms).
+    Whole,
+}
+
 /// How [`PredictExt::predict_tensors`] talks to a model with any named inputs and outputs.
+///
+/// ```
+/// use weir_onnx::{Batching, Tensor, TensorPredictConfig, TensorSpec};
+/// // An image classifier: `[N, 1, 8, 8]` f32 pixels in, ZipMap probabilities out, and a
+/// // per-run `temperature` constant.
+/// let config = TensorPredictConfig {
+///     inputs: vec![TensorSpec::f32("image")],
+///     outputs: vec![TensorSpec::i64("label").with_width(1), TensorSpec::any("probabilities")],
+///     constants: vec![("temperature".into(), Tensor::f32(vec![], vec![1.5]).unwrap())],
+///     ..TensorPredictConfig::default()
+/// };
+/// assert_eq!(config.batching, Batching::Rows);
+/// ```
 #[derive(Clone, Debug)]
 pub struct TensorPredictConfig {
-    /// The inputs to feed, in the order [`InputRows`] addresses them: at least one, and
-    /// every input the model has. Each is `[N]` or `[N, width]` in the model, with `N` the
-    /// batch and a fixed width. `N` must be dynamic: a fixed first dimension (even 1) would
-    /// not take batches of up to `max_batch` records; only with `max_batch` 1 is a fixed 1
-    /// accepted, as then it is the batch.
+    /// The inputs fed per record, in the order [`InputRows`] addresses them: at least one.
+    /// Every input the model has is either fed here or given in `constants`. With
+    /// [`Batching::Rows`] each must have the batch as its first dimension (see [`Batching`]).
     pub inputs: Vec<TensorSpec>,
-    /// The outputs to read, in the order [`OutputRow`] addresses them: at least one. Each
-    /// must be one row per record, `[N]` or `[N, width]` with `N` the batch (dynamic, as for
-    /// the inputs: a fixed 1 means one row for the whole batch) and a width of at least 1;
-    /// this is checked when a model loads and on every batch, whose records become dead
-    /// letters if a run returns anything else. With [`Serving::Shadow`], the first output is
-    /// the one compared.
+    /// The outputs to read, in the order [`OutputRow`] addresses them: at least one. With
+    /// [`Batching::Rows`] each must hold one item per record: a tensor whose first
+    /// dimension is the batch, with at least one value per record, or a sequence with one
+    /// element per record (ZipMap); this is checked when a model loads and on every run,
+    /// whose records become dead letters if it returns anything else. With
+    /// [`Serving::Shadow`], the first output is the one compared.
     pub outputs: Vec<TensorSpec>,
-    /// Largest batch handed to one `Session::run`.
+    /// Inputs that are not per record (a threshold, a scale, a weight matrix): fed as they
+    /// are to every run.
+    pub constants: Vec<(String, Tensor)>,
+    /// Records as items of a batch, or as whole runs.
+    pub batching: Batching,
+    /// Largest batch handed to one `Session::run` (for a dynamic batch axis).
     pub max_batch: usize,
-    /// ONNX Runtime intra-op threads per session (parallelism comes from workers).
-    pub intra_threads: usize,
+    /// Threads, graph optimisation, optimised-model cache, execution providers.
+    pub session: SessionOptions,
     /// Primary only, A/B split, or shadow.
     pub serving: Serving,
     /// When a new model version takes over.
     pub swap: SwapPolicy,
+}
+
+impl Default for TensorPredictConfig {
+    fn default() -> Self {
+        TensorPredictConfig {
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            constants: Vec::new(),
+            batching: Batching::Rows,
+            max_batch: 256,
+            session: SessionOptions::default(),
+            serving: Serving::Primary,
+            swap: SwapPolicy::AtEpoch,
+        }
+    }
+}
+
+impl TensorPredictConfig {
+    /// A configuration that feeds every input of the model `info` describes (with its
+    /// element type, values pushed with [`InputRows::push`]) and reads every output (of
+    /// any kind, see [`OutputRow::value`]): what `weir predict` and `weir serve` use.
+    pub fn for_model(info: &crate::ModelInfo) -> Self {
+        TensorPredictConfig {
+            inputs: info
+                .inputs
+                .iter()
+                .map(|t| TensorSpec::any(&t.name))
+                .collect(),
+            outputs: info
+                .outputs
+                .iter()
+                .map(|t| TensorSpec::any(&t.name))
+                .collect(),
+            ..TensorPredictConfig::default()
+        }
+    }
 }
 
 /// A model loaded on one instance.
@@ -189,10 +262,8 @@ struct Loaded {
     /// Name and version, for messages: `digits v2`.
     model: String,
     version: u64,
-    /// Per configured input: values per row, and whether the model wants `[N, width]`
-    /// (`false`: `[N]`).
-    widths: Vec<usize>,
-    two_dimensional: Vec<bool>,
+    /// The batch axis and how each configured input's item is laid out.
+    layout: ModelLayout,
 }
 
 /// `name vVERSION`, how messages name a model update.
@@ -211,20 +282,13 @@ fn load(update: &ModelUpdate, config: &TensorPredictConfig) -> Result<Loaded, On
         ModelSource::Bytes(b) => b.clone(),
         ModelSource::Path(p) => std::fs::read(p).map_err(|e| error(format!("{p}: {e}")))?,
     };
-    let session = Session::builder(runtime()?.environment())
-        .and_then(|b| {
-            b.with_intra_threads(config.intra_threads)
-                .map_err(Into::into)
-        })
-        .and_then(|mut b| b.commit_from_memory(&bytes))
-        .map_err(|e| error(e.to_string()))?;
+    let session = config.session.session(&bytes).map_err(error)?;
     let info = crate::ModelInfo::from_session(&session, &bytes)?;
-    let layouts: Vec<RowLayout> = check_model(&info, config).map_err(error)?;
+    let layout = check_model(&info, config).map_err(error)?;
     Ok(Loaded {
         session,
         version: update.version,
-        widths: layouts.iter().map(|l| l.width).collect(),
-        two_dimensional: layouts.iter().map(|l| l.two_dimensional).collect(),
+        layout,
         model,
     })
 }
@@ -421,24 +485,25 @@ pub trait PredictExt<'s, T> {
     ) -> (DataStream<'s, Prediction<T>>, DataStream<'s, DeadLetter>);
 
     /// Scores every record with a model of any signature: `features(record, rows)` appends
-    /// one row to every configured input (f32, f64 or i64 columns, see [`InputRows`]);
-    /// `attach(record, outputs)` builds the output record from the record and its row of
-    /// every configured output ([`OutputRow`], which also carries the model version).
-    /// `key` routes records for [`Serving::Split`]. Otherwise as [`PredictExt::predict`].
+    /// the record's item to every configured input (typed columns of any element type, see
+    /// [`InputRows`]); `attach(record, outputs)` builds the output record from the record and
+    /// its item of every configured output ([`OutputRow`]: typed slices, shapes, ZipMap maps,
+    /// owned values, and the model version). A record whose item has the wrong shape (the
+    /// dead letter names the input, the expected and the actual shape) or a NaN where the
+    /// input's [`NanPolicy`](crate::NanPolicy) rejects them becomes a dead letter. `key`
+    /// routes records for [`Serving::Split`]. See [`TensorPredictConfig`] and [`Batching`]
+    /// for what a model must declare. Otherwise as [`PredictExt::predict`].
     ///
     /// ```no_run
     /// # use weir_core::{execute, op, Config};
-    /// use weir_onnx::{ModelUpdate, PredictExt, Serving, SwapPolicy, TensorPredictConfig, TensorSpec};
+    /// use weir_onnx::{ModelUpdate, PredictExt, TensorPredictConfig, TensorSpec};
     /// # execute(Config::threads(1), |job| {
     /// let models = job.from_vec("models", vec![ModelUpdate::from_path("m", 1, "mixed_types.onnx")]);
     /// let records = job.from_vec("records", vec![(vec![1.0, 2.0, 3.0], vec![4i64, 5])]);
     /// let config = TensorPredictConfig {
     ///     inputs: vec![TensorSpec::f64("a"), TensorSpec::i64("b")],
     ///     outputs: vec![TensorSpec::f64("total"), TensorSpec::i64("count")],
-    ///     max_batch: 256,
-    ///     intra_threads: 1,
-    ///     serving: Serving::Primary,
-    ///     swap: SwapPolicy::AtEpoch,
+    ///     ..TensorPredictConfig::default()
     /// };
     /// let (totals, _dead) = records.predict_tensors(
     ///     "score",
@@ -584,8 +649,26 @@ struct Scorer<'a, F, A> {
     metrics: &'a OperatorMetrics,
 }
 
+/// The records of one run being gathered: their rows, and the item shape they share.
+struct RunRows<T> {
+    rows: InputRows,
+    records: Vec<T>,
+    /// Every input's item shape in this run (set by its first record).
+    shapes: Option<Vec<RowShape>>,
+}
+
 impl<F, A> Scorer<'_, F, A> {
-    /// Scores records in batches of at most `max_batch` with `model`; with a `shadow` model,
+    /// Records a run of `model` takes: `max_batch` on a dynamic batch axis, the model's
+    /// fixed batch, or one.
+    fn run_size(&self, model: &Loaded) -> usize {
+        match model.layout.batch {
+            BatchAxis::Dynamic => self.config.max_batch.max(1),
+            BatchAxis::Fixed(k) => k,
+            BatchAxis::Whole => 1,
+        }
+    }
+
+    /// Scores records in runs of `model` (see [`Scorer::run_size`]); with a `shadow` model,
     /// scores the same rows with it too and counts agreement on the first output.
     fn score<T: Data, U>(
         &self,
@@ -597,76 +680,141 @@ impl<F, A> Scorer<'_, F, A> {
         F: Fn(&T, &mut InputRows),
         A: Fn(T, &OutputRow<'_>) -> U,
     {
-        let max_batch = self.config.max_batch.max(1);
+        let run_size = self.run_size(model);
         let mut out = Vec::with_capacity(batch.len());
-        // Room for a full batch of the widest input, within reason (the width is the model's).
-        let widest = model.widths.iter().copied().max().unwrap_or(1);
-        let capacity = max_batch.saturating_mul(widest).min(1 << 20);
-        let mut rows = InputRows::new(&self.config.inputs, capacity);
-        let mut pending: Vec<T> = Vec::with_capacity(max_batch.min(batch.len()));
-        let mut records = batch.into_iter().peekable();
-        while records.peek().is_some() {
-            rows.clear();
-            self.fill(model, &mut records, &mut rows, &mut pending, &mut out);
-            if !pending.is_empty() {
-                self.score_pending(model, shadow.as_deref_mut(), &rows, &mut pending, &mut out);
+        // Room for a full run of the widest input, within reason.
+        let widest = model
+            .layout
+            .inputs
+            .iter()
+            .map(|l| l.fixed_width().unwrap_or(1))
+            .max()
+            .unwrap_or(1);
+        let capacity = run_size.saturating_mul(widest).min(1 << 20);
+        let mut run = RunRows {
+            rows: InputRows::new(model.layout.inputs.iter().map(|l| l.ty), capacity),
+            records: Vec::with_capacity(run_size.min(batch.len())),
+            shapes: None,
+        };
+        let mut records = batch.into_iter();
+        let mut carry = None;
+        loop {
+            run.rows.clear();
+            run.shapes = None;
+            let next = carry.take();
+            carry = self.fill(model, next, &mut records, &mut run, run_size, &mut out);
+            if run.records.is_empty() {
+                break;
             }
+            self.score_run(model, shadow.as_deref_mut(), &mut run, &mut out);
         }
         out
     }
 
-    /// Appends records' rows to `rows` (and the records to `pending`) until `max_batch` are
-    /// pending or `records` ends; a record with a bad row becomes a dead letter instead.
+    /// Appends records' items to `run` until it holds `run_size` records, `records` ends, or
+    /// a record's item shape differs from the run's (that record is returned, for the next
+    /// run); a record with a bad item becomes a dead letter instead.
     fn fill<T: Data, U>(
         &self,
         model: &Loaded,
+        first: Option<T>,
         records: &mut impl Iterator<Item = T>,
-        rows: &mut InputRows,
-        pending: &mut Vec<T>,
+        run: &mut RunRows<T>,
+        run_size: usize,
         out: &mut Vec<Result<U, DeadLetter>>,
-    ) where
+    ) -> Option<T>
+    where
         F: Fn(&T, &mut InputRows),
     {
-        let max_batch = self.config.max_batch.max(1);
-        let mut lengths = Vec::with_capacity(self.config.inputs.len());
-        for record in records {
-            // Append the features straight into the batch; take them back if they are bad.
-            rows.lengths(&mut lengths);
-            (self.features)(&record, rows);
-            match rows.check_row(&lengths, &model.widths, &self.config.inputs) {
-                Some(reason) => {
-                    rows.truncate(&lengths);
+        let mut lengths = Vec::with_capacity(model.layout.inputs.len());
+        for record in first.into_iter().chain(records) {
+            // Append the item straight into the run; take it back if it is bad.
+            run.rows.lengths(&mut lengths);
+            run.rows.start_row();
+            (self.features)(&record, &mut run.rows);
+            match self.item_shapes(model, &run.rows, &lengths) {
+                Err(reason) => {
+                    run.rows.truncate(&lengths);
                     out.push(Err(self.dead(&record, reason, model.version)));
                 }
-                None => {
-                    pending.push(record);
-                    if pending.len() == max_batch {
+                Ok(shapes) => {
+                    match &run.shapes {
+                        None => run.shapes = Some(shapes),
+                        Some(current) if *current != shapes => {
+                            run.rows.truncate(&lengths);
+                            return Some(record);
+                        }
+                        Some(_) => {}
+                    }
+                    run.records.push(record);
+                    if run.records.len() == run_size {
                         break;
                     }
                 }
             }
         }
+        None
     }
 
-    /// Runs `model` (and `shadow`) on the `pending` records' `rows` and attaches the outputs
-    /// to them; if the run fails or its outputs are not one row per record, every pending
-    /// record becomes a dead letter with the reason.
-    fn score_pending<T: Data, U>(
+    /// The item shape of every input of the record appended after `lengths`, or why the
+    /// record cannot be fed: the features function rejected it, an item does not have the
+    /// model's shape, or a value is NaN or infinite where that is rejected.
+    fn item_shapes(
+        &self,
+        model: &Loaded,
+        rows: &InputRows,
+        lengths: &[usize],
+    ) -> Result<Vec<RowShape>, String> {
+        if let Some(reason) = &rows.rejection {
+            return Err(reason.clone());
+        }
+        let mut shapes = Vec::with_capacity(lengths.len());
+        for (i, layout) in model.layout.inputs.iter().enumerate() {
+            let name = &self.config.inputs[i].name;
+            let got = rows.columns[i].len() - lengths[i];
+            let shape = item_shape(&layout.dims, rows.shapes[i].as_deref(), got)
+                .map_err(|why| format!("input `{name}`: {why}"))?;
+            if layout.nan == NanPolicy::Reject {
+                if let Some((at, value)) = rows.columns[i].first_non_finite(lengths[i]) {
+                    return Err(format!("input `{name}`: value {at} is {value}"));
+                }
+            }
+            shapes.push(shape);
+        }
+        Ok(shapes)
+    }
+
+    /// Runs `model` (and `shadow`) on the records gathered in `run` and attaches the outputs
+    /// to them; if the run fails or its outputs are not one item per record, every record
+    /// of the run becomes a dead letter with the reason. A run short of a fixed batch size
+    /// is padded with copies of its last record.
+    fn score_run<T: Data, U>(
         &self,
         model: &mut Loaded,
         shadow: Option<&mut Loaded>,
-        rows: &InputRows,
-        pending: &mut Vec<T>,
+        run: &mut RunRows<T>,
         out: &mut Vec<Result<U, DeadLetter>>,
     ) where
         A: Fn(T, &OutputRow<'_>) -> U,
     {
-        let (n, version) = (pending.len(), model.version);
-        let scored = run(model, rows, n, self.config, |outputs| {
+        let (n, version) = (run.records.len(), model.version);
+        let shapes = run.shapes.take().unwrap_or_default();
+        let mut size = n;
+        if let BatchAxis::Fixed(k) = model.layout.batch {
+            let widths: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+            run.rows.pad(&widths, k - n);
+            size = k;
+        }
+        let shaped = RunInput {
+            rows: &run.rows,
+            shapes: &shapes,
+            size,
+        };
+        let scored = execute_run(model, &shaped, self.config, |outputs| {
             if let Some(shadow) = shadow {
-                self.compare_with_shadow(shadow, rows, n, outputs);
+                self.compare_with_shadow(shadow, &shaped, n, outputs);
             }
-            out.extend(pending.drain(..).enumerate().map(|(row, record)| {
+            out.extend(run.records.drain(..).enumerate().map(|(row, record)| {
                 let row = OutputRow {
                     columns: outputs,
                     row,
@@ -678,25 +826,32 @@ impl<F, A> Scorer<'_, F, A> {
         match scored {
             Ok(()) => self.metrics.count(&format!("v{version}"), n as u64),
             Err(reason) => out.extend(
-                pending
+                run.records
                     .drain(..)
                     .map(|r| Err(self.dead(&r, reason.clone(), version))),
             ),
         }
     }
 
-    /// Scores the same `n` rows with `shadow` and counts on how many rows its first output
-    /// agrees with the primary's `outputs` (`shadow_agree`, `shadow_disagree`); a shadow run
-    /// that fails or returns outputs that are not one row per record counts its rows as
-    /// `shadow_failed`.
+    /// Scores the same rows with `shadow` and counts on how many of the first `n` its first
+    /// output agrees with the primary's `outputs` (`shadow_agree`, `shadow_disagree`); a
+    /// shadow run that fails or returns outputs that are not one item per record counts its
+    /// rows as `shadow_failed`.
     fn compare_with_shadow(
         &self,
         shadow: &mut Loaded,
-        rows: &InputRows,
+        input: &RunInput<'_>,
         n: usize,
         outputs: &[OutputColumn<'_>],
     ) {
-        let agree = run(shadow, rows, n, self.config, |shadow_outputs| {
+        if shadow.layout.batch != BatchAxis::Dynamic
+            && shadow.layout.batch != BatchAxis::Whole
+            && input.size != self.run_size(shadow)
+        {
+            self.metrics.count("shadow_failed", n as u64);
+            return;
+        }
+        let agree = execute_run(shadow, input, self.config, |shadow_outputs| {
             (0..n)
                 .filter(|&row| {
                     let primary = OutputRow {
@@ -728,36 +883,94 @@ impl<F, A> Scorer<'_, F, A> {
     }
 }
 
-/// One `Session::run` on the `n` rows in `rows`; hands the outputs (in configured order,
-/// each checked to be one row per record) to `with_outputs` while they are alive, and
-/// returns what it returns, or why the run failed or its outputs do not fit.
-fn run<R>(
+/// The shape of a record's item of an input whose item dimensions the model declares as
+/// `dims` (`-1` open), given the shape the record set (if any) and the number of values it
+/// appended; or why they do not fit.
+fn item_shape(dims: &[i64], given: Option<&[usize]>, values: usize) -> Result<RowShape, String> {
+    let declared = crate::model_info::dims(dims);
+    if let Some(given) = given {
+        let fits = given.len() == dims.len()
+            && dims
+                .iter()
+                .zip(given)
+                .all(|(&d, &g)| d < 0 || d as usize == g);
+        if !fits {
+            return Err(format!(
+                "expected an item of shape {declared}, got {}",
+                shape_text(given)
+            ));
+        }
+        if element_count(given) != Some(values) {
+            return Err(format!(
+                "an item of shape {} has {} values, got {values}",
+                shape_text(given),
+                element_count(given).map_or("too many".into(), |c| c.to_string())
+            ));
+        }
+        return Ok(given.iter().copied().collect());
+    }
+    let fixed: usize = dims
+        .iter()
+        .filter(|&&d| d >= 0)
+        .map(|&d| d as usize)
+        .product();
+    let open = dims.iter().filter(|&&d| d < 0).count();
+    match open {
+        0 if fixed == values => Ok(dims.iter().map(|&d| d as usize).collect()),
+        0 => Err(format!(
+            "expected an item of shape {declared} ({fixed} values), got {values} values"
+        )),
+        1 if fixed > 0 && values % fixed == 0 && values > 0 => Ok(dims
+            .iter()
+            .map(|&d| if d < 0 { values / fixed } else { d as usize })
+            .collect()),
+        1 => Err(format!(
+            "expected an item of shape {declared} (a multiple of {fixed} values, at least \
+             one), got {values} values"
+        )),
+        _ => Err(format!(
+            "the model's item shape {declared} has {open} open dimensions: the record must \
+             give its shape (InputRows::set_shape)"
+        )),
+    }
+}
+
+/// A run's inputs: the records' rows, their item shapes, and the number of rows.
+struct RunInput<'a> {
+    rows: &'a InputRows,
+    shapes: &'a [RowShape],
+    size: usize,
+}
+
+/// One `Session::run` on `input` (plus the configured constants); hands the outputs (in
+/// configured order, each checked to be one item per record, or whole) to `with_outputs`
+/// while they are alive, and returns what it returns, or why the run failed or its outputs
+/// do not fit.
+fn execute_run<R>(
     model: &mut Loaded,
-    rows: &InputRows,
-    n: usize,
+    input: &RunInput<'_>,
     config: &TensorPredictConfig,
     with_outputs: impl FnOnce(&[OutputColumn<'_>]) -> R,
 ) -> Result<R, String> {
     let text = |e: ort::Error| e.to_string();
-    let mut inputs: Vec<(&str, SessionInputValue<'_>)> = Vec::with_capacity(rows.columns.len());
-    for (i, column) in rows.columns.iter().enumerate() {
-        let shape = if model.two_dimensional[i] {
-            vec![n, model.widths[i]]
+    let whole = model.layout.batch == BatchAxis::Whole;
+    let mut inputs: Vec<(&str, SessionInputValue<'_>)> =
+        Vec::with_capacity(input.rows.columns.len() + config.constants.len());
+    for (i, column) in input.rows.columns.iter().enumerate() {
+        let item = input.shapes.get(i).map(|s| &s[..]).unwrap_or_default();
+        let shape: Vec<usize> = if whole {
+            item.to_vec()
         } else {
-            vec![n]
+            std::iter::once(input.size)
+                .chain(item.iter().copied())
+                .collect()
         };
-        let value: SessionInputValue<'_> = match column {
-            Column::F32(v) => TensorRef::from_array_view((shape, &v[..]))
-                .map_err(text)?
-                .into(),
-            Column::F64(v) => TensorRef::from_array_view((shape, &v[..]))
-                .map_err(text)?
-                .into(),
-            Column::I64(v) => TensorRef::from_array_view((shape, &v[..]))
-                .map_err(text)?
-                .into(),
-        };
+        let value = input_value(column, shape).map_err(text)?;
         inputs.push((config.inputs[i].name.as_str(), value));
+    }
+    for (name, tensor) in &config.constants {
+        let value = input_value(&tensor.data, tensor.shape.clone()).map_err(text)?;
+        inputs.push((name.as_str(), value));
     }
     let outputs = model.session.run(inputs).map_err(text)?;
     let mut columns = Vec::with_capacity(config.outputs.len());
@@ -765,19 +978,13 @@ fn run<R>(
         let value = outputs
             .get(spec.name.as_str())
             .ok_or_else(|| format!("model {} returned no output `{}`", model.model, spec.name))?;
-        let (shape, values) = match spec.ty {
-            ElementType::F32 => value
-                .try_extract_tensor::<f32>()
-                .map(|(shape, v)| (shape, OutputValues::F32(v))),
-            ElementType::F64 => value
-                .try_extract_tensor::<f64>()
-                .map(|(shape, v)| (shape, OutputValues::F64(v))),
-            ElementType::I64 => value
-                .try_extract_tensor::<i64>()
-                .map(|(shape, v)| (shape, OutputValues::I64(v))),
-        }
-        .map_err(text)?;
-        columns.push(OutputColumn::checked(values, shape, n, spec, &model.model)?);
+        let output = read_output(value)
+            .map_err(|e| format!("output `{}` of model {}: {e}", spec.name, model.model))?;
+        columns.push(if whole {
+            OutputColumn::whole(output)
+        } else {
+            OutputColumn::per_record(output, input.size, spec, &model.model)?
+        });
     }
     Ok(with_outputs(&columns))
 }

@@ -234,9 +234,9 @@ fn a_broken_model_update_is_rejected_and_the_old_model_keeps_serving() {
     );
     assert_eq!(predictions.len() + dead.len(), 1797);
     assert!(
-        dead.iter()
-            .all(|d| d.reason == "input `input`: expected 13 values, got 64"
-                && d.location == "model v3"),
+        dead.iter().all(|d| d.reason
+            == "input `input`: expected an item of shape [13] (13 values), got 64 values"
+            && d.location == "model v3"),
         "{:?}",
         &dead[..1]
     );
@@ -279,7 +279,10 @@ fn bad_feature_vectors_become_dead_letters_and_the_rest_is_scored() {
     let mut dead = dead.take();
     dead.sort_by_key(|d| d.reason.clone());
     assert_eq!(dead.len(), 2);
-    assert_eq!(dead[0].reason, "input `input`: expected 64 values, got 63");
+    assert_eq!(
+        dead[0].reason,
+        "input `input`: expected an item of shape [64] (64 values), got 63 values"
+    );
     assert_eq!(dead[1].reason, "input `input`: value 5 is NaN");
     assert!(dead.iter().all(|d| d.operator == "predict"));
 }
@@ -572,9 +575,7 @@ fn models_with_several_typed_inputs_and_outputs_score_through_predict_tensors() 
                         TensorSpec::i64("count"),
                     ],
                     max_batch: 64,
-                    intra_threads: 1,
-                    serving: Serving::Primary,
-                    swap: SwapPolicy::AtEpoch,
+                    ..TensorPredictConfig::default()
                 };
                 let (scored, dead_letters) = job
                     .from_vec(op("records").parallelism(1), data.clone())
@@ -629,7 +630,7 @@ fn models_with_several_typed_inputs_and_outputs_score_through_predict_tensors() 
             reasons,
             vec![
                 "input `a`: value 1 is inf",
-                "input `b`: expected 2 values, got 3"
+                "input `b`: expected an item of shape [2] (2 values), got 3 values"
             ]
         );
     }

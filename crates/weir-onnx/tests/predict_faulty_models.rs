@@ -175,7 +175,7 @@ fn a_model_with_only_that_fault_leaves_records_dead_with_the_rejection_reason() 
     let count = all_dead_because(
         &run.dead,
         "the side input ended before the state could process this record: model digits v2 rejected: output `label` is \
-         i64 [1, 1], expected i64 [N] or [N, 1] with N the batch: the first dimension must \
+         i64 [1, 1], expected [N] or [N, 1] with N the batch: the first dimension must \
          be dynamic (or 1 with max_batch 1)",
     );
     assert_eq!(count, 10);
@@ -194,8 +194,8 @@ fn an_output_that_is_not_one_row_per_record_at_run_time_makes_its_batch_dead_let
     assert!(run.out.is_empty(), "silently sliced: {:?}", run.out);
     let count = all_dead_because(
         &run.dead,
-        "output `label` of model first10 v3 has shape [1]; expected [10] or [10, C] with C >= 1 \
-         (one row per record of the batch of 10)",
+        "output `label` of model first10 v3 has shape [1]; expected [10, ...] with at least one \
+         value per record (one item per record of the batch of 10)",
     );
     assert_eq!(count, 10);
     assert!(run.dead.iter().all(|d| d.location == "model v3"));
@@ -218,7 +218,7 @@ fn the_classifier_reads_its_label_from_a_one_row_per_record_output_or_dead_lette
     all_dead_because(
         &run.dead,
         "output `label` of model first10 v3 has shape [1]; expected [10] or [10, 1] \
-         (one row per record of the batch of 10)",
+         (one item per record of the batch of 10)",
     );
 }
 
@@ -235,7 +235,7 @@ fn a_label_output_with_two_columns_is_rejected_at_load_or_at_run_time() {
     all_dead_because(
         &run.dead,
         "the side input ended before the state could process this record: model digits v1 rejected: output `label` is \
-         i64 [N, 2], expected i64 [N] or [N, 1] with N the batch: it has 2 values per row, \
+         i64 [N, 2], expected [N] or [N, 1] with N the batch: it has 2 values per record, \
          expected 1",
     );
     // Declared [N, C]: the run shows C = 2.
@@ -249,7 +249,7 @@ fn a_label_output_with_two_columns_is_rejected_at_load_or_at_run_time() {
     all_dead_because(
         &run.dead,
         "output `label` of model digits v1 has shape [10, 2]; expected [10] or [10, 1] \
-         (one row per record of the batch of 10)",
+         (one item per record of the batch of 10)",
     );
 }
 
@@ -273,7 +273,7 @@ fn a_model_with_zero_inputs_is_rejected() {
     all_dead_because(
         &run.dead,
         "the side input ended before the state could process this record: model constant v1 rejected: the model has no \
-         inputs; the operator feeds `input`",
+         inputs, so a record has nothing to feed (the operator feeds `input`)",
     );
 }
 
@@ -294,33 +294,28 @@ fn a_model_with_a_required_input_the_operator_does_not_feed_is_rejected() {
     all_dead_because(
         &run.dead,
         "the side input ended before the state could process this record: model digits v2 rejected: the model's input \
-         `mask` is not fed by the operator (it feeds `input`)",
+         `mask` is not fed by the operator (it feeds `input`); give it as a constant if it is not \
+         per record",
     );
 }
 
 #[test]
-fn a_model_with_a_fixed_batch_of_one_serves_only_with_max_batch_1() {
+fn a_model_with_a_fixed_batch_of_one_scores_one_record_a_run() {
     let models = || vec![model("first10", 1, "fixed_batch_1.onnx")];
-    let run = classify(20, 20, models(), 64);
-    assert!(run.out.is_empty());
-    all_dead_because(
-        &run.dead,
-        "the side input ended before the state could process this record: model first10 v1 rejected: input `input` is \
-         f32 [1, 64], expected f32 [N] or [N, F] with N the batch and a fixed F: the first \
-         dimension must be dynamic (or 1 with max_batch 1)",
-    );
-    // With batches of one record its fixed batch dimension is the batch.
-    let run = classify(20, 20, models(), 1);
-    assert!(run.dead.is_empty(), "{:?}", run.dead);
-    assert_eq!(run.out.len(), 20);
-    for p in &run.out {
-        assert_eq!(
-            p.label,
-            first10_label(&p.record.x),
-            "record {}",
-            p.record.id
-        );
-        assert_eq!(p.probabilities.len(), 10);
+    // Its fixed batch dimension of 1 is the batch, whatever max_batch says.
+    for max_batch in [64, 1] {
+        let run = classify(20, 20, models(), max_batch);
+        assert!(run.dead.is_empty(), "{:?}", run.dead);
+        assert_eq!(run.out.len(), 20);
+        for p in &run.out {
+            assert_eq!(
+                p.label,
+                first10_label(&p.record.x),
+                "record {}",
+                p.record.id
+            );
+            assert_eq!(p.probabilities.len(), 10);
+        }
     }
 }
 
@@ -359,7 +354,7 @@ fn records_waiting_for_a_primary_model_say_what_the_candidates_did() {
         &rejected.dead,
         "the side input ended before the state could process this record: no primary model \
          update arrived (candidate model digits v1 rejected: output `label` is i64 [1, 1], \
-         expected i64 [N] or [N, 1] with N the batch: the first dimension must be dynamic (or \
+         expected [N] or [N, 1] with N the batch: the first dimension must be dynamic (or \
          1 with max_batch 1))",
     );
 }
