@@ -5,13 +5,16 @@
 mod error;
 mod input_rows;
 mod json;
+mod loaded_model;
 mod model_check;
 mod model_info;
+mod model_runner;
 mod model_watch;
 mod ort_values;
 mod output_row;
 mod predict;
 pub mod runtime;
+mod scorer;
 mod session_options;
 mod tensor;
 mod tensor_spec;
@@ -20,6 +23,7 @@ pub use error::OnnxError;
 pub use input_rows::InputRows;
 pub use json::{tensor_from_json, tensor_to_json, tensor_to_shaped_json, value_to_json};
 pub use model_info::{inspect, opset_imports, ModelInfo, TensorInfo};
+pub use model_runner::ModelRunner;
 pub use model_watch::{ModelWatch, ModelWatchExt};
 pub use output_row::OutputRow;
 pub use predict::{
