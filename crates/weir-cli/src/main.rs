@@ -5,6 +5,8 @@ mod bench;
 mod builtin_jobs;
 mod inspect_checkpoint;
 mod launch;
+mod predict_file;
+mod scoring;
 mod serve;
 
 use anyhow::{bail, Context, Result};
@@ -68,6 +70,14 @@ enum Command {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
+    /// Score a file with any ONNX model on the predict operator.
+    ///
+    /// `weir predict --model M.onnx --input in.jsonl --output out/ [-w N] [--batch B]`. An
+    /// input line is `{"id": ..., "inputs": {"name": nested array, ...}}` (a TensorFlow
+    /// Serving `{"instances": [...]}` file works too); an output line is `{"id": ...,
+    /// "outputs": {"name": value, ...}}`. Bad lines go to `dead_letters.jsonl`; the summary
+    /// line reports records, dead letters and seconds.
+    Predict(predict_file::PredictArgs),
     /// Serve the newest model of a model store over HTTP, reloading new versions.
     ///
     /// `POST /predict` with `{"x": [...]}` or `{"instances": [[...], ...]}`, `GET /models`,
@@ -160,6 +170,7 @@ fn main() -> Result<()> {
             std::process::exit(code);
         }
         Command::Bench { config, output } => bench::bench(&config, output)?,
+        Command::Predict(args) => predict_file::predict(args)?,
         Command::Serve(args) => serve::serve(args)?,
         Command::Run { job, args } => {
             let (_, _, build) = find_job(&job)?;

@@ -1,5 +1,7 @@
 //! `weir serve`: serves the newest model of a model store over HTTP (JSON), reloading it as
-//! a training job checkpoints new versions, without dropping requests.
+//! a training job checkpoints new versions, without dropping requests; or (`--model`) any
+//! ONNX model over TensorFlow Serving's REST API and KServe's v2 protocol
+//! (`model_serving/`).
 //!
 //! The HTTP layer is hyper's HTTP/1 server on a tokio runtime (`server.rs`), with every
 //! phase of a connection bounded; `request.rs` reads a request within the limits and turns a
@@ -7,6 +9,7 @@
 //! served model.
 
 mod answer;
+mod model_serving;
 mod predict;
 mod request;
 mod routes;
@@ -33,9 +36,29 @@ const MAX_HEADER: usize = 16 << 10;
 /// `weir serve`'s flags.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// The model store: a directory or `redis://host:port[/db]`.
+    /// The model store: a directory or `redis://host:port[/db]` (online learning's models).
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    pub store: Option<String>,
+    /// Any ONNX model: a `.onnx` file, or a `NAME/` directory of numbered `VERSION/`
+    /// directories (TensorFlow Serving's layout; the highest version is served). Served at
+    /// `/v1/models/NAME` (TensorFlow Serving REST) and `/v2/models/NAME` (KServe v2).
     #[arg(long)]
-    pub store: String,
+    pub model: Option<std::path::PathBuf>,
+    /// The name clients use for `--model` (default: the file's or directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Most rows of concurrent requests scored in one `Session::run` (`--model`).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_batch: u64,
+    /// Microseconds the batcher waits for more requests before running a batch (`--model`).
+    #[arg(long, default_value_t = 500)]
+    pub batch_wait_us: u64,
+    /// Most rows one request may hold (`--model`; more is 413).
+    #[arg(long, default_value_t = 4096)]
+    pub max_rows: usize,
+    /// ONNX Runtime intra-op threads (`--model`).
+    #[arg(long, default_value_t = 1)]
+    pub intra_threads: usize,
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -84,20 +107,43 @@ fn spawn_reloader(serving: Arc<Serving>, every: Duration) {
 /// Serves until the process is stopped. Prints `serving on http://ADDRESS` first. Returns
 /// only on an error (so the process exits non-zero).
 pub fn serve(args: ServeArgs) -> Result<()> {
-    let store = open_store(&args.store)
-        .with_context(|| format!("cannot open the model store {}", args.store))?;
-    let serving = Arc::new(Serving::new(store));
-    serving.reload();
+    let (server, start) = match (&args.store, &args.model) {
+        (_, Some(model)) => {
+            let serving = model_serving::ModelServingArgs {
+                model,
+                name: args.name.as_deref(),
+                max_batch: args.max_batch as usize,
+                batch_wait: Duration::from_micros(args.batch_wait_us),
+                max_rows: args.max_rows,
+                intra_threads: args.intra_threads,
+            };
+            (model_serving::server(&serving, args.limits())?, None)
+        }
+        (Some(store), None) => {
+            let store = open_store(store)
+                .with_context(|| format!("cannot open the model store {store}"))?;
+            let serving = Arc::new(Serving::new(store));
+            serving.reload();
+            let reloading = Arc::clone(&serving);
+            let server = Server {
+                limits: args.limits(),
+                stats: Arc::clone(&serving.http),
+                handler: Box::new(move |method, path, body| {
+                    routes::route(&serving, method, path, body)
+                }),
+            };
+            (server, Some(reloading))
+        }
+        (None, None) => anyhow::bail!("give --store (a model store) or --model (an ONNX model)"),
+    };
     let listener = std::net::TcpListener::bind(&args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     listener.set_nonblocking(true)?;
     println!("serving on http://{}", listener.local_addr()?);
-    spawn_reloader(Arc::clone(&serving), Duration::from_millis(args.reload_ms));
-    let server = Arc::new(Server {
-        limits: args.limits(),
-        stats: Arc::clone(&serving.http),
-        handler: Box::new(move |method, path, body| routes::route(&serving, method, path, body)),
-    });
+    if let Some(serving) = start {
+        spawn_reloader(serving, Duration::from_millis(args.reload_ms));
+    }
+    let server = Arc::new(server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .thread_name("weir-serve")
