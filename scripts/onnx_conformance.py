@@ -38,19 +38,18 @@ RTOL, ATOL = 1e-3, 1e-4
 # (element types, ranks, scalars, empty tensors, NaN, strings, bools, several inputs and
 # outputs, sequences, attributes).
 SUBSET = [
-    "test_abs", "test_add_bcast", "test_argmax_default_axis_example", "test_cast_FLOAT_to_FLOAT16",
-    "test_cast_FLOAT16_to_FLOAT", "test_cast_FLOAT_to_STRING", "test_cast_STRING_to_FLOAT",
-    "test_cast_FLOAT_to_BFLOAT16", "test_concat_3d_axis_0", "test_conv_with_strides_padding",
-    "test_equal", "test_gather_0", "test_gemm_default_scalar_bias", "test_isnan", "test_isinf",
-    "test_matmul_2d", "test_maxpool_2d_default", "test_reduce_sum_empty_axes_input_noop",
-    "test_relu", "test_reshape_reordered_all_dims", "test_shape", "test_size", "test_softmax_axis_1",
-    "test_split_equal_parts_1d_opset18", "test_strnormalizer_export_monday_casesensintive_lower",
-    "test_topk", "test_transpose_default", "test_where_example", "test_xor_bcast3v1",
-    "test_bitshift_right_uint16", "test_mod_mixed_sign_int8", "test_clip_default_int8_min",
-    "test_and2d", "test_not_2d", "test_nonzero_example", "test_unique_sorted_with_axis",
-    "test_sequence_map_identity_1_sequence", "test_split_to_sequence_1", "test_einsum_batch_matmul",
+    "test_abs", "test_add_bcast", "test_argmax_default_axis_example", "test_concat_3d_axis_0",
+    "test_conv_with_strides_padding", "test_equal", "test_equal_string", "test_gather_0",
+    "test_gemm_default_scalar_bias", "test_isnan", "test_isinf", "test_matmul_2d",
+    "test_maxpool_2d_default", "test_reduce_sum_empty_axes_input_noop", "test_relu",
+    "test_reshape_reordered_all_dims", "test_shape", "test_size", "test_softmax_axis_1",
+    "test_split_equal_parts_1d_opset18", "test_strnormalizer_nostopwords_nochangecase", "test_top_k",
+    "test_transpose_default", "test_where_example", "test_xor2d", "test_bitwise_xor_ui64_bcast_3v1d",
+    "test_and2d", "test_not_2d", "test_nonzero_example", "test_split_to_sequence_1",
     "test_slice_start_out_of_bounds", "test_constantofshape_int_zeros", "test_round",
-    "test_layer_normalization_2d_axis0", "test_range_int32_type_negative_delta",
+    "test_layer_normalization_2d_axis0", "test_regex_full_match_basic", "test_string_concat",
+    "test_ai_onnx_ml_label_encoder_string_int", "test_bitcast_float32_to_int32",
+    "test_pow_bcast_scalar", "test_less_bcast",
 ]
 
 
@@ -187,7 +186,8 @@ def ort_outcome(case):
     try:
         session = ort.InferenceSession(case.model.SerializeToString(), providers=["CPUExecutionProvider"])
         names = [i.name for i in case.model.graph.input]
-        feed = {n: v for n, v in zip(names, inputs)}
+        # ONNX Runtime takes arrays (a numpy scalar is a 0-d array), lists for sequences.
+        feed = {n: (v if isinstance(v, list) or v is None else np.asarray(v)) for n, v in zip(names, inputs)}
         got = session.run(None, feed)
     except Exception as e:  # noqa: BLE001 - any failure is a failure
         return f"onnxruntime: {str(e).splitlines()[0][:160]}"

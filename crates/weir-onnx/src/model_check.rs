@@ -101,8 +101,8 @@ pub(crate) fn check_model(
         } else {
             let (first, rest) = input.shape.split_first().ok_or_else(|| {
                 format!(
-                    "input `{}` is a scalar {ty}: it has no batch axis to stack records on \
-                     (a whole-run operator feeds it: Batching::Whole)",
+                    "input `{}` is a scalar {ty}: it has no batch axis to stack records on; \
+                     give it as a constant (or feed whole runs: Batching::Whole)",
                     input.name
                 )
             })?;
@@ -406,8 +406,8 @@ mod tests {
         );
         assert_eq!(
             check_input(&[]).unwrap_err(),
-            "input `x` is a scalar f32: it has no batch axis to stack records on (a whole-run \
-             operator feeds it: Batching::Whole)"
+            "input `x` is a scalar f32: it has no batch axis to stack records on; give it as a \
+             constant (or feed whole runs: Batching::Whole)"
         );
         assert!(check_input(&[0, 3])
             .unwrap_err()

@@ -44,7 +44,16 @@ impl Batcher {
         let thread_stats = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("weir-serve-batcher".into())
-            .spawn(move || BatchLoop { runner, inbox, max_batch: max_batch.max(1), wait, stats: thread_stats }.run())
+            .spawn(move || {
+                BatchLoop {
+                    runner,
+                    inbox,
+                    max_batch: max_batch.max(1),
+                    wait,
+                    stats: thread_stats,
+                }
+                .run()
+            })
             .expect("spawn the batcher thread");
         Batcher { requests, stats }
     }
@@ -101,9 +110,17 @@ impl BatchLoop {
         let mut replies = Vec::with_capacity(batch.len());
         for (handler, pending) in batch.into_iter().enumerate() {
             replies.push((pending.reply, vec![None; pending.rows.len()]));
-            tagged.extend(pending.rows.into_iter().enumerate().map(|(row, r)| ((handler, row), r)));
+            tagged.extend(
+                pending
+                    .rows
+                    .into_iter()
+                    .enumerate()
+                    .map(|(row, r)| ((handler, row), r)),
+            );
         }
-        self.stats.rows.fetch_add(tagged.len() as u64, Ordering::Relaxed);
+        self.stats
+            .rows
+            .fetch_add(tagged.len() as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         let results = self.runner.score(
             tagged,

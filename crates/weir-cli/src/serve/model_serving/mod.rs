@@ -42,7 +42,10 @@ pub struct ServedModel {
 fn locate(path: &Path, name: Option<&str>) -> Result<(PathBuf, String, u64)> {
     let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned());
     if path.is_file() {
-        let name = name.map(str::to_string).or_else(|| stem(path)).unwrap_or("model".into());
+        let name = name
+            .map(str::to_string)
+            .or_else(|| stem(path))
+            .unwrap_or("model".into());
         return Ok((path.to_path_buf(), name, 1));
     }
     let versions = std::fs::read_dir(path).with_context(|| format!("{}", path.display()))?;
@@ -52,7 +55,10 @@ fn locate(path: &Path, name: Option<&str>) -> Result<(PathBuf, String, u64)> {
         .filter(|(_, p)| p.is_dir())
         .max_by_key(|(v, _)| *v);
     let Some((version, dir)) = newest else {
-        bail!("{}: neither a model file nor a NAME/ directory of numbered VERSION/ directories", path.display());
+        bail!(
+            "{}: neither a model file nor a NAME/ directory of numbered VERSION/ directories",
+            path.display()
+        );
     };
     let file = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok())
@@ -91,7 +97,10 @@ pub fn server(args: &ModelServingArgs<'_>, limits: super::server::Limits) -> Res
     };
     let outputs = config.outputs.iter().map(|s| s.name.clone()).collect();
     let runner = ModelRunner::load(&ModelUpdate::from_path(&name, version, &file), config)?;
-    eprintln!("weir serve: serving {} as `{name}` version {version}", file.display());
+    eprintln!(
+        "weir serve: serving {} as `{name}` version {version}",
+        file.display()
+    );
     let http = Arc::new(HttpStats::default());
     let served = Arc::new(ServedModel {
         types: InputTypes::of(&info),
@@ -119,13 +128,40 @@ fn metrics(model: &ServedModel) -> Answer {
     let stats = &model.batcher.stats;
     let mut body = String::new();
     for (name, kind, help, value) in [
-        ("weir_serve_requests_total", "counter", "HTTP requests.", http.requests.load(Ordering::Relaxed)),
-        ("weir_serve_errors_total", "counter", "Requests answered with an error.", http.errors.load(Ordering::Relaxed)),
-        ("weir_serve_rows_total", "counter", "Rows scored.", stats.rows.load(Ordering::Relaxed)),
-        ("weir_serve_batches_total", "counter", "Session::run batches (rows of concurrent requests together).", stats.batches.load(Ordering::Relaxed)),
-        ("weir_serve_connections_open", "gauge", "Connections being served.", http.connections_open.load(Ordering::Relaxed)),
+        (
+            "weir_serve_requests_total",
+            "counter",
+            "HTTP requests.",
+            http.requests.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_errors_total",
+            "counter",
+            "Requests answered with an error.",
+            http.errors.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_rows_total",
+            "counter",
+            "Rows scored.",
+            stats.rows.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_batches_total",
+            "counter",
+            "Session::run batches (rows of concurrent requests together).",
+            stats.batches.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_serve_connections_open",
+            "gauge",
+            "Connections being served.",
+            http.connections_open.load(Ordering::Relaxed),
+        ),
     ] {
-        body.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
     }
     Answer {
         status: 200,

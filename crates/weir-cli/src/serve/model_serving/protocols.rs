@@ -5,9 +5,9 @@
 use serde_json::{json, Map, Value as Json};
 use weir_onnx::{tensor_from_json, value_to_json, ElementType, Tensor, TensorData, Value};
 
+use super::super::answer::Answer;
 use super::ServedModel;
 use crate::scoring::request::{split_rows, tf_serving_requests, ScoreRequest};
-use super::super::answer::Answer;
 
 /// Answers a request for the served model.
 pub fn route(model: &ServedModel, method: &str, path: &str, body: &str) -> Answer {
@@ -41,7 +41,11 @@ pub fn route(model: &ServedModel, method: &str, path: &str, body: &str) -> Answe
 
 /// `NAME[/versions/V][:verb | /what]` → the verb or path after the name, if `NAME` (and `V`)
 /// are the served ones.
-fn after_name<'a>(model: &ServedModel, rest: &'a str, verb_separator: char) -> Result<&'a str, Answer> {
+fn after_name<'a>(
+    model: &ServedModel,
+    rest: &'a str,
+    verb_separator: char,
+) -> Result<&'a str, Answer> {
     let end = rest.find([verb_separator, '/']).unwrap_or(rest.len());
     let (name, mut tail) = rest.split_at(end);
     if name != model.name {
@@ -51,12 +55,17 @@ fn after_name<'a>(model: &ServedModel, rest: &'a str, verb_separator: char) -> R
         ));
     }
     if let Some(versioned) = tail.strip_prefix("/versions/") {
-        let end = versioned.find([verb_separator, '/']).unwrap_or(versioned.len());
+        let end = versioned
+            .find([verb_separator, '/'])
+            .unwrap_or(versioned.len());
         let (version, after) = versioned.split_at(end);
         if version != model.version.to_string() {
             return Err(Answer::error(
                 404,
-                format!("no version {version} of `{}`; serving version {}", model.name, model.version),
+                format!(
+                    "no version {version} of `{}`; serving version {}",
+                    model.name, model.version
+                ),
             ));
         }
         tail = after;
@@ -98,7 +107,10 @@ fn tf_serving(model: &ServedModel, method: &str, rest: &str, body: &str) -> Answ
 fn signature(tensors: &[weir_onnx::TensorInfo]) -> Json {
     let mut map = Map::new();
     for t in tensors {
-        map.insert(t.name.clone(), json!({"name": t.name, "dtype": t.dtype, "tensor_shape": t.shape}));
+        map.insert(
+            t.name.clone(),
+            json!({"name": t.name, "dtype": t.dtype, "tensor_shape": t.shape}),
+        );
     }
     Json::Object(map)
 }
@@ -158,10 +170,17 @@ fn score_all(model: &ServedModel, rows: Vec<ScoreRequest>) -> Result<Vec<Vec<Val
     if rows.len() > model.max_rows {
         return Err(Answer::error(
             413,
-            format!("{} rows in one request; at most {}", rows.len(), model.max_rows),
+            format!(
+                "{} rows in one request; at most {}",
+                rows.len(),
+                model.max_rows
+            ),
         ));
     }
-    let results = model.batcher.score(rows).map_err(|e| Answer::error(503, e))?;
+    let results = model
+        .batcher
+        .score(rows)
+        .map_err(|e| Answer::error(503, e))?;
     results
         .into_iter()
         .enumerate()
@@ -244,7 +263,10 @@ fn v2_input(model: &ServedModel, input: &Json) -> Result<(String, Tensor), Strin
         .iter()
         .find(|(n, _)| n == name)
         .ok_or_else(|| format!("the model has no input `{name}`"))?;
-    let datatype = input.get("datatype").and_then(Json::as_str).unwrap_or_default();
+    let datatype = input
+        .get("datatype")
+        .and_then(Json::as_str)
+        .unwrap_or_default();
     if datatype != v2_datatype(*ty) {
         return Err(format!(
             "input `{name}` is {}, not {datatype:?}",
@@ -253,7 +275,8 @@ fn v2_input(model: &ServedModel, input: &Json) -> Result<(String, Tensor), Strin
     }
     let mut values = Vec::new();
     flat(input.get("data").unwrap_or(&Json::Null), &mut values);
-    let shaped = json!({"shape": input.get("shape").cloned().unwrap_or(Json::Null), "data": values});
+    let shaped =
+        json!({"shape": input.get("shape").cloned().unwrap_or(Json::Null), "data": values});
     let tensor = tensor_from_json(&shaped, *ty).map_err(|e| format!("input `{name}`: {e}"))?;
     Ok((name.to_string(), tensor))
 }
@@ -265,7 +288,9 @@ fn kserve_infer(model: &ServedModel, body: &str) -> Answer {
         Err(e) => return Answer::bad_request(format!("the body is not JSON: {e}")),
     };
     let Some(inputs) = body.get("inputs").and_then(Json::as_array) else {
-        return Answer::bad_request("expected {\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}, ...]}");
+        return Answer::bad_request(
+            "expected {\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}, ...]}",
+        );
     };
     let mut named = Vec::with_capacity(inputs.len());
     for input in inputs {
@@ -295,10 +320,11 @@ fn kserve_infer(model: &ServedModel, body: &str) -> Answer {
         Ok(values) => values,
         Err(answer) => return answer,
     };
-    let wanted: Option<Vec<&str>> = body
-        .get("outputs")
-        .and_then(Json::as_array)
-        .map(|o| o.iter().filter_map(|x| x.get("name").and_then(Json::as_str)).collect());
+    let wanted: Option<Vec<&str>> = body.get("outputs").and_then(Json::as_array).map(|o| {
+        o.iter()
+            .filter_map(|x| x.get("name").and_then(Json::as_str))
+            .collect()
+    });
     let mut outputs = Vec::new();
     for (o, name) in model.outputs.iter().enumerate() {
         if wanted.as_ref().is_some_and(|w| !w.contains(&name.as_str())) {
@@ -342,6 +368,9 @@ fn v2_output(name: &str, n: usize, column: &[&Value]) -> Json {
             });
         }
     }
-    let data: Vec<String> = column.iter().map(|v| value_to_json(v).to_string()).collect();
+    let data: Vec<String> = column
+        .iter()
+        .map(|v| value_to_json(v).to_string())
+        .collect();
     json!({"name": name, "datatype": "BYTES", "shape": [n], "data": data})
 }
