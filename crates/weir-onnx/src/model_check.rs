@@ -17,6 +17,7 @@
 //! With [`Batching::Whole`](crate::Batching::Whole) a record is one run: no batch axis is
 //! needed and outputs are taken whole.
 
+use crate::input_rows::RowShape;
 use crate::model_info::{dims, ModelInfo, TensorInfo};
 use crate::predict::{Batching, TensorPredictConfig};
 use crate::tensor::{ElementType, Tensor};
@@ -43,6 +44,8 @@ pub(crate) struct InputLayout {
     pub(crate) dims: Vec<i64>,
     /// Whether NaN and infinities are fed.
     pub(crate) nan: NanPolicy,
+    /// Values per item and the item's shape, if every dimension is fixed.
+    pub(crate) fixed: Option<(usize, RowShape)>,
 }
 
 impl InputLayout {
@@ -109,10 +112,16 @@ pub(crate) fn check_model(
             batches.push((input.name.as_str(), *first));
             rest.to_vec()
         };
+        let fixed = dims
+            .iter()
+            .map(|&d| usize::try_from(d).ok())
+            .collect::<Option<RowShape>>()
+            .and_then(|shape| Some((crate::tensor::element_count(&shape)?, shape)));
         inputs.push(InputLayout {
             ty,
             dims,
             nan: spec.nan,
+            fixed,
         });
     }
     let batch = if whole {

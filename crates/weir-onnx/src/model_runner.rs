@@ -56,16 +56,14 @@ impl ModelRunner {
         features: impl Fn(&T, &mut InputRows),
         attach: impl Fn(T, &OutputRow<'_>) -> U,
     ) -> Vec<Result<U, (T, String)>> {
+        let reject = |record: T, reason: String, _version: u64| (record, reason);
         let scorer = Scorer {
             features: &features,
             attach: &attach,
+            reject: &reject,
             config: &self.config,
             metrics: None,
         };
-        scorer
-            .score(&mut self.model, records, None)
-            .into_iter()
-            .map(|r| r.map_err(|rejected| (rejected.record, rejected.reason)))
-            .collect()
+        scorer.score(&mut self.model, records, None)
     }
 }

@@ -568,9 +568,13 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                         BatchOutcome::Hold(batch, slots.why_no_model())
                     };
                 };
+                let reject = |record: T, reason: String, version: u64| {
+                    DeadLetter::for_record(&operator, format!("model v{version}"), reason, &record)
+                };
                 let scorer = Scorer {
                     features: &features,
                     attach: &attach,
+                    reject: &reject,
                     config: &config,
                     metrics: Some(metrics),
                 };
@@ -590,11 +594,7 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                     }
                     _ => scorer.score(primary, batch, None),
                 };
-                BatchOutcome::Done(
-                    out.into_iter()
-                        .map(|r| r.map_err(|rejected| rejected.dead_letter(&operator)))
-                        .collect(),
-                )
+                BatchOutcome::Done(out)
             },
             // Every instance holds the same models (the model stream is broadcast).
             InstanceCheckpoint::shared(

@@ -4,7 +4,7 @@
 //! [`ModelRunner`](crate::ModelRunner) both score through here.
 
 use ort::session::SessionInputValue;
-use weir_core::{Data, DeadLetter, OperatorMetrics};
+use weir_core::OperatorMetrics;
 
 use crate::input_rows::{InputRows, RowShape};
 use crate::loaded_model::Loaded;
@@ -15,30 +15,12 @@ use crate::predict::TensorPredictConfig;
 use crate::tensor::{element_count, shape_text};
 use crate::tensor_spec::NanPolicy;
 
-/// A record that could not be scored, with why, and the version of the model that tried.
-#[derive(Debug)]
-pub(crate) struct Rejected<T> {
-    pub(crate) record: T,
-    pub(crate) reason: String,
-    pub(crate) version: u64,
-}
-
-impl<T: Data> Rejected<T> {
-    /// The dead letter of operator `operator`.
-    pub(crate) fn dead_letter(self, operator: &str) -> DeadLetter {
-        DeadLetter::for_record(
-            operator,
-            format!("model v{}", self.version),
-            self.reason,
-            &self.record,
-        )
-    }
-}
-
 /// What scoring a batch needs besides the models.
-pub(crate) struct Scorer<'a, F, A> {
+pub(crate) struct Scorer<'a, F, A, R> {
     pub(crate) features: &'a F,
     pub(crate) attach: &'a A,
+    /// What a record that cannot be scored becomes: `reject(record, reason, model version)`.
+    pub(crate) reject: &'a R,
     pub(crate) config: &'a TensorPredictConfig,
     /// Where to count versions and shadow agreement (the operator's metrics).
     pub(crate) metrics: Option<&'a OperatorMetrics>,
@@ -52,7 +34,7 @@ struct RunRows<T> {
     shapes: Option<Vec<RowShape>>,
 }
 
-impl<F, A> Scorer<'_, F, A> {
+impl<F, A, R> Scorer<'_, F, A, R> {
     /// Records a run of `model` takes: `max_batch` on a dynamic batch axis, the model's
     /// fixed batch, or one.
     fn run_size(&self, model: &Loaded) -> usize {
@@ -65,15 +47,16 @@ impl<F, A> Scorer<'_, F, A> {
 
     /// Scores records in runs of `model` (see [`Scorer::run_size`]); with a `shadow` model,
     /// scores the same rows with it too and counts agreement on the first output.
-    pub(crate) fn score<T, U>(
+    pub(crate) fn score<T, U, E>(
         &self,
         model: &mut Loaded,
         batch: Vec<T>,
         mut shadow: Option<&mut Loaded>,
-    ) -> Vec<Result<U, Rejected<T>>>
+    ) -> Vec<Result<U, E>>
     where
         F: Fn(&T, &mut InputRows),
         A: Fn(T, &OutputRow<'_>) -> U,
+        R: Fn(T, String, u64) -> E,
     {
         let run_size = self.run_size(model);
         let mut out = Vec::with_capacity(batch.len());
@@ -109,36 +92,34 @@ impl<F, A> Scorer<'_, F, A> {
     /// Appends records' items to `run` until it holds `run_size` records, `records` ends, or
     /// a record's item shape differs from the run's (that record is returned, for the next
     /// run); a record with a bad item becomes a dead letter instead.
-    fn fill<T, U>(
+    fn fill<T, U, E>(
         &self,
         model: &Loaded,
         first: Option<T>,
         records: &mut impl Iterator<Item = T>,
         run: &mut RunRows<T>,
         run_size: usize,
-        out: &mut Vec<Result<U, Rejected<T>>>,
+        out: &mut Vec<Result<U, E>>,
     ) -> Option<T>
     where
         F: Fn(&T, &mut InputRows),
+        R: Fn(T, String, u64) -> E,
     {
         let mut lengths = Vec::with_capacity(model.layout.inputs.len());
+        let mut shapes = Vec::with_capacity(model.layout.inputs.len());
         for record in first.into_iter().chain(records) {
             // Append the item straight into the run; take it back if it is bad.
             run.rows.lengths(&mut lengths);
             run.rows.start_row();
             (self.features)(&record, &mut run.rows);
-            match self.item_shapes(model, &run.rows, &lengths) {
+            match self.item_shapes(model, &run.rows, &lengths, &mut shapes) {
                 Err(reason) => {
                     run.rows.truncate(&lengths);
-                    out.push(Err(Rejected {
-                        record,
-                        reason,
-                        version: model.version,
-                    }));
+                    out.push(Err((self.reject)(record, reason, model.version)));
                 }
-                Ok(shapes) => {
+                Ok(()) => {
                     match &run.shapes {
-                        None => run.shapes = Some(shapes),
+                        None => run.shapes = Some(shapes.clone()),
                         Some(current) if *current != shapes => {
                             run.rows.truncate(&lengths);
                             return Some(record);
@@ -163,38 +144,45 @@ impl<F, A> Scorer<'_, F, A> {
         model: &Loaded,
         rows: &InputRows,
         lengths: &[usize],
-    ) -> Result<Vec<RowShape>, String> {
+        shapes: &mut Vec<RowShape>,
+    ) -> Result<(), String> {
         if let Some(reason) = &rows.rejection {
             return Err(reason.clone());
         }
-        let mut shapes = Vec::with_capacity(lengths.len());
+        shapes.clear();
         for (i, layout) in model.layout.inputs.iter().enumerate() {
-            let name = &self.config.inputs[i].name;
             let got = rows.columns[i].len() - lengths[i];
-            let shape = item_shape(&layout.dims, rows.shapes[i].as_deref(), got)
-                .map_err(|why| format!("input `{name}`: {why}"))?;
+            let given = rows.shapes[i].as_deref();
+            let shape = match (&layout.fixed, given) {
+                // The common case, without building anything: every dimension is fixed.
+                (Some((width, shape)), None) if *width == got => shape.clone(),
+                _ => item_shape(&layout.dims, given, got)
+                    .map_err(|why| format!("input `{}`: {why}", self.config.inputs[i].name))?,
+            };
             if layout.nan == NanPolicy::Reject {
                 if let Some((at, value)) = rows.columns[i].first_non_finite(lengths[i]) {
+                    let name = &self.config.inputs[i].name;
                     return Err(format!("input `{name}`: value {at} is {value}"));
                 }
             }
             shapes.push(shape);
         }
-        Ok(shapes)
+        Ok(())
     }
 
     /// Runs `model` (and `shadow`) on the records gathered in `run` and attaches the outputs
     /// to them; if the run fails or its outputs are not one item per record, every record
     /// of the run becomes a dead letter with the reason. A run short of a fixed batch size
     /// is padded with copies of its last record.
-    fn score_run<T, U>(
+    fn score_run<T, U, E>(
         &self,
         model: &mut Loaded,
         shadow: Option<&mut Loaded>,
         run: &mut RunRows<T>,
-        out: &mut Vec<Result<U, Rejected<T>>>,
+        out: &mut Vec<Result<U, E>>,
     ) where
         A: Fn(T, &OutputRow<'_>) -> U,
+        R: Fn(T, String, u64) -> E,
     {
         let (n, version) = (run.records.len(), model.version);
         let shapes = run.shapes.take().unwrap_or_default();
@@ -224,13 +212,11 @@ impl<F, A> Scorer<'_, F, A> {
         });
         match scored {
             Ok(()) => self.count(&format!("v{version}"), n as u64),
-            Err(reason) => out.extend(run.records.drain(..).map(|record| {
-                Err(Rejected {
-                    record,
-                    reason: reason.clone(),
-                    version,
-                })
-            })),
+            Err(reason) => out.extend(
+                run.records
+                    .drain(..)
+                    .map(|record| Err((self.reject)(record, reason.clone(), version))),
+            ),
         }
     }
 
