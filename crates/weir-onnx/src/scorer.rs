@@ -32,6 +32,17 @@ struct RunRows<T> {
     records: Vec<T>,
     /// Every input's item shape in this run (set by its first record).
     shapes: Option<Vec<RowShape>>,
+    /// Whether `shapes` are the model's fixed item shapes (so records that fit them need no
+    /// comparison).
+    fixed: bool,
+}
+
+/// How a record's items fit the model.
+enum Fit {
+    /// Every item has the model's fixed shape (nothing was built).
+    Fixed,
+    /// The items' shapes are in the shapes buffer.
+    Shaped,
 }
 
 impl<F, A, R> Scorer<'_, F, A, R> {
@@ -73,12 +84,14 @@ impl<F, A, R> Scorer<'_, F, A, R> {
             rows: InputRows::new(model.layout.inputs.iter().map(|l| l.ty), capacity),
             records: Vec::with_capacity(run_size.min(batch.len())),
             shapes: None,
+            fixed: false,
         };
         let mut records = batch.into_iter();
         let mut carry = None;
         loop {
             run.rows.clear();
             run.shapes = None;
+            run.fixed = false;
             let next = carry.take();
             carry = self.fill(model, next, &mut records, &mut run, run_size, &mut out);
             if run.records.is_empty() {
@@ -117,14 +130,10 @@ impl<F, A, R> Scorer<'_, F, A, R> {
                     run.rows.truncate(&lengths);
                     out.push(Err((self.reject)(record, reason, model.version)));
                 }
-                Ok(()) => {
-                    match &run.shapes {
-                        None => run.shapes = Some(shapes.clone()),
-                        Some(current) if *current != shapes => {
-                            run.rows.truncate(&lengths);
-                            return Some(record);
-                        }
-                        Some(_) => {}
+                Ok(fit) => {
+                    if !Self::joins_run(model, run, fit, &mut shapes) {
+                        run.rows.truncate(&lengths);
+                        return Some(record);
                     }
                     run.records.push(record);
                     if run.records.len() == run_size {
@@ -136,6 +145,38 @@ impl<F, A, R> Scorer<'_, F, A, R> {
         None
     }
 
+    /// Whether a record whose items fit as `fit` (their shapes in `shapes` if `Shaped`) can
+    /// join `run`: its items have the run's shapes. The run's first record sets them.
+    fn joins_run<T>(
+        model: &Loaded,
+        run: &mut RunRows<T>,
+        fit: Fit,
+        shapes: &mut Vec<RowShape>,
+    ) -> bool {
+        let fixed = matches!(fit, Fit::Fixed);
+        if fixed {
+            if run.fixed {
+                return true;
+            }
+            shapes.clear();
+            shapes.extend(
+                model
+                    .layout
+                    .inputs
+                    .iter()
+                    .filter_map(|l| l.fixed.as_ref().map(|(_, s)| s.clone())),
+            );
+        }
+        match &run.shapes {
+            None => {
+                run.shapes = Some(shapes.clone());
+                run.fixed = fixed;
+                true
+            }
+            Some(current) => current == shapes,
+        }
+    }
+
     /// The item shape of every input of the record appended after `lengths`, or why the
     /// record cannot be fed: the features function rejected it, an item does not have the
     /// model's shape, or a value is NaN or infinite where that is rejected.
@@ -145,9 +186,22 @@ impl<F, A, R> Scorer<'_, F, A, R> {
         rows: &InputRows,
         lengths: &[usize],
         shapes: &mut Vec<RowShape>,
-    ) -> Result<(), String> {
+    ) -> Result<Fit, String> {
         if let Some(reason) = &rows.rejection {
             return Err(reason.clone());
+        }
+        let inputs = &model.layout.inputs;
+        let fixed = rows.shapes.iter().all(Option::is_none)
+            && inputs.iter().enumerate().all(|(i, layout)| {
+                let got = rows.columns[i].len() - lengths[i];
+                layout
+                    .fixed
+                    .as_ref()
+                    .is_some_and(|(width, _)| *width == got)
+            });
+        if fixed {
+            self.check_finite(model, rows, lengths)?;
+            return Ok(Fit::Fixed);
         }
         shapes.clear();
         for (i, layout) in model.layout.inputs.iter().enumerate() {
@@ -159,13 +213,27 @@ impl<F, A, R> Scorer<'_, F, A, R> {
                 _ => item_shape(&layout.dims, given, got)
                     .map_err(|why| format!("input `{}`: {why}", self.config.inputs[i].name))?,
             };
+            shapes.push(shape);
+        }
+        self.check_finite(model, rows, lengths)?;
+        Ok(Fit::Shaped)
+    }
+
+    /// Whether the record appended after `lengths` has a NaN or infinity where its input
+    /// rejects them.
+    fn check_finite(
+        &self,
+        model: &Loaded,
+        rows: &InputRows,
+        lengths: &[usize],
+    ) -> Result<(), String> {
+        for (i, layout) in model.layout.inputs.iter().enumerate() {
             if layout.nan == NanPolicy::Reject {
                 if let Some((at, value)) = rows.columns[i].first_non_finite(lengths[i]) {
                     let name = &self.config.inputs[i].name;
                     return Err(format!("input `{name}`: value {at} is {value}"));
                 }
             }
-            shapes.push(shape);
         }
         Ok(())
     }
