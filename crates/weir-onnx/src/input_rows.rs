@@ -26,6 +26,9 @@ pub struct InputRows {
     pub(crate) shapes: Vec<Option<RowShape>>,
     /// Why the features function rejected the record being appended.
     pub(crate) rejection: Option<String>,
+    /// Whether the record being appended set a shape or was rejected (most records do
+    /// neither, and then nothing needs resetting or checking).
+    pub(crate) touched: bool,
 }
 
 macro_rules! column_accessors {
@@ -58,6 +61,7 @@ impl InputRows {
             shapes: vec![None; columns.len()],
             columns,
             rejection: None,
+            touched: false,
         }
     }
 
@@ -88,6 +92,7 @@ impl InputRows {
     pub fn set_shape(&mut self, input: usize, shape: &[usize]) {
         if let Some(s) = self.shapes.get_mut(input) {
             *s = Some(shape.iter().copied().collect());
+            self.touched = true;
         }
     }
 
@@ -118,6 +123,7 @@ impl InputRows {
     /// Rejects the record being appended: it becomes a dead letter with `reason`.
     pub fn reject(&mut self, reason: impl Into<String>) {
         self.rejection.get_or_insert_with(|| reason.into());
+        self.touched = true;
     }
 
     pub(crate) fn lengths(&self, into: &mut Vec<usize>) {
@@ -134,8 +140,11 @@ impl InputRows {
 
     /// Forgets the shapes and rejection of the record appended last.
     pub(crate) fn start_row(&mut self) {
-        self.shapes.iter_mut().for_each(|s| *s = None);
-        self.rejection = None;
+        if self.touched {
+            self.shapes.iter_mut().for_each(|s| *s = None);
+            self.rejection = None;
+            self.touched = false;
+        }
     }
 
     pub(crate) fn clear(&mut self) {

@@ -120,7 +120,8 @@ impl<F, A, R> Scorer<'_, F, A, R> {
     {
         let mut lengths = Vec::with_capacity(model.layout.inputs.len());
         let mut shapes = Vec::with_capacity(model.layout.inputs.len());
-        for record in first.into_iter().chain(records) {
+        let mut next = first;
+        while let Some(record) = next.take().or_else(|| records.next()) {
             // Append the item straight into the run; take it back if it is bad.
             run.rows.lengths(&mut lengths);
             run.rows.start_row();
@@ -191,7 +192,7 @@ impl<F, A, R> Scorer<'_, F, A, R> {
             return Err(reason.clone());
         }
         let inputs = &model.layout.inputs;
-        let fixed = rows.shapes.iter().all(Option::is_none)
+        let fixed = !rows.touched
             && inputs.iter().enumerate().all(|(i, layout)| {
                 let got = rows.columns[i].len() - lengths[i];
                 layout
