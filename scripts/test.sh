@@ -60,6 +60,7 @@ echo "== cargo test --doc"
 cargo test --workspace --doc
 echo "== demo jobs, 2 workers"
 cargo run --quiet --example digits_scoring -- -w 2 --quiet
+cargo run --quiet --example any_model -- -w 2 --quiet
 cargo run --quiet --example wordcount -- -w 2 --output target/wordcount-ci
 cargo run --quiet --example ps_training -- -w 3 --fail-once --quiet
 echo "== demo job graph"

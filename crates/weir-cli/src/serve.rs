@@ -51,7 +51,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_batch: u64,
     /// Microseconds the batcher waits for more requests before running a batch (`--model`).
-    #[arg(long, default_value_t = 500)]
+    /// With 0 it runs what is queued at once; under load requests queue up while a batch
+    /// runs, so batches grow by themselves.
+    #[arg(long, default_value_t = 0)]
     pub batch_wait_us: u64,
     /// Most rows one request may hold (`--model`; more is 413).
     #[arg(long, default_value_t = 4096)]

@@ -86,20 +86,29 @@ impl BatchLoop {
         }
     }
 
-    /// `first` and whatever else arrives within `wait`, up to `max_batch` rows.
+    /// `first` and the requests already queued behind it, then whatever else arrives within
+    /// `wait` (none with a wait of 0: under load the queue fills while a batch runs, so
+    /// batches grow without anyone waiting), up to `max_batch` rows.
     fn gather(&self, first: Pending) -> Vec<Pending> {
         let deadline = Instant::now() + self.wait;
         let mut rows = first.rows.len();
         let mut batch = vec![first];
         while rows < self.max_batch {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.inbox.recv_timeout(left) {
-                Ok(next) => {
-                    rows += next.rows.len();
-                    batch.push(next);
+            let next = match self.inbox.try_recv() {
+                Ok(next) => next,
+                Err(_) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match self.inbox.recv_timeout(left) {
+                        Ok(next) => next,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
                 }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-            }
+            };
+            rows += next.rows.len();
+            batch.push(next);
         }
         batch
     }
