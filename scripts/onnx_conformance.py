@@ -53,10 +53,24 @@ SUBSET = [
 ]
 
 
+def as_value(value):
+    """A test value as numpy (some cases give TensorProtos), sequences as lists."""
+    import onnx
+    from onnx import numpy_helper
+
+    if isinstance(value, onnx.TensorProto):
+        return numpy_helper.to_array(value)
+    if isinstance(value, list):
+        return [as_value(v) for v in value]
+    return value
+
+
 def to_json_value(value):
     """A test value as Weir's JSON: tensors as {"shape", "data"}, sequences as arrays,
     optionals as the value or null."""
     import numpy as np
+
+    value = as_value(value)
 
     if value is None:
         return None
@@ -87,6 +101,8 @@ def float_json(x):
 def expected_json(value):
     """An expected output as JSON: tensors with shape, dtype kind and flat data."""
     import numpy as np
+
+    value = as_value(value)
 
     if value is None:
         return None
@@ -183,6 +199,7 @@ def ort_outcome(case):
     import onnxruntime as ort
 
     inputs, outputs = case.data_sets[0]
+    inputs = [as_value(v) for v in inputs]
     try:
         session = ort.InferenceSession(case.model.SerializeToString(), providers=["CPUExecutionProvider"])
         names = [i.name for i in case.model.graph.input]

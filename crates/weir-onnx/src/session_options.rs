@@ -104,13 +104,24 @@ impl SessionOptions {
             }
         }
         std::fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-        let partial = cached.with_extension(format!("onnx.{}.part", std::process::id()));
+        // Several instances may optimise the same model at once: each writes its own file and
+        // the last rename wins (the files are the same).
+        static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let writer = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial = cached.with_extension(format!("onnx.{}-{writer}.part", std::process::id()));
         let session = self
             .builder(self.optimization)?
             .with_optimized_model_path(&partial)
             .map_err(|e| e.to_string())?
             .commit_from_memory(bytes)
-            .map_err(text)?;
+            .map_err(text);
+        let session = match session {
+            Ok(session) => session,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
         if let Err(e) = std::fs::rename(&partial, &cached) {
             tracing::warn!("optimised model cache {}: {e}", cached.display());
         }

@@ -547,3 +547,53 @@ fn whole_run_records_feed_full_tensors_and_get_full_outputs() {
         .collect();
     assert_eq!(out, want);
 }
+
+#[test]
+fn an_optimised_model_cache_is_written_once_and_then_read_with_the_same_results() {
+    use weir_onnx::{GraphOptimization, SessionOptions};
+    let cache = tempfile::tempdir().unwrap();
+    let digits: Vec<Digit> = lines::<Digit>("digits.jsonl")
+        .into_iter()
+        .take(200)
+        .collect();
+    let config = TensorPredictConfig {
+        inputs: vec![TensorSpec::f32("image")],
+        outputs: vec![TensorSpec::i64("label")],
+        session: SessionOptions {
+            optimization: GraphOptimization::All,
+            optimized_model_cache: Some(cache.path().to_path_buf()),
+            inter_threads: Some(1),
+            ..SessionOptions::default()
+        },
+        ..TensorPredictConfig::default()
+    };
+    let score = || {
+        run(
+            digits.clone(),
+            "digits_cnn.onnx",
+            2,
+            50,
+            |d: &Digit, rows| rows.f32(0).extend_from_slice(&d.x),
+            |d, out| (d.id, out.i64(0)[0]),
+            config.clone(),
+        )
+    };
+    let (first, dead) = score();
+    assert!(dead.is_empty(), "{dead:?}");
+    let cached: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].ends_with(".onnx"), "{cached:?}");
+    let (second, dead) = score();
+    assert!(dead.is_empty(), "{dead:?}");
+    assert_eq!(first, second);
+    let expected: HashMap<u64, Expected> = lines::<Expected>("digits_cnn.expected.jsonl")
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect();
+    assert!(second
+        .iter()
+        .all(|(id, label)| expected[id].label == *label));
+}

@@ -44,8 +44,12 @@ static DEAD: AtomicU64 = AtomicU64::new(0);
 fn run(workers: usize, out: &Path, ckpt: &Path, fail_at: Option<u64>) -> Result<(), WeirError> {
     let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
     let (out, dir) = (out.to_path_buf(), ckpt.to_path_buf());
+    // Epochs of exactly 100 records: without a bound on how long one may take to fill, a
+    // busy machine cannot close an epoch early and move records into the next epoch (which
+    // v2 scores), so the uninterrupted and the restored run hold the same epochs.
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(100))
+        .with_epoch_max_delay(Duration::from_secs(3600))
         .with_checkpoints(CheckpointConfig::new(ckpt).interval(Duration::from_millis(40)));
     execute(config, move |job| {
         let armed = Arc::clone(&armed);
