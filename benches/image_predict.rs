@@ -5,8 +5,9 @@
 //! `cargo bench --bench image_predict` prints the table and writes
 //! `target/bench/image_predict.json`. Under `cargo test` it does a small smoke run.
 //!
-//! Both sides do the same work per row: copy the image's 64 floats from a shared table into
-//! the batch, run, and read the label and the 10 probabilities back.
+//! Both sides do the same work: load the model (one session per thread or instance), and per
+//! row copy the image's 64 floats from a shared table into the batch, run, and read the label
+//! and the 10 probabilities back. The Weir side's time is the whole job's.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,25 +43,22 @@ fn model() -> PathBuf {
     fixtures().join("models/digits_cnn.onnx")
 }
 
-/// The hand-written loop: `threads` threads, one session each, rows `t, t + threads, …` in
-/// batches of `batch`.
+/// The hand-written loop: `threads` threads, each loading its session (as the job's
+/// instances do) and scoring rows `t, t + threads, …` in batches of `batch`.
 fn raw(images: &Arc<Vec<f32>>, threads: usize, batch: usize) -> Duration {
     let rows = images.len() / 64;
-    let sessions: Vec<Session> = (0..threads)
-        .map(|_| {
-            Session::builder(runtime().unwrap().environment())
-                .unwrap()
-                .with_intra_threads(1)
-                .unwrap()
-                .commit_from_file(model())
-                .unwrap()
-        })
-        .collect();
+    let environment = runtime().unwrap().environment();
     let start = Instant::now();
     std::thread::scope(|s| {
-        for (t, mut session) in sessions.into_iter().enumerate() {
+        for t in 0..threads {
             let images = Arc::clone(images);
             s.spawn(move || {
+                let mut session = Session::builder(environment)
+                    .unwrap()
+                    .with_intra_threads(1)
+                    .unwrap()
+                    .commit_from_file(model())
+                    .unwrap();
                 let mine: Vec<usize> = (t..rows).step_by(threads).collect();
                 let mut x = Vec::with_capacity(batch * 64);
                 let mut checksum = 0i64;
@@ -89,7 +87,7 @@ fn weir(images: &Arc<Vec<f32>>, workers: usize, batch: usize) -> Duration {
     let rows = images.len() / 64;
     let images = Arc::clone(images);
     let start = Instant::now();
-    execute(Config::threads(workers).with_verbose(false), move |job| {
+    let report = execute(Config::threads(workers).with_verbose(false), move |job| {
         let models = job.from_vec(
             op("model").parallelism(1),
             vec![ModelUpdate::from_path("cnn", 1, model())],
@@ -127,15 +125,28 @@ fn weir(images: &Arc<Vec<f32>>, workers: usize, batch: usize) -> Duration {
         Ok(())
     })
     .unwrap();
-    start.elapsed()
+    let elapsed = start.elapsed();
+    if std::env::var("WEIR_BENCH_PROFILE").is_ok() {
+        for o in &report.operators {
+            println!("  {:<10} busy {:>8.1} ms", o.name, o.busy_ms);
+        }
+        println!(
+            "  wall {:.1} ms, job {:.1} ms",
+            elapsed.as_secs_f64() * 1e3,
+            report.elapsed_ms
+        );
+    }
+    elapsed
 }
 
 fn main() {
-    // `WEIR_BENCH_PROFILE=1` runs only the Weir side at -w 2, 5 times (for `perf record`).
+    // `WEIR_BENCH_PROFILE=1` runs each side once at -w 1 and -w 2 and prints where the
+    // Weir job spent its time (operators' busy time, summed over instances).
     if std::env::var("WEIR_BENCH_PROFILE").is_ok() {
         let images = images(1_500_000);
-        for _ in 0..5 {
-            println!("{:?}", weir(&images, 2, 256));
+        for workers in [1, 2] {
+            println!("-w {workers}: raw {:?}", raw(&images, workers, 256));
+            println!("-w {workers}: weir {:?}", weir(&images, workers, 256));
         }
         return;
     }
@@ -166,6 +177,11 @@ fn main() {
             .zip(&weirs)
             .map(|(r, w)| r.as_secs_f64() / w.as_secs_f64())
             .collect();
+        if std::env::var("WEIR_BENCH_PAIRS").is_ok() {
+            for (r, w) in raws.iter().zip(&weirs) {
+                println!("    pair: raw {r:?} weir {w:?}");
+            }
+        }
         ratios.sort_by(f64::total_cmp);
         let ratio = ratios[ratios.len() / 2];
         let per_s = |d: &[Duration]| rows as f64 / d.iter().min().unwrap().as_secs_f64();

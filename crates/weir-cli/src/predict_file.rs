@@ -83,7 +83,9 @@ pub enum Optimization {
     Basic,
     /// Extended.
     Extended,
-    /// All.
+    /// Extended plus layout optimisations.
+    Layout,
+    /// All (ONNX Runtime's default).
     All,
 }
 
@@ -93,6 +95,7 @@ impl From<Optimization> for GraphOptimization {
             Optimization::Disable => GraphOptimization::Disable,
             Optimization::Basic => GraphOptimization::Basic,
             Optimization::Extended => GraphOptimization::Extended,
+            Optimization::Layout => GraphOptimization::Layout,
             Optimization::All => GraphOptimization::All,
         }
     }

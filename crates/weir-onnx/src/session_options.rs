@@ -18,7 +18,9 @@ pub enum GraphOptimization {
     Basic,
     /// Basic plus node fusions.
     Extended,
-    /// Everything, including layout optimisations (ONNX Runtime's default).
+    /// Extended plus memory layout optimisations (NCHWc for some targets).
+    Layout,
+    /// Everything (ONNX Runtime's default).
     #[default]
     All,
 }
@@ -29,7 +31,8 @@ impl GraphOptimization {
             GraphOptimization::Disable => GraphOptimizationLevel::Disable,
             GraphOptimization::Basic => GraphOptimizationLevel::Level1,
             GraphOptimization::Extended => GraphOptimizationLevel::Level2,
-            GraphOptimization::All => GraphOptimizationLevel::Level3,
+            GraphOptimization::Layout => GraphOptimizationLevel::Level3,
+            GraphOptimization::All => GraphOptimizationLevel::All,
         }
     }
 }

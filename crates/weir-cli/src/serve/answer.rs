@@ -36,6 +36,19 @@ impl Answer {
         Answer::error(400, message)
     }
 
+    /// Prometheus text of `metrics`: `(name, counter|gauge, help, value)` each.
+    pub fn prometheus(metrics: &[(&str, &str, &str, u64)]) -> Answer {
+        let mut body = String::new();
+        for (name, kind, help, value) in metrics {
+            body += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+        }
+        Answer {
+            status: 200,
+            body,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
     /// The hyper response.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let mut response = Response::new(Full::new(Bytes::from(self.body)));

@@ -41,8 +41,7 @@ pub(super) fn route(serving: &Serving, method: &str, path: &str, body: &str) -> 
 /// Prometheus text: request, error, prediction, reload and connection counters.
 fn metrics(serving: &Serving) -> Answer {
     let http = &serving.http;
-    let mut body = String::new();
-    for (name, kind, help, value) in [
+    Answer::prometheus(&[
         (
             "weir_serve_requests_total",
             "counter",
@@ -85,12 +84,5 @@ fn metrics(serving: &Serving) -> Answer {
             "Connections turned away because --max-connections were open.",
             http.connections_rejected.load(Ordering::Relaxed),
         ),
-    ] {
-        body += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
-    }
-    Answer {
-        status: 200,
-        body,
-        content_type: "text/plain; version=0.0.4; charset=utf-8",
-    }
+    ])
 }

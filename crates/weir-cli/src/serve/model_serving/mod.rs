@@ -126,8 +126,7 @@ pub fn server(args: &ModelServingArgs<'_>, limits: super::server::Limits) -> Res
 fn metrics(model: &ServedModel) -> Answer {
     let http = &model.http;
     let stats = &model.batcher.stats;
-    let mut body = String::new();
-    for (name, kind, help, value) in [
+    Answer::prometheus(&[
         (
             "weir_serve_requests_total",
             "counter",
@@ -158,14 +157,5 @@ fn metrics(model: &ServedModel) -> Answer {
             "Connections being served.",
             http.connections_open.load(Ordering::Relaxed),
         ),
-    ] {
-        body.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
-    }
-    Answer {
-        status: 200,
-        body,
-        content_type: "text/plain; version=0.0.4",
-    }
+    ])
 }
