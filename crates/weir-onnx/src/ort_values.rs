@@ -4,6 +4,7 @@
 use ort::session::SessionInputValue;
 use ort::value::{DynValue, Tensor as OrtTensor, TensorElementType, TensorRef, ValueType};
 
+use crate::input_rows::RowShape;
 use crate::output_row::OutputValues;
 use crate::tensor::{primitive_types, ElementType, MapValue, Tensor, TensorData, Value};
 
@@ -40,7 +41,7 @@ macro_rules! input_value_fn {
         }
 
         /// A tensor output's shape and values, read in place (strings copied).
-        fn tensor_values(value: &DynValue, ty: ElementType) -> ort::Result<(Vec<usize>, OutputValues<'_>)> {
+        fn tensor_values(value: &DynValue, ty: ElementType) -> ort::Result<(RowShape, OutputValues<'_>)> {
             Ok(match ty {
                 $(ElementType::$variant => {
                     let (shape, v) = value.try_extract_tensor::<$ty>()?;
@@ -58,11 +59,11 @@ macro_rules! input_value_fn {
             Ok(match ty {
                 $(ElementType::$variant => {
                     let (shape, v) = value.try_extract_tensor::<$ty>()?;
-                    Tensor { shape: dims(shape), data: TensorData::$variant(v.to_vec()) }
+                    Tensor { shape: dims(shape).to_vec(), data: TensorData::$variant(v.to_vec()) }
                 })*
                 ElementType::String => {
                     let (shape, v) = value.try_extract_strings()?;
-                    Tensor { shape: dims(shape), data: TensorData::String(v) }
+                    Tensor { shape: dims(shape).to_vec(), data: TensorData::String(v) }
                 }
             })
         }
@@ -70,15 +71,15 @@ macro_rules! input_value_fn {
 }
 primitive_types!(input_value_fn);
 
-/// A run's dimensions (never negative) as sizes.
-fn dims(shape: &[i64]) -> Vec<usize> {
+/// A run's dimensions (never negative) as sizes (inline up to rank 4: no allocation per run).
+fn dims(shape: &[i64]) -> RowShape {
     shape.iter().map(|&d| d.max(0) as usize).collect()
 }
 
 /// What an output is: a tensor (read in place) or a sequence (copied, item by item).
 pub(crate) enum Output<'a> {
     /// A tensor's shape and values.
-    Tensor(Vec<usize>, OutputValues<'a>),
+    Tensor(RowShape, OutputValues<'a>),
     /// A sequence's items.
     Sequence(Vec<Value>),
     /// A map.

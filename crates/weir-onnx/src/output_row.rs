@@ -112,7 +112,7 @@ impl<'a> OutputColumn<'a> {
     }
 
     fn tensor_rows(
-        shape: Vec<usize>,
+        shape: RowShape,
         values: OutputValues<'a>,
         rows: usize,
         spec: &TensorSpec,
@@ -160,7 +160,7 @@ impl<'a> OutputColumn<'a> {
             Output::Tensor(shape, values) => OutputColumn {
                 width: values.len(),
                 values: ColumnValues::Tensor(values),
-                shape: shape.into_iter().collect(),
+                shape,
             },
             Output::Sequence(items) => OutputColumn {
                 values: ColumnValues::Items(vec![Value::Sequence(items)]),
@@ -281,7 +281,7 @@ mod tests {
         rows: usize,
         spec: &TensorSpec,
     ) -> Result<usize, String> {
-        let output = Output::Tensor(shape.to_vec(), OutputValues::I64(values));
+        let output = Output::Tensor(shape.iter().copied().collect(), OutputValues::I64(values));
         OutputColumn::per_record(output, rows, spec, "m v1").map(|c| c.width)
     }
 
@@ -335,7 +335,7 @@ mod tests {
     fn a_row_sees_its_item() {
         let values = [1i64, 2, 3, 4, 5, 6];
         let columns = [OutputColumn::per_record(
-            Output::Tensor(vec![3, 2], OutputValues::I64(&values)),
+            Output::Tensor([3, 2].into_iter().collect(), OutputValues::I64(&values)),
             3,
             &TensorSpec::i64("y"),
             "m",

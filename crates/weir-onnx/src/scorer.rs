@@ -30,11 +30,16 @@ pub(crate) struct Scorer<'a, F, A, R> {
 struct RunRows<T> {
     rows: InputRows,
     records: Vec<T>,
-    /// Every input's item shape in this run (set by its first record).
-    shapes: Option<Vec<RowShape>>,
+    /// Every input's item shape in this run, once `shaped` (set by its first record).
+    shapes: Vec<RowShape>,
+    shaped: bool,
     /// Whether `shapes` are the model's fixed item shapes (so records that fit them need no
     /// comparison).
     fixed: bool,
+    /// Kept across runs, so that a run allocates nothing of its own: the columns' lengths
+    /// before a record, and a record's item shapes.
+    lengths: Vec<usize>,
+    scratch: Vec<RowShape>,
 }
 
 /// How a record's items fit the model.
@@ -83,14 +88,17 @@ impl<F, A, R> Scorer<'_, F, A, R> {
         let mut run = RunRows {
             rows: InputRows::new(model.layout.inputs.iter().map(|l| l.ty), capacity),
             records: Vec::with_capacity(run_size.min(batch.len())),
-            shapes: None,
+            shapes: Vec::with_capacity(model.layout.inputs.len()),
+            shaped: false,
             fixed: false,
+            lengths: Vec::with_capacity(model.layout.inputs.len()),
+            scratch: Vec::with_capacity(model.layout.inputs.len()),
         };
         let mut records = batch.into_iter();
         let mut carry = None;
         loop {
             run.rows.clear();
-            run.shapes = None;
+            run.shaped = false;
             run.fixed = false;
             let next = carry.take();
             carry = self.fill(model, next, &mut records, &mut run, run_size, &mut out);
@@ -118,22 +126,54 @@ impl<F, A, R> Scorer<'_, F, A, R> {
         F: Fn(&T, &mut InputRows),
         R: Fn(T, String, u64) -> E,
     {
-        let mut lengths = Vec::with_capacity(model.layout.inputs.len());
-        let mut shapes = Vec::with_capacity(model.layout.inputs.len());
+        let mut lengths = std::mem::take(&mut run.lengths);
+        let mut shapes = std::mem::take(&mut run.scratch);
+        let carry = self.fill_with(
+            model,
+            first,
+            records,
+            run,
+            run_size,
+            out,
+            &mut lengths,
+            &mut shapes,
+        );
+        run.lengths = lengths;
+        run.scratch = shapes;
+        carry
+    }
+
+    /// [`Scorer::fill`] with its scratch buffers.
+    #[allow(clippy::too_many_arguments)]
+    fn fill_with<T, U, E>(
+        &self,
+        model: &Loaded,
+        first: Option<T>,
+        records: &mut impl Iterator<Item = T>,
+        run: &mut RunRows<T>,
+        run_size: usize,
+        out: &mut Vec<Result<U, E>>,
+        lengths: &mut Vec<usize>,
+        shapes: &mut Vec<RowShape>,
+    ) -> Option<T>
+    where
+        F: Fn(&T, &mut InputRows),
+        R: Fn(T, String, u64) -> E,
+    {
         let mut next = first;
         while let Some(record) = next.take().or_else(|| records.next()) {
             // Append the item straight into the run; take it back if it is bad.
-            run.rows.lengths(&mut lengths);
+            run.rows.lengths(lengths);
             run.rows.start_row();
             (self.features)(&record, &mut run.rows);
-            match self.item_shapes(model, &run.rows, &lengths, &mut shapes) {
+            match self.item_shapes(model, &run.rows, lengths, shapes) {
                 Err(reason) => {
-                    run.rows.truncate(&lengths);
+                    run.rows.truncate(lengths);
                     out.push(Err((self.reject)(record, reason, model.version)));
                 }
                 Ok(fit) => {
-                    if !Self::joins_run(model, run, fit, &mut shapes) {
-                        run.rows.truncate(&lengths);
+                    if !Self::joins_run(model, run, fit, shapes) {
+                        run.rows.truncate(lengths);
                         return Some(record);
                     }
                     run.records.push(record);
@@ -168,14 +208,14 @@ impl<F, A, R> Scorer<'_, F, A, R> {
                     .filter_map(|l| l.fixed.as_ref().map(|(_, s)| s.clone())),
             );
         }
-        match &run.shapes {
-            None => {
-                run.shapes = Some(shapes.clone());
-                run.fixed = fixed;
-                true
-            }
-            Some(current) => current == shapes,
+        if run.shaped {
+            return run.shapes == *shapes;
         }
+        run.shapes.clear();
+        run.shapes.extend(shapes.iter().cloned());
+        run.shaped = true;
+        run.fixed = fixed;
+        true
     }
 
     /// The item shape of every input of the record appended after `lengths`, or why the
@@ -254,16 +294,15 @@ impl<F, A, R> Scorer<'_, F, A, R> {
         R: Fn(T, String, u64) -> E,
     {
         let (n, version) = (run.records.len(), model.version);
-        let shapes = run.shapes.take().unwrap_or_default();
         let mut size = n;
         if let BatchAxis::Fixed(k) = model.layout.batch {
-            let widths: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+            let widths: Vec<usize> = run.shapes.iter().map(|s| s.iter().product()).collect();
             run.rows.pad(&widths, k - n);
             size = k;
         }
         let shaped = RunInput {
             rows: &run.rows,
-            shapes: &shapes,
+            shapes: &run.shapes,
             size,
         };
         let scored = execute_run(model, &shaped, self.config, |outputs| {

@@ -44,9 +44,8 @@ static DEAD: AtomicU64 = AtomicU64::new(0);
 fn run(workers: usize, out: &Path, ckpt: &Path, fail_at: Option<u64>) -> Result<(), WeirError> {
     let armed = Arc::new(AtomicBool::new(fail_at.is_some()));
     let (out, dir) = (out.to_path_buf(), ckpt.to_path_buf());
-    // Epochs of exactly 100 records: without a bound on how long one may take to fill, a
-    // busy machine cannot close an epoch early and move records into the next epoch (which
-    // v2 scores), so the uninterrupted and the restored run hold the same epochs.
+    // Epochs of exactly 100 records (no bound on how long one may take to fill), so that the
+    // uninterrupted and the restored run hold the same epochs even on a busy machine.
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(100))
         .with_epoch_max_delay(Duration::from_secs(3600))
@@ -162,9 +161,20 @@ fn a_restored_job_scores_with_the_models_it_had_loaded() {
         assert_eq!(ids.len(), records, "{label}: every record once");
         if before == after {
             // Same epochs: the same models scored the same records.
+            // The first lines each run has and the other has not, to say what differs.
+            let only_got: Vec<&String> = got
+                .keys()
+                .filter(|k| !want.contains_key(*k))
+                .take(5)
+                .collect();
+            let only_want: Vec<&String> = want
+                .keys()
+                .filter(|k| !got.contains_key(*k))
+                .take(5)
+                .collect();
             assert!(
                 got == want,
-                "{label}: output differs from the uninterrupted run"
+                "{label}: output differs from the uninterrupted run: only restored {only_got:?}, only uninterrupted {only_want:?}"
             );
         }
     }

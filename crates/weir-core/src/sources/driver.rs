@@ -284,23 +284,25 @@ impl<S> SourceDriver<S> {
         self.progress.fetch_add(n, Ordering::Relaxed);
         match end {
             None => Next::Now,
-            Some(Pulled::Done) => self.exhausted(),
+            Some(Pulled::Done) => self.exhausted(*cap.time()),
             Some(Pulled::Failed(message)) => {
                 let error = WeirError::Operator {
                     operator: self.name.clone(),
                     message,
                 };
                 JobContext::fail(&self.failure, error);
-                self.exhausted()
+                self.exhausted(*cap.time())
             }
             Some(Pulled::Pending(wait)) => self.pending(cap, wait, passage),
             Some(Pulled::Record(_)) => unreachable!("records are taken in the loop"),
         }
     }
 
-    fn exhausted(&mut self) -> Next {
+    /// The source has nothing more; it ends in `epoch`, which still counts when a checkpoint
+    /// picks its epoch (what it emitted there must be in the checkpoint's state).
+    fn exhausted(&mut self, epoch: Epoch) -> Next {
         *self.source.borrow_mut() = None;
-        self.note(0, false);
+        self.note(epoch, false);
         Next::Done
     }
 

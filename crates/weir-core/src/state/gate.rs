@@ -71,14 +71,15 @@ impl SourceGate {
         status
     }
 
-    /// The highest epoch a live source of this worker is in (0 without any).
+    /// The highest epoch a source of this worker is in, or ended in (0 without any). A
+    /// finished source counts with the epoch it ended in: it may have emitted there before
+    /// the checkpoint began, and a checkpoint below that epoch would restore the source as
+    /// finished but the operators without what it emitted.
     pub(crate) fn highest_epoch(&self) -> Epoch {
         self.sources
             .borrow()
             .iter()
-            .map(|s| s.get())
-            .filter(|s| s.live)
-            .map(|s| s.epoch)
+            .map(|s| s.get().epoch)
             .max()
             .unwrap_or(0)
     }
@@ -167,7 +168,9 @@ mod tests {
             epoch: 9,
             live: false,
         });
-        assert_eq!(gate.highest_epoch(), 2);
+        // A finished source still counts with the epoch it ended in (regression: a
+        // checkpoint below it lost what it had emitted there), but it waits for nothing.
+        assert_eq!(gate.highest_epoch(), 9);
         assert!(!gate.all_past(2));
         a.set(SourceStatus {
             epoch: 3,
