@@ -2,8 +2,8 @@
 //! them at an epoch boundary while a checkpoint is agreed and taken, or closed until every
 //! worker of a (restored) job is ready.
 //!
-//! A checkpoint's epoch `L` is the highest epoch any source instance is in when the
-//! checkpoint begins. Every source first *freezes* (it may go on filling its current epoch
+//! A checkpoint's epoch `L` is the highest epoch any source instance is in (or, finished,
+//! ended in) when the checkpoint begins. Every source first *freezes* (it may go on filling its current epoch
 //! but not start the next), then, once `L` is known, goes on up to the end of `L` and waits
 //! at `L + 1` until the snapshot is taken. So no record after `L` exists anywhere while
 //! operators snapshot, and epochs keep the records they would have had:
