@@ -36,10 +36,15 @@ struct RunRows<T> {
     /// Whether `shapes` are the model's fixed item shapes (so records that fit them need no
     /// comparison).
     fixed: bool,
-    /// Kept across runs, so that a run allocates nothing of its own: the columns' lengths
-    /// before a record, and a record's item shapes.
+    /// Most records a run takes.
+    size: usize,
+}
+
+/// Buffers kept across the runs of a batch, so that a run allocates nothing of its own: the
+/// columns' lengths before a record, and a record's item shapes.
+struct Scratch {
     lengths: Vec<usize>,
-    scratch: Vec<RowShape>,
+    shapes: Vec<RowShape>,
 }
 
 /// How a record's items fit the model.
@@ -91,8 +96,11 @@ impl<F, A, R> Scorer<'_, F, A, R> {
             shapes: Vec::with_capacity(model.layout.inputs.len()),
             shaped: false,
             fixed: false,
+            size: run_size,
+        };
+        let mut scratch = Scratch {
             lengths: Vec::with_capacity(model.layout.inputs.len()),
-            scratch: Vec::with_capacity(model.layout.inputs.len()),
+            shapes: Vec::with_capacity(model.layout.inputs.len()),
         };
         let mut records = batch.into_iter();
         let mut carry = None;
@@ -101,7 +109,7 @@ impl<F, A, R> Scorer<'_, F, A, R> {
             run.shaped = false;
             run.fixed = false;
             let next = carry.take();
-            carry = self.fill(model, next, &mut records, &mut run, run_size, &mut out);
+            carry = self.fill(model, next, &mut records, &mut run, &mut scratch, &mut out);
             if run.records.is_empty() {
                 break;
             }
@@ -119,47 +127,14 @@ impl<F, A, R> Scorer<'_, F, A, R> {
         first: Option<T>,
         records: &mut impl Iterator<Item = T>,
         run: &mut RunRows<T>,
-        run_size: usize,
+        scratch: &mut Scratch,
         out: &mut Vec<Result<U, E>>,
     ) -> Option<T>
     where
         F: Fn(&T, &mut InputRows),
         R: Fn(T, String, u64) -> E,
     {
-        let mut lengths = std::mem::take(&mut run.lengths);
-        let mut shapes = std::mem::take(&mut run.scratch);
-        let carry = self.fill_with(
-            model,
-            first,
-            records,
-            run,
-            run_size,
-            out,
-            &mut lengths,
-            &mut shapes,
-        );
-        run.lengths = lengths;
-        run.scratch = shapes;
-        carry
-    }
-
-    /// [`Scorer::fill`] with its scratch buffers.
-    #[allow(clippy::too_many_arguments)]
-    fn fill_with<T, U, E>(
-        &self,
-        model: &Loaded,
-        first: Option<T>,
-        records: &mut impl Iterator<Item = T>,
-        run: &mut RunRows<T>,
-        run_size: usize,
-        out: &mut Vec<Result<U, E>>,
-        lengths: &mut Vec<usize>,
-        shapes: &mut Vec<RowShape>,
-    ) -> Option<T>
-    where
-        F: Fn(&T, &mut InputRows),
-        R: Fn(T, String, u64) -> E,
-    {
+        let Scratch { lengths, shapes } = scratch;
         let mut next = first;
         while let Some(record) = next.take().or_else(|| records.next()) {
             // Append the item straight into the run; take it back if it is bad.
@@ -177,7 +152,7 @@ impl<F, A, R> Scorer<'_, F, A, R> {
                         return Some(record);
                     }
                     run.records.push(record);
-                    if run.records.len() == run_size {
+                    if run.records.len() == run.size {
                         break;
                     }
                 }

@@ -40,20 +40,8 @@ pub(super) fn route(serving: &Serving, method: &str, path: &str, body: &str) -> 
 
 /// Prometheus text: request, error, prediction, reload and connection counters.
 fn metrics(serving: &Serving) -> Answer {
-    let http = &serving.http;
-    Answer::prometheus(&[
-        (
-            "weir_serve_requests_total",
-            "counter",
-            "HTTP requests.",
-            http.requests.load(Ordering::Relaxed),
-        ),
-        (
-            "weir_serve_errors_total",
-            "counter",
-            "Requests answered with an error.",
-            http.errors.load(Ordering::Relaxed),
-        ),
+    let mut metrics = serving.http.metrics().to_vec();
+    metrics.extend([
         (
             "weir_serve_predictions_total",
             "counter",
@@ -72,17 +60,6 @@ fn metrics(serving: &Serving) -> Answer {
             "Version of the served model.",
             serving.version().unwrap_or(0),
         ),
-        (
-            "weir_serve_connections_open",
-            "gauge",
-            "Connections being served (within --max-connections).",
-            http.connections_open.load(Ordering::Relaxed),
-        ),
-        (
-            "weir_serve_connections_rejected_total",
-            "counter",
-            "Connections turned away because --max-connections were open.",
-            http.connections_rejected.load(Ordering::Relaxed),
-        ),
-    ])
+    ]);
+    Answer::prometheus(&metrics)
 }

@@ -59,6 +59,38 @@ pub(super) struct HttpStats {
     pub connections_rejected: AtomicU64,
 }
 
+impl HttpStats {
+    /// The counters as Prometheus metrics: `(name, counter|gauge, help, value)`.
+    pub fn metrics(&self) -> [(&'static str, &'static str, &'static str, u64); 4] {
+        [
+            (
+                "weir_serve_requests_total",
+                "counter",
+                "HTTP requests.",
+                self.requests.load(Ordering::Relaxed),
+            ),
+            (
+                "weir_serve_errors_total",
+                "counter",
+                "Requests answered with an error.",
+                self.errors.load(Ordering::Relaxed),
+            ),
+            (
+                "weir_serve_connections_open",
+                "gauge",
+                "Connections being served (within --max-connections).",
+                self.connections_open.load(Ordering::Relaxed),
+            ),
+            (
+                "weir_serve_connections_rejected_total",
+                "counter",
+                "Connections turned away because --max-connections were open.",
+                self.connections_rejected.load(Ordering::Relaxed),
+            ),
+        ]
+    }
+}
+
 /// Answers a request from its method, path and whole body.
 pub(super) type Handler = dyn Fn(&str, &str, &str) -> Answer + Send + Sync;
 

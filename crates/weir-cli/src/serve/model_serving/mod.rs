@@ -124,21 +124,9 @@ pub fn server(args: &ModelServingArgs<'_>, limits: super::server::Limits) -> Res
 
 /// Prometheus text for `GET /metrics`.
 fn metrics(model: &ServedModel) -> Answer {
-    let http = &model.http;
     let stats = &model.batcher.stats;
-    Answer::prometheus(&[
-        (
-            "weir_serve_requests_total",
-            "counter",
-            "HTTP requests.",
-            http.requests.load(Ordering::Relaxed),
-        ),
-        (
-            "weir_serve_errors_total",
-            "counter",
-            "Requests answered with an error.",
-            http.errors.load(Ordering::Relaxed),
-        ),
+    let mut metrics = model.http.metrics().to_vec();
+    metrics.extend([
         (
             "weir_serve_rows_total",
             "counter",
@@ -151,11 +139,6 @@ fn metrics(model: &ServedModel) -> Answer {
             "Session::run batches (rows of concurrent requests together).",
             stats.batches.load(Ordering::Relaxed),
         ),
-        (
-            "weir_serve_connections_open",
-            "gauge",
-            "Connections being served.",
-            http.connections_open.load(Ordering::Relaxed),
-        ),
-    ])
+    ]);
+    Answer::prometheus(&metrics)
 }
