@@ -61,10 +61,10 @@ mod tests {
             serde_json::to_string(&line).unwrap(),
             r#"{"id":"a","outputs":{"y":[1,2]}}"#
         );
-        let cfg = bincode::config::standard().with_limit::<{ 1 << 20 }>();
+        let cfg = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(&line, cfg).unwrap();
         let (back, _): (ScoredLine, usize) =
-            bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+            bincode::serde::decode_from_slice(&bytes, cfg.with_limit::<{ 1 << 20 }>()).unwrap();
         assert_eq!(back, line);
     }
 }
