@@ -65,6 +65,10 @@ pub enum StoreError {
 /// on after the newest version without overflowing.
 pub const MAX_VERSION: u64 = 1 << 62;
 
+/// The largest mean a scaler may hold for a feature. Standardized features then stay within
+/// a 32-bit float (a decoded mean of 3.4e37 turned every probability into NaN).
+pub const MAX_MEAN: f64 = 1e15;
+
 /// Largest checkpoint a store reads and decodes (a value that claims more is refused
 /// before it is read).
 pub const CHECKPOINT_LIMIT: usize = 256 << 20;
@@ -112,11 +116,15 @@ impl ScalerState {
                 self.m2.len()
             ));
         }
-        if let Some(i) = (0..features)
-            .find(|&i| !self.mean[i].is_finite() || !self.m2[i].is_finite() || self.m2[i] < 0.0)
-        {
+        if let Some(i) = (0..features).find(|&i| {
+            !self.mean[i].is_finite()
+                || self.mean[i].abs() > MAX_MEAN
+                || !self.m2[i].is_finite()
+                || self.m2[i] < 0.0
+        }) {
             return Err(format!(
-                "the scaler's statistics of feature {i} are not finite and non-negative (mean {}, m2 {})",
+                "the scaler's statistics of feature {i} are not finite, non-negative and within \
+                 bounds (mean {}, at most ±{MAX_MEAN:e}; m2 {})",
                 self.mean[i], self.m2[i]
             ));
         }
@@ -497,4 +505,45 @@ pub fn open_store(address: &str) -> Result<Box<dyn ModelStore>, StoreError> {
         return Err(StoreError::Address(address.into()));
     }
     Ok(Box::new(DirStore::open(Path::new(address))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ps_training::MAX_PARAMETER;
+
+    fn checkpoint(mean: f64, weight: f32) -> Checkpoint {
+        let mut model = LogisticModel::zeros(3, 4);
+        model.weights[5] = weight;
+        Checkpoint {
+            version: 7,
+            records: 1000,
+            metrics: BTreeMap::new(),
+            learner: "sgd".into(),
+            model,
+            scaler: Some(ScalerState {
+                mean: vec![mean, 0.1, 0.1, 0.1],
+                m2: vec![2.0, 2.0, 0.0, 0.0],
+                count: 201,
+            }),
+        }
+    }
+
+    #[test]
+    fn checkpoints_whose_probabilities_could_overflow_are_refused() {
+        // Found by the wire fuzz test: finite statistics, NaN probabilities.
+        let c = checkpoint(3.402823669209385e37, 0.5);
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .contains("mean 34028236692093850000000000000000000000"));
+        let c = checkpoint(0.1, 1e30);
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .starts_with("weight 5 is 1000000000000000000000000000000"));
+        let c = checkpoint(MAX_MEAN, MAX_PARAMETER);
+        c.validate().unwrap();
+        assert!(c.probabilities(&[0.5; 4]).iter().all(|p| p.is_finite()));
+    }
 }

@@ -26,6 +26,11 @@ pub struct LabeledPoint {
     pub y: usize,
 }
 
+/// The largest weight or bias a model may have. Trained models stay far below it; with it,
+/// scores of features of sane magnitude cannot overflow a 32-bit float (so probabilities are
+/// finite), which a decoded model whose weights are merely finite does not guarantee.
+pub const MAX_PARAMETER: f32 = 1e9;
+
 /// A multinomial logistic-regression model: `classes` rows of `features` weights and a bias.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogisticModel {
@@ -104,11 +109,18 @@ impl LogisticModel {
                 self.bias.len()
             ));
         }
-        if let Some(i) = self.weights.iter().position(|w| !w.is_finite()) {
-            return Err(format!("weight {i} is {}", self.weights[i]));
+        let sane = |v: &f32| v.is_finite() && v.abs() <= MAX_PARAMETER;
+        if let Some(i) = self.weights.iter().position(|w| !sane(w)) {
+            return Err(format!(
+                "weight {i} is {}; a weight must be finite and within ±{MAX_PARAMETER:e}",
+                self.weights[i]
+            ));
         }
-        if let Some(i) = self.bias.iter().position(|b| !b.is_finite()) {
-            return Err(format!("bias {i} is {}", self.bias[i]));
+        if let Some(i) = self.bias.iter().position(|b| !sane(b)) {
+            return Err(format!(
+                "bias {i} is {}; a bias must be finite and within ±{MAX_PARAMETER:e}",
+                self.bias[i]
+            ));
         }
         Ok(())
     }
