@@ -694,12 +694,12 @@ fn features_beyond_the_f32_range_are_rejected_naming_the_index() {
 
 #[test]
 fn scores_that_overflow_get_422_instead_of_null_probabilities() {
-    // Finite weights and features whose product overflows f32.
+    // A weight at the bound checkpoints allow and a finite feature whose product overflows f32.
     let mut model = LogisticModel::zeros(10, 64);
-    model.weights[0] = 1e30;
+    model.weights[0] = 1e9;
     let (_dir, server) = serving(model, &[]);
     let mut x = vec![0.5; 64];
-    x[0] = 1e10;
+    x[0] = 1e30;
     let (status, answer) = post(&server.address, &json!({ "x": x }));
     assert_eq!(status, 422, "{answer}");
     assert!(
