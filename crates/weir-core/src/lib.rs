@@ -38,6 +38,7 @@ mod sinks;
 mod sources;
 pub mod state;
 mod stream;
+pub mod time;
 
 pub use cluster::io_deadline;
 pub use cluster::job_secret;

@@ -20,6 +20,8 @@ pub struct OperatorMetrics {
     busy_ns: Cell<u64>,
     dead: Cell<u64>,
     counters: std::cell::RefCell<std::collections::BTreeMap<String, u64>>,
+    /// The event-time watermark of the instance, if it tracks one.
+    watermark: Cell<Option<i64>>,
 }
 
 impl OperatorMetrics {
@@ -34,6 +36,25 @@ impl OperatorMetrics {
             }
         }
     }
+    /// Sets the operator's named counter `name` to `n` (for counts the operator keeps
+    /// itself); summed over instances like [`OperatorMetrics::count`].
+    pub fn set_counter(&self, name: &str, n: u64) {
+        if n > 0 || self.counters.borrow().contains_key(name) {
+            self.counters.borrow_mut().insert(name.to_string(), n);
+        }
+    }
+
+    /// Records the instance's current event-time watermark (milliseconds); the report shows
+    /// the lowest over instances.
+    pub fn set_watermark(&self, watermark: i64) {
+        self.watermark.set(Some(watermark));
+    }
+
+    /// The instance's watermark, if it tracks one.
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark.get()
+    }
+
     /// Adds to the input counter.
     #[inline]
     pub fn add_in(&self, n: usize) {

@@ -508,6 +508,13 @@ impl<K, S> KeyedStateSlot<K, S> {
             cell.set(frontier.frontier().first().copied().unwrap_or(Epoch::MAX));
         }
     }
+
+    /// Notes that every epoch below `epoch` is applied.
+    pub(crate) fn applied_below(&self, epoch: Epoch) {
+        if let Some(cell) = &self.applied_below {
+            cell.set(epoch);
+        }
+    }
 }
 
 /// Keyed state as the checkpoint protocol sees it.

@@ -1,0 +1,278 @@
+//! `assign_timestamps`: the operator that gives records their event time and generates the
+//! watermarks of an [`EventStream`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::core::OkErr;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+
+use crate::dead_letter::DeadLetter;
+use crate::job::{Epoch, Op};
+use crate::state::InstanceCheckpoint;
+use crate::stream::{Data, DataStream, VecBuilder};
+use crate::time::event_stream::EventStream;
+use crate::time::stamped::{
+    generator_id, EventTime, Stamped, WatermarkMessage, END_OF_TIME, NO_WATERMARK,
+};
+use crate::time::watermark::{WatermarkGenerator, WatermarkStrategy};
+
+/// What the assigner emits besides records.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+enum Aside {
+    Mark(WatermarkMessage),
+    Dead(DeadLetter),
+}
+
+/// One instance's watermark generator and what it has announced.
+struct Generator {
+    generator: Box<dyn WatermarkGenerator>,
+    /// The watermark restored from a checkpoint: the generator never goes below it.
+    floor: EventTime,
+    /// The last watermark sent, and whether it was sent as idle.
+    sent: (EventTime, bool),
+    last_record: Instant,
+}
+
+impl Generator {
+    fn watermark(&self) -> EventTime {
+        self.generator.current_watermark().max(self.floor)
+    }
+}
+
+/// The per-instance logic of `assign_timestamps`.
+struct Assigner<T> {
+    strategy: WatermarkStrategy<T>,
+    operator: String,
+    id: u64,
+    generator: Rc<RefCell<Generator>>,
+}
+
+impl<T: Data> Assigner<T> {
+    /// Stamps a batch: records with a valid timestamp are stamped with the watermark before
+    /// them; the others become dead letters.
+    fn stamp(&self, data: &mut Vec<T>, out: &mut Vec<Result<Stamped<T>, Aside>>) -> u64 {
+        let mut g = self.generator.borrow_mut();
+        let limit = self.strategy.max_future.map(|bound| {
+            crate::time::now_ms().saturating_add(bound.as_millis().min(i64::MAX as u128) as i64)
+        });
+        let mut dead = 0;
+        for x in data.drain(..) {
+            match (self.strategy.extract)(&x) {
+                Ok(ts) if limit.is_some_and(|l| ts > l) => {
+                    dead += 1;
+                    let reason = format!(
+                        "{}timestamp {ts} is more than {:?} ahead of the wall clock",
+                        self.field_prefix(),
+                        self.strategy.max_future.unwrap_or_default()
+                    );
+                    out.push(Err(Aside::Dead(self.dead_letter(reason, &x))));
+                }
+                Ok(ts) => {
+                    let watermark = g.watermark();
+                    g.generator.on_event(ts);
+                    out.push(Ok(Stamped {
+                        ts,
+                        data: x,
+                        watermark,
+                    }));
+                }
+                Err(reason) => {
+                    dead += 1;
+                    let reason = format!("{}{reason}", self.field_prefix());
+                    out.push(Err(Aside::Dead(self.dead_letter(reason, &x))));
+                }
+            }
+        }
+        g.last_record = Instant::now();
+        dead
+    }
+
+    fn field_prefix(&self) -> String {
+        match &self.strategy.field {
+            Some(f) => format!("timestamp field `{f}`: "),
+            None => "timestamp: ".into(),
+        }
+    }
+
+    fn dead_letter(&self, reason: String, x: &T) -> DeadLetter {
+        DeadLetter::for_record(&self.operator, "event time", reason, x)
+    }
+
+    /// The watermark message to send now, if the watermark or idleness changed.
+    fn announce(&self, finished: bool) -> Option<WatermarkMessage> {
+        let mut g = self.generator.borrow_mut();
+        let idle = !finished
+            && self
+                .strategy
+                .idle_timeout
+                .is_some_and(|t| g.last_record.elapsed() >= t);
+        let watermark = if finished { END_OF_TIME } else { g.watermark() };
+        if (watermark, idle) == g.sent || (watermark == NO_WATERMARK && !idle && !g.sent.1) {
+            return None;
+        }
+        g.sent = (watermark, idle);
+        Some(WatermarkMessage {
+            generator: self.id,
+            watermark,
+            idle,
+        })
+    }
+
+    /// How long until the instance may turn idle.
+    fn idle_in(&self) -> Option<Duration> {
+        let g = self.generator.borrow();
+        if g.sent.1 {
+            return None;
+        }
+        self.strategy
+            .idle_timeout
+            .map(|t| t.saturating_sub(g.last_record.elapsed()))
+    }
+}
+
+impl<'s, T: Data> DataStream<'s, T> {
+    /// Gives every record an event timestamp and makes this operator's instances the
+    /// watermark generators of the resulting [`EventStream`] (Flink's
+    /// `assignTimestampsAndWatermarks`). Records whose timestamp cannot be extracted, or lies
+    /// beyond the strategy's future bound, become dead letters naming the field.
+    ///
+    /// Place it right after the source (same parallelism): each instance then sees one
+    /// source instance's records in their order, and the combined watermark downstream is
+    /// the minimum over instances.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{execute, Collector, Config};
+    /// use weir_core::time::{WatermarkStrategy, Windows};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     // (user, event time in ms)
+    ///     let clicks = vec![(1u32, 1_000i64), (1, 12_000), (2, 3_000), (1, 4_000)];
+    ///     job.from_vec("clicks", clicks)
+    ///         .assign_timestamps("event-time",
+    ///             WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(5))
+    ///                 .with_timestamp_assigner(|c: &(u32, i64)| c.1))
+    ///         .key_by(|c: &(u32, i64)| c.0)
+    ///         .window(Windows::tumbling(Duration::from_secs(10)))
+    ///         .count("clicks-per-10s")
+    ///         .results()
+    ///         .map("row", |r| (r.key, r.window.start, r.value))
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![(1, 0, 2), (1, 10_000, 1), (2, 0, 1)]);
+    /// ```
+    pub fn assign_timestamps(
+        self,
+        op: impl Into<Op>,
+        strategy: WatermarkStrategy<T>,
+    ) -> EventStream<'s, T> {
+        let op = op.into();
+        let ctx = Rc::clone(&self.ctx);
+        let (handle, stream) = self.attach(&op, "assign_timestamps");
+        let instance = handle.instance.unwrap_or(0);
+        let generator = Rc::new(RefCell::new(Generator {
+            generator: (strategy.generator)(),
+            floor: NO_WATERMARK,
+            sent: (NO_WATERMARK, false),
+            last_record: Instant::now(),
+        }));
+        let applied = InstanceCheckpoint::new(
+            |g: &Generator| g.watermark(),
+            |g: &mut Generator, parts: Vec<EventTime>| {
+                g.floor = parts.into_iter().min().unwrap_or(NO_WATERMARK);
+            },
+        )
+        .attach(&ctx, &handle, &generator);
+        let assigner = Assigner {
+            strategy,
+            operator: handle.name.clone(),
+            id: generator_id(handle.node, instance),
+            generator,
+        };
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let scope = ctx.scope.clone();
+        let out = stream.unary_frontier::<VecBuilder<Result<Stamped<T>, Aside>>, _, _, _>(
+            Pipeline,
+            &handle.name,
+            move |cap, info| {
+                let activator = scope.activator_for(Rc::clone(&info.address));
+                let mut held: Option<Capability<Epoch>> = Some(cap);
+                let mut buffer = Vec::new();
+                move |(input, frontier), output| {
+                    let _busy = metrics.busy_in(node);
+                    input.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        let dead = assigner.stamp(data, &mut buffer);
+                        metrics.add_dead(dead);
+                        metrics.add_out(buffer.len() - dead as usize);
+                        if let Some(mark) = assigner.announce(false) {
+                            metrics.set_watermark(mark.watermark);
+                            buffer.push(Err(Aside::Mark(mark)));
+                        }
+                        output.session(&cap).give_container(&mut buffer);
+                        buffer.clear();
+                    });
+                    match frontier.frontier().first() {
+                        Some(&epoch) => {
+                            if let Some(cap) = held.as_mut() {
+                                if *cap.time() < epoch {
+                                    cap.downgrade(&epoch);
+                                }
+                                if let Some(mark) = assigner.announce(false) {
+                                    metrics.set_watermark(mark.watermark);
+                                    output.session(cap).give(Err(Aside::Mark(mark)));
+                                }
+                            }
+                            if let Some(wait) = assigner.idle_in() {
+                                activator.activate_after(wait.max(Duration::from_millis(1)));
+                            }
+                        }
+                        None => {
+                            if let Some(cap) = held.take() {
+                                if let Some(mark) = assigner.announce(true) {
+                                    output.session(&cap).give(Err(Aside::Mark(mark)));
+                                }
+                            }
+                        }
+                    }
+                    if let Some(cell) = &applied {
+                        cell.set(frontier.frontier().first().copied().unwrap_or(Epoch::MAX));
+                    }
+                }
+            },
+        );
+        let (records, aside) = out.ok_err::<Vec<Stamped<T>>, _, Vec<Aside>, _, _>(|r| r);
+        let (marks, dead) = aside.ok_err::<Vec<WatermarkMessage>, _, Vec<DeadLetter>, _, _>(|a| match a {
+            Aside::Mark(m) => Ok(m),
+            Aside::Dead(d) => Err(d),
+        });
+        ctx.dead_letters
+            .borrow_mut()
+            .push((dead, handle.node, Rc::clone(&handle.placement)));
+        let generators: Rc<[u64]> = (0..handle.placement.len())
+            .map(|i| generator_id(handle.node, i))
+            .collect();
+        EventStream {
+            records: DataStream::from_parts(ctx, records, handle.node, handle.placement),
+            watermarks: marks,
+            generators,
+        }
+    }
+
+    /// Stamps every record with the wall-clock time at which this operator sees it
+    /// (Flink's ingestion time), with a watermark that follows the clock: processing-time
+    /// semantics for windows and timers on a stream without timestamps of its own.
+    pub fn ingestion_time(self, op: impl Into<Op>) -> EventStream<'s, T> {
+        let strategy = WatermarkStrategy::for_monotonous_timestamps()
+            .with_timestamp_assigner(|_: &T| crate::time::now_ms())
+            .max_future(None);
+        self.assign_timestamps(op, strategy)
+    }
+}

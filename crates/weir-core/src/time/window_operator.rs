@@ -1,0 +1,658 @@
+//! The keyed window operator: records go into their key's windows as they arrive, and
+//! windows fire when the combined watermark (or the wall clock) passes their end.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rustc_hash::FxHashSet;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::core::OkErr;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map as _;
+use timely::dataflow::operators::Capability;
+
+use crate::dead_letter::DeadLetter;
+use crate::job::{Epoch, Op};
+use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
+use crate::plan::Partitioning;
+use crate::report::OperatorMetrics;
+use crate::state::KeyedState;
+use crate::stream::{Data, DataStream, VecBuilder};
+use crate::time::event_stream::KeyedEventStream;
+use crate::time::stamped::{EventTime, Stamped, END_OF_TIME, NO_WATERMARK};
+use crate::time::watermark_tracker::{broadcast_marks, lowest, EventEpochs, WatermarkTracker};
+use crate::time::window_function::{Aggregating, Processing, WindowContext, WindowFunction};
+use crate::time::windows::{
+    merge_session, Pane, TimeDomain, TimeWindow, Timing, WindowKind, WindowResult, Windows,
+};
+
+/// One open window of a key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct OpenWindow<A> {
+    window: TimeWindow,
+    acc: A,
+    /// Panes fired so far.
+    panes: u32,
+    /// Whether the on-time pane has fired.
+    on_time: bool,
+    /// Whether records arrived since the last pane.
+    changed: bool,
+}
+
+/// A key's windows, and for count windows its records waiting for the watermark.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct KeyWindows<A, T> {
+    windows: Vec<OpenWindow<A>>,
+    pending: Vec<Stamped<T>>,
+    counted: u64,
+}
+
+impl<A, T> Default for KeyWindows<A, T> {
+    fn default() -> Self {
+        KeyWindows {
+            windows: Vec::new(),
+            pending: Vec::new(),
+            counted: 0,
+        }
+    }
+}
+
+/// What the operator emits: results, or records too late for every window they belong to.
+type Emitted<W, K, T> = Result<<W as WindowFunction<K, T>>::Out, Stamped<T>>;
+
+/// The window logic of one operator instance.
+struct WindowLogic<K, T, W: WindowFunction<K, T>> {
+    windows: Windows,
+    lateness: EventTime,
+    early: Option<Duration>,
+    function: W,
+    state: Rc<RefCell<KeyedState<K, KeyWindows<W::Acc, T>>>>,
+    /// When keys have windows to fire or purge (or count-window records to apply).
+    timers: BTreeMap<EventTime, Vec<K>>,
+    /// Keys with windows changed since the last early firing.
+    early_keys: FxHashSet<K>,
+    late: u64,
+}
+
+impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
+    /// Rebuilds the timers of restored state.
+    fn restore_timers(&mut self) {
+        let keys: Vec<(K, Vec<EventTime>)> = {
+            let state = self.state.borrow();
+            state
+                .iter()
+                .map(|(k, kw)| {
+                    let mut times: Vec<EventTime> =
+                        kw.windows.iter().map(|w| w.window.max_timestamp()).collect();
+                    times.extend(kw.pending.iter().map(|r| r.ts));
+                    (k.clone(), times)
+                })
+                .collect()
+        };
+        for (k, times) in keys {
+            for t in times {
+                self.timer(t, k.clone());
+            }
+        }
+    }
+
+    fn timer(&mut self, at: EventTime, key: K) {
+        self.timers.entry(at).or_default().push(key);
+    }
+
+    /// Adds a record to its key's windows (or emits it as late).
+    fn add(&mut self, key: K, mut rec: Stamped<T>, watermark: EventTime, out: &mut Vec<Emitted<W, K, T>>) {
+        if self.windows.domain == TimeDomain::ProcessingTime {
+            rec.ts = crate::time::now_ms();
+            rec.watermark = NO_WATERMARK;
+        }
+        if self.windows.is_count() {
+            if rec.ts <= rec.watermark {
+                self.late += 1;
+                out.push(Err(rec));
+                return;
+            }
+            self.timer(rec.ts, key.clone());
+            let mut state = self.state.borrow_mut();
+            state.entry_or_insert_with(key, KeyWindows::default).pending.push(rec);
+            return;
+        }
+        let assigned = self.windows.assign(rec.ts);
+        let live: Vec<TimeWindow> = assigned
+            .into_iter()
+            .filter(|w| w.max_timestamp().saturating_add(self.lateness) > rec.watermark)
+            .collect();
+        if live.is_empty() {
+            self.late += 1;
+            out.push(Err(rec));
+            return;
+        }
+        let mut due = Vec::new();
+        {
+            let mut state = self.state.borrow_mut();
+            let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
+            for w in live {
+                let (window, created) = if self.windows.is_session() {
+                    (Self::merge_into(&mut self.function, kw, w), true)
+                } else {
+                    Self::find_or_open(&self.function, kw, w)
+                };
+                let open = kw
+                    .windows
+                    .iter_mut()
+                    .find(|o| o.window == window)
+                    .expect("the window was just found or opened");
+                self.function.add(&mut open.acc, &rec);
+                open.changed = true;
+                if created {
+                    due.push(window.max_timestamp());
+                    if self.lateness > 0 {
+                        due.push(window.max_timestamp().saturating_add(self.lateness));
+                    }
+                }
+                if window.max_timestamp() <= watermark {
+                    // Late but allowed: a correction fires with this epoch.
+                    due.push(watermark);
+                }
+            }
+        }
+        for t in due {
+            self.timer(t, key.clone());
+        }
+        if self.early.is_some() {
+            self.early_keys.insert(key);
+        }
+    }
+
+    /// The key's window `w`, opened if needed (kept sorted); whether it was opened.
+    fn find_or_open(function: &W, kw: &mut KeyWindows<W::Acc, T>, w: TimeWindow) -> (TimeWindow, bool) {
+        match kw.windows.binary_search_by(|o| o.window.cmp(&w)) {
+            Ok(_) => (w, false),
+            Err(i) => {
+                kw.windows.insert(
+                    i,
+                    OpenWindow {
+                        window: w,
+                        acc: function.create(),
+                        panes: 0,
+                        on_time: false,
+                        changed: false,
+                    },
+                );
+                (w, true)
+            }
+        }
+    }
+
+    /// Merges a record's session window with the key's overlapping sessions.
+    fn merge_into(function: &mut W, kw: &mut KeyWindows<W::Acc, T>, w: TimeWindow) -> TimeWindow {
+        let existing: Vec<TimeWindow> = kw.windows.iter().map(|o| o.window).collect();
+        let (merged, absorbed) = merge_session(&existing, w);
+        let mut open = OpenWindow {
+            window: merged,
+            acc: function.create(),
+            panes: 0,
+            on_time: false,
+            changed: false,
+        };
+        for i in absorbed.into_iter().rev() {
+            let old = kw.windows.remove(i);
+            function.merge(&mut open.acc, old.acc);
+            open.panes = open.panes.max(old.panes);
+            // A session that grew past the watermark fires again on time.
+            open.on_time |= old.on_time && old.window.end == merged.end;
+        }
+        let i = kw.windows.partition_point(|o| o.window < merged);
+        kw.windows.insert(i, open);
+        merged
+    }
+
+    /// Fires and purges what the watermark `watermark` has passed.
+    fn fire_until(&mut self, watermark: EventTime, out: &mut Vec<Emitted<W, K, T>>) {
+        while let Some(entry) = self.timers.first_entry() {
+            if *entry.key() > watermark {
+                break;
+            }
+            let mut keys = entry.remove();
+            keys.sort_unstable_by_key(key_hash);
+            keys.dedup();
+            for key in keys {
+                self.fire_key(key, watermark, out);
+            }
+        }
+    }
+
+    fn fire_key(&mut self, key: K, watermark: EventTime, out: &mut Vec<Emitted<W, K, T>>) {
+        let mut state = self.state.borrow_mut();
+        if state.get(&key).is_none() {
+            return;
+        }
+        let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
+        if let WindowKind::Count { size, slide } = self.windows.kind {
+            Self::count_records(&mut self.function, kw, &key, watermark, size, slide, out);
+        }
+        let lateness = self.lateness;
+        let function = &mut self.function;
+        kw.windows.retain_mut(|open| {
+            let due = open.window.max_timestamp();
+            if due <= watermark && (!open.on_time || open.changed) {
+                let timing = if open.on_time { Timing::Late } else { Timing::OnTime };
+                Self::emit(function, &key, open, timing, out);
+                open.on_time = true;
+            }
+            due.saturating_add(lateness) > watermark
+        });
+        if kw.windows.is_empty() && kw.pending.is_empty() {
+            state.remove(&key);
+        }
+    }
+
+    fn emit(function: &mut W, key: &K, open: &mut OpenWindow<W::Acc>, timing: Timing, out: &mut Vec<Emitted<W, K, T>>) {
+        let firing = WindowContext {
+            key,
+            window: open.window,
+            pane: Pane {
+                index: open.panes,
+                timing,
+            },
+        };
+        let mut results = Vec::new();
+        function.fire(&firing, &mut open.acc, &mut results);
+        out.extend(results.into_iter().map(Ok));
+        open.panes += 1;
+        open.changed = false;
+    }
+
+    /// Count windows: the key's records the watermark has passed, in timestamp order, go
+    /// into the windows of their positions; a window fires when its last position is filled.
+    #[allow(clippy::too_many_arguments)]
+    fn count_records(
+        function: &mut W,
+        kw: &mut KeyWindows<W::Acc, T>,
+        key: &K,
+        watermark: EventTime,
+        size: u64,
+        slide: u64,
+        out: &mut Vec<Emitted<W, K, T>>,
+    ) {
+        kw.pending.sort_by_key(|r| r.ts);
+        let ready = kw.pending.partition_point(|r| r.ts <= watermark);
+        for rec in kw.pending.drain(..ready).collect::<Vec<_>>() {
+            let position = kw.counted as i64;
+            kw.counted += 1;
+            // Windows end at multiples of `slide`; the record is in those whose last `size`
+            // positions hold it.
+            let first_end = (position / slide as i64 + 1) * slide as i64;
+            let mut end = first_end;
+            while end - (size as i64) <= position {
+                let w = TimeWindow {
+                    start: (end - size as i64).max(0),
+                    end,
+                };
+                Self::find_or_open(function, kw, w);
+                let open = kw.windows.iter_mut().find(|o| o.window == w).expect("opened");
+                function.add(&mut open.acc, &rec);
+                end += slide as i64;
+            }
+            let filled = position + 1;
+            if let Some(i) = kw.windows.iter().position(|o| o.window.end == filled) {
+                let mut open = kw.windows.remove(i);
+                Self::emit(function, key, &mut open, Timing::OnTime, out);
+            }
+        }
+    }
+
+    /// Early panes of the windows changed since the last firing.
+    fn fire_early(&mut self, out: &mut Vec<Emitted<W, K, T>>) {
+        let keys: Vec<K> = self.early_keys.drain().collect();
+        let mut state = self.state.borrow_mut();
+        for key in keys {
+            if state.get(&key).is_none() {
+                continue;
+            }
+            let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
+            for open in kw.windows.iter_mut().filter(|o| !o.on_time && o.changed) {
+                Self::emit(&mut self.function, &key, open, Timing::Early, out);
+            }
+        }
+    }
+}
+
+/// A keyed event stream cut into windows: choose the lateness and triggers, then what the
+/// windows compute.
+pub struct WindowedStream<'s, K, T, F> {
+    keyed: KeyedEventStream<'s, K, T, F>,
+    windows: Windows,
+    lateness: EventTime,
+    early: Option<Duration>,
+}
+
+impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedEventStream<'s, K, T, F> {
+    /// Groups each key's records into `windows` (Flink's `window`).
+    pub fn window(self, windows: Windows) -> WindowedStream<'s, K, T, F> {
+        WindowedStream {
+            keyed: self,
+            windows,
+            lateness: 0,
+            early: None,
+        }
+    }
+}
+
+impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K, T, F> {
+    /// Keeps each window for `lateness` after the watermark passes its end (Flink's
+    /// `allowedLateness`): a late record in that time updates the window and fires a
+    /// [`Timing::Late`] pane with the corrected result. Records later than that go to the
+    /// late-data output ([`WindowOutput::with_late_data`]).
+    pub fn allowed_lateness(mut self, lateness: Duration) -> Self {
+        self.lateness = lateness.as_millis().min(i64::MAX as u128 / 4) as EventTime;
+        self
+    }
+
+    /// Also fires windows early, every `every` of processing time, while they are open
+    /// (Flink's `ContinuousProcessingTimeTrigger`): a [`Timing::Early`] pane for each window
+    /// that changed since its last pane. The on-time pane still fires at the watermark.
+    pub fn early_firing(mut self, every: Duration) -> Self {
+        self.early = Some(every.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// Folds each window's records into an accumulator (Flink's `aggregate` with an
+    /// `AggregateFunction`): `init` makes an empty one, `add` folds a record in, `merge`
+    /// combines two (session windows merge).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{execute, Collector, Config};
+    /// use weir_core::time::{WatermarkStrategy, Windows};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     let readings = vec![("a", 1_000i64, 2.0), ("a", 2_000, 4.0), ("b", 1_500, 1.0)];
+    ///     job.from_vec("readings", readings)
+    ///         .assign_timestamps("ts", WatermarkStrategy::for_monotonous_timestamps()
+    ///             .with_timestamp_assigner(|r: &(&'static str, i64, f64)| r.1))
+    ///         .key_by(|r: &(&'static str, i64, f64)| r.0)
+    ///         .window(Windows::session(Duration::from_secs(5)))
+    ///         .aggregate("mean", || (0.0, 0u32), |acc: &mut (f64, u32), r: &(&str, i64, f64)| {
+    ///             acc.0 += r.2;
+    ///             acc.1 += 1;
+    ///         }, |acc, other| { acc.0 += other.0; acc.1 += other.1; })
+    ///         .results()
+    ///         .map("value", |r| (r.key, r.value.0 / r.value.1 as f64))
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// let mut means = out.take();
+    /// means.sort_by_key(|m| m.0);
+    /// assert_eq!(means, vec![("a", 3.0), ("b", 1.0)]);
+    /// ```
+    pub fn aggregate<A>(
+        self,
+        op: impl Into<Op>,
+        init: impl Fn() -> A + 'static,
+        add: impl FnMut(&mut A, &T) + 'static,
+        merge: impl FnMut(&mut A, A) + 'static,
+    ) -> WindowOutput<'s, WindowResult<K, A>, T>
+    where
+        A: Data,
+    {
+        self.build(op.into(), "window_aggregate", Aggregating { init, add, merge })
+    }
+
+    /// Records per window.
+    pub fn count(self, op: impl Into<Op>) -> WindowOutput<'s, WindowResult<K, u64>, T> {
+        self.aggregate(op, || 0u64, |n, _| *n += 1, |n, m| *n += m)
+    }
+
+    /// Sum of `value` per window.
+    pub fn sum<V>(
+        self,
+        op: impl Into<Op>,
+        value: impl Fn(&T) -> V + 'static,
+    ) -> WindowOutput<'s, WindowResult<K, V>, T>
+    where
+        V: Data + Default + std::ops::AddAssign,
+    {
+        self.aggregate(op, V::default, move |acc, x| *acc += value(x), |a, b| *a += b)
+    }
+
+    /// Combines each window's records pairwise (Flink's `reduce`).
+    pub fn reduce(
+        self,
+        op: impl Into<Op>,
+        f: impl Fn(&T, &T) -> T + 'static,
+    ) -> WindowOutput<'s, WindowResult<K, T>, T> {
+        let f = Rc::new(f);
+        let g = Rc::clone(&f);
+        let combine = move |acc: &mut Option<T>, x: &T, f: &dyn Fn(&T, &T) -> T| {
+            *acc = Some(match acc.take() {
+                Some(a) => f(&a, x),
+                None => x.clone(),
+            });
+        };
+        let output = self.build(
+            op.into(),
+            "window_reduce",
+            Aggregating {
+                init: || None::<T>,
+                add: move |acc: &mut Option<T>, x: &T| combine(acc, x, &*f),
+                merge: move |acc: &mut Option<T>, other: Option<T>| {
+                    if let Some(o) = other {
+                        combine(acc, &o, &*g);
+                    }
+                },
+            },
+        );
+        WindowOutput {
+            results: output.results.unwrap_values(),
+            late: output.late,
+            metrics: output.metrics,
+        }
+    }
+
+    /// Calls `f` with all records of a window, in timestamp order, whenever it fires
+    /// (Flink's `ProcessWindowFunction`); `f` returns the outputs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{execute, Collector, Config};
+    /// use weir_core::time::{WatermarkStrategy, Windows};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(1), move |job| {
+    ///     job.from_vec("pages", vec![(7u32, 3_000i64), (7, 1_000), (7, 2_000)])
+    ///         .assign_timestamps("ts", WatermarkStrategy::for_bounded_out_of_orderness(
+    ///             Duration::from_secs(5)).with_timestamp_assigner(|p: &(u32, i64)| p.1))
+    ///         .key_by(|p: &(u32, i64)| p.0)
+    ///         .window(Windows::tumbling(Duration::from_secs(60)))
+    ///         .process("first-and-last", |w, records| {
+    ///             vec![(*w.key, records[0].ts, records[records.len() - 1].ts)]
+    ///         })
+    ///         .results()
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.take(), vec![(7, 1_000, 3_000)]);
+    /// ```
+    pub fn process<U: Data, I: IntoIterator<Item = U>>(
+        self,
+        op: impl Into<Op>,
+        f: impl FnMut(&WindowContext<'_, K>, &[Stamped<T>]) -> I + 'static,
+    ) -> WindowOutput<'s, U, T> {
+        self.build(op.into(), "window_process", Processing { process: f })
+    }
+
+    fn build<W: WindowFunction<K, T>>(self, op: Op, kind: &str, function: W) -> WindowOutput<'s, W::Out, T> {
+        let events = &self.keyed.events;
+        let ctx = Rc::clone(&events.records.ctx);
+        let handle = ctx.add_operator(&op, kind, &[(events.records.node, Partitioning::Hash)]);
+        let slot: KeyedStateSlot<K, KeyWindows<W::Acc, T>> = KeyedStateSlot::new(&ctx, &handle, None);
+        let mut logic = WindowLogic {
+            windows: self.windows,
+            lateness: self.lateness,
+            early: self.early,
+            function,
+            state: Rc::clone(&slot.state),
+            timers: BTreeMap::new(),
+            early_keys: FxHashSet::default(),
+            late: 0,
+        };
+        logic.restore_timers();
+        let targets = Rc::clone(&handle.placement);
+        let key = self.keyed.stamped_key();
+        let pact = Exchange::new(move |x: &Stamped<T>| {
+            targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
+        });
+        let key = self.keyed.stamped_key();
+        let marks = broadcast_marks(&events.watermarks, &handle.placement);
+        let mut tracker = WatermarkTracker::new(&events.generators);
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let scope = ctx.scope.clone();
+        let out = events.records.stream.clone().binary_frontier::<_, VecBuilder<Emitted<W, K, T>>, _, _, _, _>(
+            marks,
+            pact,
+            Pipeline,
+            &handle.name,
+            move |cap, info| {
+                let activator = scope.activator_for(Rc::clone(&info.address));
+                let mut held: Option<Capability<Epoch>> = Some(cap);
+                let mut epochs = EventEpochs::new();
+                let mut buffer = Vec::new();
+                let mut next_early = std::time::Instant::now() + logic.early.unwrap_or_default();
+                move |(records, records_frontier), (marks, marks_frontier), output| {
+                    let _busy = metrics.busy_in(node);
+                    records.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        if let Some(e) = epochs.for_message(&cap, output.output_index()) {
+                            e.records.append(data);
+                        }
+                    });
+                    marks.for_each(|cap, data| {
+                        if let Some(e) = epochs.for_message(&cap, output.output_index()) {
+                            e.marks.append(data);
+                        }
+                    });
+                    while let Some((cap, input)) = epochs.next_complete(records_frontier, marks_frontier) {
+                        let watermark = tracker.current();
+                        for rec in input.records {
+                            logic.add(key(&rec), rec, watermark, &mut buffer);
+                        }
+                        let watermark = tracker.apply(&input.marks);
+                        metrics.set_watermark(watermark);
+                        if logic.windows.domain == TimeDomain::EventTime {
+                            logic.fire_until(watermark, &mut buffer);
+                        }
+                        give(&metrics, &mut buffer, &cap, output);
+                    }
+                    let lowest = lowest(records_frontier, marks_frontier);
+                    let Some(cap) = held.as_mut() else { return };
+                    if *cap.time() < lowest && lowest != Epoch::MAX {
+                        cap.downgrade(&lowest);
+                    }
+                    if let Some(every) = logic.early {
+                        if std::time::Instant::now() >= next_early {
+                            logic.fire_early(&mut buffer);
+                            next_early = std::time::Instant::now() + every;
+                        }
+                        activator.activate_after(next_early.saturating_duration_since(std::time::Instant::now()));
+                    }
+                    if logic.windows.domain == TimeDomain::ProcessingTime {
+                        let now = crate::time::now_ms();
+                        logic.fire_until(now - 1, &mut buffer);
+                        if let Some(&next) = logic.timers.keys().next() {
+                            activator.activate_after(Duration::from_millis((next + 1 - now).max(1) as u64));
+                        }
+                    }
+                    if lowest == Epoch::MAX {
+                        logic.fire_until(END_OF_TIME, &mut buffer);
+                    }
+                    give(&metrics, &mut buffer, cap, output);
+                    metrics.set_counter("late_records", logic.late);
+                    slot.applied_below(lowest);
+                    if lowest == Epoch::MAX {
+                        held = None;
+                    }
+                }
+            },
+        );
+        let (results, late) = out.ok_err::<Vec<W::Out>, _, Vec<Stamped<T>>, _, _>(|r| r);
+        WindowOutput {
+            results: DataStream::from_parts(Rc::clone(&ctx), results, handle.node, Rc::clone(&handle.placement)),
+            late: DataStream::from_parts(ctx, late, handle.node, Rc::clone(&handle.placement)),
+            metrics: Rc::clone(&handle.metrics),
+        }
+    }
+}
+
+/// Sends what the logic emitted, counting the results.
+fn give<O: Data>(
+    metrics: &OperatorMetrics,
+    buffer: &mut Vec<O>,
+    cap: &Capability<Epoch>,
+    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, Epoch, VecBuilder<O>>,
+) {
+    if !buffer.is_empty() {
+        metrics.add_out(buffer.len());
+        output.session(cap).give_container(buffer);
+        buffer.clear();
+    }
+}
+
+/// What a window operator produces: its results and the records that came too late for
+/// any of their windows (Flink's `sideOutputLateData`).
+pub struct WindowOutput<'s, R, T> {
+    results: DataStream<'s, R>,
+    late: DataStream<'s, Stamped<T>>,
+    metrics: Rc<OperatorMetrics>,
+}
+
+impl<'s, R: Data, T: Data> WindowOutput<'s, R, T> {
+    /// The results; late records become the job's dead letters (nothing is lost silently),
+    /// with a reason naming their timestamp and watermark.
+    pub fn results(self) -> DataStream<'s, R> {
+        let late = self.late;
+        let name = late.ctx.plan.borrow().nodes[late.node].name.clone();
+        let metrics = self.metrics;
+        let dead = late.stream.map(move |s: Stamped<T>| {
+            metrics.add_dead(1);
+            DeadLetter::for_record(
+                &name,
+                format!("event time {}", s.ts),
+                format!(
+                    "late record: the watermark was already at {} when it was read, past the end \
+                     (plus the allowed lateness) of every window it belongs to",
+                    s.watermark
+                ),
+                &s.data,
+            )
+        });
+        late.ctx
+            .dead_letters
+            .borrow_mut()
+            .push((dead, late.node, Rc::clone(&late.placement)));
+        self.results
+    }
+
+    /// The results and the late records, as a stream of their own to sink or process.
+    pub fn with_late_data(self) -> (DataStream<'s, R>, DataStream<'s, Stamped<T>>) {
+        (self.results, self.late)
+    }
+}
+
+impl<'s, K: Data, T: Data> DataStream<'s, WindowResult<K, Option<T>>> {
+    /// Unwraps reduce results, which always hold a record.
+    fn unwrap_values(self) -> DataStream<'s, WindowResult<K, T>> {
+        let stream = self.stream.map(|r| WindowResult {
+            key: r.key,
+            window: r.window,
+            value: r.value.expect("a fired window holds a record"),
+            pane: r.pane,
+        });
+        DataStream::from_parts(Rc::clone(&self.ctx), stream, self.node, Rc::clone(&self.placement))
+    }
+}

@@ -1,0 +1,267 @@
+//! Window assigners (tumbling, sliding, session, count; event or processing time), windows,
+//! and the panes a window fires.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::stamped::EventTime;
+
+/// A window of event time `[start, end)`, or for count windows the record positions
+/// `[start, end)` of its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TimeWindow {
+    /// The first timestamp (or position) in the window.
+    pub start: EventTime,
+    /// One past the last timestamp (or position).
+    pub end: EventTime,
+}
+
+impl TimeWindow {
+    /// The last timestamp in the window: it fires when the watermark reaches it.
+    pub fn max_timestamp(&self) -> EventTime {
+        self.end.saturating_sub(1)
+    }
+
+    fn intersects(&self, other: &TimeWindow) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    fn cover(&self, other: &TimeWindow) -> TimeWindow {
+        TimeWindow {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+/// Which clock windows and timers follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimeDomain {
+    /// The records' timestamps and the watermark.
+    EventTime,
+    /// The wall clock of the instance when it applies the record.
+    ProcessingTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WindowKind {
+    Tumbling { size: i64, offset: i64 },
+    Sliding { size: i64, slide: i64, offset: i64 },
+    Session { gap: i64 },
+    Count { size: u64, slide: u64 },
+}
+
+/// How records are grouped into windows (Flink's `WindowAssigner`).
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_core::time::{TimeWindow, Windows};
+/// let w = Windows::sliding(Duration::from_secs(10), Duration::from_secs(5));
+/// assert_eq!(w.assign(12_000), vec![
+///     TimeWindow { start: 10_000, end: 20_000 },
+///     TimeWindow { start: 5_000, end: 15_000 },
+/// ]);
+/// assert_eq!(Windows::tumbling(Duration::from_secs(10)).assign(-1),
+///            vec![TimeWindow { start: -10_000, end: 0 }]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Windows {
+    pub(crate) kind: WindowKind,
+    pub(crate) domain: TimeDomain,
+}
+
+fn millis(d: Duration) -> i64 {
+    d.as_millis().clamp(1, i64::MAX as u128 / 4) as i64
+}
+
+impl Windows {
+    /// Fixed, non-overlapping windows of `size` (Flink's `TumblingEventTimeWindows`).
+    pub fn tumbling(size: Duration) -> Self {
+        Self::event(WindowKind::Tumbling {
+            size: millis(size),
+            offset: 0,
+        })
+    }
+
+    /// Windows of `size` starting every `slide` (Flink's `SlidingEventTimeWindows`); a
+    /// record belongs to `size / slide` of them.
+    pub fn sliding(size: Duration, slide: Duration) -> Self {
+        Self::event(WindowKind::Sliding {
+            size: millis(size),
+            slide: millis(slide),
+            offset: 0,
+        })
+    }
+
+    /// A window per burst of activity of a key: records closer than `gap` apart share one
+    /// (Flink's `EventTimeSessionWindows.withGap`).
+    pub fn session(gap: Duration) -> Self {
+        Self::event(WindowKind::Session { gap: millis(gap) })
+    }
+
+    /// Every `size` records of a key in event-time order (Flink's `countWindow(size)`). A
+    /// key's records are counted in timestamp order once the watermark has passed them, so
+    /// the windows do not depend on arrival order; a last window with fewer records does not
+    /// fire.
+    pub fn count(size: u64) -> Self {
+        Self::count_sliding(size, size)
+    }
+
+    /// Windows of the last `size` records of a key, fired every `slide` records (Flink's
+    /// `countWindow(size, slide)`).
+    pub fn count_sliding(size: u64, slide: u64) -> Self {
+        Self::event(WindowKind::Count {
+            size: size.max(1),
+            slide: slide.max(1),
+        })
+    }
+
+    fn event(kind: WindowKind) -> Self {
+        Windows {
+            kind,
+            domain: TimeDomain::EventTime,
+        }
+    }
+
+    /// The same windows over the wall clock of the instance (Flink's
+    /// `TumblingProcessingTimeWindows` and the like): a record belongs to the window of the
+    /// moment it is applied, and windows fire when the clock passes their end.
+    pub fn processing_time(mut self) -> Self {
+        self.domain = TimeDomain::ProcessingTime;
+        self
+    }
+
+    /// Shifts tumbling and sliding windows by `offset` (for example to align daily windows
+    /// with a time zone).
+    pub fn offset(mut self, offset: Duration) -> Self {
+        let o = millis(offset);
+        match &mut self.kind {
+            WindowKind::Tumbling { offset, .. } | WindowKind::Sliding { offset, .. } => *offset = o,
+            _ => {}
+        }
+        self
+    }
+
+    pub(crate) fn is_count(&self) -> bool {
+        matches!(self.kind, WindowKind::Count { .. })
+    }
+
+    pub(crate) fn is_session(&self) -> bool {
+        matches!(self.kind, WindowKind::Session { .. })
+    }
+
+    /// The windows a record at `ts` belongs to (time windows; a session window is the
+    /// record's own `[ts, ts + gap)`, merged later).
+    pub fn assign(&self, ts: EventTime) -> Vec<TimeWindow> {
+        match self.kind {
+            WindowKind::Tumbling { size, offset } => {
+                let start = ts - (ts - offset).rem_euclid(size);
+                vec![TimeWindow {
+                    start,
+                    end: start.saturating_add(size),
+                }]
+            }
+            WindowKind::Sliding {
+                size,
+                slide,
+                offset,
+            } => {
+                let last = ts - (ts - offset).rem_euclid(slide);
+                let mut out = Vec::with_capacity((size / slide + 1) as usize);
+                let mut start = last;
+                while start > ts - size {
+                    out.push(TimeWindow {
+                        start,
+                        end: start.saturating_add(size),
+                    });
+                    start -= slide;
+                }
+                out
+            }
+            WindowKind::Session { gap } => vec![TimeWindow {
+                start: ts,
+                end: ts.saturating_add(gap),
+            }],
+            WindowKind::Count { .. } => Vec::new(),
+        }
+    }
+}
+
+/// When a pane fired, relative to the watermark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Timing {
+    /// Before the watermark reached the window's end (an early-firing trigger).
+    Early,
+    /// When the watermark reached the window's end.
+    OnTime,
+    /// After that: a late record within the allowed lateness updated the window; this pane
+    /// corrects the earlier ones.
+    Late,
+}
+
+/// Which firing of its window a result is (Flink's `PaneInfo`): the last pane of a window
+/// holds its final value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Pane {
+    /// 0 for the first firing of the window, then 1, 2, ...
+    pub index: u32,
+    /// When it fired.
+    pub timing: Timing,
+}
+
+/// A window's result: the key, the window, the value, and which firing it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowResult<K, R> {
+    /// The key.
+    pub key: K,
+    /// The window.
+    pub window: TimeWindow,
+    /// The aggregate (or what the window function returned).
+    pub value: R,
+    /// Which firing this is.
+    pub pane: Pane,
+}
+
+/// Merges `window` into a key's session windows (sorted by start): returns the merged
+/// window and the indexes of the existing windows it absorbs.
+pub(crate) fn merge_session(existing: &[TimeWindow], window: TimeWindow) -> (TimeWindow, Vec<usize>) {
+    let mut merged = window;
+    let mut absorbed = Vec::new();
+    // Absorbing one window can make the cover reach the next: repeat until stable.
+    loop {
+        let before = absorbed.len();
+        for (i, w) in existing.iter().enumerate() {
+            if !absorbed.contains(&i) && w.intersects(&merged) {
+                merged = merged.cover(w);
+                absorbed.push(i);
+            }
+        }
+        if absorbed.len() == before {
+            break;
+        }
+    }
+    absorbed.sort_unstable();
+    (merged, absorbed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_merge_transitively() {
+        let w = |start, end| TimeWindow { start, end };
+        let existing = [w(0, 10), w(12, 20), w(30, 40)];
+        // [9, 13) bridges the first two, not the third.
+        assert_eq!(merge_session(&existing, w(9, 13)), (w(0, 20), vec![0, 1]));
+        assert_eq!(merge_session(&existing, w(20, 25)), (w(20, 25), vec![]));
+    }
+
+    #[test]
+    fn tumbling_offsets_shift_the_windows() {
+        let w = Windows::tumbling(Duration::from_secs(10)).offset(Duration::from_secs(3));
+        assert_eq!(w.assign(12_000), vec![TimeWindow { start: 3_000, end: 13_000 }]);
+        assert_eq!(w.assign(13_000), vec![TimeWindow { start: 13_000, end: 23_000 }]);
+    }
+}
