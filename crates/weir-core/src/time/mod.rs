@@ -4,7 +4,11 @@
 //! ([`KeyedProcessFunction`]) and event-time joins. See `docs/event-time.md`.
 
 mod assign;
+mod event_operator;
+mod event_output;
 mod event_stream;
+mod joins;
+mod process_function;
 mod stamped;
 mod watermark;
 mod watermark_tracker;
@@ -13,6 +17,8 @@ mod window_operator;
 mod windows;
 
 pub use event_stream::{EventStream, KeyedEventStream};
+pub use joins::Side;
+pub use process_function::{KeyedProcessFunction, ProcessContext, Timer};
 pub use stamped::{EventTime, IntoTimestamp, Stamped, END_OF_TIME, NO_WATERMARK};
 pub use watermark::{
     BoundedOutOfOrderness, WatermarkGenerator, WatermarkStrategy, WatermarkStrategyBuilder,

@@ -371,13 +371,14 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
     /// let out = Collector::new();
     /// let sink = out.clone();
     /// execute(Config::threads(2), move |job| {
-    ///     let readings = vec![("a", 1_000i64, 2.0), ("a", 2_000, 4.0), ("b", 1_500, 1.0)];
+    ///     // (sensor, time, reading)
+    ///     let readings = vec![(1u32, 1_000i64, 2.0), (1, 2_000, 4.0), (2, 1_500, 1.0)];
     ///     job.from_vec("readings", readings)
     ///         .assign_timestamps("ts", WatermarkStrategy::for_monotonous_timestamps()
-    ///             .with_timestamp_assigner(|r: &(&'static str, i64, f64)| r.1))
-    ///         .key_by(|r: &(&'static str, i64, f64)| r.0)
+    ///             .with_timestamp_assigner(|r: &(u32, i64, f64)| r.1))
+    ///         .key_by(|r: &(u32, i64, f64)| r.0)
     ///         .window(Windows::session(Duration::from_secs(5)))
-    ///         .aggregate("mean", || (0.0, 0u32), |acc: &mut (f64, u32), r: &(&str, i64, f64)| {
+    ///         .aggregate("mean", || (0.0, 0u32), |acc: &mut (f64, u32), r: &(u32, i64, f64)| {
     ///             acc.0 += r.2;
     ///             acc.1 += 1;
     ///         }, |acc, other| { acc.0 += other.0; acc.1 += other.1; })
@@ -388,7 +389,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
     /// }).unwrap();
     /// let mut means = out.take();
     /// means.sort_by_key(|m| m.0);
-    /// assert_eq!(means, vec![("a", 3.0), ("b", 1.0)]);
+    /// assert_eq!(means, vec![(1, 3.0), (2, 1.0)]);
     /// ```
     pub fn aggregate<A>(
         self,

@@ -1,0 +1,126 @@
+//! The skeleton shared by keyed event-time operators (process functions, interval joins):
+//! records routed by key and every generator's watermarks in; per complete epoch, the
+//! records first, then the epoch's watermark; processing-time callbacks on the wall clock.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use timely::dataflow::channels::pact::{ParallelizationContract, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::{Scope, Stream};
+
+use crate::job::{Epoch, OpHandle};
+use crate::stream::{Data, VecBuilder};
+use crate::time::stamped::{EventTime, WatermarkMessage, END_OF_TIME};
+use crate::time::watermark_tracker::{broadcast_marks, lowest, EventEpochs, WatermarkTracker};
+
+/// An event-time operator instance's logic.
+pub(crate) trait EventLogic: 'static {
+    type In: Data;
+    type Out: Data;
+    /// A record of a complete epoch; `watermark` is the combined watermark before the
+    /// epoch's own watermark messages.
+    fn add(&mut self, record: Self::In, watermark: EventTime, out: &mut Vec<Self::Out>);
+    /// The combined watermark moved from `previous` to `watermark` (after an epoch, or to
+    /// [`END_OF_TIME`] when the input ends).
+    fn advance(&mut self, previous: EventTime, watermark: EventTime, out: &mut Vec<Self::Out>);
+    /// The wall clock is at `now` (ms): fire what is due; returns when to be called next.
+    fn on_processing_time(&mut self, _now: EventTime, _out: &mut Vec<Self::Out>) -> Option<EventTime> {
+        None
+    }
+}
+
+/// Builds the operator: `records` arrive through `pact`, watermarks from `marks` (sent by
+/// `generators`) are broadcast to every instance. `applied(epoch)` is told how far the
+/// instance's state has applied its input (for checkpoints).
+pub(crate) fn event_operator<'s, L, P>(
+    records: &Stream<'s, Epoch, Vec<L::In>>,
+    pact: P,
+    marks: &Stream<'s, Epoch, Vec<WatermarkMessage>>,
+    generators: &[u64],
+    handle: &OpHandle,
+    scope: Scope<'s, Epoch>,
+    mut logic: L,
+    applied: impl Fn(Epoch) + 'static,
+) -> Stream<'s, Epoch, Vec<L::Out>>
+where
+    L: EventLogic,
+    P: ParallelizationContract<Epoch, Vec<L::In>>,
+{
+    let marks = broadcast_marks(marks, &handle.placement);
+    let mut tracker = WatermarkTracker::new(generators);
+    let metrics = Rc::clone(&handle.metrics);
+    let node = handle.node;
+    records.clone().binary_frontier::<_, VecBuilder<L::Out>, _, _, _, _>(
+        marks,
+        pact,
+        Pipeline,
+        &handle.name,
+        move |cap, info| {
+            let activator = scope.activator_for(Rc::clone(&info.address));
+            let mut held: Option<Capability<Epoch>> = Some(cap);
+            let mut epochs = EventEpochs::new();
+            let mut buffer = Vec::new();
+            move |(records, records_frontier), (marks, marks_frontier), output| {
+                let _busy = metrics.busy_in(node);
+                records.for_each(|cap, data| {
+                    metrics.add_in(data.len());
+                    if let Some(e) = epochs.for_message(&cap, output.output_index()) {
+                        e.records.append(data);
+                    }
+                });
+                marks.for_each(|cap, data| {
+                    if let Some(e) = epochs.for_message(&cap, output.output_index()) {
+                        e.marks.append(data);
+                    }
+                });
+                while let Some((cap, input)) = epochs.next_complete(records_frontier, marks_frontier) {
+                    let previous = tracker.current();
+                    for rec in input.records {
+                        logic.add(rec, previous, &mut buffer);
+                    }
+                    let watermark = tracker.apply(&input.marks);
+                    metrics.set_watermark(watermark);
+                    if watermark > previous {
+                        logic.advance(previous, watermark, &mut buffer);
+                    }
+                    send(&metrics, &mut buffer, &cap, output);
+                }
+                let lowest = lowest(records_frontier, marks_frontier);
+                let Some(cap) = held.as_mut() else { return };
+                if *cap.time() < lowest && lowest != Epoch::MAX {
+                    cap.downgrade(&lowest);
+                }
+                let now = crate::time::now_ms();
+                if let Some(next) = logic.on_processing_time(now, &mut buffer) {
+                    activator.activate_after(Duration::from_millis((next - now).max(1) as u64));
+                }
+                if lowest == Epoch::MAX {
+                    let previous = tracker.current();
+                    if previous < END_OF_TIME {
+                        logic.advance(previous, END_OF_TIME, &mut buffer);
+                    }
+                }
+                send(&metrics, &mut buffer, cap, output);
+                applied(lowest);
+                if lowest == Epoch::MAX {
+                    held = None;
+                }
+            }
+        },
+    )
+}
+
+fn send<O: Data>(
+    metrics: &crate::report::OperatorMetrics,
+    buffer: &mut Vec<O>,
+    cap: &Capability<Epoch>,
+    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, Epoch, VecBuilder<O>>,
+) {
+    if !buffer.is_empty() {
+        metrics.add_out(buffer.len());
+        output.session(cap).give_container(buffer);
+        buffer.clear();
+    }
+}

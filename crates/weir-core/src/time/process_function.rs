@@ -1,0 +1,451 @@
+//! Keyed process functions (Flink's `KeyedProcessFunction`): per-key state and event-time and
+//! processing-time timers that call back.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::Exchange;
+
+use crate::job::Op;
+use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
+use crate::plan::Partitioning;
+use crate::state::KeyedState;
+use crate::stream::Data;
+use crate::time::event_operator::{event_operator, EventLogic};
+use crate::time::event_output::{split_output, Emit, Forwarder};
+use crate::time::event_stream::{EventStream, KeyedEventStream};
+use crate::time::stamped::{EventTime, Stamped};
+use crate::time::windows::TimeDomain;
+
+/// A timer that fired: its time and clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timer {
+    /// The time it was set for (ms).
+    pub time: EventTime,
+    /// Event time (fired by the watermark) or processing time (by the wall clock).
+    pub domain: TimeDomain,
+}
+
+/// Logic with per-key state and timers (Flink's `KeyedProcessFunction`), for
+/// sessionisation, timeouts, deduplication with a time to live, and the like.
+///
+/// Records reach [`KeyedProcessFunction::process_element`] in timestamp order once the
+/// watermark has passed them, interleaved with the event-time timers at the same times
+/// (a record at `t` before a timer at `t`), so the result does not depend on arrival order,
+/// epochs or parallelism. A record that was late when read (its timestamp at or below its
+/// instance's watermark) is processed at once, with the watermark already past it.
+pub trait KeyedProcessFunction<K, T>: 'static {
+    /// The state of one key; a new key starts from `Default`.
+    type State: Default + Serialize + DeserializeOwned + 'static;
+    /// What the function emits.
+    type Out: Data;
+
+    /// Called for every record.
+    fn process_element(
+        &mut self,
+        record: Stamped<T>,
+        ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>,
+    );
+
+    /// Called when a timer of the key fires.
+    fn on_timer(&mut self, _timer: Timer, _ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>) {}
+}
+
+/// A key's timers.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct KeyTimers {
+    event: BTreeSet<EventTime>,
+    processing: BTreeSet<EventTime>,
+}
+
+/// Everything one key holds: the user's state, records waiting for the watermark, timers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct KeyProcess<S, T> {
+    state: S,
+    pending: Vec<Stamped<T>>,
+    timers: KeyTimers,
+}
+
+impl<S: Default, T> Default for KeyProcess<S, T> {
+    fn default() -> Self {
+        KeyProcess {
+            state: S::default(),
+            pending: Vec::new(),
+            timers: KeyTimers::default(),
+        }
+    }
+}
+
+/// What a process function sees of its key: the state, the time, timers, and where its
+/// outputs go.
+pub struct ProcessContext<'a, K, S, U> {
+    key: &'a K,
+    state: &'a mut S,
+    timestamp: EventTime,
+    watermark: EventTime,
+    timers: &'a mut KeyTimers,
+    added: &'a mut Vec<(TimeDomain, EventTime)>,
+    out: &'a mut Vec<(EventTime, U)>,
+    cleared: &'a mut bool,
+}
+
+impl<K, S: Default, U> ProcessContext<'_, K, S, U> {
+    /// The key.
+    pub fn key(&self) -> &K {
+        self.key
+    }
+
+    /// The key's state.
+    pub fn state(&mut self) -> &mut S {
+        *self.cleared = false;
+        self.state
+    }
+
+    /// The timestamp of the record, or the time of the timer, being processed.
+    pub fn timestamp(&self) -> EventTime {
+        self.timestamp
+    }
+
+    /// The operator's watermark.
+    pub fn current_watermark(&self) -> EventTime {
+        self.watermark
+    }
+
+    /// The wall clock (ms since the Unix epoch).
+    pub fn current_processing_time(&self) -> EventTime {
+        crate::time::now_ms()
+    }
+
+    /// Calls [`KeyedProcessFunction::on_timer`] when the watermark reaches `time`; one timer
+    /// per key and time.
+    pub fn register_event_time_timer(&mut self, time: EventTime) {
+        if self.timers.event.insert(time) {
+            self.added.push((TimeDomain::EventTime, time));
+        }
+    }
+
+    /// Removes an event-time timer.
+    pub fn delete_event_time_timer(&mut self, time: EventTime) {
+        self.timers.event.remove(&time);
+    }
+
+    /// Calls [`KeyedProcessFunction::on_timer`] when the wall clock reaches `time`.
+    pub fn register_processing_time_timer(&mut self, time: EventTime) {
+        if self.timers.processing.insert(time) {
+            self.added.push((TimeDomain::ProcessingTime, time));
+        }
+    }
+
+    /// Removes a processing-time timer.
+    pub fn delete_processing_time_timer(&mut self, time: EventTime) {
+        self.timers.processing.remove(&time);
+    }
+
+    /// Emits `value` at the current timestamp.
+    pub fn emit(&mut self, value: U) {
+        self.out.push((self.timestamp, value));
+    }
+
+    /// Emits `value` with timestamp `ts`.
+    pub fn emit_at(&mut self, ts: EventTime, value: U) {
+        self.out.push((ts, value));
+    }
+
+    /// Resets the key's state to its default; a key with no state, timers or waiting
+    /// records is dropped from the operator's state (and its checkpoints).
+    pub fn clear(&mut self) {
+        *self.state = S::default();
+        *self.cleared = true;
+    }
+}
+
+type Indexed<K> = BTreeMap<EventTime, Vec<K>>;
+
+/// The process function of one instance and its keys.
+struct ProcessLogic<K, T, P: KeyedProcessFunction<K, T>, KF> {
+    function: P,
+    key: KF,
+    state: Rc<RefCell<KeyedState<K, KeyProcess<P::State, T>>>>,
+    /// When keys have records or event timers due.
+    event_index: Indexed<K>,
+    processing_index: Indexed<K>,
+    forwarder: Forwarder,
+    /// The watermark that stamps outputs (the one before the current advance).
+    output_watermark: EventTime,
+}
+
+/// A key's next step: a record or an event timer, whichever is earlier.
+enum Step<T> {
+    Record(Stamped<T>),
+    Timer(EventTime),
+}
+
+impl<K, T, P, KF> ProcessLogic<K, T, P, KF>
+where
+    K: Key,
+    T: Data,
+    P: KeyedProcessFunction<K, T>,
+    KF: Fn(&T) -> K + 'static,
+{
+    fn restore_index(&mut self) {
+        let state = self.state.borrow();
+        for (k, kp) in state.iter() {
+            let times = kp.pending.iter().map(|r| r.ts).chain(kp.timers.event.iter().copied());
+            for t in times {
+                self.event_index.entry(t).or_default().push(k.clone());
+            }
+            for &t in &kp.timers.processing {
+                self.processing_index.entry(t).or_default().push(k.clone());
+            }
+        }
+    }
+
+    /// Runs the function for one key: `step` decides what it is called with.
+    fn call(
+        &mut self,
+        key: &K,
+        watermark: EventTime,
+        mut step: impl FnMut(&mut KeyProcess<P::State, T>) -> Option<(Step<T>, TimeDomain)>,
+        out: &mut Vec<Emit<P::Out, T>>,
+    ) {
+        let mut added = Vec::new();
+        let mut emitted = Vec::new();
+        let mut state = self.state.borrow_mut();
+        let kp = state.entry_or_insert_with(key.clone(), KeyProcess::default);
+        let mut cleared = false;
+        while let Some((next, domain)) = step(kp) {
+            let mut ctx = ProcessContext {
+                key,
+                state: &mut kp.state,
+                timestamp: 0,
+                watermark,
+                timers: &mut kp.timers,
+                added: &mut added,
+                out: &mut emitted,
+                cleared: &mut cleared,
+            };
+            match next {
+                Step::Record(rec) => {
+                    ctx.timestamp = rec.ts;
+                    self.function.process_element(rec, &mut ctx);
+                }
+                Step::Timer(time) => {
+                    ctx.timestamp = time;
+                    self.function.on_timer(Timer { time, domain }, &mut ctx);
+                }
+            }
+        }
+        let empty = kp.pending.is_empty() && kp.timers.event.is_empty() && kp.timers.processing.is_empty();
+        if cleared && empty {
+            state.remove(key);
+        }
+        drop(state);
+        for (domain, t) in added {
+            let index = match domain {
+                TimeDomain::EventTime => &mut self.event_index,
+                TimeDomain::ProcessingTime => &mut self.processing_index,
+            };
+            index.entry(t).or_default().push(key.clone());
+        }
+        let watermark = self.output_watermark;
+        out.extend(emitted.into_iter().map(|(ts, data)| {
+            Emit::Out(Stamped {
+                ts,
+                data,
+                watermark,
+            })
+        }));
+    }
+
+    /// Records and event timers of `key` up to `watermark`, in time order.
+    fn run_key(&mut self, key: &K, watermark: EventTime, out: &mut Vec<Emit<P::Out, T>>) {
+        if self.state.borrow().get(key).is_none() {
+            return;
+        }
+        let mut sorted = false;
+        self.call(
+            key,
+            watermark,
+            |kp| {
+                if !sorted {
+                    kp.pending.sort_by_key(|r| r.ts);
+                    sorted = true;
+                }
+                let record = kp.pending.first().map(|r| r.ts).filter(|&t| t <= watermark);
+                let timer = kp.timers.event.first().copied().filter(|&t| t <= watermark);
+                match (record, timer) {
+                    (Some(r), Some(t)) if t < r => {
+                        kp.timers.event.remove(&t);
+                        Some((Step::Timer(t), TimeDomain::EventTime))
+                    }
+                    (Some(_), _) => Some((Step::Record(kp.pending.remove(0)), TimeDomain::EventTime)),
+                    (None, Some(t)) => {
+                        kp.timers.event.remove(&t);
+                        Some((Step::Timer(t), TimeDomain::EventTime))
+                    }
+                    (None, None) => None,
+                }
+            },
+            out,
+        );
+    }
+}
+
+impl<K, T, P, KF> EventLogic for ProcessLogic<K, T, P, KF>
+where
+    K: Key,
+    T: Data,
+    P: KeyedProcessFunction<K, T>,
+    KF: Fn(&T) -> K + 'static,
+{
+    type In = Stamped<T>;
+    type Out = Emit<P::Out, T>;
+
+    fn add(&mut self, record: Stamped<T>, watermark: EventTime, out: &mut Vec<Self::Out>) {
+        let key = (self.key)(&record.data);
+        if record.ts <= record.watermark {
+            // Late when read: processed now, with the watermark past it.
+            let mut once = Some(record);
+            self.call(&key, watermark, |_| once.take().map(|r| (Step::Record(r), TimeDomain::EventTime)), out);
+            return;
+        }
+        self.event_index.entry(record.ts).or_default().push(key.clone());
+        let mut state = self.state.borrow_mut();
+        state.entry_or_insert_with(key, KeyProcess::default).pending.push(record);
+    }
+
+    fn advance(&mut self, previous: EventTime, watermark: EventTime, out: &mut Vec<Self::Out>) {
+        self.output_watermark = previous;
+        while let Some(entry) = self.event_index.first_entry() {
+            if *entry.key() > watermark {
+                break;
+            }
+            let mut keys = entry.remove();
+            keys.sort_unstable_by_key(key_hash);
+            keys.dedup();
+            for key in keys {
+                self.run_key(&key, watermark, out);
+            }
+        }
+        self.output_watermark = watermark;
+        out.extend(self.forwarder.announce(watermark));
+    }
+
+    fn on_processing_time(&mut self, now: EventTime, out: &mut Vec<Self::Out>) -> Option<EventTime> {
+        while let Some(entry) = self.processing_index.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            let mut keys = entry.remove();
+            keys.sort_unstable_by_key(key_hash);
+            keys.dedup();
+            for key in keys {
+                if self.state.borrow().get(&key).is_none() {
+                    continue;
+                }
+                let watermark = self.output_watermark;
+                self.call(
+                    &key,
+                    watermark,
+                    |kp| {
+                        let t = kp.timers.processing.first().copied().filter(|&t| t <= now)?;
+                        kp.timers.processing.remove(&t);
+                        Some((Step::Timer(t), TimeDomain::ProcessingTime))
+                    },
+                    out,
+                );
+            }
+        }
+        self.processing_index.keys().next().copied()
+    }
+}
+
+impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedEventStream<'s, K, T, F> {
+    /// Runs a [`KeyedProcessFunction`] on each key's records: per-key state and timers,
+    /// checkpointed with the job. The outputs form an event stream whose watermark is this
+    /// operator's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{execute, Collector, Config};
+    /// use weir_core::time::{KeyedProcessFunction, ProcessContext, Stamped, Timer, WatermarkStrategy};
+    ///
+    /// /// Emits a user's session length once they have been quiet for 30 s.
+    /// struct Sessions;
+    /// impl KeyedProcessFunction<u32, (u32, i64)> for Sessions {
+    ///     type State = Option<(i64, i64)>; // (first, last) timestamp
+    ///     type Out = (u32, i64);
+    ///     fn process_element(&mut self, r: Stamped<(u32, i64)>,
+    ///                        ctx: &mut ProcessContext<'_, u32, Self::State, Self::Out>) {
+    ///         let first = ctx.state().map_or(r.ts, |(first, _)| first);
+    ///         if let Some((_, last)) = *ctx.state() {
+    ///             ctx.delete_event_time_timer(last + 30_000);
+    ///         }
+    ///         *ctx.state() = Some((first, r.ts));
+    ///         ctx.register_event_time_timer(r.ts + 30_000);
+    ///     }
+    ///     fn on_timer(&mut self, _t: Timer, ctx: &mut ProcessContext<'_, u32, Self::State, Self::Out>) {
+    ///         if let Some((first, last)) = ctx.state().take() {
+    ///             let user = *ctx.key();
+    ///             ctx.emit((user, last - first));
+    ///         }
+    ///         ctx.clear();
+    ///     }
+    /// }
+    ///
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     let clicks = vec![(1u32, 0i64), (1, 10_000), (2, 5_000), (1, 100_000)];
+    ///     job.from_vec("clicks", clicks)
+    ///         .assign_timestamps("ts", WatermarkStrategy::for_bounded_out_of_orderness(
+    ///             Duration::from_secs(5)).with_timestamp_assigner(|c: &(u32, i64)| c.1))
+    ///         .key_by(|c: &(u32, i64)| c.0)
+    ///         .process("sessions", Sessions)
+    ///         .records()
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![(1, 0), (1, 10_000), (2, 0)]);
+    /// ```
+    pub fn process<P: KeyedProcessFunction<K, T>>(
+        self,
+        op: impl Into<Op>,
+        function: P,
+    ) -> EventStream<'s, P::Out> {
+        let op = op.into();
+        let events = &self.events;
+        let ctx = Rc::clone(&events.records.ctx);
+        let handle = ctx.add_operator(&op, "process", &[(events.records.node, Partitioning::Hash)]);
+        let slot: KeyedStateSlot<K, KeyProcess<P::State, T>> = KeyedStateSlot::new(&ctx, &handle, None);
+        let mut logic = ProcessLogic {
+            function,
+            key: self.key.clone(),
+            state: Rc::clone(&slot.state),
+            event_index: BTreeMap::new(),
+            processing_index: BTreeMap::new(),
+            forwarder: Forwarder::new(&handle),
+            output_watermark: crate::time::NO_WATERMARK,
+        };
+        logic.restore_index();
+        let targets = Rc::clone(&handle.placement);
+        let key = self.stamped_key();
+        let pact = Exchange::new(move |x: &Stamped<T>| {
+            targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
+        });
+        let out = event_operator(
+            &events.records.stream,
+            pact,
+            &events.watermarks,
+            &events.generators,
+            &handle,
+            ctx.scope.clone(),
+            logic,
+            move |epoch| slot.applied_below(epoch),
+        );
+        split_output(ctx, out, &handle, "unused")
+    }
+}
