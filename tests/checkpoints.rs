@@ -438,7 +438,7 @@ fn run_loop(
                 LoopEvent::Record(..) => None,
             })
             .key_by(|_| 0u8)
-            .aggregate(
+            .aggregate_per_epoch(
                 op("sum").parallelism(1),
                 |_| (0u64, 0u64),
                 |(n, known), (m, k)| {

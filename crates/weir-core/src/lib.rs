@@ -19,7 +19,8 @@
 //!     Ok(())
 //! })
 //! .unwrap();
-//! // Squares of even numbers end in 0, 4 or 6; all 1000 records fit in one epoch.
+//! // Squares of even numbers end in 0, 4 or 6; all 1000 records fit in one epoch, so each
+//! // running sum is emitted once.
 //! assert_eq!(out.len(), 3);
 //! ```
 #![warn(missing_docs)]

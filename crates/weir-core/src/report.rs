@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::plan::Plan;
 
 /// One operator instance's counters as gathered for the report: node id, then
-/// [in, out, busy ns, dead letters] and the named counters.
-pub(crate) type NodeCounters = (usize, ([u64; 4], Vec<(String, u64)>));
+/// [in, out, busy ns, dead letters], the named counters and the event-time watermark.
+pub(crate) type NodeCounters = (usize, ([u64; 4], Vec<(String, u64)>, Option<i64>));
 
 /// Counters of one operator instance on one worker. Updated once per batch, not per record.
 #[derive(Debug, Default)]
@@ -91,7 +91,7 @@ impl OperatorMetrics {
             start: Instant::now(),
         }
     }
-    pub(crate) fn snapshot(&self) -> ([u64; 4], Vec<(String, u64)>) {
+    pub(crate) fn snapshot(&self) -> ([u64; 4], Vec<(String, u64)>, Option<i64>) {
         let counters = self
             .counters
             .borrow()
@@ -106,6 +106,7 @@ impl OperatorMetrics {
                 self.dead.get(),
             ],
             counters,
+            self.watermark.get(),
         )
     }
 }
@@ -149,6 +150,9 @@ pub struct OperatorReport {
     pub dead_letters: u64,
     /// Operator-specific named counters (see [`OperatorMetrics::count`]).
     pub counters: std::collections::BTreeMap<String, u64>,
+    /// The event-time watermark (ms) of an event-time operator: the lowest over its
+    /// instances at the end of the job (`i64::MAX` once its inputs ended).
+    pub watermark: Option<i64>,
 }
 
 /// What a finished job reports: per-operator counts and times, dead letters, wall time.
@@ -185,8 +189,11 @@ impl JobReport {
                 ..OperatorReport::default()
             })
             .collect();
-        for (node, ([rin, rout, busy, dead], counters)) in parts {
+        for (node, ([rin, rout, busy, dead], counters, watermark)) in parts {
             if let Some(op) = operators.get_mut(*node) {
+                if let Some(w) = watermark {
+                    op.watermark = Some(op.watermark.map_or(*w, |o| o.min(*w)));
+                }
                 op.records_in += rin;
                 op.records_out += rout;
                 op.busy_ms += *busy as f64 / 1e6;
@@ -227,6 +234,11 @@ impl fmt::Display for JobReport {
                 o.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
             writeln!(f, "{:<28} {}", o.name, counters.join(" "))?;
         }
+        for o in &self.operators {
+            if let Some(w) = o.watermark {
+                writeln!(f, "{:<28} watermark {}", o.name, watermark_text(w))?;
+            }
+        }
         if let Some(last) = self.checkpoints.last() {
             let bytes: u64 = self.checkpoints.iter().map(|c| c.bytes).sum();
             writeln!(
@@ -249,6 +261,15 @@ impl fmt::Display for JobReport {
     }
 }
 
+/// A watermark for people: `none yet`, `end of input`, or milliseconds.
+fn watermark_text(w: i64) -> String {
+    match w {
+        i64::MIN => "none yet".into(),
+        i64::MAX => "end of input".into(),
+        w => format!("{w} ms"),
+    }
+}
+
 /// Live operator counters of a running job, for a metrics endpoint: every worker of this
 /// process publishes its counters a few times a second (and at the end). Clone it into
 /// [`crate::Config::live_metrics`] and read it from any thread.
@@ -262,6 +283,8 @@ struct LiveState {
     started: Option<Instant>,
     /// Per worker: operator name → [in, out, busy ns, dead letters].
     workers: std::collections::BTreeMap<usize, Vec<(String, [u64; 4])>>,
+    /// Per worker: operator name → event-time watermark, for operators that track one.
+    watermarks: std::collections::BTreeMap<usize, Vec<(String, i64)>>,
     /// Checkpoints, as the coordinator (worker 0, on process 0) saw them; `None` when the
     /// job does not checkpoint (or this process does not coordinate).
     checkpoints: Option<CheckpointGauges>,
@@ -315,6 +338,27 @@ impl LiveMetrics {
             .checkpoints
             .get_or_insert_with(CheckpointGauges::default)
             .failed += 1;
+    }
+
+    pub(crate) fn publish_watermarks(&self, worker: usize, watermarks: Vec<(String, i64)>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .watermarks
+            .insert(worker, watermarks);
+    }
+
+    /// Per event-time operator: its watermark (ms), the lowest over this process's workers.
+    pub fn watermarks(&self) -> Vec<(String, i64)> {
+        let state = self.inner.lock().unwrap();
+        let mut lowest: std::collections::BTreeMap<String, i64> = Default::default();
+        for marks in state.watermarks.values() {
+            for (name, w) in marks {
+                let e = lowest.entry(name.clone()).or_insert(*w);
+                *e = (*e).min(*w);
+            }
+        }
+        lowest.into_iter().collect()
     }
 
     /// Per operator (summed over this process's workers): [in, out, busy ns, dead letters].
@@ -390,6 +434,18 @@ impl LiveMetrics {
                     "{name}{{operator=\"{operator}\"}} {}",
                     value(c, elapsed)
                 );
+            }
+        }
+        let watermarks = self.watermarks();
+        if !watermarks.is_empty() {
+            let name = "weir_operator_watermark_ms";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Event-time watermark of the operator (lowest over workers).\n# TYPE {name} gauge"
+            );
+            for (operator, w) in watermarks {
+                let operator = operator.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(out, "{name}{{operator=\"{operator}\"}} {w}");
             }
         }
         let checkpoints = self.inner.lock().unwrap().checkpoints.clone();
@@ -548,6 +604,22 @@ mod tests {
         assert_eq!(
             live.operators()[0],
             ("map".to_string(), [16, 14, 1_000_000_000, 2])
+        );
+    }
+
+    #[test]
+    fn live_watermarks_are_the_lowest_over_workers() {
+        let live = LiveMetrics::new();
+        live.publish_watermarks(0, vec![("window".into(), 5_000)]);
+        live.publish_watermarks(1, vec![("window".into(), 3_000), ("ts".into(), 9_000)]);
+        assert_eq!(
+            live.watermarks(),
+            vec![("ts".to_string(), 9_000), ("window".to_string(), 3_000)]
+        );
+        let text = live.prometheus();
+        assert!(
+            text.contains("weir_operator_watermark_ms{operator=\"window\"} 3000"),
+            "{text}"
         );
     }
 }

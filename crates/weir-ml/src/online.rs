@@ -835,7 +835,7 @@ pub fn learn_online_parallel<'s, T: Data, C: OnlineClassifier + Clone>(
             ParallelEvent::Prediction(_) => None,
         })
         .key_by(|_| 0u8)
-        .aggregate(
+        .aggregate_per_epoch(
             Op::from(format!("{name}.merge")).parallelism(1),
             |_| Locals::default(),
             |locals, local| locals.0.push(local),

@@ -80,16 +80,96 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         (handle, pact)
     }
 
-    /// Folds the records of each key within each epoch into one value, emitted as
-    /// `(key, accumulator)` when the epoch is complete.
+    /// A running aggregate per key (Flink's `keyBy(..).aggregate`/`sum`): every record of a
+    /// key since the job started is folded into one accumulator, kept in checkpointed keyed
+    /// state, and after each epoch the operator emits `(key, accumulator)` for every key that
+    /// changed in it. The last value emitted for a key is its total; it does not depend on
+    /// epoch size, parallelism or checkpoints and restores.
+    ///
+    /// ```
+    /// use weir_core::{execute, op, Collector, Config, EpochPolicy};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     job.generate(op("numbers").parallelism(1).epochs(EpochPolicy::Records(10)), Some(100), |i| i)
+    ///         .key_by(|x| x % 2)
+    ///         .aggregate("sums", |_| 0u64, |acc, x| *acc += x)
+    ///         .collect(op("out").parallelism(1), &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// // One update per key and epoch (10 epochs); the last holds the total.
+    /// let updates = out.take();
+    /// assert_eq!(updates.len(), 20);
+    /// let last_even = updates.iter().filter(|(k, _)| *k == 0).map(|(_, v)| *v).max();
+    /// assert_eq!(last_even, Some((0..100).step_by(2).sum()));
+    /// ```
     pub fn aggregate<A: Data>(
+        self,
+        op: impl Into<Op>,
+        init: impl Fn(&K) -> A + 'static,
+        fold: impl FnMut(&mut A, T) + 'static,
+    ) -> DataStream<'s, (K, A)> {
+        let op = op.into();
+        let (handle, pact) = self.keyed_operator(&op, "aggregate");
+        let slot = KeyedStateSlot::new(&self.input.ctx, &handle, None);
+        let mut totals = RunningTotals {
+            key: self.key.clone(),
+            init,
+            fold,
+            slot,
+        };
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let out = self
+            .input
+            .stream
+            .clone()
+            .unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
+                pact,
+                &handle.name,
+                move |_cap, _info| {
+                    let mut pending: EpochStash<Vec<T>> = EpochStash::new();
+                    let mut changed = Vec::new();
+                    move |(input, frontier), output| {
+                        let _busy = metrics.busy_in(node);
+                        input.for_each(|cap, data| {
+                            metrics.add_in(data.len());
+                            if let Some(records) = pending.for_message(&cap, output.output_index())
+                            {
+                                records.append(data);
+                            }
+                        });
+                        while let Some((cap, records)) = pending.next_complete(frontier) {
+                            totals.fold_changed(records, &mut changed);
+                            metrics.add_out(changed.len());
+                            output.session(&cap).give_iterator(changed.drain(..));
+                        }
+                        totals.slot.applied(frontier);
+                    }
+                },
+            );
+        DataStream::from_parts(
+            Rc::clone(&self.input.ctx),
+            out,
+            handle.node,
+            handle.placement,
+        )
+    }
+
+    /// Folds the records of each key within each epoch into one value, emitted as
+    /// `(key, accumulator)` when the epoch is complete, then forgotten. Epochs are a
+    /// processing artefact (record counts or time slots), so the groups depend on epoch
+    /// size: use this to combine what an epoch produced (for example models trained on
+    /// one epoch each), and [`KeyedStream::aggregate`] or windows for results that must
+    /// not depend on it.
+    pub fn aggregate_per_epoch<A: Data>(
         self,
         op: impl Into<Op>,
         init: impl Fn(&K) -> A + 'static,
         mut fold: impl FnMut(&mut A, T) + 'static,
     ) -> DataStream<'s, (K, A)> {
         let op = op.into();
-        let (handle, pact) = self.keyed_operator(&op, "aggregate");
+        let (handle, pact) = self.keyed_operator(&op, "aggregate_per_epoch");
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
         let key = self.key.clone();
@@ -223,12 +303,12 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         )
     }
 
-    /// Number of records per key and epoch.
+    /// The running number of records per key (see [`KeyedStream::aggregate`]).
     pub fn count(self, op: impl Into<Op>) -> DataStream<'s, (K, u64)> {
         self.aggregate(op, |_| 0u64, |n, _| *n += 1)
     }
 
-    /// Sum of `value` per key and epoch.
+    /// The running sum of `value` per key.
     pub fn sum<V>(
         self,
         op: impl Into<Op>,
@@ -240,7 +320,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         self.aggregate(op, |_| V::default(), move |acc, x| *acc += value(&x))
     }
 
-    /// Smallest `value` per key and epoch.
+    /// The running smallest `value` per key.
     pub fn min<V: Data + PartialOrd>(
         self,
         op: impl Into<Op>,
@@ -249,7 +329,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         self.extreme(op, value, |new, old| new < old)
     }
 
-    /// Largest `value` per key and epoch.
+    /// The running largest `value` per key.
     pub fn max<V: Data + PartialOrd>(
         self,
         op: impl Into<Op>,
@@ -425,6 +505,30 @@ impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
             let acc = state.entry_or_insert_with(k.clone(), || init(&k));
             (self.fold)(acc, x);
         }
+    }
+
+    /// Folds a complete epoch's records and returns the keys that changed with their new
+    /// accumulators (each key once).
+    fn fold_changed<T>(&mut self, records: Vec<T>, changed: &mut Vec<(K, A)>)
+    where
+        KF: Fn(&T) -> K,
+        F: FnMut(&mut A, T),
+    {
+        let mut state = self.slot.state.borrow_mut();
+        let mut touched: FxHashMap<K, ()> = FxHashMap::default();
+        for x in records {
+            let k = (self.key)(&x);
+            let init = &self.init;
+            if !touched.contains_key(&k) {
+                touched.insert(k.clone(), ());
+            }
+            let acc = state.entry_or_insert_with(k.clone(), || init(&k));
+            (self.fold)(acc, x);
+        }
+        changed.extend(touched.into_keys().filter_map(|k| {
+            let acc = state.get(&k)?.clone();
+            Some((k, acc))
+        }));
     }
 
     /// Every key's accumulator (the state stays: a final checkpoint still saves it).

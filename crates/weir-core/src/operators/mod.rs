@@ -4,6 +4,7 @@ pub(crate) mod bridge;
 pub(crate) mod broadcast_state;
 pub(crate) mod epoch_stash;
 pub(crate) mod feedback;
+pub(crate) mod global_aggregate;
 pub(crate) mod join;
 pub(crate) mod join_state;
 pub(crate) mod keyed;

@@ -264,6 +264,11 @@ fn publish(
             })
             .collect();
         live.publish(index, counters);
+        let watermarks = metrics
+            .iter()
+            .filter_map(|(node, m)| Some((names.get(*node).cloned()?, m.watermark()?)))
+            .collect();
+        live.publish_watermarks(index, watermarks);
     }
 }
 

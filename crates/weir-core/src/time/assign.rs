@@ -48,6 +48,8 @@ struct Assigner<T> {
     strategy: WatermarkStrategy<T>,
     operator: String,
     id: u64,
+    /// Whether this worker hosts an instance.
+    hosted: bool,
     generator: Rc<RefCell<Generator>>,
 }
 
@@ -104,6 +106,10 @@ impl<T: Data> Assigner<T> {
 
     /// The watermark message to send now, if the watermark or idleness changed.
     fn announce(&self, finished: bool) -> Option<WatermarkMessage> {
+        // Workers without an instance of this operator have no watermark to announce.
+        if !self.hosted {
+            return None;
+        }
         let mut g = self.generator.borrow_mut();
         let idle = !finished
             && self
@@ -111,7 +117,7 @@ impl<T: Data> Assigner<T> {
                 .idle_timeout
                 .is_some_and(|t| g.last_record.elapsed() >= t);
         let watermark = if finished { END_OF_TIME } else { g.watermark() };
-        if (watermark, idle) == g.sent || (watermark == NO_WATERMARK && !idle && !g.sent.1) {
+        if (watermark, idle) == g.sent {
             return None;
         }
         g.sent = (watermark, idle);
@@ -193,6 +199,7 @@ impl<'s, T: Data> DataStream<'s, T> {
             strategy,
             operator: handle.name.clone(),
             id: generator_id(handle.node, instance),
+            hosted: handle.instance.is_some(),
             generator,
         };
         let metrics = Rc::clone(&handle.metrics);
@@ -204,11 +211,15 @@ impl<'s, T: Data> DataStream<'s, T> {
             move |cap, info| {
                 let activator = scope.activator_for(Rc::clone(&info.address));
                 let mut held: Option<Capability<Epoch>> = Some(cap);
+                // The latest epoch records were sent at: the end of input is announced
+                // there, after them, never before.
+                let mut latest: Epoch = 0;
                 let mut buffer = Vec::new();
                 move |(input, frontier), output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|cap, data| {
                         metrics.add_in(data.len());
+                        latest = latest.max(cap.least().copied().unwrap_or(0));
                         let dead = assigner.stamp(data, &mut buffer);
                         metrics.add_dead(dead);
                         metrics.add_out(buffer.len() - dead as usize);
@@ -235,8 +246,12 @@ impl<'s, T: Data> DataStream<'s, T> {
                             }
                         }
                         None => {
-                            if let Some(cap) = held.take() {
+                            if let Some(mut cap) = held.take() {
+                                if *cap.time() < latest {
+                                    cap.downgrade(&latest);
+                                }
                                 if let Some(mark) = assigner.announce(true) {
+                                    metrics.set_watermark(mark.watermark);
                                     output.session(&cap).give(Err(Aside::Mark(mark)));
                                 }
                             }
@@ -249,10 +264,11 @@ impl<'s, T: Data> DataStream<'s, T> {
             },
         );
         let (records, aside) = out.ok_err::<Vec<Stamped<T>>, _, Vec<Aside>, _, _>(|r| r);
-        let (marks, dead) = aside.ok_err::<Vec<WatermarkMessage>, _, Vec<DeadLetter>, _, _>(|a| match a {
-            Aside::Mark(m) => Ok(m),
-            Aside::Dead(d) => Err(d),
-        });
+        let (marks, dead) =
+            aside.ok_err::<Vec<WatermarkMessage>, _, Vec<DeadLetter>, _, _>(|a| match a {
+                Aside::Mark(m) => Ok(m),
+                Aside::Dead(d) => Err(d),
+            });
         ctx.dead_letters
             .borrow_mut()
             .push((dead, handle.node, Rc::clone(&handle.placement)));

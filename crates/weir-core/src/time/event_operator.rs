@@ -26,7 +26,11 @@ pub(crate) trait EventLogic: 'static {
     /// [`END_OF_TIME`] when the input ends).
     fn advance(&mut self, previous: EventTime, watermark: EventTime, out: &mut Vec<Self::Out>);
     /// The wall clock is at `now` (ms): fire what is due; returns when to be called next.
-    fn on_processing_time(&mut self, _now: EventTime, _out: &mut Vec<Self::Out>) -> Option<EventTime> {
+    fn on_processing_time(
+        &mut self,
+        _now: EventTime,
+        _out: &mut Vec<Self::Out>,
+    ) -> Option<EventTime> {
         None
     }
 }
@@ -52,71 +56,86 @@ where
     let mut tracker = WatermarkTracker::new(generators);
     let metrics = Rc::clone(&handle.metrics);
     let node = handle.node;
-    records.clone().binary_frontier::<_, VecBuilder<L::Out>, _, _, _, _>(
-        marks,
-        pact,
-        Pipeline,
-        &handle.name,
-        move |cap, info| {
-            let activator = scope.activator_for(Rc::clone(&info.address));
-            let mut held: Option<Capability<Epoch>> = Some(cap);
-            let mut epochs = EventEpochs::new();
-            let mut buffer = Vec::new();
-            move |(records, records_frontier), (marks, marks_frontier), output| {
-                let _busy = metrics.busy_in(node);
-                records.for_each(|cap, data| {
-                    metrics.add_in(data.len());
-                    if let Some(e) = epochs.for_message(&cap, output.output_index()) {
-                        e.records.append(data);
+    records
+        .clone()
+        .binary_frontier::<_, VecBuilder<L::Out>, _, _, _, _>(
+            marks,
+            pact,
+            Pipeline,
+            &handle.name,
+            move |cap, info| {
+                let activator = scope.activator_for(Rc::clone(&info.address));
+                let mut held: Option<Capability<Epoch>> = Some(cap);
+                // The latest epoch outputs were sent at: what the end of input sends goes
+                // there, after them.
+                let mut latest: Epoch = 0;
+                let mut epochs = EventEpochs::new();
+                let mut buffer = Vec::new();
+                move |(records, records_frontier), (marks, marks_frontier), output| {
+                    let _busy = metrics.busy_in(node);
+                    records.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        if let Some(e) = epochs.for_message(&cap, output.output_index()) {
+                            e.records.append(data);
+                        }
+                    });
+                    marks.for_each(|cap, data| {
+                        if let Some(e) = epochs.for_message(&cap, output.output_index()) {
+                            e.marks.append(data);
+                        }
+                    });
+                    while let Some((cap, input)) =
+                        epochs.next_complete(records_frontier, marks_frontier)
+                    {
+                        let previous = tracker.current();
+                        for rec in input.records {
+                            logic.add(rec, previous, &mut buffer);
+                        }
+                        let watermark = tracker.apply(&input.marks);
+                        metrics.set_watermark(watermark);
+                        if watermark > previous {
+                            logic.advance(previous, watermark, &mut buffer);
+                        }
+                        latest = latest.max(*cap.time());
+                        send(&metrics, &mut buffer, &cap, output);
                     }
-                });
-                marks.for_each(|cap, data| {
-                    if let Some(e) = epochs.for_message(&cap, output.output_index()) {
-                        e.marks.append(data);
+                    let lowest = lowest(records_frontier, marks_frontier);
+                    let Some(cap) = held.as_mut() else { return };
+                    if *cap.time() < lowest && lowest != Epoch::MAX {
+                        cap.downgrade(&lowest);
                     }
-                });
-                while let Some((cap, input)) = epochs.next_complete(records_frontier, marks_frontier) {
-                    let previous = tracker.current();
-                    for rec in input.records {
-                        logic.add(rec, previous, &mut buffer);
+                    let now = crate::time::now_ms();
+                    if let Some(next) = logic.on_processing_time(now, &mut buffer) {
+                        activator.activate_after(Duration::from_millis((next - now).max(1) as u64));
                     }
-                    let watermark = tracker.apply(&input.marks);
-                    metrics.set_watermark(watermark);
-                    if watermark > previous {
-                        logic.advance(previous, watermark, &mut buffer);
+                    if lowest == Epoch::MAX {
+                        if *cap.time() < latest {
+                            cap.downgrade(&latest);
+                        }
+                        let previous = tracker.current();
+                        if previous < END_OF_TIME {
+                            logic.advance(previous, END_OF_TIME, &mut buffer);
+                        }
                     }
-                    send(&metrics, &mut buffer, &cap, output);
-                }
-                let lowest = lowest(records_frontier, marks_frontier);
-                let Some(cap) = held.as_mut() else { return };
-                if *cap.time() < lowest && lowest != Epoch::MAX {
-                    cap.downgrade(&lowest);
-                }
-                let now = crate::time::now_ms();
-                if let Some(next) = logic.on_processing_time(now, &mut buffer) {
-                    activator.activate_after(Duration::from_millis((next - now).max(1) as u64));
-                }
-                if lowest == Epoch::MAX {
-                    let previous = tracker.current();
-                    if previous < END_OF_TIME {
-                        logic.advance(previous, END_OF_TIME, &mut buffer);
+                    send(&metrics, &mut buffer, cap, output);
+                    applied(lowest);
+                    if lowest == Epoch::MAX {
+                        held = None;
                     }
                 }
-                send(&metrics, &mut buffer, cap, output);
-                applied(lowest);
-                if lowest == Epoch::MAX {
-                    held = None;
-                }
-            }
-        },
-    )
+            },
+        )
 }
 
 fn send<O: Data>(
     metrics: &crate::report::OperatorMetrics,
     buffer: &mut Vec<O>,
     cap: &Capability<Epoch>,
-    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, Epoch, VecBuilder<O>>,
+    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<
+        '_,
+        Epoch,
+        VecBuilder<O>,
+    >,
 ) {
     if !buffer.is_empty() {
         metrics.add_out(buffer.len());

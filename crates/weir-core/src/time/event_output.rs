@@ -24,26 +24,28 @@ pub(crate) enum Emit<U, L> {
 
 /// An operator instance's watermark as a generator of its output stream.
 pub(crate) struct Forwarder {
-    id: u64,
+    /// `None` on a worker without an instance of the operator: it announces nothing.
+    id: Option<u64>,
     sent: EventTime,
 }
 
 impl Forwarder {
     pub(crate) fn new(handle: &OpHandle) -> Self {
         Forwarder {
-            id: generator_id(handle.node, handle.instance.unwrap_or(0)),
+            id: handle.instance.map(|i| generator_id(handle.node, i)),
             sent: NO_WATERMARK,
         }
     }
 
     /// The message announcing `watermark`, if it moved.
     pub(crate) fn announce<U, L>(&mut self, watermark: EventTime) -> Option<Emit<U, L>> {
+        let id = self.id?;
         if watermark <= self.sent {
             return None;
         }
         self.sent = watermark;
         Some(Emit::Mark(WatermarkMessage {
-            generator: self.id,
+            generator: id,
             watermark,
             idle: false,
         }))
@@ -75,7 +77,10 @@ pub(crate) fn split_output<'s, U: Data, L: Data>(
         DeadLetter::for_record(
             &name,
             format!("event time {}", s.ts),
-            format!("{reason} (the watermark was at {} when it was read)", s.watermark),
+            format!(
+                "{reason} (the watermark was at {} when it was read)",
+                s.watermark
+            ),
             &s.data,
         )
     });

@@ -73,7 +73,12 @@ where
         let state = self.state.borrow();
         for (k, buffers) in state.iter() {
             let times = buffers.left.iter().map(|a| a.ts.saturating_add(self.upper));
-            let times = times.chain(buffers.right.iter().map(|b| b.ts.saturating_sub(self.lower)));
+            let times = times.chain(
+                buffers
+                    .right
+                    .iter()
+                    .map(|b| b.ts.saturating_sub(self.lower)),
+            );
             for t in times {
                 self.cleanup.entry(t).or_default().push(k.clone());
             }
@@ -116,21 +121,33 @@ where
             match record.data {
                 Side::Left(a) => {
                     for b in &buffers.right {
-                        if b.ts >= record.ts.saturating_add(lower) && b.ts <= record.ts.saturating_add(upper) {
+                        if b.ts >= record.ts.saturating_add(lower)
+                            && b.ts <= record.ts.saturating_add(upper)
+                        {
                             matches.push((record.ts.max(b.ts), (self.join)(&key, &a, &b.data)));
                         }
                     }
                     free_at = record.ts.saturating_add(upper);
-                    buffers.left.push(Stamped { ts: record.ts, data: a, watermark: record.watermark });
+                    buffers.left.push(Stamped {
+                        ts: record.ts,
+                        data: a,
+                        watermark: record.watermark,
+                    });
                 }
                 Side::Right(b) => {
                     for a in &buffers.left {
-                        if record.ts >= a.ts.saturating_add(lower) && record.ts <= a.ts.saturating_add(upper) {
+                        if record.ts >= a.ts.saturating_add(lower)
+                            && record.ts <= a.ts.saturating_add(upper)
+                        {
                             matches.push((record.ts.max(a.ts), (self.join)(&key, &a.data, &b)));
                         }
                     }
                     free_at = record.ts.saturating_sub(lower);
-                    buffers.right.push(Stamped { ts: record.ts, data: b, watermark: record.watermark });
+                    buffers.right.push(Stamped {
+                        ts: record.ts,
+                        data: b,
+                        watermark: record.watermark,
+                    });
                 }
             }
         }
@@ -159,8 +176,12 @@ where
                 // A left record can still meet right records up to ts + upper, a right one
                 // left records from ts - upper to ts - lower; later records are above the
                 // watermark.
-                buffers.left.retain(|a| a.ts.saturating_add(upper) > watermark);
-                buffers.right.retain(|b| b.ts.saturating_sub(lower) > watermark);
+                buffers
+                    .left
+                    .retain(|a| a.ts.saturating_add(upper) > watermark);
+                buffers
+                    .right
+                    .retain(|b| b.ts.saturating_sub(lower) > watermark);
                 if buffers.left.is_empty() && buffers.right.is_empty() {
                     state.remove(&key);
                 }
@@ -217,7 +238,11 @@ impl<'s, K: Key, A: Data, FA: Fn(&A) -> K + Clone + 'static> KeyedEventStream<'s
         let op = op.into();
         let (sides, key) = union_sides(&op, self, other);
         let ctx = Rc::clone(&sides.records.ctx);
-        let handle = ctx.add_operator(&op, "interval_join", &[(sides.records.node, Partitioning::Hash)]);
+        let handle = ctx.add_operator(
+            &op,
+            "interval_join",
+            &[(sides.records.node, Partitioning::Hash)],
+        );
         let slot: KeyedStateSlot<K, JoinBuffers<A, B>> = KeyedStateSlot::new(&ctx, &handle, None);
         let mut logic = IntervalJoin {
             key: key.clone(),
@@ -265,20 +290,23 @@ impl<'s, K: Key, A: Data, FA: Fn(&A) -> K + Clone + 'static> KeyedEventStream<'s
     {
         let op = op.into();
         let (sides, key) = union_sides(&op, self, other);
-        sides.key_by(key).window(windows).process(op, move |w, records| {
-            let mut out = Vec::new();
-            for a in records.iter().filter_map(|r| match &r.data {
-                Side::Left(a) => Some(a),
-                Side::Right(_) => None,
-            }) {
-                for r in records {
-                    if let Side::Right(b) = &r.data {
-                        out.push(join(w.key, a, b));
+        sides
+            .key_by(key)
+            .window(windows)
+            .process(op, move |w, records| {
+                let mut out = Vec::new();
+                for a in records.iter().filter_map(|r| match &r.data {
+                    Side::Left(a) => Some(a),
+                    Side::Right(_) => None,
+                }) {
+                    for r in records {
+                        if let Side::Right(b) = &r.data {
+                            out.push(join(w.key, a, b));
+                        }
                     }
                 }
-            }
-            out
-        })
+                out
+            })
     }
 }
 
@@ -288,7 +316,10 @@ fn union_sides<'s, K, A, B, FA, FB>(
     op: &Op,
     left: KeyedEventStream<'s, K, A, FA>,
     right: KeyedEventStream<'s, K, B, FB>,
-) -> (EventStream<'s, Side<A, B>>, impl Fn(&Side<A, B>) -> K + Clone + 'static)
+) -> (
+    EventStream<'s, Side<A, B>>,
+    impl Fn(&Side<A, B>) -> K + Clone + 'static,
+)
 where
     K: Key,
     A: Data,
@@ -302,12 +333,14 @@ where
         left.events.records.placement.len(),
         right.events.records.placement.len(),
     );
-    let l = left
-        .events
-        .map(crate::job::op(format!("{name}.left")).parallelism(lp), Side::Left);
-    let r = right
-        .events
-        .map(crate::job::op(format!("{name}.right")).parallelism(rp), Side::Right);
+    let l = left.events.map(
+        crate::job::op(format!("{name}.left")).parallelism(lp),
+        Side::Left,
+    );
+    let r = right.events.map(
+        crate::job::op(format!("{name}.right")).parallelism(rp),
+        Side::Right,
+    );
     let sides = l.union(format!("{name}.sides"), r);
     let key = move |s: &Side<A, B>| match s {
         Side::Left(a) => ka(a),

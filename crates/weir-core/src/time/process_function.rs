@@ -51,7 +51,12 @@ pub trait KeyedProcessFunction<K, T>: 'static {
     );
 
     /// Called when a timer of the key fires.
-    fn on_timer(&mut self, _timer: Timer, _ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>) {}
+    fn on_timer(
+        &mut self,
+        _timer: Timer,
+        _ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>,
+    ) {
+    }
 }
 
 /// A key's timers.
@@ -193,7 +198,11 @@ where
     fn restore_index(&mut self) {
         let state = self.state.borrow();
         for (k, kp) in state.iter() {
-            let times = kp.pending.iter().map(|r| r.ts).chain(kp.timers.event.iter().copied());
+            let times = kp
+                .pending
+                .iter()
+                .map(|r| r.ts)
+                .chain(kp.timers.event.iter().copied());
             for t in times {
                 self.event_index.entry(t).or_default().push(k.clone());
             }
@@ -238,7 +247,8 @@ where
                 }
             }
         }
-        let empty = kp.pending.is_empty() && kp.timers.event.is_empty() && kp.timers.processing.is_empty();
+        let empty =
+            kp.pending.is_empty() && kp.timers.event.is_empty() && kp.timers.processing.is_empty();
         if cleared && empty {
             state.remove(key);
         }
@@ -281,7 +291,9 @@ where
                         kp.timers.event.remove(&t);
                         Some((Step::Timer(t), TimeDomain::EventTime))
                     }
-                    (Some(_), _) => Some((Step::Record(kp.pending.remove(0)), TimeDomain::EventTime)),
+                    (Some(_), _) => {
+                        Some((Step::Record(kp.pending.remove(0)), TimeDomain::EventTime))
+                    }
                     (None, Some(t)) => {
                         kp.timers.event.remove(&t);
                         Some((Step::Timer(t), TimeDomain::EventTime))
@@ -309,12 +321,26 @@ where
         if record.ts <= record.watermark {
             // Late when read: processed now, with the watermark past it.
             let mut once = Some(record);
-            self.call(&key, watermark, |_| once.take().map(|r| (Step::Record(r), TimeDomain::EventTime)), out);
+            self.call(
+                &key,
+                watermark,
+                |_| {
+                    once.take()
+                        .map(|r| (Step::Record(r), TimeDomain::EventTime))
+                },
+                out,
+            );
             return;
         }
-        self.event_index.entry(record.ts).or_default().push(key.clone());
+        self.event_index
+            .entry(record.ts)
+            .or_default()
+            .push(key.clone());
         let mut state = self.state.borrow_mut();
-        state.entry_or_insert_with(key, KeyProcess::default).pending.push(record);
+        state
+            .entry_or_insert_with(key, KeyProcess::default)
+            .pending
+            .push(record);
     }
 
     fn advance(&mut self, previous: EventTime, watermark: EventTime, out: &mut Vec<Self::Out>) {
@@ -334,7 +360,11 @@ where
         out.extend(self.forwarder.announce(watermark));
     }
 
-    fn on_processing_time(&mut self, now: EventTime, out: &mut Vec<Self::Out>) -> Option<EventTime> {
+    fn on_processing_time(
+        &mut self,
+        now: EventTime,
+        out: &mut Vec<Self::Out>,
+    ) -> Option<EventTime> {
         while let Some(entry) = self.processing_index.first_entry() {
             if *entry.key() > now {
                 break;
@@ -351,7 +381,12 @@ where
                     &key,
                     watermark,
                     |kp| {
-                        let t = kp.timers.processing.first().copied().filter(|&t| t <= now)?;
+                        let t = kp
+                            .timers
+                            .processing
+                            .first()
+                            .copied()
+                            .filter(|&t| t <= now)?;
                         kp.timers.processing.remove(&t);
                         Some((Step::Timer(t), TimeDomain::ProcessingTime))
                     },
@@ -420,7 +455,8 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedEventStream<'s,
         let events = &self.events;
         let ctx = Rc::clone(&events.records.ctx);
         let handle = ctx.add_operator(&op, "process", &[(events.records.node, Partitioning::Hash)]);
-        let slot: KeyedStateSlot<K, KeyProcess<P::State, T>> = KeyedStateSlot::new(&ctx, &handle, None);
+        let slot: KeyedStateSlot<K, KeyProcess<P::State, T>> =
+            KeyedStateSlot::new(&ctx, &handle, None);
         let mut logic = ProcessLogic {
             function,
             key: self.key.clone(),

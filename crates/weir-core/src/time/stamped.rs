@@ -78,7 +78,8 @@ impl IntoTimestamp for i64 {
 
 impl IntoTimestamp for u64 {
     fn into_timestamp(self) -> Result<EventTime, String> {
-        i64::try_from(self).map_err(|_| format!("timestamp {self} does not fit in i64 milliseconds"))
+        i64::try_from(self)
+            .map_err(|_| format!("timestamp {self} does not fit in i64 milliseconds"))
     }
 }
 
@@ -87,7 +88,9 @@ impl IntoTimestamp for f64 {
         if self.is_finite() && self.abs() < 9.0e18 {
             Ok(self as i64)
         } else {
-            Err(format!("timestamp {self} is not a finite number of milliseconds"))
+            Err(format!(
+                "timestamp {self} is not a finite number of milliseconds"
+            ))
         }
     }
 }

@@ -15,7 +15,12 @@ pub(crate) trait WindowFunction<K, T>: 'static {
     fn create(&self) -> Self::Acc;
     fn add(&mut self, acc: &mut Self::Acc, record: &Stamped<T>);
     fn merge(&mut self, into: &mut Self::Acc, other: Self::Acc);
-    fn fire(&mut self, firing: &WindowContext<'_, K>, acc: &mut Self::Acc, out: &mut Vec<Self::Out>);
+    fn fire(
+        &mut self,
+        firing: &WindowContext<'_, K>,
+        acc: &mut Self::Acc,
+        out: &mut Vec<Self::Out>,
+    );
 }
 
 /// The window a process-window function is called for.

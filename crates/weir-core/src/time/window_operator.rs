@@ -85,8 +85,11 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
             state
                 .iter()
                 .map(|(k, kw)| {
-                    let mut times: Vec<EventTime> =
-                        kw.windows.iter().map(|w| w.window.max_timestamp()).collect();
+                    let mut times: Vec<EventTime> = kw
+                        .windows
+                        .iter()
+                        .map(|w| w.window.max_timestamp())
+                        .collect();
                     times.extend(kw.pending.iter().map(|r| r.ts));
                     (k.clone(), times)
                 })
@@ -104,7 +107,13 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
     }
 
     /// Adds a record to its key's windows (or emits it as late).
-    fn add(&mut self, key: K, mut rec: Stamped<T>, watermark: EventTime, out: &mut Vec<Emitted<W, K, T>>) {
+    fn add(
+        &mut self,
+        key: K,
+        mut rec: Stamped<T>,
+        watermark: EventTime,
+        out: &mut Vec<Emitted<W, K, T>>,
+    ) {
         if self.windows.domain == TimeDomain::ProcessingTime {
             rec.ts = crate::time::now_ms();
             rec.watermark = NO_WATERMARK;
@@ -117,7 +126,10 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
             }
             self.timer(rec.ts, key.clone());
             let mut state = self.state.borrow_mut();
-            state.entry_or_insert_with(key, KeyWindows::default).pending.push(rec);
+            state
+                .entry_or_insert_with(key, KeyWindows::default)
+                .pending
+                .push(rec);
             return;
         }
         let assigned = self.windows.assign(rec.ts);
@@ -153,7 +165,9 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
                         due.push(window.max_timestamp().saturating_add(self.lateness));
                     }
                 }
-                if window.max_timestamp() <= watermark {
+                if self.windows.domain == TimeDomain::EventTime
+                    && window.max_timestamp() <= watermark
+                {
                     // Late but allowed: a correction fires with this epoch.
                     due.push(watermark);
                 }
@@ -168,7 +182,11 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
     }
 
     /// The key's window `w`, opened if needed (kept sorted); whether it was opened.
-    fn find_or_open(function: &W, kw: &mut KeyWindows<W::Acc, T>, w: TimeWindow) -> (TimeWindow, bool) {
+    fn find_or_open(
+        function: &W,
+        kw: &mut KeyWindows<W::Acc, T>,
+        w: TimeWindow,
+    ) -> (TimeWindow, bool) {
         match kw.windows.binary_search_by(|o| o.window.cmp(&w)) {
             Ok(_) => (w, false),
             Err(i) => {
@@ -201,8 +219,13 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
         for i in absorbed.into_iter().rev() {
             let old = kw.windows.remove(i);
             function.merge(&mut open.acc, old.acc);
-            open.panes = open.panes.max(old.panes);
-            // A session that grew past the watermark fires again on time.
+            // Panes count the firings of one window: a session that did not change its
+            // bounds goes on counting, a merged one is a new window. One that ends where
+            // a fired session ended is past its on-time firing; one that grew past the
+            // watermark fires on time again.
+            if old.window == merged {
+                open.panes = old.panes;
+            }
             open.on_time |= old.on_time && old.window.end == merged.end;
         }
         let i = kw.windows.partition_point(|o| o.window < merged);
@@ -232,14 +255,20 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
         }
         let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
         if let WindowKind::Count { size, slide } = self.windows.kind {
+            // Count windows fire as they fill, never by time; the key keeps its count.
             Self::count_records(&mut self.function, kw, &key, watermark, size, slide, out);
+            return;
         }
         let lateness = self.lateness;
         let function = &mut self.function;
         kw.windows.retain_mut(|open| {
             let due = open.window.max_timestamp();
             if due <= watermark && (!open.on_time || open.changed) {
-                let timing = if open.on_time { Timing::Late } else { Timing::OnTime };
+                let timing = if open.on_time {
+                    Timing::Late
+                } else {
+                    Timing::OnTime
+                };
                 Self::emit(function, &key, open, timing, out);
                 open.on_time = true;
             }
@@ -250,7 +279,13 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
         }
     }
 
-    fn emit(function: &mut W, key: &K, open: &mut OpenWindow<W::Acc>, timing: Timing, out: &mut Vec<Emitted<W, K, T>>) {
+    fn emit(
+        function: &mut W,
+        key: &K,
+        open: &mut OpenWindow<W::Acc>,
+        timing: Timing,
+        out: &mut Vec<Emitted<W, K, T>>,
+    ) {
         let firing = WindowContext {
             key,
             window: open.window,
@@ -293,7 +328,11 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
                     end,
                 };
                 Self::find_or_open(function, kw, w);
-                let open = kw.windows.iter_mut().find(|o| o.window == w).expect("opened");
+                let open = kw
+                    .windows
+                    .iter_mut()
+                    .find(|o| o.window == w)
+                    .expect("opened");
                 function.add(&mut open.acc, &rec);
                 end += slide as i64;
             }
@@ -401,7 +440,11 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
     where
         A: Data,
     {
-        self.build(op.into(), "window_aggregate", Aggregating { init, add, merge })
+        self.build(
+            op.into(),
+            "window_aggregate",
+            Aggregating { init, add, merge },
+        )
     }
 
     /// Records per window.
@@ -418,7 +461,12 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
     where
         V: Data + Default + std::ops::AddAssign,
     {
-        self.aggregate(op, V::default, move |acc, x| *acc += value(x), |a, b| *a += b)
+        self.aggregate(
+            op,
+            V::default,
+            move |acc, x| *acc += value(x),
+            |a, b| *a += b,
+        )
     }
 
     /// Combines each window's records pairwise (Flink's `reduce`).
@@ -487,11 +535,17 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
         self.build(op.into(), "window_process", Processing { process: f })
     }
 
-    fn build<W: WindowFunction<K, T>>(self, op: Op, kind: &str, function: W) -> WindowOutput<'s, W::Out, T> {
+    fn build<W: WindowFunction<K, T>>(
+        self,
+        op: Op,
+        kind: &str,
+        function: W,
+    ) -> WindowOutput<'s, W::Out, T> {
         let events = &self.keyed.events;
         let ctx = Rc::clone(&events.records.ctx);
         let handle = ctx.add_operator(&op, kind, &[(events.records.node, Partitioning::Hash)]);
-        let slot: KeyedStateSlot<K, KeyWindows<W::Acc, T>> = KeyedStateSlot::new(&ctx, &handle, None);
+        let slot: KeyedStateSlot<K, KeyWindows<W::Acc, T>> =
+            KeyedStateSlot::new(&ctx, &handle, None);
         let mut logic = WindowLogic {
             windows: self.windows,
             lateness: self.lateness,
@@ -514,76 +568,92 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
         let scope = ctx.scope.clone();
-        let out = events.records.stream.clone().binary_frontier::<_, VecBuilder<Emitted<W, K, T>>, _, _, _, _>(
-            marks,
-            pact,
-            Pipeline,
-            &handle.name,
-            move |cap, info| {
-                let activator = scope.activator_for(Rc::clone(&info.address));
-                let mut held: Option<Capability<Epoch>> = Some(cap);
-                let mut epochs = EventEpochs::new();
-                let mut buffer = Vec::new();
-                let mut next_early = std::time::Instant::now() + logic.early.unwrap_or_default();
-                move |(records, records_frontier), (marks, marks_frontier), output| {
-                    let _busy = metrics.busy_in(node);
-                    records.for_each(|cap, data| {
-                        metrics.add_in(data.len());
-                        if let Some(e) = epochs.for_message(&cap, output.output_index()) {
-                            e.records.append(data);
+        let out = events
+            .records
+            .stream
+            .clone()
+            .binary_frontier::<_, VecBuilder<Emitted<W, K, T>>, _, _, _, _>(
+                marks,
+                pact,
+                Pipeline,
+                &handle.name,
+                move |cap, info| {
+                    let activator = scope.activator_for(Rc::clone(&info.address));
+                    let mut held: Option<Capability<Epoch>> = Some(cap);
+                    let mut epochs = EventEpochs::new();
+                    let mut buffer = Vec::new();
+                    let mut next_early =
+                        std::time::Instant::now() + logic.early.unwrap_or_default();
+                    move |(records, records_frontier), (marks, marks_frontier), output| {
+                        let _busy = metrics.busy_in(node);
+                        records.for_each(|cap, data| {
+                            metrics.add_in(data.len());
+                            if let Some(e) = epochs.for_message(&cap, output.output_index()) {
+                                e.records.append(data);
+                            }
+                        });
+                        marks.for_each(|cap, data| {
+                            if let Some(e) = epochs.for_message(&cap, output.output_index()) {
+                                e.marks.append(data);
+                            }
+                        });
+                        while let Some((cap, input)) =
+                            epochs.next_complete(records_frontier, marks_frontier)
+                        {
+                            let watermark = tracker.current();
+                            for rec in input.records {
+                                logic.add(key(&rec), rec, watermark, &mut buffer);
+                            }
+                            let watermark = tracker.apply(&input.marks);
+                            metrics.set_watermark(watermark);
+                            if logic.windows.domain == TimeDomain::EventTime {
+                                logic.fire_until(watermark, &mut buffer);
+                            }
+                            give(&metrics, &mut buffer, &cap, output);
                         }
-                    });
-                    marks.for_each(|cap, data| {
-                        if let Some(e) = epochs.for_message(&cap, output.output_index()) {
-                            e.marks.append(data);
+                        let lowest = lowest(records_frontier, marks_frontier);
+                        let Some(cap) = held.as_mut() else { return };
+                        if *cap.time() < lowest && lowest != Epoch::MAX {
+                            cap.downgrade(&lowest);
                         }
-                    });
-                    while let Some((cap, input)) = epochs.next_complete(records_frontier, marks_frontier) {
-                        let watermark = tracker.current();
-                        for rec in input.records {
-                            logic.add(key(&rec), rec, watermark, &mut buffer);
+                        if let Some(every) = logic.early {
+                            if std::time::Instant::now() >= next_early {
+                                logic.fire_early(&mut buffer);
+                                next_early = std::time::Instant::now() + every;
+                            }
+                            activator.activate_after(
+                                next_early.saturating_duration_since(std::time::Instant::now()),
+                            );
                         }
-                        let watermark = tracker.apply(&input.marks);
-                        metrics.set_watermark(watermark);
-                        if logic.windows.domain == TimeDomain::EventTime {
-                            logic.fire_until(watermark, &mut buffer);
+                        if logic.windows.domain == TimeDomain::ProcessingTime {
+                            let now = crate::time::now_ms();
+                            logic.fire_until(now - 1, &mut buffer);
+                            if let Some(&next) = logic.timers.keys().next() {
+                                activator.activate_after(Duration::from_millis(
+                                    (next + 1 - now).max(1) as u64,
+                                ));
+                            }
                         }
-                        give(&metrics, &mut buffer, &cap, output);
-                    }
-                    let lowest = lowest(records_frontier, marks_frontier);
-                    let Some(cap) = held.as_mut() else { return };
-                    if *cap.time() < lowest && lowest != Epoch::MAX {
-                        cap.downgrade(&lowest);
-                    }
-                    if let Some(every) = logic.early {
-                        if std::time::Instant::now() >= next_early {
-                            logic.fire_early(&mut buffer);
-                            next_early = std::time::Instant::now() + every;
+                        if lowest == Epoch::MAX {
+                            logic.fire_until(END_OF_TIME, &mut buffer);
                         }
-                        activator.activate_after(next_early.saturating_duration_since(std::time::Instant::now()));
-                    }
-                    if logic.windows.domain == TimeDomain::ProcessingTime {
-                        let now = crate::time::now_ms();
-                        logic.fire_until(now - 1, &mut buffer);
-                        if let Some(&next) = logic.timers.keys().next() {
-                            activator.activate_after(Duration::from_millis((next + 1 - now).max(1) as u64));
+                        give(&metrics, &mut buffer, cap, output);
+                        metrics.set_counter("late_records", logic.late);
+                        slot.applied_below(lowest);
+                        if lowest == Epoch::MAX {
+                            held = None;
                         }
                     }
-                    if lowest == Epoch::MAX {
-                        logic.fire_until(END_OF_TIME, &mut buffer);
-                    }
-                    give(&metrics, &mut buffer, cap, output);
-                    metrics.set_counter("late_records", logic.late);
-                    slot.applied_below(lowest);
-                    if lowest == Epoch::MAX {
-                        held = None;
-                    }
-                }
-            },
-        );
+                },
+            );
         let (results, late) = out.ok_err::<Vec<W::Out>, _, Vec<Stamped<T>>, _, _>(|r| r);
         WindowOutput {
-            results: DataStream::from_parts(Rc::clone(&ctx), results, handle.node, Rc::clone(&handle.placement)),
+            results: DataStream::from_parts(
+                Rc::clone(&ctx),
+                results,
+                handle.node,
+                Rc::clone(&handle.placement),
+            ),
             late: DataStream::from_parts(ctx, late, handle.node, Rc::clone(&handle.placement)),
             metrics: Rc::clone(&handle.metrics),
         }
@@ -595,7 +665,11 @@ fn give<O: Data>(
     metrics: &OperatorMetrics,
     buffer: &mut Vec<O>,
     cap: &Capability<Epoch>,
-    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, Epoch, VecBuilder<O>>,
+    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<
+        '_,
+        Epoch,
+        VecBuilder<O>,
+    >,
 ) {
     if !buffer.is_empty() {
         metrics.add_out(buffer.len());
@@ -654,6 +728,11 @@ impl<'s, K: Data, T: Data> DataStream<'s, WindowResult<K, Option<T>>> {
             value: r.value.expect("a fired window holds a record"),
             pane: r.pane,
         });
-        DataStream::from_parts(Rc::clone(&self.ctx), stream, self.node, Rc::clone(&self.placement))
+        DataStream::from_parts(
+            Rc::clone(&self.ctx),
+            stream,
+            self.node,
+            Rc::clone(&self.placement),
+        )
     }
 }

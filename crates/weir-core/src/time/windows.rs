@@ -225,7 +225,10 @@ pub struct WindowResult<K, R> {
 
 /// Merges `window` into a key's session windows (sorted by start): returns the merged
 /// window and the indexes of the existing windows it absorbs.
-pub(crate) fn merge_session(existing: &[TimeWindow], window: TimeWindow) -> (TimeWindow, Vec<usize>) {
+pub(crate) fn merge_session(
+    existing: &[TimeWindow],
+    window: TimeWindow,
+) -> (TimeWindow, Vec<usize>) {
     let mut merged = window;
     let mut absorbed = Vec::new();
     // Absorbing one window can make the cover reach the next: repeat until stable.
@@ -261,7 +264,19 @@ mod tests {
     #[test]
     fn tumbling_offsets_shift_the_windows() {
         let w = Windows::tumbling(Duration::from_secs(10)).offset(Duration::from_secs(3));
-        assert_eq!(w.assign(12_000), vec![TimeWindow { start: 3_000, end: 13_000 }]);
-        assert_eq!(w.assign(13_000), vec![TimeWindow { start: 13_000, end: 23_000 }]);
+        assert_eq!(
+            w.assign(12_000),
+            vec![TimeWindow {
+                start: 3_000,
+                end: 13_000
+            }]
+        );
+        assert_eq!(
+            w.assign(13_000),
+            vec![TimeWindow {
+                start: 13_000,
+                end: 23_000
+            }]
+        );
     }
 }

@@ -1,0 +1,248 @@
+//! Event-time state in checkpoints: a job that fails with windows, timers and interval-join
+//! buffers open resumes from its last checkpoint, and what it commits is exactly what a run
+//! without failure commits (as a multiset of lines), also at another parallelism.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use weir::prelude::*;
+use weir::time::{
+    KeyedProcessFunction, ProcessContext, Stamped, Timer, WatermarkStrategy, Windows,
+};
+use weir::CheckpointConfig;
+
+const N: u64 = 12_000;
+const KEYS: u64 = 41;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Ev {
+    id: u64,
+    key: u64,
+    ts: i64,
+}
+
+/// Event `i`: about 10 ms apart, up to 300 ms out of order; one in 61 held back 5 s (late),
+/// one in 37 held back 1.5 s (within the allowed lateness: a correction).
+fn event(i: u64) -> Ev {
+    let mut h = i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)) >> 20;
+    let held_back = match (i % 61, i % 37) {
+        (60, _) => 5_000,
+        (_, 36) => 1_500,
+        _ => 0,
+    };
+    let ts = i as i64 * 10 - (h % 300) as i64 - held_back;
+    Ev {
+        id: i,
+        key: (h >> 8) % KEYS,
+        ts,
+    }
+}
+
+/// Counts a key's records and emits the count every time an event-time timer 1 s after
+/// a record fires (one timer per key and second).
+struct TimedCounts;
+
+impl KeyedProcessFunction<u64, Ev> for TimedCounts {
+    type State = u64;
+    type Out = (u64, i64, u64);
+
+    fn process_element(
+        &mut self,
+        r: Stamped<Ev>,
+        ctx: &mut ProcessContext<'_, u64, u64, Self::Out>,
+    ) {
+        *ctx.state() += 1;
+        ctx.register_event_time_timer((r.ts.div_euclid(1_000) + 1) * 1_000);
+    }
+
+    fn on_timer(&mut self, timer: Timer, ctx: &mut ProcessContext<'_, u64, u64, Self::Out>) {
+        let (key, n) = (*ctx.key(), *ctx.state());
+        ctx.emit((key, timer.time, n));
+    }
+}
+
+#[derive(Clone)]
+struct FailOnce {
+    at: Option<u64>,
+    dir: PathBuf,
+    armed: Arc<AtomicBool>,
+}
+
+impl FailOnce {
+    fn check(&self, i: u64) {
+        let checkpointed = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("MANIFEST").exists());
+        if self.at.is_some_and(|at| i >= at)
+            && checkpointed
+            && self.armed.swap(false, Ordering::SeqCst)
+        {
+            panic!("injected failure at record {i}");
+        }
+    }
+}
+
+fn run(
+    workers: usize,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    let fail = FailOnce {
+        at: fail_at,
+        dir: checkpoints.to_path_buf(),
+        armed: Arc::new(AtomicBool::new(fail_at.is_some())),
+    };
+    let out = out.to_path_buf();
+    let config = Config::threads(workers)
+        .with_verbose(false)
+        .with_epochs(EpochPolicy::Records(300))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(40)));
+    execute(config, move |job| {
+        let fail = fail.clone();
+        let strategy = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_millis(300))
+            .with_timestamp_assigner(|e: &Ev| e.ts);
+        let events = job
+            .generate(op("events").parallelism(1).rate(60_000.0), Some(N), event)
+            .map(op("maybe_fail").parallelism(1), move |e: Ev| {
+                fail.check(e.id);
+                e
+            })
+            .assign_timestamps(op("ts").parallelism(1), strategy);
+        let (windows, late) = events
+            .clone()
+            .key_by(|e: &Ev| e.key)
+            .window(Windows::sliding(
+                Duration::from_millis(2_000),
+                Duration::from_millis(1_000),
+            ))
+            .allowed_lateness(Duration::from_millis(1_500))
+            .aggregate(
+                "windows",
+                || (0u64, 0u64),
+                |a, e: &Ev| {
+                    a.0 += 1;
+                    a.1 += e.id
+                },
+                |a, b| {
+                    a.0 += b.0;
+                    a.1 += b.1
+                },
+            )
+            .with_late_data();
+        windows
+            .map("window-lines", |r| {
+                (r.key, r.window.start, r.pane.index, r.value)
+            })
+            .write_jsonl("write-windows", out.join("windows"));
+        late.map("late-ids", |s: Stamped<Ev>| s.data.id)
+            .write_jsonl("write-late", out.join("late"));
+        events
+            .clone()
+            .key_by(|e: &Ev| e.key)
+            .process("timed-counts", TimedCounts)
+            .records()
+            .write_jsonl("write-timed", out.join("timed"));
+        let odd = events.clone().filter("odd", |e: &Ev| e.id % 2 == 1);
+        events
+            .filter("even", |e: &Ev| e.id % 2 == 0)
+            .key_by(|e: &Ev| e.key)
+            .interval_join(
+                "pairs",
+                odd.key_by(|e: &Ev| e.key),
+                -50,
+                50,
+                |_, a: &Ev, b: &Ev| (a.id, b.id),
+            )
+            .records()
+            .write_jsonl("write-pairs", out.join("pairs"));
+        Ok(())
+    })
+}
+
+/// Every committed line of each output, counted.
+fn committed(out: &Path) -> BTreeMap<String, BTreeMap<String, usize>> {
+    ["windows", "late", "timed", "pairs"]
+        .iter()
+        .map(|name| {
+            let mut lines = BTreeMap::new();
+            for entry in std::fs::read_dir(out.join(name)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.to_string_lossy().ends_with(".inprogress") {
+                    continue;
+                }
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    *lines.entry(line.to_string()).or_insert(0) += 1;
+                }
+            }
+            (name.to_string(), lines)
+        })
+        .collect()
+}
+
+fn assert_same(
+    got: &BTreeMap<String, BTreeMap<String, usize>>,
+    want: &BTreeMap<String, BTreeMap<String, usize>>,
+) {
+    for (name, lines) in want {
+        let g = &got[name];
+        let missing: Vec<_> = lines
+            .iter()
+            .filter(|(l, n)| g.get(*l) != Some(n))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = g
+            .iter()
+            .filter(|(l, n)| lines.get(*l) != Some(n))
+            .take(5)
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{name}: missing or miscounted {missing:?}, extra {extra:?}"
+        );
+    }
+}
+
+#[test]
+fn event_time_state_resumes_from_a_checkpoint_with_exactly_once_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, ckpt) = (tmp.path().join("reference"), tmp.path().join("ckpt-ref"));
+    run(2, &out, &ckpt, None).unwrap();
+    let reference = committed(&out);
+    let sizes: Vec<_> = reference
+        .iter()
+        .map(|(k, v)| (k.clone(), v.len()))
+        .collect();
+    assert!(
+        !reference["late"].is_empty() && !reference["pairs"].is_empty(),
+        "{sizes:?}"
+    );
+    assert!(
+        reference["windows"].keys().any(|l| !l.contains(",0,[")),
+        "corrections were emitted"
+    );
+
+    for (first, second) in [(2, 2), (2, 3), (3, 1)] {
+        let (out, ckpt) = (
+            tmp.path().join(format!("out-{first}-{second}")),
+            tmp.path().join(format!("ckpt-{first}-{second}")),
+        );
+        let error = run(first, &out, &ckpt, Some(N / 2)).unwrap_err();
+        assert!(error.to_string().contains("injected failure"), "{error}");
+        let report = run(second, &out, &ckpt, None).unwrap();
+        let read = report.operator("events").unwrap().records_out;
+        assert!(
+            read < N,
+            "the second run went on from a checkpoint: it read {read} of {N}"
+        );
+        assert_same(&committed(&out), &reference);
+    }
+}
