@@ -810,3 +810,119 @@ fn windows_match_the_reference_across_processes() {
     let done = std::fs::read_to_string(Path::new(&out)).expect("process 0 checked the results");
     assert!(done.ends_with("windows"));
 }
+
+/// A source that reads nothing until `release` is set (or a minute passed), then ends.
+struct Quiet {
+    release: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    started: Instant,
+}
+
+impl weir::PullSource<Ev> for Quiet {
+    fn pull(&mut self) -> weir::Pulled<Ev> {
+        let released = self.release.load(std::sync::atomic::Ordering::SeqCst);
+        if released || self.started.elapsed() > Duration::from_secs(60) {
+            weir::Pulled::Done
+        } else {
+            weir::Pulled::Pending(Duration::from_millis(5))
+        }
+    }
+}
+
+#[test]
+fn an_idle_source_stops_holding_the_watermark_back() {
+    // The quiet source ends only once a window has fired, which its watermark (none)
+    // would prevent forever if idleness did not leave it out of the minimum.
+    let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let input = events(8, 400, 3, 0);
+    let (out, flag) = (Collector::new(), std::sync::Arc::clone(&release));
+    let sink = out.clone();
+    let started = Instant::now();
+    let config = config(2).with_epochs(EpochPolicy::Interval(Duration::from_millis(10)));
+    execute(config, move |job| {
+        let idle = || strategy().with_idleness(Duration::from_millis(50));
+        let busy = job
+            .from_vec(op("busy").parallelism(1).rate(2_000.0), input.clone())
+            .assign_timestamps(op("busy-ts").parallelism(1), idle());
+        let release = std::sync::Arc::clone(&flag);
+        let quiet = job
+            .pull_source(op("quiet").parallelism(1), move |_, _| Quiet {
+                release: std::sync::Arc::clone(&release),
+                started,
+            })
+            .assign_timestamps(op("quiet-ts").parallelism(1), idle());
+        let flag = std::sync::Arc::clone(&flag);
+        busy.union("both", quiet)
+            .key_by(|e: &Ev| e.key)
+            .window(Windows::tumbling(Duration::from_millis(500)))
+            .count("window")
+            .results()
+            .inspect("release", move |_| {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst)
+            })
+            .collect("out", &sink);
+        Ok(())
+    })
+    .unwrap();
+    assert!(release.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "windows fired while the quiet source was idle"
+    );
+    assert_eq!(out.take().iter().map(|r| r.value).sum::<u64>(), 400);
+}
+
+#[test]
+fn processing_time_windows_and_timers_follow_the_wall_clock() {
+    /// Emits (key, timer time, wall clock at firing) for a processing-time timer 20 ms
+    /// after each key's first record.
+    struct Later;
+    impl KeyedProcessFunction<u32, Ev> for Later {
+        type State = bool;
+        type Out = (u32, i64, i64);
+        fn process_element(
+            &mut self,
+            _r: Stamped<Ev>,
+            ctx: &mut ProcessContext<'_, u32, bool, Self::Out>,
+        ) {
+            if !*ctx.state() {
+                *ctx.state() = true;
+                let at = ctx.current_processing_time() + 20;
+                ctx.register_processing_time_timer(at);
+            }
+        }
+        fn on_timer(&mut self, timer: Timer, ctx: &mut ProcessContext<'_, u32, bool, Self::Out>) {
+            assert_eq!(timer.domain, weir::time::TimeDomain::ProcessingTime);
+            let (key, now) = (*ctx.key(), ctx.current_processing_time());
+            ctx.emit((key, timer.time, now));
+        }
+    }
+    let input = events(12, 600, 4, 0);
+    let (windows, timers) = (Collector::new(), Collector::new());
+    let (w, t) = (windows.clone(), timers.clone());
+    execute(config(2), move |job| {
+        let events = job
+            .from_vec(op("events").rate(3_000.0), input.clone())
+            .ingestion_time("now");
+        events
+            .clone()
+            .key_by(|e: &Ev| e.key)
+            .window(Windows::tumbling(Duration::from_millis(50)).processing_time())
+            .count("per-50ms")
+            .results()
+            .collect("windows", &w);
+        events
+            .key_by(|e: &Ev| e.key)
+            .process("later", Later)
+            .records()
+            .collect("timers", &t);
+        Ok(())
+    })
+    .unwrap();
+    let windows = windows.take();
+    // Every record is in exactly one processing-time window.
+    assert_eq!(windows.iter().map(|r| r.value).sum::<u64>(), 600);
+    assert!(windows.len() > 4, "the stream spans several 50 ms windows");
+    let timers = timers.take();
+    assert!(!timers.is_empty());
+    assert!(timers.iter().all(|(_, at, now)| now >= at), "{timers:?}");
+}
