@@ -204,7 +204,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         };
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
-        let scope = ctx.scope.clone();
+        let scope = ctx.scope;
         let out = stream.unary_frontier::<VecBuilder<Result<Stamped<T>, Aside>>, _, _, _>(
             Pipeline,
             &handle.name,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use timely::dataflow::channels::pact::{ParallelizationContract, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
-use timely::dataflow::{Scope, Stream};
+use timely::dataflow::Stream;
 
 use crate::job::{Epoch, OpHandle};
 use crate::stream::{Data, VecBuilder};
@@ -44,7 +44,6 @@ pub(crate) fn event_operator<'s, L, P>(
     marks: &Stream<'s, Epoch, Vec<WatermarkMessage>>,
     generators: &[u64],
     handle: &OpHandle,
-    scope: Scope<'s, Epoch>,
     mut logic: L,
     applied: impl Fn(Epoch) + 'static,
 ) -> Stream<'s, Epoch, Vec<L::Out>>
@@ -52,6 +51,7 @@ where
     L: EventLogic,
     P: ParallelizationContract<Epoch, Vec<L::In>>,
 {
+    let scope = records.scope();
     let marks = broadcast_marks(marks, &handle.placement);
     let mut tracker = WatermarkTracker::new(generators);
     let metrics = Rc::clone(&handle.metrics);

@@ -2,7 +2,6 @@
 //! and the window join (Flink's `join(...).window(...)`). Both free their state once the
 //! watermark has passed what can still match.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -12,7 +11,6 @@ use timely::dataflow::channels::pact::Exchange;
 use crate::job::Op;
 use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
-use crate::state::KeyedState;
 use crate::stream::Data;
 use crate::time::event_operator::{event_operator, EventLogic};
 use crate::time::event_output::{split_output, Emit, Forwarder};
@@ -52,7 +50,7 @@ struct IntervalJoin<K, A, B, U, KF, F> {
     lower: EventTime,
     upper: EventTime,
     join: F,
-    state: Rc<RefCell<KeyedState<K, JoinBuffers<A, B>>>>,
+    state: crate::time::SharedKeyed<K, JoinBuffers<A, B>>,
     /// When keys have records to free.
     cleanup: BTreeMap<EventTime, Vec<K>>,
     forwarder: Forwarder,
@@ -266,7 +264,6 @@ impl<'s, K: Key, A: Data, FA: Fn(&A) -> K + Clone + 'static> KeyedEventStream<'s
             &sides.watermarks,
             &sides.generators,
             &handle,
-            ctx.scope.clone(),
             logic,
             move |epoch| slot.applied_below(epoch),
         );

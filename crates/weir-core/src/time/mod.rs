@@ -27,6 +27,9 @@ pub use window_function::WindowContext;
 pub use window_operator::{WindowOutput, WindowedStream};
 pub use windows::{Pane, TimeDomain, TimeWindow, Timing, WindowResult, Windows};
 
+/// Keyed state shared between an operator's logic and its checkpoint registration.
+pub(crate) type SharedKeyed<K, V> = std::rc::Rc<std::cell::RefCell<crate::state::KeyedState<K, V>>>;
+
 /// The wall clock in milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> EventTime {
     std::time::SystemTime::now()

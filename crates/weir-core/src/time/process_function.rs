@@ -1,7 +1,6 @@
 //! Keyed process functions (Flink's `KeyedProcessFunction`): per-key state and event-time and
 //! processing-time timers that call back.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -12,7 +11,6 @@ use timely::dataflow::channels::pact::Exchange;
 use crate::job::Op;
 use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
-use crate::state::KeyedState;
 use crate::stream::Data;
 use crate::time::event_operator::{event_operator, EventLogic};
 use crate::time::event_output::{split_output, Emit, Forwarder};
@@ -173,7 +171,7 @@ type Indexed<K> = BTreeMap<EventTime, Vec<K>>;
 struct ProcessLogic<K, T, P: KeyedProcessFunction<K, T>, KF> {
     function: P,
     key: KF,
-    state: Rc<RefCell<KeyedState<K, KeyProcess<P::State, T>>>>,
+    state: crate::time::SharedKeyed<K, KeyProcess<P::State, T>>,
     /// When keys have records or event timers due.
     event_index: Indexed<K>,
     processing_index: Indexed<K>,
@@ -478,7 +476,6 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedEventStream<'s,
             &events.watermarks,
             &events.generators,
             &handle,
-            ctx.scope.clone(),
             logic,
             move |epoch| slot.applied_below(epoch),
         );

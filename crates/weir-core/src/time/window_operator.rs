@@ -1,29 +1,25 @@
 //! The keyed window operator: records go into their key's windows as they arrive, and
 //! windows fire when the combined watermark (or the wall clock) passes their end.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::core::OkErr;
-use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
-use timely::dataflow::operators::Capability;
 
 use crate::dead_letter::DeadLetter;
-use crate::job::{Epoch, Op};
+use crate::job::Op;
 use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
-use crate::state::KeyedState;
-use crate::stream::{Data, DataStream, VecBuilder};
+use crate::stream::{Data, DataStream};
+use crate::time::event_operator::{event_operator, EventLogic};
 use crate::time::event_stream::KeyedEventStream;
 use crate::time::stamped::{EventTime, Stamped, END_OF_TIME, NO_WATERMARK};
-use crate::time::watermark_tracker::{broadcast_marks, lowest, EventEpochs, WatermarkTracker};
 use crate::time::window_function::{Aggregating, Processing, WindowContext, WindowFunction};
 use crate::time::windows::{
     merge_session, Pane, TimeDomain, TimeWindow, Timing, WindowKind, WindowResult, Windows,
@@ -64,20 +60,24 @@ impl<A, T> Default for KeyWindows<A, T> {
 type Emitted<W, K, T> = Result<<W as WindowFunction<K, T>>::Out, Stamped<T>>;
 
 /// The window logic of one operator instance.
-struct WindowLogic<K, T, W: WindowFunction<K, T>> {
+struct WindowLogic<K, T, W: WindowFunction<K, T>, KF> {
     windows: Windows,
     lateness: EventTime,
     early: Option<Duration>,
+    /// When the next early firing is due (wall clock, ms).
+    next_early: Option<EventTime>,
     function: W,
-    state: Rc<RefCell<KeyedState<K, KeyWindows<W::Acc, T>>>>,
+    key: KF,
+    state: crate::time::SharedKeyed<K, KeyWindows<W::Acc, T>>,
     /// When keys have windows to fire or purge (or count-window records to apply).
     timers: BTreeMap<EventTime, Vec<K>>,
     /// Keys with windows changed since the last early firing.
     early_keys: FxHashSet<K>,
     late: u64,
+    metrics: Rc<OperatorMetrics>,
 }
 
-impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
+impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
     /// Rebuilds the timers of restored state.
     fn restore_timers(&mut self) {
         let keys: Vec<(K, Vec<EventTime>)> = {
@@ -107,7 +107,7 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
     }
 
     /// Adds a record to its key's windows (or emits it as late).
-    fn add(
+    fn add_record(
         &mut self,
         key: K,
         mut rec: Stamped<T>,
@@ -360,6 +360,56 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>> WindowLogic<K, T, W> {
     }
 }
 
+impl<K, T, W, KF> EventLogic for WindowLogic<K, T, W, KF>
+where
+    K: Key,
+    T: Data,
+    W: WindowFunction<K, T>,
+    KF: Fn(&Stamped<T>) -> K + 'static,
+{
+    type In = Stamped<T>;
+    type Out = Emitted<W, K, T>;
+
+    fn add(&mut self, record: Stamped<T>, watermark: EventTime, out: &mut Vec<Self::Out>) {
+        let key = (self.key)(&record);
+        self.add_record(key, record, watermark, out);
+        self.metrics.set_counter("late_records", self.late);
+    }
+
+    fn advance(&mut self, _previous: EventTime, watermark: EventTime, out: &mut Vec<Self::Out>) {
+        // Processing-time windows fire by the clock, and all of them at the end of input.
+        if self.windows.domain == TimeDomain::EventTime || watermark == END_OF_TIME {
+            self.fire_until(watermark, out);
+        }
+    }
+
+    fn on_processing_time(
+        &mut self,
+        now: EventTime,
+        out: &mut Vec<Self::Out>,
+    ) -> Option<EventTime> {
+        let mut next = None;
+        if let (Some(every), Some(due)) = (self.early, self.next_early) {
+            let due = if now >= due {
+                self.fire_early(out);
+                now + every.as_millis() as EventTime
+            } else {
+                due
+            };
+            self.next_early = Some(due);
+            next = Some(due);
+        }
+        if self.windows.domain == TimeDomain::ProcessingTime {
+            self.fire_until(now - 1, out);
+            if let Some(&first) = self.timers.keys().next() {
+                let at = first + 1;
+                next = Some(next.map_or(at, |n: EventTime| n.min(at)));
+            }
+        }
+        next
+    }
+}
+
 /// A keyed event stream cut into windows: choose the lateness and triggers, then what the
 /// windows compute.
 pub struct WindowedStream<'s, K, T, F> {
@@ -550,11 +600,16 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
             windows: self.windows,
             lateness: self.lateness,
             early: self.early,
+            next_early: self
+                .early
+                .map(|every| crate::time::now_ms() + every.as_millis() as i64),
             function,
+            key: self.keyed.stamped_key(),
             state: Rc::clone(&slot.state),
             timers: BTreeMap::new(),
             early_keys: FxHashSet::default(),
             late: 0,
+            metrics: Rc::clone(&handle.metrics),
         };
         logic.restore_timers();
         let targets = Rc::clone(&handle.placement);
@@ -562,90 +617,15 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
         let pact = Exchange::new(move |x: &Stamped<T>| {
             targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
         });
-        let key = self.keyed.stamped_key();
-        let marks = broadcast_marks(&events.watermarks, &handle.placement);
-        let mut tracker = WatermarkTracker::new(&events.generators);
-        let metrics = Rc::clone(&handle.metrics);
-        let node = handle.node;
-        let scope = ctx.scope.clone();
-        let out = events
-            .records
-            .stream
-            .clone()
-            .binary_frontier::<_, VecBuilder<Emitted<W, K, T>>, _, _, _, _>(
-                marks,
-                pact,
-                Pipeline,
-                &handle.name,
-                move |cap, info| {
-                    let activator = scope.activator_for(Rc::clone(&info.address));
-                    let mut held: Option<Capability<Epoch>> = Some(cap);
-                    let mut epochs = EventEpochs::new();
-                    let mut buffer = Vec::new();
-                    let mut next_early =
-                        std::time::Instant::now() + logic.early.unwrap_or_default();
-                    move |(records, records_frontier), (marks, marks_frontier), output| {
-                        let _busy = metrics.busy_in(node);
-                        records.for_each(|cap, data| {
-                            metrics.add_in(data.len());
-                            if let Some(e) = epochs.for_message(&cap, output.output_index()) {
-                                e.records.append(data);
-                            }
-                        });
-                        marks.for_each(|cap, data| {
-                            if let Some(e) = epochs.for_message(&cap, output.output_index()) {
-                                e.marks.append(data);
-                            }
-                        });
-                        while let Some((cap, input)) =
-                            epochs.next_complete(records_frontier, marks_frontier)
-                        {
-                            let watermark = tracker.current();
-                            for rec in input.records {
-                                logic.add(key(&rec), rec, watermark, &mut buffer);
-                            }
-                            let watermark = tracker.apply(&input.marks);
-                            metrics.set_watermark(watermark);
-                            if logic.windows.domain == TimeDomain::EventTime {
-                                logic.fire_until(watermark, &mut buffer);
-                            }
-                            give(&metrics, &mut buffer, &cap, output);
-                        }
-                        let lowest = lowest(records_frontier, marks_frontier);
-                        let Some(cap) = held.as_mut() else { return };
-                        if *cap.time() < lowest && lowest != Epoch::MAX {
-                            cap.downgrade(&lowest);
-                        }
-                        if let Some(every) = logic.early {
-                            if std::time::Instant::now() >= next_early {
-                                logic.fire_early(&mut buffer);
-                                next_early = std::time::Instant::now() + every;
-                            }
-                            activator.activate_after(
-                                next_early.saturating_duration_since(std::time::Instant::now()),
-                            );
-                        }
-                        if logic.windows.domain == TimeDomain::ProcessingTime {
-                            let now = crate::time::now_ms();
-                            logic.fire_until(now - 1, &mut buffer);
-                            if let Some(&next) = logic.timers.keys().next() {
-                                activator.activate_after(Duration::from_millis(
-                                    (next + 1 - now).max(1) as u64,
-                                ));
-                            }
-                        }
-                        if lowest == Epoch::MAX {
-                            logic.fire_until(END_OF_TIME, &mut buffer);
-                        }
-                        give(&metrics, &mut buffer, cap, output);
-                        metrics.set_counter("late_records", logic.late);
-                        slot.applied_below(lowest);
-                        if lowest == Epoch::MAX {
-                            held = None;
-                        }
-                    }
-                },
-            );
+        let out = event_operator(
+            &events.records.stream,
+            pact,
+            &events.watermarks,
+            &events.generators,
+            &handle,
+            logic,
+            move |epoch| slot.applied_below(epoch),
+        );
         let (results, late) = out.ok_err::<Vec<W::Out>, _, Vec<Stamped<T>>, _, _>(|r| r);
         WindowOutput {
             results: DataStream::from_parts(
@@ -657,24 +637,6 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
             late: DataStream::from_parts(ctx, late, handle.node, Rc::clone(&handle.placement)),
             metrics: Rc::clone(&handle.metrics),
         }
-    }
-}
-
-/// Sends what the logic emitted, counting the results.
-fn give<O: Data>(
-    metrics: &OperatorMetrics,
-    buffer: &mut Vec<O>,
-    cap: &Capability<Epoch>,
-    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<
-        '_,
-        Epoch,
-        VecBuilder<O>,
-    >,
-) {
-    if !buffer.is_empty() {
-        metrics.add_out(buffer.len());
-        output.session(cap).give_container(buffer);
-        buffer.clear();
     }
 }
 
