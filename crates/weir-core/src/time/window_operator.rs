@@ -75,6 +75,8 @@ struct WindowLogic<K, T, W: WindowFunction<K, T>, KF> {
     early_keys: FxHashSet<K>,
     late: u64,
     metrics: Rc<OperatorMetrics>,
+    scratch_windows: Vec<TimeWindow>,
+    scratch_due: Vec<EventTime>,
 }
 
 impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
@@ -132,63 +134,75 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
                 .push(rec);
             return;
         }
-        let assigned = self.windows.assign(rec.ts);
-        let live: Vec<TimeWindow> = assigned
-            .into_iter()
-            .filter(|w| w.max_timestamp().saturating_add(self.lateness) > rec.watermark)
-            .collect();
+        // Scratch buffers kept between records: no allocation per record.
+        let mut live = std::mem::take(&mut self.scratch_windows);
+        let mut due = std::mem::take(&mut self.scratch_due);
+        live.clear();
+        due.clear();
+        self.windows.assign_into(rec.ts, &mut live);
+        let lateness = self.lateness;
+        live.retain(|w| w.max_timestamp().saturating_add(lateness) > rec.watermark);
         if live.is_empty() {
             self.late += 1;
             out.push(Err(rec));
-            return;
-        }
-        let mut due = Vec::new();
-        {
-            let mut state = self.state.borrow_mut();
-            let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
-            for w in live {
-                let (window, created) = if self.windows.is_session() {
-                    (Self::merge_into(&mut self.function, kw, w), true)
-                } else {
-                    Self::find_or_open(&self.function, kw, w)
-                };
-                let open = kw
-                    .windows
-                    .iter_mut()
-                    .find(|o| o.window == window)
-                    .expect("the window was just found or opened");
-                self.function.add(&mut open.acc, &rec);
-                open.changed = true;
-                if created {
-                    due.push(window.max_timestamp());
-                    if self.lateness > 0 {
-                        due.push(window.max_timestamp().saturating_add(self.lateness));
-                    }
-                }
-                if self.windows.domain == TimeDomain::EventTime
-                    && window.max_timestamp() <= watermark
-                {
-                    // Late but allowed: a correction fires with this epoch.
-                    due.push(watermark);
-                }
+        } else {
+            self.add_to_windows(&key, &rec, &live, watermark, &mut due);
+            for &t in &due {
+                self.timer(t, key.clone());
+            }
+            if self.early.is_some() {
+                self.early_keys.insert(key);
             }
         }
-        for t in due {
-            self.timer(t, key.clone());
-        }
-        if self.early.is_some() {
-            self.early_keys.insert(key);
+        self.scratch_windows = live;
+        self.scratch_due = due;
+    }
+
+    /// Adds a record to its live windows; `due` gets the times the key must be visited.
+    fn add_to_windows(
+        &mut self,
+        key: &K,
+        rec: &Stamped<T>,
+        live: &[TimeWindow],
+        watermark: EventTime,
+        due: &mut Vec<EventTime>,
+    ) {
+        let mut state = self.state.borrow_mut();
+        let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
+        for &w in live {
+            let (index, created) = if self.windows.is_session() {
+                (Self::merge_into(&mut self.function, kw, w), true)
+            } else {
+                Self::find_or_open(&self.function, kw, w)
+            };
+            let open = &mut kw.windows[index];
+            self.function.add(&mut open.acc, rec);
+            open.changed = true;
+            let end = open.window.max_timestamp();
+            if created {
+                due.push(end);
+                if self.lateness > 0 {
+                    due.push(end.saturating_add(self.lateness));
+                }
+            }
+            if self.windows.domain == TimeDomain::EventTime && end <= watermark {
+                // Late but allowed: a correction fires with this epoch.
+                due.push(watermark);
+            }
         }
     }
 
-    /// The key's window `w`, opened if needed (kept sorted); whether it was opened.
-    fn find_or_open(
-        function: &W,
-        kw: &mut KeyWindows<W::Acc, T>,
-        w: TimeWindow,
-    ) -> (TimeWindow, bool) {
+    /// The index of the key's window `w`, opened if needed (kept sorted); whether it was
+    /// opened.
+    fn find_or_open(function: &W, kw: &mut KeyWindows<W::Acc, T>, w: TimeWindow) -> (usize, bool) {
+        // Records mostly go to the newest window: look there first.
+        if let Some(last) = kw.windows.last() {
+            if last.window == w {
+                return (kw.windows.len() - 1, false);
+            }
+        }
         match kw.windows.binary_search_by(|o| o.window.cmp(&w)) {
-            Ok(_) => (w, false),
+            Ok(i) => (i, false),
             Err(i) => {
                 kw.windows.insert(
                     i,
@@ -200,13 +214,14 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
                         changed: false,
                     },
                 );
-                (w, true)
+                (i, true)
             }
         }
     }
 
-    /// Merges a record's session window with the key's overlapping sessions.
-    fn merge_into(function: &mut W, kw: &mut KeyWindows<W::Acc, T>, w: TimeWindow) -> TimeWindow {
+    /// Merges a record's session window with the key's overlapping sessions; returns the
+    /// merged session's index.
+    fn merge_into(function: &mut W, kw: &mut KeyWindows<W::Acc, T>, w: TimeWindow) -> usize {
         let existing: Vec<TimeWindow> = kw.windows.iter().map(|o| o.window).collect();
         let (merged, absorbed) = merge_session(&existing, w);
         let mut open = OpenWindow {
@@ -230,7 +245,7 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
         }
         let i = kw.windows.partition_point(|o| o.window < merged);
         kw.windows.insert(i, open);
-        merged
+        i
     }
 
     /// Fires and purges what the watermark `watermark` has passed.
@@ -327,13 +342,8 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
                     start: (end - size as i64).max(0),
                     end,
                 };
-                Self::find_or_open(function, kw, w);
-                let open = kw
-                    .windows
-                    .iter_mut()
-                    .find(|o| o.window == w)
-                    .expect("opened");
-                function.add(&mut open.acc, &rec);
+                let (i, _) = Self::find_or_open(function, kw, w);
+                function.add(&mut kw.windows[i].acc, &rec);
                 end += slide as i64;
             }
             let filled = position + 1;
@@ -610,6 +620,8 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
             early_keys: FxHashSet::default(),
             late: 0,
             metrics: Rc::clone(&handle.metrics),
+            scratch_windows: Vec::new(),
+            scratch_due: Vec::new(),
         };
         logic.restore_timers();
         let targets = Rc::clone(&handle.placement);

@@ -154,13 +154,20 @@ impl Windows {
     /// The windows a record at `ts` belongs to (time windows; a session window is the
     /// record's own `[ts, ts + gap)`, merged later).
     pub fn assign(&self, ts: EventTime) -> Vec<TimeWindow> {
+        let mut out = Vec::new();
+        self.assign_into(ts, &mut out);
+        out
+    }
+
+    /// [`Windows::assign`] into a buffer the caller reuses.
+    pub(crate) fn assign_into(&self, ts: EventTime, out: &mut Vec<TimeWindow>) {
         match self.kind {
             WindowKind::Tumbling { size, offset } => {
                 let start = ts - (ts - offset).rem_euclid(size);
-                vec![TimeWindow {
+                out.push(TimeWindow {
                     start,
                     end: start.saturating_add(size),
-                }]
+                });
             }
             WindowKind::Sliding {
                 size,
@@ -168,7 +175,6 @@ impl Windows {
                 offset,
             } => {
                 let last = ts - (ts - offset).rem_euclid(slide);
-                let mut out = Vec::with_capacity((size / slide + 1) as usize);
                 let mut start = last;
                 while start > ts - size {
                     out.push(TimeWindow {
@@ -177,13 +183,12 @@ impl Windows {
                     });
                     start -= slide;
                 }
-                out
             }
-            WindowKind::Session { gap } => vec![TimeWindow {
+            WindowKind::Session { gap } => out.push(TimeWindow {
                 start: ts,
                 end: ts.saturating_add(gap),
-            }],
-            WindowKind::Count { .. } => Vec::new(),
+            }),
+            WindowKind::Count { .. } => {}
         }
     }
 }
