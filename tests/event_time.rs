@@ -811,31 +811,34 @@ fn windows_match_the_reference_across_processes() {
     assert!(done.ends_with("windows"));
 }
 
-/// A source that reads nothing until `release` is set (or a minute passed), then ends.
+/// A source that reads nothing until `release` is set (or a minute passed), then reads
+/// `then` and ends.
 struct Quiet {
     release: std::sync::Arc<std::sync::atomic::AtomicBool>,
     started: Instant,
+    then: Vec<Ev>,
 }
 
 impl weir::PullSource<Ev> for Quiet {
     fn pull(&mut self) -> weir::Pulled<Ev> {
         let released = self.release.load(std::sync::atomic::Ordering::SeqCst);
         if released || self.started.elapsed() > Duration::from_secs(60) {
-            weir::Pulled::Done
+            match self.then.pop() {
+                Some(ev) => weir::Pulled::Record(ev),
+                None => weir::Pulled::Done,
+            }
         } else {
             weir::Pulled::Pending(Duration::from_millis(5))
         }
     }
 }
 
-#[test]
-fn an_idle_source_stops_holding_the_watermark_back() {
-    // The quiet source ends only once a window has fired, which its watermark (none)
-    // would prevent forever if idleness did not leave it out of the minimum.
+/// Runs `input` beside a quiet source that, once a window has fired, reads `then`: the
+/// window results and the late records.
+fn run_with_quiet_source(input: Vec<Ev>, then: Vec<Ev>) -> (Results, BTreeSet<u32>, Duration) {
     let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let input = events(8, 400, 3, 0);
-    let (out, flag) = (Collector::new(), std::sync::Arc::clone(&release));
-    let sink = out.clone();
+    let (out, late) = (Collector::new(), Collector::new());
+    let (sink, late_sink) = (out.clone(), late.clone());
     let started = Instant::now();
     let config = config(2).with_epochs(EpochPolicy::Interval(Duration::from_millis(10)));
     execute(config, move |job| {
@@ -843,32 +846,83 @@ fn an_idle_source_stops_holding_the_watermark_back() {
         let busy = job
             .from_vec(op("busy").parallelism(1).rate(2_000.0), input.clone())
             .assign_timestamps(op("busy-ts").parallelism(1), idle());
-        let release = std::sync::Arc::clone(&flag);
+        let (gate, then) = (std::sync::Arc::clone(&release), then.clone());
         let quiet = job
             .pull_source(op("quiet").parallelism(1), move |_, _| Quiet {
-                release: std::sync::Arc::clone(&release),
+                release: gate,
                 started,
+                then: then.clone(),
             })
             .assign_timestamps(op("quiet-ts").parallelism(1), idle());
-        let flag = std::sync::Arc::clone(&flag);
-        busy.union("both", quiet)
+        let release = std::sync::Arc::clone(&release);
+        let (results, late) = busy
+            .union("both", quiet)
             .key_by(|e: &Ev| e.key)
             .window(Windows::tumbling(Duration::from_millis(500)))
-            .count("window")
-            .results()
+            .aggregate(
+                "window",
+                || (0u64, 0u64),
+                |a, e: &Ev| {
+                    a.0 += 1;
+                    a.1 += e.value
+                },
+                |a, b| {
+                    a.0 += b.0;
+                    a.1 += b.1
+                },
+            )
+            .with_late_data();
+        results
             .inspect("release", move |_| {
-                flag.store(true, std::sync::atomic::Ordering::SeqCst)
+                release.store(true, std::sync::atomic::Ordering::SeqCst)
             })
             .collect("out", &sink);
+        late.map("late-ids", |s: Stamped<Ev>| s.data.id)
+            .collect("late", &late_sink);
         Ok(())
     })
     .unwrap();
-    assert!(release.load(std::sync::atomic::Ordering::SeqCst));
+    (
+        out.take(),
+        late.take().into_iter().collect(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn an_idle_source_stops_holding_the_watermark_back() {
+    // The quiet source ends only once a window has fired, which its watermark (none)
+    // would prevent for a minute if idleness did not leave it out of the minimum.
+    let input = events(8, 400, 3, 0);
+    let (results, late, took) = run_with_quiet_source(input, Vec::new());
     assert!(
-        started.elapsed() < Duration::from_secs(60),
+        took < Duration::from_secs(60),
         "windows fired while the quiet source was idle"
     );
-    assert_eq!(out.take().iter().map(|r| r.value).sum::<u64>(), 400);
+    assert!(late.is_empty());
+    assert_eq!(results.iter().map(|r| r.value.0).sum::<u64>(), 400);
+}
+
+#[test]
+fn records_of_a_source_back_from_idleness_behind_the_watermark_are_late() {
+    // Once windows have fired, the quiet source reads records from the start of time: its
+    // own watermark says nothing about them, the window's does, and they are late instead
+    // of reopening windows that fired.
+    let input = events(8, 400, 3, 0);
+    let old: Vec<Ev> = (0..5u32)
+        .map(|i| Ev {
+            id: 1_000 + i,
+            key: i % 3,
+            ts: i as i64,
+            value: 1,
+        })
+        .collect();
+    let (results, late, _) = run_with_quiet_source(input.clone(), old);
+    assert_eq!(late, (1_000..1_005).collect::<BTreeSet<u32>>());
+    let (expected, _) =
+        reference_windows(&input, 1, Windows::tumbling(Duration::from_millis(500)), 0);
+    assert_eq!(finals(&results), expected);
+    assert_eq!(results.len(), expected.len(), "no window fired twice");
 }
 
 #[test]

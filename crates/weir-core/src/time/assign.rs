@@ -237,8 +237,10 @@ impl<'s, T: Data> DataStream<'s, T> {
                                     cap.downgrade(&epoch);
                                 }
                                 if let Some(mark) = assigner.announce(false) {
+                                    // After every record already stamped, never before.
+                                    let at = cap.delayed(&latest.max(epoch));
                                     metrics.set_watermark(mark.watermark);
-                                    output.session(cap).give(Err(Aside::Mark(mark)));
+                                    output.session(&at).give(Err(Aside::Mark(mark)));
                                 }
                             }
                             if let Some(wait) = assigner.idle_in() {

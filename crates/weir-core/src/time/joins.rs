@@ -104,8 +104,8 @@ where
     type In = Stamped<Side<A, B>>;
     type Out = Emit<U, Side<A, B>>;
 
-    fn add(&mut self, record: Self::In, _watermark: EventTime, out: &mut Vec<Self::Out>) {
-        if record.ts <= record.watermark {
+    fn add(&mut self, record: Self::In, watermark: EventTime, out: &mut Vec<Self::Out>) {
+        if record.ts <= record.watermark.max(watermark) {
             out.push(Emit::Late(record));
             return;
         }

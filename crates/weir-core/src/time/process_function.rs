@@ -316,7 +316,7 @@ where
 
     fn add(&mut self, record: Stamped<T>, watermark: EventTime, out: &mut Vec<Self::Out>) {
         let key = (self.key)(&record.data);
-        if record.ts <= record.watermark {
+        if record.ts <= record.watermark.max(watermark) {
             // Late when read: processed now, with the watermark past it.
             let mut once = Some(record);
             self.call(

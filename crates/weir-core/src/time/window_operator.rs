@@ -121,7 +121,7 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
             rec.watermark = NO_WATERMARK;
         }
         if self.windows.is_count() {
-            if rec.ts <= rec.watermark {
+            if rec.ts <= rec.watermark.max(watermark) {
                 self.late += 1;
                 out.push(Err(rec));
                 return;
@@ -141,7 +141,10 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
         due.clear();
         self.windows.assign_into(rec.ts, &mut live);
         let lateness = self.lateness;
-        live.retain(|w| w.max_timestamp().saturating_add(lateness) > rec.watermark);
+        // Late by its own instance's watermark, or by this operator's (which is never
+        // ahead of the former unless an instance came back from idleness behind it).
+        let behind = rec.watermark.max(watermark);
+        live.retain(|w| w.max_timestamp().saturating_add(lateness) > behind);
         if live.is_empty() {
             self.late += 1;
             out.push(Err(rec));
