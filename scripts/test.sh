@@ -62,6 +62,7 @@ echo "== demo jobs, 2 workers"
 cargo run --quiet --example digits_scoring -- -w 2 --quiet
 cargo run --quiet --example any_model -- -w 2 --quiet
 cargo run --quiet --example wordcount -- -w 2 --output target/wordcount-ci
+cargo run --quiet --example clickstream_windows -- -w 2 --quiet --output target/clickstream-ci
 cargo run --quiet --example ps_training -- -w 3 --fail-once --quiet
 echo "== demo job graph"
 cargo run --quiet --example wordcount -- -w 2 --explain=json >/dev/null
