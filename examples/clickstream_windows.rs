@@ -252,8 +252,9 @@ fn describe_watermark(watermark: Option<i64>) -> String {
     }
 }
 
-/// The summary of the run (process 0).
-fn print_summary(report: &JobReport, args: &Args) {
+/// The summary of the run (process 0); an error when generated clicks did not give the
+/// counts of the plain loop.
+fn print_summary(report: &JobReport, args: &Args) -> anyhow::Result<()> {
     let count = |name: &str| report.operator(name).map_or(0, |o| o.records_in);
     let records = count("clicks");
     let late = count("write-late");
@@ -265,6 +266,10 @@ fn print_summary(report: &JobReport, args: &Args) {
             let (want_windows, want_late) = reference();
             println!("windows fired: {windows} (reference: {want_windows})");
             println!("late clicks:   {late} (reference: {want_late})");
+            anyhow::ensure!(
+                (windows, late) == (want_windows, want_late),
+                "the job's windows and late clicks differ from the plain loop's"
+            );
         }
     }
     println!(
@@ -278,6 +283,7 @@ fn print_summary(report: &JobReport, args: &Args) {
         describe_watermark(watermark)
     );
     println!("output: {}/{{windows,late}}/", args.output.display());
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -288,7 +294,7 @@ fn main() -> anyhow::Result<()> {
     let job_args = args.clone();
     let report = execute(config, move |job| build(job, &job_args))?;
     if !explaining && first_process {
-        print_summary(&report, &args);
+        print_summary(&report, &args)?;
     }
     Ok(())
 }
