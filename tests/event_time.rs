@@ -707,6 +707,7 @@ fn the_report_shows_each_event_time_operators_watermark() {
     let report = execute(config(2), move |job| {
         job.from_vec("events", input.clone())
             .assign_timestamps("ts", strategy())
+            .filter("all", |_| true)
             .key_by(|e: &Ev| e.key)
             .window(Windows::tumbling(Duration::from_secs(1)))
             .count("window")
@@ -715,8 +716,9 @@ fn the_report_shows_each_event_time_operators_watermark() {
         Ok(())
     })
     .unwrap();
-    // Finished inputs send the end of time.
+    // Finished inputs send the end of time, which element-wise operators pass on.
     assert_eq!(report.operator("window").unwrap().watermark, Some(i64::MAX));
+    assert_eq!(report.operator("all").unwrap().watermark, Some(i64::MAX));
     let assigner = report.operator("ts").unwrap().watermark;
     assert!(
         assigner.is_some_and(|w| w == i64::MAX || w >= max_ts - BOUND_MS - 1),

@@ -2,14 +2,14 @@
 
 use std::rc::Rc;
 
-use timely::dataflow::operators::core::Concat;
+use timely::dataflow::operators::core::{Concat, Inspect};
 use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::Stream;
 
 use crate::job::{Epoch, Op};
 use crate::operators::keyed::Key;
 use crate::stream::{Data, DataStream};
-use crate::time::stamped::{Stamped, WatermarkMessage};
+use crate::time::stamped::{EventTime, Stamped, WatermarkMessage};
 
 /// A stream whose records carry event timestamps, with the watermarks of the instances that
 /// assigned them ([`DataStream::assign_timestamps`]).
@@ -37,11 +37,30 @@ impl<T: Clone + 'static> Clone for EventStream<'_, T> {
 }
 
 impl<'s, T: Data> EventStream<'s, T> {
-    /// The same watermarks beside other records.
+    /// The same watermarks beside other records, produced by an element-wise operator: the
+    /// operator reports the watermark of the generators its worker sees.
     fn with_records<U: Data>(&self, records: DataStream<'s, Stamped<U>>) -> EventStream<'s, U> {
+        let metrics = records
+            .ctx
+            .metrics
+            .borrow()
+            .iter()
+            .find(|(node, _)| *node == records.node)
+            .map(|(_, m)| Rc::clone(m));
+        let mut seen: rustc_hash::FxHashMap<u64, EventTime> = Default::default();
+        let watermarks = self
+            .watermarks
+            .clone()
+            .inspect(move |m: &WatermarkMessage| {
+                let w = seen.entry(m.generator).or_insert(m.watermark);
+                *w = (*w).max(m.watermark);
+                if let (Some(metrics), Some(low)) = (&metrics, seen.values().min()) {
+                    metrics.set_watermark(*low);
+                }
+            });
         EventStream {
             records,
-            watermarks: self.watermarks.clone(),
+            watermarks,
             generators: Rc::clone(&self.generators),
         }
     }
