@@ -33,7 +33,7 @@ pub enum FileFormat {
 }
 
 /// Read buffer of a split.
-const READ_BUFFER: usize = 256 * 1024;
+const READ_BUFFER: usize = 64 * 1024;
 
 /// Reads the records of one instance's splits; yields decoded records, or dead letters for
 /// lines that do not decode or are too long. An I/O error fails the job (through
@@ -143,7 +143,7 @@ impl<T: DeserializeOwned> FileReader<T> {
     }
 
     /// Records a job failure and ends this reader.
-    fn fail(&mut self, error: WeirError) -> Option<Result<T, DeadLetter>> {
+    fn fail(&mut self, error: WeirError) -> Option<Decoded<T>> {
         JobContext::fail(&self.failure, error);
         self.current = None;
         self.splits = Vec::new().into_iter();
@@ -178,7 +178,7 @@ impl<T: DeserializeOwned> FileReader<T> {
                 let reason = too_long(len, self.max_line);
                 let at = locator.at(*lines_read);
                 let dead = DeadLetter::with_raw_prefix(&self.operator, at, reason, head, len);
-                return Ok(Step::Item(Err(dead)));
+                return Ok(Step::Item(Err(Box::new(dead))));
             }
         };
         let trimmed = text.trim_ascii();
@@ -190,15 +190,24 @@ impl<T: DeserializeOwned> FileReader<T> {
             Some(headers) => self.csv.decode::<T>(text, headers).map_err(|e| (e, text)),
         };
         Ok(Step::Item(decoded.map_err(|(reason, raw)| {
-            DeadLetter::new(&self.operator, locator.at(*lines_read), reason, raw)
+            Box::new(DeadLetter::new(
+                &self.operator,
+                locator.at(*lines_read),
+                reason,
+                raw,
+            ))
         })))
     }
 }
 
+/// A decoded line: the record, or its dead letter (boxed, so that the batches of records
+/// flowing out of a source stay the size of the records).
+type Decoded<T> = Result<T, Box<DeadLetter>>;
+
 /// What one line of a split gives.
 enum Step<T> {
     /// A record, or a dead letter.
-    Item(Result<T, DeadLetter>),
+    Item(Decoded<T>),
     /// Nothing: a blank line.
     Blank,
     /// The split is exhausted.
@@ -230,8 +239,8 @@ impl<T: DeserializeOwned> FileReader<T> {
     }
 }
 
-impl<T: DeserializeOwned + 'static> PullSource<Result<T, DeadLetter>> for FileReader<T> {
-    fn pull(&mut self) -> Pulled<Result<T, DeadLetter>> {
+impl<T: DeserializeOwned + 'static> PullSource<Decoded<T>> for FileReader<T> {
+    fn pull(&mut self) -> Pulled<Decoded<T>> {
         match self.next() {
             Some(item) => Pulled::Record(item),
             None => Pulled::Done,
@@ -247,7 +256,7 @@ impl<T: DeserializeOwned + 'static> PullSource<Result<T, DeadLetter>> for FileRe
 }
 
 impl<T: DeserializeOwned> Iterator for FileReader<T> {
-    type Item = Result<T, DeadLetter>;
+    type Item = Decoded<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -336,6 +345,7 @@ impl<'s> Job<'s> {
             stream.ok_err::<Vec<T>, T, Vec<DeadLetter>, DeadLetter, _>(move |r| match r {
                 Ok(x) => Ok(x),
                 Err(dead) => {
+                    let dead = *dead;
                     dead_count.add_dead(1);
                     dead_count.remove_out(1);
                     if fail_fast {

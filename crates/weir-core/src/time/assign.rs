@@ -1,17 +1,19 @@
 //! `assign_timestamps`: the operator that gives records their event time and generates the
 //! watermarks of an [`EventStream`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::OkErr;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
 
 use crate::dead_letter::DeadLetter;
-use crate::job::{Epoch, Op};
+use crate::job::{Epoch, Op, OpHandle};
 use crate::state::InstanceCheckpoint;
 use crate::stream::{Data, DataStream, VecBuilder};
 use crate::time::event_stream::EventStream;
@@ -55,9 +57,11 @@ struct Assigner<T> {
 
 impl<T: Data> Assigner<T> {
     /// Stamps a batch: records with a valid timestamp are stamped with the watermark before
-    /// them; the others become dead letters.
-    fn stamp(&self, data: &mut Vec<T>, out: &mut Vec<Result<Stamped<T>, Aside>>) -> u64 {
+    /// them; the others become dead letters. Returns how many did.
+    fn stamp(&self, data: &mut Vec<T>, out: &mut Vec<Stamped<T>>, aside: &mut Vec<Aside>) -> u64 {
         let mut g = self.generator.borrow_mut();
+        // The output buffer leaves with each batch: one allocation, not a doubling series.
+        out.reserve(data.len());
         let limit = self.strategy.max_future.map(|bound| {
             crate::time::now_ms().saturating_add(bound.as_millis().min(i64::MAX as u128) as i64)
         });
@@ -71,21 +75,21 @@ impl<T: Data> Assigner<T> {
                         self.field_prefix(),
                         self.strategy.max_future.unwrap_or_default()
                     );
-                    out.push(Err(Aside::Dead(self.dead_letter(reason, &x))));
+                    aside.push(Aside::Dead(self.dead_letter(reason, &x)));
                 }
                 Ok(ts) => {
                     let watermark = g.watermark();
                     g.generator.on_event(ts);
-                    out.push(Ok(Stamped {
+                    out.push(Stamped {
                         ts,
                         data: x,
                         watermark,
-                    }));
+                    });
                 }
                 Err(reason) => {
                     dead += 1;
                     let reason = format!("{}{reason}", self.field_prefix());
-                    out.push(Err(Aside::Dead(self.dead_letter(reason, &x))));
+                    aside.push(Aside::Dead(self.dead_letter(reason, &x)));
                 }
             }
         }
@@ -126,6 +130,23 @@ impl<T: Data> Assigner<T> {
             watermark,
             idle,
         })
+    }
+
+    /// Follows the input frontier with the held capability; returns the message to send
+    /// (idleness, or the end of input when the frontier is empty) and where: after every
+    /// record already stamped.
+    fn at_frontier(
+        &self,
+        cap: &mut Capability<Epoch>,
+        frontier: Option<Epoch>,
+        latest: Epoch,
+    ) -> Option<(Capability<Epoch>, WatermarkMessage)> {
+        let epoch = frontier.unwrap_or(latest).max(*cap.time());
+        if *cap.time() < epoch && frontier.is_some() {
+            cap.downgrade(&epoch);
+        }
+        let mark = self.announce(frontier.is_none())?;
+        Some((cap.delayed(&latest.max(epoch)), mark))
     }
 
     /// How long until the instance may turn idle.
@@ -202,70 +223,7 @@ impl<'s, T: Data> DataStream<'s, T> {
             hosted: handle.instance.is_some(),
             generator,
         };
-        let metrics = Rc::clone(&handle.metrics);
-        let node = handle.node;
-        let scope = ctx.scope;
-        let out = stream.unary_frontier::<VecBuilder<Result<Stamped<T>, Aside>>, _, _, _>(
-            Pipeline,
-            &handle.name,
-            move |cap, info| {
-                let activator = scope.activator_for(Rc::clone(&info.address));
-                let mut held: Option<Capability<Epoch>> = Some(cap);
-                // The latest epoch records were sent at: the end of input is announced
-                // there, after them, never before.
-                let mut latest: Epoch = 0;
-                let mut buffer = Vec::new();
-                move |(input, frontier), output| {
-                    let _busy = metrics.busy_in(node);
-                    input.for_each(|cap, data| {
-                        metrics.add_in(data.len());
-                        latest = latest.max(cap.least().copied().unwrap_or(0));
-                        let dead = assigner.stamp(data, &mut buffer);
-                        metrics.add_dead(dead);
-                        metrics.add_out(buffer.len() - dead as usize);
-                        if let Some(mark) = assigner.announce(false) {
-                            metrics.set_watermark(mark.watermark);
-                            buffer.push(Err(Aside::Mark(mark)));
-                        }
-                        output.session(&cap).give_container(&mut buffer);
-                        buffer.clear();
-                    });
-                    match frontier.frontier().first() {
-                        Some(&epoch) => {
-                            if let Some(cap) = held.as_mut() {
-                                if *cap.time() < epoch {
-                                    cap.downgrade(&epoch);
-                                }
-                                if let Some(mark) = assigner.announce(false) {
-                                    // After every record already stamped, never before.
-                                    let at = cap.delayed(&latest.max(epoch));
-                                    metrics.set_watermark(mark.watermark);
-                                    output.session(&at).give(Err(Aside::Mark(mark)));
-                                }
-                            }
-                            if let Some(wait) = assigner.idle_in() {
-                                activator.activate_after(wait.max(Duration::from_millis(1)));
-                            }
-                        }
-                        None => {
-                            if let Some(mut cap) = held.take() {
-                                if *cap.time() < latest {
-                                    cap.downgrade(&latest);
-                                }
-                                if let Some(mark) = assigner.announce(true) {
-                                    metrics.set_watermark(mark.watermark);
-                                    output.session(&cap).give(Err(Aside::Mark(mark)));
-                                }
-                            }
-                        }
-                    }
-                    if let Some(cell) = &applied {
-                        cell.set(frontier.frontier().first().copied().unwrap_or(Epoch::MAX));
-                    }
-                }
-            },
-        );
-        let (records, aside) = out.ok_err::<Vec<Stamped<T>>, _, Vec<Aside>, _, _>(|r| r);
+        let (records, aside) = assigner_operator(stream, &handle, assigner, applied);
         let (marks, dead) =
             aside.ok_err::<Vec<WatermarkMessage>, _, Vec<DeadLetter>, _, _>(|a| match a {
                 Aside::Mark(m) => Ok(m),
@@ -293,4 +251,83 @@ impl<'s, T: Data> DataStream<'s, T> {
             .max_future(None);
         self.assign_timestamps(op, strategy)
     }
+}
+
+/// The assigner's two outputs.
+type AssignerStreams<'s, T> = (
+    Stream<'s, Epoch, Vec<Stamped<T>>>,
+    Stream<'s, Epoch, Vec<Aside>>,
+);
+
+/// The assigner's operator: stamped records on one output, watermark messages and dead
+/// letters on the other (so the records are not copied through a split).
+fn assigner_operator<'s, T: Data>(
+    stream: Stream<'s, Epoch, Vec<T>>,
+    handle: &OpHandle,
+    assigner: Assigner<T>,
+    applied: Option<Rc<Cell<Epoch>>>,
+) -> AssignerStreams<'s, T> {
+    let scope = stream.scope();
+    let mut builder = OperatorBuilder::new(handle.name.clone(), scope);
+    let activator = scope.activator_for(Rc::clone(&builder.operator_info().address));
+    let mut input = builder.new_input(stream, Pipeline);
+    let (records_out, records) = builder.new_output::<Vec<Stamped<T>>>();
+    let (aside_out, aside) = builder.new_output::<Vec<Aside>>();
+    let mut records_out = OutputBuilder::<_, VecBuilder<Stamped<T>>>::from(records_out);
+    let mut aside_out = OutputBuilder::<_, VecBuilder<Aside>>::from(aside_out);
+    let metrics = Rc::clone(&handle.metrics);
+    let node = handle.node;
+    builder.build(move |mut caps| {
+        // Records go out under their input's capabilities; the held one is for messages.
+        let mut held: Option<Capability<Epoch>> = caps.pop();
+        drop(caps);
+        // The latest epoch records were sent at: watermark messages go there or later,
+        // after them, never before.
+        let mut latest: Epoch = 0;
+        let (mut buffer, mut asides) = (Vec::new(), Vec::new());
+        move |frontiers| {
+            let _busy = metrics.busy_in(node);
+            let mut records_session = records_out.activate();
+            let mut aside_session = aside_out.activate();
+            input.for_each(|cap, data| {
+                metrics.add_in(data.len());
+                latest = latest.max(cap.least().copied().unwrap_or(0));
+                let dead = assigner.stamp(data, &mut buffer, &mut asides);
+                metrics.add_dead(dead);
+                metrics.add_out(buffer.len());
+                if let Some(mark) = assigner.announce(false) {
+                    metrics.set_watermark(mark.watermark);
+                    asides.push(Aside::Mark(mark));
+                }
+                if !buffer.is_empty() {
+                    records_session.session(&cap).give_container(&mut buffer);
+                    buffer.clear();
+                }
+                if !asides.is_empty() {
+                    aside_session.session(&cap).give_container(&mut asides);
+                    asides.clear();
+                }
+            });
+            let frontier = frontiers[0].frontier().first().copied();
+            if let Some(cap) = held.as_mut() {
+                let next = assigner.at_frontier(cap, frontier, latest);
+                if let Some((at, mark)) = next {
+                    metrics.set_watermark(mark.watermark);
+                    aside_session.session(&at).give(Aside::Mark(mark));
+                }
+            }
+            match frontier {
+                Some(_) => {
+                    if let Some(wait) = assigner.idle_in() {
+                        activator.activate_after(wait.max(Duration::from_millis(1)));
+                    }
+                }
+                None => held = None,
+            }
+            if let Some(cell) = &applied {
+                cell.set(frontier.unwrap_or(Epoch::MAX));
+            }
+        }
+    });
+    (records, aside)
 }

@@ -76,7 +76,7 @@ where
                     records.for_each(|cap, data| {
                         metrics.add_in(data.len());
                         if let Some(e) = epochs.for_message(&cap, output.output_index()) {
-                            e.records.append(data);
+                            e.records.push(std::mem::take(data));
                         }
                     });
                     marks.for_each(|cap, data| {
@@ -88,7 +88,7 @@ where
                         epochs.next_complete(records_frontier, marks_frontier)
                     {
                         let previous = tracker.current();
-                        for rec in input.records {
+                        for rec in input.records.into_iter().flatten() {
                             logic.add(rec, previous, &mut buffer);
                         }
                         let watermark = tracker.apply(&input.marks);

@@ -72,9 +72,10 @@ pub(crate) fn broadcast_marks<'s>(
         .map(|(_, m)| m)
 }
 
-/// An epoch's input at an event-time operator: its records and its watermark messages.
+/// An epoch's input at an event-time operator: its records (the batches as they came, not
+/// copied) and its watermark messages.
 pub(crate) struct EpochInput<R> {
-    pub(crate) records: Vec<R>,
+    pub(crate) records: Vec<Vec<R>>,
     pub(crate) marks: Vec<WatermarkMessage>,
 }
 

@@ -385,8 +385,11 @@ where
 
     fn add(&mut self, record: Stamped<T>, watermark: EventTime, out: &mut Vec<Self::Out>) {
         let key = (self.key)(&record);
+        let late = self.late;
         self.add_record(key, record, watermark, out);
-        self.metrics.set_counter("late_records", self.late);
+        if self.late != late {
+            self.metrics.set_counter("late_records", self.late);
+        }
     }
 
     fn advance(&mut self, _previous: EventTime, watermark: EventTime, out: &mut Vec<Self::Out>) {

@@ -1,0 +1,420 @@
+//! Keyed tumbling event-time windows against a hand-written program, as ratios measured in
+//! one run.
+//!
+//! The input: 1M events as JSON Lines (`{"key":17,"ts":123456,"value":3}`), 1,000 keys,
+//! timestamps about 1 ms apart with jitter of up to 5 s back (generated once into a temp
+//! file by an inline PRNG). The job: count and sum of `value` per key and 10 s tumbling
+//! window, with a bounded-out-of-orderness watermark of 5 s, results written as JSON Lines.
+//!
+//! - **baseline**: a single-purpose program: read the file, decode each line with serde_json,
+//!   watermark = highest timestamp - 5000 - 1, a `HashMap<(key, start), (count, sum)>` of
+//!   open windows, fire every window whose end - 1 the watermark has reached (checked after
+//!   each record), write the results into a file;
+//! - **Weir** at `-w 1` and `-w 2`: `read_jsonl` (the file split over the workers) →
+//!   `assign_timestamps` → `key_by` → `window(tumbling 10 s)` → `aggregate` → the baseline's
+//!   row → `write_jsonl`.
+//!
+//! All three outputs are read back and must hold the same (key, start, count, sum) rows.
+//! The issue's targets (Weir `-w 1` at least 0.8x the baseline's throughput, at least 1.6x
+//! from 1 to 2 workers) are printed with whether they hold; timing is not asserted.
+//!
+//! `cargo bench --bench event_time_window [-- EVENTS [REPETITIONS]]`, or `WEIR_BENCH_EVENTS`.
+//! Prints a table and writes `target/bench/event_time_window.json`. `WEIR_BENCH_ONLY=
+//! baseline|w1|w2` runs one side once (for `perf`). Under `cargo test` (no `--bench` flag) it
+//! does a small smoke run.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use weir::prelude::*;
+use weir::time::{WatermarkStrategy, Windows};
+
+const KEYS: u64 = 1_000;
+/// Window size, ms.
+const WINDOW: i64 = 10_000;
+/// Out-of-orderness bound, ms.
+const BOUND: i64 = 5_000;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Event {
+    key: u64,
+    ts: i64,
+    value: u64,
+}
+
+/// A window result as both sides write it.
+#[derive(Clone, Serialize, Deserialize)]
+struct Row {
+    key: u64,
+    start: i64,
+    count: u64,
+    sum: u64,
+}
+
+/// splitmix64: a deterministic generator without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Writes `events` events: event `i` is at `BOUND + i` ms, minus a jitter of up to 5 s for
+/// one event in five (and up to 50 ms for the others).
+fn generate(path: &Path, events: u64) {
+    let mut rng = Rng(42);
+    let mut out = BufWriter::new(File::create(path).unwrap());
+    for i in 0..events {
+        let r = rng.next();
+        let jitter = if r % 5 == 0 {
+            (r >> 8) % (BOUND as u64 + 1)
+        } else {
+            (r >> 8) % 51
+        };
+        let e = Event {
+            key: (r >> 24) % KEYS,
+            ts: BOUND + i as i64 - jitter as i64,
+            value: (r >> 40) % 100,
+        };
+        serde_json::to_writer(&mut out, &e).unwrap();
+        out.write_all(b"\n").unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// The hand-written program: returns its time.
+fn baseline(input: &Path, output: &Path) -> Duration {
+    let start = Instant::now();
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(input).unwrap());
+    let mut out = BufWriter::with_capacity(1 << 16, File::create(output).unwrap());
+    let mut open: HashMap<(u64, i64), (u64, u64)> = HashMap::new();
+    let mut max_ts = i64::MIN;
+    // The lowest `end - 1` of the open windows: nothing is due before the watermark gets
+    // there.
+    let mut next_due = i64::MAX;
+    let mut fire = |open: &mut HashMap<(u64, i64), (u64, u64)>, watermark: i64| -> i64 {
+        let mut next = i64::MAX;
+        open.retain(|&(key, start), &mut (count, sum)| {
+            let last = start + WINDOW - 1;
+            if last <= watermark {
+                let row = Row {
+                    key,
+                    start,
+                    count,
+                    sum,
+                };
+                serde_json::to_writer(&mut out, &row).unwrap();
+                out.write_all(b"\n").unwrap();
+                false
+            } else {
+                next = next.min(last);
+                true
+            }
+        });
+        next
+    };
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).unwrap() == 0 {
+            break;
+        }
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let e: Event = serde_json::from_slice(trimmed).unwrap();
+        // A record at or below the watermark before it would be late; the generator's
+        // jitter never exceeds the bound.
+        let start = e.ts - e.ts.rem_euclid(WINDOW);
+        let acc = open.entry((e.key, start)).or_insert((0, 0));
+        acc.0 += 1;
+        acc.1 += e.value;
+        next_due = next_due.min(start + WINDOW - 1);
+        max_ts = max_ts.max(e.ts);
+        let watermark = max_ts - BOUND - 1;
+        if watermark >= next_due {
+            next_due = fire(&mut open, watermark);
+        }
+    }
+    fire(&mut open, i64::MAX);
+    out.flush().unwrap();
+    start.elapsed()
+}
+
+/// The same job in Weir on `workers` threads: returns its time.
+fn weir(workers: usize, input: &Path, output: &Path) -> Duration {
+    let mut config = Config::threads(workers)
+        .with_verbose(false)
+        .with_overwrite(true);
+    if let Some(n) = std::env::var("WEIR_BENCH_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config = config.with_epochs(EpochPolicy::Records(n));
+    }
+    let (input, output) = (input.to_path_buf(), output.to_path_buf());
+    let start = Instant::now();
+    execute(config, move |job| {
+        job.read_jsonl::<Event>("events", &input)
+            .assign_timestamps(
+                "event-time",
+                WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_millis(
+                    BOUND as u64,
+                ))
+                .with_timestamp_assigner(|e: &Event| e.ts),
+            )
+            .key_by(|e: &Event| e.key)
+            .window(Windows::tumbling(Duration::from_millis(WINDOW as u64)))
+            .aggregate(
+                "window",
+                || (0u64, 0u64),
+                |a: &mut (u64, u64), e: &Event| {
+                    a.0 += 1;
+                    a.1 += e.value;
+                },
+                |a, b| {
+                    a.0 += b.0;
+                    a.1 += b.1;
+                },
+            )
+            .results()
+            .map("row", |r| Row {
+                key: r.key,
+                start: r.window.start,
+                count: r.value.0,
+                sum: r.value.1,
+            })
+            .write_jsonl("out", &output);
+        Ok(())
+    })
+    .unwrap();
+    start.elapsed()
+}
+
+/// The baseline's rows, sorted.
+fn read_baseline(path: &Path) -> Vec<(u64, i64, u64, u64)> {
+    let mut rows: Vec<_> = BufReader::new(File::open(path).unwrap())
+        .lines()
+        .map(|l| {
+            let r: Row = serde_json::from_str(&l.unwrap()).unwrap();
+            (r.key, r.start, r.count, r.sum)
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// The rows of Weir's part files in `dir`, sorted.
+fn read_weir(dir: &Path) -> Vec<(u64, i64, u64, u64)> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        for line in BufReader::new(File::open(&path).unwrap()).lines() {
+            let r: Row = serde_json::from_str(&line.unwrap()).unwrap();
+            rows.push((r.key, r.start, r.count, r.sum));
+        }
+    }
+    rows.sort_unstable();
+    rows
+}
+
+/// Prints what differs between Weir's results and the baseline's.
+fn explain_difference(
+    workers: usize,
+    got: &[(u64, i64, u64, u64)],
+    expected: &[(u64, i64, u64, u64)],
+) {
+    let total = |rows: &[(u64, i64, u64, u64)]| rows.iter().map(|r| r.2).sum::<u64>();
+    eprintln!(
+        "weir -w {workers}: {} results holding {} events; baseline: {} results holding {} events",
+        got.len(),
+        total(got),
+        expected.len(),
+        total(expected)
+    );
+    let want: std::collections::HashSet<_> = expected.iter().collect();
+    let have: std::collections::HashSet<_> = got.iter().collect();
+    let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(10).collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|r| !have.contains(r))
+        .take(10)
+        .collect();
+    eprintln!("  only in weir (key, start, count, sum): {extra:?}");
+    eprintln!("  only in the baseline: {missing:?}");
+}
+
+/// Best and median of some runs.
+fn best_and_median(mut runs: Vec<Duration>) -> (Duration, Duration) {
+    runs.sort();
+    (runs[0], runs[runs.len() / 2])
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and then a quick smoke run (same code, small input) is enough.
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let default_events = if benchmarking { 1_000_000 } else { 20_000 };
+    let events: u64 = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .or_else(|| std::env::var("WEIR_BENCH_EVENTS").ok()?.parse().ok())
+        .unwrap_or(default_events);
+    let reps: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if benchmarking { 3 } else { 1 })
+        .max(1);
+    if !benchmarking {
+        println!("smoke run (use `cargo bench --bench event_time_window` for real numbers)");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.jsonl");
+    generate(&input, events);
+    let size = std::fs::metadata(&input).unwrap().len();
+    let base_out = dir.path().join("baseline.jsonl");
+    let outs: [PathBuf; 2] = [dir.path().join("weir-w1"), dir.path().join("weir-w2")];
+
+    if let Ok(side) = std::env::var("WEIR_BENCH_ONLY") {
+        let took = match side.as_str() {
+            "baseline" => baseline(&input, &base_out),
+            "w1" => weir(1, &input, &outs[0]),
+            "w2" => weir(2, &input, &outs[1]),
+            other => panic!("WEIR_BENCH_ONLY must be baseline, w1 or w2, not {other}"),
+        };
+        println!(
+            "{side}: {events} events in {:.1} ms",
+            took.as_secs_f64() * 1e3
+        );
+        return;
+    }
+
+    println!(
+        "keyed tumbling 10 s event-time windows (count + sum), {events} events ({:.1} MB JSON \
+         Lines), {KEYS} keys, up to 5 s out of order; {reps} interleaved runs per side",
+        size as f64 / 1e6
+    );
+    // Warm up the page cache and the allocator, and check the outputs agree.
+    baseline(&input, &base_out);
+    weir(1, &input, &outs[0]);
+    weir(2, &input, &outs[1]);
+    let expected = read_baseline(&base_out);
+    assert_eq!(
+        expected.iter().map(|r| r.2).sum::<u64>(),
+        events,
+        "the baseline lost events"
+    );
+    for (workers, out) in [1, 2].iter().zip(&outs) {
+        let got = read_weir(out);
+        if got != expected {
+            explain_difference(*workers, &got, &expected);
+        }
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "weir -w {workers}: {} window results, the baseline {}",
+            got.len(),
+            expected.len()
+        );
+        assert!(
+            got == expected,
+            "weir -w {workers}: the window results differ from the baseline's"
+        );
+    }
+    println!(
+        "outputs agree: {} window results from each of baseline, weir -w 1, weir -w 2",
+        expected.len()
+    );
+
+    let (mut base, mut w1, mut w2) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let b = baseline(&input, &base_out);
+        let one = weir(1, &input, &outs[0]);
+        let two = weir(2, &input, &outs[1]);
+        if std::env::var_os("WEIR_BENCH_VERBOSE").is_some() {
+            eprintln!(
+                "  baseline {:>7.1} ms, weir -w1 {:>7.1} ms, weir -w2 {:>7.1} ms",
+                b.as_secs_f64() * 1e3,
+                one.as_secs_f64() * 1e3,
+                two.as_secs_f64() * 1e3
+            );
+        }
+        base.push(b);
+        w1.push(one);
+        w2.push(two);
+    }
+    // The last runs' outputs must agree too.
+    assert!(read_weir(&outs[0]) == expected && read_weir(&outs[1]) == expected);
+
+    let rows = [
+        ("baseline", best_and_median(base)),
+        ("weir -w 1", best_and_median(w1)),
+        ("weir -w 2", best_and_median(w2)),
+    ];
+    let rate = |d: Duration| events as f64 / d.as_secs_f64() / 1e6;
+    println!(
+        "{:>10} {:>12} {:>12} {:>12} {:>14}",
+        "side", "best ms", "median ms", "best M ev/s", "vs baseline"
+    );
+    let base_best = rows[0].1 .0;
+    for (name, (best, median)) in &rows {
+        println!(
+            "{name:>10} {:>12.1} {:>12.1} {:>12.3} {:>13.3}x",
+            best.as_secs_f64() * 1e3,
+            median.as_secs_f64() * 1e3,
+            rate(*best),
+            base_best.as_secs_f64() / best.as_secs_f64()
+        );
+    }
+    let ratio_w1 = base_best.as_secs_f64() / rows[1].1 .0.as_secs_f64();
+    let ratio_w2 = base_best.as_secs_f64() / rows[2].1 .0.as_secs_f64();
+    let speedup = rows[1].1 .0.as_secs_f64() / rows[2].1 .0.as_secs_f64();
+    let verdict = |ok: bool| if ok { "holds" } else { "MISSED" };
+    println!(
+        "weir -w 1 / baseline throughput: {ratio_w1:.3}x (target >= 0.8x: {})",
+        verdict(ratio_w1 >= 0.8)
+    );
+    println!("weir -w 2 / baseline throughput: {ratio_w2:.3}x");
+    println!(
+        "weir speedup -w 2 vs -w 1:       {speedup:.3}x (target >= 1.6x: {})",
+        verdict(speedup >= 1.6)
+    );
+    if benchmarking {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let _ = std::fs::create_dir_all("target/bench");
+        let _ = std::fs::write(
+            "target/bench/event_time_window.json",
+            format!(
+                "{{\"events\":{events},\"keys\":{KEYS},\"runs\":{reps},\
+                 \"baseline_best_ms\":{:.1},\"weir_w1_best_ms\":{:.1},\"weir_w2_best_ms\":{:.1},\
+                 \"baseline_median_ms\":{:.1},\"weir_w1_median_ms\":{:.1},\"weir_w2_median_ms\":{:.1},\
+                 \"weir_w1_vs_baseline\":{ratio_w1:.4},\"weir_w2_vs_baseline\":{ratio_w2:.4},\
+                 \"speedup_w2_vs_w1\":{speedup:.4}}}\n",
+                ms(rows[0].1 .0),
+                ms(rows[1].1 .0),
+                ms(rows[2].1 .0),
+                ms(rows[0].1 .1),
+                ms(rows[1].1 .1),
+                ms(rows[2].1 .1),
+            ),
+        );
+    }
+}
