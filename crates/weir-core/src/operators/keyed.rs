@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::job::JobContext;
+use crate::operators::key_pact::{key_pact, KeyPact};
 use crate::state::{Barrier, Checkpointed, KeyedState, StateError, StatePart, StateTtl};
-use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::job::{Epoch, Op};
@@ -66,7 +66,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         kind: &str,
     ) -> (
         crate::job::OpHandle,
-        Exchange<T, impl FnMut(&T) -> u64 + 'static>,
+        KeyPact<T, impl FnMut(&T) -> u64 + 'static>,
     ) {
         let handle =
             self.input
@@ -74,7 +74,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
                 .add_operator(op, kind, &[(self.input.node, Partitioning::Hash)]);
         let targets = Rc::clone(&handle.placement);
         let key = self.key.clone();
-        let pact = Exchange::new(move |x: &T| {
+        let pact = key_pact(move |x: &T| {
             targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
         });
         (handle, pact)

@@ -7,4 +7,5 @@ pub(crate) mod feedback;
 pub(crate) mod global_aggregate;
 pub(crate) mod join;
 pub(crate) mod join_state;
+pub(crate) mod key_pact;
 pub(crate) mod keyed;

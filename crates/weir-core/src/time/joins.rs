@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use crate::operators::key_pact::key_pact;
 use serde::{Deserialize, Serialize};
-use timely::dataflow::channels::pact::Exchange;
 
 use crate::job::Op;
 use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
@@ -255,7 +255,7 @@ impl<'s, K: Key, A: Data, FA: Fn(&A) -> K + Clone + 'static> KeyedEventStream<'s
         };
         logic.restore_cleanup();
         let targets = Rc::clone(&handle.placement);
-        let pact = Exchange::new(move |x: &Stamped<Side<A, B>>| {
+        let pact = key_pact(move |x: &Stamped<Side<A, B>>| {
             targets[(key_hash(&key(&x.data)) % targets.len() as u64) as usize] as u64
         });
         let out = event_operator(

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use crate::operators::key_pact::key_pact;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use timely::dataflow::channels::pact::Exchange;
 
 use crate::job::Op;
 use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
@@ -467,7 +467,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedEventStream<'s,
         logic.restore_index();
         let targets = Rc::clone(&handle.placement);
         let key = self.stamped_key();
-        let pact = Exchange::new(move |x: &Stamped<T>| {
+        let pact = key_pact(move |x: &Stamped<T>| {
             targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
         });
         let out = event_operator(

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::operators::key_pact::key_pact;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
-use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::vec::Map as _;
 
@@ -632,7 +632,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
         logic.restore_timers();
         let targets = Rc::clone(&handle.placement);
         let key = self.keyed.stamped_key();
-        let pact = Exchange::new(move |x: &Stamped<T>| {
+        let pact = key_pact(move |x: &Stamped<T>| {
             targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
         });
         let out = event_operator(
