@@ -395,28 +395,59 @@ fn session_windows_match_the_reference() {
 fn count_windows_count_each_keys_records_in_timestamp_order() {
     let input = events(5, 1_000, 4, 0);
     for (size, slide) in [(5u64, 5u64), (4, 2)] {
-        // Reference: per key, records in timestamp order; a window of the last `size`
-        // records every `slide` records.
-        let mut per_key: BTreeMap<u32, Vec<&Ev>> = BTreeMap::new();
-        for ev in &input {
-            per_key.entry(ev.key).or_default().push(ev);
-        }
-        let mut expected = Finals::new();
-        for (key, mut evs) in per_key {
-            evs.sort_by_key(|e| e.ts);
-            for end in (slide as usize..=evs.len()).step_by(slide as usize) {
-                let start = end.saturating_sub(size as usize);
-                let window = &evs[start..end];
-                let sum = window.iter().map(|e| e.value).sum();
-                expected.insert((key, start as i64, end as i64), (window.len() as u64, sum));
-            }
-        }
+        let expected = reference_counts(&input, size, slide);
         for run in runs() {
             let windows = Windows::count_sliding(size, slide);
             let (results, _) = run_windows(config(run.threads), run, &input, windows, 0, None);
             assert_eq!(finals(&results), expected, "count {size}/{slide} {run:?}");
         }
     }
+}
+
+/// Count windows: per key, records in timestamp order; a window of the last `size` records
+/// every `slide` records (no record is late in the inputs this is used with).
+fn reference_counts(input: &[Ev], size: u64, slide: u64) -> Finals {
+    let mut per_key: BTreeMap<u32, Vec<&Ev>> = BTreeMap::new();
+    for ev in input {
+        per_key.entry(ev.key).or_default().push(ev);
+    }
+    let mut expected = Finals::new();
+    for (key, mut evs) in per_key {
+        evs.sort_by_key(|e| e.ts);
+        for end in (slide as usize..=evs.len()).step_by(slide as usize) {
+            let start = end.saturating_sub(size as usize);
+            let window = &evs[start..end];
+            let sum = window.iter().map(|e| e.value).sum();
+            expected.insert((key, start as i64, end as i64), (window.len() as u64, sum));
+        }
+    }
+    expected
+}
+
+/// What `Sessionise` emits, from the records in timestamp order (none is late in the
+/// inputs this is used with).
+fn reference_sessionise(input: &[Ev]) -> Vec<(u32, i64, i64, u64)> {
+    let mut per_key: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for ev in input {
+        per_key.entry(ev.key).or_default().push(ev.ts);
+    }
+    let mut expected = Vec::new();
+    for (key, mut times) in per_key {
+        times.sort();
+        let (mut first, mut last, mut n) = (times[0], times[0], 0);
+        for t in times {
+            if t > last + GAP {
+                expected.push((key, first, last, n));
+                first = t;
+                n = 0;
+            }
+            last = t;
+            n += 1;
+        }
+        expected.push((key, first, last, n));
+    }
+    expected.sort();
+    expected
 }
 
 /// Sessionisation with timers: a key's session closes when it has been quiet for `GAP`
@@ -461,26 +492,7 @@ impl KeyedProcessFunction<u32, Ev> for Sessionise {
 #[test]
 fn keyed_process_functions_see_records_in_event_time_order_with_their_timers() {
     let input = events(11, 1_500, 30, 0);
-    let mut per_key: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
-    for ev in &input {
-        per_key.entry(ev.key).or_default().push(ev.ts);
-    }
-    let mut expected = Vec::new();
-    for (key, mut times) in per_key {
-        times.sort();
-        let (mut first, mut last, mut n) = (times[0], times[0], 0);
-        for t in times {
-            if t > last + GAP {
-                expected.push((key, first, last, n));
-                first = t;
-                n = 0;
-            }
-            last = t;
-            n += 1;
-        }
-        expected.push((key, first, last, n));
-    }
-    expected.sort();
+    let expected = reference_sessionise(&input);
     for run in runs() {
         let out = Collector::new();
         let sink = out.clone();
@@ -740,6 +752,10 @@ fn windows_across_processes_child() {
         let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
         Config::from_args(argv).unwrap().with_verbose(false)
     });
+    let is_child = child.is_some();
+    let config = child.unwrap_or_else(|| config(4));
+    let first = config.process_index() == 0;
+    // Sliding windows with lateness and late data.
     let input = events(77, 1_500, 9, 41);
     let run = Run {
         threads: 4,
@@ -747,21 +763,193 @@ fn windows_across_processes_child() {
         window_parallelism: 3,
         epoch_records: 32,
     };
-    let windows = Windows::sliding(Duration::from_millis(1_000), Duration::from_millis(500));
-    let is_child = child.is_some();
-    let config = child.unwrap_or_else(|| config(4));
-    let first = config.process_index() == 0;
-    let (results, late) = run_windows(config, run, &input, windows, 800, None);
+    // Every other family in the same job (a process joins one job only), on input without
+    // late records.
+    let calm = events(78, 1_200, 7, 0);
+    let many = run_many(config, run, &input, &calm);
     if first {
-        let (expected, expected_late) = reference_windows(&input, run.sources, windows, 800);
-        assert_eq!(finals(&results), expected);
-        assert_eq!(late, expected_late);
+        let (expected, expected_late) = reference_windows(&input, run.sources, sliding(), 800);
+        assert_eq!(finals(&many.sliding), expected);
+        assert_eq!(many.late, expected_late);
+        many.check(&calm, run.sources);
         if let Ok(path) = std::env::var(OUT_ENV) {
             std::fs::write(path, format!("{} windows", expected.len())).unwrap();
         }
     }
     if is_child {
         std::process::exit(0);
+    }
+}
+
+/// The sliding windows of the multi-process job.
+fn sliding() -> Windows {
+    Windows::sliding(Duration::from_millis(1_000), Duration::from_millis(500))
+}
+
+/// The outputs of [`run_many`].
+struct Many {
+    sliding: Results,
+    late: BTreeSet<u32>,
+    tumbling: Results,
+    sessions: Results,
+    counts: Results,
+    sessionised: Vec<(u32, i64, i64, u64)>,
+    pairs: Vec<(u32, u32)>,
+    sums: Vec<(u32, u64)>,
+}
+
+impl Many {
+    /// Compares every output with its reference.
+    fn check(&self, input: &[Ev], sources: usize) {
+        let tumbling = Windows::tumbling(Duration::from_millis(700));
+        assert_eq!(
+            finals(&self.tumbling),
+            reference_windows(input, sources, tumbling, 0).0
+        );
+        assert_eq!(
+            finals(&self.sessions),
+            reference_sessions(input, sources, 300, 0)
+        );
+        assert_eq!(finals(&self.counts), reference_counts(input, 6, 3));
+        let mut sessionised = self.sessionised.clone();
+        sessionised.sort();
+        assert_eq!(sessionised, reference_sessionise(input));
+        let mut pairs = self.pairs.clone();
+        pairs.sort();
+        let mut expected = Vec::new();
+        for a in input.iter().filter(|e| e.id % 2 == 0) {
+            for b in input.iter().filter(|b| b.id % 2 == 1 && b.key == a.key) {
+                if (a.ts - 100..=a.ts + 100).contains(&b.ts) {
+                    expected.push((a.id, b.id));
+                }
+            }
+        }
+        expected.sort();
+        assert_eq!(pairs, expected);
+        let mut totals: BTreeMap<u32, u64> = BTreeMap::new();
+        for (k, v) in &self.sums {
+            let t = totals.entry(*k).or_default();
+            *t = (*t).max(*v);
+        }
+        let mut expected: BTreeMap<u32, u64> = BTreeMap::new();
+        for e in input {
+            *expected.entry(e.key).or_default() += e.value + 1;
+        }
+        assert_eq!(totals, expected);
+    }
+}
+
+/// Count and sum of `value` per window.
+fn count_sum<'s, F: Fn(&Ev) -> u32 + Clone + 'static>(
+    windowed: weir::time::WindowedStream<'s, u32, Ev, F>,
+    at: weir::Op,
+) -> DataStream<'s, WindowResult<u32, (u64, u64)>> {
+    windowed
+        .aggregate(
+            at,
+            || (0u64, 0u64),
+            |a, e: &Ev| {
+                a.0 += 1;
+                a.1 += e.value;
+            },
+            |a, b| {
+                a.0 += b.0;
+                a.1 += b.1;
+            },
+        )
+        .results()
+}
+
+/// Sliding windows with allowed lateness and late data over `late_input`; tumbling,
+/// session and count windows, a process function, an interval join and a running sum over
+/// `input`; all in one job, outputs collected on worker 0.
+fn run_many(config: Config, run: Run, late_input: &[Ev], input: &[Ev]) -> Many {
+    let outs = (Collector::new(), Collector::new(), Collector::new());
+    let more = (Collector::new(), Collector::new(), Collector::new());
+    let lateness = (Collector::new(), Collector::new());
+    let (o, m, l) = (outs.clone(), more.clone(), lateness.clone());
+    let (input, late_input) = (input.to_vec(), late_input.to_vec());
+    execute(config, move |job| {
+        let source = op("events")
+            .parallelism(run.sources)
+            .epochs(EpochPolicy::Records(run.epoch_records));
+        let (results, late) = job
+            .from_vec(source, late_input.clone())
+            .assign_timestamps(op("ts").parallelism(run.sources), strategy())
+            .key_by(|e: &Ev| e.key)
+            .window(sliding())
+            .allowed_lateness(Duration::from_millis(800))
+            .aggregate(
+                op("sliding").parallelism(run.window_parallelism),
+                || (0u64, 0u64),
+                |a, e: &Ev| {
+                    a.0 += 1;
+                    a.1 += e.value;
+                },
+                |a, b| {
+                    a.0 += b.0;
+                    a.1 += b.1;
+                },
+            )
+            .with_late_data();
+        results.collect(op("sliding-out").parallelism(1), &l.0);
+        late.map("late-ids", |s: Stamped<Ev>| s.data.id)
+            .collect(op("late-out").parallelism(1), &l.1);
+        let at = |name: &str| op(name).parallelism(run.window_parallelism);
+        let source = op("calm")
+            .parallelism(run.sources)
+            .epochs(EpochPolicy::Records(run.epoch_records));
+        let events = job
+            .from_vec(source, input.clone())
+            .assign_timestamps(op("calm-ts").parallelism(run.sources), strategy());
+        let keyed = || events.clone().key_by(|e: &Ev| e.key);
+        count_sum(
+            keyed().window(Windows::tumbling(Duration::from_millis(700))),
+            at("tumbling"),
+        )
+        .collect(op("tumbling-out").parallelism(1), &o.0);
+        count_sum(
+            keyed().window(Windows::session(Duration::from_millis(300))),
+            at("sessions"),
+        )
+        .collect(op("sessions-out").parallelism(1), &o.1);
+        count_sum(keyed().window(Windows::count_sliding(6, 3)), at("counts"))
+            .collect(op("counts-out").parallelism(1), &o.2);
+        keyed()
+            .process(at("sessionise"), Sessionise)
+            .records()
+            .collect(op("sessionised-out").parallelism(1), &m.0);
+        let odd = events.clone().filter("odd", |e: &Ev| e.id % 2 == 1);
+        events
+            .clone()
+            .filter("even", |e: &Ev| e.id % 2 == 0)
+            .key_by(|e: &Ev| e.key)
+            .interval_join(
+                at("pairs"),
+                odd.key_by(|e: &Ev| e.key),
+                -100,
+                100,
+                |_, a: &Ev, b: &Ev| (a.id, b.id),
+            )
+            .records()
+            .collect(op("pairs-out").parallelism(1), &m.1);
+        events
+            .records()
+            .key_by(|e: &Ev| e.key)
+            .sum(at("sums"), |e: &Ev| e.value + 1)
+            .collect(op("sums-out").parallelism(1), &m.2);
+        Ok(())
+    })
+    .unwrap();
+    Many {
+        sliding: lateness.0.take(),
+        late: lateness.1.take().into_iter().collect(),
+        tumbling: outs.0.take(),
+        sessions: outs.1.take(),
+        counts: outs.2.take(),
+        sessionised: more.0.take(),
+        pairs: more.1.take(),
+        sums: more.2.take(),
     }
 }
 
