@@ -1,12 +1,16 @@
 //! The pact of keyed operators: records go to the instance that owns their key; on a single
 //! worker whole batches pass through without being rehashed and copied.
 
+use std::hash::Hash;
+use std::rc::Rc;
+
 use timely::communication::Push;
 use timely::dataflow::channels::pact::DistributorPact;
 use timely::dataflow::channels::pushers::exchange::{Distributor, DrainContainerDistributor};
 use timely::dataflow::channels::Message;
 use timely::progress::Stamp;
 
+use crate::operators::keyed::key_hash;
 use crate::stream::VecBuilder;
 
 /// Routes batches of records by a function of each record (the owning worker's index).
@@ -65,4 +69,13 @@ pub(crate) fn key_pact<T: Clone + 'static, H: FnMut(&T) -> u64 + 'static>(
             KeyDistributor::Routed(DrainContainerDistributor::new(route, peers))
         }
     }))
+}
+
+/// Records go to the instance of `placement` that owns `key(record)` (by [`key_hash`]).
+pub(crate) fn owner_pact<T: Clone + 'static, K: Hash>(
+    placement: &Rc<[usize]>,
+    key: impl Fn(&T) -> K + 'static,
+) -> KeyPact<T, impl FnMut(&T) -> u64 + 'static> {
+    let targets = Rc::clone(placement);
+    key_pact(move |x: &T| targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64)
 }

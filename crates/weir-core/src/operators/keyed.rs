@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::job::JobContext;
-use crate::operators::key_pact::{key_pact, KeyPact};
+use crate::operators::key_pact::{owner_pact, KeyPact};
 use crate::state::{Barrier, Checkpointed, KeyedState, StateError, StatePart, StateTtl};
 use timely::dataflow::operators::generic::Operator;
 
@@ -72,11 +72,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
             self.input
                 .ctx
                 .add_operator(op, kind, &[(self.input.node, Partitioning::Hash)]);
-        let targets = Rc::clone(&handle.placement);
-        let key = self.key.clone();
-        let pact = key_pact(move |x: &T| {
-            targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
-        });
+        let pact = owner_pact(&handle.placement, self.key.clone());
         (handle, pact)
     }
 
@@ -109,51 +105,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         init: impl Fn(&K) -> A + 'static,
         fold: impl FnMut(&mut A, T) + 'static,
     ) -> DataStream<'s, (K, A)> {
-        let op = op.into();
-        let (handle, pact) = self.keyed_operator(&op, "aggregate");
-        let slot = KeyedStateSlot::new(&self.input.ctx, &handle, None);
-        let mut totals = RunningTotals {
-            key: self.key.clone(),
-            init,
-            fold,
-            slot,
-        };
-        let metrics = Rc::clone(&handle.metrics);
-        let node = handle.node;
-        let out = self
-            .input
-            .stream
-            .clone()
-            .unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
-                pact,
-                &handle.name,
-                move |_cap, _info| {
-                    let mut pending: EpochStash<Vec<T>> = EpochStash::new();
-                    let mut changed = Vec::new();
-                    move |(input, frontier), output| {
-                        let _busy = metrics.busy_in(node);
-                        input.for_each(|cap, data| {
-                            metrics.add_in(data.len());
-                            if let Some(records) = pending.for_message(&cap, output.output_index())
-                            {
-                                records.append(data);
-                            }
-                        });
-                        while let Some((cap, records)) = pending.next_complete(frontier) {
-                            totals.fold_changed(records, &mut changed);
-                            metrics.add_out(changed.len());
-                            output.session(&cap).give_iterator(changed.drain(..));
-                        }
-                        totals.slot.applied(frontier);
-                    }
-                },
-            );
-        DataStream::from_parts(
-            Rc::clone(&self.input.ctx),
-            out,
-            handle.node,
-            handle.placement,
-        )
+        self.running_totals(op.into(), "aggregate", init, fold, Emission::Changed)
     }
 
     /// Folds the records of each key within each epoch into one value, emitted as
@@ -244,63 +196,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         init: impl Fn(&K) -> A + 'static,
         fold: impl FnMut(&mut A, T) + 'static,
     ) -> DataStream<'s, (K, A)> {
-        let op = op.into();
-        let (handle, pact) = self.keyed_operator(&op, "aggregate_all");
-        let slot = KeyedStateSlot::new(&self.input.ctx, &handle, None);
-        let mut totals = RunningTotals {
-            key: self.key.clone(),
-            init,
-            fold,
-            slot,
-        };
-        let metrics = Rc::clone(&handle.metrics);
-        let node = handle.node;
-        let out = self
-            .input
-            .stream
-            .clone()
-            .unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
-                pact,
-                &handle.name,
-                move |cap, _info| {
-                    let mut held = Some(cap);
-                    let mut pending: EpochStash<Vec<T>> = EpochStash::new();
-                    move |(input, frontier), output| {
-                        let _busy = metrics.busy_in(node);
-                        input.for_each(|cap, data| {
-                            metrics.add_in(data.len());
-                            if let Some(records) = pending.for_message(&cap, output.output_index())
-                            {
-                                records.append(data);
-                            }
-                        });
-                        while let Some((_cap, records)) = pending.next_complete(frontier) {
-                            totals.fold_all(records);
-                        }
-                        totals.slot.applied(frontier);
-                        match frontier.frontier().first() {
-                            Some(epoch) => {
-                                if let Some(cap) = held.as_mut().filter(|c| c.time() < epoch) {
-                                    cap.downgrade(epoch);
-                                }
-                            }
-                            None => {
-                                if let Some(cap) = held.take() {
-                                    let all = totals.current();
-                                    metrics.add_out(all.len());
-                                    output.session(&cap).give_iterator(all.into_iter());
-                                }
-                            }
-                        }
-                    }
-                },
-            );
-        DataStream::from_parts(
-            Rc::clone(&self.input.ctx),
-            out,
-            handle.node,
-            handle.placement,
-        )
+        self.running_totals(op.into(), "aggregate_all", init, fold, Emission::AtEnd)
     }
 
     /// The running number of records per key (see [`KeyedStream::aggregate`]).
@@ -355,6 +251,80 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
             },
         )
         .map_unchecked_some()
+    }
+
+    /// The operator of running totals per key, in checkpointed keyed state, emitted as
+    /// `emission` says.
+    fn running_totals<A: Data>(
+        self,
+        op: Op,
+        kind: &str,
+        init: impl Fn(&K) -> A + 'static,
+        fold: impl FnMut(&mut A, T) + 'static,
+        emission: Emission,
+    ) -> DataStream<'s, (K, A)> {
+        let (handle, pact) = self.keyed_operator(&op, kind);
+        let slot = KeyedStateSlot::new(&self.input.ctx, &handle, None);
+        let mut totals = RunningTotals {
+            key: self.key.clone(),
+            init,
+            fold,
+            slot,
+        };
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let out = self
+            .input
+            .stream
+            .clone()
+            .unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
+                pact,
+                &handle.name,
+                move |cap, _info| {
+                    let mut held = (emission == Emission::AtEnd).then_some(cap);
+                    let mut pending: EpochStash<Vec<T>> = EpochStash::new();
+                    let mut changed = Vec::new();
+                    move |(input, frontier), output| {
+                        let _busy = metrics.busy_in(node);
+                        input.for_each(|cap, data| {
+                            metrics.add_in(data.len());
+                            if let Some(records) = pending.for_message(&cap, output.output_index())
+                            {
+                                records.append(data);
+                            }
+                        });
+                        while let Some((cap, records)) = pending.next_complete(frontier) {
+                            totals.fold_changed(records, &mut changed);
+                            if emission == Emission::Changed {
+                                metrics.add_out(changed.len());
+                                output.session(&cap).give_iterator(changed.drain(..));
+                            }
+                            changed.clear();
+                        }
+                        totals.slot.applied(frontier);
+                        match frontier.frontier().first() {
+                            Some(epoch) => {
+                                if let Some(cap) = held.as_mut().filter(|c| c.time() < epoch) {
+                                    cap.downgrade(epoch);
+                                }
+                            }
+                            None => {
+                                if let Some(cap) = held.take() {
+                                    let all = totals.current();
+                                    metrics.add_out(all.len());
+                                    output.session(&cap).give_iterator(all.into_iter());
+                                }
+                            }
+                        }
+                    }
+                },
+            );
+        DataStream::from_parts(
+            Rc::clone(&self.input.ctx),
+            out,
+            handle.node,
+            handle.placement,
+        )
     }
 
     /// [`KeyedStream::map_with_state`] whose per-key state expires: a key not written for
@@ -483,7 +453,17 @@ where
     })
 }
 
-/// The accumulators of [`KeyedStream::aggregate_all`] and how records fold into them.
+/// When running totals are emitted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Emission {
+    /// After each epoch, the keys it changed.
+    Changed,
+    /// Every key once, when the input ends.
+    AtEnd,
+}
+
+/// The accumulators of [`KeyedStream::aggregate`] and [`KeyedStream::aggregate_all`], and how
+/// records fold into them.
 struct RunningTotals<K, A, KF, I, F> {
     key: KF,
     init: I,
@@ -492,21 +472,6 @@ struct RunningTotals<K, A, KF, I, F> {
 }
 
 impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
-    /// Folds a complete epoch's records into their keys' accumulators.
-    fn fold_all<T>(&mut self, records: Vec<T>)
-    where
-        KF: Fn(&T) -> K,
-        F: FnMut(&mut A, T),
-    {
-        let mut state = self.slot.state.borrow_mut();
-        for x in records {
-            let k = (self.key)(&x);
-            let init = &self.init;
-            let acc = state.entry_or_insert_with(k.clone(), || init(&k));
-            (self.fold)(acc, x);
-        }
-    }
-
     /// Folds a complete epoch's records and returns the keys that changed with their new
     /// accumulators (each key once).
     fn fold_changed<T>(&mut self, records: Vec<T>, changed: &mut Vec<(K, A)>)

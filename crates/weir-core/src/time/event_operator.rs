@@ -10,8 +10,13 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
+use std::hash::Hash;
+
 use crate::job::{Epoch, OpHandle};
+use crate::operators::key_pact::owner_pact;
 use crate::stream::{Data, VecBuilder};
+use crate::time::event_stream::EventStream;
+use crate::time::stamped::Stamped;
 use crate::time::stamped::{EventTime, WatermarkMessage, END_OF_TIME};
 use crate::time::watermark_tracker::{broadcast_marks, lowest, EventEpochs, WatermarkTracker};
 
@@ -142,4 +147,29 @@ fn send<O: Data>(
         output.session(cap).give_container(buffer);
         buffer.clear();
     }
+}
+
+/// [`event_operator`] for a keyed event stream: records go to the instance that owns
+/// `key(record)`, watermarks to every instance.
+pub(crate) fn keyed_event_operator<'s, K, T, L>(
+    events: &EventStream<'s, T>,
+    key: impl Fn(&Stamped<T>) -> K + 'static,
+    handle: &OpHandle,
+    logic: L,
+    applied: impl Fn(Epoch) + 'static,
+) -> Stream<'s, Epoch, Vec<L::Out>>
+where
+    K: Hash,
+    T: Data,
+    L: EventLogic<In = Stamped<T>>,
+{
+    event_operator(
+        &events.records.stream,
+        owner_pact(&handle.placement, key),
+        &events.watermarks,
+        &events.generators,
+        handle,
+        logic,
+        applied,
+    )
 }

@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::operators::key_pact::key_pact;
 use serde::{Deserialize, Serialize};
 
 use crate::job::Op;
 use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::stream::Data;
-use crate::time::event_operator::{event_operator, EventLogic};
+use crate::time::event_operator::{keyed_event_operator, EventLogic};
 use crate::time::event_output::{split_output, Emit, Forwarder};
 use crate::time::event_stream::{EventStream, KeyedEventStream};
 use crate::time::stamped::{EventTime, Stamped};
@@ -254,15 +253,9 @@ impl<'s, K: Key, A: Data, FA: Fn(&A) -> K + Clone + 'static> KeyedEventStream<'s
             _out: std::marker::PhantomData,
         };
         logic.restore_cleanup();
-        let targets = Rc::clone(&handle.placement);
-        let pact = key_pact(move |x: &Stamped<Side<A, B>>| {
-            targets[(key_hash(&key(&x.data)) % targets.len() as u64) as usize] as u64
-        });
-        let out = event_operator(
-            &sides.records.stream,
-            pact,
-            &sides.watermarks,
-            &sides.generators,
+        let out = keyed_event_operator(
+            &sides,
+            move |x: &Stamped<Side<A, B>>| key(&x.data),
             &handle,
             logic,
             move |epoch| slot.applied_below(epoch),

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use crate::operators::key_pact::key_pact;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +11,7 @@ use crate::job::Op;
 use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::stream::Data;
-use crate::time::event_operator::{event_operator, EventLogic};
+use crate::time::event_operator::{keyed_event_operator, EventLogic};
 use crate::time::event_output::{split_output, Emit, Forwarder};
 use crate::time::event_stream::{EventStream, KeyedEventStream};
 use crate::time::stamped::{EventTime, Stamped};
@@ -465,20 +464,9 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedEventStream<'s,
             output_watermark: crate::time::NO_WATERMARK,
         };
         logic.restore_index();
-        let targets = Rc::clone(&handle.placement);
-        let key = self.stamped_key();
-        let pact = key_pact(move |x: &Stamped<T>| {
-            targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
+        let out = keyed_event_operator(events, self.stamped_key(), &handle, logic, move |epoch| {
+            slot.applied_below(epoch)
         });
-        let out = event_operator(
-            &events.records.stream,
-            pact,
-            &events.watermarks,
-            &events.generators,
-            &handle,
-            logic,
-            move |epoch| slot.applied_below(epoch),
-        );
         split_output(ctx, out, &handle, "unused")
     }
 }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::operators::key_pact::key_pact;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::core::OkErr;
@@ -17,7 +16,7 @@ use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream};
-use crate::time::event_operator::{event_operator, EventLogic};
+use crate::time::event_operator::{keyed_event_operator, EventLogic};
 use crate::time::event_stream::KeyedEventStream;
 use crate::time::stamped::{EventTime, Stamped, END_OF_TIME, NO_WATERMARK};
 use crate::time::window_function::{Aggregating, Processing, WindowContext, WindowFunction};
@@ -630,16 +629,9 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
             scratch_due: Vec::new(),
         };
         logic.restore_timers();
-        let targets = Rc::clone(&handle.placement);
-        let key = self.keyed.stamped_key();
-        let pact = key_pact(move |x: &Stamped<T>| {
-            targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64
-        });
-        let out = event_operator(
-            &events.records.stream,
-            pact,
-            &events.watermarks,
-            &events.generators,
+        let out = keyed_event_operator(
+            events,
+            self.keyed.stamped_key(),
             &handle,
             logic,
             move |epoch| slot.applied_below(epoch),
