@@ -182,20 +182,8 @@ fn run_windows(
         if let Some(every) = early {
             windowed = windowed.early_firing(every);
         }
-        let (results, late) = windowed
-            .aggregate(
-                op("window").parallelism(run.window_parallelism),
-                || (0u64, 0u64),
-                |acc, e: &Ev| {
-                    acc.0 += 1;
-                    acc.1 += e.value;
-                },
-                |acc, other| {
-                    acc.0 += other.0;
-                    acc.1 += other.1;
-                },
-            )
-            .with_late_data();
+        let (results, late) =
+            count_sum(windowed, op("window").parallelism(run.window_parallelism)).with_late_data();
         results.collect(op("results").parallelism(1), &r);
         late.map("late-ids", |s: Stamped<Ev>| s.data.id)
             .collect(op("late").parallelism(1), &l);
@@ -205,10 +193,13 @@ fn run_windows(
     (results.take(), late.take().into_iter().collect())
 }
 
+/// A window's panes: (index, timing, value).
+type Panes = Vec<(u32, Timing, (u64, u64))>;
+
 /// The last pane of every window, and a check that panes are numbered 0, 1, … with the
 /// on-time pane first among non-early ones.
 fn finals(results: &Results) -> Finals {
-    let mut by_window: BTreeMap<(u32, i64, i64), Vec<(u32, Timing, (u64, u64))>> = BTreeMap::new();
+    let mut by_window: BTreeMap<(u32, i64, i64), Panes> = BTreeMap::new();
     for r in results {
         by_window
             .entry((r.key, r.window.start, r.window.end))
@@ -839,25 +830,23 @@ impl Many {
     }
 }
 
-/// Count and sum of `value` per window.
+/// Count and sum of `value` per window, and the late records.
 fn count_sum<'s, F: Fn(&Ev) -> u32 + Clone + 'static>(
     windowed: weir::time::WindowedStream<'s, u32, Ev, F>,
     at: weir::Op,
-) -> DataStream<'s, WindowResult<u32, (u64, u64)>> {
-    windowed
-        .aggregate(
-            at,
-            || (0u64, 0u64),
-            |a, e: &Ev| {
-                a.0 += 1;
-                a.1 += e.value;
-            },
-            |a, b| {
-                a.0 += b.0;
-                a.1 += b.1;
-            },
-        )
-        .results()
+) -> weir::time::WindowOutput<'s, WindowResult<u32, (u64, u64)>, Ev> {
+    windowed.aggregate(
+        at,
+        || (0u64, 0u64),
+        |a, e: &Ev| {
+            a.0 += 1;
+            a.1 += e.value;
+        },
+        |a, b| {
+            a.0 += b.0;
+            a.1 += b.1;
+        },
+    )
 }
 
 /// Sliding windows with allowed lateness and late data over `late_input`; tumbling,
@@ -873,25 +862,14 @@ fn run_many(config: Config, run: Run, late_input: &[Ev], input: &[Ev]) -> Many {
         let source = op("events")
             .parallelism(run.sources)
             .epochs(EpochPolicy::Records(run.epoch_records));
-        let (results, late) = job
+        let windowed = job
             .from_vec(source, late_input.clone())
             .assign_timestamps(op("ts").parallelism(run.sources), strategy())
             .key_by(|e: &Ev| e.key)
             .window(sliding())
-            .allowed_lateness(Duration::from_millis(800))
-            .aggregate(
-                op("sliding").parallelism(run.window_parallelism),
-                || (0u64, 0u64),
-                |a, e: &Ev| {
-                    a.0 += 1;
-                    a.1 += e.value;
-                },
-                |a, b| {
-                    a.0 += b.0;
-                    a.1 += b.1;
-                },
-            )
-            .with_late_data();
+            .allowed_lateness(Duration::from_millis(800));
+        let (results, late) =
+            count_sum(windowed, op("sliding").parallelism(run.window_parallelism)).with_late_data();
         results.collect(op("sliding-out").parallelism(1), &l.0);
         late.map("late-ids", |s: Stamped<Ev>| s.data.id)
             .collect(op("late-out").parallelism(1), &l.1);
@@ -907,13 +885,16 @@ fn run_many(config: Config, run: Run, late_input: &[Ev], input: &[Ev]) -> Many {
             keyed().window(Windows::tumbling(Duration::from_millis(700))),
             at("tumbling"),
         )
+        .results()
         .collect(op("tumbling-out").parallelism(1), &o.0);
         count_sum(
             keyed().window(Windows::session(Duration::from_millis(300))),
             at("sessions"),
         )
+        .results()
         .collect(op("sessions-out").parallelism(1), &o.1);
         count_sum(keyed().window(Windows::count_sliding(6, 3)), at("counts"))
+            .results()
             .collect(op("counts-out").parallelism(1), &o.2);
         keyed()
             .process(at("sessionise"), Sessionise)

@@ -2,15 +2,15 @@
 //! and the window join (Flink's `join(...).window(...)`). Both free their state once the
 //! watermark has passed what can still match.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::job::Op;
-use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
+use crate::operators::keyed::{Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::stream::Data;
+use crate::time::due_keys::DueKeys;
 use crate::time::event_operator::{keyed_event_operator, EventLogic};
 use crate::time::event_output::{split_output, Emit, Forwarder};
 use crate::time::event_stream::{EventStream, KeyedEventStream};
@@ -51,7 +51,7 @@ struct IntervalJoin<K, A, B, U, KF, F> {
     join: F,
     state: crate::time::SharedKeyed<K, JoinBuffers<A, B>>,
     /// When keys have records to free.
-    cleanup: BTreeMap<EventTime, Vec<K>>,
+    cleanup: DueKeys<K>,
     forwarder: Forwarder,
     watermark: EventTime,
     _out: std::marker::PhantomData<fn() -> U>,
@@ -77,7 +77,7 @@ where
                     .map(|b| b.ts.saturating_sub(self.lower)),
             );
             for t in times {
-                self.cleanup.entry(t).or_default().push(k.clone());
+                self.cleanup.add(t, k.clone());
             }
         }
     }
@@ -151,19 +151,13 @@ where
         for (ts, u) in matches {
             self.emit(ts, u, out);
         }
-        self.cleanup.entry(free_at).or_default().push(key);
+        self.cleanup.add(free_at, key);
     }
 
     fn advance(&mut self, _previous: EventTime, watermark: EventTime, out: &mut Vec<Self::Out>) {
         self.watermark = watermark;
         let (lower, upper) = (self.lower, self.upper);
-        while let Some(entry) = self.cleanup.first_entry() {
-            if *entry.key() > watermark {
-                break;
-            }
-            let mut keys = entry.remove();
-            keys.sort_unstable_by_key(key_hash);
-            keys.dedup();
+        while let Some(keys) = self.cleanup.pop_due(watermark) {
             let mut state = self.state.borrow_mut();
             for key in keys {
                 if state.get(&key).is_none() {
@@ -247,7 +241,7 @@ impl<'s, K: Key, A: Data, FA: Fn(&A) -> K + Clone + 'static> KeyedEventStream<'s
             upper: upper.max(lower),
             join,
             state: Rc::clone(&slot.state),
-            cleanup: BTreeMap::new(),
+            cleanup: DueKeys::new(),
             forwarder: Forwarder::new(&handle),
             watermark: crate::time::NO_WATERMARK,
             _out: std::marker::PhantomData,

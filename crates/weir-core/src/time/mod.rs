@@ -4,6 +4,7 @@
 //! ([`KeyedProcessFunction`]) and event-time joins. See `docs/event-time.md`.
 
 mod assign;
+mod due_keys;
 mod event_operator;
 mod event_output;
 mod event_stream;

@@ -1,16 +1,17 @@
 //! Keyed process functions (Flink's `KeyedProcessFunction`): per-key state and event-time and
 //! processing-time timers that call back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::job::Op;
-use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
+use crate::operators::keyed::{Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::stream::Data;
+use crate::time::due_keys::DueKeys;
 use crate::time::event_operator::{keyed_event_operator, EventLogic};
 use crate::time::event_output::{split_output, Emit, Forwarder};
 use crate::time::event_stream::{EventStream, KeyedEventStream};
@@ -164,16 +165,14 @@ impl<K, S: Default, U> ProcessContext<'_, K, S, U> {
     }
 }
 
-type Indexed<K> = BTreeMap<EventTime, Vec<K>>;
-
 /// The process function of one instance and its keys.
 struct ProcessLogic<K, T, P: KeyedProcessFunction<K, T>, KF> {
     function: P,
     key: KF,
     state: crate::time::SharedKeyed<K, KeyProcess<P::State, T>>,
     /// When keys have records or event timers due.
-    event_index: Indexed<K>,
-    processing_index: Indexed<K>,
+    event_index: DueKeys<K>,
+    processing_index: DueKeys<K>,
     forwarder: Forwarder,
     /// The watermark that stamps outputs (the one before the current advance).
     output_watermark: EventTime,
@@ -201,10 +200,10 @@ where
                 .map(|r| r.ts)
                 .chain(kp.timers.event.iter().copied());
             for t in times {
-                self.event_index.entry(t).or_default().push(k.clone());
+                self.event_index.add(t, k.clone());
             }
             for &t in &kp.timers.processing {
-                self.processing_index.entry(t).or_default().push(k.clone());
+                self.processing_index.add(t, k.clone());
             }
         }
     }
@@ -255,7 +254,7 @@ where
                 TimeDomain::EventTime => &mut self.event_index,
                 TimeDomain::ProcessingTime => &mut self.processing_index,
             };
-            index.entry(t).or_default().push(key.clone());
+            index.add(t, key.clone());
         }
         let watermark = self.output_watermark;
         out.extend(emitted.into_iter().map(|(ts, data)| {
@@ -329,10 +328,7 @@ where
             );
             return;
         }
-        self.event_index
-            .entry(record.ts)
-            .or_default()
-            .push(key.clone());
+        self.event_index.add(record.ts, key.clone());
         let mut state = self.state.borrow_mut();
         state
             .entry_or_insert_with(key, KeyProcess::default)
@@ -342,13 +338,7 @@ where
 
     fn advance(&mut self, previous: EventTime, watermark: EventTime, out: &mut Vec<Self::Out>) {
         self.output_watermark = previous;
-        while let Some(entry) = self.event_index.first_entry() {
-            if *entry.key() > watermark {
-                break;
-            }
-            let mut keys = entry.remove();
-            keys.sort_unstable_by_key(key_hash);
-            keys.dedup();
+        while let Some(keys) = self.event_index.pop_due(watermark) {
             for key in keys {
                 self.run_key(&key, watermark, out);
             }
@@ -362,13 +352,7 @@ where
         now: EventTime,
         out: &mut Vec<Self::Out>,
     ) -> Option<EventTime> {
-        while let Some(entry) = self.processing_index.first_entry() {
-            if *entry.key() > now {
-                break;
-            }
-            let mut keys = entry.remove();
-            keys.sort_unstable_by_key(key_hash);
-            keys.dedup();
+        while let Some(keys) = self.processing_index.pop_due(now) {
             for key in keys {
                 if self.state.borrow().get(&key).is_none() {
                     continue;
@@ -391,7 +375,7 @@ where
                 );
             }
         }
-        self.processing_index.keys().next().copied()
+        self.processing_index.next()
     }
 }
 
@@ -458,8 +442,8 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedEventStream<'s,
             function,
             key: self.key.clone(),
             state: Rc::clone(&slot.state),
-            event_index: BTreeMap::new(),
-            processing_index: BTreeMap::new(),
+            event_index: DueKeys::new(),
+            processing_index: DueKeys::new(),
             forwarder: Forwarder::new(&handle),
             output_watermark: crate::time::NO_WATERMARK,
         };

@@ -1,7 +1,6 @@
 //! The keyed window operator: records go into their key's windows as they arrive, and
 //! windows fire when the combined watermark (or the wall clock) passes their end.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -12,10 +11,11 @@ use timely::dataflow::operators::vec::Map as _;
 
 use crate::dead_letter::DeadLetter;
 use crate::job::Op;
-use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
+use crate::operators::keyed::{Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream};
+use crate::time::due_keys::DueKeys;
 use crate::time::event_operator::{keyed_event_operator, EventLogic};
 use crate::time::event_stream::KeyedEventStream;
 use crate::time::stamped::{EventTime, Stamped, END_OF_TIME, NO_WATERMARK};
@@ -69,7 +69,7 @@ struct WindowLogic<K, T, W: WindowFunction<K, T>, KF> {
     key: KF,
     state: crate::time::SharedKeyed<K, KeyWindows<W::Acc, T>>,
     /// When keys have windows to fire or purge (or count-window records to apply).
-    timers: BTreeMap<EventTime, Vec<K>>,
+    timers: DueKeys<K>,
     /// Keys with windows changed since the last early firing.
     early_keys: FxHashSet<K>,
     late: u64,
@@ -104,7 +104,7 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
     }
 
     fn timer(&mut self, at: EventTime, key: K) {
-        self.timers.entry(at).or_default().push(key);
+        self.timers.add(at, key);
     }
 
     /// Adds a record to its key's windows (or emits it as late).
@@ -252,13 +252,7 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
 
     /// Fires and purges what the watermark `watermark` has passed.
     fn fire_until(&mut self, watermark: EventTime, out: &mut Vec<Emitted<W, K, T>>) {
-        while let Some(entry) = self.timers.first_entry() {
-            if *entry.key() > watermark {
-                break;
-            }
-            let mut keys = entry.remove();
-            keys.sort_unstable_by_key(key_hash);
-            keys.dedup();
+        while let Some(keys) = self.timers.pop_due(watermark) {
             for key in keys {
                 self.fire_key(key, watermark, out);
             }
@@ -416,7 +410,7 @@ where
         }
         if self.windows.domain == TimeDomain::ProcessingTime {
             self.fire_until(now - 1, out);
-            if let Some(&first) = self.timers.keys().next() {
+            if let Some(first) = self.timers.next() {
                 let at = first + 1;
                 next = Some(next.map_or(at, |n: EventTime| n.min(at)));
             }
@@ -621,7 +615,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
             function,
             key: self.keyed.stamped_key(),
             state: Rc::clone(&slot.state),
-            timers: BTreeMap::new(),
+            timers: DueKeys::new(),
             early_keys: FxHashSet::default(),
             late: 0,
             metrics: Rc::clone(&handle.metrics),
