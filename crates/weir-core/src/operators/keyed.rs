@@ -294,12 +294,14 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
                             }
                         });
                         while let Some((cap, records)) = pending.next_complete(frontier) {
-                            totals.fold_changed(records, &mut changed);
-                            if emission == Emission::Changed {
-                                metrics.add_out(changed.len());
-                                output.session(&cap).give_iterator(changed.drain(..));
+                            match emission {
+                                Emission::Changed => {
+                                    totals.fold_changed(records, &mut changed);
+                                    metrics.add_out(changed.len());
+                                    output.session(&cap).give_iterator(changed.drain(..));
+                                }
+                                Emission::AtEnd => totals.fold(records),
                             }
-                            changed.clear();
                         }
                         totals.slot.applied(frontier);
                         match frontier.frontier().first() {
@@ -472,6 +474,21 @@ struct RunningTotals<K, A, KF, I, F> {
 }
 
 impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
+    /// Folds a complete epoch's records into their keys' accumulators.
+    fn fold<T>(&mut self, records: Vec<T>)
+    where
+        KF: Fn(&T) -> K,
+        F: FnMut(&mut A, T),
+    {
+        let mut state = self.slot.state.borrow_mut();
+        for x in records {
+            let k = (self.key)(&x);
+            let init = &self.init;
+            let acc = state.entry_or_insert_with(k.clone(), || init(&k));
+            (self.fold)(acc, x);
+        }
+    }
+
     /// Folds a complete epoch's records and returns the keys that changed with their new
     /// accumulators (each key once).
     fn fold_changed<T>(&mut self, records: Vec<T>, changed: &mut Vec<(K, A)>)

@@ -14,10 +14,11 @@ use std::hash::Hash;
 
 use crate::job::{Epoch, OpHandle};
 use crate::operators::key_pact::owner_pact;
+use crate::state::gate::GateMode;
 use crate::stream::{Data, VecBuilder};
 use crate::time::event_stream::EventStream;
 use crate::time::stamped::Stamped;
-use crate::time::stamped::{EventTime, WatermarkMessage, END_OF_TIME};
+use crate::time::stamped::{EventTime, END_OF_TIME};
 use crate::time::watermark_tracker::{broadcast_marks, lowest, EventEpochs, WatermarkTracker};
 
 /// An event-time operator instance's logic.
@@ -40,25 +41,31 @@ pub(crate) trait EventLogic: 'static {
     }
 }
 
-/// Builds the operator: `records` arrive through `pact`, watermarks from `marks` (sent by
-/// `generators`) are broadcast to every instance. `applied(epoch)` is told how far the
-/// instance's state has applied its input (for checkpoints).
-pub(crate) fn event_operator<'s, L, P>(
-    records: &Stream<'s, Epoch, Vec<L::In>>,
+/// Builds the operator: the records of `events` arrive through `pact`, its watermarks are
+/// broadcast to every instance. `applied(epoch)` is told how far the instance's state has
+/// applied its input (for checkpoints).
+///
+/// Processing-time callbacks change state outside any epoch, and what they emit goes out at
+/// the input frontier. They therefore run only while the worker's checkpoint gate is open:
+/// between the start of a checkpoint and this worker's snapshot, their effects would be in
+/// the snapshot of epoch `L` while their outputs belong to `L + 1`.
+fn event_operator<'s, T, L, P>(
+    events: &EventStream<'s, T>,
     pact: P,
-    marks: &Stream<'s, Epoch, Vec<WatermarkMessage>>,
-    generators: &[u64],
     handle: &OpHandle,
     mut logic: L,
     applied: impl Fn(Epoch) + 'static,
 ) -> Stream<'s, Epoch, Vec<L::Out>>
 where
-    L: EventLogic,
-    P: ParallelizationContract<Epoch, Vec<L::In>>,
+    T: Data,
+    L: EventLogic<In = Stamped<T>>,
+    P: ParallelizationContract<Epoch, Vec<Stamped<T>>>,
 {
+    let records = &events.records.stream;
+    let gate = Rc::clone(&events.records.ctx.gate);
     let scope = records.scope();
-    let marks = broadcast_marks(marks, &handle.placement);
-    let mut tracker = WatermarkTracker::new(generators);
+    let marks = broadcast_marks(&events.watermarks, &handle.placement);
+    let mut tracker = WatermarkTracker::new(&events.generators);
     let metrics = Rc::clone(&handle.metrics);
     let node = handle.node;
     records
@@ -98,9 +105,9 @@ where
                         }
                         let watermark = tracker.apply(&input.marks);
                         metrics.set_watermark(watermark);
-                        if watermark > previous {
-                            logic.advance(previous, watermark, &mut buffer);
-                        }
+                        // Also when the watermark stayed: corrections of allowed-late records
+                        // are due at it.
+                        logic.advance(previous, watermark, &mut buffer);
                         latest = latest.max(*cap.time());
                         send(&metrics, &mut buffer, &cap, output);
                     }
@@ -110,8 +117,12 @@ where
                         cap.downgrade(&lowest);
                     }
                     let now = crate::time::now_ms();
-                    if let Some(next) = logic.on_processing_time(now, &mut buffer) {
-                        activator.activate_after(Duration::from_millis((next - now).max(1) as u64));
+                    if gate.mode() != GateMode::Open {
+                        // A checkpoint is being taken: come back once it is.
+                        activator.activate_after(Duration::from_millis(5));
+                    } else if let Some(next) = logic.on_processing_time(now, &mut buffer) {
+                        let wait = next.saturating_sub(now).clamp(1, 3_600_000);
+                        activator.activate_after(Duration::from_millis(wait as u64));
                     }
                     if lowest == Epoch::MAX {
                         if *cap.time() < latest {
@@ -164,10 +175,8 @@ where
     L: EventLogic<In = Stamped<T>>,
 {
     event_operator(
-        &events.records.stream,
+        events,
         owner_pact(&handle.placement, key),
-        &events.watermarks,
-        &events.generators,
         handle,
         logic,
         applied,

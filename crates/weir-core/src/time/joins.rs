@@ -229,6 +229,14 @@ impl<'s, K: Key, A: Data, FA: Fn(&A) -> K + Clone + 'static> KeyedEventStream<'s
         let op = op.into();
         let (sides, key) = union_sides(&op, self, other);
         let ctx = Rc::clone(&sides.records.ctx);
+        if lower > upper {
+            ctx.fail_build(crate::WeirError::Build {
+                operator: op.name().to_string(),
+                message: format!(
+                    "interval join bounds: lower ({lower} ms) is above upper ({upper} ms)"
+                ),
+            });
+        }
         let handle = ctx.add_operator(
             &op,
             "interval_join",
@@ -237,8 +245,8 @@ impl<'s, K: Key, A: Data, FA: Fn(&A) -> K + Clone + 'static> KeyedEventStream<'s
         let slot: KeyedStateSlot<K, JoinBuffers<A, B>> = KeyedStateSlot::new(&ctx, &handle, None);
         let mut logic = IntervalJoin {
             key: key.clone(),
-            lower: lower.min(upper),
-            upper: upper.max(lower),
+            lower,
+            upper,
             join,
             state: Rc::clone(&slot.state),
             cleanup: DueKeys::new(),

@@ -12,7 +12,7 @@ use timely::dataflow::Stream;
 use timely::progress::frontier::MutableAntichain;
 
 use crate::job::Epoch;
-use crate::time::stamped::{EventTime, WatermarkMessage, NO_WATERMARK};
+use crate::time::stamped::{EventTime, WatermarkMessage, END_OF_TIME, NO_WATERMARK};
 
 /// The watermark every generator has announced, and the combined watermark.
 #[derive(Debug)]
@@ -44,7 +44,18 @@ impl WatermarkTracker {
             }
         }
         let active = self.generators.values().filter(|(_, idle)| !idle);
-        if let Some(min) = active.map(|(w, _)| *w).min() {
+        if let Some(mut min) = active.map(|(w, _)| *w).min() {
+            // Finished generators (at the end of time) must not carry the watermark past
+            // idle ones that have not finished: it would never come back.
+            let idle_unfinished = self
+                .generators
+                .values()
+                .filter(|(w, idle)| *idle && *w != END_OF_TIME);
+            if let Some(cap) = idle_unfinished.map(|(w, _)| *w).max() {
+                if min == END_OF_TIME {
+                    min = cap;
+                }
+            }
             self.current = self.current.max(min);
         }
         self.current
@@ -162,5 +173,16 @@ mod tests {
         // Unknown generators are ignored; all idle keeps the watermark.
         assert_eq!(t.apply(&[mark(9, 1000, false)]), 200);
         assert_eq!(t.apply(&[mark(1, 300, true), mark(2, 200, true)]), 200);
+    }
+
+    #[test]
+    fn a_finished_generator_does_not_carry_the_watermark_past_an_idle_one() {
+        let mut t = WatermarkTracker::new(&[1, 2]);
+        assert_eq!(t.apply(&[mark(1, 100, false), mark(2, 50, false)]), 50);
+        assert_eq!(t.apply(&[mark(2, 60, true)]), 100);
+        // 1 ends; 2 is idle at 60: the watermark stays where it was, not at the end of time.
+        assert_eq!(t.apply(&[mark(1, END_OF_TIME, false)]), 100);
+        // 2 ends too: now everything may fire.
+        assert_eq!(t.apply(&[mark(2, END_OF_TIME, false)]), END_OF_TIME);
     }
 }

@@ -81,15 +81,20 @@ struct WindowLogic<K, T, W: WindowFunction<K, T>, KF> {
 impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
     /// Rebuilds the timers of restored state.
     fn restore_timers(&mut self) {
+        let lateness = self.lateness;
         let keys: Vec<(K, Vec<EventTime>)> = {
             let state = self.state.borrow();
             state
                 .iter()
                 .map(|(k, kw)| {
+                    // Each window is due when it fires and when the lateness frees it.
                     let mut times: Vec<EventTime> = kw
                         .windows
                         .iter()
-                        .map(|w| w.window.max_timestamp())
+                        .flat_map(|w| {
+                            let end = w.window.max_timestamp();
+                            [end, end.saturating_add(lateness)]
+                        })
                         .collect();
                     times.extend(kw.pending.iter().map(|r| r.ts));
                     (k.clone(), times)
@@ -120,7 +125,11 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
             rec.watermark = NO_WATERMARK;
         }
         if self.windows.is_count() {
-            if rec.ts <= rec.watermark.max(watermark) {
+            let behind = match self.windows.domain {
+                TimeDomain::EventTime => rec.watermark.max(watermark),
+                TimeDomain::ProcessingTime => NO_WATERMARK,
+            };
+            if rec.ts <= behind {
                 self.late += 1;
                 out.push(Err(rec));
                 return;
@@ -142,7 +151,11 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
         let lateness = self.lateness;
         // Late by its own instance's watermark, or by this operator's (which is never
         // ahead of the former unless an instance came back from idleness behind it).
-        let behind = rec.watermark.max(watermark);
+        let behind = match self.windows.domain {
+            TimeDomain::EventTime => rec.watermark.max(watermark),
+            // The wall clock decides; nothing is late.
+            TimeDomain::ProcessingTime => NO_WATERMARK,
+        };
         live.retain(|w| w.max_timestamp().saturating_add(lateness) > behind);
         if live.is_empty() {
             self.late += 1;
@@ -454,7 +467,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
     /// (Flink's `ContinuousProcessingTimeTrigger`): a [`Timing::Early`] pane for each window
     /// that changed since its last pane. The on-time pane still fires at the watermark.
     pub fn early_firing(mut self, every: Duration) -> Self {
-        self.early = Some(every.max(Duration::from_millis(1)));
+        self.early = Some(every.clamp(Duration::from_millis(1), Duration::from_secs(365 * 86_400)));
         self
     }
 

@@ -111,9 +111,11 @@ impl Windows {
     /// Windows of the last `size` records of a key, fired every `slide` records (Flink's
     /// `countWindow(size, slide)`).
     pub fn count_sliding(size: u64, slide: u64) -> Self {
+        // Positions are i64: a count beyond a quarter of its range is as good as endless.
+        let most = i64::MAX as u64 / 4;
         Self::event(WindowKind::Count {
-            size: size.max(1),
-            slide: slide.max(1),
+            size: size.clamp(1, most),
+            slide: slide.clamp(1, most),
         })
     }
 
@@ -135,7 +137,8 @@ impl Windows {
     /// Shifts tumbling and sliding windows by `offset` (for example to align daily windows
     /// with a time zone).
     pub fn offset(mut self, offset: Duration) -> Self {
-        let o = millis(offset);
+        // Not `millis`: an offset of zero is no offset.
+        let o = offset.as_millis().min(i64::MAX as u128 / 4) as i64;
         match &mut self.kind {
             WindowKind::Tumbling { offset, .. } | WindowKind::Sliding { offset, .. } => *offset = o,
             _ => {}
@@ -163,7 +166,8 @@ impl Windows {
     pub(crate) fn assign_into(&self, ts: EventTime, out: &mut Vec<TimeWindow>) {
         match self.kind {
             WindowKind::Tumbling { size, offset } => {
-                let start = ts - (ts - offset).rem_euclid(size);
+                // Saturating: timestamps near the ends of i64 must not overflow.
+                let start = ts.saturating_sub(ts.saturating_sub(offset).rem_euclid(size));
                 out.push(TimeWindow {
                     start,
                     end: start.saturating_add(size),
@@ -174,14 +178,17 @@ impl Windows {
                 slide,
                 offset,
             } => {
-                let last = ts - (ts - offset).rem_euclid(slide);
+                let last = ts.saturating_sub(ts.saturating_sub(offset).rem_euclid(slide));
                 let mut start = last;
-                while start > ts - size {
+                while start > ts.saturating_sub(size) {
                     out.push(TimeWindow {
                         start,
                         end: start.saturating_add(size),
                     });
-                    start -= slide;
+                    match start.checked_sub(slide) {
+                        Some(earlier) => start = earlier,
+                        None => break,
+                    }
                 }
             }
             WindowKind::Session { gap } => out.push(TimeWindow {
@@ -264,6 +271,25 @@ mod tests {
         // [9, 13) bridges the first two, not the third.
         assert_eq!(merge_session(&existing, w(9, 13)), (w(0, 20), vec![0, 1]));
         assert_eq!(merge_session(&existing, w(20, 25)), (w(20, 25), vec![]));
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_overflow() {
+        let tumbling = Windows::tumbling(Duration::from_secs(10));
+        assert_eq!(tumbling.assign(i64::MIN).len(), 1);
+        assert_eq!(tumbling.assign(i64::MAX).len(), 1);
+        let sliding = Windows::sliding(Duration::from_secs(10), Duration::from_secs(3));
+        // At the very bottom of time no whole sliding window fits: none (the record is late).
+        assert!(sliding.assign(i64::MIN).len() <= 4);
+        assert!(!sliding.assign(i64::MAX).is_empty());
+        let zero = Windows::tumbling(Duration::from_secs(10)).offset(Duration::ZERO);
+        assert_eq!(
+            zero.assign(0),
+            vec![TimeWindow {
+                start: 0,
+                end: 10_000
+            }]
+        );
     }
 
     #[test]
