@@ -232,14 +232,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         ctx.dead_letters
             .borrow_mut()
             .push((dead, handle.node, Rc::clone(&handle.placement)));
-        let generators: Rc<[u64]> = (0..handle.placement.len())
-            .map(|i| generator_id(handle.node, i))
-            .collect();
-        EventStream {
-            records: DataStream::from_parts(ctx, records, handle.node, handle.placement),
-            watermarks: marks,
-            generators,
-        }
+        EventStream::generated_by(ctx, records, marks, &handle)
     }
 
     /// Stamps every record with the wall-clock time at which this operator sees it

@@ -10,7 +10,7 @@ use timely::dataflow::Stream;
 
 use crate::dead_letter::DeadLetter;
 use crate::job::{Epoch, JobContext, OpHandle};
-use crate::stream::{Data, DataStream};
+use crate::stream::Data;
 use crate::time::event_stream::EventStream;
 use crate::time::stamped::{generator_id, EventTime, Stamped, WatermarkMessage, NO_WATERMARK};
 
@@ -87,12 +87,5 @@ pub(crate) fn split_output<'s, U: Data, L: Data>(
     ctx.dead_letters
         .borrow_mut()
         .push((dead, handle.node, Rc::clone(&handle.placement)));
-    let generators: Rc<[u64]> = (0..handle.placement.len())
-        .map(|i| generator_id(handle.node, i))
-        .collect();
-    EventStream {
-        records: DataStream::from_parts(ctx, records, handle.node, Rc::clone(&handle.placement)),
-        watermarks: marks,
-        generators,
-    }
+    EventStream::generated_by(ctx, records, marks, handle)
 }

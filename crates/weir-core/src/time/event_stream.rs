@@ -37,6 +37,28 @@ impl<T: Clone + 'static> Clone for EventStream<'_, T> {
 }
 
 impl<'s, T: Data> EventStream<'s, T> {
+    /// The event stream operator `handle` produces, whose instances generate its watermarks.
+    pub(crate) fn generated_by(
+        ctx: Rc<crate::job::JobContext<'s>>,
+        records: Stream<'s, Epoch, Vec<Stamped<T>>>,
+        watermarks: Stream<'s, Epoch, Vec<WatermarkMessage>>,
+        handle: &crate::job::OpHandle,
+    ) -> Self {
+        let generators: Rc<[u64]> = (0..handle.placement.len())
+            .map(|i| crate::time::stamped::generator_id(handle.node, i))
+            .collect();
+        EventStream {
+            records: DataStream::from_parts(
+                ctx,
+                records,
+                handle.node,
+                Rc::clone(&handle.placement),
+            ),
+            watermarks,
+            generators,
+        }
+    }
+
     /// The same watermarks beside other records, produced by an element-wise operator: the
     /// operator reports the watermark of the generators its worker sees.
     fn with_records<U: Data>(&self, records: DataStream<'s, Stamped<U>>) -> EventStream<'s, U> {
