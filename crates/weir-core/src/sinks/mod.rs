@@ -2,4 +2,5 @@
 
 pub(crate) mod output_dir;
 pub(crate) mod sink;
+pub(crate) mod sink_writer;
 pub(crate) mod two_phase;

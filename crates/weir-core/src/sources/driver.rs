@@ -347,12 +347,39 @@ where
     T: Data,
     S: PullSource<T>,
 {
+    drive_dealt(ctx, op, kind, Dealing::RoundRobin, make)
+}
+
+/// How the splits of a restored checkpoint reach a source's instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dealing {
+    /// Every `instances`-th split to each instance (any instance can take any split).
+    RoundRobin,
+    /// Every split to every instance, which keeps those it owns by its own rule (Kafka
+    /// partitions, which an instance owns by their number, and whose list tells it which
+    /// partitions are new).
+    All,
+}
+
+/// [`drive`], with the restored splits dealt as `dealing` says.
+pub(crate) fn drive_dealt<'s, T, S>(
+    ctx: &Rc<JobContext<'s>>,
+    op: &Op,
+    kind: &str,
+    dealing: Dealing,
+    make: impl FnOnce(usize, usize, Option<Vec<Vec<u8>>>) -> S,
+) -> (OpHandle, Stream<'s, Epoch, Vec<T>>)
+where
+    T: Data,
+    S: PullSource<T>,
+{
     let handle = ctx.add_operator(op, kind, &[]);
     let instances = handle.placement.len();
     let restored = ctx.state.restored.as_ref().and_then(|r| {
-        handle
-            .instance
-            .and_then(|i| r.splits(&handle.name, i, instances))
+        handle.instance.and_then(|i| match dealing {
+            Dealing::RoundRobin => r.splits(&handle.name, i, instances),
+            Dealing::All => r.splits(&handle.name, 0, 1),
+        })
     });
     let source: SharedSource<S> = Rc::new(RefCell::new(
         handle.instance.map(|i| make(i, instances, restored)),

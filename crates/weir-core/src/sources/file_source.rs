@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
-use timely::dataflow::operators::core::OkErr;
 
 use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
 use crate::job::{Job, JobContext, Op};
 use crate::sources::csv_line::CsvLine;
+use crate::sources::decoding_source::{split_dead_letters, Decoded};
 use crate::sources::driver::drive;
 use crate::sources::file_input::{input_files, newlines_before, plan_splits, Split};
 use crate::sources::line_reader::{Line, LineReader};
@@ -200,10 +200,6 @@ impl<T: DeserializeOwned> FileReader<T> {
     }
 }
 
-/// A decoded line: the record, or its dead letter (boxed, so that the batches of records
-/// flowing out of a source stay the size of the records).
-type Decoded<T> = Result<T, Box<DeadLetter>>;
-
 /// What one line of a split gives.
 enum Step<T> {
     /// A record, or a dead letter.
@@ -338,39 +334,7 @@ impl<'s> Job<'s> {
                 _record: PhantomData,
             }
         });
-        let fail_fast = ctx.config.fail_fast;
-        let failure = Rc::clone(&ctx.failure);
-        let dead_count = Rc::clone(&handle.metrics);
-        let (ok, err) =
-            stream.ok_err::<Vec<T>, T, Vec<DeadLetter>, DeadLetter, _>(move |r| match r {
-                Ok(x) => Ok(x),
-                Err(dead) => {
-                    let dead = *dead;
-                    dead_count.add_dead(1);
-                    dead_count.remove_out(1);
-                    if fail_fast {
-                        JobContext::fail(
-                            &failure,
-                            WeirError::BadRecord {
-                                operator: dead.operator.clone(),
-                                location: dead.location.clone(),
-                                reason: dead.reason.clone(),
-                            },
-                        );
-                    }
-                    Err(dead)
-                }
-            });
-        if ctx.dead_letters_claimed.get() {
-            ctx.fail_build(WeirError::Build {
-                operator: handle.name.clone(),
-                message: "file sources must be built before job.dead_letters() is called".into(),
-            });
-        }
-        ctx.dead_letters
-            .borrow_mut()
-            .push((err, handle.node, Rc::clone(&handle.placement)));
-        DataStream::from_parts(Rc::clone(&ctx), ok, handle.node, handle.placement)
+        split_dead_letters(&ctx, handle, stream, "file sources")
     }
 }
 
