@@ -46,6 +46,10 @@ if [ ! -d crates/weir-cli/tests/browser/node_modules/playwright-core ]; then
     npm ci --prefix crates/weir-cli/tests/browser --no-audit --no-fund >/dev/null
 fi
 
+# The Kafka connector builds librdkafka (cmake) and its tests run a real tansu broker and
+# kafka-python: all installed (and cached) by this script.
+bash scripts/install-kafka.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -119,6 +119,13 @@ impl<T, S: PullSource<T>> Checkpointed for SourcePosition<T, S> {
         };
         Ok(StatePart::Splits(splits))
     }
+
+    fn committed(&self, checkpoint: u64) -> Result<(), StateError> {
+        if let Some(s) = self.source.borrow_mut().as_mut() {
+            s.committed(checkpoint);
+        }
+        Ok(())
+    }
 }
 
 /// Everything one source instance needs between activations.

@@ -38,6 +38,10 @@ pub trait PullSource<T>: 'static {
     fn remaining(&self) -> Option<Vec<Vec<u8>>> {
         None
     }
+
+    /// Checkpoint `checkpoint` is complete: the position [`PullSource::remaining`] last
+    /// returned is now durable (a Kafka source commits its offsets to its consumer group).
+    fn committed(&mut self, _checkpoint: u64) {}
 }
 
 /// The indices `next, next + step, …` below `end` that an instance still has to emit.

@@ -1,0 +1,180 @@
+//! Where a source starts reading a partition, and where a bounded one stops.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::admin::unreachable_or;
+use crate::config::KafkaConfig;
+use crate::error::KafkaError;
+
+/// Where a source starts in the partitions it finds at its first start (Flink's
+/// `OffsetsInitializer`). Partitions found later start at their earliest offset; a restored
+/// job goes on from its checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StartingOffsets {
+    /// The first offset still in the log.
+    #[default]
+    Earliest,
+    /// After the last message (only messages produced from now on).
+    Latest,
+    /// The consumer group's committed offsets; partitions without one start as `or` says
+    /// (`Earliest` or `Latest`). Needs a group id.
+    Committed {
+        /// Where partitions without a committed offset start.
+        or: Box<StartingOffsets>,
+    },
+    /// The first message whose timestamp is at or after this one (ms since the epoch).
+    Timestamp(i64),
+}
+
+/// A partition of a topic.
+pub(crate) type TopicPartition = (String, i32);
+
+/// Resolves `starting` to offsets for `partitions`.
+pub(crate) fn resolve_starts(
+    consumer: &BaseConsumer,
+    config: &KafkaConfig,
+    partitions: &[TopicPartition],
+    starting: &StartingOffsets,
+) -> Result<HashMap<TopicPartition, i64>, KafkaError> {
+    let timeout = config.request_timeout();
+    let mut out = HashMap::new();
+    match starting {
+        StartingOffsets::Earliest | StartingOffsets::Latest => {
+            for (t, p) in partitions {
+                let (low, high) = watermarks(consumer, config, t, *p)?;
+                let at = if *starting == StartingOffsets::Earliest {
+                    low
+                } else {
+                    high
+                };
+                out.insert((t.clone(), *p), at);
+            }
+        }
+        StartingOffsets::Timestamp(ts) => {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p) in partitions {
+                tpl.add_partition_offset(t, *p, Offset::Offset(*ts))
+                    .map_err(|e| unreachable_or(config, "offsets for times", e))?;
+            }
+            let found = consumer
+                .offsets_for_times(tpl, timeout)
+                .map_err(|e| unreachable_or(config, "offsets for times", e))?;
+            for e in found.elements() {
+                let at = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => watermarks(consumer, config, e.topic(), e.partition())?.1,
+                };
+                out.insert((e.topic().to_string(), e.partition()), at);
+            }
+        }
+        StartingOffsets::Committed { or } => {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p) in partitions {
+                tpl.add_partition(t, *p);
+            }
+            let committed = consumer
+                .committed_offsets(tpl, timeout)
+                .map_err(|e| unreachable_or(config, "committed offsets", e))?;
+            let mut missing = Vec::new();
+            for e in committed.elements() {
+                match e.offset() {
+                    Offset::Offset(o) => {
+                        out.insert((e.topic().to_string(), e.partition()), o);
+                    }
+                    _ => missing.push((e.topic().to_string(), e.partition())),
+                }
+            }
+            let fallback = match **or {
+                StartingOffsets::Latest => StartingOffsets::Latest,
+                _ => StartingOffsets::Earliest,
+            };
+            out.extend(resolve_starts(consumer, config, &missing, &fallback)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The low and high watermarks of a partition.
+pub(crate) fn watermarks(
+    consumer: &BaseConsumer,
+    config: &KafkaConfig,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), KafkaError> {
+    consumer
+        .fetch_watermarks(topic, partition, config.request_timeout())
+        .map_err(|e| unreachable_or(config, &format!("offsets of {topic}/{partition}"), e))
+}
+
+/// The end offsets of `partitions` now: one past the last message of each.
+///
+/// The high watermark answers this on a Kafka broker. Some brokers (tansu 0.6) report the
+/// base offset of the last record batch plus one instead, which cuts the last batch short;
+/// so the end is read, not trusted: a probe consumer reads from just before the reported
+/// high watermark until the end of each partition, and the end is one past the last
+/// message it saw.
+pub(crate) fn end_offsets(
+    config: &KafkaConfig,
+    partitions: &[TopicPartition],
+) -> Result<HashMap<TopicPartition, i64>, KafkaError> {
+    let probe: BaseConsumer = config
+        .client_config()
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .set("group.id", "weir-end-offsets-probe")
+        .create()
+        .map_err(|source| KafkaError::Client {
+            bootstrap: config.bootstrap().to_string(),
+            source,
+        })?;
+    let mut ends = HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in partitions {
+        let (low, high) = watermarks(&probe, config, t, *p)?;
+        ends.insert((t.clone(), *p), high.max(low));
+        if high > low {
+            tpl.add_partition_offset(t, *p, Offset::Offset(high - 1))
+                .map_err(|e| unreachable_or(config, "assign", e))?;
+        }
+    }
+    let mut open = tpl.count();
+    if open == 0 {
+        return Ok(ends);
+    }
+    probe
+        .assign(&tpl)
+        .map_err(|e| unreachable_or(config, "assign", e))?;
+    let deadline = Instant::now() + config.request_timeout();
+    while open > 0 {
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Unreachable {
+                bootstrap: config.bootstrap().to_string(),
+                seconds: config.request_timeout().as_secs().max(1),
+                what: "reading to the end of the partitions (bounded source)".into(),
+                source: RdError::PartitionEOF(-1),
+            });
+        }
+        match probe.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let end = ends
+                    .entry((m.topic().to_string(), m.partition()))
+                    .or_default();
+                *end = (*end).max(m.offset() + 1);
+            }
+            Some(Err(RdError::PartitionEOF(_))) => open -= 1,
+            Some(Err(e))
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) =>
+            {
+                return Err(unreachable_or(config, "read to the end", e))
+            }
+            _ => {}
+        }
+    }
+    Ok(ends)
+}

@@ -1,0 +1,588 @@
+//! The Kafka source: `job.read_kafka(op, KafkaSource::builder(config)…)`.
+//!
+//! Each source instance has its own consumer with a manual assignment (no group rebalancing:
+//! the assignment is the job's, as in Flink's `KafkaSource`). Partition `p` of topic `t` goes
+//! to instance [`owner`]`(t, p, n)`. The offsets of every partition are the source's
+//! checkpoint splits; a restored job deals every split to every instance, which keeps the
+//! ones it owns at the new parallelism and knows from the rest which partitions exist, so a
+//! partition found later (and only then) is read from its start.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use regex::Regex;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use weir_core::sources::{Decoded, SplitDealing};
+use weir_core::{Data, DataStream, DeadLetter, Job, Op, PullSource, Pulled};
+
+use crate::admin::{partitions_with, topics as list_topics, unreachable_or};
+use crate::assignment::owner;
+use crate::config::KafkaConfig;
+use crate::error::KafkaError;
+use crate::offsets::{end_offsets, resolve_starts, StartingOffsets, TopicPartition};
+use crate::record::{location, KafkaRecord};
+use crate::value_format::{bytes_decoder, json_decoder, DecodeFn};
+
+/// Which topics a source reads.
+#[derive(Clone, Debug)]
+enum Topics {
+    Names(Vec<String>),
+    Pattern(Regex),
+}
+
+/// A Kafka source's settings (build with [`KafkaSource::builder`]).
+#[derive(Clone)]
+pub struct KafkaSource<T> {
+    config: KafkaConfig,
+    topics: Topics,
+    group_id: Option<String>,
+    starting: StartingOffsets,
+    bounded: bool,
+    discovery: Duration,
+    decode: DecodeFn<T>,
+}
+
+/// Builds a [`KafkaSource`].
+#[derive(Clone, Debug)]
+pub struct KafkaSourceBuilder {
+    config: KafkaConfig,
+    topics: Vec<String>,
+    pattern: Option<String>,
+    group_id: Option<String>,
+    starting: StartingOffsets,
+    bounded: bool,
+    discovery: Duration,
+}
+
+impl KafkaSource<()> {
+    /// A source reading from the brokers of `config`.
+    ///
+    /// ```
+    /// use weir_kafka::{KafkaConfig, KafkaSource, StartingOffsets};
+    /// let source = KafkaSource::builder(KafkaConfig::new("127.0.0.1:9092"))
+    ///     .topics(["clicks"])
+    ///     .group_id("click-counter")
+    ///     .starting_offsets(StartingOffsets::Earliest)
+    ///     .bounded()
+    ///     .json::<serde_json::Value>()
+    ///     .unwrap();
+    /// # let _ = source;
+    /// ```
+    pub fn builder(config: KafkaConfig) -> KafkaSourceBuilder {
+        KafkaSourceBuilder {
+            config,
+            topics: Vec::new(),
+            pattern: None,
+            group_id: None,
+            starting: StartingOffsets::Earliest,
+            bounded: false,
+            discovery: Duration::from_secs(10),
+        }
+    }
+}
+
+impl KafkaSourceBuilder {
+    /// Reads these topics.
+    pub fn topics<S: Into<String>>(mut self, topics: impl IntoIterator<Item = S>) -> Self {
+        self.topics.extend(topics.into_iter().map(Into::into));
+        self
+    }
+
+    /// Reads every topic whose whole name matches this regular expression (topics created
+    /// later are picked up by partition discovery).
+    pub fn topic_pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.pattern = Some(pattern.into());
+        self
+    }
+
+    /// The consumer group: offsets are committed to it when a checkpoint completes (for
+    /// monitoring tools; the job itself resumes from its checkpoint), and
+    /// [`StartingOffsets::Committed`] reads them.
+    pub fn group_id(mut self, group: impl Into<String>) -> Self {
+        self.group_id = Some(group.into());
+        self
+    }
+
+    /// Where a fresh job starts ([`StartingOffsets::Earliest`] by default).
+    pub fn starting_offsets(mut self, starting: StartingOffsets) -> Self {
+        self.starting = starting;
+        self
+    }
+
+    /// Stops at the end offsets the partitions have when the job starts (for tests and
+    /// batch jobs); no partitions are discovered later.
+    pub fn bounded(mut self) -> Self {
+        self.bounded = true;
+        self
+    }
+
+    /// How often an unbounded source looks for new partitions and topics (10 s).
+    pub fn partition_discovery(mut self, every: Duration) -> Self {
+        self.discovery = every;
+        self
+    }
+
+    /// Values as JSON into `T`; a value that does not decode becomes a dead letter naming
+    /// `topic/partition@offset`.
+    pub fn json<T: DeserializeOwned + 'static>(self) -> Result<KafkaSource<T>, KafkaError> {
+        self.decoder(json_decoder())
+    }
+
+    /// Values as raw bytes.
+    pub fn bytes(self) -> Result<KafkaSource<Vec<u8>>, KafkaError> {
+        self.decoder(bytes_decoder())
+    }
+
+    /// Values decoded by `decode` (given the value, or `None` for a message without one);
+    /// an `Err` becomes the dead letter's reason.
+    pub fn decoder<T>(self, decode: DecodeFn<T>) -> Result<KafkaSource<T>, KafkaError> {
+        let what = || "source".to_string();
+        let topics = match (self.pattern, self.topics.is_empty()) {
+            (Some(_), false) => {
+                return Err(KafkaError::Config {
+                    what: what(),
+                    message: "give topics or a topic pattern, not both".into(),
+                })
+            }
+            (None, true) => {
+                return Err(KafkaError::Config {
+                    what: what(),
+                    message: "no topics: call .topics([..]) or .topic_pattern(..)".into(),
+                })
+            }
+            (Some(p), true) => Topics::Pattern(Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                KafkaError::Config {
+                    what: what(),
+                    message: format!("topic pattern `{p}`: {e}"),
+                }
+            })?),
+            (None, false) => Topics::Names(self.topics),
+        };
+        if matches!(self.starting, StartingOffsets::Committed { .. }) && self.group_id.is_none() {
+            return Err(KafkaError::Config {
+                what: what(),
+                message: "StartingOffsets::Committed needs a group id (.group_id(..))".into(),
+            });
+        }
+        Ok(KafkaSource {
+            config: self.config,
+            topics,
+            group_id: self.group_id,
+            starting: self.starting,
+            bounded: self.bounded,
+            discovery: self.discovery,
+            decode,
+        })
+    }
+}
+
+/// Reading Kafka from a job.
+pub trait ReadKafka<'s> {
+    /// The messages of `source`'s topics, decoded; undecodable ones go to
+    /// [`Job::dead_letters`]. Offsets are part of the job's checkpoints (exactly-once with
+    /// respect to state) and are committed to the group, if any, when a checkpoint completes.
+    /// A broker that cannot be reached fails the job with an error naming it.
+    fn read_kafka<T: Data>(
+        &mut self,
+        op: impl Into<Op>,
+        source: KafkaSource<T>,
+    ) -> DataStream<'s, KafkaRecord<T>>;
+}
+
+impl<'s> ReadKafka<'s> for Job<'s> {
+    fn read_kafka<T: Data>(
+        &mut self,
+        op: impl Into<Op>,
+        source: KafkaSource<T>,
+    ) -> DataStream<'s, KafkaRecord<T>> {
+        let op: Op = op.into();
+        let name = op.name().to_string();
+        self.pull_source_decoding(
+            op,
+            "source:kafka",
+            SplitDealing::All,
+            move |i, n, splits| KafkaReader::start(name, source, i, n, splits),
+        )
+    }
+}
+
+/// A partition's position in a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PartitionSplit {
+    topic: String,
+    partition: i32,
+    /// The next offset to read.
+    next: i64,
+    /// Where a bounded source stops.
+    end: Option<i64>,
+}
+
+/// What an instance knows of one of its partitions.
+#[derive(Clone, Copy, Debug)]
+struct PartitionState {
+    next: i64,
+    end: Option<i64>,
+}
+
+impl PartitionState {
+    fn done(&self) -> bool {
+        self.end.is_some_and(|e| self.next >= e)
+    }
+}
+
+/// One source instance.
+struct KafkaReader<T> {
+    operator: String,
+    source: KafkaSource<T>,
+    instance: usize,
+    instances: usize,
+    consumer: Option<BaseConsumer>,
+    /// This instance's partitions.
+    positions: Positions,
+    /// Every partition any instance reads (from the checkpoint, and discovered).
+    known: BTreeSet<TopicPartition>,
+    next_discovery: Instant,
+    /// Whether partitions found from now on are new (start at their earliest offset).
+    started: bool,
+    failed: Option<String>,
+    /// The offsets of the last snapshot, committed to the group when it completes.
+    snapshot_offsets: std::cell::RefCell<Vec<(String, i32, i64)>>,
+}
+
+impl<T: 'static> KafkaReader<T> {
+    fn start(
+        operator: String,
+        source: KafkaSource<T>,
+        instance: usize,
+        instances: usize,
+        splits: Option<Vec<Vec<u8>>>,
+    ) -> Self {
+        let mut reader = KafkaReader {
+            operator,
+            source,
+            instance,
+            instances,
+            consumer: None,
+            positions: Positions::default(),
+            known: BTreeSet::new(),
+            next_discovery: Instant::now(),
+            started: false,
+            failed: None,
+            snapshot_offsets: Default::default(),
+        };
+        if let Err(e) = reader.connect(splits) {
+            reader.failed = Some(format!("{}: {e}", reader.operator));
+        }
+        reader
+    }
+
+    fn connect(&mut self, splits: Option<Vec<Vec<u8>>>) -> Result<(), KafkaError> {
+        let mut config = self
+            .source
+            .config
+            .client_config()
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .to_owned();
+        // Groups are for commits only: the assignment is manual.
+        let group = self
+            .source
+            .group_id
+            .clone()
+            .unwrap_or_else(|| "weir".into());
+        config.set("group.id", &group);
+        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
+            bootstrap: self.source.config.bootstrap().to_string(),
+            source,
+        })?;
+        self.consumer = Some(consumer);
+        if let Some(splits) = splits {
+            self.restore(&splits);
+            self.started = true;
+            if self.source.bounded {
+                // A bounded job reads the partitions of its first start, no others.
+                self.next_discovery = Instant::now() + Duration::from_secs(u64::MAX >> 2);
+                return self.assign();
+            }
+        }
+        self.discover()
+    }
+
+    fn restore(&mut self, splits: &[Vec<u8>]) {
+        for bytes in splits {
+            let Ok(s) = serde_json::from_slice::<PartitionSplit>(bytes) else {
+                tracing::warn!(
+                    "{}: skipped a checkpoint split it cannot read",
+                    self.operator
+                );
+                continue;
+            };
+            self.known.insert((s.topic.clone(), s.partition));
+            if owner(&s.topic, s.partition, self.instances) == self.instance {
+                let state = PartitionState {
+                    next: s.next,
+                    end: s.end,
+                };
+                self.positions
+                    .owned
+                    .entry(s.topic)
+                    .or_default()
+                    .insert(s.partition, state);
+            }
+        }
+    }
+
+    fn consumer(&self) -> &BaseConsumer {
+        self.consumer.as_ref().expect("connected")
+    }
+
+    /// The topics to read now.
+    fn topic_names(&self) -> Result<Vec<String>, KafkaError> {
+        match &self.source.topics {
+            Topics::Names(names) => Ok(names.clone()),
+            Topics::Pattern(re) => Ok(list_topics(&self.source.config)?
+                .into_iter()
+                .filter(|t| re.is_match(t))
+                .collect()),
+        }
+    }
+
+    /// Looks for partitions no instance reads yet; takes those this instance owns.
+    fn discover(&mut self) -> Result<(), KafkaError> {
+        self.next_discovery = Instant::now() + self.source.discovery;
+        let mut found = Vec::new();
+        for topic in self.topic_names()? {
+            let partitions = match partitions_with(self.consumer(), &self.source.config, &topic) {
+                Ok(ps) => ps,
+                // A pattern's topic may go away; a named one must exist at the first start.
+                Err(KafkaError::NoSuchTopic { .. })
+                    if self.started || matches!(self.source.topics, Topics::Pattern(_)) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            for p in partitions {
+                let tp = (topic.clone(), p);
+                if self.known.insert(tp.clone())
+                    && owner(&topic, p, self.instances) == self.instance
+                {
+                    found.push(tp);
+                }
+            }
+        }
+        let first = !self.started;
+        self.started = true;
+        if found.is_empty() {
+            return if first { self.assign() } else { Ok(()) };
+        }
+        let starting = if first {
+            self.source.starting.clone()
+        } else {
+            StartingOffsets::Earliest
+        };
+        let starts = resolve_starts(self.consumer(), &self.source.config, &found, &starting)?;
+        let ends = if self.source.bounded {
+            Some(end_offsets(&self.source.config, &found)?)
+        } else {
+            None
+        };
+        for tp in found {
+            let next = starts.get(&tp).copied().unwrap_or(0);
+            let end = ends.as_ref().map(|e| e.get(&tp).copied().unwrap_or(next));
+            tracing::debug!(
+                "{}: reads {}/{} from offset {next}",
+                self.operator,
+                tp.0,
+                tp.1
+            );
+            self.positions
+                .owned
+                .entry(tp.0)
+                .or_default()
+                .insert(tp.1, PartitionState { next, end });
+        }
+        if self.source.bounded {
+            self.next_discovery = Instant::now() + Duration::from_secs(u64::MAX >> 2);
+        }
+        self.assign()
+    }
+
+    /// Assigns the consumer every owned partition that is not done, at its next offset.
+    fn assign(&mut self) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining = 0u64;
+        for (topic, parts) in &self.positions.owned {
+            for (p, s) in parts {
+                if !s.done() {
+                    tpl.add_partition_offset(topic, *p, Offset::Offset(s.next))
+                        .map_err(|e| unreachable_or(&self.source.config, "assign", e))?;
+                    remaining += 1;
+                }
+            }
+        }
+        self.positions.remaining = remaining;
+        self.consumer()
+            .assign(&tpl)
+            .map_err(|e| unreachable_or(&self.source.config, "assign", e))
+    }
+}
+
+/// The positions of an instance's partitions.
+#[derive(Default)]
+struct Positions {
+    /// By topic, then partition.
+    owned: BTreeMap<String, BTreeMap<i32, PartitionState>>,
+    /// Partitions not done (all of them, unless the source is bounded).
+    remaining: u64,
+}
+
+impl Positions {
+    /// Whether `m` is a message to emit (of an owned partition, not read yet, before the
+    /// end); moves the partition's position past it.
+    fn admit(&mut self, m: &BorrowedMessage<'_>) -> bool {
+        let Some(state) = self
+            .owned
+            .get_mut(m.topic())
+            .and_then(|t| t.get_mut(&m.partition()))
+        else {
+            return false;
+        };
+        let offset = m.offset();
+        if offset < state.next || state.done() {
+            return false;
+        }
+        if let Some(end) = state.end.filter(|e| offset >= *e) {
+            state.next = end;
+            self.remaining = self.remaining.saturating_sub(1);
+            return false;
+        }
+        state.next = offset + 1;
+        if state.done() {
+            self.remaining = self.remaining.saturating_sub(1);
+        }
+        true
+    }
+}
+
+/// The record of a message, or its dead letter naming `topic/partition@offset`.
+fn decode<T>(
+    operator: &str,
+    decode: &DecodeFn<T>,
+    m: &BorrowedMessage<'_>,
+) -> Decoded<KafkaRecord<T>> {
+    match decode(m.payload()) {
+        Ok(value) => Ok(KafkaRecord {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp: m.timestamp().to_millis(),
+            key: m.key().map(<[u8]>::to_vec),
+            headers: m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            value,
+        }),
+        Err(reason) => Err(Box::new(DeadLetter::new(
+            operator,
+            location(m.topic(), m.partition(), m.offset()),
+            reason,
+            m.payload().unwrap_or_default(),
+        ))),
+    }
+}
+
+/// How long an instance waits before asking again when no message is ready.
+const IDLE_POLL: Duration = Duration::from_millis(1);
+/// How long it waits after a client error (the client reconnects by itself).
+const ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
+    fn pull(&mut self) -> Pulled<Decoded<KafkaRecord<T>>> {
+        if let Some(message) = self.failed.take() {
+            return Pulled::Failed(message);
+        }
+        if self.consumer.is_none() {
+            return Pulled::Done;
+        }
+        if Instant::now() >= self.next_discovery {
+            if let Err(e) = self.discover() {
+                // Discovery is retried; reading goes on.
+                tracing::warn!("{}: partition discovery: {e}", self.operator);
+            }
+        }
+        if self.source.bounded && self.positions.remaining == 0 {
+            return Pulled::Done;
+        }
+        let Some(consumer) = self.consumer.as_ref() else {
+            return Pulled::Done;
+        };
+        loop {
+            let message = match consumer.poll(Duration::ZERO) {
+                None => return Pulled::Pending(IDLE_POLL),
+                Some(Ok(m)) => m,
+                Some(Err(RdError::PartitionEOF(_))) => continue,
+                Some(Err(e)) => {
+                    tracing::warn!("{}: {e} (the client retries)", self.operator);
+                    return Pulled::Pending(ERROR_BACKOFF);
+                }
+            };
+            if self.positions.admit(&message) {
+                return Pulled::Record(decode(&self.operator, &self.source.decode, &message));
+            }
+            if self.source.bounded && self.positions.remaining == 0 {
+                return Pulled::Done;
+            }
+        }
+    }
+
+    fn remaining(&self) -> Option<Vec<Vec<u8>>> {
+        let mut splits = Vec::new();
+        let mut offsets = Vec::new();
+        for (topic, parts) in &self.positions.owned {
+            for (p, s) in parts {
+                let split = PartitionSplit {
+                    topic: topic.clone(),
+                    partition: *p,
+                    next: s.next,
+                    end: s.end,
+                };
+                splits.push(serde_json::to_vec(&split).ok()?);
+                offsets.push((topic.clone(), *p, s.next));
+            }
+        }
+        // Partitions other instances read are theirs to save; this one knows of them only.
+        *self.snapshot_offsets.borrow_mut() = offsets;
+        Some(splits)
+    }
+
+    fn committed(&mut self, _checkpoint: u64) {
+        let (Some(consumer), Some(_)) = (&self.consumer, &self.source.group_id) else {
+            return;
+        };
+        let offsets = self.snapshot_offsets.borrow();
+        if offsets.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, o) in offsets.iter() {
+            if tpl.add_partition_offset(t, *p, Offset::Offset(*o)).is_err() {
+                return;
+            }
+        }
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::warn!("{}: committing offsets to the group: {e}", self.operator);
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The Kafka source and sink against a real broker (tansu) and an independent client
+//! (kafka-python), at parallelism 1 and 2, with threads.
+
+mod common;
+
+use common::Broker;
+use serde::{Deserialize, Serialize};
+use weir_core::{execute, op, Collector, Config, DeadLetter};
+use weir_kafka::{KafkaSink, KafkaSource, ReadKafka, StartingOffsets, WriteKafka};
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct Event {
+    id: u64,
+    p: i32,
+}
+
+fn events(n: u64, partitions: i32) -> Vec<String> {
+    (0..n)
+        .map(|id| {
+            serde_json::to_string(&Event {
+                id,
+                p: (id % partitions as u64) as i32,
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Reads a bounded topic and returns the records (and dead letters).
+fn read_all(
+    broker: &Broker,
+    topic: &str,
+    workers: usize,
+    parallelism: usize,
+) -> (Vec<(i32, i64, Event)>, Vec<DeadLetter>) {
+    let out = Collector::new();
+    let dead = Collector::new();
+    let (o, d) = (out.clone(), dead.clone());
+    let config = broker.config();
+    let topic = topic.to_string();
+    execute(Config::threads(workers), move |job| {
+        let source = KafkaSource::builder(config.clone())
+            .topics([topic.clone()])
+            .bounded()
+            .json::<Event>()
+            .unwrap();
+        job.read_kafka(op("events").parallelism(parallelism), source)
+            .map("fields", |r| (r.partition, r.offset, r.value))
+            .collect("out", &o);
+        job.dead_letters("dead").collect("dead-sink", &d);
+        Ok(())
+    })
+    .unwrap();
+    (out.sorted(), dead.take())
+}
+
+#[test]
+fn bounded_source_reads_every_message_once_at_parallelism_1_and_2() {
+    let broker = Broker::start();
+    broker.create_topic("events", 4);
+    let lines = events(400, 4);
+    broker.produce_python("events", &lines, Some("p"));
+    let reference: Vec<Event> = (0..400)
+        .map(|id| Event {
+            id,
+            p: (id % 4) as i32,
+        })
+        .collect();
+    for (workers, parallelism) in [(1, 1), (2, 2), (2, 1), (3, 3)] {
+        let (got, dead) = read_all(&broker, "events", workers, parallelism);
+        assert!(dead.is_empty(), "{dead:?}");
+        let mut values: Vec<Event> = got.iter().map(|(_, _, e)| e.clone()).collect();
+        values.sort();
+        assert_eq!(
+            values, reference,
+            "workers {workers} parallelism {parallelism}"
+        );
+        // Partitions and offsets are the broker's: each partition's offsets are 0..100.
+        for p in 0..4 {
+            let mut offsets: Vec<i64> = got
+                .iter()
+                .filter(|(q, _, _)| *q == p)
+                .map(|(_, o, _)| *o)
+                .collect();
+            offsets.sort();
+            assert_eq!(offsets, (0..100).collect::<Vec<i64>>());
+            assert!(got
+                .iter()
+                .filter(|(q, _, _)| *q == p)
+                .all(|(_, _, e)| e.p == p));
+        }
+    }
+}
+
+#[test]
+fn undecodable_messages_become_dead_letters_naming_topic_partition_and_offset() {
+    let broker = Broker::start();
+    broker.create_topic("mixed", 1);
+    let lines: Vec<String> = vec![
+        r#"{"id":1,"p":0}"#.into(),
+        "not json".into(),
+        r#"{"id":"x","p":0}"#.into(),
+        r#"{"id":4,"p":0}"#.into(),
+    ];
+    broker.produce_python("mixed", &lines, None);
+    let (got, dead) = read_all(&broker, "mixed", 2, 2);
+    let ids: Vec<u64> = got.iter().map(|(_, _, e)| e.id).collect();
+    assert_eq!(ids, vec![1, 4]);
+    let mut locations: Vec<&str> = dead.iter().map(|d| d.location.as_str()).collect();
+    locations.sort();
+    assert_eq!(locations, vec!["mixed/0@1", "mixed/0@2"]);
+    assert!(dead
+        .iter()
+        .all(|d| d.operator == "events" && d.reason.contains("invalid JSON")));
+    assert!(dead.iter().any(|d| d.raw == "not json"));
+}
+
+#[test]
+fn sink_writes_json_with_keys_partitions_and_headers_that_another_client_reads() {
+    let broker = Broker::start();
+    broker.create_topic("out", 3);
+    let config = broker.config();
+    execute(Config::threads(2), move |job| {
+        let events: Vec<Event> = (0..300)
+            .map(|id| Event {
+                id,
+                p: (id % 3) as i32,
+            })
+            .collect();
+        let sink = KafkaSink::builder(config.clone(), "out")
+            .json::<Event>()
+            .key(|e| Some(format!("k{}", e.id).into_bytes()))
+            .partition(|e| Some(e.p))
+            .header("producer", "weir");
+        job.from_vec(op("events").parallelism(2), events)
+            .write_kafka(op("to-kafka").parallelism(2), sink);
+        Ok(())
+    })
+    .unwrap();
+    let got = broker.consume_python("out", 300);
+    assert_eq!(got.len(), 300);
+    let mut ids: Vec<u64> = got
+        .iter()
+        .map(|m| {
+            let e: Event = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+            assert_eq!(m["partition"].as_i64().unwrap() as i32, e.p);
+            assert_eq!(m["key"].as_str().unwrap(), format!("k{}", e.id));
+            assert_eq!(m["headers"]["producer"], "weir");
+            e.id
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (0..300).collect::<Vec<u64>>());
+}
+
+#[test]
+fn topic_to_topic_pipeline_with_pattern_and_timestamps() {
+    let broker = Broker::start();
+    broker.create_topic("in-a", 2);
+    broker.create_topic("in-b", 2);
+    broker.create_topic("doubled", 2);
+    broker.produce_python("in-a", &events(50, 2), Some("p"));
+    broker.produce_python("in-b", &events(50, 2), Some("p"));
+    let config = broker.config();
+    let stamps = Collector::new();
+    let s = stamps.clone();
+    execute(Config::threads(2), move |job| {
+        let source = KafkaSource::builder(config.clone())
+            .topic_pattern("in-.*")
+            .starting_offsets(StartingOffsets::Earliest)
+            .bounded()
+            .json::<Event>()
+            .unwrap();
+        let records = job.read_kafka(op("in").parallelism(2), source);
+        records
+            .clone()
+            .map("stamp", |r| {
+                r.timestamp.is_some_and(|t| t > 1_600_000_000_000)
+            })
+            .collect("stamps", &s);
+        records
+            .map("double", |r| Event {
+                id: r.value.id * 2,
+                p: r.value.p,
+            })
+            .write_kafka(
+                op("out").parallelism(2),
+                KafkaSink::builder(config.clone(), "doubled").json(),
+            );
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(stamps.len(), 100);
+    assert!(
+        stamps.take().into_iter().all(|ok| ok),
+        "every record carries its Kafka timestamp"
+    );
+    let got = broker.consume_python("doubled", 100);
+    let mut ids: Vec<u64> = got
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<Event>(m["value"].as_str().unwrap())
+                .unwrap()
+                .id
+        })
+        .collect();
+    ids.sort();
+    let mut want: Vec<u64> = (0..50).chain(0..50).map(|i| i * 2).collect();
+    want.sort();
+    assert_eq!(ids, want);
+}
+
+#[test]
+fn unreachable_broker_fails_the_job_naming_the_address_in_bounded_time() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = weir_kafka::KafkaConfig::new(format!("127.0.0.1:{port}"))
+        .timeout(std::time::Duration::from_secs(2));
+    let err = execute(Config::threads(1), move |job| {
+        let source = KafkaSource::builder(config.clone())
+            .topics(["t"])
+            .bounded()
+            .bytes()
+            .unwrap();
+        job.read_kafka("t", source)
+            .collect("out", &Collector::new());
+        Ok(())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("not reachable"), "{err}");
+}
+
+#[test]
+fn missing_topic_is_an_error_naming_it() {
+    let broker = Broker::start();
+    let config = broker.config();
+    let err = execute(Config::threads(1), move |job| {
+        let source = KafkaSource::builder(config.clone())
+            .topics(["nope"])
+            .bounded()
+            .bytes()
+            .unwrap();
+        job.read_kafka("t", source)
+            .collect("out", &Collector::new());
+        Ok(())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`nope` does not exist"), "{err}");
+}
