@@ -29,11 +29,13 @@ if [ ! -f /usr/include/x86_64-linux-gnu/curl/curl.h ] && [ ! -f /usr/include/cur
     apt_install libcurl4-openssl-dev
 fi
 
+# Features: dynostore (memory storage) and libsql (SQLite storage, which survives the broker
+# restarts of the fault tests).
 tansu_version="0.6.0"
-if [ ! -x "$cache/tansu/bin/tansu" ]; then
-    echo "== building the tansu $tansu_version broker (crates.io) into $cache/tansu (once; a few minutes)"
+if [ ! -x "$cache/tansu-$tansu_version/bin/tansu" ]; then
+    echo "== building the tansu $tansu_version broker (crates.io) into $cache/tansu-$tansu_version (once; several minutes)"
     CARGO_TARGET_DIR="$cache/tansu-target" cargo install tansu --version "$tansu_version" --locked \
-        --no-default-features --features dynostore --debug --root "$cache/tansu" --quiet
+        --no-default-features --features dynostore,libsql --debug --root "$cache/tansu-$tansu_version" --quiet
     rm -rf "$cache/tansu-target"
 fi
 
@@ -42,4 +44,4 @@ if [ ! -x "$cache/kafka-venv/bin/python" ] || ! "$cache/kafka-venv/bin/python" -
     python3 -m venv "$cache/kafka-venv"
     "$cache/kafka-venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-kafka.txt
 fi
-echo "kafka tools ready: $cache/tansu/bin/tansu, $cache/kafka-venv/bin/python"
+echo "kafka tools ready: $cache/tansu-$tansu_version/bin/tansu, $cache/kafka-venv/bin/python"

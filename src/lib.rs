@@ -22,6 +22,9 @@
 
 pub use weir_core as core;
 pub use weir_core::*;
+/// Kafka source and sink, model updates through a topic (`weir-kafka`, feature `kafka`).
+#[cfg(feature = "kafka")]
+pub use weir_kafka as kafka;
 /// The ML cluster: application master, roles, node runners, failover (`weir-ml`).
 pub use weir_ml as ml;
 /// ONNX Runtime provisioning and model inspection (`weir-onnx`).

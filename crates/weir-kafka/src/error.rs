@@ -67,3 +67,13 @@ pub enum KafkaError {
         first: String,
     },
 }
+
+/// A connector error in a job's build closure (`KafkaSource::builder(..).json()?`).
+impl From<KafkaError> for weir_core::WeirError {
+    fn from(e: KafkaError) -> Self {
+        weir_core::WeirError::Build {
+            operator: "kafka".into(),
+            message: e.to_string(),
+        }
+    }
+}

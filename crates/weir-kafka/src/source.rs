@@ -227,6 +227,10 @@ struct PartitionSplit {
 struct PartitionState {
     next: i64,
     end: Option<i64>,
+    /// Set when the consumer was positioned at `next` and no message at or before `next`
+    /// has arrived since: how far the next rewind goes back, and since when the partition
+    /// waits (see [`Positions::admit`]).
+    unverified: Option<(i64, Instant)>,
 }
 
 impl PartitionState {
@@ -246,7 +250,8 @@ struct KafkaReader<T> {
     positions: Positions,
     /// Every partition any instance reads (from the checkpoint, and discovered).
     known: BTreeSet<TopicPartition>,
-    next_discovery: Instant,
+    /// When to look for new partitions next (`None`: never, a bounded source).
+    next_discovery: Option<Instant>,
     /// Whether partitions found from now on are new (start at their earliest offset).
     started: bool,
     failed: Option<String>,
@@ -270,7 +275,7 @@ impl<T: 'static> KafkaReader<T> {
             consumer: None,
             positions: Positions::default(),
             known: BTreeSet::new(),
-            next_discovery: Instant::now(),
+            next_discovery: Some(Instant::now()),
             started: false,
             failed: None,
             snapshot_offsets: Default::default(),
@@ -288,7 +293,8 @@ impl<T: 'static> KafkaReader<T> {
             .client_config()
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
+            // Ends of partitions tell a position inside a broker's last batch (see admit).
+            .set("enable.partition.eof", "true")
             .to_owned();
         // Groups are for commits only: the assignment is manual.
         let group = self
@@ -307,7 +313,7 @@ impl<T: 'static> KafkaReader<T> {
             self.started = true;
             if self.source.bounded {
                 // A bounded job reads the partitions of its first start, no others.
-                self.next_discovery = Instant::now() + Duration::from_secs(u64::MAX >> 2);
+                self.next_discovery = None;
                 return self.assign();
             }
         }
@@ -328,6 +334,7 @@ impl<T: 'static> KafkaReader<T> {
                 let state = PartitionState {
                     next: s.next,
                     end: s.end,
+                    unverified: None,
                 };
                 self.positions
                     .owned
@@ -355,7 +362,7 @@ impl<T: 'static> KafkaReader<T> {
 
     /// Looks for partitions no instance reads yet; takes those this instance owns.
     fn discover(&mut self) -> Result<(), KafkaError> {
-        self.next_discovery = Instant::now() + self.source.discovery;
+        self.next_discovery = Instant::now().checked_add(self.source.discovery);
         let mut found = Vec::new();
         for topic in self.topic_names()? {
             let partitions = match partitions_with(self.consumer(), &self.source.config, &topic) {
@@ -402,14 +409,17 @@ impl<T: 'static> KafkaReader<T> {
                 tp.0,
                 tp.1
             );
-            self.positions
-                .owned
-                .entry(tp.0)
-                .or_default()
-                .insert(tp.1, PartitionState { next, end });
+            self.positions.owned.entry(tp.0).or_default().insert(
+                tp.1,
+                PartitionState {
+                    next,
+                    end,
+                    unverified: None,
+                },
+            );
         }
         if self.source.bounded {
-            self.next_discovery = Instant::now() + Duration::from_secs(u64::MAX >> 2);
+            self.next_discovery = None;
         }
         self.assign()
     }
@@ -418,9 +428,10 @@ impl<T: 'static> KafkaReader<T> {
     fn assign(&mut self) -> Result<(), KafkaError> {
         let mut tpl = TopicPartitionList::new();
         let mut remaining = 0u64;
-        for (topic, parts) in &self.positions.owned {
-            for (p, s) in parts {
+        for (topic, parts) in self.positions.owned.iter_mut() {
+            for (p, s) in parts.iter_mut() {
                 if !s.done() {
+                    s.unverified = (s.next > 0).then_some((FIRST_REWIND, Instant::now()));
                     tpl.add_partition_offset(topic, *p, Offset::Offset(s.next))
                         .map_err(|e| unreachable_or(&self.source.config, "assign", e))?;
                     remaining += 1;
@@ -444,31 +455,124 @@ struct Positions {
 }
 
 impl Positions {
-    /// Whether `m` is a message to emit (of an owned partition, not read yet, before the
-    /// end); moves the partition's position past it.
-    fn admit(&mut self, m: &BorrowedMessage<'_>) -> bool {
+    /// What to do with `m`: emit it (a message of an owned partition, not read yet, before
+    /// the end), skip it, or rewind its partition.
+    ///
+    /// A broker must answer a fetch at an offset inside a record batch with that batch
+    /// (the client drops the records before the offset); tansu 0.6 answers with the next
+    /// batch, which would silently lose the rest of the batch after every restore. So after
+    /// positioning a partition at `next`, the first message must be at or before `next`;
+    /// if it is after, the instance rewinds (1024 offsets, then twice as far each time, at
+    /// most to offset 0) and skips what it has read. A gap that survives a rewind to 0 is
+    /// real (compaction, transaction markers). On a broker that answers correctly no
+    /// rewind ever happens.
+    fn admit(&mut self, m: &BorrowedMessage<'_>) -> Admit {
         let Some(state) = self
             .owned
             .get_mut(m.topic())
             .and_then(|t| t.get_mut(&m.partition()))
         else {
-            return false;
+            return Admit::Skip;
         };
         let offset = m.offset();
+        if state.unverified.is_some() {
+            if offset > state.next {
+                if let Some(to) = state.rewind() {
+                    return Admit::Rewind(to);
+                }
+            }
+            state.unverified = None;
+        }
         if offset < state.next || state.done() {
-            return false;
+            return Admit::Skip;
         }
         if let Some(end) = state.end.filter(|e| offset >= *e) {
             state.next = end;
             self.remaining = self.remaining.saturating_sub(1);
-            return false;
+            return Admit::Skip;
         }
         state.next = offset + 1;
         if state.done() {
             self.remaining = self.remaining.saturating_sub(1);
         }
-        true
+        Admit::Emit
     }
+}
+
+impl Positions {
+    /// The end of partition `partition` was reached (of whichever topic: librdkafka does not
+    /// say): partitions with that number positioned at an offset no message confirmed
+    /// rewind (a broker that skips the rest of a batch skips everything when it is the
+    /// last one).
+    fn rewinds_at_end(&mut self, partition: i32) -> Vec<(String, i32, i64)> {
+        self.rewinds(|p, _| p == partition)
+    }
+
+    /// Partitions positioned at an offset that no message has confirmed for
+    /// [`UNCONFIRMED_WAIT`] rewind: tansu answers a fetch inside its last batch with
+    /// nothing at all, not even the end of the partition.
+    fn rewinds_when_quiet(&mut self) -> Vec<(String, i32, i64)> {
+        self.rewinds(|_, since| since.elapsed() >= UNCONFIRMED_WAIT)
+    }
+
+    fn rewinds(&mut self, due: impl Fn(i32, Instant) -> bool) -> Vec<(String, i32, i64)> {
+        let mut out = Vec::new();
+        for (topic, parts) in self.owned.iter_mut() {
+            for (p, state) in parts.iter_mut() {
+                let waiting = state.unverified.is_some_and(|(_, since)| due(*p, since));
+                if waiting && !state.done() {
+                    if let Some(to) = state.rewind() {
+                        out.push((topic.clone(), *p, to));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl PartitionState {
+    /// Where to rewind to, if rewinding can still go back further.
+    fn rewind(&mut self) -> Option<i64> {
+        let (back, _) = self.unverified.filter(|(b, _)| *b > 0 && self.next > 0)?;
+        let to = (self.next - back).max(0);
+        let further = if to == 0 { 0 } else { back.saturating_mul(2) };
+        self.unverified = Some((further, Instant::now()));
+        Some(to)
+    }
+}
+
+/// What [`Positions::admit`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admit {
+    Emit,
+    Skip,
+    /// Position the message's partition at this offset and read again.
+    Rewind(i64),
+}
+
+/// How far the first rewind goes back (see [`Positions::admit`]).
+const FIRST_REWIND: i64 = 1024;
+/// How long a partition positioned at an offset waits for a message before it rewinds.
+const UNCONFIRMED_WAIT: Duration = Duration::from_millis(500);
+
+/// Positions `topic/partition` of `consumer` at `to`.
+fn seek(
+    consumer: &BaseConsumer,
+    config: &KafkaConfig,
+    topic: &str,
+    partition: i32,
+    to: i64,
+) -> Result<(), KafkaError> {
+    tracing::debug!("rewinds {topic}/{partition} to {to}");
+    consumer
+        .seek(
+            topic,
+            partition,
+            Offset::Offset(to),
+            config.request_timeout(),
+        )
+        .map_err(|e| unreachable_or(config, &format!("seek {topic}/{partition} to {to}"), e))
 }
 
 /// The record of a message, or its dead letter naming `topic/partition@offset`.
@@ -516,7 +620,7 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
         if self.consumer.is_none() {
             return Pulled::Done;
         }
-        if Instant::now() >= self.next_discovery {
+        if self.next_discovery.is_some_and(|at| Instant::now() >= at) {
             if let Err(e) = self.discover() {
                 // Discovery is retried; reading goes on.
                 tracing::warn!("{}: partition discovery: {e}", self.operator);
@@ -530,16 +634,40 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
         };
         loop {
             let message = match consumer.poll(Duration::ZERO) {
-                None => return Pulled::Pending(IDLE_POLL),
+                None => {
+                    for (topic, p, to) in self.positions.rewinds_when_quiet() {
+                        if let Err(e) = seek(consumer, &self.source.config, &topic, p, to) {
+                            return Pulled::Failed(format!("{}: {e}", self.operator));
+                        }
+                    }
+                    return Pulled::Pending(IDLE_POLL);
+                }
                 Some(Ok(m)) => m,
-                Some(Err(RdError::PartitionEOF(_))) => continue,
+                Some(Err(RdError::PartitionEOF(p))) => {
+                    for (topic, p, to) in self.positions.rewinds_at_end(p) {
+                        if let Err(e) = seek(consumer, &self.source.config, &topic, p, to) {
+                            return Pulled::Failed(format!("{}: {e}", self.operator));
+                        }
+                    }
+                    continue;
+                }
                 Some(Err(e)) => {
                     tracing::warn!("{}: {e} (the client retries)", self.operator);
                     return Pulled::Pending(ERROR_BACKOFF);
                 }
             };
-            if self.positions.admit(&message) {
-                return Pulled::Record(decode(&self.operator, &self.source.decode, &message));
+            match self.positions.admit(&message) {
+                Admit::Emit => {
+                    return Pulled::Record(decode(&self.operator, &self.source.decode, &message))
+                }
+                Admit::Skip => {}
+                Admit::Rewind(to) => {
+                    let (topic, partition) = (message.topic().to_string(), message.partition());
+                    drop(message);
+                    if let Err(e) = seek(consumer, &self.source.config, &topic, partition, to) {
+                        return Pulled::Failed(format!("{}: {e}", self.operator));
+                    }
+                }
             }
             if self.source.bounded && self.positions.remaining == 0 {
                 return Pulled::Done;

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const INSTALL: &str = "run `bash scripts/install-kafka.sh` (it builds tansu into \
-                       ~/.cache/weir/tansu and kafka-python into ~/.cache/weir/kafka-venv)";
+                       ~/.cache/weir/tansu-0.6.0 and kafka-python into ~/.cache/weir/kafka-venv)";
 
 fn cache_dir() -> PathBuf {
     std::env::var_os("WEIR_CACHE_DIR")
@@ -22,7 +22,7 @@ fn cache_dir() -> PathBuf {
 pub fn tansu() -> PathBuf {
     let path = std::env::var_os("WEIR_TANSU")
         .map(PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join("tansu/bin/tansu"));
+        .unwrap_or_else(|| cache_dir().join("tansu-0.6.0/bin/tansu"));
     assert!(
         path.exists(),
         "the tansu broker is not installed at {}: {INSTALL}",
@@ -65,11 +65,10 @@ impl Broker {
     }
 
     /// A broker keeping topics in an SQLite file, so that it can restart without losing
-    /// them.
+    /// them (tansu opens `sqlite://NAME` relative to its working directory).
     pub fn start_persistent() -> Broker {
         let dir = tempfile::tempdir().unwrap();
-        let storage = format!("sqlite://{}", dir.path().join("tansu.db").display());
-        Self::start_with(storage, Some(dir))
+        Self::start_with("sqlite://tansu.db".into(), Some(dir))
     }
 
     fn start_with(storage: String, dir: Option<tempfile::TempDir>) -> Broker {
@@ -94,6 +93,11 @@ impl Broker {
                 &url,
             ])
             .args(["--storage-engine", &self.storage])
+            .current_dir(
+                self._dir
+                    .as_ref()
+                    .map_or_else(std::env::temp_dir, |d| d.path().into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -164,7 +168,7 @@ impl Broker {
         );
     }
 
-    /// Reads `count` messages of `topic` with kafka-python.
+    /// Reads every message of `topic` (at least `count`) with kafka-python.
     pub fn consume_python(&self, topic: &str, count: usize) -> Vec<serde_json::Value> {
         let out = Command::new(python())
             .arg(client_script())
@@ -196,6 +200,12 @@ impl Drop for Broker {
     }
 }
 
+/// `scripts/kafka_client.py`, from the workspace root (these helpers are shared by the
+/// connector's tests and the root package's).
 fn client_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka_client.py")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("scripts/kafka_client.py"))
+        .find(|p| p.exists())
+        .expect("scripts/kafka_client.py in the workspace")
 }
