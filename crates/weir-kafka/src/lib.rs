@@ -28,20 +28,26 @@ mod admin;
 mod assignment;
 mod config;
 mod error;
+mod model_topic;
 mod offsets;
 mod record;
 mod sink;
 mod source;
+mod topic_io;
 mod value_format;
 
 pub use admin::{create_topic, partitions, topics};
 pub use assignment::owner;
 pub use config::KafkaConfig;
 pub use error::KafkaError;
+pub use model_topic::{
+    publish_model, ModelTopic, PublishedModel, ReadModels, NAME_HEADER, URI_HEADER, VERSION_HEADER,
+};
 pub use offsets::StartingOffsets;
 pub use record::KafkaRecord;
 pub use sink::{HeadersFn, KafkaSink, KafkaSinkBuilder, KeyFn, PartitionFn, WriteKafka};
 pub use source::{KafkaSource, KafkaSourceBuilder, ReadKafka};
+pub use topic_io::{dump_topic, DumpedMessage, OutgoingMessage, TopicWriter};
 pub use value_format::{
     bytes_decoder, bytes_encoder, json_decoder, json_encoder, DecodeFn, EncodeFn,
 };

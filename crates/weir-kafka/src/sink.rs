@@ -145,7 +145,7 @@ impl<'s, T: Data> WriteKafka for DataStream<'s, T> {
 
 /// Delivery failures, counted by the producer's callback.
 #[derive(Clone, Default)]
-struct Deliveries {
+pub(crate) struct Deliveries {
     failed: Arc<AtomicU64>,
     first: Arc<Mutex<Option<String>>>,
 }
@@ -161,6 +161,17 @@ impl ProducerContext for Deliveries {
             let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
             first.get_or_insert_with(|| e.to_string());
         }
+    }
+}
+
+impl Deliveries {
+    /// How many records failed, and the first failure.
+    pub(crate) fn failures(&self) -> Option<(u64, String)> {
+        let failed = self.failed.load(Ordering::Relaxed);
+        (failed > 0).then(|| {
+            let first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+            (failed, first.clone().unwrap_or_default())
+        })
     }
 }
 
@@ -255,15 +266,7 @@ impl<T: 'static> KafkaWriter<T> {
                 FLUSH_TIMEOUT.as_secs()
             ))
         })?;
-        let failed = self.deliveries.failed.load(Ordering::Relaxed);
-        if failed > 0 {
-            let first = self
-                .deliveries
-                .first
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .unwrap_or_default();
+        if let Some((failed, first)) = self.deliveries.failures() {
             return Err(self.fail(KafkaError::Delivery {
                 operator: self.operator.clone(),
                 bootstrap: self.sink.config.bootstrap().to_string(),

@@ -26,7 +26,7 @@ use crate::config::KafkaConfig;
 use crate::error::KafkaError;
 use crate::offsets::{end_offsets, resolve_starts, StartingOffsets, TopicPartition};
 use crate::record::{location, KafkaRecord};
-use crate::value_format::{bytes_decoder, json_decoder, DecodeFn};
+use crate::value_format::{bytes_decoder, json_decoder, DecodeFn, MessageView};
 
 /// Which topics a source reads.
 #[derive(Clone, Debug)]
@@ -44,6 +44,7 @@ pub struct KafkaSource<T> {
     starting: StartingOffsets,
     bounded: bool,
     discovery: Duration,
+    stop_after: Option<u64>,
     decode: DecodeFn<T>,
 }
 
@@ -57,6 +58,7 @@ pub struct KafkaSourceBuilder {
     starting: StartingOffsets,
     bounded: bool,
     discovery: Duration,
+    stop_after: Option<u64>,
 }
 
 impl KafkaSource<()> {
@@ -82,6 +84,7 @@ impl KafkaSource<()> {
             starting: StartingOffsets::Earliest,
             bounded: false,
             discovery: Duration::from_secs(10),
+            stop_after: None,
         }
     }
 }
@@ -121,6 +124,14 @@ impl KafkaSourceBuilder {
         self
     }
 
+    /// Ends each source instance after it has emitted this many messages (records and dead
+    /// letters): for demos and tests that read a known number of messages from a live topic,
+    /// such as a model topic.
+    pub fn stop_after(mut self, messages: u64) -> Self {
+        self.stop_after = Some(messages);
+        self
+    }
+
     /// How often an unbounded source looks for new partitions and topics (10 s).
     pub fn partition_discovery(mut self, every: Duration) -> Self {
         self.discovery = every;
@@ -138,8 +149,8 @@ impl KafkaSourceBuilder {
         self.decoder(bytes_decoder())
     }
 
-    /// Values decoded by `decode` (given the value, or `None` for a message without one);
-    /// an `Err` becomes the dead letter's reason.
+    /// Messages decoded by `decode` (given the value, key and headers); an `Err` becomes
+    /// the dead letter's reason.
     pub fn decoder<T>(self, decode: DecodeFn<T>) -> Result<KafkaSource<T>, KafkaError> {
         let what = || "source".to_string();
         let topics = match (self.pattern, self.topics.is_empty()) {
@@ -176,6 +187,7 @@ impl KafkaSourceBuilder {
             starting: self.starting,
             bounded: self.bounded,
             discovery: self.discovery,
+            stop_after: self.stop_after,
             decode,
         })
     }
@@ -257,6 +269,8 @@ struct KafkaReader<T> {
     failed: Option<String>,
     /// The offsets of the last snapshot, committed to the group when it completes.
     snapshot_offsets: std::cell::RefCell<Vec<(String, i32, i64)>>,
+    /// Messages emitted (for [`KafkaSourceBuilder::stop_after`]).
+    emitted: u64,
 }
 
 impl<T: 'static> KafkaReader<T> {
@@ -279,6 +293,7 @@ impl<T: 'static> KafkaReader<T> {
             started: false,
             failed: None,
             snapshot_offsets: Default::default(),
+            emitted: 0,
         };
         if let Err(e) = reader.connect(splits) {
             reader.failed = Some(format!("{}: {e}", reader.operator));
@@ -581,21 +596,27 @@ fn decode<T>(
     decode: &DecodeFn<T>,
     m: &BorrowedMessage<'_>,
 ) -> Decoded<KafkaRecord<T>> {
-    match decode(m.payload()) {
+    let headers: Vec<(String, Vec<u8>)> = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let view = MessageView {
+        value: m.payload(),
+        key: m.key(),
+        headers: &headers,
+    };
+    match decode(&view) {
         Ok(value) => Ok(KafkaRecord {
             topic: m.topic().to_string(),
             partition: m.partition(),
             offset: m.offset(),
             timestamp: m.timestamp().to_millis(),
             key: m.key().map(<[u8]>::to_vec),
-            headers: m
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            headers,
             value,
         }),
         Err(reason) => Err(Box::new(DeadLetter::new(
@@ -626,7 +647,9 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
                 tracing::warn!("{}: partition discovery: {e}", self.operator);
             }
         }
-        if self.source.bounded && self.positions.remaining == 0 {
+        if self.source.bounded && self.positions.remaining == 0
+            || self.source.stop_after.is_some_and(|n| self.emitted >= n)
+        {
             return Pulled::Done;
         }
         let Some(consumer) = self.consumer.as_ref() else {
@@ -658,7 +681,8 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
             };
             match self.positions.admit(&message) {
                 Admit::Emit => {
-                    return Pulled::Record(decode(&self.operator, &self.source.decode, &message))
+                    self.emitted += 1;
+                    return Pulled::Record(decode(&self.operator, &self.source.decode, &message));
                 }
                 Admit::Skip => {}
                 Admit::Rewind(to) => {

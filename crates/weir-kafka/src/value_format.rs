@@ -5,15 +5,36 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Decodes a message value; the error becomes the dead letter's reason.
-pub type DecodeFn<T> = Rc<dyn Fn(Option<&[u8]>) -> Result<T, String>>;
+/// What a decoder sees of a message.
+#[derive(Clone, Copy, Debug)]
+pub struct MessageView<'a> {
+    /// The value (`None`: a message without one, a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// The key.
+    pub key: Option<&'a [u8]>,
+    /// The headers, in order.
+    pub headers: &'a [(String, Vec<u8>)],
+}
+
+impl MessageView<'_> {
+    /// The first header called `name`, as UTF-8 if it is.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+}
+
+/// Decodes a message; the error becomes the dead letter's reason.
+pub type DecodeFn<T> = Rc<dyn Fn(&MessageView<'_>) -> Result<T, String>>;
 
 /// Encodes a record into a message value.
 pub type EncodeFn<T> = Rc<dyn Fn(&T, &mut Vec<u8>) -> Result<(), String>>;
 
 /// Values as JSON, decoded with serde.
 pub fn json_decoder<T: DeserializeOwned + 'static>() -> DecodeFn<T> {
-    Rc::new(|value: Option<&[u8]>| match value {
+    Rc::new(|m: &MessageView<'_>| match m.value {
         None => Err("the message has no value (a tombstone); expected a JSON value".into()),
         Some(bytes) => serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}")),
     })
@@ -21,7 +42,7 @@ pub fn json_decoder<T: DeserializeOwned + 'static>() -> DecodeFn<T> {
 
 /// Values as raw bytes (a message without a value gives an empty vector).
 pub fn bytes_decoder() -> DecodeFn<Vec<u8>> {
-    Rc::new(|value: Option<&[u8]>| Ok(value.unwrap_or_default().to_vec()))
+    Rc::new(|m: &MessageView<'_>| Ok(m.value.unwrap_or_default().to_vec()))
 }
 
 /// Records as JSON values.
