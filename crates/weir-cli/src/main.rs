@@ -4,7 +4,10 @@
 mod bench;
 mod builtin_jobs;
 mod inspect_checkpoint;
+#[cfg(feature = "kafka")]
+mod kafka_cmd;
 mod launch;
+mod predict_endpoints;
 mod predict_file;
 mod scoring;
 mod serve;
@@ -109,6 +112,11 @@ enum Command {
     },
     /// List the built-in jobs.
     Jobs,
+    /// Kafka tools: a local broker, topics, producing a JSON Lines file, dumping a topic,
+    /// publishing a model version.
+    #[cfg(feature = "kafka")]
+    #[command(subcommand)]
+    Kafka(kafka_cmd::KafkaCommand),
     /// Print an ONNX model's interface, or a checkpoint directory's checkpoints.
     ///
     /// `weir inspect MODEL.onnx`: inputs, outputs, shapes, dtypes, opsets and metadata.
@@ -204,6 +212,8 @@ fn main() -> Result<()> {
                 print!("{info}");
             }
         }
+        #[cfg(feature = "kafka")]
+        Command::Kafka(command) => kafka_cmd::run(command)?,
         Command::Jobs => {
             for (name, about, _) in builtin_jobs::JOBS {
                 println!("{name:<12} {about}");

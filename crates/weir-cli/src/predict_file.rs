@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use weir_core::{execute, op, Config, DataStream, Job};
+use weir_core::{execute, Config, DataStream};
 use weir_onnx::{
     tensor_from_json, Batching, ElementType, GraphOptimization, InputRows, ModelInfo, ModelUpdate,
     OutputRow, PredictExt, SessionOptions, Tensor, TensorPredictConfig,
 };
 
-use crate::scoring::request::{tf_serving_requests, InputTypes, LineRequest, ScoreRequest};
+use crate::predict_endpoints::{Endpoint, Endpoints};
+use crate::scoring::request::{tf_serving_requests, InputTypes, ScoreRequest};
 use crate::scoring::scored::ScoredLine;
 
 /// Largest TensorFlow Serving request file read whole, in bytes.
@@ -22,16 +23,31 @@ const MAX_TF_FILE: u64 = 1 << 30;
 #[derive(clap::Args, Debug)]
 pub struct PredictArgs {
     /// The model (`.onnx`).
+    #[arg(long, required_unless_present = "models")]
+    pub model: Option<PathBuf>,
+    /// Model versions from a model topic, `kafka://HOST:PORT/TOPIC` (see `weir kafka
+    /// publish-model`), swapped in live; the newest version the topic holds at the start
+    /// gives the interface. Without `--follow`, the versions the topic holds at the start.
     #[arg(long)]
-    pub model: PathBuf,
+    pub models: Option<String>,
     /// JSON Lines, one record a line: `{"id": ..., "inputs": {"name": nested array, ...}}`;
-    /// or a TensorFlow Serving request (`{"instances": [...]}` or `{"inputs": ...}`).
+    /// or a TensorFlow Serving request (`{"instances": [...]}` or `{"inputs": ...}`); or a
+    /// topic of such lines, `kafka://HOST:PORT/TOPIC`.
     #[arg(long)]
     pub input: PathBuf,
     /// Output directory: `part-NNNNN.jsonl` files of `{"id": ..., "outputs": {...}}` lines,
-    /// and `dead_letters.jsonl` for records that could not be scored.
+    /// and `dead_letters.jsonl` for records that could not be scored; or a topic,
+    /// `kafka://HOST:PORT/TOPIC` (keyed by id; dead letters then go to the job's log, or to
+    /// `--dead-letters FILE` after `--`).
     #[arg(long)]
     pub output: PathBuf,
+    /// Keep reading Kafka inputs (records and model versions) until stopped, instead of
+    /// reading what the topics hold at the start.
+    #[arg(long)]
+    pub follow: bool,
+    /// End the model stream after this many versions (with `--follow`, so that the job ends).
+    #[arg(long)]
+    pub model_versions: Option<u64>,
     /// Worker threads.
     #[arg(short = 'w', long = "threads", default_value_t = 1)]
     pub threads: usize,
@@ -151,18 +167,12 @@ impl Scoring {
         }
     }
 
-    /// Scores `requests` and writes them into `output`.
+    /// Scores `requests` with the versions of `models`.
     fn build<'s>(
         &self,
-        job: &mut Job<'s>,
         requests: DataStream<'s, ScoreRequest>,
-        model: &Path,
-        output: &Path,
-    ) {
-        let models = job.from_vec(
-            op("model").parallelism(1),
-            vec![ModelUpdate::from_path("model", 1, model)],
-        );
+        models: DataStream<'s, ModelUpdate>,
+    ) -> DataStream<'s, ScoredLine> {
         let this = self.clone();
         let (scored, _dead) = requests.predict_tensors(
             "predict",
@@ -172,7 +182,7 @@ impl Scoring {
             move |request, out| this.scored(request, out),
             self.config.clone(),
         );
-        scored.write_jsonl("write", output);
+        scored
     }
 }
 
@@ -253,35 +263,38 @@ use std::io::Read as _;
 
 /// Runs `weir predict`; prints the summary line.
 pub fn predict(args: PredictArgs) -> Result<()> {
-    let info = weir_onnx::inspect(&args.model)?;
+    let endpoints = Endpoints::of(&args)?;
+    let (info, _model_file) = endpoints.model_interface(&args)?;
     let scoring = Scoring::new(&args, &info)?;
-    let tf_requests = tf_serving_file(&args.input, &scoring.types, args.whole)?;
+    let tf_requests = match &endpoints.input {
+        Endpoint::File(path) => tf_serving_file(path, &scoring.types, args.whole)?,
+        Endpoint::Kafka { .. } => None,
+    };
     let mut flags = vec![
         "weir predict".to_string(),
         "-w".into(),
         args.threads.to_string(),
-        "--dead-letters".into(),
-        args.output.join("dead_letters.jsonl").display().to_string(),
     ];
+    if let Endpoint::File(dir) = &endpoints.output {
+        flags.push("--dead-letters".into());
+        flags.push(dir.join("dead_letters.jsonl").display().to_string());
+    }
     if args.overwrite {
         flags.push("--overwrite".into());
     }
     flags.extend(args.job_args.iter().cloned());
     let config = Config::from_args(flags)?;
     let first_process = config.process_index() == 0;
-    let (input, model, output) = (args.input.clone(), args.model.clone(), args.output.clone());
     let started = Instant::now();
+    let output_name = args.output.display().to_string();
     let report = execute(config, move |job| {
-        let requests = match &tf_requests {
-            Some(requests) => job.from_vec("input", requests.clone()),
-            None => {
-                let types = scoring.types.clone();
-                job.read_jsonl::<LineRequest>("input", &input)
-                    .map("parse", move |line| ScoreRequest::from_line(&line, &types))
-            }
+        let requests = match (&tf_requests, &endpoints.input) {
+            (Some(requests), _) => job.from_vec("input", requests.clone()),
+            (None, input) => endpoints.read_requests(job, input, &scoring.types)?,
         };
-        scoring.build(job, requests, &model, &output);
-        Ok(())
+        let models = endpoints.models(job)?;
+        let scored = scoring.build(requests, models);
+        endpoints.write(scored)
     })?;
     if !first_process {
         return Ok(());
@@ -295,7 +308,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         "dead_letters": report.dead_letters,
         "seconds": seconds,
         "records_per_s": scored as f64 / seconds.max(1e-9),
-        "output": args.output.display().to_string(),
+        "output": output_name,
     });
     println!("{summary}");
     Ok(())

@@ -23,7 +23,7 @@ pub fn create_topic(
             .create()
             .map_err(|source| KafkaError::Client {
                 bootstrap: config.bootstrap().to_string(),
-                source,
+                source: Box::new(source),
             })?;
     let options = AdminOptions::new().operation_timeout(Some(config.request_timeout()));
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
@@ -35,7 +35,7 @@ pub fn create_topic(
         Some(Err((_, code))) => Err(KafkaError::Request {
             bootstrap: config.bootstrap().to_string(),
             what,
-            source: rdkafka::error::KafkaError::AdminOp(code),
+            source: Box::new(rdkafka::error::KafkaError::AdminOp(code)),
         }),
         _ => {
             wait_for_topic(config, topic, partitions)?;
@@ -71,7 +71,7 @@ pub(crate) fn metadata_client(config: &KafkaConfig) -> Result<BaseConsumer, Kafk
         .create()
         .map_err(|source| KafkaError::Client {
             bootstrap: config.bootstrap().to_string(),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -134,13 +134,13 @@ pub(crate) fn unreachable_or(
             bootstrap: config.bootstrap().to_string(),
             seconds: config.request_timeout().as_secs().max(1),
             what: what.to_string(),
-            source,
+            source: Box::new(source),
         }
     } else {
         KafkaError::Request {
             bootstrap: config.bootstrap().to_string(),
             what: what.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -10,7 +10,7 @@ pub enum KafkaError {
         bootstrap: String,
         /// The client's error.
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: Box<rdkafka::error::KafkaError>,
     },
     /// The broker did not answer in time.
     #[error("kafka broker {bootstrap} not reachable within {seconds} s ({what}): {source}")]
@@ -23,7 +23,7 @@ pub enum KafkaError {
         what: String,
         /// The client's error.
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: Box<rdkafka::error::KafkaError>,
     },
     /// A request for a topic or partition failed.
     #[error("kafka {what} on {bootstrap}: {source}")]
@@ -34,7 +34,7 @@ pub enum KafkaError {
         what: String,
         /// The client's or broker's error.
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: Box<rdkafka::error::KafkaError>,
     },
     /// A topic the job reads does not exist.
     #[error("kafka topic `{topic}` does not exist on {bootstrap} (create it first: weir kafka create-topic)")]

@@ -41,7 +41,8 @@ pub use assignment::owner;
 pub use config::KafkaConfig;
 pub use error::KafkaError;
 pub use model_topic::{
-    publish_model, ModelTopic, PublishedModel, ReadModels, NAME_HEADER, URI_HEADER, VERSION_HEADER,
+    latest_model, publish_model, ModelTopic, PublishedModel, ReadModels, NAME_HEADER, URI_HEADER,
+    VERSION_HEADER,
 };
 pub use offsets::StartingOffsets;
 pub use record::KafkaRecord;

@@ -39,6 +39,7 @@ pub struct ModelTopic {
     topic: String,
     epochs: Duration,
     stop_after_versions: Option<u64>,
+    bounded: bool,
 }
 
 impl ModelTopic {
@@ -56,6 +57,7 @@ impl ModelTopic {
             topic: topic.into(),
             epochs: Duration::from_millis(100),
             stop_after_versions: None,
+            bounded: false,
         }
     }
 
@@ -63,6 +65,12 @@ impl ModelTopic {
     /// [`EpochPolicy::Interval`] so that a version applies from the moment it arrived.
     pub fn epochs(mut self, every: Duration) -> Self {
         self.epochs = every;
+        self
+    }
+
+    /// Reads the versions the topic holds when the job starts, and ends (for bounded jobs).
+    pub fn bounded(mut self) -> Self {
+        self.bounded = true;
         self
     }
 
@@ -98,11 +106,36 @@ impl<'s> ReadModels<'s> for Job<'s> {
         if let Some(n) = models.stop_after_versions {
             builder = builder.stop_after(n);
         }
+        if models.bounded {
+            builder = builder.bounded();
+        }
         let source = builder
             .decoder(std::rc::Rc::new(model_update))
             .expect("a model topic names one topic");
         self.read_kafka(o, source).map("model-update", |r| r.value)
     }
+}
+
+/// The newest version (the highest) of any model the topic holds now, if it holds one.
+pub fn latest_model(config: &KafkaConfig, topic: &str) -> Result<Option<ModelUpdate>, KafkaError> {
+    let found = weir_core::Collector::new();
+    let sink = found.clone();
+    let (config, topic_name) = (config.clone(), topic.to_string());
+    let mut job_config = weir_core::Config::threads(1);
+    job_config.verbose = false;
+    weir_core::execute(job_config, move |job| {
+        job.read_models(
+            "models",
+            ModelTopic::new(config.clone(), topic_name.clone()).bounded(),
+        )
+        .collect("latest", &sink);
+        Ok(())
+    })
+    .map_err(|e| KafkaError::Config {
+        what: format!("model topic {topic}"),
+        message: e.to_string(),
+    })?;
+    Ok(found.take().into_iter().max_by_key(|u| u.version))
 }
 
 /// The update a model message carries.

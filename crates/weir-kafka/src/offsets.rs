@@ -131,7 +131,7 @@ pub(crate) fn end_offsets(
         .create()
         .map_err(|source| KafkaError::Client {
             bootstrap: config.bootstrap().to_string(),
-            source,
+            source: Box::new(source),
         })?;
     let mut ends = HashMap::new();
     let mut tpl = TopicPartitionList::new();
@@ -157,7 +157,7 @@ pub(crate) fn end_offsets(
                 bootstrap: config.bootstrap().to_string(),
                 seconds: config.request_timeout().as_secs().max(1),
                 what: "reading to the end of the partitions (bounded source)".into(),
-                source: RdError::PartitionEOF(-1),
+                source: Box::new(RdError::PartitionEOF(-1)),
             });
         }
         match probe.poll(Duration::from_millis(100)) {

@@ -199,7 +199,7 @@ impl<T: 'static> KafkaWriter<T> {
             .map_err(|source| {
                 KafkaError::Client {
                     bootstrap: sink.config.bootstrap().to_string(),
-                    source,
+                    source: Box::new(source),
                 }
                 .to_string()
             });

@@ -320,7 +320,7 @@ impl<T: 'static> KafkaReader<T> {
         config.set("group.id", &group);
         let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
             bootstrap: self.source.config.bootstrap().to_string(),
-            source,
+            source: Box::new(source),
         })?;
         self.consumer = Some(consumer);
         if let Some(splits) = splits {

@@ -51,7 +51,7 @@ impl TopicWriter {
             .create_with_context(deliveries.clone())
             .map_err(|source| KafkaError::Client {
                 bootstrap: config.bootstrap().to_string(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(TopicWriter {
             config: config.clone(),
@@ -151,7 +151,7 @@ pub fn dump_topic(
         .create()
         .map_err(|source| KafkaError::Client {
             bootstrap: config.bootstrap().to_string(),
-            source,
+            source: Box::new(source),
         })?;
     let partitions: Vec<(String, i32)> = partitions_with(&consumer, config, topic)?
         .into_iter()
