@@ -230,6 +230,7 @@ fn produce(config: &KafkaConfig, topic: &str, file: &PathBuf, fields: &LineField
             key: key.as_deref(),
             partition,
             headers: &[],
+            timestamp: None,
         })?;
     }
     Ok(writer.finish()?)

@@ -228,6 +228,7 @@ pub fn publish_model(
         key: Some(name.as_bytes()),
         partition: None,
         headers: &headers,
+        timestamp: None,
     })?;
     writer.finish().map(|_| ())
 }

@@ -18,6 +18,7 @@ use regex::Regex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use weir_core::sources::{Decoded, SplitDealing};
+use weir_core::time::WatermarkStrategy;
 use weir_core::{Data, DataStream, DeadLetter, Job, Op, PullSource, Pulled};
 
 use crate::admin::{partitions_with, topics as list_topics, unreachable_or};
@@ -191,6 +192,75 @@ impl KafkaSourceBuilder {
             decode,
         })
     }
+}
+
+impl<T: 'static> KafkaSource<T> {
+    /// Event time from the records' Kafka timestamps, with a watermark per partition
+    /// (Flink's per-partition watermarks): each partition's records may be `bound` out of
+    /// order, and a partition that lags holds the watermark back. Give the assigner the
+    /// source's parallelism, so that each of its instances follows one source instance's
+    /// partitions (as found now; partitions added later count from their first record). A
+    /// record without a timestamp becomes a dead letter.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use weir_core::{execute, op, Config};
+    /// use weir_kafka::{KafkaConfig, KafkaSource, ReadKafka};
+    /// # execute(Config::threads(2), |job| {
+    /// let source = KafkaSource::builder(KafkaConfig::new("127.0.0.1:9092"))
+    ///     .topics(["clicks"])
+    ///     .json::<serde_json::Value>()?;
+    /// let strategy = source.watermarks(Duration::from_secs(2))?;
+    /// let events = job
+    ///     .read_kafka(op("clicks").parallelism(2), source)
+    ///     .assign_timestamps(op("time").parallelism(2), strategy);
+    /// # Ok(()) }).unwrap();
+    /// ```
+    pub fn watermarks(
+        &self,
+        bound: Duration,
+    ) -> Result<WatermarkStrategy<KafkaRecord<T>>, KafkaError> {
+        let mut partitions = Vec::new();
+        let client = crate::admin::metadata_client(&self.config)?;
+        let names = match &self.topics {
+            Topics::Names(names) => names.clone(),
+            Topics::Pattern(re) => list_topics(&self.config)?
+                .into_iter()
+                .filter(|t| re.is_match(t))
+                .collect(),
+        };
+        for topic in names {
+            for p in partitions_with(&client, &self.config, &topic)? {
+                partitions.push((topic.clone(), p));
+            }
+        }
+        let expected = move |instance: usize, instances: usize| {
+            partitions
+                .iter()
+                .filter(|(t, p)| owner(t, *p, instances) == instance)
+                .map(|(t, p)| split_id(t, *p))
+                .collect()
+        };
+        Ok(WatermarkStrategy::for_bounded_out_of_orderness(bound)
+            .with_timestamp_assigner(|r: &KafkaRecord<T>| {
+                r.timestamp.ok_or("the message has no timestamp")
+            })
+            .field("kafka timestamp")
+            .per_split_expecting(
+                |r: &KafkaRecord<T>| split_id(&r.topic, r.partition),
+                expected,
+            ))
+    }
+}
+
+/// A partition as a watermark split.
+fn split_id(topic: &str, partition: i32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in topic.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h << 20) ^ (partition as u32 as u64)
 }
 
 /// Reading Kafka from a job.

@@ -28,6 +28,8 @@ pub struct OutgoingMessage<'a> {
     pub partition: Option<i32>,
     /// Headers.
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// The record's timestamp, ms since the epoch (`None`: the time it is sent).
+    pub timestamp: Option<i64>,
 }
 
 /// A producer that checks every delivery (for tools: `weir kafka produce`, publishing
@@ -78,6 +80,9 @@ impl TopicWriter {
         }
         if let Some(p) = m.partition {
             record = record.partition(p);
+        }
+        if let Some(ts) = m.timestamp {
+            record = record.timestamp(ts);
         }
         loop {
             match self.producer.send(record) {

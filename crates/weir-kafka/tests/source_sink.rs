@@ -345,3 +345,64 @@ fn starts_at_a_timestamp_and_latest() {
     );
     assert_eq!(read(StartingOffsets::Earliest).len(), 60);
 }
+
+#[test]
+fn kafka_timestamps_give_per_partition_watermarks() {
+    use std::time::Duration;
+    use weir_core::time::Windows;
+    use weir_kafka::{OutgoingMessage, TopicWriter};
+    // Partition 0's records are ten seconds ahead of partition 1's; one source instance
+    // reads both, so without a watermark per partition most of partition 1 would be late.
+    let broker = Broker::start();
+    broker.create_topic("clicks", 2);
+    let mut w = TopicWriter::new(&broker.config(), "clicks").unwrap();
+    // (A zero timestamp would mean "now" to the producer.)
+    let base = 1_600_000_000_000i64;
+    for i in 0..100i64 {
+        for (p, ts) in [(0, base + 10_000 + i * 100), (1, base + i * 100)] {
+            let value = format!(r#"{{"id":{i},"p":{p}}}"#);
+            let m = OutgoingMessage {
+                value: value.as_bytes(),
+                partition: Some(p),
+                timestamp: Some(ts),
+                ..Default::default()
+            };
+            w.send(&m).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    for parallelism in [1, 2] {
+        let (counts, late) = (Collector::new(), Collector::new());
+        let (c, l) = (counts.clone(), late.clone());
+        let config = broker.config();
+        execute(Config::threads(2), move |job| {
+            let source = KafkaSource::builder(config.clone())
+                .topics(["clicks"])
+                .bounded()
+                .json::<Event>()?;
+            let strategy = source.watermarks(Duration::from_millis(500))?;
+            let (counts, late) = job
+                .read_kafka(op("clicks").parallelism(parallelism), source)
+                .assign_timestamps(op("time").parallelism(parallelism), strategy)
+                .key_by(|r: &weir_kafka::KafkaRecord<Event>| r.partition)
+                .window(Windows::tumbling(Duration::from_secs(1)))
+                .count("window")
+                .with_late_data();
+            counts
+                .map("n", |r| (r.key, r.window.start, r.value))
+                .collect("counts", &c);
+            late.collect("late", &l);
+            Ok(())
+        })
+        .unwrap();
+        let late: Vec<(i32, i64)> = late
+            .take()
+            .into_iter()
+            .map(|s| (s.data.partition, s.ts))
+            .collect();
+        assert!(late.is_empty(), "parallelism {parallelism}: {late:?}");
+        let counts = counts.sorted();
+        assert_eq!(counts.len(), 20, "{counts:?}");
+        assert!(counts.iter().all(|(_, _, n)| *n == 10), "{counts:?}");
+    }
+}

@@ -2,6 +2,7 @@
 //! watermarks of an [`EventStream`].
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use crate::time::event_stream::EventStream;
 use crate::time::stamped::{
     generator_id, EventTime, Stamped, WatermarkMessage, END_OF_TIME, NO_WATERMARK,
 };
-use crate::time::watermark::{WatermarkGenerator, WatermarkStrategy};
+use crate::time::watermark::{GeneratorFactory, WatermarkGenerator, WatermarkStrategy};
 
 /// What the assigner emits besides records.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -32,6 +33,13 @@ enum Aside {
 /// One instance's watermark generator and what it has announced.
 struct Generator {
     generator: Box<dyn WatermarkGenerator>,
+    /// With [`WatermarkStrategy::per_split`]: a generator per split, and the last time each
+    /// read a record.
+    splits: BTreeMap<u64, (Box<dyn WatermarkGenerator>, Instant)>,
+    factory: GeneratorFactory,
+    split_idleness: Option<Duration>,
+    /// The highest watermark given out: the instance's watermark never goes back.
+    high: Cell<EventTime>,
     /// The watermark restored from a checkpoint: the generator never goes below it.
     floor: EventTime,
     /// The last watermark sent, and whether it was sent as idle.
@@ -40,8 +48,69 @@ struct Generator {
 }
 
 impl Generator {
+    /// The generator of instance `instance` of `instances`.
+    fn new<T>(strategy: &WatermarkStrategy<T>, instance: usize, instances: usize) -> Self {
+        let expected = strategy.expected_splits.as_ref();
+        let splits = expected
+            .map(|e| e(instance, instances))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s, ((strategy.generator)(), Instant::now())))
+            .collect();
+        Generator {
+            generator: (strategy.generator)(),
+            splits,
+            factory: Rc::clone(&strategy.generator),
+            split_idleness: strategy.idle_timeout,
+            high: Cell::new(NO_WATERMARK),
+            floor: NO_WATERMARK,
+            sent: (NO_WATERMARK, false),
+            last_record: Instant::now(),
+        }
+    }
+
     fn watermark(&self) -> EventTime {
-        self.generator.current_watermark().max(self.floor)
+        let raw = if self.splits.is_empty() {
+            self.generator.current_watermark()
+        } else {
+            self.lowest_split()
+        };
+        let w = raw.max(self.floor).max(self.high.get());
+        self.high.set(w);
+        w
+    }
+
+    /// The lowest watermark of the splits that are not idle (of all, if every one is).
+    fn lowest_split(&self) -> EventTime {
+        let active = |last: &Instant| self.split_idleness.is_none_or(|t| last.elapsed() < t);
+        let watermarks = self.splits.values().filter(|(_, last)| active(last));
+        watermarks
+            .map(|(g, _)| g.current_watermark())
+            .min()
+            .or_else(|| {
+                self.splits
+                    .values()
+                    .map(|(g, _)| g.current_watermark())
+                    .max()
+            })
+            .unwrap_or(NO_WATERMARK)
+    }
+
+    fn on_event(&mut self, split: Option<u64>, ts: EventTime) {
+        match split {
+            None => self.generator.on_event(ts),
+            Some(s) => {
+                let factory = &self.factory;
+                let (g, last) = self
+                    .splits
+                    .entry(s)
+                    .or_insert_with(|| (factory(), Instant::now()));
+                g.on_event(ts);
+                if self.split_idleness.is_some() {
+                    *last = Instant::now();
+                }
+            }
+        }
     }
 }
 
@@ -79,7 +148,7 @@ impl<T: Data> Assigner<T> {
                 }
                 Ok(ts) => {
                     let watermark = g.watermark();
-                    g.generator.on_event(ts);
+                    g.on_event(self.strategy.split.as_ref().map(|f| f(&x)), ts);
                     out.push(Stamped {
                         ts,
                         data: x,
@@ -203,12 +272,8 @@ impl<'s, T: Data> DataStream<'s, T> {
         let ctx = Rc::clone(&self.ctx);
         let (handle, stream) = self.attach(&op, "assign_timestamps");
         let instance = handle.instance.unwrap_or(0);
-        let generator = Rc::new(RefCell::new(Generator {
-            generator: (strategy.generator)(),
-            floor: NO_WATERMARK,
-            sent: (NO_WATERMARK, false),
-            last_record: Instant::now(),
-        }));
+        let instances = handle.placement.len();
+        let generator = Rc::new(RefCell::new(Generator::new(&strategy, instance, instances)));
         let applied = InstanceCheckpoint::new(
             |g: &Generator| g.watermark(),
             |g: &mut Generator, parts: Vec<EventTime>| {

@@ -72,6 +72,8 @@ impl WatermarkStrategyBuilder {
             generator: self.generator,
             idle_timeout: None,
             max_future: Some(WatermarkStrategy::<T>::DEFAULT_MAX_FUTURE),
+            split: None,
+            expected_splits: None,
         }
     }
 }
@@ -95,7 +97,14 @@ pub struct WatermarkStrategy<T> {
     pub(crate) generator: GeneratorFactory,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_future: Option<Duration>,
+    pub(crate) split: Option<SplitOf<T>>,
+    pub(crate) expected_splits: Option<ExpectedSplits>,
 }
+
+/// The split (a Kafka partition, a file) a record was read from.
+pub(crate) type SplitOf<T> = Rc<dyn Fn(&T) -> u64>;
+/// The splits instance `i` of `n` will read.
+pub(crate) type ExpectedSplits = Rc<dyn Fn(usize, usize) -> Vec<u64>>;
 
 impl<T> Clone for WatermarkStrategy<T> {
     fn clone(&self) -> Self {
@@ -105,6 +114,8 @@ impl<T> Clone for WatermarkStrategy<T> {
             generator: Rc::clone(&self.generator),
             idle_timeout: self.idle_timeout,
             max_future: self.max_future,
+            split: self.split.clone(),
+            expected_splits: self.expected_splits.clone(),
         }
     }
 }
@@ -164,6 +175,54 @@ impl<T> WatermarkStrategy<T> {
     /// source that has finished).
     pub fn with_idleness(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// One generator per split inside each instance, `split(record)` naming the split (a
+    /// Kafka partition; Flink's per-partition watermarks): the instance's watermark is the
+    /// lowest of its splits' (leaving out splits idle for the idle timeout, if one is set),
+    /// so a partition that lags holds the watermark back instead of its records turning late
+    /// because another partition ran ahead. A split counts from its first record (see
+    /// [`WatermarkStrategy::per_split_expecting`] for splits known in advance). The
+    /// instance's watermark never goes back, so a split that first appears behind the others
+    /// has its older records judged against the watermark already reached.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::time::WatermarkStrategy;
+    /// // (partition, timestamp) records.
+    /// let s = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(1))
+    ///     .with_timestamp_assigner(|r: &(u32, i64)| r.1)
+    ///     .per_split(|r: &(u32, i64)| u64::from(r.0));
+    /// # let _ = s;
+    /// ```
+    pub fn per_split(mut self, split: impl Fn(&T) -> u64 + 'static) -> Self {
+        self.split = Some(Rc::new(split));
+        self
+    }
+
+    /// [`WatermarkStrategy::per_split`], with the splits each instance will read known in
+    /// advance: `expected(instance, instances)` (the assigner's), so that a split holds the
+    /// watermark back from the start, before its first record (or until it is idle, with
+    /// [`WatermarkStrategy::with_idleness`]), as Flink's per-partition watermarks do for
+    /// assigned partitions. For a source whose instances feed the assigner's one to one
+    /// (the same parallelism); `weir_kafka::KafkaSource::watermarks` builds one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::time::WatermarkStrategy;
+    /// let s = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(1))
+    ///     .with_timestamp_assigner(|r: &(u32, i64)| r.1)
+    ///     .per_split_expecting(|r: &(u32, i64)| u64::from(r.0), |_, _| vec![0, 1]);
+    /// # let _ = s;
+    /// ```
+    pub fn per_split_expecting(
+        mut self,
+        split: impl Fn(&T) -> u64 + 'static,
+        expected: impl Fn(usize, usize) -> Vec<u64> + 'static,
+    ) -> Self {
+        self.split = Some(Rc::new(split));
+        self.expected_splits = Some(Rc::new(expected));
         self
     }
 
