@@ -273,7 +273,10 @@ impl<'s> JobContext<'s> {
 
     /// The first epoch of the job: after a restore, the one after the checkpoint's.
     pub(crate) fn start_epoch(&self) -> Epoch {
-        self.state.restored.as_ref().map_or(0, |r| r.epoch() + 1)
+        self.state
+            .restored
+            .as_ref()
+            .map_or(0, |r| r.epoch().saturating_add(1))
     }
 
     pub(crate) fn epochs(&self, op: &Op) -> EpochPolicy {

@@ -53,11 +53,19 @@ impl KafkaConfig {
     /// The librdkafka configuration: bootstrap servers, connection timeouts bounded by the
     /// request timeout, then the user's properties (which win).
     pub(crate) fn client_config(&self) -> ClientConfig {
+        self.client_config_with(&[])
+    }
+
+    /// [`KafkaConfig::client_config`] with `defaults` that the user's properties override.
+    pub(crate) fn client_config_with(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
         let ms = self.timeout.as_millis().max(1).to_string();
         c.set("bootstrap.servers", &self.bootstrap)
             .set("socket.connection.setup.timeout.ms", &ms)
             .set("log_level", "3");
+        for (k, v) in defaults {
+            c.set(*k, *v);
+        }
         for (k, v) in &self.properties {
             c.set(k, v);
         }

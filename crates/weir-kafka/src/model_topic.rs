@@ -169,21 +169,31 @@ fn model_update(m: &MessageView<'_>) -> Result<ModelUpdate, String> {
     })
 }
 
-/// The file a `file://` URI or a path names, read whole (at most 2 GiB).
+/// The file a `file://` URI or a path names, read whole (a regular file of at most 2 GiB).
 fn read_uri(uri: &str) -> Result<Vec<u8>, String> {
-    let path = uri.strip_prefix("file://").unwrap_or(uri);
+    use std::io::Read;
     if uri.contains("://") && !uri.starts_with("file://") {
         return Err(format!(
             "model URI `{uri}`: only file:// URIs and paths are supported"
         ));
     }
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("model URI `{uri}`: {e}"))?
-        .len();
-    if len > MAX_MODEL_BYTES {
-        return Err(format!("model URI `{uri}`: {len} bytes, more than 2 GiB"));
+    let path = uri.strip_prefix("file://").unwrap_or(uri);
+    let file = std::fs::File::open(path).map_err(|e| format!("model URI `{uri}`: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("model URI `{uri}`: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("model URI `{uri}`: not a regular file"));
     }
-    std::fs::read(path).map_err(|e| format!("model URI `{uri}`: {e}"))
+    // The length is checked while reading too: a file may grow.
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_MODEL_BYTES) as usize);
+    file.take(MAX_MODEL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("model URI `{uri}`: {e}"))?;
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(format!("model URI `{uri}`: more than 2 GiB"));
+    }
+    Ok(bytes)
 }
 
 /// What a published model version carries.

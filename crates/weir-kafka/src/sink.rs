@@ -190,11 +190,10 @@ struct KafkaWriter<T> {
 impl<T: 'static> KafkaWriter<T> {
     fn new(operator: String, sink: KafkaSink<T>) -> Self {
         let deliveries = Deliveries::default();
+        // Defaults the user's properties override.
         let producer = sink
             .config
-            .client_config()
-            .set("linger.ms", "5")
-            .set("enable.idempotence", "false")
+            .client_config_with(&[("linger.ms", "5"), ("enable.idempotence", "false")])
             .create_with_context(deliveries.clone())
             .map_err(|source| {
                 KafkaError::Client {

@@ -380,6 +380,8 @@ impl<T: 'static> KafkaReader<T> {
             .set("enable.auto.offset.store", "false")
             // Ends of partitions tell a position inside a broker's last batch (see admit).
             .set("enable.partition.eof", "true")
+            // A rewind below the log start must land on the log start, never on the end.
+            .set("auto.offset.reset", "earliest")
             .to_owned();
         // Groups are for commits only: the assignment is manual.
         let group = self
@@ -394,26 +396,28 @@ impl<T: 'static> KafkaReader<T> {
         })?;
         self.consumer = Some(consumer);
         if let Some(splits) = splits {
-            self.restore(&splits);
+            self.restore(&splits)?;
             self.started = true;
+            self.assign()?;
             if self.source.bounded {
                 // A bounded job reads the partitions of its first start, no others.
                 self.next_discovery = None;
-                return self.assign();
+                return Ok(());
             }
         }
         self.discover()
     }
 
-    fn restore(&mut self, splits: &[Vec<u8>]) {
+    /// Takes the restored splits: an unreadable one fails the job (its partition would
+    /// otherwise count as new and be read again from its start).
+    fn restore(&mut self, splits: &[Vec<u8>]) -> Result<(), KafkaError> {
         for bytes in splits {
-            let Ok(s) = serde_json::from_slice::<PartitionSplit>(bytes) else {
-                tracing::warn!(
-                    "{}: skipped a checkpoint split it cannot read",
-                    self.operator
-                );
-                continue;
-            };
+            let s = serde_json::from_slice::<PartitionSplit>(bytes).map_err(|e| {
+                KafkaError::Config {
+                    what: format!("source {}", self.operator),
+                    message: format!("a checkpoint split is not a Kafka partition position: {e}"),
+                }
+            })?;
             self.known.insert((s.topic.clone(), s.partition));
             if owner(&s.topic, s.partition, self.instances) == self.instance {
                 let state = PartitionState {
@@ -428,6 +432,7 @@ impl<T: 'static> KafkaReader<T> {
                     .insert(s.partition, state);
             }
         }
+        Ok(())
     }
 
     fn consumer(&self) -> &BaseConsumer {
@@ -462,16 +467,21 @@ impl<T: 'static> KafkaReader<T> {
             };
             for p in partitions {
                 let tp = (topic.clone(), p);
-                if self.known.insert(tp.clone())
-                    && owner(&topic, p, self.instances) == self.instance
-                {
+                if !self.known.contains(&tp) {
                     found.push(tp);
                 }
             }
         }
         let first = !self.started;
-        self.started = true;
+        // Partitions other instances own only become known; this instance's are known
+        // once they are assigned (a failure here is retried at the next discovery).
+        let (mine, others): (Vec<TopicPartition>, Vec<TopicPartition>) = found
+            .into_iter()
+            .partition(|(t, p)| owner(t, *p, self.instances) == self.instance);
+        self.known.extend(others);
+        let found = mine;
         if found.is_empty() {
+            self.started = true;
             return if first { self.assign() } else { Ok(()) };
         }
         let starting = if first {
@@ -485,6 +495,7 @@ impl<T: 'static> KafkaReader<T> {
         } else {
             None
         };
+        let taken = found.clone();
         for tp in found {
             let next = starts.get(&tp).copied().unwrap_or(0);
             let end = ends.as_ref().map(|e| e.get(&tp).copied().unwrap_or(next));
@@ -506,7 +517,10 @@ impl<T: 'static> KafkaReader<T> {
         if self.source.bounded {
             self.next_discovery = None;
         }
-        self.assign()
+        self.assign()?;
+        self.started = true;
+        self.known.extend(taken);
+        Ok(())
     }
 
     /// Assigns the consumer every owned partition that is not done, at its next offset.
@@ -589,6 +603,27 @@ impl Positions {
     /// say): partitions with that number positioned at an offset no message confirmed
     /// rewind (a broker that skips the rest of a batch skips everything when it is the
     /// last one).
+    /// Marks done the partitions numbered `partition` whose consumer position (in
+    /// `positions`) reached their end.
+    fn finish_at_end(&mut self, partition: i32, positions: &TopicPartitionList) {
+        for (topic, parts) in self.owned.iter_mut() {
+            let Some(state) = parts.get_mut(&partition) else {
+                continue;
+            };
+            let Some(end) = state.end.filter(|_| !state.done()) else {
+                continue;
+            };
+            let position = positions
+                .find_partition(topic, partition)
+                .and_then(|e| e.offset().to_raw());
+            if position.is_some_and(|at| at >= end) {
+                state.next = end;
+                state.unverified = None;
+                self.remaining = self.remaining.saturating_sub(1);
+            }
+        }
+    }
+
     fn rewinds_at_end(&mut self, partition: i32) -> Vec<(String, i32, i64)> {
         self.rewinds(|p, _| p == partition)
     }
@@ -640,6 +675,14 @@ enum Admit {
 const FIRST_REWIND: i64 = 1024;
 /// How long a partition positioned at an offset waits for a message before it rewinds.
 const UNCONFIRMED_WAIT: Duration = Duration::from_millis(500);
+
+/// A seek that failed (librdkafka refuses one while a partition is not fetching yet) is
+/// retried: the partition stays unconfirmed and rewinds again when it stays quiet.
+fn retry_seek(operator: &str, sought: Result<(), KafkaError>) {
+    if let Err(e) = sought {
+        tracing::warn!("{operator}: {e} (tried again when the partition stays quiet)");
+    }
+}
 
 /// Positions `topic/partition` of `consumer` at `to`.
 fn seek(
@@ -729,18 +772,29 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
             let message = match consumer.poll(Duration::ZERO) {
                 None => {
                     for (topic, p, to) in self.positions.rewinds_when_quiet() {
-                        if let Err(e) = seek(consumer, &self.source.config, &topic, p, to) {
-                            return Pulled::Failed(format!("{}: {e}", self.operator));
-                        }
+                        retry_seek(
+                            &self.operator,
+                            seek(consumer, &self.source.config, &topic, p, to),
+                        );
                     }
                     return Pulled::Pending(IDLE_POLL);
                 }
                 Some(Ok(m)) => m,
                 Some(Err(RdError::PartitionEOF(p))) => {
+                    // The consumer's position moves past records it never delivers
+                    // (transaction markers, aborted records): a bounded partition whose
+                    // position reached its end is done.
+                    if let Ok(positions) = consumer.position() {
+                        self.positions.finish_at_end(p, &positions);
+                    }
+                    if self.source.bounded && self.positions.remaining == 0 {
+                        return Pulled::Done;
+                    }
                     for (topic, p, to) in self.positions.rewinds_at_end(p) {
-                        if let Err(e) = seek(consumer, &self.source.config, &topic, p, to) {
-                            return Pulled::Failed(format!("{}: {e}", self.operator));
-                        }
+                        retry_seek(
+                            &self.operator,
+                            seek(consumer, &self.source.config, &topic, p, to),
+                        );
                     }
                     continue;
                 }
@@ -758,9 +812,8 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
                 Admit::Rewind(to) => {
                     let (topic, partition) = (message.topic().to_string(), message.partition());
                     drop(message);
-                    if let Err(e) = seek(consumer, &self.source.config, &topic, partition, to) {
-                        return Pulled::Failed(format!("{}: {e}", self.operator));
-                    }
+                    let sought = seek(consumer, &self.source.config, &topic, partition, to);
+                    retry_seek(&self.operator, sought);
                 }
             }
             if self.source.bounded && self.positions.remaining == 0 {

@@ -406,3 +406,104 @@ fn kafka_timestamps_give_per_partition_watermarks() {
         assert!(counts.iter().all(|(_, _, n)| *n == 10), "{counts:?}");
     }
 }
+
+/// The partition positions (`next`) in the newest complete checkpoint under `dir`, read from
+/// its worker files (the source's splits are JSON inside them).
+fn checkpointed_positions(dir: &std::path::Path) -> Vec<(i32, i64)> {
+    let newest = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("MANIFEST").exists())
+        .max()
+        .expect("a complete checkpoint");
+    let mut positions = Vec::new();
+    for file in std::fs::read_dir(&newest).unwrap().flatten() {
+        let bytes = std::fs::read(file.path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for (at, _) in text.match_indices("{\"topic\"") {
+            let end = text[at..].find('}').unwrap() + at + 1;
+            let v: serde_json::Value = serde_json::from_str(&text[at..end]).unwrap();
+            positions.push((
+                v["partition"].as_i64().unwrap() as i32,
+                v["next"].as_i64().unwrap(),
+            ));
+        }
+    }
+    positions.sort_unstable();
+    positions
+}
+
+fn committed_ids(out: &std::path::Path) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        if entry.path().extension().and_then(|e| e.to_str()) == Some("jsonl") {
+            for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+                ids.push(line.parse().unwrap());
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn a_restored_unbounded_source_goes_on_from_its_checkpoint() {
+    let broker = Broker::start();
+    broker.create_topic("stream", 2);
+    broker.produce_python("stream", &events(400, 2), Some("p"));
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, out) = (dir.path().join("ckpt"), dir.path().join("out"));
+    let config = || {
+        Config::threads(2)
+            .with_checkpoints(
+                weir_core::CheckpointConfig::new(&ckpt)
+                    .interval(std::time::Duration::from_millis(30)),
+            )
+            .with_verbose(false)
+    };
+    // Run 1: unbounded, paced; fails once three checkpoints completed.
+    let (kafka, watched, o) = (broker.config(), ckpt.clone(), out.clone());
+    let failed = execute(config(), move |job| {
+        let source = KafkaSource::builder(kafka.clone())
+            .topics(["stream"])
+            .json::<Event>()?;
+        let watched = watched.clone();
+        job.read_kafka(op("stream").parallelism(2).rate(1_000.0), source)
+            .map("id", |r| r.value.id)
+            .try_map_batch("fail", move |batch: Vec<u64>| {
+                let complete = std::fs::read_dir(&watched)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| e.path().join("MANIFEST").exists())
+                    .count();
+                if complete >= 3 {
+                    return Err("stopped".to_string());
+                }
+                Ok(batch)
+            })
+            .write_jsonl("write", &o);
+        Ok(())
+    });
+    assert!(failed.is_err());
+    let positions = checkpointed_positions(&ckpt);
+    assert_eq!(positions.len(), 2, "{positions:?}");
+    let read: i64 = positions.iter().map(|(_, next)| next).sum();
+    assert!(read < 400, "the failure came before the end: {positions:?}");
+    // Run 2: restored at parallelism 1, unbounded, stops after what is left.
+    let (kafka, o) = (broker.config(), out.clone());
+    execute(config(), move |job| {
+        let source = KafkaSource::builder(kafka.clone())
+            .topics(["stream"])
+            .stop_after((400 - read) as u64)
+            .json::<Event>()?;
+        job.read_kafka(op("stream").parallelism(1), source)
+            .map("id", |r| r.value.id)
+            .try_map_batch("fail", |batch: Vec<u64>| Ok::<_, String>(batch))
+            .write_jsonl("write", &o);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(committed_ids(&out), (0..400).collect::<Vec<u64>>());
+}

@@ -101,9 +101,15 @@ impl RateLimit {
 /// The source itself, shared with the checkpoint that reads its position.
 type SharedSource<S> = Rc<RefCell<Option<S>>>;
 
+/// What an exhausted source said it had left when it ended (usually nothing; a source whose
+/// splits record positions, such as Kafka partitions, keeps saying where it stopped, so that
+/// a restored job does not take those splits for new ones).
+type FinalSplits = Rc<RefCell<Vec<Vec<u8>>>>;
+
 /// A source instance's state for checkpoints: the splits it has not finished.
 struct SourcePosition<T, S> {
     source: SharedSource<S>,
+    final_splits: FinalSplits,
     name: String,
     _records: std::marker::PhantomData<fn() -> T>,
 }
@@ -111,8 +117,8 @@ struct SourcePosition<T, S> {
 impl<T, S: PullSource<T>> Checkpointed for SourcePosition<T, S> {
     fn snapshot(&self, _barrier: Barrier) -> Result<StatePart, StateError> {
         let splits = match self.source.borrow().as_ref() {
-            // Exhausted: nothing remains.
-            None => Vec::new(),
+            // Exhausted: what it said when it ended.
+            None => self.final_splits.borrow().clone(),
             Some(s) => s.remaining().ok_or_else(|| {
                 StateError::Encode(format!("source `{}` cannot tell its position", self.name))
             })?,
@@ -131,6 +137,7 @@ impl<T, S: PullSource<T>> Checkpointed for SourcePosition<T, S> {
 /// Everything one source instance needs between activations.
 struct SourceDriver<S> {
     source: SharedSource<S>,
+    final_splits: FinalSplits,
     clock: EpochClock,
     rate: Option<RateLimit>,
     window: u64,
@@ -291,14 +298,14 @@ impl<S> SourceDriver<S> {
         self.progress.fetch_add(n, Ordering::Relaxed);
         match end {
             None => Next::Now,
-            Some(Pulled::Done) => self.exhausted(*cap.time()),
+            Some(Pulled::Done) => self.exhausted::<T>(*cap.time()),
             Some(Pulled::Failed(message)) => {
                 let error = WeirError::Operator {
                     operator: self.name.clone(),
                     message,
                 };
                 JobContext::fail(&self.failure, error);
-                self.exhausted(*cap.time())
+                self.exhausted::<T>(*cap.time())
             }
             Some(Pulled::Pending(wait)) => self.pending(cap, wait, passage),
             Some(Pulled::Record(_)) => unreachable!("records are taken in the loop"),
@@ -307,8 +314,13 @@ impl<S> SourceDriver<S> {
 
     /// The source has nothing more; it ends in `epoch`, which still counts when a checkpoint
     /// picks its epoch (what it emitted there must be in the checkpoint's state).
-    fn exhausted(&mut self, epoch: Epoch) -> Next {
-        *self.source.borrow_mut() = None;
+    fn exhausted<T>(&mut self, epoch: Epoch) -> Next
+    where
+        S: PullSource<T>,
+    {
+        if let Some(source) = self.source.borrow_mut().take() {
+            *self.final_splits.borrow_mut() = source.remaining().unwrap_or_default();
+        }
         self.note(epoch, false);
         Next::Done
     }
@@ -392,8 +404,10 @@ where
         handle.instance.map(|i| make(i, instances, restored)),
     ));
     let base = ctx.start_epoch();
+    let final_splits: FinalSplits = Rc::default();
     let mut driver = handle.instance.map(|_| SourceDriver {
         source: Rc::clone(&source),
+        final_splits: Rc::clone(&final_splits),
         clock: EpochClock {
             policy: ctx.epochs(op),
             base,
@@ -424,6 +438,7 @@ where
                 i,
                 Rc::new(SourcePosition::<T, S> {
                     source: Rc::clone(&source),
+                    final_splits,
                     name: handle.name.clone(),
                     _records: std::marker::PhantomData,
                 }),
