@@ -103,7 +103,11 @@ fn summarize(p: usize, inputs: usize, runs: &[Run]) -> Value {
 fn run_benchmark(bench: &BenchmarkSpec, base: &Path, progress: &ProgressBar) -> Result<Vec<Value>> {
     let data =
         data::generate(&bench.input).with_context(|| format!("inputData of `{}`", bench.name))?;
-    let stage = Stage::parse(&bench.stage, bench.model.as_ref(), &data, base)?;
+    let mut stage = Stage::parse(&bench.stage, bench.model.as_ref(), &data, base)?;
+    // Once for all runs (before the warm-up); stopped when this benchmark is done.
+    let _server = stage
+        .start_server()
+        .with_context(|| format!("the model server of `{}`", bench.name))?;
     let mut results: Vec<Value> = Vec::new();
     for &p in &bench.parallelisms {
         progress.set_message(format!("{} at parallelism {p}", bench.name));

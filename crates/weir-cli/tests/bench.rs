@@ -128,3 +128,61 @@ fn a_small_config_gives_every_result_key_and_an_error_entry_for_a_broken_benchma
     let chart = std::fs::read_to_string(output.with_extension("svg")).unwrap();
     assert!(chart.contains("<svg") && chart.contains("parallelism"));
 }
+
+#[test]
+fn embedded_and_served_predict_score_the_same_stream_with_latencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../benches/configs/embedded_vs_server.json"),
+    )
+    .unwrap();
+    let mut config: Value = serde_json::from_str(&config).unwrap();
+    // Small: 2,000 vectors, no warm-up, one repetition; the model path made absolute (the
+    // config lives in the temporary directory).
+    let model = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/models/digits_logreg.onnx");
+    config["warmupRuns"] = json!(0);
+    config["repetitions"] = json!(1);
+    for name in ["embedded_predict", "served_predict"] {
+        config[name]["inputData"]["paramMap"]["numValues"] = json!(2000);
+        config[name]["modelData"]["paramMap"]["path"] = json!(model);
+    }
+    let config_path = dir.path().join("embedded_vs_server.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let output = dir.path().join("results.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "bench",
+            config_path.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    for name in ["embedded_predict", "served_predict"] {
+        let runs = results[name]["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {results}"));
+        assert_eq!(runs.len(), 2, "{name}");
+        for (run, p) in runs.iter().zip([1, 2]) {
+            assert!(run.get("error").is_none(), "{name} p={p}: {run}");
+            assert_eq!(run["parallelism"], p);
+            assert_eq!(run["inputRecordNum"], 2000, "{name} p={p}");
+            assert_eq!(run["outputRecordNum"], 2000, "{name} p={p}");
+            for key in ["latencyP50Ms", "latencyP99Ms", "inputThroughput"] {
+                assert!(run[key].is_number(), "{name} p={p} lacks {key}: {run}");
+            }
+        }
+        assert!(stdout.contains(name), "the table shows {name}");
+    }
+    let chart = std::fs::read_to_string(output.with_extension("svg")).unwrap();
+    assert!(chart.contains("embedded_predict") && chart.contains("served_predict"));
+}

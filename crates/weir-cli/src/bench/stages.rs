@@ -1,13 +1,21 @@
 //! The operators `weir bench` measures, as stages between a generated source and a counting
 //! sink. Every 64th source record carries its emission time; stages carry it through (the
 //! latest input's time for aggregates and joins), and the sink turns it into a latency.
+//!
+//! `ServedPredict` scores like `Predict`, but over HTTP: the bench starts `weir serve
+//! --model` as a separate process (a [`ModelServer`]) and each operator instance sends its
+//! records to it as TensorFlow Serving REST requests.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
 use weir_core::{op, Data, DataStream, Job};
 use weir_ml::{
     add_am_role, add_role, ps_runner, worker_runner, BatchTransitions, ClusterConfig,
@@ -46,6 +54,12 @@ pub enum Stage {
     Predict {
         model: PathBuf,
         max_batch: usize,
+    },
+    /// `Predict` through a model server; `url` is set by [`Stage::start_server`].
+    ServedPredict {
+        model: PathBuf,
+        max_batch: usize,
+        url: Option<String>,
     },
     PsTraining {
         epochs: usize,
@@ -96,18 +110,27 @@ impl Stage {
                     table_keys: stage.uint("tableKeys", 1000)?,
                 }
             }
-            "Predict" => {
+            "Predict" | "ServedPredict" => {
                 need(matches!(data, Dataset::Dense(_)), "dense-vector")?;
                 let Some(model) = model else {
-                    bail!("stage `Predict` needs `modelData` with paramMap.path (an .onnx file)")
+                    bail!("stage `{class}` needs `modelData` with paramMap.path (an .onnx file)")
                 };
                 let path = base.join(model.string("path")?);
                 if !path.is_file() {
                     bail!("modelData path {} is not a file", path.display());
                 }
-                Stage::Predict {
-                    model: path,
-                    max_batch: stage.uint("maxBatch", 256)? as usize,
+                let max_batch = (stage.uint("maxBatch", 256)? as usize).max(1);
+                if class == "Predict" {
+                    Stage::Predict {
+                        model: path,
+                        max_batch,
+                    }
+                } else {
+                    Stage::ServedPredict {
+                        model: path,
+                        max_batch,
+                        url: None,
+                    }
                 }
             }
             "PsTraining" => {
@@ -123,10 +146,152 @@ impl Stage {
                 }
             }
             other => bail!(
-                "unknown stage `{other}` (known: Map, FlatMap, KeyByAggregate, Join, Predict, PsTraining)"
+                "unknown stage `{other}` (known: Map, FlatMap, KeyByAggregate, Join, Predict, ServedPredict, PsTraining)"
             ),
         })
     }
+
+    /// Starts what the stage needs outside the dataflow, once for all its runs: for
+    /// `ServedPredict`, `weir serve --model` (stopped when the returned guard drops).
+    pub fn start_server(&mut self) -> Result<Option<ModelServer>> {
+        match self {
+            Stage::ServedPredict {
+                model,
+                max_batch,
+                url,
+            } => {
+                let server = ModelServer::start(model, *max_batch)?;
+                *url = Some(server.url.clone());
+                Ok(Some(server))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The name the bench's model server serves its model under.
+const SERVED_NAME: &str = "bench";
+
+/// A `weir serve --model` process of this binary; killed when dropped.
+pub struct ModelServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The server's stderr, read by a thread of its own (so that it never blocks on it).
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl ModelServer {
+    /// Starts `weir serve --model MODEL --listen 127.0.0.1:0 --max-batch MAX_BATCH` and
+    /// waits until it listens.
+    fn start(model: &Path, max_batch: usize) -> Result<ModelServer> {
+        let exe =
+            std::env::current_exe().context("cannot find the weir binary to run `weir serve`")?;
+        let mut child = Command::new(&exe)
+            .arg("serve")
+            .arg("--model")
+            .arg(model)
+            .args(["--name", SERVED_NAME, "--listen", "127.0.0.1:0"])
+            .args(["--max-batch", &max_batch.to_string()])
+            .args(["--max-rows", &max_batch.max(4096).to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start `{} serve`", exe.display()))?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take().map(|mut err| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = err.read_to_string(&mut text);
+                text
+            })
+        });
+        // The guard exists from here on: an error below kills the process.
+        let mut server = ModelServer {
+            child,
+            url: String::new(),
+            stderr,
+        };
+        let mut line = String::new();
+        if let Some(stdout) = stdout {
+            // The first line is all `weir serve` prints on stdout.
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        match line.trim().strip_prefix("serving on ") {
+            Some(url) => {
+                server.url = url.to_string();
+                Ok(server)
+            }
+            None => {
+                let _ = server.child.kill();
+                let _ = server.child.wait();
+                let stderr = server
+                    .stderr
+                    .take()
+                    .and_then(|t| t.join().ok())
+                    .unwrap_or_default();
+                // The error, without the backtrace `RUST_BACKTRACE` adds to it.
+                let stderr = stderr.split("Stack backtrace:").next().unwrap_or_default();
+                bail!(
+                    "the model server `weir serve --model {}` did not start: {}",
+                    model.display(),
+                    stderr.trim()
+                )
+            }
+        }
+    }
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Scores `rows` with one TensorFlow Serving REST request: the label of each row.
+fn score_remote(agent: &ureq::Agent, endpoint: &str, rows: &[&[f32]]) -> Result<Vec<i64>, String> {
+    let body = format!(
+        "{{\"instances\":{}}}",
+        serde_json::to_string(rows).map_err(|e| e.to_string())?
+    );
+    let mut response = agent
+        .post(endpoint)
+        .header("Content-Type", "application/json")
+        .send(&body)
+        .map_err(|e| format!("POST {endpoint}: {e}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("POST {endpoint}: reading the answer: {e}"))?;
+    if status != 200 {
+        return Err(format!("POST {endpoint}: status {status}: {text}"));
+    }
+    let answer: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("POST {endpoint}: the answer is not JSON: {e}"))?;
+    let predictions = answer
+        .get("predictions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("POST {endpoint}: no `predictions` in the answer"))?;
+    if predictions.len() != rows.len() {
+        return Err(format!(
+            "POST {endpoint}: {} predictions for {} instances",
+            predictions.len(),
+            rows.len()
+        ));
+    }
+    predictions
+        .iter()
+        .map(|p| {
+            // One output: the label itself; several: an object of outputs.
+            p.get("label")
+                .unwrap_or(p)
+                .as_i64()
+                .ok_or_else(|| format!("POST {endpoint}: a prediction without a label: {p}"))
+        })
+        .collect()
 }
 
 /// Source over generated data: instance `i` of `p` emits records `i, i + p, …`; every 64th
@@ -234,6 +399,36 @@ pub fn build(job: &mut Job<'_>, stage: &Stage, data: &Dataset, p: usize, tally: 
                 },
             );
             sink(scored.map("label", |p| (p.record.0, p.label)), p, tally);
+        }
+        (Stage::ServedPredict { max_batch, url, .. }, Dataset::Dense(d)) => {
+            let max_batch = *max_batch;
+            let server = url.clone();
+            let endpoint = url
+                .as_ref()
+                .map(|url| format!("{url}/v1/models/{SERVED_NAME}:predict"));
+            // One keep-alive agent per operator instance.
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(60)))
+                .build()
+                .into();
+            let scored = source(job, d, p).try_map_batch(
+                stage_op(),
+                move |batch: Vec<(u64, Vec<f32>)>| -> Result<Vec<(u64, i64)>, String> {
+                    let (Some(server), Some(endpoint)) = (&server, &endpoint) else {
+                        return Err("no model server was started for this stage".into());
+                    };
+                    let mut out = Vec::with_capacity(batch.len());
+                    for chunk in batch.chunks(max_batch) {
+                        let rows: Vec<&[f32]> = chunk.iter().map(|r| r.1.as_slice()).collect();
+                        let labels = score_remote(&agent, endpoint, &rows)
+                            .map_err(|e| format!("model server {server}: {e}"))?;
+                        out.extend(chunk.iter().map(|r| r.0).zip(labels));
+                    }
+                    Ok(out)
+                },
+            );
+            sink(scored, p, tally);
         }
         (
             Stage::PsTraining {
