@@ -1,6 +1,6 @@
 //! Where a source starts reading a partition, and where a bounded one stops.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -45,17 +45,14 @@ pub(crate) fn resolve_starts(
     let timeout = config.request_timeout();
     let mut out = HashMap::new();
     match starting {
-        StartingOffsets::Earliest | StartingOffsets::Latest => {
+        StartingOffsets::Earliest => {
             for (t, p) in partitions {
-                let (low, high) = watermarks(consumer, config, t, *p)?;
-                let at = if *starting == StartingOffsets::Earliest {
-                    low
-                } else {
-                    high
-                };
-                out.insert((t.clone(), *p), at);
+                let (low, _) = watermarks(consumer, config, t, *p)?;
+                out.insert((t.clone(), *p), low);
             }
         }
+        // The end as read, not the high watermark (see `end_offsets`).
+        StartingOffsets::Latest => out.extend(end_offsets(config, partitions)?),
         StartingOffsets::Timestamp(ts) => {
             let mut tpl = TopicPartitionList::new();
             for (t, p) in partitions {
@@ -94,6 +91,9 @@ pub(crate) fn resolve_starts(
                 StartingOffsets::Latest => StartingOffsets::Latest,
                 _ => StartingOffsets::Earliest,
             };
+            if missing.is_empty() {
+                return Ok(out);
+            }
             out.extend(resolve_starts(consumer, config, &missing, &fallback)?);
         }
     }
@@ -135,39 +135,56 @@ pub(crate) fn end_offsets(
         })?;
     let mut ends = HashMap::new();
     let mut tpl = TopicPartitionList::new();
+    let mut assigned: HashSet<TopicPartition> = HashSet::new();
+    let mut high_marks: HashMap<TopicPartition, i64> = HashMap::new();
     for (t, p) in partitions {
         let (low, high) = watermarks(&probe, config, t, *p)?;
         ends.insert((t.clone(), *p), high.max(low));
+        high_marks.insert((t.clone(), *p), high);
         if high > low {
             tpl.add_partition_offset(t, *p, Offset::Offset(high - 1))
                 .map_err(|e| unreachable_or(config, "assign", e))?;
+            assigned.insert((t.clone(), *p));
         }
     }
-    let mut open = tpl.count();
+    let open = assigned.len();
     if open == 0 {
         return Ok(ends);
     }
     probe
         .assign(&tpl)
         .map_err(|e| unreachable_or(config, "assign", e))?;
+    // The end is as of now: a message stamped after the probe started, or reading for
+    // longer than the request timeout (a topic written faster than it is read), ends a
+    // partition at what was seen.
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let deadline = Instant::now() + config.request_timeout();
-    while open > 0 {
-        if Instant::now() >= deadline {
-            return Err(KafkaError::Unreachable {
-                bootstrap: config.bootstrap().to_string(),
-                seconds: config.request_timeout().as_secs().max(1),
-                what: "reading to the end of the partitions (bounded source)".into(),
-                source: Box::new(RdError::PartitionEOF(-1)),
-            });
-        }
+    let mut closed: HashSet<TopicPartition> = HashSet::new();
+    while closed.len() < open && Instant::now() < deadline {
         match probe.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                let end = ends
-                    .entry((m.topic().to_string(), m.partition()))
-                    .or_default();
+                let tp = (m.topic().to_string(), m.partition());
+                if closed.contains(&tp) || !assigned.contains(&tp) {
+                    continue;
+                }
+                // At or past the reported high watermark, a message stamped after the start
+                // was produced after it (below it, every message counts).
+                let past_high = high_marks.get(&tp).is_some_and(|h| m.offset() >= *h);
+                if past_high && m.timestamp().to_millis().is_some_and(|ts| ts > started_ms) {
+                    closed.insert(tp);
+                    continue;
+                }
+                let end = ends.entry(tp).or_default();
                 *end = (*end).max(m.offset() + 1);
             }
-            Some(Err(RdError::PartitionEOF(_))) => open -= 1,
+            Some(Err(RdError::PartitionEOF(p))) => {
+                // librdkafka names only the partition: close that number's open ones.
+                let matching: Vec<TopicPartition> =
+                    assigned.iter().filter(|(_, q)| *q == p).cloned().collect();
+                closed.extend(matching);
+            }
             Some(Err(e))
                 if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) =>
             {

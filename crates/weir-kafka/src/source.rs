@@ -763,7 +763,7 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
         if self.source.bounded && self.positions.remaining == 0
             || self.source.stop_after.is_some_and(|n| self.emitted >= n)
         {
-            return Pulled::Done;
+            return self.end();
         }
         let Some(consumer) = self.consumer.as_ref() else {
             return Pulled::Done;
@@ -788,7 +788,7 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
                         self.positions.finish_at_end(p, &positions);
                     }
                     if self.source.bounded && self.positions.remaining == 0 {
-                        return Pulled::Done;
+                        return self.end();
                     }
                     for (topic, p, to) in self.positions.rewinds_at_end(p) {
                         retry_seek(
@@ -817,7 +817,7 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
                 }
             }
             if self.source.bounded && self.positions.remaining == 0 {
-                return Pulled::Done;
+                return self.end();
             }
         }
     }
@@ -843,10 +843,18 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
     }
 
     fn committed(&mut self, _checkpoint: u64) {
+        let offsets = self.snapshot_offsets.borrow().clone();
+        self.commit_to_group(&offsets, CommitMode::Async);
+    }
+}
+
+impl<T> KafkaReader<T> {
+    /// Commits `offsets` to the consumer group, if the source has one (for monitoring
+    /// tools: the job resumes from its checkpoints).
+    fn commit_to_group(&self, offsets: &[(String, i32, i64)], mode: CommitMode) {
         let (Some(consumer), Some(_)) = (&self.consumer, &self.source.group_id) else {
             return;
         };
-        let offsets = self.snapshot_offsets.borrow();
         if offsets.is_empty() {
             return;
         }
@@ -856,8 +864,21 @@ impl<T: 'static> PullSource<Decoded<KafkaRecord<T>>> for KafkaReader<T> {
                 return;
             }
         }
-        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+        if let Err(e) = consumer.commit(&tpl, mode) {
             tracing::warn!("{}: committing offsets to the group: {e}", self.operator);
         }
+    }
+
+    /// The instance ends: its final offsets go to the group now (an ended source takes no
+    /// part in later checkpoints' commits).
+    fn end(&self) -> Pulled<Decoded<KafkaRecord<T>>> {
+        let offsets: Vec<(String, i32, i64)> = self
+            .positions
+            .owned
+            .iter()
+            .flat_map(|(t, parts)| parts.iter().map(move |(p, s)| (t.clone(), *p, s.next)))
+            .collect();
+        self.commit_to_group(&offsets, CommitMode::Sync);
+        Pulled::Done
     }
 }

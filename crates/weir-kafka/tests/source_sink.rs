@@ -300,7 +300,7 @@ fn starts_at_committed_offsets_even_inside_a_record_batch() {
 }
 
 #[test]
-fn starts_at_a_timestamp_and_latest() {
+fn starts_at_a_timestamp_and_the_earliest() {
     let broker = Broker::start();
     broker.create_topic("ts", 2);
     broker.produce_python("ts", &events(40, 2), Some("p"));
@@ -506,4 +506,98 @@ fn a_restored_unbounded_source_goes_on_from_its_checkpoint() {
     })
     .unwrap();
     assert_eq!(committed_ids(&out), (0..400).collect::<Vec<u64>>());
+}
+
+#[test]
+fn latest_reads_only_what_is_produced_after_the_start() {
+    let broker = Broker::start();
+    broker.create_topic("live", 2);
+    broker.produce_python("live", &events(300, 2), Some("p"));
+    let out = Collector::new();
+    let o = out.clone();
+    let config = broker.config();
+    let job = std::thread::spawn(move || {
+        execute(Config::threads(2), move |job| {
+            let source = KafkaSource::builder(config.clone())
+                .topics(["live"])
+                .starting_offsets(StartingOffsets::Latest)
+                .stop_after(10)
+                .json::<Event>()?;
+            job.read_kafka(op("live").parallelism(2), source)
+                .map("id", |r| r.value.id)
+                .collect("out", &o);
+            Ok(())
+        })
+    });
+    // New records, produced until the job has read ten per instance.
+    let mut next = 1_000;
+    while !job.is_finished() {
+        let batch: Vec<String> = (next..next + 4)
+            .map(|id| {
+                serde_json::to_string(&Event {
+                    id,
+                    p: (id % 2) as i32,
+                })
+                .unwrap()
+            })
+            .collect();
+        broker.produce_python("live", &batch, Some("p"));
+        next += 4;
+    }
+    job.join().unwrap().unwrap();
+    let got = out.sorted();
+    assert_eq!(got.len(), 20);
+    assert!(got.iter().all(|id| *id >= 1_000), "{got:?}");
+}
+
+#[test]
+fn new_topics_are_discovered_while_running_and_offsets_committed() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let broker = Broker::start();
+    broker.create_topic("metrics-a", 1);
+    broker.produce_python("metrics-a", &events(10, 1), None);
+    let out = Collector::new();
+    let o = out.clone();
+    let config = broker.config();
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints =
+        weir_core::CheckpointConfig::new(dir.path()).interval(std::time::Duration::from_millis(50));
+    let job = std::thread::spawn(move || {
+        execute(
+            Config::threads(2).with_checkpoints(checkpoints),
+            move |job| {
+                let source = KafkaSource::builder(config.clone())
+                    .topic_pattern("metrics-.*")
+                    .group_id("watchers")
+                    .partition_discovery(std::time::Duration::from_millis(100))
+                    .stop_after(20)
+                    .json::<Event>()?;
+                job.read_kafka(op("metrics").parallelism(1), source)
+                    .map("where", |r| (r.topic, r.value.id))
+                    .collect("out", &o);
+                Ok(())
+            },
+        )
+    });
+    // A topic created while the job runs is found by the pattern and read from its start.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    broker.create_topic("metrics-b", 2);
+    broker.produce_python("metrics-b", &events(10, 2), Some("p"));
+    job.join().unwrap().unwrap();
+    let got = out.sorted();
+    let from_b = got.iter().filter(|(t, _)| t == "metrics-b").count();
+    assert_eq!((got.len(), from_b), (20, 10), "{got:?}");
+    // The offsets read are committed to the group (for monitoring tools).
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "watchers")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition("metrics-a", 0);
+    let committed = c
+        .committed_offsets(tpl, std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(committed.elements()[0].offset(), Offset::Offset(10));
 }
