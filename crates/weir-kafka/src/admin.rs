@@ -17,14 +17,7 @@ pub fn create_topic(
     topic: &str,
     partitions: i32,
 ) -> Result<bool, KafkaError> {
-    let admin: AdminClient<DefaultClientContext> =
-        config
-            .client_config()
-            .create()
-            .map_err(|source| KafkaError::Client {
-                bootstrap: config.bootstrap().to_string(),
-                source: Box::new(source),
-            })?;
+    let admin: AdminClient<DefaultClientContext> = config.create(&config.client_config())?;
     let options = AdminOptions::new().operation_timeout(Some(config.request_timeout()));
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let what = format!("create topic {topic}");
@@ -66,13 +59,7 @@ pub fn topics(config: &KafkaConfig) -> Result<Vec<String>, KafkaError> {
 }
 
 pub(crate) fn metadata_client(config: &KafkaConfig) -> Result<BaseConsumer, KafkaError> {
-    config
-        .client_config()
-        .create()
-        .map_err(|source| KafkaError::Client {
-            bootstrap: config.bootstrap().to_string(),
-            source: Box::new(source),
-        })
+    config.create(&config.client_config())
 }
 
 pub(crate) fn partitions_with(

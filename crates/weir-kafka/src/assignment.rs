@@ -14,12 +14,16 @@
 /// ```
 pub fn owner(topic: &str, partition: i32, instances: usize) -> usize {
     let n = instances.max(1) as u64;
-    // FNV-1a: stable across platforms and Rust versions.
+    let start = topic_hash(topic) % n;
+    ((start + partition.max(0) as u64) % n) as usize
+}
+
+/// FNV-1a of a topic's name: the same on every platform, Rust version and run.
+pub(crate) fn topic_hash(topic: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in topic.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    let start = h % n;
-    ((start + partition.max(0) as u64) % n) as usize
+    h
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, FromClientConfig};
+
+use crate::error::KafkaError;
 
 /// Where the brokers are and how to talk to them: `bootstrap.servers` plus any librdkafka
 /// property (`KafkaConfig::new("127.0.0.1:9092").set("client.id", "scorer")`).
@@ -70,5 +72,17 @@ impl KafkaConfig {
             c.set(k, v);
         }
         c
+    }
+
+    /// A client of kind `C` (consumer, producer, admin) from `config`, with errors naming
+    /// the bootstrap servers.
+    pub(crate) fn create<C: FromClientConfig>(
+        &self,
+        config: &ClientConfig,
+    ) -> Result<C, KafkaError> {
+        config.create().map_err(|source| KafkaError::Client {
+            bootstrap: self.bootstrap.clone(),
+            source: Box::new(source),
+        })
     }
 }

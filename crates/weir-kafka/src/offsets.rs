@@ -123,16 +123,13 @@ pub(crate) fn end_offsets(
     config: &KafkaConfig,
     partitions: &[TopicPartition],
 ) -> Result<HashMap<TopicPartition, i64>, KafkaError> {
-    let probe: BaseConsumer = config
-        .client_config()
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .set("group.id", "weir-end-offsets-probe")
-        .create()
-        .map_err(|source| KafkaError::Client {
-            bootstrap: config.bootstrap().to_string(),
-            source: Box::new(source),
-        })?;
+    let probe: BaseConsumer = config.create(
+        config
+            .client_config()
+            .set("enable.partition.eof", "true")
+            .set("enable.auto.commit", "false")
+            .set("group.id", "weir-end-offsets-probe"),
+    )?;
     let mut ends = HashMap::new();
     let mut tpl = TopicPartitionList::new();
     let mut assigned: HashSet<TopicPartition> = HashSet::new();

@@ -22,7 +22,7 @@ use weir_core::time::WatermarkStrategy;
 use weir_core::{Data, DataStream, DeadLetter, Job, Op, PullSource, Pulled};
 
 use crate::admin::{partitions_with, topics as list_topics, unreachable_or};
-use crate::assignment::owner;
+use crate::assignment::{owner, topic_hash};
 use crate::config::KafkaConfig;
 use crate::error::KafkaError;
 use crate::offsets::{end_offsets, resolve_starts, StartingOffsets, TopicPartition};
@@ -255,12 +255,7 @@ impl<T: 'static> KafkaSource<T> {
 
 /// A partition as a watermark split.
 fn split_id(topic: &str, partition: i32) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in topic.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h << 20) ^ (partition as u32 as u64)
+    (topic_hash(topic) << 20) ^ (partition as u32 as u64)
 }
 
 /// Reading Kafka from a job.
@@ -390,10 +385,7 @@ impl<T: 'static> KafkaReader<T> {
             .clone()
             .unwrap_or_else(|| "weir".into());
         config.set("group.id", &group);
-        let consumer: BaseConsumer = config.create().map_err(|source| KafkaError::Client {
-            bootstrap: self.source.config.bootstrap().to_string(),
-            source: Box::new(source),
-        })?;
+        let consumer: BaseConsumer = self.source.config.create(&config)?;
         self.consumer = Some(consumer);
         if let Some(splits) = splits {
             self.restore(&splits)?;

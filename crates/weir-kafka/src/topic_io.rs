@@ -149,15 +149,12 @@ pub fn dump_topic(
     values_only: bool,
     out: &mut dyn Write,
 ) -> Result<u64, KafkaError> {
-    let consumer: BaseConsumer = config
-        .client_config()
-        .set("group.id", "weir-dump")
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|source| KafkaError::Client {
-            bootstrap: config.bootstrap().to_string(),
-            source: Box::new(source),
-        })?;
+    let consumer: BaseConsumer = config.create(
+        config
+            .client_config()
+            .set("group.id", "weir-dump")
+            .set("enable.auto.commit", "false"),
+    )?;
     let partitions: Vec<(String, i32)> = partitions_with(&consumer, config, topic)?
         .into_iter()
         .map(|p| (topic.to_string(), p))
