@@ -6,14 +6,16 @@
 //!
 //! - **source**: `--records` messages in a 4-partition topic (filled once by an untimed
 //!   producer loop, partition `id % 4`).
-//!   - baseline: one `BaseConsumer`, the 4 partitions assigned by hand from the beginning,
-//!     `poll` until every message is read, each value decoded by serde_json into the same
-//!     struct, the ids summed;
+//!   - baseline: one `BaseConsumer`, the topic's metadata fetched, the 4 partitions
+//!     assigned by hand from the beginning, `poll` until every message is read, each value
+//!     decoded by serde_json into the same struct, the ids summed;
 //!   - Weir at `-w 1` and `-w 2`: `read_kafka` (bounded, `json::<Ev>()`, parallelism = workers)
 //!     → `map` to the id → a sink summing the ids per instance.
 //! - **sink**: the same records into a fresh 4-partition topic per run.
-//!   - baseline: a `BaseProducer` loop: build the record, encode it with serde_json, send
-//!     (on a full queue, `poll` and retry), `flush` at the end;
+//!   - baseline: a `BaseProducer` loop (librdkafka's default producer settings, which are
+//!     those Weir's sink sets: `linger.ms=5`, no idempotence): build the record, encode it
+//!     with serde_json, send (on a full queue, `poll` and retry), `poll` without waiting
+//!     every 1,024 records (Weir's sink does after each batch), `flush` at the end;
 //!   - Weir at `-w 1` and `-w 2`: `generate` (parallelism = workers) → `write_kafka`
 //!     (`json()`, parallelism = workers).
 //!
@@ -340,6 +342,10 @@ fn baseline_sink(bootstrap: &str, topic: &str, n: u64) -> Duration {
         value.clear();
         serde_json::to_writer(&mut value, &ev(k)).unwrap();
         send(&producer, BaseRecord::to(topic).payload(&value[..]));
+        if k % 1024 == 1023 {
+            // Serve delivery reports without waiting (as rdkafka's examples do).
+            producer.poll(Duration::ZERO);
+        }
     }
     producer.flush(Duration::from_secs(300)).expect("flush");
     start.elapsed()
