@@ -5,36 +5,14 @@
 
 #[path = "../../weir-kafka/tests/common/mod.rs"]
 mod common;
+mod weir_command;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Broker;
 use serde_json::{json, Value};
-
-fn weir(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "weir {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use weir_command::{fixtures, p, weir};
 
 #[test]
 fn predict_scores_a_topic_into_a_topic_with_the_model_from_a_model_topic() {

@@ -7,6 +7,7 @@
 
 #[path = "../../weir-kafka/tests/common/mod.rs"]
 mod common;
+mod weir_command;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,23 +15,7 @@ use std::process::{Command, Stdio};
 
 use common::Broker;
 use serde_json::{json, Value};
-
-const WEIR: &str = env!("CARGO_BIN_EXE_weir");
-
-fn weir(args: &[&str]) -> String {
-    let out = Command::new(WEIR).args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "weir {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
+use weir_command::{fixtures, p, weir, WEIR};
 
 fn example() -> PathBuf {
     let path = Path::new(WEIR)
@@ -43,10 +28,6 @@ fn example() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// `weir serve --store` on a free port, killed when dropped.
