@@ -313,6 +313,39 @@ impl<'s> Job<'s> {
         &self.ctx.config.program_args
     }
 
+    /// `base` if no operator is named `base` (or `base.…`) yet, else `base#2`, `base#3`, …:
+    /// names for operators that library code adds (a stage used twice in one job). Every
+    /// worker builds the same graph, so every worker gets the same names.
+    ///
+    /// ```
+    /// use weir_core::{execute, Config};
+    /// execute(Config::threads(1), |job| {
+    ///     let name = job.unique_name("scale");
+    ///     assert_eq!(name, "scale");
+    ///     job.from_vec(name, vec![1u64]).for_each("drop", |_| {});
+    ///     assert_eq!(job.unique_name("scale"), "scale#2");
+    ///     Ok(())
+    /// }).unwrap();
+    /// ```
+    pub fn unique_name(&self, base: &str) -> String {
+        let plan = self.ctx.plan.borrow();
+        let taken = |name: &str| {
+            plan.nodes.iter().any(|n| {
+                n.name == name
+                    || n.name
+                        .strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+        };
+        if !taken(base) {
+            return base.to_string();
+        }
+        (2..)
+            .map(|i| format!("{base}#{i}"))
+            .find(|name| !taken(name))
+            .expect("an unused name")
+    }
+
     /// The plan as built so far.
     pub fn plan(&self) -> Plan {
         self.ctx.plan.borrow().clone()

@@ -53,6 +53,7 @@ pub use error::{Result, WeirError};
 pub use job::{op, Epoch, Job, Op};
 pub use operators::bridge::{BridgeOutput, BridgeTask};
 pub use operators::broadcast_state::{BatchOutcome, StateWaker};
+pub use operators::data_cache::{DataCache, DEFAULT_CACHE_BUDGET};
 pub use operators::feedback::FeedbackHandle;
 pub use operators::join::{Change, TableUpdate};
 pub use operators::keyed::{key_hash, Key, KeyedStream};

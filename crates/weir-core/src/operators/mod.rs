@@ -1,7 +1,9 @@
 //! Operator families beyond map/filter: keyed state and aggregates, joins, side inputs, bridges, feedback edges.
 
+pub(crate) mod bounded;
 pub(crate) mod bridge;
 pub(crate) mod broadcast_state;
+pub(crate) mod data_cache;
 pub(crate) mod epoch_stash;
 pub(crate) mod feedback;
 pub(crate) mod global_aggregate;

@@ -1,0 +1,209 @@
+//! A cache of records for operators that read a bounded input more than once or must hold it
+//! back (Flink ML's `DataCache`): records stay in memory up to a byte budget, and whole
+//! segments beyond it are written to a temporary file with bincode and read back in order.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::WeirError;
+
+/// The default memory budget of a [`DataCache`]: 256 MiB.
+pub const DEFAULT_CACHE_BUDGET: usize = 256 << 20;
+
+/// One spilled segment: where it starts in the spill file and its length in bytes.
+#[derive(Clone, Copy, Debug)]
+struct Spilled {
+    offset: u64,
+    len: u64,
+}
+
+/// A segment of the cache, in memory or on disk.
+enum Segment<T> {
+    Memory(Vec<T>),
+    Disk(Spilled),
+}
+
+/// Records kept in arrival order, in memory up to a budget and on disk beyond it.
+///
+/// ```
+/// use weir_core::DataCache;
+/// let mut cache = DataCache::new(64, |x: &u64| std::mem::size_of_val(x));
+/// for i in 0..100u64 {
+///     cache.push(i).unwrap();
+/// }
+/// assert!(cache.spilled_bytes() > 0);
+/// let mut seen = Vec::new();
+/// cache.for_each(|x| seen.push(x)).unwrap();
+/// assert_eq!(seen, (0..100).collect::<Vec<_>>());
+/// ```
+pub struct DataCache<T> {
+    budget: usize,
+    weigh: fn(&T) -> usize,
+    in_memory: usize,
+    segments: Vec<Segment<T>>,
+    spill: Option<File>,
+    spill_len: u64,
+    len: usize,
+    _records: PhantomData<T>,
+}
+
+impl<T: Serialize + DeserializeOwned + Clone> DataCache<T> {
+    /// A cache that keeps about `budget` bytes in memory, weighing each record with `weigh`.
+    pub fn new(budget: usize, weigh: fn(&T) -> usize) -> Self {
+        DataCache {
+            budget,
+            weigh,
+            in_memory: 0,
+            segments: vec![Segment::Memory(Vec::new())],
+            spill: None,
+            spill_len: 0,
+            len: 0,
+            _records: PhantomData,
+        }
+    }
+
+    /// The number of records cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes written to the spill file so far.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.spill_len
+    }
+
+    /// Appends a record; when the memory budget is exceeded, the in-memory tail is spilled.
+    pub fn push(&mut self, record: T) -> Result<(), WeirError> {
+        self.in_memory += (self.weigh)(&record);
+        self.len += 1;
+        match self.segments.last_mut() {
+            Some(Segment::Memory(tail)) => tail.push(record),
+            _ => self.segments.push(Segment::Memory(vec![record])),
+        }
+        if self.in_memory > self.budget {
+            self.spill_tail()?;
+        }
+        Ok(())
+    }
+
+    fn spill_tail(&mut self) -> Result<(), WeirError> {
+        let Some(Segment::Memory(tail)) = self.segments.pop() else {
+            return Ok(());
+        };
+        let bytes = bincode::serde::encode_to_vec(&tail, bincode::config::standard())
+            .map_err(|e| cache_error(format!("cannot encode a spilled segment: {e}")))?;
+        if self.spill.is_none() {
+            self.spill = Some(tempfile::tempfile().map_err(|e| io_error("create", e))?);
+        }
+        let file = self.spill.as_mut().expect("created above");
+        file.seek(SeekFrom::End(0))
+            .map_err(|e| io_error("seek", e))?;
+        let mut writer = BufWriter::new(&mut *file);
+        writer.write_all(&bytes).map_err(|e| io_error("write", e))?;
+        writer.flush().map_err(|e| io_error("write", e))?;
+        self.segments.push(Segment::Disk(Spilled {
+            offset: self.spill_len,
+            len: bytes.len() as u64,
+        }));
+        self.spill_len += bytes.len() as u64;
+        self.in_memory = 0;
+        Ok(())
+    }
+
+    /// Calls `f` with every record in arrival order (the cache stays as it is, so it can be
+    /// read again: the iterations of an iterative algorithm).
+    pub fn for_each(&mut self, mut f: impl FnMut(T)) -> Result<(), WeirError> {
+        for i in 0..self.segments.len() {
+            match &self.segments[i] {
+                Segment::Memory(records) => records.iter().cloned().for_each(&mut f),
+                Segment::Disk(spilled) => {
+                    let spilled = *spilled;
+                    self.read_segment(spilled)?.into_iter().for_each(&mut f)
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands out every record in arrival order and empties the cache.
+    pub fn drain(&mut self, mut f: impl FnMut(T)) -> Result<(), WeirError> {
+        let segments = std::mem::replace(&mut self.segments, vec![Segment::Memory(Vec::new())]);
+        for segment in segments {
+            match segment {
+                Segment::Memory(records) => records.into_iter().for_each(&mut f),
+                Segment::Disk(spilled) => self.read_segment(spilled)?.into_iter().for_each(&mut f),
+            }
+        }
+        self.spill = None;
+        self.spill_len = 0;
+        self.in_memory = 0;
+        self.len = 0;
+        Ok(())
+    }
+
+    fn read_segment(&mut self, spilled: Spilled) -> Result<Vec<T>, WeirError> {
+        let file = self
+            .spill
+            .as_mut()
+            .ok_or_else(|| cache_error("no spill file".into()))?;
+        file.seek(SeekFrom::Start(spilled.offset))
+            .map_err(|e| io_error("seek", e))?;
+        let mut bytes = Vec::with_capacity(spilled.len as usize);
+        BufReader::new(&mut *file)
+            .take(spilled.len)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error("read", e))?;
+        let (records, _) =
+            bincode::serde::decode_from_slice::<Vec<T>, _>(&bytes, bincode::config::standard())
+                .map_err(|e| cache_error(format!("cannot decode a spilled segment: {e}")))?;
+        Ok(records)
+    }
+}
+
+fn io_error(what: &str, e: std::io::Error) -> WeirError {
+    cache_error(format!("cannot {what} the data cache's spill file: {e}"))
+}
+
+fn cache_error(message: String) -> WeirError {
+    WeirError::Operator {
+        operator: "data cache".into(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_come_back_in_order_whether_kept_or_spilled() {
+        let mut cache = DataCache::new(1000, |v: &Vec<u32>| 4 * v.len());
+        for i in 0..1000u32 {
+            cache.push(vec![i; 3]).unwrap();
+        }
+        assert!(cache.spilled_bytes() > 0);
+        for _ in 0..2 {
+            let mut seen = Vec::new();
+            cache.for_each(|v| seen.push(v[0])).unwrap();
+            assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+        }
+        let mut drained = 0;
+        cache.drain(|_| drained += 1).unwrap();
+        assert_eq!((drained, cache.len()), (1000, 0));
+    }
+
+    #[test]
+    fn a_cache_within_budget_never_touches_disk() {
+        let mut cache = DataCache::new(DEFAULT_CACHE_BUDGET, |_: &u8| 1);
+        (0..100).for_each(|i| cache.push(i).unwrap());
+        assert_eq!(cache.spilled_bytes(), 0);
+    }
+}

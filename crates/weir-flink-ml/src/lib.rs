@@ -1,0 +1,13 @@
+//! Flink ML's API on Weir: tables of typed columns, params with validators, stages
+//! (transformers, estimators, models), pipelines, save/load in Flink ML's layout, a class
+//! registry, and Flink ML's feature-engineering stages. Stages build dataflow operators on a
+//! [`weir_core::Job`]; see `docs/flink-ml.md`.
+#![warn(missing_docs)]
+
+pub mod api;
+mod error;
+pub mod feature;
+pub mod param;
+pub mod table;
+
+pub use error::MlError;

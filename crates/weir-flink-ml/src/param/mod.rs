@@ -1,0 +1,12 @@
+//! Params (Flink ML's `Param`, `ParamValidators`, `WithParams` and the shared `Has*` params):
+//! typed, documented, validated, with defaults, and stored as Flink ML's `paramMap` JSON.
+
+#[allow(clippy::module_inception)]
+mod param;
+mod param_map;
+pub mod shared;
+mod validator;
+
+pub use param::{Param, ParamSpec, ParamType, ParamValue};
+pub use param_map::{ParamMap, WithParams};
+pub use validator::Validator;

@@ -1,0 +1,141 @@
+//! One cell of a table, and its JSON form (the form of fixtures, JSON jobs and model data
+//! files): numbers, strings, booleans, arrays for dense vectors and `String[]`/`Double[]`, and
+//! `{"size": n, "indices": [...], "values": [...]}` for sparse vectors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+use super::data_type::DataType;
+use super::vector::SparseVector;
+
+/// A single value of a row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// A boolean.
+    Boolean(bool),
+    /// An integer.
+    Long(i64),
+    /// A float (missing numbers are NaN).
+    Double(f64),
+    /// A string.
+    String(String),
+    /// A dense vector.
+    DenseVector(Vec<f64>),
+    /// A sparse vector.
+    SparseVector(SparseVector),
+    /// An array of strings.
+    StringArray(Vec<String>),
+    /// An array of doubles.
+    DoubleArray(Vec<f64>),
+}
+
+impl Value {
+    /// The value's type.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Value::Boolean(_) => DataType::Boolean,
+            Value::Long(_) => DataType::Long,
+            Value::Double(_) => DataType::Double,
+            Value::String(_) => DataType::String,
+            Value::DenseVector(_) => DataType::DenseVector,
+            Value::SparseVector(_) => DataType::SparseVector,
+            Value::StringArray(_) => DataType::StringArray,
+            Value::DoubleArray(_) => DataType::DoubleArray,
+        }
+    }
+
+    /// The value as a number, if it is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Long(v) => Some(*v as f64),
+            Value::Double(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Reads a JSON value as a value of type `t`; the error says what was expected.
+    ///
+    /// ```
+    /// use weir_flink_ml::table::{DataType, Value};
+    /// let v = Value::from_json(DataType::SparseVector,
+    ///     &serde_json::json!({"size": 3, "indices": [2], "values": [1.5]})).unwrap();
+    /// assert_eq!(v.to_json(), serde_json::json!({"size": 3, "indices": [2], "values": [1.5]}));
+    /// assert!(Value::from_json(DataType::Double, &serde_json::json!("x")).is_err());
+    /// ```
+    pub fn from_json(t: DataType, json: &Json) -> Result<Value, String> {
+        let expected = || format!("expected a {t}, got {}", short(json));
+        Ok(match t {
+            DataType::Boolean => Value::Boolean(json.as_bool().ok_or_else(expected)?),
+            DataType::Long => Value::Long(match json {
+                Json::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                    .ok_or_else(expected)?,
+                _ => return Err(expected()),
+            }),
+            DataType::Double => Value::Double(match json {
+                Json::Number(n) => n.as_f64().ok_or_else(expected)?,
+                Json::Null => f64::NAN,
+                Json::String(s) if s.eq_ignore_ascii_case("nan") => f64::NAN,
+                _ => return Err(expected()),
+            }),
+            DataType::String => Value::String(json.as_str().ok_or_else(expected)?.to_string()),
+            DataType::DenseVector => Value::DenseVector(numbers(json).ok_or_else(expected)?),
+            DataType::DoubleArray => Value::DoubleArray(numbers(json).ok_or_else(expected)?),
+            DataType::StringArray => Value::StringArray(
+                json.as_array()
+                    .and_then(|a| a.iter().map(|s| s.as_str().map(String::from)).collect())
+                    .ok_or_else(expected)?,
+            ),
+            DataType::SparseVector => Value::SparseVector(sparse(json).ok_or_else(expected)??),
+        })
+    }
+
+    /// The value's JSON form.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::Boolean(b) => json!(b),
+            Value::Long(v) => json!(v),
+            Value::Double(v) if v.is_nan() => Json::Null,
+            Value::Double(v) => json!(v),
+            Value::String(s) => json!(s),
+            Value::DenseVector(v) | Value::DoubleArray(v) => json!(v),
+            Value::SparseVector(v) => {
+                json!({"size": v.size, "indices": v.indices, "values": v.values})
+            }
+            Value::StringArray(v) => json!(v),
+        }
+    }
+}
+
+fn numbers(json: &Json) -> Option<Vec<f64>> {
+    json.as_array()?
+        .iter()
+        .map(|x| match x {
+            Json::Null => Some(f64::NAN),
+            x => x.as_f64(),
+        })
+        .collect()
+}
+
+fn sparse(json: &Json) -> Option<Result<SparseVector, String>> {
+    let size = json.get("size")?.as_u64()? as usize;
+    let indices = json
+        .get("indices")?
+        .as_array()?
+        .iter()
+        .map(|i| i.as_u64().map(|i| i as usize))
+        .collect::<Option<Vec<_>>>()?;
+    let values = numbers(json.get("values")?)?;
+    Some(SparseVector::new(size, indices, values))
+}
+
+/// A JSON value shortened for error messages.
+pub(crate) fn short(json: &Json) -> String {
+    let text = json.to_string();
+    if text.len() > 60 {
+        format!("{}…", &text[..text.floor_char_boundary(60)])
+    } else {
+        text
+    }
+}
