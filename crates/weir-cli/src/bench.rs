@@ -19,6 +19,7 @@ use weir_core::{execute, Config};
 use data::Dataset;
 use spec::BenchmarkSpec;
 use stages::{Stage, Tally};
+use weir_flink_ml::benchmark::FlinkBenchmark;
 
 /// One measured run.
 struct Run {
@@ -99,23 +100,85 @@ fn summarize(p: usize, inputs: usize, runs: &[Run]) -> Value {
     })
 }
 
+/// A benchmark checked and ready to run: one of Weir's operator stages, or a Flink ML stage
+/// from the class registry of `weir-flink-ml`.
+enum Prepared {
+    Weir {
+        spec: BenchmarkSpec,
+        stage: Stage,
+    },
+    FlinkMl {
+        spec: BenchmarkSpec,
+        bench: FlinkBenchmark,
+    },
+}
+
+impl Prepared {
+    fn spec(&self) -> &BenchmarkSpec {
+        match self {
+            Prepared::Weir { spec, .. } | Prepared::FlinkMl { spec, .. } => spec,
+        }
+    }
+}
+
+/// Checks a benchmark before any data is generated: its stage is known, its params are
+/// valid, its generators are known. Weir's stages are checked against a one-record input.
+fn prepare(mut spec: BenchmarkSpec, base: &Path, num_values: Option<u64>) -> Result<Prepared> {
+    let class = data::short_name(&spec.stage.class_name);
+    let weir_stage = stages::WEIR_STAGES.contains(&class)
+        && !spec.stage.class_name.starts_with("org.apache.flink");
+    if weir_stage {
+        if let Some(cap) = num_values {
+            let n = spec.input.uint("numValues", 10_000)?.min(cap);
+            spec.input.params.insert("numValues".into(), json!(n));
+        }
+        let mut probe = spec.input.clone();
+        probe.params.insert("numValues".into(), json!(1));
+        let data = data::generate(&probe).context("inputData")?;
+        let stage = Stage::parse(&spec.stage, spec.model.as_ref(), &data, base)?;
+        return Ok(Prepared::Weir { spec, stage });
+    }
+    let object = spec.raw.as_object().cloned().unwrap_or_default();
+    let mut bench = FlinkBenchmark::parse(&spec.name, &object)?;
+    if let Some(cap) = num_values {
+        bench.cap_num_values(cap);
+    }
+    Ok(Prepared::FlinkMl { spec, bench })
+}
+
 /// Runs one benchmark at all its parallelisms; errors of a parallelism are recorded there.
-fn run_benchmark(bench: &BenchmarkSpec, base: &Path, progress: &ProgressBar) -> Result<Vec<Value>> {
-    let data =
-        data::generate(&bench.input).with_context(|| format!("inputData of `{}`", bench.name))?;
-    let mut stage = Stage::parse(&bench.stage, bench.model.as_ref(), &data, base)?;
-    // Once for all runs (before the warm-up); stopped when this benchmark is done.
-    let _server = stage
-        .start_server()
-        .with_context(|| format!("the model server of `{}`", bench.name))?;
+fn run_benchmark(prepared: &mut Prepared, progress: &ProgressBar) -> Result<Vec<Value>> {
+    let spec = prepared.spec().clone();
     let mut results: Vec<Value> = Vec::new();
-    for &p in &bench.parallelisms {
-        progress.set_message(format!("{} at parallelism {p}", bench.name));
+    let mut weir = None;
+    if let Prepared::Weir { spec, stage } = prepared {
+        let data =
+            data::generate(&spec.input).with_context(|| format!("inputData of `{}`", spec.name))?;
+        // Once for all runs (before the warm-up); stopped when this benchmark is done.
+        let server = stage
+            .start_server()
+            .with_context(|| format!("the model server of `{}`", spec.name))?;
+        weir = Some((stage.clone(), data, server));
+    }
+    for &p in &spec.parallelisms {
+        progress.set_message(format!("{} at parallelism {p}", spec.name));
         let mut runs = Vec::new();
         let mut error = None;
-        for i in 0..bench.warmup_runs + bench.repetitions {
-            match run_once(&stage, &data, p) {
-                Ok(run) if i >= bench.warmup_runs => runs.push(run),
+        let mut inputs = 0;
+        for i in 0..spec.warmup_runs + spec.repetitions {
+            let run = match (&weir, &*prepared) {
+                (Some((stage, data, _)), _) => {
+                    inputs = data.len() as u64;
+                    run_once(stage, data, p)
+                }
+                (None, Prepared::FlinkMl { bench, .. }) => {
+                    inputs = bench.input_records();
+                    run_flink_ml(bench, p)
+                }
+                (None, Prepared::Weir { .. }) => unreachable!("weir stages have data"),
+            };
+            match run {
+                Ok(run) if i >= spec.warmup_runs => runs.push(run),
                 Ok(_) => {}
                 Err(e) => {
                     error = Some(format!("{e:#}"));
@@ -125,8 +188,8 @@ fn run_benchmark(bench: &BenchmarkSpec, base: &Path, progress: &ProgressBar) -> 
             progress.inc(1);
         }
         results.push(match error {
-            Some(e) => json!({"parallelism": p, "error": e}),
-            None => summarize(p, data.len(), &runs),
+            Some(e) => json!({"parallelism": p, "exception": e}),
+            None => summarize(p, inputs as usize, &runs),
         });
     }
     // Speedup over the smallest parallelism that ran.
@@ -139,6 +202,28 @@ fn run_benchmark(bench: &BenchmarkSpec, base: &Path, progress: &ProgressBar) -> 
         }
     }
     Ok(results)
+}
+
+fn run_flink_ml(bench: &FlinkBenchmark, p: usize) -> Result<Run> {
+    reset_peak_memory();
+    let run = bench.run(p)?;
+    Ok(Run {
+        time: run.time,
+        outputs: run.output_records,
+        latencies: Vec::new(),
+        peak_memory: peak_memory(),
+    })
+}
+
+/// Flink's `results` object: the measurement at the largest parallelism of the sweep (with
+/// Flink's keys), and the whole sweep under `sweep`; `{"exception": ...}` if a run failed.
+fn results_object(sweep: Vec<Value>) -> Value {
+    if let Some(failed) = sweep.iter().find(|r| r.get("exception").is_some()) {
+        return json!({"exception": failed["exception"], "sweep": sweep});
+    }
+    let mut headline = sweep.last().cloned().unwrap_or_else(|| json!({}));
+    headline["sweep"] = Value::Array(sweep);
+    headline
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -161,13 +246,14 @@ fn print_table(results: &Map<String, Value>) {
         "speedup"
     );
     for (name, entry) in results {
-        if let Some(e) = entry.get("error") {
+        let sweep = entry["results"].get("sweep").and_then(Value::as_array);
+        if let (None, Some(e)) = (sweep, entry["results"].get("exception")) {
             println!("{name:<22} error: {}", e.as_str().unwrap_or_default());
             continue;
         }
-        for r in entry["results"].as_array().into_iter().flatten() {
+        for r in sweep.into_iter().flatten() {
             let p = r["parallelism"].as_u64().unwrap_or(0);
-            if let Some(e) = r.get("error") {
+            if let Some(e) = r.get("exception") {
                 println!(
                     "{name:<22} {p:>3} error: {}",
                     e.as_str().unwrap_or_default()
@@ -191,9 +277,11 @@ fn print_table(results: &Map<String, Value>) {
     }
 }
 
-/// Runs every benchmark of `config_path`; writes `output` (default: `RESULTS.json` beside
-/// the config's name in the current directory) and the chart next to it.
-pub fn bench(config_path: &Path, output: Option<PathBuf>) -> Result<()> {
+/// Runs every benchmark of `config_path` (Weir's configs and Flink ML's benchmark files,
+/// `//` comments allowed); writes `output` (default: `<config name>-results.json` in the
+/// current directory) and the chart next to it. `num_values` caps every input generator's
+/// `numValues`. Returns whether every benchmark succeeded.
+pub fn bench(config_path: &Path, output: Option<PathBuf>, num_values: Option<u64>) -> Result<bool> {
     let text = std::fs::read_to_string(config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
     let (benchmarks, broken) =
@@ -204,31 +292,51 @@ pub fn bench(config_path: &Path, output: Option<PathBuf>) -> Result<()> {
             .map_or("bench".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("{stem}-results.json"))
     });
-    let total: u64 = benchmarks
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    let mut results = Map::new();
+    let mut all_ok = broken.is_empty();
+    for (name, error) in broken {
+        results.insert(name, json!({ "results": { "exception": error } }));
+    }
+    // Every benchmark is checked before any data is generated.
+    let mut prepared = Vec::new();
+    for spec in benchmarks {
+        let (name, raw) = (spec.name.clone(), spec.raw.clone());
+        match prepare(spec, base, num_values) {
+            Ok(p) => prepared.push(p),
+            Err(e) => {
+                all_ok = false;
+                let mut entry = raw;
+                entry["results"] = json!({ "exception": format!("{e:#}") });
+                results.insert(name, entry);
+            }
+        }
+    }
+    let total: u64 = prepared
         .iter()
-        .map(|b| (b.parallelisms.len() * (b.warmup_runs + b.repetitions)) as u64)
+        .map(|b| {
+            let s = b.spec();
+            (s.parallelisms.len() * (s.warmup_runs + s.repetitions)) as u64
+        })
         .sum();
     let progress = ProgressBar::new(total);
     progress.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}").expect("a valid template"),
     );
-    let base = config_path.parent().unwrap_or(Path::new("."));
-    let mut results = Map::new();
-    for (name, error) in broken {
-        results.insert(name, json!({ "error": error }));
-    }
-    for bench in &benchmarks {
-        let mut entry = bench.raw.clone();
-        match run_benchmark(bench, base, &progress) {
-            Ok(r) => entry["results"] = Value::Array(r),
+    for mut bench in prepared {
+        let spec = bench.spec().clone();
+        let mut entry = spec.raw.clone();
+        let result = match run_benchmark(&mut bench, &progress) {
+            Ok(sweep) => results_object(sweep),
             Err(e) => {
-                entry["error"] = json!(format!("{e:#}"));
-                progress.inc(
-                    (bench.parallelisms.len() * (bench.warmup_runs + bench.repetitions)) as u64,
-                );
+                progress
+                    .inc((spec.parallelisms.len() * (spec.warmup_runs + spec.repetitions)) as u64);
+                json!({ "exception": format!("{e:#}") })
             }
-        }
-        results.insert(bench.name.clone(), entry);
+        };
+        all_ok &= result.get("exception").is_none();
+        entry["results"] = result;
+        results.insert(spec.name.clone(), entry);
     }
     progress.finish_and_clear();
     print_table(&results);
@@ -245,5 +353,5 @@ pub fn bench(config_path: &Path, output: Option<PathBuf>) -> Result<()> {
         output.display(),
         chart_path.display()
     );
-    Ok(())
+    Ok(all_ok)
 }

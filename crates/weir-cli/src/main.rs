@@ -72,6 +72,9 @@ enum Command {
         /// Where to write the results (default: `<config name>-results.json`).
         #[arg(long)]
         output: Option<std::path::PathBuf>,
+        /// Caps every input generator's `numValues` (runs a file at a smaller scale).
+        #[arg(long, value_name = "N")]
+        num_values: Option<u64>,
     },
     /// Score a file with any ONNX model on the predict operator.
     ///
@@ -177,7 +180,16 @@ fn main() -> Result<()> {
             })?;
             std::process::exit(code);
         }
-        Command::Bench { config, output } => bench::bench(&config, output)?,
+        Command::Bench {
+            config,
+            output,
+            num_values,
+        } => {
+            if !bench::bench(&config, output, num_values)? {
+                eprintln!("error: some benchmarks failed (see `results.exception` in the results)");
+                std::process::exit(1);
+            }
+        }
         Command::Predict(args) => predict_file::predict(args)?,
         Command::Serve(args) => serve::serve(args)?,
         Command::Run { job, args } => {

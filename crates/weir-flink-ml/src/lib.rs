@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod benchmark;
 mod error;
 pub mod feature;
 pub mod param;

@@ -218,4 +218,7 @@ macro_rules! parity_tests {
 
 parity_tests! {
     standard_scaler => "StandardScaler",
+    // stages of group A
+    // stages of group B
+    // stages of group C
 }

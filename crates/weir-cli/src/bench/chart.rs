@@ -12,6 +12,7 @@ pub fn throughput_chart(results: &Value, path: &Path) -> Result<()> {
     for (name, entry) in results.as_object().into_iter().flatten() {
         let points: Vec<(f64, f64)> = entry
             .get("results")
+            .and_then(|r| r.get("sweep"))
             .and_then(Value::as_array)
             .into_iter()
             .flatten()

@@ -119,7 +119,11 @@ struct SweepDefaults {
 /// Reads a configuration file's text: the benchmarks that parse, and the entries that do not
 /// (each with its error), in file order.
 pub fn parse(text: &str) -> Result<(Vec<BenchmarkSpec>, Vec<SpecError>)> {
-    let root: Value = serde_json::from_str(text).context("the benchmark file is not valid JSON")?;
+    // Flink's reader allows `//` and `/* */` comments (Jackson's ALLOW_COMMENTS); Flink ML's
+    // own files start with a `//` licence header.
+    let stripped = json_comments::StripComments::new(text.as_bytes());
+    let root: Value =
+        serde_json::from_reader(stripped).context("the benchmark file is not valid JSON")?;
     let Value::Object(entries) = root else {
         bail!("the benchmark file must be a JSON object of benchmarks");
     };

@@ -39,6 +39,17 @@ pub struct Tally {
     pub latencies: Arc<Mutex<Vec<u64>>>,
 }
 
+/// The class names of Weir's own operator stages (other classes are Flink ML stages).
+pub const WEIR_STAGES: &[&str] = &[
+    "Map",
+    "FlatMap",
+    "KeyByAggregate",
+    "Join",
+    "Predict",
+    "ServedPredict",
+    "PsTraining",
+];
+
 /// A stage, checked against its input before anything runs.
 #[derive(Clone, Debug)]
 pub enum Stage {

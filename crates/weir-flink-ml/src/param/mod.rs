@@ -7,6 +7,6 @@ mod param_map;
 pub mod shared;
 mod validator;
 
-pub use param::{Param, ParamSpec, ParamType, ParamValue};
+pub use param::{vector_param, Param, ParamSpec, ParamType, ParamValue};
 pub use param_map::{ParamMap, WithParams};
 pub use validator::Validator;

@@ -25,6 +25,11 @@ pub enum ParamType {
     IntArray,
     /// An array of arrays of numbers (Bucketizer's `splitsArray`).
     DoubleArrayArray,
+    /// An array of arrays of strings (benchmark generators' `colNames`).
+    StringArrayArray,
+    /// A vector: `{"values": [...]}` (dense) or `{"n": size, "indices": [...], "values": [...]}`
+    /// (sparse), Flink's `VectorParam`.
+    Vector,
 }
 
 impl ParamType {
@@ -42,6 +47,10 @@ impl ParamType {
             ParamType::DoubleArrayArray => {
                 all(|x| x.as_array().is_some_and(|a| a.iter().all(Json::is_number)))
             }
+            ParamType::StringArrayArray => {
+                all(|x| x.as_array().is_some_and(|a| a.iter().all(Json::is_string)))
+            }
+            ParamType::Vector => vector_param(value).is_some(),
         }
     }
 
@@ -56,7 +65,31 @@ impl ParamType {
             ParamType::DoubleArray => "an array of numbers",
             ParamType::IntArray => "an array of integers",
             ParamType::DoubleArrayArray => "an array of arrays of numbers",
+            ParamType::StringArrayArray => "an array of arrays of strings",
+            ParamType::Vector => {
+                "a vector ({\"values\": [...]} or {\"n\": size, \"indices\": [...], \"values\": [...]})"
+            }
         }
+    }
+}
+
+/// A vector param's value as `(size, indices, values)` (indices `None` for a dense vector).
+pub fn vector_param(value: &Json) -> Option<(usize, Option<Vec<usize>>, Vec<f64>)> {
+    let object = value.as_object()?;
+    let values: Vec<f64> = serde_json::from_value(object.get("values")?.clone()).ok()?;
+    match object.len() {
+        1 => Some((values.len(), None, values)),
+        3 => {
+            let n = object.get("n")?.as_u64()? as usize;
+            let indices: Vec<usize> =
+                serde_json::from_value(object.get("indices")?.clone()).ok()?;
+            (indices.len() == values.len() && indices.iter().all(|i| *i < n)).then_some((
+                n,
+                Some(indices),
+                values,
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -138,6 +171,10 @@ param_value!(Vec<usize>, |j: &Json| serde_json::from_value(j.clone())
     .ok());
 param_value!(Vec<Vec<f64>>, |j: &Json| serde_json::from_value(j.clone())
     .ok());
+param_value!(Vec<Vec<String>>, |j: &Json| serde_json::from_value(
+    j.clone()
+)
+.ok());
 
 /// A typed param: a [`ParamSpec`] whose values are `T`s.
 ///

@@ -31,6 +31,8 @@ pub enum Column {
     StringArray(Vec<Vec<String>>),
     /// Arrays of doubles.
     DoubleArray(Vec<Vec<f64>>),
+    /// Arrays of dense vectors.
+    DenseVectorArray(Vec<Vec<Vec<f64>>>),
 }
 
 /// A vector cell, dense or sparse, borrowed from a column.
@@ -91,6 +93,7 @@ impl Column {
             DataType::SparseVector => Column::SparseVector(Vec::new()),
             DataType::StringArray => Column::StringArray(Vec::new()),
             DataType::DoubleArray => Column::DoubleArray(Vec::new()),
+            DataType::DenseVectorArray => Column::DenseVectorArray(Vec::new()),
         }
     }
 
@@ -105,6 +108,7 @@ impl Column {
             Column::SparseVector(_) => DataType::SparseVector,
             Column::StringArray(_) => DataType::StringArray,
             Column::DoubleArray(_) => DataType::DoubleArray,
+            Column::DenseVectorArray(_) => DataType::DenseVectorArray,
         }
     }
 
@@ -132,6 +136,7 @@ impl Column {
             (Column::SparseVector(c), Value::SparseVector(v)) => c.push(v),
             (Column::StringArray(c), Value::StringArray(v)) => c.push(v),
             (Column::DoubleArray(c), Value::DoubleArray(v)) => c.push(v),
+            (Column::DenseVectorArray(c), Value::DenseVectorArray(v)) => c.push(v),
             (c, v) => {
                 return Err(format!(
                     "a {} column cannot hold a {}",
@@ -156,6 +161,7 @@ impl Column {
             Column::SparseVector(c) => Value::SparseVector(c[i].clone()),
             Column::StringArray(c) => Value::StringArray(c[i].clone()),
             Column::DoubleArray(c) => Value::DoubleArray(c[i].clone()),
+            Column::DenseVectorArray(c) => Value::DenseVectorArray(c[i].clone()),
         }
     }
 
@@ -197,6 +203,7 @@ impl Column {
             (Column::SparseVector(a), Column::SparseVector(b)) => a.extend(b),
             (Column::StringArray(a), Column::StringArray(b)) => a.extend(b),
             (Column::DoubleArray(a), Column::DoubleArray(b)) => a.extend(b),
+            (Column::DenseVectorArray(a), Column::DenseVectorArray(b)) => a.extend(b),
             (
                 Column::DenseVector { dim, values },
                 Column::DenseVector {
@@ -236,6 +243,10 @@ impl Column {
                 .map(|a| 24 + a.iter().map(|s| 24 + s.len()).sum::<usize>())
                 .sum(),
             Column::DoubleArray(c) => c.iter().map(|a| 24 + 8 * a.len()).sum(),
+            Column::DenseVectorArray(c) => c
+                .iter()
+                .map(|a| 24 + a.iter().map(|v| 24 + 8 * v.len()).sum::<usize>())
+                .sum(),
         }
     }
 }

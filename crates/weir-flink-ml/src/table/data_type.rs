@@ -20,8 +20,10 @@ pub enum DataType {
     SparseVector,
     /// `String[]`.
     StringArray,
-    /// `Double[]` (Flink's `double[]` columns, e.g. of `DenseVectorArrayGenerator` rows).
+    /// `Double[]` (Flink's `double[]` columns).
     DoubleArray,
+    /// `DenseVector[]` (rows of `DenseVectorArrayGenerator`, KMeans centroids).
+    DenseVectorArray,
 }
 
 impl DataType {
@@ -36,6 +38,7 @@ impl DataType {
             DataType::SparseVector => "SparseVector",
             DataType::StringArray => "StringArray",
             DataType::DoubleArray => "DoubleArray",
+            DataType::DenseVectorArray => "DenseVectorArray",
         }
     }
 
@@ -51,6 +54,7 @@ impl DataType {
             "SparseVector" => DataType::SparseVector,
             "StringArray" | "String[]" => DataType::StringArray,
             "DoubleArray" | "Double[]" | "double[]" => DataType::DoubleArray,
+            "DenseVectorArray" | "DenseVector[]" => DataType::DenseVectorArray,
             _ => return None,
         })
     }

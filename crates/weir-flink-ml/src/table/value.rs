@@ -27,6 +27,8 @@ pub enum Value {
     StringArray(Vec<String>),
     /// An array of doubles.
     DoubleArray(Vec<f64>),
+    /// An array of dense vectors.
+    DenseVectorArray(Vec<Vec<f64>>),
 }
 
 impl Value {
@@ -41,6 +43,7 @@ impl Value {
             Value::SparseVector(_) => DataType::SparseVector,
             Value::StringArray(_) => DataType::StringArray,
             Value::DoubleArray(_) => DataType::DoubleArray,
+            Value::DenseVectorArray(_) => DataType::DenseVectorArray,
         }
     }
 
@@ -88,6 +91,11 @@ impl Value {
                     .ok_or_else(expected)?,
             ),
             DataType::SparseVector => Value::SparseVector(sparse(json).ok_or_else(expected)??),
+            DataType::DenseVectorArray => Value::DenseVectorArray(
+                json.as_array()
+                    .and_then(|a| a.iter().map(numbers).collect())
+                    .ok_or_else(expected)?,
+            ),
         })
     }
 
@@ -104,6 +112,7 @@ impl Value {
                 json!({"size": v.size, "indices": v.indices, "values": v.values})
             }
             Value::StringArray(v) => json!(v),
+            Value::DenseVectorArray(v) => json!(v),
         }
     }
 }
