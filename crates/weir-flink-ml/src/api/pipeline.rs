@@ -254,7 +254,7 @@ pub(crate) fn load_stages(
 
 /// `DIR/stages/<i>`, with `i` zero-padded to the digits of the stage count (as Flink ML's
 /// `FileUtils.getPathForPipelineStage`).
-fn stage_dir(dir: &Path, i: usize, stages: usize) -> std::path::PathBuf {
+pub(crate) fn stage_dir(dir: &Path, i: usize, stages: usize) -> std::path::PathBuf {
     let width = stages.to_string().len();
     dir.join("stages").join(format!("{i:0width$}"))
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value as Json};
 
+use super::graph::{GRAPH_CLASS, GRAPH_MODEL_CLASS};
 use super::pipeline::{load_stages, Pipeline, PipelineModel, PIPELINE_CLASS, PIPELINE_MODEL_CLASS};
 use super::stage::Stage;
 use crate::error::MlError;
@@ -70,6 +71,9 @@ pub(crate) fn load_composite(
         PIPELINE_CLASS | "Pipeline" => Some(Box::new(Pipeline::new(load_stages(dir, meta)?))),
         PIPELINE_MODEL_CLASS | "PipelineModel" => {
             Some(Box::new(PipelineModel::new(load_stages(dir, meta)?)))
+        }
+        GRAPH_CLASS | GRAPH_MODEL_CLASS | "Graph" | "GraphModel" => {
+            Some(super::graph::load_graph(class, dir, meta)?)
         }
         _ => None,
     })
