@@ -4,6 +4,7 @@
 mod bench;
 mod builtin_jobs;
 mod inspect_checkpoint;
+mod json_job;
 #[cfg(feature = "kafka")]
 mod kafka_cmd;
 mod launch;
@@ -93,7 +94,8 @@ enum Command {
     ///
     /// Takes timely's and Weir's job flags (`-w -n -p -h --addresses --explain …`).
     Run {
-        /// The job: one of the names `weir jobs` lists.
+        /// The job: one of the names `weir jobs` lists, or a JSON job file (`job.json`: an
+        /// ML pipeline or graph, see docs/flink-ml.md).
         job: String,
         /// `--input PATH --output DIR` and the job flags.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -192,6 +194,7 @@ fn main() -> Result<()> {
         }
         Command::Predict(args) => predict_file::predict(args)?,
         Command::Serve(args) => serve::serve(args)?,
+        Command::Run { job, args } if job.ends_with(".json") => json_job::run(&job, args)?,
         Command::Run { job, args } => {
             let (_, _, build) = find_job(&job)?;
             let config = Config::from_args(std::iter::once(format!("weir run {job}")).chain(args))?;

@@ -217,6 +217,60 @@ impl<'s, T: Data> DataStream<'s, T> {
         })
     }
 
+    /// Transforms every record with a function that may reject it: an `Err` becomes a
+    /// [`crate::DeadLetter`] of the job (counted as this operator's dead letters, written to
+    /// the job's dead-letter output, or failing the job with `--fail-fast`).
+    ///
+    /// ```
+    /// use weir_core::{execute, Collector, Config, DeadLetter};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// let report = execute(Config::threads(2), move |job| {
+    ///     job.from_vec("lines", vec!["1".to_string(), "x".into(), "3".into()])
+    ///         .try_map("parse", |s: String| {
+    ///             s.parse::<u64>().map_err(|e| DeadLetter::new("parse", "lines", e.to_string(), s.as_bytes()))
+    ///         })
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![1, 3]);
+    /// assert_eq!(report.operator("parse").unwrap().dead_letters, 1);
+    /// ```
+    pub fn try_map<U: Data>(
+        self,
+        op: impl Into<Op>,
+        mut f: impl FnMut(T) -> std::result::Result<U, crate::DeadLetter> + 'static,
+    ) -> DataStream<'s, U> {
+        use timely::dataflow::operators::core::OkErr;
+        let ctx = Rc::clone(&self.ctx);
+        let (handle, stream) = self.attach(&op.into(), "try_map");
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let out = stream.unary::<VecBuilder<std::result::Result<U, crate::DeadLetter>>, _, _, _>(
+            Pipeline,
+            &handle.name,
+            move |_cap, _info| {
+                move |input, output| {
+                    let _busy = metrics.busy_in(node);
+                    input.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        let results: Vec<_> = data.drain(..).map(&mut f).collect();
+                        let ok = results.iter().filter(|r| r.is_ok()).count();
+                        metrics.add_out(ok);
+                        metrics.add_dead((results.len() - ok) as u64);
+                        output.session(&cap).give_iterator(results.into_iter());
+                    });
+                }
+            },
+        );
+        let (ok, err) =
+            out.ok_err::<Vec<U>, U, Vec<crate::DeadLetter>, crate::DeadLetter, _>(|r| r);
+        ctx.dead_letters
+            .borrow_mut()
+            .push((err, handle.node, Rc::clone(&handle.placement)));
+        DataStream::from_parts(ctx, ok, handle.node, handle.placement)
+    }
+
     /// Keeps the records for which `f` is true.
     pub fn filter(
         self,

@@ -8,6 +8,7 @@ pub mod api;
 pub mod benchmark;
 mod error;
 pub mod feature;
+pub mod json_job;
 pub mod param;
 pub mod table;
 
