@@ -22,6 +22,9 @@
 
 pub use weir_core as core;
 pub use weir_core::*;
+/// Flink ML's API: tables, params, stages, pipelines, graphs, save/load, JSON jobs, feature
+/// engineering and Flink ML's benchmark generators (`weir-flink-ml`, see docs/flink-ml.md).
+pub use weir_flink_ml as flink_ml;
 /// Kafka source and sink, model updates through a topic (`weir-kafka`, feature `kafka`).
 #[cfg(feature = "kafka")]
 pub use weir_kafka as kafka;
