@@ -89,6 +89,25 @@ fn a_json_pipeline_is_fitted_saved_loaded_and_explained() {
     let scored = output_rows(&dir.path().join("out/scored"));
     assert_eq!(scored, rows, "the loaded model scores as the fitted one");
 
+    // Two OS processes (weir launch) fit and score the same: the model data reaches process 0,
+    // which saves the model.
+    std::fs::write(
+        dir.path().join("fit2.json"),
+        fit_job
+            .to_string()
+            .replace("out/fitted", "out/fitted2")
+            .replace("\"model\"", "\"model2\""),
+    )
+    .unwrap();
+    let weir_bin = env!("CARGO_BIN_EXE_weir");
+    let (ok, text) = weir(
+        &["launch", "-n", "2", "-w", "1", "--", weir_bin, "run", "fit2.json", "--quiet"],
+        dir.path(),
+    );
+    assert!(ok, "{text}");
+    assert_eq!(output_rows(&dir.path().join("out/fitted2")), rows);
+    assert!(dir.path().join("model2/stages/0/data/0.jsonl").is_file());
+
     let (ok, plan) = weir(&["run", "fit.json", "-w", "2", "--explain"], dir.path());
     assert!(ok, "{plan}");
     assert!(
