@@ -45,6 +45,11 @@ model!(
     [&INPUT_COL.spec, &OUTPUT_COL.spec, &WITH_MEAN.spec, &WITH_STD.spec]
 );
 
+impl crate::param::HasInputCol for StandardScaler {}
+impl crate::param::HasOutputCol for StandardScaler {}
+impl crate::param::HasInputCol for StandardScalerModel {}
+impl crate::param::HasOutputCol for StandardScalerModel {}
+
 /// The registry entries of this module.
 pub(crate) const CLASSES: &[crate::api::StageClass] =
     crate::api::stage_classes!(StandardScaler, StandardScalerModel);
@@ -61,7 +66,10 @@ pub struct StandardScalerModelData {
 impl StandardScalerModelData {
     /// The model data table's schema.
     pub fn schema() -> Schema {
-        Schema::new([("mean", DataType::DenseVector), ("std", DataType::DenseVector)])
+        Schema::new([
+            ("mean", DataType::DenseVector),
+            ("std", DataType::DenseVector),
+        ])
     }
 }
 
@@ -174,14 +182,18 @@ impl Stage for StandardScalerModel {
         mut model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
         let input = one_input(self, inputs)?;
-        let model_data = model_data.pop().ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let model_data = model_data
+            .pop()
+            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
         let column = input.schema.typed_index(
             "StandardScalerModel",
             &self.get(&INPUT_COL)?,
             &[DataType::DenseVector, DataType::SparseVector],
         )?;
         let (with_mean, with_std) = (self.get(&WITH_MEAN)?, self.get(&WITH_STD)?);
-        let schema = input.schema.with_column(&self.get(&OUTPUT_COL)?, DataType::DenseVector)?;
+        let schema = input
+            .schema
+            .with_column(&self.get(&OUTPUT_COL)?, DataType::DenseVector)?;
         let out = map_with_model(
             job,
             self,
@@ -209,11 +221,23 @@ impl Scaling {
     fn new(data: &StandardScalerModelData, with_mean: bool, with_std: bool) -> Scaling {
         let dim = data.mean.len();
         Scaling {
-            shift: if with_mean { data.mean.clone() } else { vec![0.0; dim] },
+            shift: if with_mean {
+                data.mean.clone()
+            } else {
+                vec![0.0; dim]
+            },
             factor: data
                 .std
                 .iter()
-                .map(|s| if !with_std { 1.0 } else if *s == 0.0 { 0.0 } else { 1.0 / s })
+                .map(|s| {
+                    if !with_std {
+                        1.0
+                    } else if *s == 0.0 {
+                        0.0
+                    } else {
+                        1.0 / s
+                    }
+                })
                 .collect(),
         }
     }

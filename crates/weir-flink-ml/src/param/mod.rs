@@ -1,12 +1,17 @@
 //! Params (Flink ML's `Param`, `ParamValidators`, `WithParams` and the shared `Has*` params):
 //! typed, documented, validated, with defaults, and stored as Flink ML's `paramMap` JSON.
 
+mod has;
 #[allow(clippy::module_inception)]
 mod param;
 mod param_map;
 pub mod shared;
 mod validator;
 
+pub use has::{
+    HasCategoricalCols, HasFeaturesCol, HasHandleInvalid, HasInputCol, HasInputCols, HasLabelCol,
+    HasNumFeatures, HasOutputCol, HasOutputCols, HasPredictionCol, HasRelativeError, HasWeightCol,
+};
 pub use param::{vector_param, Param, ParamSpec, ParamType, ParamValue};
 pub use param_map::{ParamMap, WithParams};
 pub use validator::Validator;
