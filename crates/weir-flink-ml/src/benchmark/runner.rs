@@ -36,10 +36,13 @@ pub struct BenchmarkRun {
     pub output_records: u64,
 }
 
+/// A class name and its `paramMap`.
+type ClassSpec<'a> = (&'a str, Map<String, Json>);
+
 fn class_and_params<'a>(
     benchmark: &'a Map<String, Json>,
     key: &str,
-) -> Result<Option<(&'a str, Map<String, Json>)>, MlError> {
+) -> Result<Option<ClassSpec<'a>>, MlError> {
     let Some(value) = benchmark.get(key) else {
         return Ok(None);
     };

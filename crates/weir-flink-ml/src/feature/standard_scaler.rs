@@ -254,8 +254,8 @@ impl Scaling {
             }
             let dense = out.next_dense();
             v.for_each(|j, x| dense[j] = x);
-            for j in 0..dim {
-                dense[j] = (dense[j] - self.shift[j]) * self.factor[j];
+            for ((x, shift), factor) in dense.iter_mut().zip(&self.shift).zip(&self.factor) {
+                *x = (*x - shift) * factor;
             }
             Ok(())
         })?;

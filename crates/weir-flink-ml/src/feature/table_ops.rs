@@ -48,6 +48,7 @@ pub(crate) fn map_batches<'s>(
 /// An estimator's fit: folds every input batch into an accumulator (one per instance, merged
 /// on one instance at the end of the input), and `finish` turns the total into the model
 /// data batch (in `schema`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn fit_aggregate<'s, A: Data>(
     job: &Job<'s>,
     stage: &(impl Stage + ?Sized),
