@@ -59,6 +59,12 @@ impl ParamMap {
     /// Sets param `name` from JSON; unknown names and invalid values are errors.
     pub fn set_json(&mut self, name: &str, value: Json) -> Result<(), MlError> {
         let spec = self.spec(name)?;
+        if value.is_null() && spec.default.is_none() {
+            // Null means "not set" for a param without default (as saved metadata has it);
+            // `get` reports it as missing when a stage needs it.
+            self.values.insert(spec.name, value);
+            return Ok(());
+        }
         spec.check(&value)
             .map_err(|message| MlError::InvalidParam {
                 stage: self.stage.to_string(),

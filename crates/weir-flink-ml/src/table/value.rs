@@ -76,12 +76,7 @@ impl Value {
                     .ok_or_else(expected)?,
                 _ => return Err(expected()),
             }),
-            DataType::Double => Value::Double(match json {
-                Json::Number(n) => n.as_f64().ok_or_else(expected)?,
-                Json::Null => f64::NAN,
-                Json::String(s) if s.eq_ignore_ascii_case("nan") => f64::NAN,
-                _ => return Err(expected()),
-            }),
+            DataType::Double => Value::Double(number(json).ok_or_else(expected)?),
             DataType::String => Value::String(json.as_str().ok_or_else(expected)?.to_string()),
             DataType::DenseVector => Value::DenseVector(numbers(json).ok_or_else(expected)?),
             DataType::DoubleArray => Value::DoubleArray(numbers(json).ok_or_else(expected)?),
@@ -104,27 +99,50 @@ impl Value {
         match self {
             Value::Boolean(b) => json!(b),
             Value::Long(v) => json!(v),
-            Value::Double(v) if v.is_nan() => Json::Null,
-            Value::Double(v) => json!(v),
+            Value::Double(v) => double_json(*v),
             Value::String(s) => json!(s),
-            Value::DenseVector(v) | Value::DoubleArray(v) => json!(v),
+            Value::DenseVector(v) | Value::DoubleArray(v) => doubles_json(v),
             Value::SparseVector(v) => {
-                json!({"size": v.size, "indices": v.indices, "values": v.values})
+                json!({"size": v.size, "indices": v.indices, "values": doubles_json(&v.values)})
             }
             Value::StringArray(v) => json!(v),
-            Value::DenseVectorArray(v) => json!(v),
+            Value::DenseVectorArray(v) => Json::Array(v.iter().map(|x| doubles_json(x)).collect()),
         }
     }
 }
 
 fn numbers(json: &Json) -> Option<Vec<f64>> {
-    json.as_array()?
-        .iter()
-        .map(|x| match x {
-            Json::Null => Some(f64::NAN),
-            x => x.as_f64(),
-        })
-        .collect()
+    json.as_array()?.iter().map(number).collect()
+}
+
+/// A JSON number, or null (NaN), or one of the strings Jackson writes for non-finite doubles
+/// (`"NaN"`, `"Infinity"`, `"-Infinity"`).
+fn number(json: &Json) -> Option<f64> {
+    match json {
+        Json::Null => Some(f64::NAN),
+        Json::String(s) => match s.as_str() {
+            "NaN" | "nan" => Some(f64::NAN),
+            "Infinity" | "inf" => Some(f64::INFINITY),
+            "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        x => x.as_f64(),
+    }
+}
+
+/// A double's JSON form: NaN as null, infinities as Jackson's strings.
+fn double_json(v: f64) -> Json {
+    if v.is_nan() {
+        Json::Null
+    } else if v.is_infinite() {
+        json!(if v > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        json!(v)
+    }
+}
+
+fn doubles_json(v: &[f64]) -> Json {
+    Json::Array(v.iter().map(|x| double_json(*x)).collect())
 }
 
 fn sparse(json: &Json) -> Option<Result<SparseVector, String>> {
@@ -147,5 +165,20 @@ pub(crate) fn short(json: &Json) -> String {
         format!("{}…", &text[..end])
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_doubles_survive_json_as_jacksons_strings() {
+        let v = Value::DenseVector(vec![f64::NEG_INFINITY, 1.5, f64::INFINITY]);
+        let json = v.to_json();
+        assert_eq!(json, json!(["-Infinity", 1.5, "Infinity"]));
+        assert_eq!(Value::from_json(DataType::DenseVector, &json).unwrap(), v);
+        let nan = Value::from_json(DataType::Double, &Value::Double(f64::NAN).to_json()).unwrap();
+        assert!(matches!(nan, Value::Double(x) if x.is_nan()));
     }
 }
