@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value as Json};
 use weir_core::{execute, Config};
-use weir_flink_ml::api::{load_stage, new_stage, ModelCollector, Stage, StageKind};
-use weir_flink_ml::table::{DataType, Schema, Table, TableCollector};
+use weir_flink_ml::api::{load_stage, new_stage, ModelCollector, Stage, StageKind, TableData};
+use weir_flink_ml::table::{DataType, RowBatch, Schema, Table, TableCollector};
 
 const ROW: &str = "__row";
 
@@ -26,6 +26,18 @@ struct Case {
     input: Vec<Json>,
     expected: Vec<Json>,
     tolerance: f64,
+    /// Model data given directly (a model tested without its estimator).
+    model_data: Option<(Schema, Vec<Json>)>,
+}
+
+fn parse_schema(json: &Json) -> Schema {
+    Schema::new(json.as_array().unwrap().iter().map(|f| {
+        let t = f[1].as_str().unwrap();
+        (
+            f[0].as_str().unwrap().to_string(),
+            DataType::parse(t).unwrap_or_else(|| panic!("unknown type {t}")),
+        )
+    }))
 }
 
 fn cases(stage: &str) -> Vec<Case> {
@@ -46,17 +58,14 @@ fn cases(stage: &str) -> Vec<Case> {
             name: c["name"].as_str().unwrap().to_string(),
             stage: c["stage"].as_str().unwrap().to_string(),
             params: c["paramMap"].as_object().cloned().unwrap_or_default(),
-            schema: Schema::new(c["schema"].as_array().unwrap().iter().map(|f| {
-                let t = f[1].as_str().unwrap();
-                (
-                    f[0].as_str().unwrap().to_string(),
-                    DataType::parse(t).unwrap_or_else(|| panic!("unknown type {t}")),
-                )
-            })),
+            schema: parse_schema(&c["schema"]),
             fit: c.get("fit").and_then(Json::as_array).cloned(),
             input: c["input"].as_array().unwrap().clone(),
             expected: c["expected"].as_array().unwrap().clone(),
             tolerance: c.get("tolerance").and_then(Json::as_f64).unwrap_or(1e-9),
+            model_data: c.get("modelData").map(|m| {
+                (parse_schema(&m["schema"]), m["rows"].as_array().unwrap().clone())
+            }),
         })
         .collect()
 }
@@ -68,6 +77,15 @@ fn stage_of(case: &Case) -> Box<dyn Stage> {
         .param_map_mut()
         .update_from_json(&case.params)
         .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    if let Some((schema, rows)) = &case.model_data {
+        let batches = RowBatch::from_json_rows(schema, rows, 1024).unwrap();
+        stage
+            .set_model_data(vec![TableData {
+                schema: schema.clone(),
+                batches,
+            }])
+            .unwrap_or_else(|e| panic!("{}: model data: {e}", case.name));
+    }
     let saved = stage.param_map().to_json();
     let mut again = new_stage(stage.class_name()).unwrap();
     again.param_map_mut().update_from_json(&saved).unwrap();
@@ -136,12 +154,37 @@ fn close(a: &Json, b: &Json, tolerance: f64) -> bool {
         (Json::Array(x), Json::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| close(x, y, tolerance))
         }
+        // A vector compares by value whether it is dense or sparse: Flink chooses the kind per
+        // row (VectorAssembler), Weir per column (docs/flink-ml.md).
+        (Json::Object(_), Json::Array(_)) | (Json::Array(_), Json::Object(_))
+            if densified(a).is_some() && densified(b).is_some() =>
+        {
+            close(&densified(a).unwrap(), &densified(b).unwrap(), tolerance)
+        }
         (Json::Object(x), Json::Object(y)) => {
             x.len() == y.len()
                 && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|w| close(v, w, tolerance)))
         }
         (x, y) => x == y,
+    }
+}
+
+/// A sparse vector's JSON as the dense array it stands for (dense arrays as they are).
+fn densified(v: &Json) -> Option<Json> {
+    match v {
+        Json::Array(_) => Some(v.clone()),
+        Json::Object(o) => {
+            let size = o.get("size")?.as_u64()? as usize;
+            let mut dense = vec![json!(0.0); size];
+            let indices = o.get("indices")?.as_array()?;
+            let values = o.get("values")?.as_array()?;
+            for (i, x) in indices.iter().zip(values) {
+                *dense.get_mut(i.as_u64()? as usize)? = x.clone();
+            }
+            Some(Json::Array(dense))
+        }
+        _ => None,
     }
 }
 
@@ -202,6 +245,7 @@ fn clone_case(c: &Case) -> Case {
         input: c.input.clone(),
         expected: c.expected.clone(),
         tolerance: c.tolerance,
+        model_data: c.model_data.clone(),
     }
 }
 
@@ -219,6 +263,25 @@ macro_rules! parity_tests {
 parity_tests! {
     standard_scaler => "StandardScaler",
     // stages of group A
+    min_max_scaler => "MinMaxScaler",
+    max_abs_scaler => "MaxAbsScaler",
+    robust_scaler => "RobustScaler",
+    imputer => "Imputer",
+    k_bins_discretizer => "KBinsDiscretizer",
+    variance_threshold_selector => "VarianceThresholdSelector",
+    univariate_feature_selector => "UnivariateFeatureSelector",
+    vector_indexer => "VectorIndexer",
+    idf => "IDF",
     // stages of group B
+    vector_assembler => "VectorAssembler",
+    binarizer => "Binarizer",
+    bucketizer => "Bucketizer",
+    dct => "DCT",
+    elementwise_product => "ElementwiseProduct",
+    interaction => "Interaction",
+    normalizer => "Normalizer",
+    polynomial_expansion => "PolynomialExpansion",
+    vector_slicer => "VectorSlicer",
+    feature_hasher => "FeatureHasher",
     // stages of group C
 }

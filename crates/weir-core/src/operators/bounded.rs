@@ -1,14 +1,17 @@
 //! Operators for bounded inputs, the building blocks of Flink ML's estimators: an aggregate
-//! emitted once when its whole input has arrived (`aggregate_to_end`), and a main input held
+//! emitted once when its whole input has arrived (`aggregate_to_end`), a main input held
 //! in a [`DataCache`] until a broadcast input is complete (`with_broadcast`, Flink ML's
-//! `BroadcastUtils.withBroadcastStream`).
+//! `BroadcastUtils.withBroadcastStream`), and a map of batch records that does not wait for
+//! epochs (`try_map_chunks`, for Flink ML's transformers).
 //!
 //! Neither holds a capability at the epochs of the records it keeps: the output capability
 //! follows the inputs' frontier, so that downstream frontiers (and the source flow-control
 //! gate, which waits for the job's probe) keep moving while records are held. What they emit
 //! therefore appears at the epoch at which it could be computed, not at the records' own.
 
+use std::collections::VecDeque;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 use timely::dataflow::channels::pact::Pipeline;
@@ -21,6 +24,13 @@ use crate::job::{Epoch, JobContext, Op};
 use crate::operators::data_cache::{DataCache, DEFAULT_CACHE_BUDGET};
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
+
+/// How long a `with_broadcast` instance maps cached records before it yields, so that the
+/// operators downstream take (and free) what it produced while it still has records to map.
+const RELEASE_SLICE: Duration = Duration::from_millis(2);
+/// The time one call of `f` on cached records aims at: records are handed to `f` in pieces
+/// that grow while calls are quicker than this (cheap records) and shrink when slower.
+const RELEASE_PIECE: Duration = Duration::from_micros(250);
 
 /// The least time of a frontier, or `None` when it is empty.
 fn least(frontier: &MutableAntichain<Epoch>) -> Option<Epoch> {
@@ -36,7 +46,150 @@ fn follow(cap: &mut Option<Capability<Epoch>>, time: Option<Epoch>) {
     }
 }
 
+/// Hands records to a mapping function a piece at a time, for operators that map many
+/// records at once and yield in between (see [`RELEASE_SLICE`]): pieces grow while calls are
+/// quicker than [`RELEASE_PIECE`] (cheap records) and shrink when they are much slower.
+struct Pieces {
+    size: usize,
+}
+
+impl Pieces {
+    fn new() -> Self {
+        Pieces { size: 1 }
+    }
+
+    /// Maps records off the front of `records` with `f` until none are left or `deadline`
+    /// has passed, appending the outputs to `out`. The first `Err` stops it.
+    fn map<T, U>(
+        &mut self,
+        records: &mut VecDeque<T>,
+        deadline: Instant,
+        out: &mut Vec<U>,
+        mut f: impl FnMut(Vec<T>) -> Result<Vec<U>, String>,
+    ) -> Result<(), String> {
+        while !records.is_empty() {
+            let n = self.size.min(records.len());
+            let piece: Vec<T> = records.drain(..n).collect();
+            let call = Instant::now();
+            out.extend(f(piece)?);
+            let took = call.elapsed();
+            // Only whole pieces count as quick: a short last piece says nothing of the next.
+            if took < RELEASE_PIECE && n == self.size {
+                self.size = (self.size * 2).min(1 << 20);
+            } else if took > 4 * RELEASE_PIECE {
+                self.size = (self.size / 2).max(1);
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<'s, T: Data> DataStream<'s, T> {
+    /// [`DataStream::try_map_batch`] for streams whose records are batches already (a
+    /// table's row batches): `f` maps records as they arrive, without waiting for their
+    /// epoch to complete, a few at a time (pieces of well under a millisecond of work), and
+    /// the operator yields every couple of milliseconds, so that the operators downstream
+    /// consume (and free) its outputs while it still has input to map. Outputs keep their
+    /// records' epochs and arrival order. An `Err` fails the job with
+    /// [`WeirError::Operator`] naming this operator, and the instance maps nothing more.
+    ///
+    /// ```
+    /// use weir_core::{execute, Collector, Config};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     job.from_vec("batches", vec![vec![1u64, 2], vec![3], vec![4, 5, 6]])
+    ///         .try_map_chunks("sums", |batches: Vec<Vec<u64>>| {
+    ///             Ok(batches.into_iter().map(|b| b.iter().sum::<u64>()).collect())
+    ///         })
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![3, 3, 15]);
+    /// ```
+    pub fn try_map_chunks<U: Data>(
+        self,
+        op: impl Into<Op>,
+        mut f: impl FnMut(Vec<T>) -> Result<Vec<U>, String> + 'static,
+    ) -> DataStream<'s, U> {
+        let op = op.into();
+        let (handle, stream) = self.attach(&op, "try_map_chunks");
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let (failure, name) = (Rc::clone(&self.ctx.failure), handle.name.clone());
+        let scope = self.ctx.scope;
+        let out = stream.unary::<VecBuilder<U>, _, _, _>(Pipeline, &handle.name, move |_cap, info| {
+            let activator = scope.activator_for(Rc::clone(&info.address));
+            // Records not mapped yet, each message's with a capability at its time.
+            let mut pending: VecDeque<(Capability<Epoch>, VecDeque<T>)> = VecDeque::new();
+            let mut pieces = Pieces::new();
+            let mut failed = false;
+            move |input, output| {
+                let _busy = metrics.busy_in(node);
+                let port = output.output_index();
+                let mut produced = 0;
+                let mut error = None;
+                input.for_each(|cap, data| {
+                    metrics.add_in(data.len());
+                    if failed || error.is_some() {
+                        data.clear();
+                        return;
+                    }
+                    let records = VecDeque::from(std::mem::take(data));
+                    match cap.retain_least(port) {
+                        Some(cap) => pending.push_back((cap, records)),
+                        // A message without a time (none in Weir's jobs): mapped at once.
+                        None => {
+                            let mut records = records;
+                            let mut out = Vec::new();
+                            let forever = Instant::now() + Duration::from_secs(1 << 30);
+                            match pieces.map(&mut records, forever, &mut out, &mut f) {
+                                Ok(()) => {
+                                    produced += out.len();
+                                    output.session(&cap).give_iterator(out.into_iter());
+                                }
+                                Err(e) => error = Some(e),
+                            }
+                        }
+                    }
+                });
+                let deadline = Instant::now() + RELEASE_SLICE;
+                while error.is_none() && !failed {
+                    let Some((cap, records)) = pending.front_mut() else {
+                        break;
+                    };
+                    let mut out = Vec::new();
+                    let result = pieces.map(records, deadline, &mut out, &mut f);
+                    if !out.is_empty() {
+                        produced += out.len();
+                        output.session(&*cap).give_iterator(out.into_iter());
+                    }
+                    if let Err(e) = result {
+                        error = Some(e);
+                    } else if records.is_empty() {
+                        pending.pop_front();
+                    } else {
+                        break;
+                    }
+                }
+                if let Some(message) = error {
+                    failed = true;
+                    pending.clear();
+                    let operator = name.clone();
+                    JobContext::fail(&failure, WeirError::Operator { operator, message });
+                }
+                metrics.add_out(produced);
+                if !pending.is_empty() {
+                    activator.activate();
+                }
+            }
+        });
+        DataStream::from_parts(Rc::clone(&self.ctx), out, handle.node, handle.placement)
+    }
+
     /// Folds all records each instance receives into one accumulator per instance, emitted
     /// once when the instance's input is complete (a bounded input has ended). Instances
     /// that received nothing emit `init()`.
@@ -146,6 +299,11 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// [`WeirError::Operator`] naming this operator. The outputs of cached records appear at
     /// the epoch at which the side input completed.
     ///
+    /// Cached records are mapped a few at a time (pieces of an input batch, a couple of
+    /// milliseconds per activation), and each piece's output is sent on before the next, so
+    /// the operators downstream consume and free it meanwhile instead of the whole cached
+    /// input's output being built at once.
+    ///
     /// ```
     /// use weir_core::{execute, Collector, Config};
     /// let out = Collector::new();
@@ -187,12 +345,14 @@ impl<'s, T: Data> DataStream<'s, T> {
         let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
         // Timely runs every operator on every worker; only the operator's own instances work.
         let here = handle.placement.contains(&ctx.index);
+        let scope = ctx.scope;
         let out = main.binary_frontier::<_, VecBuilder<U>, _, _, _, _>(
             side_stream,
             Pipeline,
             Pipeline,
             &handle.name,
-            move |cap, _info| {
+            move |cap, info| {
+                let activator = scope.activator_for(Rc::clone(&info.address));
                 let fail = move |message: String| {
                     let operator = name.clone();
                     JobContext::fail(&failure, WeirError::Operator { operator, message });
@@ -219,9 +379,17 @@ impl<'s, T: Data> DataStream<'s, T> {
                     };
                     follow(&mut held.cap, time);
                     if side_frontier.is_empty() {
-                        if let Some((cap, out)) = held.release() {
+                        held.release();
+                        let out = held.map_pending(RELEASE_SLICE);
+                        if let (Some(cap), false) = (held.cap.as_ref(), out.is_empty()) {
                             produced += out.len();
-                            output.session(&cap).give_iterator(out.into_iter());
+                            output.session(cap).give_iterator(out.into_iter());
+                        }
+                        if held.pending.is_empty() {
+                            // Everything cached is out: the held epoch may pass.
+                            held.cap = None;
+                        } else {
+                            activator.activate();
                         }
                     }
                     metrics.add_out(produced);
@@ -241,6 +409,10 @@ struct HeldMain<S, St, T, U, I, F, E> {
     fail: E,
     state: Option<St>,
     cache: DataCache<Vec<T>>,
+    /// Cached records still to map once the state exists, in arrival order.
+    pending: VecDeque<T>,
+    /// How many records one call of `f` on pending records gets.
+    pieces: Pieces,
     failed: bool,
     _out: std::marker::PhantomData<U>,
 }
@@ -263,6 +435,8 @@ where
             cache: DataCache::new(DEFAULT_CACHE_BUDGET, |batch: &Vec<T>| {
                 std::mem::size_of_val(batch.as_slice()).max(1)
             }),
+            pending: VecDeque::new(),
+            pieces: Pieces::new(),
             failed: false,
             _out: std::marker::PhantomData,
         }
@@ -274,12 +448,17 @@ where
         self.init = None;
     }
 
-    /// A main batch: mapped at once if the state exists, else cached.
+    /// A main batch: mapped at once if the state exists (and no cached records wait before
+    /// it), else cached.
     fn receive(&mut self, batch: Vec<T>) -> Option<Vec<U>> {
         if self.failed {
             return None;
         }
         if self.state.is_some() {
+            if !self.pending.is_empty() {
+                self.pending.extend(batch);
+                return None;
+            }
             return self.map(batch);
         }
         if let Err(e) = self.cache.push(batch) {
@@ -302,33 +481,41 @@ where
     fn give_up(&mut self, message: String) {
         self.failed = true;
         self.cap = None;
+        self.pending.clear();
         (self.fail)(message);
     }
 
-    /// Once the side input is complete: builds the state and maps the cached batches, all
-    /// under the held capability, which is then dropped.
-    fn release(&mut self) -> Option<(Capability<Epoch>, Vec<U>)> {
-        let init = self.init.take()?;
+    /// Once the side input is complete (the first time): builds the state and queues the
+    /// cached batches for [`HeldMain::map_pending`], which maps them under the held
+    /// capability.
+    fn release(&mut self) {
+        let Some(init) = self.init.take() else {
+            return;
+        };
         match init(std::mem::take(&mut self.side)) {
             Ok(state) => self.state = Some(state),
-            Err(message) => {
-                self.give_up(message);
-                return None;
-            }
+            Err(message) => return self.give_up(message),
         }
-        let mut cached = Vec::new();
-        if let Err(e) = self.cache.drain(|batch| cached.push(batch)) {
+        let pending = &mut self.pending;
+        if let Err(e) = self.cache.drain(|batch| pending.extend(batch)) {
             self.give_up(e.to_string());
-            return None;
         }
+    }
+
+    /// Maps pending (cached) records in pieces for about `slice`, and returns the outputs.
+    fn map_pending(&mut self, slice: Duration) -> Vec<U> {
         let mut out = Vec::new();
-        for batch in cached {
-            match self.map(batch) {
-                Some(mapped) => out.extend(mapped),
-                None => return None,
-            }
+        let Some(state) = self.state.as_mut() else {
+            return out;
+        };
+        let f = &mut self.f;
+        let deadline = Instant::now() + slice;
+        let result = self
+            .pieces
+            .map(&mut self.pending, deadline, &mut out, |piece| f(state, piece));
+        if let Err(message) = result {
+            self.give_up(message);
         }
-        let cap = self.cap.take()?;
-        Some((cap, out))
+        out
     }
 }

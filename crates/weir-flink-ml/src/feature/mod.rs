@@ -20,11 +20,53 @@ macro_rules! stage_modules {
 stage_modules! {
     standard_scaler,
     // stages of group A
+    min_max_scaler,
+    max_abs_scaler,
+    robust_scaler,
+    imputer,
+    k_bins_discretizer,
+    variance_threshold_selector,
+    univariate_feature_selector,
+    vector_indexer,
+    idf,
     // stages of group B
+    vector_assembler,
+    binarizer,
+    bucketizer,
+    dct,
+    elementwise_product,
+    interaction,
+    normalizer,
+    polynomial_expansion,
+    vector_slicer,
+    feature_hasher,
     // stages of group C
 }
 
 pub use standard_scaler::{StandardScaler, StandardScalerModel, StandardScalerModelData};
 // re-exports of group A
+pub use idf::{IDFModel, IDFModelData, IDF};
+pub use imputer::{Imputer, ImputerModel, ImputerModelData};
+pub use k_bins_discretizer::{KBinsDiscretizer, KBinsDiscretizerModel, KBinsDiscretizerModelData};
+pub use max_abs_scaler::{MaxAbsScaler, MaxAbsScalerModel, MaxAbsScalerModelData};
+pub use min_max_scaler::{MinMaxScaler, MinMaxScalerModel, MinMaxScalerModelData};
+pub use robust_scaler::{QuantileSummary, RobustScaler, RobustScalerModel, RobustScalerModelData};
+pub use univariate_feature_selector::{
+    UnivariateFeatureSelector, UnivariateFeatureSelectorModel, UnivariateFeatureSelectorModelData,
+};
+pub use variance_threshold_selector::{
+    VarianceThresholdSelector, VarianceThresholdSelectorModel, VarianceThresholdSelectorModelData,
+};
+pub use vector_indexer::{VectorIndexer, VectorIndexerModel, VectorIndexerModelData};
 // re-exports of group B
+pub use vector_assembler::VectorAssembler;
+pub use binarizer::Binarizer;
+pub use bucketizer::Bucketizer;
+pub use dct::DCT;
+pub use elementwise_product::{ElementwiseProduct, VectorValue};
+pub use interaction::Interaction;
+pub use normalizer::Normalizer;
+pub use polynomial_expansion::PolynomialExpansion;
+pub use vector_slicer::VectorSlicer;
+pub use feature_hasher::FeatureHasher;
 // re-exports of group C

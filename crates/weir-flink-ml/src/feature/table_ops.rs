@@ -25,7 +25,9 @@ pub(crate) fn one_input<'s>(
 }
 
 /// A transformer's operator: `f` turns every input batch into an output batch in `schema`.
-/// An `Err` fails the job, naming the operator (Flink's transformers throw).
+/// An `Err` fails the job, naming the operator (Flink's transformers throw). Batches are
+/// mapped as they arrive (`try_map_chunks`: no wait for their epoch to complete, and the
+/// outputs go downstream a few at a time).
 pub(crate) fn map_batches<'s>(
     job: &Job<'s>,
     stage: &(impl Stage + ?Sized),
@@ -36,7 +38,7 @@ pub(crate) fn map_batches<'s>(
     let name = job.unique_name(stage.short_name());
     let stream = input
         .stream
-        .try_map_batch(name, move |batches: Vec<RowBatch>| {
+        .try_map_chunks(name, move |batches: Vec<RowBatch>| {
             batches
                 .into_iter()
                 .map(&mut f)

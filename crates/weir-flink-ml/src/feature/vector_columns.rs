@@ -28,6 +28,8 @@ pub(crate) enum VectorColumnBuilder {
         values: Vec<f64>,
     },
     /// Sparse vectors.
+    // For stages that output sparse vectors (none of the stages built so far does).
+    #[allow(dead_code)]
     Sparse(Vec<SparseVector>),
 }
 
@@ -41,6 +43,7 @@ impl VectorColumnBuilder {
     }
 
     /// A sparse column.
+    #[allow(dead_code)]
     pub(crate) fn sparse(rows: usize) -> Self {
         VectorColumnBuilder::Sparse(Vec::with_capacity(rows))
     }
@@ -58,6 +61,7 @@ impl VectorColumnBuilder {
     }
 
     /// Appends a sparse vector.
+    #[allow(dead_code)]
     pub(crate) fn push_sparse(&mut self, v: SparseVector) {
         match self {
             VectorColumnBuilder::Sparse(c) => c.push(v),

@@ -1,7 +1,9 @@
 //! A batch of rows stored column by column: the record type that flows through a table's
 //! dataflow stream.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value as Json};
 
 use super::column::Column;
@@ -10,28 +12,70 @@ use super::value::{short, Value};
 use crate::error::MlError;
 
 /// Rows of a table, column by column (in the table's schema order).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// The columns are shared between clones and copied on write: a stream that feeds several
+/// operators (a table fitted and transformed in one job) hands each a clone of every batch,
+/// and those clones cost a reference count, not a copy of the rows. Changing a batch
+/// ([`RowBatch::with_column`], [`RowBatch::push_row`], [`RowBatch::append`]) copies the
+/// columns only while another clone still holds them.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RowBatch {
     rows: usize,
+    columns: Arc<Vec<Column>>,
+}
+
+/// The serialised form of a batch (as `#[derive(Serialize)]` of `{rows, columns}` gives).
+#[derive(Serialize)]
+#[serde(rename = "RowBatch")]
+struct BatchRef<'a> {
+    rows: usize,
+    columns: &'a [Column],
+}
+
+/// What [`BatchRef`] deserialises into.
+#[derive(Deserialize)]
+#[serde(rename = "RowBatch")]
+struct BatchOwned {
+    rows: usize,
     columns: Vec<Column>,
+}
+
+impl Serialize for RowBatch {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        BatchRef {
+            rows: self.rows,
+            columns: &self.columns,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RowBatch {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let BatchOwned { rows, columns } = BatchOwned::deserialize(deserializer)?;
+        Ok(RowBatch::new(rows, columns))
+    }
 }
 
 impl RowBatch {
     /// A batch of `rows` rows from columns of that length.
     pub fn new(rows: usize, columns: Vec<Column>) -> RowBatch {
-        RowBatch { rows, columns }
+        RowBatch {
+            rows,
+            columns: Arc::new(columns),
+        }
     }
 
     /// An empty batch for `schema`.
     pub fn empty(schema: &Schema) -> RowBatch {
-        RowBatch {
-            rows: 0,
-            columns: schema
+        RowBatch::new(
+            0,
+            schema
                 .fields()
                 .iter()
                 .map(|f| Column::empty(f.data_type))
                 .collect(),
-        }
+        )
     }
 
     /// The number of rows.
@@ -49,14 +93,15 @@ impl RowBatch {
         &self.columns[i]
     }
 
-    /// Takes the columns out (to build an output batch without copying).
+    /// Takes the columns out (to build an output batch without copying; they are copied if
+    /// a clone of this batch still holds them).
     pub fn into_columns(self) -> Vec<Column> {
-        self.columns
+        Arc::try_unwrap(self.columns).unwrap_or_else(|shared| (*shared).clone())
     }
 
     /// This batch with `column` (of `rows()` rows) appended.
     pub fn with_column(mut self, column: Column) -> RowBatch {
-        self.columns.push(column);
+        Arc::make_mut(&mut self.columns).push(column);
         self
     }
 
@@ -69,7 +114,8 @@ impl RowBatch {
                 schema.len()
             )));
         }
-        for ((column, field), value) in self.columns.iter_mut().zip(schema.fields()).zip(row) {
+        let columns = Arc::make_mut(&mut self.columns);
+        for ((column, field), value) in columns.iter_mut().zip(schema.fields()).zip(row) {
             column
                 .push(self.rows, value)
                 .map_err(|e| MlError::Row(format!("column `{}`: {e}", field.name)))?;
@@ -95,6 +141,11 @@ impl RowBatch {
         let mut batches = Vec::new();
         let mut batch = RowBatch::empty(schema);
         for (i, row) in rows.into_iter().enumerate() {
+            // Dense vectors of one column have one size within a batch: a row whose vector
+            // sizes differ from the batch's starts a new batch (tables may mix sizes).
+            if batch.rows > 0 && !batch.same_vector_sizes(&row) {
+                batches.push(std::mem::replace(&mut batch, RowBatch::empty(schema)));
+            }
             batch
                 .push_row(schema, row)
                 .map_err(|e| MlError::Row(format!("row {i}: {e}")))?;
@@ -106,6 +157,14 @@ impl RowBatch {
             batches.push(batch);
         }
         Ok(batches)
+    }
+
+    /// Whether the dense vectors of `row` have the sizes of this batch's dense vector columns.
+    fn same_vector_sizes(&self, row: &[Value]) -> bool {
+        self.columns().iter().zip(row).all(|(column, value)| match (column, value) {
+            (Column::DenseVector { dim, .. }, Value::DenseVector(v)) => v.len() == *dim,
+            _ => true,
+        })
     }
 
     /// Rows given as JSON objects keyed by column name (missing columns are errors).
@@ -132,7 +191,7 @@ impl RowBatch {
     /// Row `i` as a JSON object keyed by column name.
     pub fn json_row(&self, schema: &Schema, i: usize) -> Json {
         let mut object = Map::new();
-        for (field, column) in schema.fields().iter().zip(&self.columns) {
+        for (field, column) in schema.fields().iter().zip(self.columns.iter()) {
             object.insert(field.name.clone(), column.value(i).to_json());
         }
         Json::Object(object)
@@ -147,10 +206,12 @@ impl RowBatch {
                 self.columns.len()
             )));
         }
-        for (a, b) in self.columns.iter_mut().zip(other.columns) {
+        let other_rows = other.rows;
+        let columns = Arc::make_mut(&mut self.columns);
+        for (a, b) in columns.iter_mut().zip(other.into_columns()) {
             a.append(self.rows, b).map_err(MlError::Row)?;
         }
-        self.rows += other.rows;
+        self.rows += other_rows;
         Ok(())
     }
 
