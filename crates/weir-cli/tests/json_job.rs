@@ -101,7 +101,18 @@ fn a_json_pipeline_is_fitted_saved_loaded_and_explained() {
     .unwrap();
     let weir_bin = env!("CARGO_BIN_EXE_weir");
     let (ok, text) = weir(
-        &["launch", "-n", "2", "-w", "1", "--", weir_bin, "run", "fit2.json", "--quiet"],
+        &[
+            "launch",
+            "-n",
+            "2",
+            "-w",
+            "1",
+            "--",
+            weir_bin,
+            "run",
+            "fit2.json",
+            "--quiet",
+        ],
         dir.path(),
     );
     assert!(ok, "{text}");

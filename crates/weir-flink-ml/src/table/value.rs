@@ -161,7 +161,10 @@ fn sparse(json: &Json) -> Option<Result<SparseVector, String>> {
 pub(crate) fn short(json: &Json) -> String {
     let text = json.to_string();
     if text.len() > 60 {
-        let end = (0..=60).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let end = (0..=60)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         format!("{}…", &text[..end])
     } else {
         text
