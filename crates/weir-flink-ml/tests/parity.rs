@@ -64,7 +64,10 @@ fn cases(stage: &str) -> Vec<Case> {
             expected: c["expected"].as_array().unwrap().clone(),
             tolerance: c.get("tolerance").and_then(Json::as_f64).unwrap_or(1e-9),
             model_data: c.get("modelData").map(|m| {
-                (parse_schema(&m["schema"]), m["rows"].as_array().unwrap().clone())
+                (
+                    parse_schema(&m["schema"]),
+                    m["rows"].as_array().unwrap().clone(),
+                )
             }),
         })
         .collect()
@@ -262,7 +265,6 @@ macro_rules! parity_tests {
 
 parity_tests! {
     standard_scaler => "StandardScaler",
-    // stages of group A
     min_max_scaler => "MinMaxScaler",
     max_abs_scaler => "MaxAbsScaler",
     robust_scaler => "RobustScaler",
@@ -272,7 +274,6 @@ parity_tests! {
     univariate_feature_selector => "UnivariateFeatureSelector",
     vector_indexer => "VectorIndexer",
     idf => "IDF",
-    // stages of group B
     vector_assembler => "VectorAssembler",
     binarizer => "Binarizer",
     bucketizer => "Bucketizer",
@@ -283,5 +284,12 @@ parity_tests! {
     polynomial_expansion => "PolynomialExpansion",
     vector_slicer => "VectorSlicer",
     feature_hasher => "FeatureHasher",
-    // stages of group C
+    tokenizer => "Tokenizer",
+    regex_tokenizer => "RegexTokenizer",
+    ngram => "NGram",
+    stop_words_remover => "StopWordsRemover",
+    hashing_tf => "HashingTF",
+    count_vectorizer => "CountVectorizer",
+    string_indexer => "StringIndexer",
+    one_hot_encoder => "OneHotEncoder",
 }

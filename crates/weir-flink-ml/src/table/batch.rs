@@ -161,10 +161,13 @@ impl RowBatch {
 
     /// Whether the dense vectors of `row` have the sizes of this batch's dense vector columns.
     fn same_vector_sizes(&self, row: &[Value]) -> bool {
-        self.columns().iter().zip(row).all(|(column, value)| match (column, value) {
-            (Column::DenseVector { dim, .. }, Value::DenseVector(v)) => v.len() == *dim,
-            _ => true,
-        })
+        self.columns()
+            .iter()
+            .zip(row)
+            .all(|(column, value)| match (column, value) {
+                (Column::DenseVector { dim, .. }, Value::DenseVector(v)) => v.len() == *dim,
+                _ => true,
+            })
     }
 
     /// Rows given as JSON objects keyed by column name (missing columns are errors).
