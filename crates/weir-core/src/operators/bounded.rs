@@ -121,72 +121,73 @@ impl<'s, T: Data> DataStream<'s, T> {
         let node = handle.node;
         let (failure, name) = (Rc::clone(&self.ctx.failure), handle.name.clone());
         let scope = self.ctx.scope;
-        let out = stream.unary::<VecBuilder<U>, _, _, _>(Pipeline, &handle.name, move |_cap, info| {
-            let activator = scope.activator_for(Rc::clone(&info.address));
-            // Records not mapped yet, each message's with a capability at its time.
-            let mut pending: VecDeque<(Capability<Epoch>, VecDeque<T>)> = VecDeque::new();
-            let mut pieces = Pieces::new();
-            let mut failed = false;
-            move |input, output| {
-                let _busy = metrics.busy_in(node);
-                let port = output.output_index();
-                let mut produced = 0;
-                let mut error = None;
-                input.for_each(|cap, data| {
-                    metrics.add_in(data.len());
-                    if failed || error.is_some() {
-                        data.clear();
-                        return;
-                    }
-                    let records = VecDeque::from(std::mem::take(data));
-                    match cap.retain_least(port) {
-                        Some(cap) => pending.push_back((cap, records)),
-                        // A message without a time (none in Weir's jobs): mapped at once.
-                        None => {
-                            let mut records = records;
-                            let mut out = Vec::new();
-                            let forever = Instant::now() + Duration::from_secs(1 << 30);
-                            match pieces.map(&mut records, forever, &mut out, &mut f) {
-                                Ok(()) => {
-                                    produced += out.len();
-                                    output.session(&cap).give_iterator(out.into_iter());
+        let out =
+            stream.unary::<VecBuilder<U>, _, _, _>(Pipeline, &handle.name, move |_cap, info| {
+                let activator = scope.activator_for(Rc::clone(&info.address));
+                // Records not mapped yet, each message's with a capability at its time.
+                let mut pending: VecDeque<(Capability<Epoch>, VecDeque<T>)> = VecDeque::new();
+                let mut pieces = Pieces::new();
+                let mut failed = false;
+                move |input, output| {
+                    let _busy = metrics.busy_in(node);
+                    let port = output.output_index();
+                    let mut produced = 0;
+                    let mut error = None;
+                    input.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        if failed || error.is_some() {
+                            data.clear();
+                            return;
+                        }
+                        let records = VecDeque::from(std::mem::take(data));
+                        match cap.retain_least(port) {
+                            Some(cap) => pending.push_back((cap, records)),
+                            // A message without a time (none in Weir's jobs): mapped at once.
+                            None => {
+                                let mut records = records;
+                                let mut out = Vec::new();
+                                let forever = Instant::now() + Duration::from_secs(1 << 30);
+                                match pieces.map(&mut records, forever, &mut out, &mut f) {
+                                    Ok(()) => {
+                                        produced += out.len();
+                                        output.session(&cap).give_iterator(out.into_iter());
+                                    }
+                                    Err(e) => error = Some(e),
                                 }
-                                Err(e) => error = Some(e),
                             }
                         }
+                    });
+                    let deadline = Instant::now() + RELEASE_SLICE;
+                    while error.is_none() && !failed {
+                        let Some((cap, records)) = pending.front_mut() else {
+                            break;
+                        };
+                        let mut out = Vec::new();
+                        let result = pieces.map(records, deadline, &mut out, &mut f);
+                        if !out.is_empty() {
+                            produced += out.len();
+                            output.session(&*cap).give_iterator(out.into_iter());
+                        }
+                        if let Err(e) = result {
+                            error = Some(e);
+                        } else if records.is_empty() {
+                            pending.pop_front();
+                        } else {
+                            break;
+                        }
                     }
-                });
-                let deadline = Instant::now() + RELEASE_SLICE;
-                while error.is_none() && !failed {
-                    let Some((cap, records)) = pending.front_mut() else {
-                        break;
-                    };
-                    let mut out = Vec::new();
-                    let result = pieces.map(records, deadline, &mut out, &mut f);
-                    if !out.is_empty() {
-                        produced += out.len();
-                        output.session(&*cap).give_iterator(out.into_iter());
+                    if let Some(message) = error {
+                        failed = true;
+                        pending.clear();
+                        let operator = name.clone();
+                        JobContext::fail(&failure, WeirError::Operator { operator, message });
                     }
-                    if let Err(e) = result {
-                        error = Some(e);
-                    } else if records.is_empty() {
-                        pending.pop_front();
-                    } else {
-                        break;
+                    metrics.add_out(produced);
+                    if !pending.is_empty() {
+                        activator.activate();
                     }
                 }
-                if let Some(message) = error {
-                    failed = true;
-                    pending.clear();
-                    let operator = name.clone();
-                    JobContext::fail(&failure, WeirError::Operator { operator, message });
-                }
-                metrics.add_out(produced);
-                if !pending.is_empty() {
-                    activator.activate();
-                }
-            }
-        });
+            });
         DataStream::from_parts(Rc::clone(&self.ctx), out, handle.node, handle.placement)
     }
 
@@ -512,7 +513,9 @@ where
         let deadline = Instant::now() + slice;
         let result = self
             .pieces
-            .map(&mut self.pending, deadline, &mut out, |piece| f(state, piece));
+            .map(&mut self.pending, deadline, &mut out, |piece| {
+                f(state, piece)
+            });
         if let Err(message) = result {
             self.give_up(message);
         }
