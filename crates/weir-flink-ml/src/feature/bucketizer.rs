@@ -5,10 +5,10 @@ use std::cmp::Ordering;
 
 use weir_core::Job;
 
-use super::stage_macros::stage;
+use super::stage_macros::{stage, stage_basics};
 use super::table_ops::{map_batches, one_input};
 use super::vector_assembler::{retain_rows, Invalid};
-use crate::api::{Stage, StageKind};
+use crate::api::{Stage};
 use crate::error::MlError;
 use crate::param::shared::{HANDLE_INVALID, INPUT_COLS, OUTPUT_COLS};
 use crate::param::{Param, ParamType, Validator, WithParams};
@@ -180,15 +180,7 @@ fn check_splits(splits_array: &[Vec<f64>]) -> Result<(), MlError> {
 }
 
 impl Stage for Bucketizer {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Transformer
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Transformer);
 
     fn transform<'s>(
         &self,

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
 use super::min_max_scaler::{copy_existing_params, ModelRow};
-use super::stage_macros::{model, model_data_methods, stage};
+use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::string_indexer::java_hash_map_order;
-use super::table_ops::{fit_aggregate, map_with_model, one_input};
-use crate::api::{Fitted, Stage, StageKind};
+use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};
 use crate::param::{Param, ParamType, Validator, WithParams};
@@ -243,15 +243,7 @@ impl Vocabulary {
 }
 
 impl Stage for CountVectorizer {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Estimator
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Estimator);
 
     fn fit<'s>(&self, job: &mut Job<'s>, inputs: Vec<Table<'s>>) -> Result<Fitted<'s>, MlError> {
         let input = one_input(self, inputs)?;
@@ -371,15 +363,7 @@ impl Counting {
 }
 
 impl Stage for CountVectorizerModel {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Model
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Model);
 
     model_data_methods!();
 
@@ -387,12 +371,9 @@ impl Stage for CountVectorizerModel {
         &self,
         job: &mut Job<'s>,
         inputs: Vec<Table<'s>>,
-        mut model_data: Vec<Table<'s>>,
+        model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
-        let input = one_input(self, inputs)?;
-        let model_data = model_data
-            .pop()
-            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
         let name = self.get(&INPUT_COL)?;
         let column =
             input

@@ -5,10 +5,10 @@ use std::f64::consts::PI;
 
 use weir_core::Job;
 
-use super::stage_macros::stage;
+use super::stage_macros::{stage, stage_basics};
 use super::table_ops::one_input;
 use super::vector_assembler::{flat_map_batches, split_runs};
-use crate::api::{Stage, StageKind};
+use crate::api::{Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};
 use crate::param::{Param, ParamType, Validator, WithParams};
@@ -217,15 +217,7 @@ impl Dct {
 }
 
 impl Stage for DCT {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Transformer
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Transformer);
 
     fn transform<'s>(
         &self,

@@ -4,9 +4,9 @@
 use serde_json::{json, Value as Json};
 use weir_core::Job;
 
-use super::stage_macros::stage;
+use super::stage_macros::{stage, stage_basics};
 use super::table_ops::{map_batches, one_input};
-use crate::api::{Stage, StageKind};
+use crate::api::{Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};
 use crate::param::{vector_param, Param, ParamType, ParamValue, Validator, WithParams};
@@ -197,15 +197,7 @@ impl Scaling {
 }
 
 impl Stage for ElementwiseProduct {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Transformer
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Transformer);
 
     fn transform<'s>(
         &self,

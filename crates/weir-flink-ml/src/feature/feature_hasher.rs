@@ -5,9 +5,9 @@ use std::io::Write;
 
 use weir_core::Job;
 
-use super::stage_macros::stage;
+use super::stage_macros::{stage, stage_basics};
 use super::table_ops::{map_batches, one_input};
-use crate::api::{Stage, StageKind};
+use crate::api::{Stage};
 use crate::error::MlError;
 use crate::param::shared::{CATEGORICAL_COLS, INPUT_COLS, NUM_FEATURES, OUTPUT_COL};
 use crate::param::WithParams;
@@ -313,15 +313,7 @@ impl Hasher {
 }
 
 impl Stage for FeatureHasher {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Transformer
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Transformer);
 
     fn transform<'s>(
         &self,

@@ -8,9 +8,9 @@ use weir_core::Job;
 
 use super::min_max_scaler::{copy_existing_params, java_min, ModelRow};
 use super::robust_scaler::QuantileSummary;
-use super::stage_macros::{model, model_data_methods, stage};
-use super::table_ops::{fit_aggregate, map_with_model, one_input};
-use crate::api::{Fitted, Stage, StageKind};
+use super::stage_macros::{model, model_data_methods, stage, stage_basics};
+use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COLS, OUTPUT_COLS, RELATIVE_ERROR};
 use crate::param::{Param, ParamType, Validator, WithParams};
@@ -425,15 +425,7 @@ fn columns_of(
 const NUMERIC: &[DataType] = &[DataType::Double, DataType::Long, DataType::String];
 
 impl Stage for Imputer {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Estimator
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Estimator);
 
     fn fit<'s>(&self, job: &mut Job<'s>, inputs: Vec<Table<'s>>) -> Result<Fitted<'s>, MlError> {
         let input = one_input(self, inputs)?;
@@ -472,15 +464,7 @@ impl Stage for Imputer {
 }
 
 impl Stage for ImputerModel {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Model
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Model);
 
     model_data_methods!();
 
@@ -488,12 +472,9 @@ impl Stage for ImputerModel {
         &self,
         job: &mut Job<'s>,
         inputs: Vec<Table<'s>>,
-        mut model_data: Vec<Table<'s>>,
+        model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
-        let input = one_input(self, inputs)?;
-        let model_data = model_data
-            .pop()
-            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
         let (input_cols, output_cols) = columns_of("ImputerModel", &self.params)?;
         let indices = input_cols
             .iter()

@@ -12,10 +12,10 @@ use super::min_max_scaler::{
     copy_existing_params, dense_rows, first_size, java_max, java_min, ModelRow,
 };
 use super::robust_scaler::java_compare;
-use super::stage_macros::{model, model_data_methods, stage};
-use super::table_ops::{fit_aggregate, map_with_model, one_input};
+use super::stage_macros::{model, model_data_methods, stage, stage_basics};
+use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_columns::VectorColumnBuilder;
-use crate::api::{Fitted, Stage, StageKind};
+use crate::api::{Fitted, Stage};
 use crate::benchmark::{java_string_hash, JavaRandom};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};
@@ -553,15 +553,7 @@ fn find_bin(edges: &[f64], x: f64) -> f64 {
 }
 
 impl Stage for KBinsDiscretizer {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Estimator
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Estimator);
 
     fn fit<'s>(&self, job: &mut Job<'s>, inputs: Vec<Table<'s>>) -> Result<Fitted<'s>, MlError> {
         let input = one_input(self, inputs)?;
@@ -598,15 +590,7 @@ impl Stage for KBinsDiscretizer {
 }
 
 impl Stage for KBinsDiscretizerModel {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Model
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Model);
 
     model_data_methods!();
 
@@ -614,12 +598,9 @@ impl Stage for KBinsDiscretizerModel {
         &self,
         job: &mut Job<'s>,
         inputs: Vec<Table<'s>>,
-        mut model_data: Vec<Table<'s>>,
+        model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
-        let input = one_input(self, inputs)?;
-        let model_data = model_data
-            .pop()
-            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
         let column = input.schema.typed_index(
             "KBinsDiscretizerModel",
             &self.get(&INPUT_COL)?,

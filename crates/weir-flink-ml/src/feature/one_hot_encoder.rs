@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
 use super::min_max_scaler::copy_existing_params;
-use super::stage_macros::{model, model_data_methods, stage};
-use super::table_ops::{fit_aggregate, map_with_model, one_input};
-use crate::api::{Fitted, Stage, StageKind};
+use super::stage_macros::{model, model_data_methods, stage, stage_basics};
+use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{HANDLE_INVALID, INPUT_COLS, OUTPUT_COLS};
 use crate::param::{Param, ParamMap, ParamType, Validator, WithParams};
@@ -190,15 +190,7 @@ fn check_params(stage: &str, params: &ParamMap) -> Result<(Vec<String>, Vec<Stri
 }
 
 impl Stage for OneHotEncoder {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Estimator
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Estimator);
 
     fn fit<'s>(&self, job: &mut Job<'s>, inputs: Vec<Table<'s>>) -> Result<Fitted<'s>, MlError> {
         let input = one_input(self, inputs)?;
@@ -268,15 +260,7 @@ impl Stage for OneHotEncoder {
 }
 
 impl Stage for OneHotEncoderModel {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Model
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Model);
 
     model_data_methods!();
 
@@ -284,12 +268,9 @@ impl Stage for OneHotEncoderModel {
         &self,
         job: &mut Job<'s>,
         inputs: Vec<Table<'s>>,
-        mut model_data: Vec<Table<'s>>,
+        model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
-        let input = one_input(self, inputs)?;
-        let model_data = model_data
-            .pop()
-            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
         let (cols, out_cols) = check_params("OneHotEncoderModel", &self.params)?;
         let mut columns = Vec::with_capacity(cols.len());
         for name in cols {

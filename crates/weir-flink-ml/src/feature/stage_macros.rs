@@ -122,4 +122,20 @@ macro_rules! model_data_methods {
     };
 }
 
-pub(crate) use {model, model_data_methods, stage};
+/// The identity methods of `Stage` every stage shares: `stage_basics!(Model);` inside an
+/// `impl Stage for ...` gives `class_name` (the type's `CLASS`), `kind` and `clone_stage`.
+macro_rules! stage_basics {
+    ($kind:ident) => {
+        fn class_name(&self) -> &'static str {
+            Self::CLASS
+        }
+        fn kind(&self) -> $crate::api::StageKind {
+            $crate::api::StageKind::$kind
+        }
+        fn clone_stage(&self) -> Box<dyn $crate::api::Stage> {
+            Box::new(self.clone())
+        }
+    };
+}
+
+pub(crate) use {model, model_data_methods, stage, stage_basics};

@@ -12,9 +12,9 @@
 use rustc_hash::FxHashSet;
 use weir_core::Job;
 
-use super::stage_macros::stage;
+use super::stage_macros::{stage, stage_basics};
 use super::table_ops::{map_batches, one_input};
-use crate::api::{Stage, StageKind};
+use crate::api::{Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COLS, OUTPUT_COLS};
 use crate::param::{Param, ParamType, Validator, WithParams};
@@ -485,15 +485,7 @@ impl Removing {
 }
 
 impl Stage for StopWordsRemover {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Transformer
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Transformer);
 
     fn transform<'s>(
         &self,

@@ -27,10 +27,10 @@ use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
 use super::min_max_scaler::copy_existing_params;
-use super::stage_macros::{model, model_data_methods, stage};
-use super::table_ops::{fit_aggregate, map_with_model, one_input};
+use super::stage_macros::{model, model_data_methods, stage, stage_basics};
+use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_assembler::{retain_rows, Invalid};
-use crate::api::{Fitted, Stage, StageKind};
+use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{HANDLE_INVALID, INPUT_COLS, OUTPUT_COLS};
 use crate::param::{Param, ParamMap, ParamType, Validator, WithParams};
@@ -399,15 +399,7 @@ fn columns_of(stage: &str, params: &ParamMap) -> Result<(Vec<String>, Vec<String
 }
 
 impl Stage for StringIndexer {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Estimator
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Estimator);
 
     fn fit<'s>(&self, job: &mut Job<'s>, inputs: Vec<Table<'s>>) -> Result<Fitted<'s>, MlError> {
         let input = one_input(self, inputs)?;
@@ -571,15 +563,7 @@ impl Indexing {
 }
 
 impl Stage for StringIndexerModel {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Model
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Model);
 
     model_data_methods!();
 
@@ -587,12 +571,9 @@ impl Stage for StringIndexerModel {
         &self,
         job: &mut Job<'s>,
         inputs: Vec<Table<'s>>,
-        mut model_data: Vec<Table<'s>>,
+        model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
-        let input = one_input(self, inputs)?;
-        let model_data = model_data
-            .pop()
-            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
         let (cols, out_cols) = columns_of("StringIndexerModel", &self.params)?;
         let invalid = Invalid::parse("StringIndexerModel", &self.get(&HANDLE_INVALID)?)?;
         let mut columns = Vec::with_capacity(cols.len());
@@ -643,15 +624,7 @@ impl Stage for StringIndexerModel {
 }
 
 impl Stage for IndexToStringModel {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Model
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Model);
 
     model_data_methods!();
 
@@ -659,12 +632,9 @@ impl Stage for IndexToStringModel {
         &self,
         job: &mut Job<'s>,
         inputs: Vec<Table<'s>>,
-        mut model_data: Vec<Table<'s>>,
+        model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
-        let input = one_input(self, inputs)?;
-        let model_data = model_data
-            .pop()
-            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
         let (cols, out_cols) = columns_of("IndexToStringModel", &self.params)?;
         let mut columns = Vec::with_capacity(cols.len());
         for name in cols {

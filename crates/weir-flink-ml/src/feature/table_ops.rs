@@ -24,6 +24,19 @@ pub(crate) fn one_input<'s>(
     Ok(inputs.remove(0))
 }
 
+/// A model's one input table and its one model data table, or an error naming the stage.
+pub(crate) fn one_input_with_model<'s>(
+    stage: &(impl Stage + ?Sized),
+    inputs: Vec<Table<'s>>,
+    mut model_data: Vec<Table<'s>>,
+) -> Result<(Table<'s>, Table<'s>), MlError> {
+    let input = one_input(stage, inputs)?;
+    let data = model_data
+        .pop()
+        .ok_or_else(|| MlError::NoModelData(stage.short_name().into()))?;
+    Ok((input, data))
+}
+
 /// A transformer's operator: `f` turns every input batch into an output batch in `schema`.
 /// An `Err` fails the job, naming the operator (Flink's transformers throw). Batches are
 /// mapped as they arrive (`try_map_chunks`: no wait for their epoch to complete, and the

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
 use super::min_max_scaler::{copy_existing_params, ModelRow};
-use super::stage_macros::{model, model_data_methods, stage};
-use super::table_ops::{fit_aggregate, map_with_model, one_input};
+use super::stage_macros::{model, model_data_methods, stage, stage_basics};
+use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_columns::VectorColumnBuilder;
-use crate::api::{Fitted, Stage, StageKind};
+use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};
 use crate::param::{Param, ParamType, Validator, WithParams};
@@ -299,15 +299,7 @@ impl Sums {
 }
 
 impl Stage for VarianceThresholdSelector {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Estimator
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Estimator);
 
     fn fit<'s>(&self, job: &mut Job<'s>, inputs: Vec<Table<'s>>) -> Result<Fitted<'s>, MlError> {
         let input = one_input(self, inputs)?;
@@ -337,15 +329,7 @@ impl Stage for VarianceThresholdSelector {
 }
 
 impl Stage for VarianceThresholdSelectorModel {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Model
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Model);
 
     model_data_methods!();
 
@@ -353,12 +337,9 @@ impl Stage for VarianceThresholdSelectorModel {
         &self,
         job: &mut Job<'s>,
         inputs: Vec<Table<'s>>,
-        mut model_data: Vec<Table<'s>>,
+        model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
-        let input = one_input(self, inputs)?;
-        let model_data = model_data
-            .pop()
-            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
         let input_col = self.get(&INPUT_COL)?;
         let column = input.schema.typed_index(
             "VarianceThresholdSelectorModel",

@@ -5,9 +5,9 @@
 
 use weir_core::Job;
 
-use super::stage_macros::stage;
+use super::stage_macros::{stage, stage_basics};
 use super::table_ops::one_input;
-use crate::api::{Stage, StageKind};
+use crate::api::{Stage};
 use crate::error::MlError;
 use crate::param::shared::{HANDLE_INVALID, INPUT_COLS, OUTPUT_COL};
 use crate::param::{Param, ParamType, Validator, WithParams};
@@ -508,15 +508,7 @@ impl Assembler {
 }
 
 impl Stage for VectorAssembler {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Transformer
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Transformer);
 
     fn transform<'s>(
         &self,

@@ -9,9 +9,9 @@ use weir_core::Job;
 use super::k_bins_discretizer::java_binary_search;
 use super::min_max_scaler::{copy_existing_params, dense_rows, first_size, ModelRow};
 use super::robust_scaler::java_compare;
-use super::stage_macros::{model, model_data_methods, stage};
-use super::table_ops::{fit_aggregate, map_with_model, one_input};
-use crate::api::{Fitted, Stage, StageKind};
+use super::stage_macros::{model, model_data_methods, stage, stage_basics};
+use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{HANDLE_INVALID, INPUT_COL, OUTPUT_COL};
 use crate::param::{Param, ParamType, Validator, WithParams};
@@ -255,15 +255,7 @@ impl Distinct {
 }
 
 impl Stage for VectorIndexer {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Estimator
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Estimator);
 
     fn fit<'s>(&self, job: &mut Job<'s>, inputs: Vec<Table<'s>>) -> Result<Fitted<'s>, MlError> {
         let input = one_input(self, inputs)?;
@@ -482,15 +474,7 @@ fn filter_rows(batch: RowBatch, keep: &[bool]) -> RowBatch {
 }
 
 impl Stage for VectorIndexerModel {
-    fn class_name(&self) -> &'static str {
-        Self::CLASS
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::Model
-    }
-    fn clone_stage(&self) -> Box<dyn Stage> {
-        Box::new(self.clone())
-    }
+    stage_basics!(Model);
 
     model_data_methods!();
 
@@ -498,12 +482,9 @@ impl Stage for VectorIndexerModel {
         &self,
         job: &mut Job<'s>,
         inputs: Vec<Table<'s>>,
-        mut model_data: Vec<Table<'s>>,
+        model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
-        let input = one_input(self, inputs)?;
-        let model_data = model_data
-            .pop()
-            .ok_or_else(|| MlError::NoModelData(self.short_name().into()))?;
+        let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
         let column = input.schema.typed_index(
             "VectorIndexerModel",
             &self.get(&INPUT_COL)?,
