@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::min_max_scaler::{copy_existing_params, ModelRow};
+use super::model_row::ModelRow;
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::string_indexer::java_hash_map_order;
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
@@ -278,7 +278,7 @@ impl Stage for CountVectorizer {
             move |acc| Ok(acc.finish(min_df, max_df, vocabulary_size)?.to_batch()),
         );
         let mut model = CountVectorizerModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         Ok(Fitted {
             model: Box::new(model),
             model_data: vec![data],

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
 use super::max_abs_scaler::scale_column;
-use super::min_max_scaler::{copy_existing_params, dense_cell, ModelRow};
+use super::model_row::{dense_cell, ModelRow};
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use crate::api::{Fitted, Stage};
@@ -237,7 +237,7 @@ impl Stage for IDF {
         )?;
         let min_doc_freq = self.get(&MIN_DOC_FREQ)?;
         let mut model = IDFModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         let data = fit_aggregate(
             job,
             self,

@@ -6,7 +6,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::min_max_scaler::{copy_existing_params, java_min, ModelRow};
+use super::java_math::java_min;
+use super::model_row::ModelRow;
 use super::robust_scaler::QuantileSummary;
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
@@ -444,7 +445,7 @@ impl Stage for Imputer {
             strategy: self.get(&STRATEGY)?,
         };
         let mut model = ImputerModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         let (init, fold, finish) = (settings.clone(), settings.clone(), settings);
         let data = fit_aggregate(
             job,

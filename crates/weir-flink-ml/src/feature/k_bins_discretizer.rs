@@ -8,9 +8,9 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::min_max_scaler::{
-    copy_existing_params, dense_rows, first_size, java_max, java_min, ModelRow,
-};
+use super::java_math::{java_max, java_min};
+use super::model_row::ModelRow;
+use super::vector_columns::{dense_rows, first_size};
 use super::robust_scaler::java_compare;
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
@@ -570,7 +570,7 @@ impl Stage for KBinsDiscretizer {
             sub_samples: usize::try_from(self.get(&SUB_SAMPLES)?).unwrap_or(usize::MAX),
         };
         let mut model = KBinsDiscretizerModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         let mut random = JavaRandom::new(sampling_seed());
         let data = fit_aggregate(
             job,

@@ -4,7 +4,8 @@
 
 use weir_core::Job;
 
-use super::min_max_scaler::{dense_cell, java_max, ModelRow};
+use super::java_math::java_max;
+use super::model_row::{dense_cell, ModelRow};
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_columns::VectorColumnBuilder;

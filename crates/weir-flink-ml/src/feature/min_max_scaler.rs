@@ -7,14 +7,17 @@
 
 use weir_core::Job;
 
+use super::java_math::{java_max, java_min};
+use super::model_row::{dense_cell, ModelRow};
+use super::vector_columns::{dense_rows, first_size};
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_columns::VectorColumnBuilder;
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};
-use crate::param::{Param, ParamMap, ParamType, Validator, WithParams};
-use crate::table::{Column, DataType, RowBatch, Schema, Table, VectorRef};
+use crate::param::{Param, ParamType, Validator, WithParams};
+use crate::table::{DataType, RowBatch, Schema, Table};
 
 /// `min`: the lower bound of the output range.
 pub const MIN: Param<f64> = Param::new(
@@ -125,221 +128,6 @@ impl MinMaxScalerModelData {
             max_vector: row.vector("maxVector")?,
         })
     }
-}
-
-/// Java's `Math.min`: NaN if either is NaN, and `-0.0 < 0.0`.
-pub(crate) fn java_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a == b {
-        if a.is_sign_negative() {
-            a
-        } else {
-            b
-        }
-    } else if a < b {
-        a
-    } else {
-        b
-    }
-}
-
-/// Java's `Math.max`: NaN if either is NaN, and `0.0 > -0.0`.
-pub(crate) fn java_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a == b {
-        if a.is_sign_negative() {
-            b
-        } else {
-            a
-        }
-    } else if a > b {
-        a
-    } else {
-        b
-    }
-}
-
-/// Copies the values of the params `to` has from `from` (Flink's
-/// `ParamUtils.updateExistingParams(model, estimator.getParamMap())`: a model takes the
-/// estimator's values of the params it declares and ignores the others).
-pub(crate) fn copy_existing_params(from: &ParamMap, to: &mut ParamMap) -> Result<(), MlError> {
-    let values = from.to_json();
-    for spec in to.specs() {
-        if let Some(value) = values.get(spec.name) {
-            to.set_json(spec.name, value.clone())?;
-        }
-    }
-    Ok(())
-}
-
-/// A one-cell dense vector column.
-pub(crate) fn dense_cell(values: Vec<f64>) -> Column {
-    Column::DenseVector {
-        dim: values.len(),
-        values,
-    }
-}
-
-/// The single row of a model data table, read by column name straight from the columns (no
-/// JSON, so infinities and NaNs survive).
-pub(crate) struct ModelRow<'a> {
-    stage: &'static str,
-    schema: &'a Schema,
-    batch: &'a RowBatch,
-    row: usize,
-}
-
-impl<'a> ModelRow<'a> {
-    /// The one row of `batches`, or an error naming `stage` if there are none or several.
-    pub(crate) fn single(
-        stage: &'static str,
-        schema: &'a Schema,
-        batches: &'a [RowBatch],
-    ) -> Result<Self, String> {
-        let rows: usize = batches.iter().map(RowBatch::rows).sum();
-        match rows {
-            1 => {
-                let batch = batches.iter().find(|b| b.rows() == 1).expect("one row");
-                Ok(ModelRow {
-                    stage,
-                    schema,
-                    batch,
-                    row: 0,
-                })
-            }
-            0 => Err(format!(
-                "{stage}: the model data is empty (was the fit input empty?)"
-            )),
-            n => Err(format!("{stage}: expected one model data row, got {n}")),
-        }
-    }
-
-    /// The cell of column `name`.
-    pub(crate) fn column(&self, name: &str) -> Result<&'a Column, String> {
-        let i = self
-            .schema
-            .index_of(name)
-            .map_err(|e| format!("{}: model data: {e}", self.stage))?;
-        Ok(self.batch.column(i))
-    }
-
-    fn wrong(&self, name: &str, expected: &str) -> String {
-        format!(
-            "{}: model data column `{name}` must be {expected}",
-            self.stage
-        )
-    }
-
-    /// A vector (dense or sparse) cell, as a dense vector.
-    pub(crate) fn vector(&self, name: &str) -> Result<Vec<f64>, String> {
-        self.column(name)?
-            .vector(self.row)
-            .map(|v| v.to_dense())
-            .ok_or_else(|| self.wrong(name, "a vector"))
-    }
-
-    /// A number cell.
-    pub(crate) fn number(&self, name: &str) -> Result<f64, String> {
-        self.column(name)?
-            .number(self.row)
-            .ok_or_else(|| self.wrong(name, "a number"))
-    }
-
-    /// A `Double[]` cell (a dense vector cell is accepted too).
-    pub(crate) fn doubles(&self, name: &str) -> Result<Vec<f64>, String> {
-        match self.column(name)? {
-            Column::DoubleArray(c) => Ok(c[self.row].clone()),
-            c => c
-                .vector(self.row)
-                .map(|v| v.to_dense())
-                .ok_or_else(|| self.wrong(name, "an array of numbers")),
-        }
-    }
-
-    /// A `String[]` cell.
-    pub(crate) fn strings(&self, name: &str) -> Result<Vec<String>, String> {
-        match self.column(name)? {
-            Column::StringArray(c) => Ok(c[self.row].clone()),
-            _ => Err(self.wrong(name, "an array of strings")),
-        }
-    }
-
-    /// A `DenseVector[]` cell.
-    pub(crate) fn vectors(&self, name: &str) -> Result<Vec<Vec<f64>>, String> {
-        match self.column(name)? {
-            Column::DenseVectorArray(c) => Ok(c[self.row].clone()),
-            _ => Err(self.wrong(name, "an array of dense vectors")),
-        }
-    }
-}
-
-/// Calls `f(row, values)` for every row of vector column `column` with the row as a dense
-/// slice of `dim` elements: dense cells are borrowed, sparse cells are spread into a scratch
-/// buffer (no allocation per row). Vectors of another size are an error naming `stage`.
-pub(crate) fn dense_rows(
-    stage: &str,
-    batch: &RowBatch,
-    column: usize,
-    dim: usize,
-    mut f: impl FnMut(usize, &[f64]) -> Result<(), String>,
-) -> Result<(), String> {
-    let col = batch.column(column);
-    let wrong_size =
-        |size: usize| format!("{stage}: the input vectors have {size} elements, expected {dim}");
-    match col {
-        Column::DenseVector { dim: d, values } => {
-            if batch.rows() == 0 {
-                return Ok(());
-            }
-            if *d != dim {
-                return Err(wrong_size(*d));
-            }
-            if dim == 0 {
-                for row in 0..batch.rows() {
-                    f(row, &[])?;
-                }
-                return Ok(());
-            }
-            for (row, x) in values.chunks_exact(dim).enumerate() {
-                f(row, x)?;
-            }
-            Ok(())
-        }
-        Column::SparseVector(c) => {
-            let mut scratch = vec![0.0; dim];
-            for (row, v) in c.iter().enumerate() {
-                if v.size != dim {
-                    return Err(wrong_size(v.size));
-                }
-                for (&i, &x) in v.indices.iter().zip(&v.values) {
-                    scratch[i] = x;
-                }
-                f(row, &scratch)?;
-                for &i in &v.indices {
-                    scratch[i] = 0.0;
-                }
-            }
-            Ok(())
-        }
-        other => Err(format!(
-            "{stage}: expected a vector column, got a {} column",
-            other.data_type()
-        )),
-    }
-}
-
-/// The size of the first vector of a vector column batch (`None` for an empty batch).
-pub(crate) fn first_size(batch: &RowBatch, column: usize) -> Option<usize> {
-    (batch.rows() > 0)
-        .then(|| {
-            batch
-                .column(column)
-                .vector(0)
-                .map(|v: VectorRef<'_>| v.size())
-        })
-        .flatten()
 }
 
 /// Minimum and maximum per element, rows seen, and the first error.

@@ -1,6 +1,8 @@
 //! Flink ML's feature-engineering stages (`org.apache.flink.ml.feature.*`), one module per
 //! stage, each with Flink's class name, params and model data.
 
+mod java_math;
+mod model_row;
 mod stage_macros;
 mod table_ops;
 mod vector_columns;

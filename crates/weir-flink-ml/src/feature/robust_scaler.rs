@@ -11,7 +11,8 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::min_max_scaler::{copy_existing_params, dense_cell, dense_rows, first_size, ModelRow};
+use super::model_row::{dense_cell, ModelRow};
+use super::vector_columns::{dense_rows, first_size};
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_columns::VectorColumnBuilder;
@@ -524,7 +525,7 @@ impl Stage for RobustScaler {
         let relative_error = self.get(&RELATIVE_ERROR)?;
         let (lower, upper) = (self.get(&LOWER)?, self.get(&UPPER)?);
         let mut model = RobustScalerModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         let data = fit_aggregate(
             job,
             self,

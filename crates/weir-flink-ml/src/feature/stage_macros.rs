@@ -68,7 +68,10 @@ macro_rules! model {
             /// The model with the params of `params` (an estimator's) and no model data.
             pub fn with_params(params: &$crate::param::ParamMap) -> Self {
                 let mut model = Self::new();
-                model.params.update_from_json(&params.to_json()).expect("the estimator's params are the model's");
+                model
+                    .params
+                    .copy_existing_from(params)
+                    .expect("the estimator's values are valid for the model's params of the same name");
                 model
             }
         }

@@ -26,7 +26,6 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::min_max_scaler::copy_existing_params;
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_assembler::{retain_rows, Invalid};
@@ -451,7 +450,7 @@ impl Stage for StringIndexer {
             },
         );
         let mut model = StringIndexerModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         Ok(Fitted {
             model: Box::new(model),
             model_data: vec![data],

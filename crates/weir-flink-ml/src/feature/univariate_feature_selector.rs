@@ -10,7 +10,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::min_max_scaler::{copy_existing_params, dense_rows, first_size, ModelRow};
+use super::model_row::ModelRow;
+use super::vector_columns::{dense_rows, first_size};
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::variance_threshold_selector::{indices_of, select_column};
@@ -1272,7 +1273,7 @@ impl Stage for UnivariateFeatureSelector {
             threshold,
         };
         let mut model = UnivariateFeatureSelectorModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         let (init, fold, finish) = (settings.clone(), settings.clone(), settings);
         let data = fit_aggregate(
             job,

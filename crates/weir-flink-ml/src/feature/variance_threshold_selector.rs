@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::min_max_scaler::{copy_existing_params, ModelRow};
+use super::model_row::ModelRow;
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_columns::VectorColumnBuilder;
@@ -310,7 +310,7 @@ impl Stage for VarianceThresholdSelector {
         )?;
         let threshold = self.get(&VARIANCE_THRESHOLD)?;
         let mut model = VarianceThresholdSelectorModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         let data = fit_aggregate(
             job,
             self,

@@ -77,3 +77,70 @@ impl VectorColumnBuilder {
         }
     }
 }
+
+/// Calls `f(row, values)` for every row of vector column `column` with the row as a dense
+/// slice of `dim` elements: dense cells are borrowed, sparse cells are spread into a scratch
+/// buffer (no allocation per row). Vectors of another size are an error naming `stage`.
+pub(crate) fn dense_rows(
+    stage: &str,
+    batch: &RowBatch,
+    column: usize,
+    dim: usize,
+    mut f: impl FnMut(usize, &[f64]) -> Result<(), String>,
+) -> Result<(), String> {
+    let col = batch.column(column);
+    let wrong_size =
+        |size: usize| format!("{stage}: the input vectors have {size} elements, expected {dim}");
+    match col {
+        Column::DenseVector { dim: d, values } => {
+            if batch.rows() == 0 {
+                return Ok(());
+            }
+            if *d != dim {
+                return Err(wrong_size(*d));
+            }
+            if dim == 0 {
+                for row in 0..batch.rows() {
+                    f(row, &[])?;
+                }
+                return Ok(());
+            }
+            for (row, x) in values.chunks_exact(dim).enumerate() {
+                f(row, x)?;
+            }
+            Ok(())
+        }
+        Column::SparseVector(c) => {
+            let mut scratch = vec![0.0; dim];
+            for (row, v) in c.iter().enumerate() {
+                if v.size != dim {
+                    return Err(wrong_size(v.size));
+                }
+                for (&i, &x) in v.indices.iter().zip(&v.values) {
+                    scratch[i] = x;
+                }
+                f(row, &scratch)?;
+                for &i in &v.indices {
+                    scratch[i] = 0.0;
+                }
+            }
+            Ok(())
+        }
+        other => Err(format!(
+            "{stage}: expected a vector column, got a {} column",
+            other.data_type()
+        )),
+    }
+}
+
+/// The size of the first vector of a vector column batch (`None` for an empty batch).
+pub(crate) fn first_size(batch: &RowBatch, column: usize) -> Option<usize> {
+    (batch.rows() > 0)
+        .then(|| {
+            batch
+                .column(column)
+                .vector(0)
+                .map(|v: VectorRef<'_>| v.size())
+        })
+        .flatten()
+}

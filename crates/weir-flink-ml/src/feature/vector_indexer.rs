@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
 use super::k_bins_discretizer::java_binary_search;
-use super::min_max_scaler::{copy_existing_params, dense_rows, first_size, ModelRow};
+use super::model_row::ModelRow;
+use super::vector_columns::{dense_rows, first_size};
 use super::robust_scaler::java_compare;
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
 use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
@@ -266,7 +267,7 @@ impl Stage for VectorIndexer {
         )?;
         let max = usize::try_from(self.get(&MAX_CATEGORIES)?).unwrap_or(usize::MAX);
         let mut model = VectorIndexerModel::new();
-        copy_existing_params(&self.params, &mut model.params)?;
+        model.params.copy_existing_from(&self.params)?;
         let data = fit_aggregate(
             job,
             self,

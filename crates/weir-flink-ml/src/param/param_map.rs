@@ -117,6 +117,19 @@ impl ParamMap {
             .collect()
     }
 
+    /// Takes the values of the params this map has from `other` and ignores the rest (Flink's
+    /// `ParamUtils.updateExistingParams`: a model takes its estimator's values of the params
+    /// it declares).
+    pub fn copy_existing_from(&mut self, other: &ParamMap) -> Result<(), MlError> {
+        let values = other.to_json();
+        for spec in self.specs {
+            if let Some(value) = values.get(spec.name) {
+                self.set_json(spec.name, value.clone())?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sets every param of a JSON `paramMap`; the first unknown or invalid one is an error.
     ///
     /// ```
