@@ -158,6 +158,11 @@ fn relay(
             }
             Some(_) => {}
         }
+        // A refused registration shut the connection down; what it sends afterwards (data
+        // can still arrive on Linux) must not speak for the node it named.
+        if reply.lock().unwrap_or_else(|e| e.into_inner()).is_shut() {
+            return Err("the connection was refused".into());
+        }
         if events
             .send(Event::Message(message, Arc::clone(reply)))
             .is_err()

@@ -148,6 +148,8 @@ pub struct FrameWriter {
     key: [u8; 32],
     seq: u64,
     peer: String,
+    /// Set by [`FrameWriter::shutdown`].
+    shut: std::sync::atomic::AtomicBool,
 }
 
 impl FrameWriter {
@@ -183,7 +185,14 @@ impl FrameWriter {
 
     /// Closes both directions of the connection.
     pub fn shutdown(&self) {
+        self.shut.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Whether [`FrameWriter::shutdown`] was called. On Linux a shut-down socket can still
+    /// deliver data that arrives afterwards, so readers of the same connection check this.
+    pub fn is_shut(&self) -> bool {
+        self.shut.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -367,6 +376,7 @@ impl SecureChannel {
                 key: keys.send,
                 seq: 0,
                 peer,
+                shut: std::sync::atomic::AtomicBool::new(false),
             },
         })
     }
