@@ -522,3 +522,115 @@ where
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{execute, Collector, Config, WeirError};
+
+    /// Records slow enough to map that the operators yield between pieces.
+    fn slow(x: u64) -> u64 {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+        x * 2
+    }
+
+    #[test]
+    fn try_map_chunks_maps_every_record_across_yields() {
+        let out = Collector::new();
+        let sink = out.clone();
+        execute(Config::threads(2), move |job| {
+            job.from_vec("numbers", (0..400u64).collect())
+                .try_map_chunks("double", |xs: Vec<u64>| {
+                    Ok(xs.into_iter().map(slow).collect())
+                })
+                .collect("out", &sink);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(out.sorted(), (0..400).map(|x| x * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn try_map_chunks_fails_the_job_naming_the_operator() {
+        let error = execute(Config::threads(2), |job| {
+            job.from_vec("numbers", (0..100u64).collect())
+                .try_map_chunks("check", |xs: Vec<u64>| {
+                    if xs.contains(&42) {
+                        Err("42 is not allowed".to_string())
+                    } else {
+                        Ok(xs)
+                    }
+                })
+                .for_each("drop", |_| {});
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&error, WeirError::Operator { operator, message }
+                if operator.contains("check") && message.contains("42 is not allowed")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn with_broadcast_releases_a_large_cache_in_pieces() {
+        let out = Collector::new();
+        let sink = out.clone();
+        execute(Config::threads(2), move |job| {
+            let numbers = job.from_vec("numbers", (1..=300u64).collect());
+            let total =
+                numbers
+                    .clone()
+                    .aggregate_to_end("total", || 0u64, |s, x| *s += x, |s, o| *s += o);
+            numbers
+                .with_broadcast(
+                    "scale",
+                    total,
+                    |totals: Vec<u64>| Ok(totals[0]),
+                    |total, batch: Vec<u64>| {
+                        Ok(batch
+                            .into_iter()
+                            .map(|x| slow(x) * 1_000_000 / *total)
+                            .collect())
+                    },
+                )
+                .collect("out", &sink);
+            Ok(())
+        })
+        .unwrap();
+        let total: u64 = (1..=300).sum();
+        assert_eq!(
+            out.sorted(),
+            (1..=300u64)
+                .map(|x| x * 2 * 1_000_000 / total)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn with_broadcast_fails_the_job_when_mapping_a_cached_piece_fails() {
+        let error = execute(Config::threads(2), |job| {
+            let numbers = job.from_vec("numbers", (0..200u64).collect());
+            let count =
+                numbers
+                    .clone()
+                    .aggregate_to_end("count", || 0u64, |s, _| *s += 1, |s, o| *s += o);
+            numbers
+                .with_broadcast(
+                    "map",
+                    count,
+                    |counts: Vec<u64>| Ok(counts[0]),
+                    |_, batch: Vec<u64>| {
+                        if batch.contains(&150) {
+                            Err("cannot map 150".to_string())
+                        } else {
+                            Ok(batch)
+                        }
+                    },
+                )
+                .for_each("drop", |_| {});
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("cannot map 150"), "{error}");
+    }
+}

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
 use super::stage_macros::{model, model_data_methods, stage, stage_basics};
-use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model, record_batch, single_record};
+use super::table_ops::{
+    fit_aggregate, map_with_model, one_input, one_input_with_model, record_batch, single_record,
+};
 use super::vector_columns::{vector_column, VectorColumnBuilder};
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;

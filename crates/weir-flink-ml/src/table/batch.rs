@@ -241,3 +241,63 @@ pub fn json_row(schema: &Schema, row: &Json) -> Result<Vec<Value>, String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::DataType;
+
+    fn batch() -> RowBatch {
+        RowBatch::new(
+            2,
+            vec![
+                Column::Double(vec![1.0, 2.0]),
+                Column::DenseVector {
+                    dim: 2,
+                    values: vec![1.0, 2.0, 3.0, 4.0],
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn clones_share_columns_and_copy_on_write() {
+        let a = batch();
+        let b = a.clone();
+        assert!(
+            std::ptr::eq(a.columns(), b.columns()),
+            "a clone shares the columns"
+        );
+        let c = b.clone().with_column(Column::Long(vec![7, 8]));
+        assert_eq!(
+            (a.columns().len(), b.columns().len(), c.columns().len()),
+            (2, 2, 3)
+        );
+        assert_eq!(a, b);
+        // The last holder changes the columns in place.
+        let ptr = c.column(0) as *const Column;
+        let d = c.with_column(Column::Boolean(vec![true, false]));
+        assert!(std::ptr::eq(ptr, d.column(0)));
+        assert_eq!(b.into_columns().len(), 2);
+        let mut e = a.clone();
+        let schema = Schema::new([("x", DataType::Double), ("v", DataType::DenseVector)]);
+        e.push_row(
+            &schema,
+            vec![Value::Double(3.0), Value::DenseVector(vec![5.0, 6.0])],
+        )
+        .unwrap();
+        assert_eq!((a.rows(), e.rows()), (2, 3));
+        e.append(a.clone()).unwrap();
+        assert_eq!(e.rows(), 5);
+        assert_eq!(a, batch());
+    }
+
+    #[test]
+    fn serialises_as_rows_and_columns() {
+        let json = serde_json::to_value(batch()).unwrap();
+        assert_eq!(json["rows"], 2);
+        assert_eq!(json["columns"].as_array().unwrap().len(), 2);
+        let back: RowBatch = serde_json::from_value(json).unwrap();
+        assert_eq!(back, batch());
+    }
+}
