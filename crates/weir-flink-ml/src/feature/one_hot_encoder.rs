@@ -172,20 +172,7 @@ fn check_params(stage: &str, params: &ParamMap) -> Result<(Vec<String>, Vec<Stri
             message: "must be \"error\": OneHotEncoder supports no other".into(),
         });
     }
-    let cols = params.get(&INPUT_COLS)?;
-    let out_cols = params.get(&OUTPUT_COLS)?;
-    if cols.len() != out_cols.len() {
-        return Err(MlError::InvalidParam {
-            stage: stage.into(),
-            param: OUTPUT_COLS.name().into(),
-            message: format!(
-                "must have one entry per input column ({}), got {}",
-                cols.len(),
-                out_cols.len()
-            ),
-        });
-    }
-    Ok((cols, out_cols))
+    params.paired_columns()
 }
 
 impl Stage for OneHotEncoder {

@@ -493,19 +493,7 @@ impl Stage for StopWordsRemover {
         inputs: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
         let input = one_input(self, inputs)?;
-        let cols = self.get(&INPUT_COLS)?;
-        let out_cols = self.get(&OUTPUT_COLS)?;
-        if out_cols.len() != cols.len() {
-            return Err(MlError::InvalidParam {
-                stage: "StopWordsRemover".into(),
-                param: OUTPUT_COLS.name().into(),
-                message: format!(
-                    "must have one entry per input column ({}), got {}",
-                    cols.len(),
-                    out_cols.len()
-                ),
-            });
-        }
+        let (cols, out_cols) = self.params.paired_columns()?;
         let mut columns = Vec::with_capacity(cols.len());
         for name in cols {
             let column =

@@ -32,7 +32,7 @@ use super::vector_assembler::{retain_rows, Invalid};
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{HANDLE_INVALID, INPUT_COLS, OUTPUT_COLS};
-use crate::param::{Param, ParamMap, ParamType, Validator, WithParams};
+use crate::param::{Param, ParamType, Validator, WithParams};
 use crate::table::{Column, DataType, RowBatch, Schema, Table};
 
 /// `stringOrderType`: how the strings of a column are ordered (their index is their
@@ -379,30 +379,12 @@ fn ordered(counts: Counts, order: &str, max_index_num: i64) -> Vec<String> {
     entries.into_iter().map(|e| e.0).collect()
 }
 
-/// The input and output columns, checked to be as many.
-fn columns_of(stage: &str, params: &ParamMap) -> Result<(Vec<String>, Vec<String>), MlError> {
-    let cols = params.get(&INPUT_COLS)?;
-    let out_cols = params.get(&OUTPUT_COLS)?;
-    if cols.len() != out_cols.len() {
-        return Err(MlError::InvalidParam {
-            stage: stage.into(),
-            param: OUTPUT_COLS.name().into(),
-            message: format!(
-                "must have one entry per input column ({}), got {}",
-                cols.len(),
-                out_cols.len()
-            ),
-        });
-    }
-    Ok((cols, out_cols))
-}
-
 impl Stage for StringIndexer {
     stage_basics!(Estimator);
 
     fn fit<'s>(&self, job: &mut Job<'s>, inputs: Vec<Table<'s>>) -> Result<Fitted<'s>, MlError> {
         let input = one_input(self, inputs)?;
-        let (cols, _) = columns_of("StringIndexer", &self.params)?;
+        let (cols, _) = self.params.paired_columns()?;
         let order = self.get(&STRING_ORDER_TYPE)?;
         let max_index_num = self.get(&MAX_INDEX_NUM)?;
         if max_index_num < i32::MAX as i64 && order != "frequencyDesc" {
@@ -573,7 +555,7 @@ impl Stage for StringIndexerModel {
         model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
         let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
-        let (cols, out_cols) = columns_of("StringIndexerModel", &self.params)?;
+        let (cols, out_cols) = self.params.paired_columns()?;
         let invalid = Invalid::parse("StringIndexerModel", &self.get(&HANDLE_INVALID)?)?;
         let mut columns = Vec::with_capacity(cols.len());
         for name in cols {
@@ -634,7 +616,7 @@ impl Stage for IndexToStringModel {
         model_data: Vec<Table<'s>>,
     ) -> Result<Vec<Table<'s>>, MlError> {
         let (input, model_data) = one_input_with_model(self, inputs, model_data)?;
-        let (cols, out_cols) = columns_of("IndexToStringModel", &self.params)?;
+        let (cols, out_cols) = self.params.paired_columns()?;
         let mut columns = Vec::with_capacity(cols.len());
         for name in cols {
             let column =

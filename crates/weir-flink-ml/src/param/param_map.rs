@@ -130,6 +130,26 @@ impl ParamMap {
         Ok(())
     }
 
+    /// `inputCols` and `outputCols`, checked to have one output per input (the pairing of
+    /// multi-column stages such as StringIndexer or StopWordsRemover).
+    pub fn paired_columns(&self) -> Result<(Vec<String>, Vec<String>), MlError> {
+        use super::shared::{INPUT_COLS, OUTPUT_COLS};
+        let cols = self.get(&INPUT_COLS)?;
+        let out_cols = self.get(&OUTPUT_COLS)?;
+        if cols.len() != out_cols.len() {
+            return Err(MlError::InvalidParam {
+                stage: self.stage.to_string(),
+                param: OUTPUT_COLS.name().to_string(),
+                message: format!(
+                    "must have one entry per input column ({}), got {}",
+                    cols.len(),
+                    out_cols.len()
+                ),
+            });
+        }
+        Ok((cols, out_cols))
+    }
+
     /// Sets every param of a JSON `paramMap`; the first unknown or invalid one is an error.
     ///
     /// ```
