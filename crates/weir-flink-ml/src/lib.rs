@@ -6,10 +6,15 @@
 
 pub mod api;
 pub mod benchmark;
+pub mod classification;
+pub mod clustering;
+mod common;
 mod error;
+pub mod evaluation;
 pub mod feature;
 pub mod json_job;
 pub mod param;
+pub mod regression;
 pub mod table;
 
 pub use error::MlError;

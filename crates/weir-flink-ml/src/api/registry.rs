@@ -9,7 +9,7 @@ use super::graph::{GRAPH_CLASS, GRAPH_MODEL_CLASS};
 use super::pipeline::{load_stages, Pipeline, PipelineModel, PIPELINE_CLASS, PIPELINE_MODEL_CLASS};
 use super::stage::Stage;
 use crate::error::MlError;
-use crate::feature;
+use crate::{classification, clustering, evaluation, feature, regression};
 
 /// A registered stage class.
 pub struct StageClass {
@@ -27,9 +27,16 @@ macro_rules! stage_classes {
 
 /// Every stage class Weir has.
 pub fn classes() -> impl Iterator<Item = &'static StageClass> {
-    feature::MODULE_CLASSES
-        .iter()
-        .flat_map(|group| group.iter())
+    [
+        feature::MODULE_CLASSES,
+        classification::MODULE_CLASSES,
+        clustering::MODULE_CLASSES,
+        regression::MODULE_CLASSES,
+        evaluation::MODULE_CLASSES,
+    ]
+    .into_iter()
+    .flatten()
+    .flat_map(|group| group.iter())
 }
 
 pub(crate) use stage_classes;

@@ -5,8 +5,8 @@ use std::cmp::Ordering;
 
 use weir_core::Job;
 
-use super::stage_macros::{stage, stage_basics};
-use super::table_ops::{map_batches, one_input};
+use crate::common::stage_macros::{stage, stage_basics};
+use crate::common::table_ops::{map_batches, one_input};
 use super::vector_assembler::{retain_rows, Invalid};
 use crate::api::{Stage};
 use crate::error::MlError;

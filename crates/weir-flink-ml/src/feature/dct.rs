@@ -5,8 +5,8 @@ use std::f64::consts::PI;
 
 use weir_core::Job;
 
-use super::stage_macros::{stage, stage_basics};
-use super::table_ops::one_input;
+use crate::common::stage_macros::{stage, stage_basics};
+use crate::common::table_ops::one_input;
 use super::vector_assembler::{flat_map_batches, split_runs};
 use crate::api::{Stage};
 use crate::error::MlError;

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
 use super::max_abs_scaler::scale_column;
-use super::model_row::{dense_cell, ModelRow};
-use super::stage_macros::{model, model_data_methods, stage, stage_basics};
-use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::common::model_row::{dense_cell, ModelRow};
+use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
+use crate::common::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};

@@ -6,11 +6,13 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::java_math::java_min;
-use super::model_row::ModelRow;
+use crate::benchmark::java_string_hash;
+
+use crate::common::java_math::java_min;
+use crate::common::model_row::ModelRow;
 use super::robust_scaler::QuantileSummary;
-use super::stage_macros::{model, model_data_methods, stage, stage_basics};
-use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
+use crate::common::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COLS, OUTPUT_COLS, RELATIVE_ERROR};
@@ -162,10 +164,6 @@ fn java_equals(a: f64, b: f64) -> bool {
 }
 
 /// Java's `String.hashCode`.
-fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
 
 /// The positions of the distinct `keys` in the order a Java `HashMap<String, _>` they were
 /// put into (in order) iterates them: by bucket, then by insertion within a bucket.
@@ -181,7 +179,7 @@ fn java_hash_map_order(keys: &[String]) -> Vec<usize> {
         capacity *= 2;
     }
     let bucket = |s: &str| {
-        let h = java_string_hash(s) as u32;
+        let h = java_string_hash(s) as i32 as u32;
         ((h ^ (h >> 16)) as usize) & (capacity - 1)
     };
     distinct.sort_by_key(|&i| (bucket(&keys[i]), i));
@@ -550,7 +548,7 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(java_hash_map_order(&keys), vec![2, 3, 1, 0]);
-        assert_eq!(java_string_hash("hello"), 99162322);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
     }
 
     #[test]

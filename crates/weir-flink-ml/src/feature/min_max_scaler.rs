@@ -7,12 +7,12 @@
 
 use weir_core::Job;
 
-use super::java_math::{java_max, java_min};
-use super::model_row::{dense_cell, ModelRow};
-use super::vector_columns::{dense_rows, first_size};
-use super::stage_macros::{model, model_data_methods, stage, stage_basics};
-use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
-use super::vector_columns::VectorColumnBuilder;
+use crate::common::java_math::{java_max, java_min};
+use crate::common::model_row::{dense_cell, ModelRow};
+use crate::common::vector_columns::{dense_rows, first_size};
+use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
+use crate::common::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::common::vector_columns::VectorColumnBuilder;
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};

@@ -1,25 +1,7 @@
 //! Flink ML's feature-engineering stages (`org.apache.flink.ml.feature.*`), one module per
 //! stage, each with Flink's class name, params and model data.
 
-mod java_math;
-mod model_row;
-mod stage_macros;
-mod table_ops;
-mod vector_columns;
-
-use crate::api::StageClass;
-
-/// Declares the stage modules and gathers their registry entries (`CLASSES` of each).
-macro_rules! stage_modules {
-    ($($module:ident),* $(,)?) => {
-        $(pub mod $module;)*
-
-        /// The feature stages in the class registry.
-        pub(crate) const MODULE_CLASSES: &[&[StageClass]] = &[$($module::CLASSES),*];
-    };
-}
-
-stage_modules! {
+crate::common::stage_modules! {
     standard_scaler,
     min_max_scaler,
     max_abs_scaler,

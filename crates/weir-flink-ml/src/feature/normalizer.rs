@@ -3,8 +3,8 @@
 
 use weir_core::Job;
 
-use super::stage_macros::{stage, stage_basics};
-use super::table_ops::{map_batches, one_input};
+use crate::common::stage_macros::{stage, stage_basics};
+use crate::common::table_ops::{map_batches, one_input};
 use crate::api::{Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};

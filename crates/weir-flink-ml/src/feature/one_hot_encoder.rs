@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::stage_macros::{model, model_data_methods, stage, stage_basics};
-use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
+use crate::common::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{HANDLE_INVALID, INPUT_COLS, OUTPUT_COLS};

@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::stage_macros::{model, model_data_methods, stage, stage_basics};
-use super::table_ops::{
+use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
+use crate::common::table_ops::{
     fit_aggregate, map_with_model, one_input, one_input_with_model, record_batch, single_record,
 };
-use super::vector_columns::{vector_column, VectorColumnBuilder};
+use crate::common::vector_columns::{vector_column, VectorColumnBuilder};
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};

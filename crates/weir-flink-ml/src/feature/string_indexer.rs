@@ -26,8 +26,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::stage_macros::{model, model_data_methods, stage, stage_basics};
-use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::benchmark::java_string_hash;
+
+use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
+use crate::common::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::vector_assembler::{retain_rows, Invalid};
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;
@@ -224,11 +226,6 @@ pub(crate) fn java_string_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-/// Java's `String.hashCode()`.
-fn java_string_hash(s: &str) -> u32 {
-    s.encode_utf16()
-        .fold(0u32, |h, unit| h.wrapping_mul(31).wrapping_add(unit as u32))
-}
 
 /// `keys` (distinct) in the iteration order of a `java.util.HashMap` they were put into one
 /// by one from the default capacity, within a bucket by `String.compareTo` (see the module
@@ -240,7 +237,7 @@ pub(crate) fn java_hash_map_order<T>(mut entries: Vec<(String, T)>) -> Vec<(Stri
     }
     let mask = (capacity - 1) as u32;
     let bucket = |s: &str| {
-        let h = java_string_hash(s);
+        let h = java_string_hash(s) as i32 as u32;
         (h ^ (h >> 16)) & mask
     };
     entries.sort_by(|(a, _), (b, _)| {

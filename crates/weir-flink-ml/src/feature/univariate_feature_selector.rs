@@ -10,10 +10,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use weir_core::Job;
 
-use super::model_row::ModelRow;
-use super::vector_columns::{dense_rows, first_size};
-use super::stage_macros::{model, model_data_methods, stage, stage_basics};
-use super::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
+use crate::common::model_row::ModelRow;
+use crate::common::vector_columns::{dense_rows, first_size};
+use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
+use crate::common::table_ops::{fit_aggregate, map_with_model, one_input, one_input_with_model};
 use super::variance_threshold_selector::{indices_of, select_column};
 use crate::api::{Fitted, Stage};
 use crate::error::MlError;

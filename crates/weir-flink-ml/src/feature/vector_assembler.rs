@@ -5,8 +5,8 @@
 
 use weir_core::Job;
 
-use super::stage_macros::{stage, stage_basics};
-use super::table_ops::one_input;
+use crate::common::stage_macros::{stage, stage_basics};
+use crate::common::table_ops::one_input;
 use crate::api::{Stage};
 use crate::error::MlError;
 use crate::param::shared::{HANDLE_INVALID, INPUT_COLS, OUTPUT_COL};

@@ -84,3 +84,52 @@ has_param!(
     /// Stages with `categoricalCols`.
     HasCategoricalCols, CATEGORICAL_COLS, categorical_cols, set_categorical_cols, Vec<String>
 );
+has_param!(
+    /// Stages with `rawPredictionCol`.
+    HasRawPredictionCol, RAW_PREDICTION_COL, raw_prediction_col, set_raw_prediction_col, String
+);
+has_param!(
+    /// Stages with `maxIter`.
+    HasMaxIter, MAX_ITER, max_iter, set_max_iter, i64
+);
+has_param!(
+    /// Stages with `tol`.
+    HasTol, TOL, tol, set_tol, f64
+);
+has_param!(
+    /// Stages with `learningRate`.
+    HasLearningRate, LEARNING_RATE, learning_rate, set_learning_rate, f64
+);
+has_param!(
+    /// Stages with `globalBatchSize`.
+    HasGlobalBatchSize, GLOBAL_BATCH_SIZE, global_batch_size, set_global_batch_size, i64
+);
+has_param!(
+    /// Stages with `reg`.
+    HasReg, REG, reg, set_reg, f64
+);
+has_param!(
+    /// Stages with `elasticNet`.
+    HasElasticNet, ELASTIC_NET, elastic_net, set_elastic_net, f64
+);
+has_param!(
+    /// Stages with `seed` (the getter gives the set value; [`super::shared::seed_of`] gives
+    /// Flink's default for an unset seed).
+    HasSeed, SEED, seed, set_seed, i64
+);
+has_param!(
+    /// Stages with `multiClass`.
+    HasMultiClass, MULTI_CLASS, multi_class, set_multi_class, String
+);
+has_param!(
+    /// Stages with `distanceMeasure`.
+    HasDistanceMeasure, DISTANCE_MEASURE, distance_measure, set_distance_measure, String
+);
+has_param!(
+    /// Stages with `decayFactor`.
+    HasDecayFactor, DECAY_FACTOR, decay_factor, set_decay_factor, f64
+);
+has_param!(
+    /// Stages with `modelVersionCol`.
+    HasModelVersionCol, MODEL_VERSION_COL, model_version_col, set_model_version_col, String
+);

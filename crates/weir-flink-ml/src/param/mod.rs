@@ -9,8 +9,10 @@ pub mod shared;
 mod validator;
 
 pub use has::{
-    HasCategoricalCols, HasFeaturesCol, HasHandleInvalid, HasInputCol, HasInputCols, HasLabelCol,
-    HasNumFeatures, HasOutputCol, HasOutputCols, HasPredictionCol, HasRelativeError, HasWeightCol,
+    HasCategoricalCols, HasDecayFactor, HasDistanceMeasure, HasElasticNet, HasFeaturesCol,
+    HasGlobalBatchSize, HasHandleInvalid, HasInputCol, HasInputCols, HasLabelCol, HasLearningRate,
+    HasMaxIter, HasModelVersionCol, HasMultiClass, HasNumFeatures, HasOutputCol, HasOutputCols,
+    HasPredictionCol, HasRawPredictionCol, HasReg, HasRelativeError, HasSeed, HasTol, HasWeightCol,
 };
 pub use param::{vector_param, Param, ParamSpec, ParamType, ParamValue};
 pub use param_map::{ParamMap, WithParams};

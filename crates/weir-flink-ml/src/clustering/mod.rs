@@ -1,0 +1,6 @@
+//! Flink ML's clustering algorithms (`org.apache.flink.ml.clustering.*`), one module per
+//! algorithm.
+
+crate::common::stage_modules! {
+    // clustering modules (keep one per line)
+}

@@ -1,0 +1,5 @@
+//! Flink ML's regressors (`org.apache.flink.ml.regression.*`), one module per algorithm.
+
+crate::common::stage_modules! {
+    // regression modules (keep one per line)
+}
