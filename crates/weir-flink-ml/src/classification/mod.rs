@@ -2,4 +2,8 @@
 
 crate::common::stage_modules! {
     // classification modules (keep one per line)
+    logistic_regression,
+    linear_svc,
+    naive_bayes,
+    knn,
 }

@@ -3,4 +3,6 @@
 
 crate::common::stage_modules! {
     // clustering modules (keep one per line)
+    kmeans,
+    agglomerative_clustering,
 }

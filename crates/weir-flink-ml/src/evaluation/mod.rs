@@ -2,4 +2,5 @@
 
 crate::common::stage_modules! {
     // evaluation modules (keep one per line)
+    binary_classification_evaluator,
 }

@@ -2,4 +2,5 @@
 
 crate::common::stage_modules! {
     // regression modules (keep one per line)
+    linear_regression,
 }
