@@ -33,12 +33,12 @@ const RELEASE_SLICE: Duration = Duration::from_millis(2);
 const RELEASE_PIECE: Duration = Duration::from_micros(250);
 
 /// The least time of a frontier, or `None` when it is empty.
-fn least(frontier: &MutableAntichain<Epoch>) -> Option<Epoch> {
+pub(crate) fn least(frontier: &MutableAntichain<Epoch>) -> Option<Epoch> {
     frontier.frontier().iter().min().copied()
 }
 
 /// Moves a held capability forward to `time` (never back).
-fn follow(cap: &mut Option<Capability<Epoch>>, time: Option<Epoch>) {
+pub(crate) fn follow(cap: &mut Option<Capability<Epoch>>, time: Option<Epoch>) {
     if let (Some(cap), Some(time)) = (cap.as_mut(), time) {
         if *cap.time() < time {
             cap.downgrade(&time);

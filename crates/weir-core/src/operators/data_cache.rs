@@ -133,6 +133,31 @@ impl<T: Serialize + DeserializeOwned + Clone> DataCache<T> {
         Ok(())
     }
 
+    /// Calls `f` with a reference to every record in arrival order, without copying those
+    /// kept in memory (spilled segments are decoded one at a time). The cache stays as it is.
+    ///
+    /// ```
+    /// use weir_core::DataCache;
+    /// let mut cache = DataCache::new(1 << 20, |v: &Vec<f64>| 8 * v.len());
+    /// cache.push(vec![1.0, 2.0]).unwrap();
+    /// cache.push(vec![3.0]).unwrap();
+    /// let mut sum = 0.0;
+    /// cache.for_each_ref(|v| sum += v.iter().sum::<f64>()).unwrap();
+    /// assert_eq!(sum, 6.0);
+    /// ```
+    pub fn for_each_ref(&mut self, mut f: impl FnMut(&T)) -> Result<(), WeirError> {
+        for i in 0..self.segments.len() {
+            match &self.segments[i] {
+                Segment::Memory(records) => records.iter().for_each(&mut f),
+                Segment::Disk(spilled) => {
+                    let spilled = *spilled;
+                    self.read_segment(spilled)?.iter().for_each(&mut f)
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Hands out every record in arrival order and empties the cache.
     pub fn drain(&mut self, mut f: impl FnMut(T)) -> Result<(), WeirError> {
         let segments = std::mem::replace(&mut self.segments, vec![Segment::Memory(Vec::new())]);

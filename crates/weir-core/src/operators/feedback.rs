@@ -59,27 +59,34 @@ impl<'s> Job<'s> {
         &mut self,
         op: impl Into<Op>,
     ) -> (FeedbackHandle<'s, T>, DataStream<'s, T>) {
-        let op = op.into();
-        let handle = self.ctx.add_operator(&op, "feedback", &[]);
-        let (loop_handle, stream) = self.ctx.scope.feedback::<Vec<T>>(1);
-        let stream = DataStream::from_parts(
-            Rc::clone(&self.ctx),
-            stream,
-            handle.node,
-            Rc::clone(&handle.placement),
-        );
-        (
-            FeedbackHandle {
-                ctx: Rc::clone(&self.ctx),
-                handle: loop_handle,
-                op,
-                name: handle.name,
-                node: handle.node,
-                placement: handle.placement,
-            },
-            stream,
-        )
+        feedback_in(&self.ctx, op.into())
     }
+}
+
+/// A feedback edge in the job of `ctx` (see [`Job::feedback`]).
+pub(crate) fn feedback_in<'s, T: Data>(
+    ctx: &Rc<JobContext<'s>>,
+    op: Op,
+) -> (FeedbackHandle<'s, T>, DataStream<'s, T>) {
+    let handle = ctx.add_operator(&op, "feedback", &[]);
+    let (loop_handle, stream) = ctx.scope.feedback::<Vec<T>>(1);
+    let stream = DataStream::from_parts(
+        Rc::clone(ctx),
+        stream,
+        handle.node,
+        Rc::clone(&handle.placement),
+    );
+    (
+        FeedbackHandle {
+            ctx: Rc::clone(ctx),
+            handle: loop_handle,
+            op,
+            name: handle.name,
+            node: handle.node,
+            placement: handle.placement,
+        },
+        stream,
+    )
 }
 
 impl<'s, T: Data> FeedbackHandle<'s, T> {

@@ -7,6 +7,7 @@ pub(crate) mod data_cache;
 pub(crate) mod epoch_stash;
 pub(crate) mod feedback;
 pub(crate) mod global_aggregate;
+pub(crate) mod iteration;
 pub(crate) mod join;
 pub(crate) mod join_state;
 pub(crate) mod key_pact;
