@@ -2,6 +2,7 @@
 //! macros that give every stage its shape, the operators that turn stages into dataflow
 //! (`table_ops`), reading one-row model data, vector columns, and Java's float semantics.
 
+pub(crate) mod distance;
 pub(crate) mod java_math;
 pub(crate) mod model_row;
 pub(crate) mod stage_macros;

@@ -163,8 +163,6 @@ fn java_equals(a: f64, b: f64) -> bool {
     (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
 }
 
-/// Java's `String.hashCode`.
-
 /// The positions of the distinct `keys` in the order a Java `HashMap<String, _>` they were
 /// put into (in order) iterates them: by bucket, then by insertion within a bucket.
 fn java_hash_map_order(keys: &[String]) -> Vec<usize> {

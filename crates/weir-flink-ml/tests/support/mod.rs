@@ -110,8 +110,8 @@ pub fn fit_transform(
     let stage = stage.clone_stage();
     let (train_rows, test_rows) = (data.rows(train), data.rows(test));
     execute(Config::threads(workers), move |job| {
-        let train = Table::from_rows(job, "train", Dataset::schema(), train_rows)?;
-        let test = Table::from_rows(job, "test", Dataset::schema(), test_rows)?;
+        let train = Table::from_rows(job, "train", Dataset::schema(), train_rows.clone())?;
+        let test = Table::from_rows(job, "test", Dataset::schema(), test_rows.clone())?;
         let fitted = stage.fit(job, vec![train])?;
         let output = fitted.transform(job, vec![test])?;
         fitted.collect(job, &model_sink);
