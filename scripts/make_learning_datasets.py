@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes fixtures/datasets/<name>.json: scikit-learn's bundled data sets (iris, wine,
-breast_cancer, digits) with one fixed stratified train/test split, for the parity tests of
+breast_cancer, digits; diabetes for regression, classes 0) with one fixed stratified train/test split, for the parity tests of
 Weir's Flink ML estimators (classification, regression, clustering).
 
 Each file: {"name", "generator", "classes", "features": [[...]], "label": [...],
@@ -23,6 +23,7 @@ LOADERS = {
     "wine": datasets.load_wine,
     "breast_cancer": datasets.load_breast_cancer,
     "digits": datasets.load_digits,
+    "diabetes": datasets.load_diabetes,
 }
 
 
@@ -36,11 +37,13 @@ def main():
         data = load()
         x, y = data.data, data.target
         index = numpy.arange(len(y))
-        train, test = train_test_split(index, test_size=0.25, random_state=0, stratify=y)
+        regression = name == "diabetes"
+        stratify = None if regression else y
+        train, test = train_test_split(index, test_size=0.25, random_state=0, stratify=stratify)
         document = {
             "name": name,
             "generator": generator,
-            "classes": int(len(numpy.unique(y))),
+            "classes": 0 if regression else int(len(numpy.unique(y))),
             "features": [[float(v) for v in row] for row in x],
             "label": [float(v) for v in y],
             "train": sorted(int(i) for i in train),

@@ -55,7 +55,7 @@ pub use operators::bridge::{BridgeOutput, BridgeTask};
 pub use operators::broadcast_state::{BatchOutcome, StateWaker};
 pub use operators::data_cache::{DataCache, DEFAULT_CACHE_BUDGET};
 pub use operators::feedback::FeedbackHandle;
-pub use operators::iteration::{IterationBody, Step};
+pub use operators::iteration::{IterationBody, Round, Step};
 pub use operators::join::{Change, TableUpdate};
 pub use operators::keyed::{key_hash, Key, KeyedStream};
 pub use plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};

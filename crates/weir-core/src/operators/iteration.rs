@@ -58,11 +58,11 @@ pub trait IterationBody: Clone + 'static {
     /// The approximate bytes a cached item holds, for the cache's memory budget.
     fn weigh(cached: &Self::Cached) -> usize;
 
-    /// This instance's partial result of round `round` (from 0) under `model`, over
-    /// everything it cached (`data`; possibly nothing).
+    /// This instance's partial result of `round` under `model`, over everything it cached
+    /// (`data`; possibly nothing).
     fn partial(
         &mut self,
-        round: u64,
+        round: Round,
         model: &Self::Model,
         data: &mut DataCache<Self::Cached>,
     ) -> Result<Self::Partial, String>;
@@ -78,6 +78,17 @@ pub trait IterationBody: Clone + 'static {
         model: Self::Model,
         total: Self::Partial,
     ) -> Result<Step<Self::Model>, String>;
+}
+
+/// Which round a partial is for, and which instance computes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Round {
+    /// The round, from 0.
+    pub number: u64,
+    /// This instance's position among the iteration's instances.
+    pub instance: usize,
+    /// How many instances compute partials.
+    pub instances: usize,
 }
 
 /// What [`IterationBody::update`] decides after a round.
@@ -114,7 +125,7 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// failed; so does an `init` without exactly one record.
     ///
     /// ```
-    /// use weir_core::{execute, Collector, Config, DataCache, IterationBody, Step};
+    /// use weir_core::{execute, Collector, Config, DataCache, IterationBody, Round, Step};
     /// // Newton's method for the mean: x <- x - (x - sum/n), to convergence.
     /// #[derive(Clone)]
     /// struct Mean;
@@ -125,7 +136,7 @@ impl<'s, T: Data> DataStream<'s, T> {
     ///     type Partial = (f64, u64);
     ///     fn cache(&mut self, x: f64) -> Result<Option<f64>, String> { Ok(Some(x)) }
     ///     fn weigh(_: &f64) -> usize { 8 }
-    ///     fn partial(&mut self, _: u64, m: &f64, data: &mut DataCache<f64>) -> Result<(f64, u64), String> {
+    ///     fn partial(&mut self, _: Round, m: &f64, data: &mut DataCache<f64>) -> Result<(f64, u64), String> {
     ///         let mut acc = (0.0, 0);
     ///         data.for_each_ref(|x| { acc.0 += x - m; acc.1 += 1 }).map_err(|e| e.to_string())?;
     ///         Ok(acc)
@@ -201,6 +212,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         let node = handle.node;
         let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
         let here = handle.placement.contains(&ctx.index);
+        let position = (handle.instance.unwrap_or(0), handle.placement.len());
         let out = main.binary_frontier::<_, VecBuilder<(u64, B::Partial)>, _, _, _, _>(
             models,
             Pipeline,
@@ -211,7 +223,7 @@ impl<'s, T: Data> DataStream<'s, T> {
                     let operator = name.clone();
                     JobContext::fail(&failure, WeirError::Operator { operator, message });
                 };
-                let mut instance = CachingInstance::new(cap, body, fail);
+                let mut instance = CachingInstance::new(cap, body, fail, position);
                 if !here {
                     instance.cap = None;
                 }
@@ -333,11 +345,20 @@ struct CachingInstance<B: IterationBody, E> {
     waiting: Option<(u64, B::Model)>,
     fail: E,
     failed: bool,
+    instance: usize,
+    instances: usize,
 }
 
 impl<B: IterationBody, E: Fn(String)> CachingInstance<B, E> {
-    fn new(cap: Capability<Epoch>, body: B, fail: E) -> Self {
+    fn new(
+        cap: Capability<Epoch>,
+        body: B,
+        fail: E,
+        (instance, instances): (usize, usize),
+    ) -> Self {
         CachingInstance {
+            instance,
+            instances,
             cap: Some(cap),
             body,
             cache: DataCache::new(DEFAULT_CACHE_BUDGET, B::weigh),
@@ -381,8 +402,13 @@ impl<B: IterationBody, E: Fn(String)> CachingInstance<B, E> {
         if self.failed {
             return None;
         }
+        let round = Round {
+            number: round,
+            instance: self.instance,
+            instances: self.instances,
+        };
         match self.body.partial(round, &model, &mut self.cache) {
-            Ok(partial) => Some((round, partial)),
+            Ok(partial) => Some((round.number, partial)),
             Err(message) => {
                 self.give_up(message);
                 None
@@ -531,12 +557,12 @@ mod tests {
 
         fn partial(
             &mut self,
-            round: u64,
+            round: Round,
             m: &f64,
             data: &mut DataCache<Vec<f64>>,
         ) -> Result<(f64, u64), String> {
-            if self.fail_at == Some(round) {
-                return Err(format!("round {round} failed"));
+            if self.fail_at == Some(round.number) {
+                return Err(format!("round {} failed", round.number));
             }
             let mut acc = (0.0, 0);
             data.for_each_ref(|v| {

@@ -7,3 +7,9 @@ crate::common::stage_modules! {
     naive_bayes,
     knn,
 }
+
+pub use crate::common::linear_model::LinearModelData;
+pub use linear_svc::{LinearSVC, LinearSVCModel, LinearSVCModelData};
+pub use logistic_regression::{
+    LogisticRegression, LogisticRegressionModel, LogisticRegressionModelData,
+};

@@ -16,7 +16,7 @@
 //! Longs (Flink's Integers).
 
 use serde::{Deserialize, Serialize};
-use weir_core::{op, DataCache, IterationBody, Job, Step};
+use weir_core::{op, DataCache, IterationBody, Job, Round, Step};
 
 use super::kmeans_init::{initial_centroids, InitMode};
 use crate::api::{Fitted, Stage};
@@ -277,7 +277,7 @@ impl IterationBody for Lloyd {
 
     fn partial(
         &mut self,
-        _round: u64,
+        _round: Round,
         model: &LloydModel,
         data: &mut DataCache<PointBlock>,
     ) -> Result<ClusterSums, String> {

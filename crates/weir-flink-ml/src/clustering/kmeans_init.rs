@@ -9,7 +9,7 @@
 //!   them on one instance.
 
 use serde::{Deserialize, Serialize};
-use weir_core::{op, DataCache, DataStream, IterationBody, Step};
+use weir_core::{op, DataCache, DataStream, IterationBody, Round, Step};
 
 use super::kmeans::{Centroids, PointBlock};
 use crate::benchmark::JavaRandom;
@@ -236,7 +236,7 @@ impl IterationBody for ParallelInit {
 
     fn partial(
         &mut self,
-        round: u64,
+        round: Round,
         model: &Candidates,
         data: &mut DataCache<PointBlock>,
     ) -> Result<ParallelPartial, String> {
@@ -246,7 +246,7 @@ impl IterationBody for ParallelInit {
         }
         let fresh = c.dim * model.fresh_from;
         let (fresh_values, fresh_norms) = (&c.values[fresh..], &c.norms[model.fresh_from..]);
-        let last = round == OVERSAMPLING_STEPS;
+        let last = round.number == OVERSAMPLING_STEPS;
         let mut part = ParallelPartial {
             phi: 0.0,
             sample: Vec::new(),
@@ -272,7 +272,8 @@ impl IterationBody for ParallelInit {
                     let (j, _) = measure.closest(&c.values, &c.norms, x, norm);
                     part.closest[j] += 1;
                 } else if costs[i] > 0.0 {
-                    let u = (point_hash(seed, round + 1, x) >> 11) as f64 / (1u64 << 53) as f64;
+                    let u =
+                        (point_hash(seed, round.number + 1, x) >> 11) as f64 / (1u64 << 53) as f64;
                     let key = u.max(f64::MIN_POSITIVE).ln() / costs[i];
                     keep_heaviest(&mut part.sample, size, key, x);
                 }

@@ -4,3 +4,5 @@ crate::common::stage_modules! {
     // regression modules (keep one per line)
     linear_regression,
 }
+
+pub use linear_regression::{LinearRegression, LinearRegressionModel, LinearRegressionModelData};

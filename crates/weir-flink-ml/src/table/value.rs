@@ -184,4 +184,30 @@ mod tests {
         let nan = Value::from_json(DataType::Double, &Value::Double(f64::NAN).to_json()).unwrap();
         assert!(matches!(nan, Value::Double(x) if x.is_nan()));
     }
+
+    /// Model data and tables go through JSON text (saved models, JSON Lines): every double
+    /// must come back bit for bit (serde_json's `float_roundtrip`; without it, parsing may
+    /// be one unit in the last place off, and a loaded model scores differently).
+    #[test]
+    fn doubles_survive_json_text_bit_for_bit() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let x = f64::from_bits(state >> 2) * if state & 1 == 0 { 1.0 } else { -1.0 };
+            if !x.is_finite() {
+                continue;
+            }
+            let text = serde_json::to_string(&Value::Double(x).to_json()).unwrap();
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            match Value::from_json(DataType::Double, &back).unwrap() {
+                Value::Double(y) => assert_eq!(y.to_bits(), x.to_bits(), "{text}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let x = 0.8646604942710828f64;
+        let back: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+        assert_eq!(back.to_bits(), x.to_bits());
+    }
 }

@@ -138,3 +138,46 @@ pub fn accuracy(data: &Dataset, rows: &[serde_json::Value], column: &str) -> f64
         .count();
     correct as f64 / rows.len() as f64
 }
+
+impl Dataset {
+    /// The data set with every feature standardized by the training rows' mean and
+    /// population standard deviation, and a constant 1.0 feature appended (an intercept for
+    /// Flink ML's linear models), as `scripts/flink_ml_fixtures/linear.py` does.
+    pub fn standardized_with_bias(&self) -> Dataset {
+        let dim = self.features[0].len();
+        let n = self.train.len() as f64;
+        let mut mean = vec![0.0; dim];
+        for &i in &self.train {
+            for (m, x) in mean.iter_mut().zip(&self.features[i]) {
+                *m += x / n;
+            }
+        }
+        let mut std = vec![0.0; dim];
+        for &i in &self.train {
+            for ((s, x), m) in std.iter_mut().zip(&self.features[i]).zip(&mean) {
+                *s += (x - m) * (x - m) / n;
+            }
+        }
+        let std: Vec<f64> = std
+            .into_iter()
+            .map(|v| if v == 0.0 { 1.0 } else { v.sqrt() })
+            .collect();
+        let features = self
+            .features
+            .iter()
+            .map(|row| {
+                let mut z: Vec<f64> = row
+                    .iter()
+                    .zip(mean.iter().zip(&std))
+                    .map(|(x, (m, s))| (x - m) / s)
+                    .collect();
+                z.push(1.0);
+                z
+            })
+            .collect();
+        Dataset {
+            features,
+            ..self.clone()
+        }
+    }
+}

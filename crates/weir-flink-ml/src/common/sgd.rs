@@ -1,0 +1,397 @@
+//! Mini-batch stochastic gradient descent (Flink ML's `common.optimizer.SGD` with its loss
+//! functions and `RegularizationUtils`), the trainer of LogisticRegression, LinearSVC and
+//! LinearRegression, as an [`IterationBody`]: every instance caches its labelled points;
+//! each round it takes its next `globalBatchSize / instances` points (cycling through its
+//! cache as Flink does), sums the loss gradient, the weight and the loss, and the reducer
+//! applies `coefficient -= learningRate * gradient / weight`, then the regularisation. The
+//! iteration ends after `maxIter` rounds or once a round's mean loss is at most `tol`.
+
+use serde::{Deserialize, Serialize};
+use weir_core::{op, DataCache, DataStream, IterationBody, Round, Step};
+
+use super::distance::dot;
+use super::vector_columns::{dense_rows, first_size};
+use crate::table::{RowBatch, Table};
+
+/// A loss function (Flink's `LossFunc`s); labels are 0/1 for the classifiers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Loss {
+    /// `BinaryLogisticLoss`: `log(1 + exp(-dot * (2y - 1)))`.
+    BinaryLogistic,
+    /// `HingeLoss`: `max(0, 1 - (2y - 1) * dot)`.
+    Hinge,
+    /// `LeastSquareLoss`: `(dot - y)² / 2`.
+    LeastSquare,
+}
+
+impl Loss {
+    /// The loss of one point and the multiplier of its features in the gradient.
+    fn loss_and_multiplier(self, dot: f64, label: f64) -> (f64, f64) {
+        match self {
+            Loss::BinaryLogistic => {
+                let y = 2.0 * label - 1.0;
+                ((-dot * y).exp().ln_1p(), -y / ((dot * y).exp() + 1.0))
+            }
+            Loss::Hinge => {
+                let y = 2.0 * label - 1.0;
+                let margin = 1.0 - y * dot;
+                (margin.max(0.0), if margin > 0.0 { -y } else { 0.0 })
+            }
+            Loss::LeastSquare => (0.5 * (dot - label).powi(2), dot - label),
+        }
+    }
+}
+
+/// The SGD params (Flink's `SGDParams`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SgdParams {
+    pub(crate) max_iter: u64,
+    pub(crate) learning_rate: f64,
+    pub(crate) global_batch_size: usize,
+    pub(crate) tol: f64,
+    pub(crate) reg: f64,
+    pub(crate) elastic_net: f64,
+}
+
+/// Which columns hold the training points, and what labels are allowed.
+#[derive(Clone, Debug)]
+pub(crate) struct LabeledColumns {
+    pub(crate) stage: &'static str,
+    pub(crate) features: usize,
+    pub(crate) label: usize,
+    pub(crate) weight: Option<usize>,
+    /// Labels must be 0 or 1: the message of the error otherwise.
+    pub(crate) binary_labels: Option<&'static str>,
+}
+
+/// Labelled points cached by one instance, flat.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct LabeledBlock {
+    dim: usize,
+    features: Vec<f64>,
+    labels: Vec<f64>,
+    weights: Vec<f64>,
+}
+
+impl LabeledBlock {
+    fn rows(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The points of `batch` (`None` for an empty batch).
+    pub(crate) fn of(columns: &LabeledColumns, batch: &RowBatch) -> Result<Option<Self>, String> {
+        let Some(dim) = first_size(batch, columns.features) else {
+            return Ok(None);
+        };
+        let stage = columns.stage;
+        let number = |column: usize, row: usize, what: &str| {
+            batch
+                .column(column)
+                .number(row)
+                .ok_or_else(|| format!("{stage}: the {what} column must hold numbers"))
+        };
+        let mut block = LabeledBlock {
+            dim,
+            features: Vec::with_capacity(dim * batch.rows()),
+            labels: Vec::with_capacity(batch.rows()),
+            weights: Vec::with_capacity(batch.rows()),
+        };
+        dense_rows(stage, batch, columns.features, dim, |row, x| {
+            let label = number(columns.label, row, "label")?;
+            if let Some(message) = columns.binary_labels {
+                if label != 0.0 && label != 1.0 {
+                    return Err(format!("{stage}: {message} But detected label: {label}."));
+                }
+            }
+            let weight = match columns.weight {
+                Some(column) => number(column, row, "weight")?,
+                None => 1.0,
+            };
+            block.features.extend_from_slice(x);
+            block.labels.push(label);
+            block.weights.push(weight);
+            Ok(())
+        })?;
+        Ok(Some(block))
+    }
+}
+
+/// A round's sums over one mini-batch: the gradient, the weight and the loss.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct GradientSums {
+    gradient: Vec<f64>,
+    weight: f64,
+    loss: f64,
+}
+
+/// The coefficient between rounds, with its size (known from the first point).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Coefficient {
+    pub(crate) values: Vec<f64>,
+}
+
+/// SGD as an iteration body; `offset` is this instance's position in its cache.
+#[derive(Clone)]
+pub(crate) struct Sgd {
+    columns: LabeledColumns,
+    params: SgdParams,
+    loss: Loss,
+    offset: usize,
+}
+
+impl Sgd {
+    /// Trains a coefficient on `input` from zeros of the features' size: the final
+    /// coefficient, one record.
+    pub(crate) fn train<'s>(
+        name: &str,
+        input: &Table<'s>,
+        columns: LabeledColumns,
+        params: SgdParams,
+        loss: Loss,
+    ) -> DataStream<'s, Coefficient> {
+        let column = columns.features;
+        let stage = columns.stage;
+        let init = input
+            .stream
+            .clone()
+            .aggregate_to_end(
+                format!("{name}.dim"),
+                || Dims::default(),
+                move |dims, batch| dims.fold(&batch, column),
+                Dims::merge,
+            )
+            .try_map_batch(
+                op(format!("{name}.init")).parallelism(1),
+                move |dims: Vec<Dims>| {
+                    dims.into_iter()
+                        .map(|d| d.coefficient(stage))
+                        .collect::<Result<Vec<_>, _>>()
+                },
+            );
+        let body = Sgd {
+            columns,
+            params,
+            loss,
+            offset: 0,
+        };
+        input
+            .stream
+            .clone()
+            .iterate_bounded(format!("{name}.sgd"), init, body)
+    }
+
+    /// This instance's share of the global batch (Flink: the first `global % n` instances
+    /// take one more).
+    fn local_batch_size(&self, round: Round) -> usize {
+        let n = round.instances.max(1);
+        let global = self.params.global_batch_size;
+        global / n + usize::from(global % n > round.instance)
+    }
+}
+
+impl IterationBody for Sgd {
+    type Record = RowBatch;
+    type Cached = LabeledBlock;
+    type Model = Coefficient;
+    type Partial = GradientSums;
+
+    fn cache(&mut self, batch: RowBatch) -> Result<Option<LabeledBlock>, String> {
+        LabeledBlock::of(&self.columns, &batch)
+    }
+
+    fn weigh(block: &LabeledBlock) -> usize {
+        8 * (block.features.len() + 2 * block.labels.len())
+    }
+
+    fn partial(
+        &mut self,
+        round: Round,
+        model: &Coefficient,
+        data: &mut DataCache<LabeledBlock>,
+    ) -> Result<GradientSums, String> {
+        let w = &model.values;
+        let dim = w.len();
+        let mut sums = GradientSums {
+            gradient: vec![0.0; dim],
+            weight: 0.0,
+            loss: 0.0,
+        };
+        let (from, to) = (self.offset, self.offset + self.local_batch_size(round));
+        let mut start = 0;
+        let mut total = 0;
+        let mut wrong_size = None;
+        data.for_each_ref(|block| {
+            total += block.rows();
+            let (lo, hi) = (from.max(start), to.min(start + block.rows()));
+            if block.dim != dim {
+                wrong_size = wrong_size.or(Some(block.dim));
+            } else if lo < hi {
+                self.add_gradients(block, lo - start..hi - start, w, &mut sums);
+            }
+            start += block.rows();
+        })
+        .map_err(|e| e.to_string())?;
+        if let Some(size) = wrong_size {
+            return Err(format!(
+                "{}: the training data should all have the same dimensions: {size} and {dim}",
+                self.columns.stage
+            ));
+        }
+        self.offset = if to >= total { 0 } else { to };
+        Ok(sums)
+    }
+
+    fn merge(&mut self, total: &mut GradientSums, other: GradientSums) {
+        total
+            .gradient
+            .iter_mut()
+            .zip(other.gradient)
+            .for_each(|(a, b)| *a += b);
+        total.weight += other.weight;
+        total.loss += other.loss;
+    }
+
+    fn update(
+        &mut self,
+        round: u64,
+        mut model: Coefficient,
+        total: GradientSums,
+    ) -> Result<Step<Coefficient>, String> {
+        let p = self.params;
+        let mut mean_loss = f64::MAX;
+        if total.weight > 0.0 {
+            let step = p.learning_rate / total.weight;
+            model
+                .values
+                .iter_mut()
+                .zip(&total.gradient)
+                .for_each(|(w, g)| *w -= step * g);
+            regularize(&mut model.values, p.reg, p.elastic_net, p.learning_rate);
+            mean_loss = total.loss / total.weight;
+        }
+        Ok(if round + 1 >= p.max_iter || mean_loss <= p.tol {
+            Step::Finish(model)
+        } else {
+            Step::Continue(model)
+        })
+    }
+}
+
+impl Sgd {
+    fn add_gradients(
+        &self,
+        block: &LabeledBlock,
+        rows: std::ops::Range<usize>,
+        w: &[f64],
+        sums: &mut GradientSums,
+    ) {
+        let dim = block.dim;
+        for row in rows {
+            let x = &block.features[row * dim..(row + 1) * dim];
+            let weight = block.weights[row];
+            let (loss, multiplier) = self.loss.loss_and_multiplier(dot(x, w), block.labels[row]);
+            sums.loss += weight * loss;
+            sums.weight += weight;
+            let m = weight * multiplier;
+            if m != 0.0 {
+                sums.gradient
+                    .iter_mut()
+                    .zip(x)
+                    .for_each(|(g, x)| *g += m * x);
+            }
+        }
+    }
+}
+
+/// Flink's `RegularizationUtils.regularize`: shrinks the coefficient in place (L2, L1 or
+/// elastic net).
+pub(crate) fn regularize(w: &mut [f64], reg: f64, elastic_net: f64, learning_rate: f64) {
+    if reg == 0.0 {
+        return;
+    }
+    if elastic_net == 0.0 {
+        w.iter_mut().for_each(|x| *x *= 1.0 - learning_rate * reg);
+    } else if elastic_net == 1.0 {
+        for x in w.iter_mut().filter(|x| **x != 0.0) {
+            *x -= learning_rate * elastic_net * reg * x.signum();
+        }
+    } else {
+        for x in w.iter_mut() {
+            let signum = if *x == 0.0 { 0.0 } else { x.signum() };
+            *x -= learning_rate * (elastic_net * reg * signum + (1.0 - elastic_net) * reg * *x);
+        }
+    }
+}
+
+/// The feature size seen by one instance (and whether sizes differ).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Dims {
+    dim: Option<usize>,
+    mixed: Option<(usize, usize)>,
+}
+
+impl Dims {
+    fn fold(&mut self, batch: &RowBatch, column: usize) {
+        if let Some(size) = first_size(batch, column) {
+            self.fold_size(size);
+        }
+    }
+
+    fn merge(&mut self, other: Dims) {
+        self.mixed = self.mixed.or(other.mixed);
+        if let Some(size) = other.dim {
+            self.fold_size(size);
+        }
+    }
+
+    fn fold_size(&mut self, size: usize) {
+        match self.dim {
+            None => self.dim = Some(size),
+            Some(d) if d != size => self.mixed = self.mixed.or(Some((d, size))),
+            _ => {}
+        }
+    }
+
+    fn coefficient(self, stage: &str) -> Result<Coefficient, String> {
+        if let Some((a, b)) = self.mixed {
+            return Err(format!(
+                "{stage}: the training data should all have the same dimensions: {a} and {b}"
+            ));
+        }
+        match self.dim {
+            Some(dim) => Ok(Coefficient {
+                values: vec![0.0; dim],
+            }),
+            None => Err(format!("{stage}: the training data is empty")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regularization_follows_flink() {
+        let mut w = vec![1.0, -2.0, 0.0];
+        regularize(&mut w, 0.1, 0.0, 0.5);
+        assert_eq!(w, vec![0.95, -1.9, 0.0]);
+        let mut w = vec![1.0, -2.0, 0.0];
+        regularize(&mut w, 0.1, 1.0, 0.5);
+        assert_eq!(w, vec![0.95, -1.95, 0.0]);
+        let mut w = vec![1.0, -2.0, 0.0];
+        regularize(&mut w, 0.1, 0.5, 0.5);
+        assert!((w[0] - (1.0 - 0.5 * (0.05 + 0.05))).abs() < 1e-15);
+        assert!((w[1] - (-2.0 - 0.5 * (-0.05 - 0.1))).abs() < 1e-15);
+    }
+
+    #[test]
+    fn losses_match_flinks_formulas() {
+        let (l, m) = Loss::BinaryLogistic.loss_and_multiplier(0.5, 1.0);
+        assert!((l - (1.0 + (-0.5f64).exp()).ln()).abs() < 1e-15);
+        assert!((m - (-1.0 / (0.5f64.exp() + 1.0))).abs() < 1e-15);
+        assert_eq!(Loss::Hinge.loss_and_multiplier(0.5, 0.0), (1.5, 1.0));
+        assert_eq!(Loss::Hinge.loss_and_multiplier(2.0, 1.0), (0.0, 0.0));
+        assert_eq!(Loss::LeastSquare.loss_and_multiplier(3.0, 1.0), (2.0, 2.0));
+    }
+}
