@@ -32,6 +32,11 @@ const RELEASE_SLICE: Duration = Duration::from_millis(2);
 /// that grow while calls are quicker than this (cheap records) and shrink when slower.
 const RELEASE_PIECE: Duration = Duration::from_micros(250);
 
+/// The bytes of a record without what it holds on the heap.
+fn shallow_weight<T>(record: &T) -> usize {
+    std::mem::size_of_val(record)
+}
+
 /// The least time of a frontier, or `None` when it is empty.
 pub(crate) fn least(frontier: &MutableAntichain<Epoch>) -> Option<Epoch> {
     frontier.frontier().iter().min().copied()
@@ -330,6 +335,43 @@ impl<'s, T: Data> DataStream<'s, T> {
     where
         T: Serialize + DeserializeOwned,
     {
+        self.with_broadcast_weighing(op, side, shallow_weight::<T>, init, f)
+    }
+
+    /// [`with_broadcast`](DataStream::with_broadcast) for records that hold data on the heap:
+    /// `weigh` gives the bytes of a cached record, against the cache's 256 MiB budget
+    /// (`with_broadcast` counts only a record's own size, right for plain values).
+    ///
+    /// ```
+    /// use weir_core::{execute, Collector, Config};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     let rows = job.from_vec("rows", vec![vec![1u64, 2], vec![3]]);
+    ///     let scale = job.from_vec("scale", vec![10u64]);
+    ///     rows.with_broadcast_weighing(
+    ///         "scaled",
+    ///         scale,
+    ///         |row: &Vec<u64>| 24 + 8 * row.len(),
+    ///         |scales: Vec<u64>| Ok(scales[0]),
+    ///         |s, batch: Vec<Vec<u64>>| Ok(batch.into_iter().map(|r| r.iter().sum::<u64>() * *s).collect()),
+    ///     )
+    ///     .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.sorted(), vec![30, 30]);
+    /// ```
+    pub fn with_broadcast_weighing<S: Data, St: 'static, U: Data>(
+        self,
+        op: impl Into<Op>,
+        side: DataStream<'s, S>,
+        weigh: fn(&T) -> usize,
+        init: impl FnOnce(Vec<S>) -> Result<St, String> + 'static,
+        f: impl FnMut(&mut St, Vec<T>) -> Result<Vec<U>, String> + 'static,
+    ) -> DataStream<'s, U>
+    where
+        T: Serialize + DeserializeOwned,
+    {
         let op = op.into();
         let ctx = Rc::clone(&self.ctx);
         let main_edge = self.edge_to(&op);
@@ -358,7 +400,7 @@ impl<'s, T: Data> DataStream<'s, T> {
                     let operator = name.clone();
                     JobContext::fail(&failure, WeirError::Operator { operator, message });
                 };
-                let mut held = HeldMain::new(cap, init, f, fail);
+                let mut held = HeldMain::new(cap, init, f, fail, weigh);
                 if !here {
                     held.idle();
                 }
@@ -425,7 +467,7 @@ where
     F: FnMut(&mut St, Vec<T>) -> Result<Vec<U>, String>,
     E: Fn(String),
 {
-    fn new(cap: Capability<Epoch>, init: I, f: F, fail: E) -> Self {
+    fn new(cap: Capability<Epoch>, init: I, f: F, fail: E, weigh: fn(&T) -> usize) -> Self {
         HeldMain {
             cap: Some(cap),
             side: Vec::new(),
@@ -433,8 +475,8 @@ where
             f,
             fail,
             state: None,
-            cache: DataCache::new(DEFAULT_CACHE_BUDGET, |batch: &Vec<T>| {
-                std::mem::size_of_val(batch.as_slice()).max(1)
+            cache: DataCache::new(DEFAULT_CACHE_BUDGET, move |batch: &Vec<T>| {
+                batch.iter().map(weigh).sum::<usize>().max(1)
             }),
             pending: VecDeque::new(),
             pieces: Pieces::new(),

@@ -41,7 +41,7 @@ enum Segment<T> {
 /// ```
 pub struct DataCache<T> {
     budget: usize,
-    weigh: fn(&T) -> usize,
+    weigh: Box<dyn Fn(&T) -> usize>,
     in_memory: usize,
     segments: Vec<Segment<T>>,
     spill: Option<File>,
@@ -52,10 +52,10 @@ pub struct DataCache<T> {
 
 impl<T: Serialize + DeserializeOwned + Clone> DataCache<T> {
     /// A cache that keeps about `budget` bytes in memory, weighing each record with `weigh`.
-    pub fn new(budget: usize, weigh: fn(&T) -> usize) -> Self {
+    pub fn new(budget: usize, weigh: impl Fn(&T) -> usize + 'static) -> Self {
         DataCache {
             budget,
-            weigh,
+            weigh: Box::new(weigh),
             in_memory: 0,
             segments: vec![Segment::Memory(Vec::new())],
             spill: None,

@@ -103,9 +103,10 @@ pub(crate) fn map_with_model<'s, M: 'static>(
 ) -> Table<'s> {
     let name = job.unique_name(stage.short_name());
     let data_schema = model_data.schema.clone();
-    let stream = input.stream.with_broadcast(
+    let stream = input.stream.with_broadcast_weighing(
         name,
         model_data.stream,
+        RowBatch::weight,
         move |batches: Vec<RowBatch>| decode(&data_schema, batches),
         move |model: &mut M, batches: Vec<RowBatch>| {
             batches
@@ -138,4 +139,24 @@ pub(crate) fn record_batch<T: Serialize>(schema: &Schema, record: &T) -> Result<
     let json = serde_json::to_value(record).map_err(|e| e.to_string())?;
     let mut batches = RowBatch::from_json_rows(schema, &[json], 1).map_err(|e| e.to_string())?;
     Ok(batches.remove(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::table::{Column, RowBatch};
+
+    /// Models cache their input batches until the model data is complete; the cache's
+    /// budget must see what a batch holds on the heap, not the size of its handle.
+    #[test]
+    fn cached_batches_weigh_what_they_hold() {
+        let batch = RowBatch::new(
+            1000,
+            vec![Column::DenseVector {
+                dim: 10,
+                values: vec![0.5; 10_000],
+            }],
+        );
+        assert!(RowBatch::weight(&batch) >= 80_000);
+        assert!(std::mem::size_of_val(&batch) < 100);
+    }
 }
