@@ -22,15 +22,26 @@ pub fn run(path: &str, args: Vec<String>) -> Result<()> {
     if explaining {
         return Ok(());
     }
+    // The model data was gathered by worker 0, which runs in process 0.
+    if process != 0 {
+        return Ok(());
+    }
+    let fitted = match job.fits() {
+        true => Some(models.model().context("the fitted model")?),
+        false => None,
+    };
+    let model = fitted.as_deref().unwrap_or(job.stage());
     if let Some(dir) = job.save_model_path() {
-        // The model data was gathered by worker 0, which runs in process 0.
-        if process == 0 {
-            let model = models.model().context("the fitted model")?;
-            model
-                .save(dir)
-                .with_context(|| format!("cannot save the model to {}", dir.display()))?;
-            println!("model saved to {}", dir.display());
-        }
+        model
+            .save(dir)
+            .with_context(|| format!("cannot save the model to {}", dir.display()))?;
+        println!("model saved to {}", dir.display());
+    }
+    if let Some(path) = job.export_onnx_path() {
+        let onnx = weir_flink_ml::onnx::to_onnx(model, &job.scored_schema()?)
+            .context("cannot export the model to ONNX")?;
+        std::fs::write(path, onnx).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("ONNX model written to {}", path.display());
     }
     drop(report);
     Ok(())

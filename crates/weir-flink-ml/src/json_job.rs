@@ -11,13 +11,16 @@
 //!   "fit": "train",
 //!   "transform": "train",
 //!   "output": "out/predictions",
-//!   "saveModel": "out/model"
+//!   "saveModel": "out/model",
+//!   "exportOnnx": "out/model.onnx"
 //! }
 //! ```
 //!
 //! Instead of `"pipeline"`, `"graph": {"inputs": [...], "nodes": [{"stage": {...}, "inputs":
 //! [...], "outputs": [...]}], "outputs": [...]}` names tables by strings, and `"load": "dir"`
-//! uses a saved stage. Relative paths are relative to the JSON file. JSON Lines rows that do
+//! uses a saved stage. `"exportOnnx"` writes the fitted (or loaded) model as one ONNX graph
+//! whose inputs are the columns of the `transform` source (else the `fit` source); see
+//! [`crate::onnx`]. Relative paths are relative to the JSON file. JSON Lines rows that do
 //! not fit the schema become dead letters naming the source and the problem.
 
 use std::collections::BTreeMap;
@@ -52,6 +55,7 @@ pub struct JsonJob {
     transform: Vec<String>,
     output: Option<PathBuf>,
     save_model: Option<PathBuf>,
+    export_onnx: Option<PathBuf>,
 }
 
 fn bad(message: impl Into<String>) -> MlError {
@@ -117,9 +121,10 @@ impl JsonJob {
                     | "transform"
                     | "output"
                     | "saveModel"
+                    | "exportOnnx"
             ) {
                 return Err(bad(format!(
-                    "unknown key `{key}` (expected sources, pipeline | graph | load, fit, transform, output, saveModel)"
+                    "unknown key `{key}` (expected sources, pipeline | graph | load, fit, transform, output, saveModel, exportOnnx)"
                 )));
             }
         }
@@ -145,6 +150,7 @@ impl JsonJob {
             transform,
             output: path("output"),
             save_model: path("saveModel"),
+            export_onnx: path("exportOnnx"),
         })
     }
 
@@ -188,6 +194,33 @@ impl JsonJob {
     /// Where the fitted model is saved, if the job says so.
     pub fn save_model_path(&self) -> Option<&Path> {
         self.save_model.as_deref()
+    }
+
+    /// Where the model is exported to ONNX, if the job says so.
+    pub fn export_onnx_path(&self) -> Option<&Path> {
+        self.export_onnx.as_deref()
+    }
+
+    /// Whether the job fits a model (its stages include estimators).
+    pub fn fits(&self) -> bool {
+        self.stage.kind() == StageKind::Estimator
+    }
+
+    /// The job's stage (a loaded model holds its model data).
+    pub fn stage(&self) -> &dyn Stage {
+        &*self.stage
+    }
+
+    /// The schema of the rows the model scores: the `transform` source's, else the `fit`
+    /// source's.
+    pub fn scored_schema(&self) -> Result<Schema, MlError> {
+        let name = self.transform.first().or(self.fit.first()).ok_or_else(|| {
+            bad("`exportOnnx` needs a `transform` or `fit` source for the input columns")
+        })?;
+        match &self.sources[name] {
+            Source::Jsonl { schema, .. } => Ok(schema.clone()),
+            Source::Generator(generator) => Ok(generator.schema().clone()),
+        }
     }
 
     fn source_table<'s>(&self, job: &mut Job<'s>, name: &str) -> Result<Table<'s>, MlError> {

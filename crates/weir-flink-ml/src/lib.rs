@@ -13,6 +13,7 @@ mod error;
 pub mod evaluation;
 pub mod feature;
 pub mod json_job;
+pub mod onnx;
 pub mod param;
 pub mod regression;
 pub mod table;

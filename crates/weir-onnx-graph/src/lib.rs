@@ -76,13 +76,16 @@ pub enum ElemType {
     Double = 11,
 }
 
-/// A dimension of a typed value: the symbolic batch dimension `N`, or a fixed size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A dimension of a typed value: the symbolic batch dimension `N`, a fixed size, or another
+/// symbolic dimension.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dim {
     /// The batch dimension, named `N`.
     Batch,
     /// A fixed size.
     Fixed(i64),
+    /// A symbolic dimension with this name.
+    Named(String),
 }
 
 /// An attribute value of a node.
@@ -271,6 +274,7 @@ fn value_info(name: &str, elem: ElemType, dims: &[Dim]) -> Message {
         let dim = match d {
             Dim::Fixed(v) => Message::default().int(1, *v),
             Dim::Batch => Message::default().string(2, "N"),
+            Dim::Named(name) => Message::default().string(2, name),
         };
         shape = shape.message(1, dim);
     }

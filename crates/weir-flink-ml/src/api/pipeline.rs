@@ -163,6 +163,10 @@ impl Stage for PipelineModel {
         PIPELINE_MODEL_CLASS
     }
 
+    fn inner_stages(&self) -> Option<&[Box<dyn Stage>]> {
+        Some(&self.stages)
+    }
+
     fn kind(&self) -> StageKind {
         StageKind::Model
     }

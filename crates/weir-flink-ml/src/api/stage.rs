@@ -77,6 +77,11 @@ pub trait Stage: WithParams + Send + Sync {
         None
     }
 
+    /// The stages a composite stage runs in order (a `PipelineModel`'s), `None` for others.
+    fn inner_stages(&self) -> Option<&[Box<dyn Stage>]> {
+        None
+    }
+
     /// Sets the model data in memory (Flink's `setModelData`).
     fn set_model_data(&mut self, data: Vec<TableData>) -> Result<(), MlError> {
         let _ = data;

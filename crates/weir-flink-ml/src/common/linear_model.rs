@@ -15,7 +15,6 @@ use crate::param::shared::{
     ELASTIC_NET, FEATURES_COL, GLOBAL_BATCH_SIZE, LABEL_COL, LEARNING_RATE, MAX_ITER, REG, TOL,
     WEIGHT_COL,
 };
-use crate::param::WithParams;
 use crate::table::{Column, DataType, RowBatch, Schema, Table};
 
 /// A linear model's data: the coefficient (no intercept, as in Flink ML), and the version
@@ -71,7 +70,7 @@ impl LinearModelData {
 /// The model data table of a linear model fitted on `input` with the SGD params of
 /// `stage` and `loss`; labels must be 0/1 when `binary_labels` says why.
 pub(crate) fn fit_linear<'s>(
-    stage: &(impl Stage + WithParams),
+    stage: &impl Stage,
     job: &mut Job<'s>,
     input: &Table<'s>,
     loss: Loss,
