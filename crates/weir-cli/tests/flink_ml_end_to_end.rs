@@ -192,3 +192,83 @@ fn the_example_pipeline_fits_scores_a_stream_and_serves_as_one_onnx_graph() {
         );
     }
 }
+
+/// Every stage with an ONNX export in one pipeline (VectorAssembler, MinMaxScaler,
+/// MaxAbsScaler, KMeans with each distance, LinearSVC, LinearRegression): the graph's outputs
+/// on the predict operator equal the fitted pipeline's columns.
+#[test]
+fn every_exportable_stage_scores_in_onnx_as_in_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    for measure in ["euclidean", "manhattan", "cosine"] {
+        let job = json!({
+            "sources": {"customers": {"path": "customers.jsonl", "schema": [["id", "Long"], ["plan", "String"], ["age", "Double"], ["usage", "Double"], ["label", "Double"]]}},
+            "pipeline": [
+                {"className": "VectorAssembler", "paramMap": {"inputCols": ["age", "usage", "id"], "outputCol": "raw", "inputSizes": [1, 1, 1]}},
+                {"className": "MinMaxScaler", "paramMap": {"inputCol": "raw", "outputCol": "minMax", "min": -1.0, "max": 2.0}},
+                {"className": "MaxAbsScaler", "paramMap": {"inputCol": "minMax", "outputCol": "features"}},
+                {"className": "KMeans", "paramMap": {"featuresCol": "features", "predictionCol": "cluster", "k": 4, "distanceMeasure": measure, "maxIter": 30}},
+                {"className": "LinearSVC", "paramMap": {"featuresCol": "features", "predictionCol": "svc", "rawPredictionCol": "svcRaw", "threshold": 0.1, "maxIter": 50, "globalBatchSize": 500}},
+                {"className": "LinearRegression", "paramMap": {"featuresCol": "features", "predictionCol": "regression", "maxIter": 50, "globalBatchSize": 500}}
+            ],
+            "fit": "customers",
+            "transform": "customers",
+            "output": format!("out/{measure}"),
+            "exportOnnx": format!("out/{measure}.onnx")
+        });
+        std::fs::write(dir.path().join("all.json"), job.to_string()).unwrap();
+        weir(&["run", "all.json", "-w", "2"], dir.path());
+        let fitted = rows_by_id(&dir.path().join(format!("out/{measure}")));
+        let requests: String = fitted
+            .values()
+            .map(|r| {
+                json!({"id": r["id"], "inputs": {"id": r["id"], "age": r["age"], "usage": r["usage"]}})
+                    .to_string()
+                    + "\n"
+            })
+            .collect();
+        std::fs::write(dir.path().join("all.jsonl"), requests).unwrap();
+        let out = format!("out/{measure}-onnx");
+        weir(
+            &[
+                "predict",
+                "--model",
+                &format!("out/{measure}.onnx"),
+                "--input",
+                "all.jsonl",
+                "--output",
+                &out,
+            ],
+            dir.path(),
+        );
+        let onnx = rows_by_id(&dir.path().join(&out));
+        assert_eq!(onnx.len(), fitted.len());
+        for (id, row) in &fitted {
+            let outputs = &onnx[id]["outputs"];
+            for column in ["cluster", "svc"] {
+                assert_eq!(
+                    outputs[column], row[column],
+                    "{measure}: row {id} `{column}`: {outputs}"
+                );
+            }
+            for column in ["features", "svcRaw"] {
+                for (g, w) in outputs[column]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .zip(row[column].as_array().unwrap())
+                {
+                    assert!(
+                        (g.as_f64().unwrap() - w.as_f64().unwrap()).abs() < 1e-9,
+                        "{measure}: row {id} `{column}`"
+                    );
+                }
+            }
+            let (g, w) = (
+                outputs["regression"].as_f64().unwrap(),
+                row["regression"].as_f64().unwrap(),
+            );
+            assert!((g - w).abs() < 1e-9, "{measure}: row {id}: {g} vs {w}");
+        }
+    }
+}
