@@ -100,8 +100,11 @@ impl ModelCollector {
             tables.resize_with(fitted.model_data.len(), TableCollector::new);
         }
         let base = job.unique_name(&format!("{}.modelData", fitted.model.short_name()));
+        // On one instance, worker 0: in a job of several processes the model is saved by
+        // process 0, which must hold all of its data.
         for (i, table) in fitted.model_data.into_iter().enumerate() {
-            table.collect(format!("{base}.{i}"), &tables[i]);
+            let op = weir_core::op(format!("{base}.{i}")).parallelism(1);
+            table.collect(op, &tables[i]);
         }
     }
 

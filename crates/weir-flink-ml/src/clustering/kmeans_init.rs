@@ -106,10 +106,13 @@ pub(crate) fn initial_centroids<'s>(
 }
 
 /// A hash of `(seed, salt, values)` in `[0, 2^64)`: the same for equal points anywhere.
+/// Values are hashed at f32 precision, so that points computed upstream in a different
+/// order (a scaler's statistics summed over 1 or 2 workers differ in the last bits) still
+/// draw the same.
 fn point_hash(seed: i64, salt: u64, values: &[f64]) -> u64 {
     let mut h = splitmix(seed as u64 ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     for v in values {
-        h = splitmix(h ^ v.to_bits());
+        h = splitmix(h ^ u64::from((*v as f32).to_bits()));
     }
     h
 }
