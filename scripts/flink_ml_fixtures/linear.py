@@ -40,7 +40,7 @@ def classifier_case(stage, name, labels, c, params):
     if stage == "LogisticRegression":
         model = LogisticRegression(C=c, fit_intercept=False, max_iter=100000, tol=1e-12)
     else:
-        model = LinearSVC(C=c, loss="hinge", fit_intercept=False, max_iter=1000000, tol=1e-12, dual=True)
+        model = LinearSVC(C=c, loss="hinge", fit_intercept=False, max_iter=1000000, tol=1e-12, dual=True, random_state=0)
     model.fit(xt, yt)
     return {
         "name": f"{stage} on {name}{'' if labels is None else labels}",

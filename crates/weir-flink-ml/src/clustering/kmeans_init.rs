@@ -1,12 +1,13 @@
 //! KMeans' initial centroids, chosen the same way at every parallelism:
 //! - `random`: the `k` points with the smallest hash of `(seed, values)`;
-//! - `k-means||` (Bahmani et al., "Scalable K-Means++", as Spark MLlib runs it with two
+//! - `k-means||` (Bahmani et al., "Scalable K-Means++", as Spark MLlib runs it, with five
 //!   steps and an oversampling factor of `2k`): start from one random point; each step
 //!   samples `2k` more points with probability proportional to their squared distance to
 //!   the candidates so far (a weighted sample without replacement by exponential keys, so
 //!   that every step is one pass and one all-reduce); then every candidate is weighted by
-//!   the points closest to it, and k-means++ with a weighted Lloyd's refinement picks `k` of
-//!   them on one instance.
+//!   the points closest to it, and greedy k-means++ (as scikit-learn's: the best of
+//!   `2 + ln k` draws for every centre) with a weighted Lloyd's refinement picks `k` of them
+//!   on one instance.
 
 use serde::{Deserialize, Serialize};
 use weir_core::{op, DataCache, DataStream, IterationBody, Round, Step};
@@ -17,10 +18,13 @@ use crate::common::distance::{squared_euclidean, DistanceMeasure};
 use crate::common::vector_columns::dense_rows;
 use crate::table::{RowBatch, Table};
 
-/// Steps of oversampling in `k-means||` (Spark's `initSteps`).
-const OVERSAMPLING_STEPS: u64 = 2;
+/// Steps of oversampling in `k-means||` (Spark's `initSteps` is 2; more steps cost a pass
+/// each and find the separated clusters of unscaled data more reliably).
+const OVERSAMPLING_STEPS: u64 = 5;
 /// Rounds of weighted Lloyd's algorithm over the candidates (Spark's local k-means).
 const LOCAL_ROUNDS: usize = 30;
+/// Runs of k-means++ and Lloyd's algorithm over the candidates, of which the best is kept.
+const LOCAL_INITS: usize = 10;
 
 /// How KMeans picks its initial centroids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,9 +321,12 @@ impl IterationBody for ParallelInit {
         }
         if round == OVERSAMPLING_STEPS {
             let weights: Vec<f64> = total.closest.iter().map(|&c| c as f64).collect();
-            let mut random = JavaRandom::new(self.seed);
-            let chosen = kmeans_plus_plus(&model.centroids, &weights, self.k, &mut random);
-            model.result = Some(weighted_lloyd(&model.centroids, &weights, chosen));
+            model.result = Some(best_local_clustering(
+                &model.centroids,
+                &weights,
+                self.k,
+                self.seed,
+            ));
             return Ok(Step::Finish(model));
         }
         let dim = model.centroids.dim;
@@ -346,8 +353,45 @@ fn keep_heaviest(sample: &mut Vec<(f64, Vec<f64>)>, size: usize, key: f64, x: &[
     sample.truncate(size);
 }
 
-/// k-means++ over weighted candidates: the indices of `k` of them (fewer if fewer have
-/// weight).
+/// The best of [`LOCAL_INITS`] runs of greedy k-means++ and weighted Lloyd's algorithm over
+/// the candidates, by the weighted cost it leaves (scikit-learn's `n_init`, on the few
+/// candidates instead of the data).
+fn best_local_clustering(
+    candidates: &Centroids,
+    weights: &[f64],
+    k: usize,
+    seed: i64,
+) -> Centroids {
+    let mut random = JavaRandom::new(seed);
+    let mut best: Option<(f64, Centroids)> = None;
+    for _ in 0..LOCAL_INITS {
+        let chosen = kmeans_plus_plus(candidates, weights, k, &mut random);
+        let centers = weighted_lloyd(candidates, weights, chosen);
+        let cost = weighted_cost(candidates, weights, &centers);
+        if best.as_ref().is_none_or(|(c, _)| cost < *c) {
+            best = Some((cost, centers));
+        }
+    }
+    best.map(|(_, centers)| centers).unwrap_or_default()
+}
+
+/// The weighted sum of squared distances of the candidates to their closest centre.
+fn weighted_cost(candidates: &Centroids, weights: &[f64], centers: &Centroids) -> f64 {
+    let dim = candidates.dim;
+    (0..candidates.len())
+        .map(|i| {
+            let point = &candidates.values[i * dim..(i + 1) * dim];
+            let norm = candidates.norms[i];
+            let (_, d) =
+                DistanceMeasure::Euclidean.closest(&centers.values, &centers.norms, point, norm);
+            weights[i] * d
+        })
+        .sum()
+}
+
+/// Greedy k-means++ over weighted candidates (scikit-learn's: each centre is the best of
+/// `2 + ln k` draws by the weighted cost it leaves): the indices of `k` of them (fewer if
+/// fewer have weight).
 fn kmeans_plus_plus(
     candidates: &Centroids,
     weights: &[f64],
@@ -360,37 +404,51 @@ fn kmeans_plus_plus(
     let distance = |i: usize, j: usize| {
         squared_euclidean(point(i), candidates.norms[i], point(j), candidates.norms[j])
     };
-    let pick = |costs: &[f64], random: &mut JavaRandom| {
-        let total: f64 = (0..n).map(|i| weights[i] * costs[i]).sum();
-        if total <= 0.0 {
-            return None;
-        }
-        let target = random.next_double() * total;
-        let mut acc = 0.0;
-        for i in 0..n {
-            acc += weights[i] * costs[i];
-            if acc >= target && weights[i] * costs[i] > 0.0 {
-                return Some(i);
-            }
-        }
-        (0..n).rev().find(|&i| weights[i] * costs[i] > 0.0)
-    };
+    let trials = 2 + (k as f64).ln() as usize;
     let mut chosen = Vec::with_capacity(k);
-    let Some(first) = pick(&vec![1.0; n], random) else {
+    let Some(first) = weighted_draw(weights, &vec![1.0; n], random) else {
         return chosen;
     };
     chosen.push(first);
     let mut costs: Vec<f64> = (0..n).map(|i| distance(i, first)).collect();
     while chosen.len() < k {
-        let Some(next) = pick(&costs, random) else {
+        let mut best: Option<(f64, usize, Vec<f64>)> = None;
+        for _ in 0..trials {
+            let Some(next) = weighted_draw(weights, &costs, random) else {
+                break;
+            };
+            let after: Vec<f64> = (0..n).map(|i| costs[i].min(distance(i, next))).collect();
+            let total: f64 = after.iter().zip(weights).map(|(c, w)| c * w).sum();
+            if best.as_ref().is_none_or(|(t, _, _)| total < *t) {
+                best = Some((total, next, after));
+            }
+        }
+        let Some((_, next, after)) = best else {
             break;
         };
         chosen.push(next);
-        for (i, cost) in costs.iter_mut().enumerate() {
-            *cost = cost.min(distance(i, next));
-        }
+        costs = after;
     }
     chosen
+}
+
+/// An index drawn with probability proportional to `weights[i] * costs[i]` (`None` when all
+/// are 0).
+fn weighted_draw(weights: &[f64], costs: &[f64], random: &mut JavaRandom) -> Option<usize> {
+    let mass = |i: usize| weights[i] * costs[i];
+    let total: f64 = (0..weights.len()).map(mass).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let target = random.next_double() * total;
+    let mut acc = 0.0;
+    for i in 0..weights.len() {
+        acc += mass(i);
+        if acc >= target && mass(i) > 0.0 {
+            return Some(i);
+        }
+    }
+    (0..weights.len()).rev().find(|&i| mass(i) > 0.0)
 }
 
 /// Lloyd's algorithm over the weighted candidates from the `chosen` ones.
