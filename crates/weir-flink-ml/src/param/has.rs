@@ -133,3 +133,7 @@ has_param!(
     /// Stages with `modelVersionCol`.
     HasModelVersionCol, MODEL_VERSION_COL, model_version_col, set_model_version_col, String
 );
+has_param!(
+    /// Stages with `windows`.
+    HasWindows, WINDOWS, windows, set_windows, super::Windows
+);

@@ -30,6 +30,9 @@ pub enum ParamType {
     /// A vector: `{"values": [...]}` (dense) or `{"n": size, "indices": [...], "values": [...]}`
     /// (sparse), Flink's `VectorParam`.
     Vector,
+    /// A windowing strategy in Flink's `WindowsParam` form: `{"class": ..., "size"/"gap": ...}`
+    /// ([`super::Windows`]).
+    Windows,
 }
 
 impl ParamType {
@@ -51,6 +54,7 @@ impl ParamType {
                 all(|x| x.as_array().is_some_and(|a| a.iter().all(Json::is_string)))
             }
             ParamType::Vector => vector_param(value).is_some(),
+            ParamType::Windows => super::Windows::from_json(value).is_ok(),
         }
     }
 
@@ -68,6 +72,9 @@ impl ParamType {
             ParamType::StringArrayArray => "an array of arrays of strings",
             ParamType::Vector => {
                 "a vector ({\"values\": [...]} or {\"n\": size, \"indices\": [...], \"values\": [...]})"
+            }
+            ParamType::Windows => {
+                "a windowing strategy ({\"class\": \"org.apache.flink.ml.common.window.GlobalWindows\"}, or CountTumblingWindows with a \"size\", ...)"
             }
         }
     }
@@ -118,6 +125,11 @@ impl ParamSpec {
 
     /// Checks a value: its JSON type, then the validator. The error says what is expected.
     pub fn check(&self, value: &Json) -> Result<(), String> {
+        if !value.is_null() && self.kind == ParamType::Windows {
+            if let Err(e) = super::Windows::from_json(value) {
+                return Err(format!("must be {}: {e}", self.kind.name()));
+            }
+        }
         if !value.is_null() && !self.kind.admits(value) {
             return Err(format!("must be {}, got {value}", self.kind.name()));
         }

@@ -197,6 +197,15 @@ pub const MODEL_VERSION_COL: Param<String> = Param::new(
     ParamType::String,
     Validator::Always,
 );
+/// `windows`: how a windowed AlgoOperator cuts its input into mini-batches (Flink's
+/// `HasWindows`; default `GlobalWindows`, the whole bounded input).
+pub const WINDOWS: Param<super::Windows> = Param::new(
+    "windows",
+    "Windowing strategy that determines how to create mini-batches from input data.",
+    Some("{\"class\": \"org.apache.flink.ml.common.window.GlobalWindows\"}"),
+    ParamType::Windows,
+    Validator::NotNull,
+);
 
 /// The seed of a stage: `seed` if set, else the Java `String.hashCode` of `class_name` (Flink's
 /// `HasSeed.getSeed`: `getClass().getName().hashCode()`).
