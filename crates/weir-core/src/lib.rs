@@ -58,6 +58,7 @@ pub use operators::feedback::FeedbackHandle;
 pub use operators::iteration::{IterationBody, Round, Step};
 pub use operators::join::{Change, TableUpdate};
 pub use operators::keyed::{key_hash, Key, KeyedStream};
+pub use operators::online_iteration::OnlineBody;
 pub use plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};
 pub use report::{JobReport, LiveMetrics, OperatorMetrics, OperatorReport};
 pub use runtime::checkpointing::CheckpointStats;

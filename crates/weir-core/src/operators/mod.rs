@@ -12,3 +12,4 @@ pub(crate) mod join;
 pub(crate) mod join_state;
 pub(crate) mod key_pact;
 pub(crate) mod keyed;
+pub(crate) mod online_iteration;
