@@ -13,10 +13,9 @@ use std::path::PathBuf;
 use serde_json::{json, Value as Json};
 use weir_core::{execute, Config};
 use weir_flink_ml::api::{load_stage, new_stage, Stage, StageKind};
-use weir_flink_ml::evaluation::binary_classification_evaluator::{
-    BinaryClassificationEvaluator, MulticlassClassificationEvaluator, METRICS_NAMES,
-    MULTICLASS_METRICS_NAMES,
-};
+use weir_flink_ml::evaluation::binary_classification_evaluator::METRICS_NAMES;
+use weir_flink_ml::evaluation::multiclass_classification_evaluator::MULTICLASS_METRICS_NAMES;
+use weir_flink_ml::evaluation::{BinaryClassificationEvaluator, MulticlassClassificationEvaluator};
 use weir_flink_ml::param::shared::{LABEL_COL, RAW_PREDICTION_COL, WEIGHT_COL};
 use weir_flink_ml::param::WithParams;
 use weir_flink_ml::table::{
