@@ -17,7 +17,7 @@ import numpy
 import sklearn
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-GROUPS = ["core", "group_a", "group_b", "group_c", "kmeans", "linear", "learning_clustering_eval"]
+GROUPS = ["core", "group_a", "group_b", "group_c", "kmeans", "linear", "learning_clustering_eval", "learning_nb_knn"]
 
 
 def main():

@@ -13,3 +13,5 @@ pub use linear_svc::{LinearSVC, LinearSVCModel, LinearSVCModelData};
 pub use logistic_regression::{
     LogisticRegression, LogisticRegressionModel, LogisticRegressionModelData,
 };
+pub use knn::{Knn, KnnModel, KnnModelData};
+pub use naive_bayes::{NaiveBayes, NaiveBayesModel, NaiveBayesModelData};
