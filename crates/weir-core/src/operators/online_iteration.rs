@@ -284,6 +284,11 @@ impl<'s, P: Data> DataStream<'s, RoundPartial<P>> {
                             metrics.add_out(1);
                         }
                     }
+                    if reducer.done {
+                        // Ended without a last version (the inputs ended on a round
+                        // boundary) or failed: the round's capability must not hold the loop.
+                        reducer.cap = None;
+                    }
                     if partials_frontier.is_empty() && init_frontier.is_empty() {
                         reducer.end();
                     }
@@ -597,6 +602,22 @@ mod tests {
             assert!(
                 full >= 1000 / 64 - workers,
                 "{workers} workers: {versions:?}"
+            );
+        }
+    }
+
+    /// The input ends right after a whole batch: the last round has no rows, makes no
+    /// version, and must not hold the loop (it did: the job never ended).
+    #[test]
+    fn an_input_that_ends_on_a_batch_boundary_ends_the_iteration() {
+        for workers in [1, 2] {
+            let mut versions = run(workers, 4 * workers as u64, 4 * workers, None).unwrap();
+            versions.sort();
+            let n = 4 * workers as u64;
+            assert_eq!(
+                versions.last(),
+                Some(&(n * (n + 1) / 2, n)),
+                "{workers} workers"
             );
         }
     }
