@@ -9,9 +9,9 @@ crate::common::stage_modules! {
 }
 
 pub use crate::common::linear_model::LinearModelData;
+pub use knn::{Knn, KnnModel, KnnModelData};
 pub use linear_svc::{LinearSVC, LinearSVCModel, LinearSVCModelData};
 pub use logistic_regression::{
     LogisticRegression, LogisticRegressionModel, LogisticRegressionModelData,
 };
-pub use knn::{Knn, KnnModel, KnnModelData};
 pub use naive_bayes::{NaiveBayes, NaiveBayesModel, NaiveBayesModelData};
