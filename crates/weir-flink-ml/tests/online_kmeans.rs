@@ -75,9 +75,9 @@ fn sequential(points: &[Vec<f64>], batch: usize, decay: f64) -> Vec<KMeansModelD
             let kept = model.weights[i] * decay;
             model.weights[i] = kept + counts[i];
             if counts[i] > 0.0 {
-                for j in 0..2 {
-                    model.centroids[i][j] =
-                        (model.centroids[i][j] * kept + sums[i][j]) / model.weights[i];
+                let weight = model.weights[i];
+                for (c, s) in model.centroids[i].iter_mut().zip(&sums[i]) {
+                    *c = (*c * kept + s) / weight;
                 }
             }
         }
