@@ -156,7 +156,7 @@ impl Sgd {
             .clone()
             .aggregate_to_end(
                 format!("{name}.dim"),
-                || Dims::default(),
+                Dims::default,
                 move |dims, batch| dims.fold(&batch, column),
                 Dims::merge,
             )
