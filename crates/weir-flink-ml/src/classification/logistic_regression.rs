@@ -35,6 +35,7 @@ stage!(
     /// use weir_core::{execute, Config};
     /// use weir_flink_ml::api::Stage;
     /// use weir_flink_ml::classification::LogisticRegression;
+    /// use weir_flink_ml::param::WithParams;
     /// use weir_flink_ml::table::{DataType, Schema, Table, TableCollector, Value};
     /// let out = TableCollector::new();
     /// let sink = out.clone();

@@ -25,6 +25,7 @@ stage!(
     /// ```
     /// use weir_core::{execute, Config};
     /// use weir_flink_ml::api::{ModelCollector, Stage};
+    /// use weir_flink_ml::param::WithParams;
     /// use weir_flink_ml::regression::{LinearRegression, LinearRegressionModelData};
     /// use weir_flink_ml::table::{DataType, Schema, Table, Value};
     /// let models = ModelCollector::new();
