@@ -135,7 +135,7 @@ fn cycled_batch(pre: &RowBatch, start: usize, len: usize) -> RowBatch {
         .iter()
         .map(|column| match column {
             Column::Double(c) => Column::Double(rows.clone().map(|r| c[r]).collect()),
-            Column::String(c) => Column::String(rows.clone().map(|r| c[r].clone()).collect()),
+            Column::String(c) => Column::String(rows.clone().map(|r| &c[r]).collect()),
             Column::StringArray(c) => {
                 Column::StringArray(rows.clone().map(|r| c[r].clone()).collect())
             }

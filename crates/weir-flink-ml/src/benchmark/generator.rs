@@ -466,9 +466,7 @@ fn cycle(pre: &RowBatch, start: usize, len: usize) -> RowBatch {
             Column::Boolean(c) => {
                 Column::Boolean(ranges().flat_map(|r| c[r].iter().copied()).collect())
             }
-            Column::String(c) => {
-                Column::String(ranges().flat_map(|r| c[r].iter().cloned()).collect())
-            }
+            Column::String(c) => Column::String(ranges().flat_map(|r| r.map(|i| &c[i])).collect()),
             Column::DenseVector { dim, values } => Column::DenseVector {
                 dim: *dim,
                 values: ranges()

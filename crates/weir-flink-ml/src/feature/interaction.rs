@@ -67,7 +67,7 @@ fn part<'a>(name: &str, col: &'a Column, i: usize) -> Result<Part<'a>, String> {
         Column::String(c) => Part::Number(c[i].trim().parse().map_err(|_| {
             format!(
                 "Interaction: column `{name}` holds \"{}\", which is not a number",
-                c[i]
+                &c[i]
             )
         })?),
         col => match col.vector(i) {

@@ -7,7 +7,7 @@
 
 use weir_core::Job;
 
-use crate::common::java_math::{java_max, java_min};
+use crate::common::java_math::{java_max, java_min, java_min_max_rows};
 use crate::common::model_row::{dense_cell, ModelRow};
 use crate::common::vector_columns::{dense_rows, first_size};
 use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
@@ -17,7 +17,7 @@ use crate::api::{Fitted, Stage};
 use crate::error::MlError;
 use crate::param::shared::{INPUT_COL, OUTPUT_COL};
 use crate::param::{Param, ParamType, Validator, WithParams};
-use crate::table::{DataType, RowBatch, Schema, Table};
+use crate::table::{Column, DataType, RowBatch, Schema, Table};
 
 /// `min`: the lower bound of the output range.
 pub const MIN: Param<f64> = Param::new(
@@ -152,6 +152,14 @@ impl MinMax {
             self.max = vec![f64::NEG_INFINITY; size];
         }
         let dim = self.min.len();
+        if let Column::DenseVector { dim: d, values } = batch.column(column) {
+            if *d == dim && dim > 0 {
+                // Dense rows of the model's size: a vectorised fold over the flat values.
+                java_min_max_rows(values, &mut self.min, &mut self.max);
+                self.rows += batch.rows() as u64;
+                return;
+            }
+        }
         let (min, max) = (&mut self.min, &mut self.max);
         let result = dense_rows("MinMaxScaler", batch, column, dim, |_, x| {
             for j in 0..dim {
@@ -294,6 +302,22 @@ impl Rescaling {
 
     fn apply(&self, column: usize, batch: RowBatch) -> Result<RowBatch, String> {
         let dim = self.scale.len();
+        if let Column::DenseVector { dim: d, values } = batch.column(column) {
+            if *d == dim && dim > 0 {
+                // Dense rows of the model's size: one pass, written straight into the output
+                // column (no zeroing first, no closure per row).
+                let mut out = Vec::with_capacity(values.len());
+                for row in values.chunks_exact(dim) {
+                    out.extend(
+                        row.iter()
+                            .zip(&self.scale)
+                            .zip(&self.offset)
+                            .map(|((x, scale), offset)| x * scale + offset),
+                    );
+                }
+                return Ok(batch.with_column(Column::DenseVector { dim, values: out }));
+            }
+        }
         let mut out = VectorColumnBuilder::dense(dim, batch.rows());
         dense_rows("MinMaxScalerModel", &batch, column, dim, |_, x| {
             let y = out.next_dense();

@@ -297,10 +297,94 @@ pub(crate) fn java_double(x: f64) -> String {
     }
 }
 
+/// The key of a string of at most 7 bytes: its bytes (little-endian) and its length in the
+/// top byte, so that a short string is hashed and compared as one integer. `None` for longer
+/// strings.
+#[inline]
+fn short_key(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let n = b.len();
+    let bytes = match n {
+        0 => 0,
+        // The first, middle and last bytes (1 to 3 distinct ones) at their positions.
+        1..=3 => b[0] as u64 | (b[n / 2] as u64) << (8 * (n / 2)) | (b[n - 1] as u64) << (8 * (n - 1)),
+        // The first four and the last four bytes (overlapping) at their positions.
+        4..=7 => {
+            let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+            let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]) as u64;
+            lo | hi << (8 * (n - 4))
+        }
+        _ => return None,
+    };
+    Some(bytes | (n as u64) << 56)
+}
+
+/// The string of a [`short_key`].
+fn short_string(key: u64) -> String {
+    let n = (key >> 56) as usize;
+    let bytes = key.to_le_bytes();
+    String::from_utf8_lossy(&bytes[..n]).into_owned()
+}
+
+/// A map keyed by strings: those of up to 7 bytes by their [`short_key`] (one integer to hash
+/// and compare, no allocation to look one up), longer ones by themselves.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StringMap<V> {
+    short: FxHashMap<u64, V>,
+    long: FxHashMap<String, V>,
+}
+
+impl<V> Default for StringMap<V> {
+    fn default() -> Self {
+        StringMap {
+            short: FxHashMap::default(),
+            long: FxHashMap::default(),
+        }
+    }
+}
+
+impl<V> StringMap<V> {
+    #[inline]
+    fn get(&self, s: &str) -> Option<&V> {
+        match short_key(s) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(s),
+        }
+    }
+
+    /// The value of `s`, inserted with `init` if it is not there (`s` is copied only then).
+    #[inline]
+    fn get_or_insert(&mut self, s: &str, init: impl FnOnce() -> V) -> &mut V {
+        match short_key(s) {
+            Some(key) => self.short.entry(key).or_insert_with(init),
+            None => {
+                if !self.long.contains_key(s) {
+                    self.long.insert(s.to_string(), init());
+                }
+                self.long.get_mut(s).expect("just inserted")
+            }
+        }
+    }
+
+    fn insert(&mut self, s: String, value: V) {
+        match short_key(&s) {
+            Some(key) => self.short.insert(key, value),
+            None => self.long.insert(s, value),
+        };
+    }
+
+    fn into_entries(self) -> impl Iterator<Item = (String, V)> {
+        self.short
+            .into_iter()
+            .map(|(k, v)| (short_string(k), v))
+            .chain(self.long)
+    }
+}
+
 /// The counts of one column's values during the fit.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Counts {
-    strings: FxHashMap<String, u64>,
+    strings: StringMap<u64>,
     longs: FxHashMap<i64, u64>,
     /// By bit pattern (`-0.0` and `0.0` are two values, as their strings are).
     doubles: FxHashMap<u64, u64>,
@@ -311,12 +395,7 @@ impl Counts {
         match column {
             Column::String(values) => {
                 for v in values {
-                    match self.strings.get_mut(v.as_str()) {
-                        Some(count) => *count += 1,
-                        None => {
-                            self.strings.insert(v.clone(), 1);
-                        }
-                    }
+                    *self.strings.get_or_insert(v, || 0) += 1;
                 }
             }
             Column::Long(values) => {
@@ -334,8 +413,11 @@ impl Counts {
     }
 
     fn merge(&mut self, other: Counts) {
-        for (k, v) in other.strings {
-            *self.strings.entry(k).or_default() += v;
+        for (k, v) in other.strings.short {
+            *self.strings.short.entry(k).or_default() += v;
+        }
+        for (k, v) in other.strings.long {
+            *self.strings.long.entry(k).or_default() += v;
         }
         for (k, v) in other.longs {
             *self.longs.entry(k).or_default() += v;
@@ -347,7 +429,7 @@ impl Counts {
 
     /// The strings and their counts.
     fn into_strings(self) -> Vec<(String, u64)> {
-        let mut out: Vec<(String, u64)> = self.strings.into_iter().collect();
+        let mut out: Vec<(String, u64)> = self.strings.into_entries().collect();
         out.extend(self.longs.into_iter().map(|(v, c)| (v.to_string(), c)));
         out.extend(
             self.doubles
@@ -439,7 +521,7 @@ impl Stage for StringIndexer {
 
 /// The index of every value of one column, by the column's type.
 enum Lookup {
-    Strings(FxHashMap<String, f64>),
+    Strings(StringMap<f64>),
     Longs(FxHashMap<i64, f64>),
     /// By bit pattern.
     Doubles(FxHashMap<u64, f64>),
@@ -471,7 +553,13 @@ impl Lookup {
                     })
                     .collect(),
             ),
-            _ => Lookup::Strings(indexed.map(|(s, i)| (s.clone(), i)).collect()),
+            _ => {
+                let mut map = StringMap::default();
+                for (s, i) in indexed {
+                    map.insert(s.clone(), i);
+                }
+                Lookup::Strings(map)
+            }
         }
     }
 }
@@ -491,48 +579,84 @@ impl Indexing {
         )
     }
 
+    /// The indices of `values` (`find`), with unseen ones (`show` writes them) handled
+    /// as `handleInvalid` says: `skip` clears their `keep` flag.
+    fn index<T: Copy>(
+        &self,
+        name: &str,
+        size: f64,
+        values: impl Iterator<Item = T>,
+        keep: &mut [bool],
+        find: impl Fn(T) -> Option<f64>,
+        show: impl Fn(T) -> String,
+    ) -> Result<Vec<f64>, String> {
+        let mut out = Vec::with_capacity(keep.len());
+        for (x, kept) in values.zip(keep.iter_mut()) {
+            out.push(match find(x) {
+                Some(index) => index,
+                None => match self.invalid {
+                    Invalid::Error => return Err(self.unseen(name, show(x))),
+                    Invalid::Skip => {
+                        *kept = false;
+                        0.0
+                    }
+                    Invalid::Keep => size,
+                },
+            });
+        }
+        Ok(out)
+    }
+
     fn apply(&self, batch: RowBatch) -> Result<RowBatch, String> {
         let rows = batch.rows();
         let mut keep = vec![true; rows];
         let mut outputs = Vec::with_capacity(self.columns.len());
         for (column, name, lookup, size) in &self.columns {
-            let mut out = Vec::with_capacity(rows);
-            for (i, kept) in keep.iter_mut().enumerate() {
-                let index = match (lookup, batch.column(*column)) {
-                    (Lookup::Strings(m), Column::String(v)) => {
-                        m.get(v[i].as_str()).copied().ok_or_else(|| v[i].clone())
-                    }
-                    (Lookup::Longs(m), Column::Long(v)) => {
-                        m.get(&v[i]).copied().ok_or_else(|| v[i].to_string())
-                    }
-                    (Lookup::Doubles(m), Column::Double(v)) => {
-                        let x = v[i];
+            let out = match (lookup, batch.column(*column)) {
+                (Lookup::Strings(m), Column::String(v)) => self.index(
+                    name,
+                    *size,
+                    v.iter(),
+                    &mut keep,
+                    |s| m.get(s).copied(),
+                    str::to_string,
+                )?,
+                (Lookup::Longs(m), Column::Long(v)) => self.index(
+                    name,
+                    *size,
+                    v.iter().copied(),
+                    &mut keep,
+                    |x| m.get(&x).copied(),
+                    |x| x.to_string(),
+                )?,
+                (Lookup::Doubles(m), Column::Double(v)) => self.index(
+                    name,
+                    *size,
+                    v.iter().copied(),
+                    &mut keep,
+                    |x| {
                         if x.is_nan() {
-                            Err("null".to_string())
+                            None
                         } else {
-                            m.get(&x.to_bits()).copied().ok_or_else(|| java_double(x))
+                            m.get(&x.to_bits()).copied()
                         }
-                    }
-                    (_, other) => {
-                        return Err(format!(
-                            "StringIndexerModel: column `{name}` is a {} column; The input \
-                             column only supports string and numeric type.",
-                            other.data_type()
-                        ))
-                    }
-                };
-                out.push(match index {
-                    Ok(index) => index,
-                    Err(value) => match self.invalid {
-                        Invalid::Error => return Err(self.unseen(name, value)),
-                        Invalid::Skip => {
-                            *kept = false;
-                            0.0
-                        }
-                        Invalid::Keep => *size,
                     },
-                });
-            }
+                    |x| {
+                        if x.is_nan() {
+                            "null".to_string()
+                        } else {
+                            java_double(x)
+                        }
+                    },
+                )?,
+                (_, other) => {
+                    return Err(format!(
+                        "StringIndexerModel: column `{name}` is a {} column; The input \
+                         column only supports string and numeric type.",
+                        other.data_type()
+                    ))
+                }
+            };
             outputs.push(Column::Double(out));
         }
         let batch = outputs.into_iter().fold(batch, RowBatch::with_column);
@@ -669,7 +793,7 @@ impl Stage for IndexToStringModel {
                                 })
                         })
                         .collect::<Result<Vec<_>, _>>()?;
-                    outputs.push(Column::String(out));
+                    outputs.push(Column::String(out.into()));
                 }
                 Ok(outputs.into_iter().fold(batch, RowBatch::with_column))
             },
@@ -681,6 +805,64 @@ impl Stage for IndexToStringModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Strings of every short length (with NUL bytes, multi-byte characters, Java hash
+    /// collisions like `Aa`/`BB`) and longer ones: distinct keys that give the string back,
+    /// counted and looked up as a map of `String`s would.
+    #[test]
+    fn short_keys_and_string_maps() {
+        let strings = [
+            "", "\0", "\0\0", "a", "a\0", "\0a", "ab", "ba", "abc", "acb", "abcd", "abce",
+            "abcde", "abcdef", "abcdefg", "bbcdefg", "abcdefh", "abcdefgh", "abcdefgi",
+            "a long string", "é", "日本", "Aa", "BB", "AaAa", "BBBB", "AaBB", "BBAa", "0", "99",
+            "100", "\u{10348}", "7",
+        ];
+        assert_eq!(java_string_hash("Aa"), java_string_hash("BB"));
+        let mut keys = std::collections::HashSet::new();
+        for s in strings {
+            match short_key(s) {
+                Some(key) => {
+                    assert!(s.len() <= 7, "{s:?}");
+                    assert_eq!(short_string(key), s);
+                    assert!(keys.insert(key), "{s:?} has a key of its own");
+                }
+                None => assert!(s.len() > 7, "{s:?}"),
+            }
+        }
+        // Counts: every string `i + 1` times, in two halves merged.
+        let column = |range: std::ops::Range<usize>| {
+            Column::String(
+                range
+                    .flat_map(|i| std::iter::repeat_n(strings[i].to_string(), i + 1))
+                    .collect(),
+            )
+        };
+        let (mut a, mut b) = (Counts::default(), Counts::default());
+        a.add(&column(0..20));
+        b.add(&column(20..strings.len()));
+        b.add(&column(0..3));
+        a.merge(b);
+        let mut counted = a.into_strings();
+        counted.sort();
+        let mut expected: Vec<(String, u64)> = strings
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.to_string(), i as u64 + 1 + u64::from(i < 3) * (i as u64 + 1)))
+            .collect();
+        expected.sort();
+        assert_eq!(counted, expected);
+        // Lookups: every string at its position, no other string.
+        let owned: Vec<String> = strings.iter().map(|s| s.to_string()).collect();
+        let Lookup::Strings(map) = Lookup::new(&owned, DataType::String) else {
+            panic!("a string lookup")
+        };
+        for (i, s) in strings.iter().enumerate() {
+            assert_eq!(map.get(s), Some(&(i as f64)), "{s:?}");
+        }
+        for unseen in ["b", "\0\0\0", "abcdefgj", "AaAaAa", "aa", "BBB"] {
+            assert_eq!(map.get(unseen), None, "{unseen:?}");
+        }
+    }
 
     /// Java's `Double.toString`.
     #[test]

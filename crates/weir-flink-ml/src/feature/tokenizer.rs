@@ -87,7 +87,7 @@ impl Stage for Tokenizer {
             let Column::String(texts) = batch.column(column) else {
                 return Err(format!("Tokenizer: column `{name}` is not a String column"));
             };
-            let tokens = texts.iter().map(|t| tokenize(t)).collect();
+            let tokens = texts.iter().map(tokenize).collect();
             Ok(batch.with_column(Column::StringArray(tokens)))
         })])
     }

@@ -157,7 +157,7 @@ fn slice_column(column: &Column, range: std::ops::Range<usize>) -> Column {
         Column::Boolean(c) => Column::Boolean(c[range].to_vec()),
         Column::Long(c) => Column::Long(c[range].to_vec()),
         Column::Double(c) => Column::Double(c[range].to_vec()),
-        Column::String(c) => Column::String(c[range].to_vec()),
+        Column::String(c) => Column::String(c.slice(range)),
         Column::DenseVector { dim, values } => Column::DenseVector {
             dim: *dim,
             values: values[range.start * dim..range.end * dim].to_vec(),
@@ -195,7 +195,7 @@ fn retain_column(column: Column, keep: &[bool]) -> Column {
         Column::Boolean(c) => Column::Boolean(pick(c, keep)),
         Column::Long(c) => Column::Long(pick(c, keep)),
         Column::Double(c) => Column::Double(pick(c, keep)),
-        Column::String(c) => Column::String(pick(c, keep)),
+        Column::String(c) => Column::String(c.filter(keep)),
         Column::DenseVector { dim, values } => {
             let mut out = Vec::new();
             if dim > 0 {
@@ -212,6 +212,14 @@ fn retain_column(column: Column, keep: &[bool]) -> Column {
         Column::DoubleArray(c) => Column::DoubleArray(pick(c, keep)),
         Column::DenseVectorArray(c) => Column::DenseVectorArray(pick(c, keep)),
     }
+}
+
+/// Whether `values` hold a NaN: a scan without an exit per element (which the compiler
+/// vectorises), a block at a time.
+fn has_nan(values: &[f64]) -> bool {
+    values
+        .chunks(512)
+        .any(|block| block.iter().fold(false, |nan, x| nan | x.is_nan()))
 }
 
 /// The kind of an input column.
@@ -338,7 +346,7 @@ impl Assembler {
         for input in &self.inputs {
             let source = match batch.column(input.column) {
                 Column::Long(c) if keep || input.size == 1 => Source::Long(c),
-                Column::Double(c) if keep || (input.size == 1 && !c.iter().any(|x| x.is_nan())) => {
+                Column::Double(c) if keep || (input.size == 1 && !has_nan(c)) => {
                     Source::Double(c)
                 }
                 Column::DenseVector { dim, values } if keep || *dim == input.size => {
@@ -356,12 +364,19 @@ impl Assembler {
             })
             .collect();
         let dim: usize = sizes.iter().sum();
-        let mut values = vec![0.0; rows * dim];
         if dim == 0 {
-            return Some(Column::DenseVector { dim, values });
+            return Some(Column::DenseVector {
+                dim,
+                values: Vec::new(),
+            });
         }
-        for (b, block) in values.chunks_mut(BLOCK * dim).enumerate() {
-            let start = b * BLOCK;
+        // The output grows a block at a time, each block zeroed while it is in cache (not
+        // the whole column first, which would be written twice through memory).
+        let mut values = Vec::with_capacity(rows * dim);
+        for start in (0..rows).step_by(BLOCK) {
+            let filled = values.len();
+            values.resize(filled + BLOCK.min(rows - start) * dim, 0.0);
+            let block = &mut values[filled..];
             let mut offset = 0;
             for (source, size) in sources.iter().zip(&sizes) {
                 let out = block.chunks_exact_mut(dim);

@@ -451,7 +451,7 @@ fn filter_rows(batch: RowBatch, keep: &[bool]) -> RowBatch {
             Column::Boolean(c) => Column::Boolean(pick(c, keep)),
             Column::Long(c) => Column::Long(pick(c, keep)),
             Column::Double(c) => Column::Double(pick(c, keep)),
-            Column::String(c) => Column::String(pick(c, keep)),
+            Column::String(c) => Column::String(c.filter(keep)),
             Column::DenseVector { dim, values } => Column::DenseVector {
                 dim,
                 values: if dim == 0 {

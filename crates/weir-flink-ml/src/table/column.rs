@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::data_type::DataType;
+use super::strings::StringColumn;
 use super::value::Value;
 use super::vector::SparseVector;
 
@@ -16,8 +17,8 @@ pub enum Column {
     Long(Vec<i64>),
     /// Floats.
     Double(Vec<f64>),
-    /// Strings.
-    String(Vec<String>),
+    /// Strings, stored flat (one buffer for the column).
+    String(StringColumn),
     /// Dense vectors of `dim` elements each, row after row in `values`.
     DenseVector {
         /// The size of every vector of the column.
@@ -85,7 +86,7 @@ impl Column {
             DataType::Boolean => Column::Boolean(Vec::new()),
             DataType::Long => Column::Long(Vec::new()),
             DataType::Double => Column::Double(Vec::new()),
-            DataType::String => Column::String(Vec::new()),
+            DataType::String => Column::String(StringColumn::new()),
             DataType::DenseVector => Column::DenseVector {
                 dim: 0,
                 values: Vec::new(),
@@ -120,7 +121,7 @@ impl Column {
             (Column::Long(c), Value::Long(v)) => c.push(v),
             (Column::Double(c), Value::Double(v)) => c.push(v),
             (Column::Double(c), Value::Long(v)) => c.push(v as f64),
-            (Column::String(c), Value::String(v)) => c.push(v),
+            (Column::String(c), Value::String(v)) => c.push(&v),
             (Column::DenseVector { dim, values }, Value::DenseVector(v)) => {
                 if rows == 0 {
                     *dim = v.len();
@@ -154,7 +155,7 @@ impl Column {
             Column::Boolean(c) => Value::Boolean(c[i]),
             Column::Long(c) => Value::Long(c[i]),
             Column::Double(c) => Value::Double(c[i]),
-            Column::String(c) => Value::String(c[i].clone()),
+            Column::String(c) => Value::String(c[i].to_string()),
             Column::DenseVector { dim, values } => {
                 Value::DenseVector(values[i * dim..(i + 1) * dim].to_vec())
             }
@@ -199,7 +200,7 @@ impl Column {
             (Column::Boolean(a), Column::Boolean(b)) => a.extend(b),
             (Column::Long(a), Column::Long(b)) => a.extend(b),
             (Column::Double(a), Column::Double(b)) => a.extend(b),
-            (Column::String(a), Column::String(b)) => a.extend(b),
+            (Column::String(a), Column::String(b)) => a.append(&b),
             (Column::SparseVector(a), Column::SparseVector(b)) => a.extend(b),
             (Column::StringArray(a), Column::StringArray(b)) => a.extend(b),
             (Column::DoubleArray(a), Column::DoubleArray(b)) => a.extend(b),
@@ -235,7 +236,7 @@ impl Column {
             Column::Boolean(c) => c.len(),
             Column::Long(c) => 8 * c.len(),
             Column::Double(c) => 8 * c.len(),
-            Column::String(c) => c.iter().map(|s| 24 + s.len()).sum(),
+            Column::String(c) => 8 * c.len() + c.text_len(),
             Column::DenseVector { values, .. } => 8 * values.len(),
             Column::SparseVector(c) => c.iter().map(|v| 48 + 16 * v.values.len()).sum(),
             Column::StringArray(c) => c

@@ -6,6 +6,7 @@ mod batch;
 mod column;
 mod data_type;
 mod schema;
+mod strings;
 #[allow(clippy::module_inception)]
 mod table;
 mod value;
@@ -15,6 +16,7 @@ pub use batch::{json_row, RowBatch};
 pub use column::{Column, VectorRef};
 pub use data_type::DataType;
 pub use schema::{Field, Schema};
+pub use strings::{StringColumn, StringIter};
 pub use table::{Table, TableCollector, DEFAULT_BATCH_ROWS};
 pub use value::Value;
 pub use vector::SparseVector;
