@@ -220,11 +220,28 @@ impl PointBlock {
             values: Vec::with_capacity(dim * batch.rows()),
             norms: Vec::with_capacity(batch.rows()),
         };
-        dense_rows(stage, batch, column, dim, |_, x| {
-            block.values.extend_from_slice(x);
-            block.norms.push(l2_norm(x));
-            Ok(())
-        })?;
+        match batch.column(column) {
+            // Dense vectors of the size: one copy.
+            Column::DenseVector { dim: d, values } if *d == dim => {
+                block.values.extend_from_slice(values)
+            }
+            _ => dense_rows(stage, batch, column, dim, |_, x| {
+                block.values.extend_from_slice(x);
+                Ok(())
+            })?,
+        }
+        if dim > 0 {
+            // `l2_norm` of every point, `POINTS_AT_ONCE` points at a time.
+            let mut groups = block.values.chunks_exact(POINTS_AT_ONCE * dim);
+            for group in &mut groups {
+                let squares = squared_norms::<POINTS_AT_ONCE>(group, dim);
+                block.norms.extend(squares.map(f64::sqrt));
+            }
+            let rest = groups.remainder().chunks_exact(dim);
+            block.norms.extend(rest.map(l2_norm));
+        } else {
+            block.norms.resize(batch.rows(), l2_norm(&[]));
+        }
         Ok(Some(block))
     }
 
@@ -244,6 +261,190 @@ impl PointBlock {
 struct ClusterSums {
     sums: Vec<f64>,
     counts: Vec<u64>,
+}
+
+impl ClusterSums {
+    /// Adds point `x` to cluster `i`.
+    #[inline(always)]
+    fn add(&mut self, i: usize, x: &[f64]) {
+        let dim = x.len();
+        self.counts[i] += 1;
+        let sum = &mut self.sums[i * dim..(i + 1) * dim];
+        sum.iter_mut().zip(x).for_each(|(s, v)| *s += v);
+    }
+}
+
+/// Points whose distances are computed together: each point's dot products are summed in
+/// the order of [`DistanceMeasure::closest`], so the result is the same bit for bit, but the
+/// points' chains of additions are independent and overlap in the CPU.
+const POINTS_AT_ONCE: usize = 4;
+
+/// Points at a time of the kernels specialised to the points' size.
+const POINTS_AT_ONCE_FIXED: usize = 8;
+
+/// Adds the points of `block` to the sums of their closest centroids, a few at a time, with
+/// the Euclidean rules of [`DistanceMeasure::closest`] (the first of equally close
+/// centroids; a centroid whose norm alone rules it out is passed over) but without
+/// branches on the data: the same sums, bit for bit, as one point after the other. Points
+/// of up to 16 values have kernels of their size (constant loops, no bounds checks),
+/// compiled for AVX2 too where the CPU has it (the same operations, wider). Returns the
+/// points done (all but the last few); `c.dim > 0`.
+fn add_closest_euclidean(c: &Centroids, block: &PointBlock, sums: &mut ClusterSums) -> usize {
+    macro_rules! by_size {
+        ($($d:literal)*) => {
+            match c.dim {
+                $($d => return add_closest_fixed::<$d>(c, block, sums),)*
+                _ => {}
+            }
+        };
+    }
+    by_size!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+    add_closest_any::<POINTS_AT_ONCE>(c, block, sums)
+}
+
+/// [`add_closest_euclidean`] for points of `D` values.
+fn add_closest_fixed<const D: usize>(
+    c: &Centroids,
+    block: &PointBlock,
+    sums: &mut ClusterSums,
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { add_closest_fixed_avx2::<D>(c, block, sums) };
+    }
+    add_closest_fixed_kernel::<POINTS_AT_ONCE_FIXED, D>(c, block, sums)
+}
+
+/// [`add_closest_fixed_kernel`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn add_closest_fixed_avx2<const D: usize>(
+    c: &Centroids,
+    block: &PointBlock,
+    sums: &mut ClusterSums,
+) -> usize {
+    add_closest_fixed_kernel::<POINTS_AT_ONCE_FIXED, D>(c, block, sums)
+}
+
+/// [`add_closest_any`] with the points' size `D` known.
+#[inline(always)]
+fn add_closest_fixed_kernel<const N: usize, const D: usize>(
+    c: &Centroids,
+    block: &PointBlock,
+    sums: &mut ClusterSums,
+) -> usize {
+    let centroids: Vec<(&[f64; D], f64)> = c
+        .values
+        .chunks_exact(D)
+        .map(|v| v.try_into().expect("D values"))
+        .zip(c.norms.iter().copied())
+        .collect();
+    let mut done = 0;
+    for (group, norms) in block
+        .values
+        .chunks_exact(N * D)
+        .zip(block.norms.chunks_exact(N))
+    {
+        let x: [&[f64; D]; N] =
+            std::array::from_fn(|p| group[p * D..(p + 1) * D].try_into().expect("D values"));
+        let mut best = [f64::INFINITY; N];
+        let mut index = [0; N];
+        for (i, &(centroid, c_norm)) in centroids.iter().enumerate() {
+            let mut dots = [-0.0; N];
+            for j in 0..D {
+                for p in 0..N {
+                    dots[p] += x[p][j] * centroid[j];
+                }
+            }
+            for p in 0..N {
+                let p_norm = norms[p];
+                let bound = p_norm - c_norm;
+                // `squared_euclidean`'s formula.
+                let d = (p_norm * p_norm + c_norm * c_norm - 2.0 * dots[p]).max(0.0);
+                let ruled_out = bound * bound >= best[p];
+                let take = !ruled_out & (d < best[p]);
+                best[p] = if take { d } else { best[p] };
+                index[p] = if take { i } else { index[p] };
+            }
+        }
+        for (x, &i) in x.iter().zip(&index) {
+            sums.counts[i] += 1;
+            let sum: &mut [f64; D] = (&mut sums.sums[i * D..(i + 1) * D])
+                .try_into()
+                .expect("D values");
+            for j in 0..D {
+                sum[j] += x[j];
+            }
+        }
+        done += N;
+    }
+    done
+}
+
+/// [`add_closest_euclidean`] for points of any size, `N` at a time.
+fn add_closest_any<const N: usize>(
+    c: &Centroids,
+    block: &PointBlock,
+    sums: &mut ClusterSums,
+) -> usize {
+    let dim = c.dim;
+    let mut done = 0;
+    for (group, norms) in block
+        .values
+        .chunks_exact(N * dim)
+        .zip(block.norms.chunks_exact(N))
+    {
+        let mut best = [f64::INFINITY; N];
+        let mut index = [0; N];
+        for (i, (centroid, &c_norm)) in c.values.chunks_exact(dim).zip(&c.norms).enumerate() {
+            let dots = dots::<N>(group, centroid);
+            for p in 0..N {
+                let p_norm = norms[p];
+                let bound = p_norm - c_norm;
+                // `squared_euclidean`'s formula.
+                let d = (p_norm * p_norm + c_norm * c_norm - 2.0 * dots[p]).max(0.0);
+                let ruled_out = bound * bound >= best[p];
+                let take = !ruled_out & (d < best[p]);
+                best[p] = if take { d } else { best[p] };
+                index[p] = if take { i } else { index[p] };
+            }
+        }
+        for (x, &i) in group.chunks_exact(dim).zip(&index) {
+            sums.add(i, x);
+        }
+        done += N;
+    }
+    done
+}
+
+/// `dot(row, w)` of each of the `N` rows of `rows` (`N` rows of `w.len()` elements), each
+/// summed in the order of `dot` (from -0.0, as `Sum` does).
+#[inline(always)]
+fn dots<const N: usize>(rows: &[f64], w: &[f64]) -> [f64; N] {
+    let dim = w.len();
+    let x: [&[f64]; N] = std::array::from_fn(|i| &rows[i * dim..(i + 1) * dim]);
+    let mut sums = [-0.0; N];
+    for (j, &wj) in w.iter().enumerate() {
+        for (sum, x) in sums.iter_mut().zip(&x) {
+            *sum += x[j] * wj;
+        }
+    }
+    sums
+}
+
+/// `dot(x, x)` of each of the `N` rows of `dim` elements of `rows`, each summed in the order
+/// of `dot`.
+#[inline(always)]
+fn squared_norms<const N: usize>(rows: &[f64], dim: usize) -> [f64; N] {
+    let x: [&[f64]; N] = std::array::from_fn(|i| &rows[i * dim..(i + 1) * dim]);
+    let mut sums = [-0.0; N];
+    for j in 0..dim {
+        for (sum, x) in sums.iter_mut().zip(&x) {
+            *sum += x[j] * x[j];
+        }
+    }
+    sums
 }
 
 /// The model between rounds: the centroids and the counts of the last round.
@@ -295,11 +496,13 @@ impl IterationBody for Lloyd {
                 wrong_size = Some(block.dim);
                 return;
             }
-            for (x, norm) in block.points() {
+            let mut done = 0;
+            if self.measure == DistanceMeasure::Euclidean && c.dim > 0 {
+                done = add_closest_euclidean(c, block, &mut sums);
+            }
+            for (x, norm) in block.points().skip(done) {
                 let (i, _) = self.measure.closest(&c.values, &c.norms, x, norm);
-                sums.counts[i] += 1;
-                let sum = &mut sums.sums[i * c.dim..(i + 1) * c.dim];
-                sum.iter_mut().zip(x).for_each(|(s, v)| *s += v);
+                sums.add(i, x);
             }
         })
         .map_err(|e| e.to_string())?;
@@ -452,4 +655,62 @@ fn assign(
         Ok(())
     })?;
     Ok(batch.with_column(Column::Long(predictions)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaved_points_pick_and_sum_the_same_as_one_by_one() {
+        let mut state = 11u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for (dim, points, k) in [(3, 41, 2), (10, 64, 5), (1, 9, 3), (17, 30, 2), (20, 13, 4)] {
+            let mut values: Vec<f64> = (0..dim * points).map(|_| next()).collect();
+            // Ties: a point repeated, and a point equally far from two centroids.
+            values.copy_within(0..dim, dim);
+            let mut centroids: Vec<f64> = (0..dim * k).map(|_| next()).collect();
+            centroids.copy_within(0..dim, dim);
+            let c = Centroids::new(dim, centroids);
+            let norms = values.chunks_exact(dim).map(l2_norm).collect();
+            let block = PointBlock { dim, values, norms };
+            let mut fast = ClusterSums {
+                sums: vec![0.0; dim * k],
+                counts: vec![0; k],
+            };
+            let done = add_closest_euclidean(&c, &block, &mut fast);
+            let mut slow = ClusterSums {
+                sums: vec![0.0; dim * k],
+                counts: vec![0; k],
+            };
+            for (x, norm) in block.points() {
+                let (i, _) = DistanceMeasure::Euclidean.closest(&c.values, &c.norms, x, norm);
+                slow.add(i, x);
+            }
+            for (x, norm) in block.points().skip(done) {
+                let (i, _) = DistanceMeasure::Euclidean.closest(&c.values, &c.norms, x, norm);
+                fast.add(i, x);
+            }
+            assert_eq!(fast.counts, slow.counts);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast.sums), bits(&slow.sums));
+        }
+    }
+
+    #[test]
+    fn interleaved_norms_are_l2_norms() {
+        let batch = RowBatch::new(
+            6,
+            vec![Column::DenseVector {
+                dim: 3,
+                values: (0..18).map(|i| f64::from(i) * 0.37 - 2.0).collect(),
+            }],
+        );
+        let block = PointBlock::of("KMeans", &batch, 0).unwrap().unwrap();
+        let expected: Vec<f64> = block.values.chunks_exact(3).map(l2_norm).collect();
+        assert_eq!(block.norms, expected);
+    }
 }

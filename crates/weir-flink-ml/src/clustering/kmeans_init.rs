@@ -16,7 +16,7 @@ use super::kmeans::{Centroids, PointBlock};
 use crate::benchmark::JavaRandom;
 use crate::common::distance::{squared_euclidean, DistanceMeasure};
 use crate::common::vector_columns::dense_rows;
-use crate::table::{RowBatch, Table};
+use crate::table::{Column, RowBatch, Table};
 
 /// Steps of oversampling in `k-means||` (Spark's `initSteps` is 2; more steps cost a pass
 /// each and find the separated clusters of unscaled data more reliably).
@@ -114,9 +114,31 @@ pub(crate) fn initial_centroids<'s>(
 /// order (a scaler's statistics summed over 1 or 2 workers differ in the last bits) still
 /// draw the same.
 fn point_hash(seed: i64, salt: u64, values: &[f64]) -> u64 {
-    let mut h = splitmix(seed as u64 ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    for v in values {
-        h = splitmix(h ^ u64::from((*v as f32).to_bits()));
+    values
+        .iter()
+        .fold(hash_start(seed, salt), |h, &v| hash_value(h, v))
+}
+
+/// [`point_hash`] before the values.
+fn hash_start(seed: i64, salt: u64) -> u64 {
+    splitmix(seed as u64 ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// [`point_hash`]'s step for value `v`.
+#[inline(always)]
+fn hash_value(h: u64, v: f64) -> u64 {
+    splitmix(h ^ u64::from((v as f32).to_bits()))
+}
+
+/// [`point_hash`] of each of the `N` points of `dim` values in `points`.
+#[inline(always)]
+fn point_hashes<const N: usize>(seed: i64, salt: u64, points: &[f64], dim: usize) -> [u64; N] {
+    let x: [&[f64]; N] = std::array::from_fn(|i| &points[i * dim..(i + 1) * dim]);
+    let mut h = [hash_start(seed, salt); N];
+    for j in 0..dim {
+        for (h, x) in h.iter_mut().zip(&x) {
+            *h = hash_value(*h, x[j]);
+        }
     }
     h
 }
@@ -151,6 +173,22 @@ impl SmallestKeys {
         let Some(dim) = crate::common::vector_columns::first_size(batch, column) else {
             return;
         };
+        if let (Column::DenseVector { dim: d, values }, true) = (batch.column(column), dim > 0) {
+            if *d == dim {
+                // Eight hashes at a time: their chains of multiplications overlap in the CPU.
+                let mut groups = values.chunks_exact(8 * dim);
+                for group in &mut groups {
+                    let keys = point_hashes::<8>(seed, 0, group, dim);
+                    for (key, x) in keys.into_iter().zip(group.chunks_exact(dim)) {
+                        self.offer(key, x);
+                    }
+                }
+                for x in groups.remainder().chunks_exact(dim) {
+                    self.offer(point_hash(seed, 0, x), x);
+                }
+                return;
+            }
+        }
         let result = dense_rows("KMeans", batch, column, dim, |_, x| {
             self.offer(point_hash(seed, 0, x), x);
             Ok(())
@@ -485,4 +523,36 @@ fn weighted_lloyd(candidates: &Centroids, weights: &[f64], chosen: Vec<usize>) -
         centers = Centroids::new(dim, values);
     }
     centers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaved_hashes_are_point_hashes() {
+        let points: Vec<f64> = (0..36).map(|i| f64::from(i) * 1.7 - 9.0).collect();
+        for dim in [1, 3, 9] {
+            let hashes = point_hashes::<4>(42, 3, &points[..4 * dim], dim);
+            for (h, x) in hashes.iter().zip(points.chunks_exact(dim)) {
+                assert_eq!(*h, point_hash(42, 3, x));
+            }
+        }
+    }
+
+    #[test]
+    fn interleaved_draws_pick_the_same_points() {
+        let dim = 3;
+        let values: Vec<f64> = (0..3 * 37).map(|i| (f64::from(i) * 0.61).sin()).collect();
+        let batch = RowBatch::new(37, vec![Column::DenseVector { dim, values }]);
+        let mut drawn = SmallestKeys::new(5);
+        drawn.fold(9, 0, &batch);
+        let mut one_by_one = SmallestKeys::new(5);
+        dense_rows("KMeans", &batch, 0, dim, |_, x| {
+            one_by_one.offer(point_hash(9, 0, x), x);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(drawn.points, one_by_one.points);
+    }
 }
