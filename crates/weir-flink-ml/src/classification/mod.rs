@@ -3,6 +3,7 @@
 crate::common::stage_modules! {
     // classification modules (keep one per line)
     logistic_regression,
+    online_logistic_regression,
     linear_svc,
     naive_bayes,
     knn,
@@ -15,3 +16,4 @@ pub use logistic_regression::{
     LogisticRegression, LogisticRegressionModel, LogisticRegressionModelData,
 };
 pub use naive_bayes::{NaiveBayes, NaiveBayesModel, NaiveBayesModelData};
+pub use online_logistic_regression::{OnlineLogisticRegression, OnlineLogisticRegressionModel};

@@ -10,17 +10,18 @@
 //! instances' points first, which is the same update (to rounding).
 
 use serde::{Deserialize, Serialize};
-use weir_core::{op, BatchOutcome, DeadLetter, Job, OnlineBody, Round};
+use weir_core::{op, Job, OnlineBody, Round};
 
 use super::kmeans::{Centroids, KMeansModelData, K};
 use crate::api::{Fitted, Stage};
 use crate::common::distance::{l2_norm, DistanceMeasure};
+use crate::common::newest_model::score_with_newest;
 use crate::common::stage_macros::{model, model_data_methods, stage_basics};
 use crate::common::table_ops::{one_input, one_input_with_model};
 use crate::common::vector_columns::{dense_rows, first_size};
 use crate::error::MlError;
 use crate::param::shared::{
-    DECAY_FACTOR, DISTANCE_MEASURE, FEATURES_COL, GLOBAL_BATCH_SIZE, PREDICTION_COL, SEED,
+    BATCH_STRATEGY, DECAY_FACTOR, DISTANCE_MEASURE, FEATURES_COL, GLOBAL_BATCH_SIZE, PREDICTION_COL, SEED,
 };
 use crate::param::WithParams;
 use crate::table::{Column, DataType, RowBatch, Table};
@@ -88,15 +89,6 @@ model!(
         &DISTANCE_MEASURE.spec,
         &K.spec
     ]
-);
-
-/// `batchStrategy`: how mini-batches are formed (Flink offers `count` only).
-pub const BATCH_STRATEGY: crate::param::Param<String> = crate::param::Param::new(
-    "batchStrategy",
-    "Strategy to create mini batch from online train data.",
-    Some("\"count\""),
-    crate::param::ParamType::String,
-    crate::param::Validator::InArray(&["count"]),
 );
 
 impl crate::param::HasFeaturesCol for OnlineKMeans {}
@@ -315,62 +307,17 @@ impl Stage for OnlineKMeansModel {
             .schema
             .with_column(&self.get(&PREDICTION_COL)?, DataType::Long)?;
         let name = job.unique_name(self.short_name());
-        let data_schema = model_data.schema.clone();
-        let operator = name.clone();
-        let (scored, _dead) = input.stream.map_batch_with_broadcast(
+        Ok(vec![score_with_newest(
             name,
-            model_data.stream,
-            |_waker| NewestModel::default(),
-            move |newest: &mut NewestModel, batch: RowBatch| newest.update(&data_schema, batch),
-            move |newest: &mut NewestModel, batches: Vec<RowBatch>, _metrics| {
-                newest.score(&operator, measure, column, batches)
+            input,
+            model_data,
+            schema,
+            |schema, batch| {
+                KMeansModelData::from_batches(schema, std::slice::from_ref(&batch))
+                    .and_then(|data| Centroids::from_vectors(&data.centroids))
             },
-        );
-        Ok(vec![Table::new(schema, scored)])
-    }
-}
-
-/// The newest model version an `OnlineKMeansModel` instance has, or why it has none.
-#[derive(Default)]
-struct NewestModel {
-    centroids: Option<Centroids>,
-    rejected: Option<String>,
-}
-
-impl NewestModel {
-    fn update(&mut self, schema: &crate::table::Schema, batch: RowBatch) {
-        let decoded = KMeansModelData::from_batches(schema, std::slice::from_ref(&batch))
-            .and_then(|data| Centroids::from_vectors(&data.centroids));
-        match decoded {
-            Ok(centroids) => {
-                self.centroids = Some(centroids);
-                self.rejected = None;
-            }
-            Err(e) => self.rejected = Some(e),
-        }
-    }
-
-    fn score(
-        &self,
-        operator: &str,
-        measure: DistanceMeasure,
-        column: usize,
-        batches: Vec<RowBatch>,
-    ) -> BatchOutcome<RowBatch, RowBatch> {
-        let Some(centroids) = &self.centroids else {
-            let why = self.rejected.clone().unwrap_or_else(|| "no model data yet".into());
-            return BatchOutcome::Hold(batches, why);
-        };
-        let scored = batches
-            .into_iter()
-            .map(|batch| {
-                let rows = batch.rows();
-                assign(measure, centroids, column, batch).map_err(|e| {
-                    DeadLetter::new(operator, format!("a batch of {rows} rows"), e, b"")
-                })
-            })
-            .collect();
-        BatchOutcome::Done(scored)
+            move |centroids, batch| assign(measure, centroids, column, batch),
+        )])
     }
 }
 

@@ -189,6 +189,14 @@ pub const DECAY_FACTOR: Param<f64> = Param::new(
     ParamType::Double,
     Validator::in_range(0.0, 1.0),
 );
+/// `batchStrategy`: how mini-batches are formed (Flink offers `count` only).
+pub const BATCH_STRATEGY: Param<String> = Param::new(
+    "batchStrategy",
+    "Strategy to create mini batch from online train data.",
+    Some("\"count\""),
+    ParamType::String,
+    Validator::InArray(&["count"]),
+);
 /// `modelVersionCol`: the column with the version of the model data a row was predicted with.
 pub const MODEL_VERSION_COL: Param<String> = Param::new(
     "modelVersionCol",
