@@ -525,3 +525,144 @@ fn bad_params_and_inputs_are_errors_naming_what_is_wrong() {
     .unwrap_err();
     assert!(e.contains("`prediction`") && e.contains("NaN"), "{e}");
 }
+
+/// Runs `stage` on `rows` (batches of `batch_rows`) on `workers` threads: every output row.
+fn evaluate_stream(
+    stage: &dyn Stage,
+    schema: &Schema,
+    rows: Vec<Vec<Value>>,
+    batch_rows: usize,
+    workers: usize,
+) -> Result<Vec<Json>, String> {
+    let out = TableCollector::new();
+    let sink = out.clone();
+    let (stage, schema) = (stage.clone_stage(), schema.clone());
+    execute(Config::threads(workers), move |job| {
+        let batches = RowBatch::from_rows(&schema, rows.clone(), batch_rows)?;
+        let table = Table::from_batches(job, "input", schema.clone(), batches);
+        stage
+            .transform(job, vec![table])?
+            .remove(0)
+            .collect("metrics", &sink);
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(out.json_rows())
+}
+
+/// A stream of (label, prediction) pairs whose predictions get better: row `i` is right
+/// unless `i % 10` is below the number of mistakes of its hundred (9 in the first hundred, 0
+/// from the tenth on), as an online learner's would.
+fn improving_stream() -> Vec<(f64, f64)> {
+    (0..1000)
+        .map(|i| {
+            let label = (i % 3) as f64;
+            let mistakes = 9usize.saturating_sub(i / 100);
+            let prediction = if i % 10 < mistakes {
+                (label + 1.0) % 3.0
+            } else {
+                label
+            };
+            (label, prediction)
+        })
+        .collect()
+}
+
+/// Prequential evaluation: with `CountTumblingWindows`, the evaluators give a row of metrics
+/// per window of rows as they arrive (the last, incomplete window dropped, as Flink's count
+/// windows drop it); at 1 worker the windows are the stream's consecutive rows, at more the
+/// windows hold other rows but together all complete ones.
+#[test]
+fn count_windows_evaluate_a_stream_window_by_window() {
+    let windows =
+        json!({"class": "org.apache.flink.ml.common.window.CountTumblingWindows", "size": 100});
+    let mut stage = multiclass(&["accuracy"], None);
+    stage
+        .param_map_mut()
+        .set_json("windows", windows.clone())
+        .unwrap();
+    let schema = Schema::new([
+        ("label", DataType::Double),
+        ("prediction", DataType::Double),
+    ]);
+    let stream = improving_stream();
+    let rows: Vec<Vec<Value>> = stream
+        .iter()
+        .map(|(l, p)| vec![Value::Double(*l), Value::Double(*p)])
+        .collect();
+    // Batches of 30 rows: windows end inside batches.
+    let got = evaluate_stream(&stage, &schema, rows.clone(), 30, 1).unwrap();
+    let accuracies: Vec<f64> = got
+        .iter()
+        .map(|r| r["accuracy"].as_f64().unwrap())
+        .collect();
+    let expected: Vec<f64> = stream
+        .chunks(100)
+        .map(|w| w.iter().filter(|(l, p)| l == p).count() as f64 / 100.0)
+        .collect();
+    assert_eq!(accuracies, expected);
+    assert_eq!(accuracies[0], 0.1);
+    assert_eq!(accuracies[9], 1.0);
+    for workers in [2, 3] {
+        let got = evaluate_stream(&stage, &schema, rows.clone(), 30, workers).unwrap();
+        assert_eq!(got.len(), 10, "{workers} workers");
+        let mean = got
+            .iter()
+            .map(|r| r["accuracy"].as_f64().unwrap())
+            .sum::<f64>()
+            / 10.0;
+        let overall = expected.iter().sum::<f64>() / 10.0;
+        assert!(
+            (mean - overall).abs() < 1e-12,
+            "{workers} workers: {mean} vs {overall}"
+        );
+    }
+    // 1,050 rows: the last 50 are an incomplete window, never evaluated.
+    let mut more = rows.clone();
+    more.extend(rows[..50].iter().cloned());
+    assert_eq!(
+        evaluate_stream(&stage, &schema, more, 30, 1).unwrap().len(),
+        10
+    );
+
+    // The binary evaluator: areaUnderROC of each window of 4 scored rows.
+    let mut binary = binary(&["areaUnderROC"], None);
+    binary
+        .param_map_mut()
+        .set_json(
+            "windows",
+            json!({"class": "org.apache.flink.ml.common.window.CountTumblingWindows", "size": 4}),
+        )
+        .unwrap();
+    let (schema, rows) = scored(&[
+        (1.0, [0.1, 0.9]),
+        (0.0, [0.8, 0.2]),
+        (1.0, [0.3, 0.7]),
+        (0.0, [0.6, 0.4]),
+        (1.0, [0.8, 0.2]),
+        (0.0, [0.1, 0.9]),
+        (1.0, [0.3, 0.7]),
+        (0.0, [0.6, 0.4]),
+    ]);
+    let got = evaluate_stream(&binary, &schema, rows, 3, 1).unwrap();
+    let auc: Vec<f64> = got
+        .iter()
+        .map(|r| r["areaUnderROC"].as_f64().unwrap())
+        .collect();
+    // Window 1 ranks both positives first; window 2 ranks a negative first, then the
+    // positive at 0.7 above the negative at 0.4, then the positive at 0.2 last.
+    assert_eq!(auc, vec![1.0, 0.25]);
+
+    // Time windows need event or processing time, which tables do not carry.
+    let mut timed = multiclass(&["accuracy"], None);
+    timed.param_map_mut().set_json("windows", json!({"class": "org.apache.flink.ml.common.window.EventTimeTumblingWindows", "size": 1000})).unwrap();
+    let schema = Schema::new([
+        ("label", DataType::Double),
+        ("prediction", DataType::Double),
+    ]);
+    let error = evaluate_stream(&timed, &schema, Vec::new(), 30, 1).unwrap_err();
+    assert!(
+        error.contains("EventTimeTumblingWindows") && error.contains("CountTumblingWindows"),
+        "{error}"
+    );
+}

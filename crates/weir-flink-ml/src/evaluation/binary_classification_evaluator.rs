@@ -32,14 +32,14 @@
 //! Its score is the number in `rawPredictionCol`, or element 1 of the vector there. An empty
 //! input gives 0 for every metric, as Flink's.
 
-use weir_core::{op, Job};
+use weir_core::Job;
 
-use super::weighted_tally::{metrics_row, metrics_schema, number, weight_index, Tally};
+use super::weighted_tally::{evaluate, metrics_row, metrics_schema, number, weight_index, Tally};
 use crate::api::Stage;
 use crate::common::stage_macros::{stage, stage_basics};
 use crate::common::table_ops::one_input;
 use crate::error::MlError;
-use crate::param::shared::{LABEL_COL, RAW_PREDICTION_COL, WEIGHT_COL};
+use crate::param::shared::{LABEL_COL, RAW_PREDICTION_COL, WEIGHT_COL, WINDOWS};
 use crate::param::{Param, ParamType, Validator, WithParams};
 use crate::table::{DataType, RowBatch, Table, VectorRef};
 
@@ -100,13 +100,15 @@ stage!(
         &LABEL_COL.spec,
         &RAW_PREDICTION_COL.spec,
         &WEIGHT_COL.spec,
-        &METRICS_NAMES.spec
+        &METRICS_NAMES.spec,
+        &WINDOWS.spec
     ]
 );
 
 impl crate::param::HasLabelCol for BinaryClassificationEvaluator {}
 impl crate::param::HasRawPredictionCol for BinaryClassificationEvaluator {}
 impl crate::param::HasWeightCol for BinaryClassificationEvaluator {}
+impl crate::param::HasWindows for BinaryClassificationEvaluator {}
 
 /// The registry entries of this module.
 pub(crate) const CLASSES: &[crate::api::StageClass] =
@@ -273,31 +275,17 @@ impl Stage for BinaryClassificationEvaluator {
         };
         let schema = metrics_schema(stage, &self.get(&METRICS_NAMES)?)?;
         let out_schema = schema.clone();
-        let name = job.unique_name(stage);
-        let stream = input
-            .stream
-            .aggregate_to_end(
-                name.clone(),
-                ScoreTally::default,
-                move |tally, batch: RowBatch| columns.fold(tally, &batch),
-                |tally, other| tally.merge(other),
-            )
-            .try_map_batch(
-                op(format!("{name}.metrics")).parallelism(1),
-                move |tallies: Vec<ScoreTally>| {
-                    tallies
-                        .into_iter()
-                        .map(|mut tally| {
-                            if let Some(e) = tally.error.take() {
-                                return Err(e);
-                            }
-                            tally.compact();
-                            let metrics = BinaryMetrics::of(&tally.entries);
-                            Ok(metrics_row(&out_schema, |m| metrics.get(m)))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                },
-            );
+        let stream = evaluate(
+            job,
+            stage,
+            input,
+            self.get(&WINDOWS)?,
+            move |tally: &mut ScoreTally, batch| columns.fold(tally, batch),
+            move |entries| {
+                let metrics = BinaryMetrics::of(entries);
+                metrics_row(&out_schema, |m| metrics.get(m))
+            },
+        )?;
         Ok(vec![Table::new(schema, stream)])
     }
 }

@@ -2,14 +2,14 @@
 //! Spark ML's evaluator of that name: Flink ML has none). An AlgoOperator whose output is a
 //! table of one row, one `Double` column per metric, in the order of `metricsNames`.
 
-use weir_core::{op, Job};
+use weir_core::Job;
 
-use super::weighted_tally::{metrics_row, metrics_schema, number, weight_index, Tally};
+use super::weighted_tally::{evaluate, metrics_row, metrics_schema, number, weight_index, Tally};
 use crate::api::Stage;
 use crate::common::stage_macros::{stage, stage_basics};
 use crate::common::table_ops::one_input;
 use crate::error::MlError;
-use crate::param::shared::{LABEL_COL, PREDICTION_COL, WEIGHT_COL};
+use crate::param::shared::{LABEL_COL, PREDICTION_COL, WEIGHT_COL, WINDOWS};
 use crate::param::{Param, ParamType, Validator, WithParams};
 use crate::table::{DataType, RowBatch, Table};
 
@@ -79,13 +79,15 @@ stage!(
         &LABEL_COL.spec,
         &PREDICTION_COL.spec,
         &WEIGHT_COL.spec,
-        &MULTICLASS_METRICS_NAMES.spec
+        &MULTICLASS_METRICS_NAMES.spec,
+        &WINDOWS.spec
     ]
 );
 
 impl crate::param::HasLabelCol for MulticlassClassificationEvaluator {}
 impl crate::param::HasPredictionCol for MulticlassClassificationEvaluator {}
 impl crate::param::HasWeightCol for MulticlassClassificationEvaluator {}
+impl crate::param::HasWindows for MulticlassClassificationEvaluator {}
 
 /// The registry entries of this module.
 pub(crate) const CLASSES: &[crate::api::StageClass] =
@@ -205,31 +207,17 @@ impl Stage for MulticlassClassificationEvaluator {
         };
         let schema = metrics_schema(stage, &self.get(&MULTICLASS_METRICS_NAMES)?)?;
         let out_schema = schema.clone();
-        let name = job.unique_name(stage);
-        let stream = input
-            .stream
-            .aggregate_to_end(
-                name.clone(),
-                PairTally::default,
-                move |tally, batch: RowBatch| columns.fold(tally, &batch),
-                |tally, other| tally.merge(other),
-            )
-            .try_map_batch(
-                op(format!("{name}.metrics")).parallelism(1),
-                move |tallies: Vec<PairTally>| {
-                    tallies
-                        .into_iter()
-                        .map(|mut tally| {
-                            if let Some(e) = tally.error.take() {
-                                return Err(e);
-                            }
-                            tally.compact();
-                            let metrics = MulticlassMetrics::of(&tally.entries);
-                            Ok(metrics_row(&out_schema, |m| metrics.get(m)))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                },
-            );
+        let stream = evaluate(
+            job,
+            stage,
+            input,
+            self.get(&WINDOWS)?,
+            move |tally: &mut PairTally, batch| columns.fold(tally, batch),
+            move |entries| {
+                let metrics = MulticlassMetrics::of(entries);
+                metrics_row(&out_schema, |m| metrics.get(m))
+            },
+        )?;
         Ok(vec![Table::new(schema, stream)])
     }
 }

@@ -1,11 +1,14 @@
 //! What the evaluators share: the weight of each key (a score, a (label, prediction) pair)
-//! that every instance folds its rows into, the numbers they read from their columns, and
-//! their output, one row of `Double` metrics in the order of `metricsNames`.
+//! that every instance folds its rows into, the numbers they read from their columns, their
+//! output, one row of `Double` metrics in the order of `metricsNames`, and how their
+//! `windows` cut the input ([`evaluate`]).
 
 use serde::{Deserialize, Serialize};
+use weir_core::{op, Data, DataStream, Job};
 
 use crate::error::MlError;
-use crate::table::{Column, DataType, RowBatch, Schema};
+use crate::param::Windows;
+use crate::table::{Column, DataType, RowBatch, Schema, Table};
 
 /// The output schema: one `Double` column per metric; a metric named twice is an error.
 pub(crate) fn metrics_schema(stage: &str, names: &[String]) -> Result<Schema, MlError> {
@@ -144,6 +147,121 @@ pub(crate) fn metrics_row(schema: &Schema, metric: impl Fn(&str) -> f64) -> RowB
             .map(|f| Column::Double(vec![metric(&f.name)]))
             .collect(),
     )
+}
+
+/// The metric rows of `input` under `windows`, with `fold` adding a batch's rows to a tally
+/// and `metrics` giving the metric row of a tally's sorted, merged entries:
+/// - `GlobalWindows`: one row at the end of the bounded input; every instance folds its
+///   rows and one merges the tallies.
+/// - `CountTumblingWindows` of `size`: one row per `size` rows, in the order they reach the
+///   evaluator's one instance, each as soon as its window is complete, so that the stream
+///   scored by an online model is evaluated while it runs (prequential evaluation); an
+///   incomplete last window is dropped, as Flink's count windows drop it.
+///
+/// A row that cannot be read fails the job with the fold's message.
+pub(crate) fn evaluate<'s, K, W>(
+    job: &mut Job<'s>,
+    stage: &str,
+    input: Table<'s>,
+    windows: Windows,
+    fold: impl Fn(&mut Tally<K, W>, &RowBatch) + 'static,
+    metrics: impl Fn(&[(K, W)]) -> RowBatch + 'static,
+) -> Result<DataStream<'s, RowBatch>, MlError>
+where
+    K: Key + Data + Default,
+    W: Weights + Data + Default,
+{
+    let name = job.unique_name(stage);
+    let result = move |mut tally: Tally<K, W>| {
+        if let Some(e) = tally.error.take() {
+            return Err(e);
+        }
+        tally.compact();
+        Ok(metrics(&tally.entries))
+    };
+    match windows {
+        Windows::Global => Ok(input
+            .stream
+            .aggregate_to_end(
+                name.clone(),
+                Tally::default,
+                move |tally, batch: RowBatch| fold(tally, &batch),
+                |tally, other| tally.merge(other),
+            )
+            .try_map_batch(
+                op(format!("{name}.metrics")).parallelism(1),
+                move |tallies: Vec<Tally<K, W>>| {
+                    tallies
+                        .into_iter()
+                        .map(&result)
+                        .collect::<Result<Vec<_>, _>>()
+                },
+            )),
+        Windows::CountTumbling { size } => {
+            let mut window = CountWindow {
+                size: size as usize,
+                rows: 0,
+                tally: Tally::default(),
+            };
+            Ok(input.stream.try_map_batch(
+                op(name).parallelism(1),
+                move |batches: Vec<RowBatch>| {
+                    let mut rows = Vec::new();
+                    for batch in batches {
+                        for tally in window.add(&batch, &fold) {
+                            rows.push(result(tally)?);
+                        }
+                    }
+                    Ok(rows)
+                },
+            ))
+        }
+        other => Err(MlError::InvalidParam {
+            stage: stage.to_string(),
+            param: "windows".into(),
+            message: format!(
+                "{} are not supported by evaluators: Weir's tables have no event time or \
+                 processing time to cut windows by (use GlobalWindows or \
+                 CountTumblingWindows)",
+                other.class_name()
+            ),
+        }),
+    }
+}
+
+/// The tally of the current count window.
+struct CountWindow<K, W> {
+    size: usize,
+    rows: usize,
+    tally: Tally<K, W>,
+}
+
+impl<K: Key + Default, W: Weights + Default> CountWindow<K, W> {
+    /// Folds the rows of `batch` in, cutting it at window ends: the tallies of the windows it
+    /// completes.
+    fn add(
+        &mut self,
+        batch: &RowBatch,
+        fold: impl Fn(&mut Tally<K, W>, &RowBatch),
+    ) -> Vec<Tally<K, W>> {
+        let mut complete = Vec::new();
+        let mut start = 0;
+        while start < batch.rows() {
+            let take = (self.size - self.rows).min(batch.rows() - start);
+            if take == batch.rows() {
+                fold(&mut self.tally, batch);
+            } else {
+                fold(&mut self.tally, &batch.slice(start..start + take));
+            }
+            self.rows += take;
+            start += take;
+            if self.rows == self.size {
+                complete.push(std::mem::take(&mut self.tally));
+                self.rows = 0;
+            }
+        }
+        complete
+    }
 }
 
 #[cfg(test)]

@@ -144,29 +144,11 @@ pub(crate) fn split_runs<K: PartialEq>(batch: RowBatch, keys: &[K]) -> Vec<RowBa
             let columns = batch
                 .columns()
                 .iter()
-                .map(|c| slice_column(c, w[0]..w[1]))
+                .map(|c| c.slice(w[0]..w[1]))
                 .collect();
             RowBatch::new(w[1] - w[0], columns)
         })
         .collect()
-}
-
-/// Rows `range` of a column, copied.
-fn slice_column(column: &Column, range: std::ops::Range<usize>) -> Column {
-    match column {
-        Column::Boolean(c) => Column::Boolean(c[range].to_vec()),
-        Column::Long(c) => Column::Long(c[range].to_vec()),
-        Column::Double(c) => Column::Double(c[range].to_vec()),
-        Column::String(c) => Column::String(c.slice(range)),
-        Column::DenseVector { dim, values } => Column::DenseVector {
-            dim: *dim,
-            values: values[range.start * dim..range.end * dim].to_vec(),
-        },
-        Column::SparseVector(c) => Column::SparseVector(c[range].to_vec()),
-        Column::StringArray(c) => Column::StringArray(c[range].to_vec()),
-        Column::DoubleArray(c) => Column::DoubleArray(c[range].to_vec()),
-        Column::DenseVectorArray(c) => Column::DenseVectorArray(c[range].to_vec()),
-    }
 }
 
 /// The batch with only the rows whose `keep` flag is set.

@@ -218,6 +218,24 @@ impl RowBatch {
         Ok(())
     }
 
+    /// Rows `range` of the batch, copied.
+    ///
+    /// ```
+    /// use weir_flink_ml::table::{Column, RowBatch};
+    /// let batch = RowBatch::new(3, vec![Column::Long(vec![1, 2, 3])]);
+    /// assert_eq!(batch.slice(1..3).column(0), &Column::Long(vec![2, 3]));
+    /// ```
+    pub fn slice(&self, range: std::ops::Range<usize>) -> RowBatch {
+        let rows = range.len();
+        RowBatch::new(
+            rows,
+            self.columns
+                .iter()
+                .map(|c| c.slice(range.clone()))
+                .collect(),
+        )
+    }
+
     /// Approximate bytes held.
     pub fn weight(&self) -> usize {
         self.columns.iter().map(Column::weight).sum::<usize>() + 32

@@ -98,6 +98,24 @@ impl Column {
         }
     }
 
+    /// Rows `range` of the column, copied.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Column {
+        match self {
+            Column::Boolean(c) => Column::Boolean(c[range].to_vec()),
+            Column::Long(c) => Column::Long(c[range].to_vec()),
+            Column::Double(c) => Column::Double(c[range].to_vec()),
+            Column::String(c) => Column::String(c.slice(range)),
+            Column::DenseVector { dim, values } => Column::DenseVector {
+                dim: *dim,
+                values: values[range.start * dim..range.end * dim].to_vec(),
+            },
+            Column::SparseVector(c) => Column::SparseVector(c[range].to_vec()),
+            Column::StringArray(c) => Column::StringArray(c[range].to_vec()),
+            Column::DoubleArray(c) => Column::DoubleArray(c[range].to_vec()),
+            Column::DenseVectorArray(c) => Column::DenseVectorArray(c[range].to_vec()),
+        }
+    }
+
     /// The column's type.
     pub fn data_type(&self) -> DataType {
         match self {
