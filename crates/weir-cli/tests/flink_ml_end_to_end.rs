@@ -194,7 +194,8 @@ fn the_example_pipeline_fits_scores_a_stream_and_serves_as_one_onnx_graph() {
 }
 
 /// Every stage with an ONNX export in one pipeline (VectorAssembler, MinMaxScaler,
-/// MaxAbsScaler, KMeans with each distance, LinearSVC, LinearRegression): the graph's outputs
+/// MaxAbsScaler, KMeans with each distance, LinearSVC, LinearRegression, StringIndexer, and
+/// NaiveBayes on the plan and the cluster as categories): the graph's outputs
 /// on the predict operator equal the fitted pipeline's columns.
 #[test]
 fn every_exportable_stage_scores_in_onnx_as_in_the_job() {
@@ -209,7 +210,10 @@ fn every_exportable_stage_scores_in_onnx_as_in_the_job() {
                 {"className": "MaxAbsScaler", "paramMap": {"inputCol": "minMax", "outputCol": "features"}},
                 {"className": "KMeans", "paramMap": {"featuresCol": "features", "predictionCol": "cluster", "k": 4, "distanceMeasure": measure, "maxIter": 30}},
                 {"className": "LinearSVC", "paramMap": {"featuresCol": "features", "predictionCol": "svc", "rawPredictionCol": "svcRaw", "threshold": 0.1, "maxIter": 50, "globalBatchSize": 500}},
-                {"className": "LinearRegression", "paramMap": {"featuresCol": "features", "predictionCol": "regression", "maxIter": 50, "globalBatchSize": 500}}
+                {"className": "LinearRegression", "paramMap": {"featuresCol": "features", "predictionCol": "regression", "maxIter": 50, "globalBatchSize": 500}},
+                {"className": "StringIndexer", "paramMap": {"inputCols": ["plan"], "outputCols": ["planIndex"], "stringOrderType": "alphabetAsc"}},
+                {"className": "VectorAssembler", "paramMap": {"inputCols": ["planIndex", "cluster"], "outputCol": "categories", "inputSizes": [1, 1]}},
+                {"className": "NaiveBayes", "paramMap": {"featuresCol": "categories", "predictionCol": "nb", "smoothing": 0.5}}
             ],
             "fit": "customers",
             "transform": "customers",
@@ -222,11 +226,15 @@ fn every_exportable_stage_scores_in_onnx_as_in_the_job() {
         let requests: String = fitted
             .values()
             .map(|r| {
-                json!({"id": r["id"], "inputs": {"id": r["id"], "age": r["age"], "usage": r["usage"]}})
+                json!({"id": r["id"], "inputs": {"id": r["id"], "plan": r["plan"], "age": r["age"], "usage": r["usage"]}})
                     .to_string()
                     + "\n"
             })
             .collect();
+        // A plan the model has never seen: NaiveBayes cannot score it (the job would fail).
+        let unseen =
+            json!({"id": -1, "inputs": {"id": 0, "plan": "unheard-of", "age": 40.0, "usage": 5.0}});
+        let requests = requests + &unseen.to_string() + "\n";
         std::fs::write(dir.path().join("all.jsonl"), requests).unwrap();
         let out = format!("out/{measure}-onnx");
         weir(
@@ -241,11 +249,21 @@ fn every_exportable_stage_scores_in_onnx_as_in_the_job() {
             ],
             dir.path(),
         );
-        let onnx = rows_by_id(&dir.path().join(&out));
+        let mut onnx = rows_by_id(&dir.path().join(&out));
+        let unseen = onnx.remove(&-1).expect("the unseen plan's row");
+        let nb = unseen["outputs"].get("nb").expect("an `nb` output");
+        assert!(
+            nb.as_f64().is_none_or(f64::is_nan) && !unseen["outputs"]["cluster"].is_null(),
+            "{measure}: {unseen}"
+        );
         assert_eq!(onnx.len(), fitted.len());
         for (id, row) in &fitted {
             let outputs = &onnx[id]["outputs"];
-            for column in ["cluster", "svc"] {
+            for column in ["cluster", "svc", "nb"] {
+                assert!(
+                    row[column].is_number(),
+                    "{measure}: row {id} `{column}`: {row}"
+                );
                 assert_eq!(
                     outputs[column], row[column],
                     "{measure}: row {id} `{column}`: {outputs}"

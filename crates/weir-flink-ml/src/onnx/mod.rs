@@ -10,6 +10,7 @@
 //! | StringIndexerModel | `ai.onnx.ml` `LabelEncoder` (unseen strings: -1, or the extra index with `handleInvalid` `keep`) |
 //! | LogisticRegressionModel, LinearSVCModel, LinearRegressionModel | `MatMul`, `Sigmoid`, `GreaterOrEqual` |
 //! | KMeansModel | distances by `MatMul`/`ReduceSum`, `ArgMin` |
+//! | NaiveBayesModel | per feature `Equal` to its categories, `MatMul` by their log probabilities, `ArgMax` (unseen values: NaN) |
 //!
 //! Column types map to tensors of the batch: `Double` `f64[N]`, `Long` `i64[N]`, `String`
 //! `string[N]`, `Boolean` `bool[N]`, `DenseVector` `f64[N, F]`. Other stages, sparse vectors
@@ -18,6 +19,7 @@
 mod builder;
 mod kmeans;
 mod linear;
+mod naive_bayes;
 mod scalers;
 mod string_indexer;
 mod vector_assembler;
@@ -76,10 +78,12 @@ fn export(stage: &dyn Stage, builder: &mut OnnxBuilder) -> Result<(), MlError> {
             linear::export(stage, builder)
         }
         "KMeansModel" => kmeans::export(stage, builder),
+        "NaiveBayesModel" => naive_bayes::export(stage, builder),
         _ => Err(stage.wrong_kind(
             "has no ONNX export (stages with one: StandardScalerModel, MinMaxScalerModel, \
              MaxAbsScalerModel, VectorAssembler, StringIndexerModel, LogisticRegressionModel, \
-             LinearSVCModel, LinearRegressionModel, KMeansModel, and PipelineModels of them)",
+             LinearSVCModel, LinearRegressionModel, KMeansModel, NaiveBayesModel, and PipelineModels \
+             of them)",
         )),
     }
 }
