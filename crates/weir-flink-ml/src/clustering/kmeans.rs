@@ -20,6 +20,7 @@ use weir_core::{op, DataCache, IterationBody, Job, Round, Step};
 
 use super::kmeans_init::{initial_centroids, InitMode};
 use crate::api::{Fitted, Stage};
+use crate::common::prefetch::prefetch;
 use crate::common::distance::{l2_norm, DistanceMeasure};
 use crate::common::model_row::{dense_cell, ModelRow};
 use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
@@ -281,6 +282,8 @@ const POINTS_AT_ONCE: usize = 4;
 
 /// Points at a time of the kernels specialised to the points' size.
 const POINTS_AT_ONCE_FIXED: usize = 8;
+/// How many groups of points ahead the kernels specialised to the points' size prefetch.
+const PREFETCH_GROUPS: usize = 4;
 
 /// Adds the points of `block` to the sums of their closest centroids, a few at a time, with
 /// the Euclidean rules of [`DistanceMeasure::closest`] (the first of equally close
@@ -341,11 +344,15 @@ fn add_closest_fixed_kernel<const N: usize, const D: usize>(
         .zip(c.norms.iter().copied())
         .collect();
     let mut done = 0;
-    for (group, norms) in block
+    for (k, (group, norms)) in block
         .values
         .chunks_exact(N * D)
         .zip(block.norms.chunks_exact(N))
+        .enumerate()
     {
+        if let Some(ahead) = block.values.get((k + PREFETCH_GROUPS) * N * D..) {
+            prefetch(&ahead[..(N * D).min(ahead.len())]);
+        }
         let x: [&[f64; D]; N] =
             std::array::from_fn(|p| group[p * D..(p + 1) * D].try_into().expect("D values"));
         let mut best = [f64::INFINITY; N];

@@ -7,6 +7,7 @@ pub(crate) mod java_math;
 pub(crate) mod linear_model;
 pub(crate) mod model_row;
 pub(crate) mod newest_model;
+pub(crate) mod prefetch;
 pub(crate) mod sgd;
 pub(crate) mod stage_macros;
 pub(crate) mod table_ops;

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use weir_core::{op, DataCache, DataStream, IterationBody, Round, Step};
 
-use super::distance::dot;
+use super::prefetch::prefetch;
 use super::vector_columns::{dense_rows, first_size};
 use crate::table::{Column, RowBatch, Table};
 
@@ -26,11 +26,19 @@ pub(crate) enum Loss {
 
 impl Loss {
     /// The loss of one point and the multiplier of its features in the gradient.
-    fn loss_and_multiplier(self, dot: f64, label: f64) -> (f64, f64) {
+    ///
+    /// Without `exact` (when only whether the mean loss is 0 matters: `tol` 0), the
+    /// logistic loss is replaced by `exp(-dot * y)`, which is 0 exactly when the loss is
+    /// (both are never negative), and saves a `log1p` per row and round.
+    fn loss_and_multiplier(self, dot: f64, label: f64, exact: bool) -> (f64, f64) {
         match self {
             Loss::BinaryLogistic => {
                 let y = 2.0 * label - 1.0;
-                ((-dot * y).exp().ln_1p(), -y / ((dot * y).exp() + 1.0))
+                // One `exp`: Flink's `-y / (exp(dot * y) + 1)` with `exp(dot * y)` as the
+                // reciprocal of `e` (an overflowed `e` gives `-y`, as Flink's 0 + 1 does).
+                let e = (-dot * y).exp();
+                let loss = if exact { e.ln_1p() } else { e };
+                (loss, -y / (e.recip() + 1.0))
             }
             Loss::Hinge => {
                 let y = 2.0 * label - 1.0;
@@ -287,13 +295,17 @@ impl IterationBody for Sgd {
     }
 }
 
-/// Rows whose dot products and gradient terms are computed together: the additions of each
-/// row's dot (and of each element of the gradient) happen in the same order as row by row,
-/// so the sums are the same bit for bit, but the rows' chains of additions are independent
-/// and overlap in the CPU instead of waiting on each other.
+/// Rows whose gradient terms are added together: each element of the gradient gets its
+/// rows' terms in the same order as row by row (the same sums, bit for bit), but in one pass
+/// over the gradient per group instead of one per row.
 const ROWS_AT_ONCE: usize = 8;
 /// How many groups of rows ahead to prefetch.
 const PREFETCH_GROUPS: usize = 2;
+/// The lanes of a training dot product: element `j` is summed into lane `j % LANES`, and the
+/// lanes are added pairwise at the end (then the elements past the last whole group of
+/// `LANES`). The lanes are independent chains of additions that the compiler keeps in vector
+/// registers; the order is fixed, so every CPU, with or without AVX2, gives the same bits.
+const LANES: usize = 8;
 
 impl Sgd {
     fn add_gradients(
@@ -303,67 +315,104 @@ impl Sgd {
         w: &[f64],
         sums: &mut GradientSums,
     ) {
-        let dim = block.dim;
-        let labels = &block.labels[rows.clone()];
-        let weights = &block.weights[rows.clone()];
-        let features = &block.features[rows.start * dim..rows.end * dim];
-        let w = &w[..dim];
-        let mut done = 0;
-        if dim > 0 {
-            let size = ROWS_AT_ONCE * dim;
-            for (k, group) in features.chunks_exact(size).enumerate() {
-                // The interleaved rows are several streams for the hardware prefetcher.
+        // Only `tol` reads the loss: with `tol` 0 only whether it is 0 matters.
+        let exact = self.params.tol > 0.0;
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { add_gradients_avx2(self.loss, exact, block, rows, w, sums) };
+        }
+        add_gradients_kernel(self.loss, exact, block, rows, w, sums)
+    }
+}
+
+/// [`add_gradients_kernel`] compiled for AVX2 (the same operations, four lanes wide).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn add_gradients_avx2(
+    loss: Loss,
+    exact: bool,
+    block: &LabeledBlock,
+    rows: std::ops::Range<usize>,
+    w: &[f64],
+    sums: &mut GradientSums,
+) {
+    add_gradients_kernel(loss, exact, block, rows, w, sums)
+}
+
+/// Adds the loss, weight and gradient terms of rows `rows` of `block` under `w` to `sums`.
+#[inline(always)]
+fn add_gradients_kernel(
+    loss: Loss,
+    exact: bool,
+    block: &LabeledBlock,
+    rows: std::ops::Range<usize>,
+    w: &[f64],
+    sums: &mut GradientSums,
+) {
+    let dim = block.dim;
+    let labels = &block.labels[rows.clone()];
+    let weights = &block.weights[rows.clone()];
+    let features = &block.features[rows.start * dim..rows.end * dim];
+    let w = &w[..dim];
+    let mut done = 0;
+    if dim > 0 {
+        let size = ROWS_AT_ONCE * dim;
+        for (k, group) in features.chunks_exact(size).enumerate() {
+            if PREFETCH_GROUPS > 0 {
                 if let Some(ahead) = features.get((k + PREFETCH_GROUPS) * size..) {
                     prefetch(&ahead[..size.min(ahead.len())]);
                 }
-                let dots = dots::<ROWS_AT_ONCE>(group, w);
-                let mut m = [0.0; ROWS_AT_ONCE];
-                for (i, (m, dot)) in m.iter_mut().zip(dots).enumerate() {
-                    let weight = weights[done + i];
-                    let (loss, multiplier) = self.loss.loss_and_multiplier(dot, labels[done + i]);
-                    sums.loss += weight * loss;
-                    sums.weight += weight;
-                    *m = weight * multiplier;
-                }
-                if m.iter().all(|&m| m != 0.0) {
-                    add_multiples(&mut sums.gradient, m, group);
-                } else {
-                    for (x, &m) in group.chunks_exact(dim).zip(&m) {
-                        if m != 0.0 {
-                            axpy(&mut sums.gradient, m, x);
-                        }
+            }
+            let mut m = [0.0; ROWS_AT_ONCE];
+            for (i, (m, x)) in m.iter_mut().zip(group.chunks_exact(dim)).enumerate() {
+                let weight = weights[done + i];
+                let (l, multiplier) =
+                    loss.loss_and_multiplier(lane_dot(x, w), labels[done + i], exact);
+                sums.loss += weight * l;
+                sums.weight += weight;
+                *m = weight * multiplier;
+            }
+            if m.iter().all(|&m| m != 0.0) {
+                add_multiples(&mut sums.gradient, m, group);
+            } else {
+                for (x, &m) in group.chunks_exact(dim).zip(&m) {
+                    if m != 0.0 {
+                        axpy(&mut sums.gradient, m, x);
                     }
                 }
-                done += ROWS_AT_ONCE;
             }
+            done += ROWS_AT_ONCE;
         }
-        for row in done..labels.len() {
-            let x = &features[row * dim..(row + 1) * dim];
-            let weight = weights[row];
-            let (loss, multiplier) = self.loss.loss_and_multiplier(dot(x, w), labels[row]);
-            sums.loss += weight * loss;
-            sums.weight += weight;
-            let m = weight * multiplier;
-            if m != 0.0 {
-                axpy(&mut sums.gradient, m, x);
-            }
+    }
+    for row in done..labels.len() {
+        let x = &features[row * dim..(row + 1) * dim];
+        let weight = weights[row];
+        let (l, multiplier) = loss.loss_and_multiplier(lane_dot(x, w), labels[row], exact);
+        sums.loss += weight * l;
+        sums.weight += weight;
+        let m = weight * multiplier;
+        if m != 0.0 {
+            axpy(&mut sums.gradient, m, x);
         }
     }
 }
 
-/// `dot(row, w)` of each of the `N` rows of `rows` (`N` rows of `w.len()` elements), each
-/// summed in the order of [`dot`] (from -0.0, as `Sum` does).
+/// The dot product of `x` and `w` in [`LANES`] lanes (see there for the order).
 #[inline(always)]
-fn dots<const N: usize>(rows: &[f64], w: &[f64]) -> [f64; N] {
-    let dim = w.len();
-    let x: [&[f64]; N] = std::array::from_fn(|i| &rows[i * dim..(i + 1) * dim]);
-    let mut sums = [-0.0; N];
-    for (j, &wj) in w.iter().enumerate() {
-        for (sum, x) in sums.iter_mut().zip(&x) {
-            *sum += x[j] * wj;
+pub(crate) fn lane_dot(x: &[f64], w: &[f64]) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let (mut xs, mut ws) = (x.chunks_exact(LANES), w.chunks_exact(LANES));
+    for (a, b) in (&mut xs).zip(&mut ws) {
+        for l in 0..LANES {
+            acc[l] += a[l] * b[l];
         }
     }
-    sums
+    let mut sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (a, b) in xs.remainder().iter().zip(ws.remainder()) {
+        sum += a * b;
+    }
+    sum
 }
 
 /// `gradient += m[i] * row i` for the `N` rows of `rows` in turn, element by element (the
@@ -379,19 +428,6 @@ fn add_multiples<const N: usize>(gradient: &mut [f64], m: [f64; N], rows: &[f64]
         }
         *g = acc;
     }
-}
-
-/// Asks the CPU to load `values` into its caches (a hint; nothing elsewhere).
-#[inline(always)]
-fn prefetch(values: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in values.chunks(8) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch reads nothing and faults on no address; SSE is part of x86_64.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = values;
 }
 
 /// `gradient += m * x`.
@@ -466,6 +502,7 @@ impl Dims {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::distance::dot;
 
     #[test]
     fn regularization_follows_flink() {
@@ -481,7 +518,7 @@ mod tests {
         assert!((w[1] - (-2.0 - 0.5 * (-0.05 - 0.1))).abs() < 1e-15);
     }
 
-    /// Row by row, as the gradient was summed before rows were interleaved.
+    /// Row by row, one `lane_dot` and one pass over the gradient per row.
     fn gradients_row_by_row(loss: Loss, block: &LabeledBlock, w: &[f64]) -> GradientSums {
         let mut sums = GradientSums {
             gradient: vec![0.0; w.len()],
@@ -490,7 +527,7 @@ mod tests {
         };
         for (row, x) in block.features.chunks_exact(block.dim).enumerate() {
             let weight = block.weights[row];
-            let (l, multiplier) = loss.loss_and_multiplier(dot(x, w), block.labels[row]);
+            let (l, multiplier) = loss.loss_and_multiplier(lane_dot(x, w), block.labels[row], true);
             sums.loss += weight * l;
             sums.weight += weight;
             let m = weight * multiplier;
@@ -505,7 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn interleaved_rows_sum_the_same_bits_as_row_by_row() {
+    fn grouped_rows_sum_the_same_bits_as_row_by_row() {
         let mut state = 7u64;
         let mut next = || {
             state = state
@@ -513,7 +550,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
         };
-        for (dim, rows) in [(7, 45), (1, 20), (13, 8), (3, 5)] {
+        for (dim, rows) in [(7, 45), (1, 20), (13, 8), (3, 5), (100, 37), (16, 9)] {
             let block = LabeledBlock {
                 dim,
                 features: (0..dim * rows).map(|_| next()).collect(),
@@ -534,7 +571,7 @@ mod tests {
                         max_iter: 1,
                         learning_rate: 0.1,
                         global_batch_size: rows,
-                        tol: 0.0,
+                        tol: 1e-9,
                         reg: 0.0,
                         elastic_net: 0.0,
                     },
@@ -547,6 +584,20 @@ mod tests {
                     loss: 0.0,
                 };
                 sgd.add_gradients(&block, 0..rows, &w, &mut sums);
+                // The kernel without AVX2 gives the same bits as the one the CPU ran.
+                let mut plain = GradientSums {
+                    gradient: vec![0.0; dim],
+                    weight: 0.0,
+                    loss: 0.0,
+                };
+                add_gradients_kernel(loss, true, &block, 0..rows, &w, &mut plain);
+                assert_eq!(sums.loss.to_bits(), plain.loss.to_bits());
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&sums.gradient), bits(&plain.gradient));
+                // Lanes only reorder the additions of a dot.
+                for x in block.features.chunks_exact(dim) {
+                    assert!((lane_dot(x, &w) - dot(x, &w)).abs() < 1e-12);
+                }
                 let expected = gradients_row_by_row(loss, &block, &w);
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(
@@ -560,13 +611,37 @@ mod tests {
         }
     }
 
+    /// The logistic multiplier is Flink's to rounding, also where `exp` overflows; the
+    /// loss stand-in without `exact` is 0 exactly when the loss is.
+    #[test]
+    fn the_logistic_loss_with_one_exp() {
+        for dot in [-800.0f64, -40.0, -3.5, -0.1, 0.0, 0.7, 12.0, 750.0, 1e300] {
+            for label in [0.0, 1.0] {
+                let y = 2.0 * label - 1.0;
+                let flink = -y / ((dot * y).exp() + 1.0);
+                let (loss, m) = Loss::BinaryLogistic.loss_and_multiplier(dot, label, true);
+                assert!(
+                    (m - flink).abs() <= 1e-15 * flink.abs().max(1e-300),
+                    "{dot} {label}"
+                );
+                assert_eq!(loss, (-dot * y).exp().ln_1p());
+                let (stand_in, m2) = Loss::BinaryLogistic.loss_and_multiplier(dot, label, false);
+                assert_eq!(m2.to_bits(), m.to_bits());
+                assert_eq!(stand_in == 0.0, loss == 0.0, "{dot} {label}");
+            }
+        }
+    }
+
     #[test]
     fn losses_match_flinks_formulas() {
-        let (l, m) = Loss::BinaryLogistic.loss_and_multiplier(0.5, 1.0);
+        let (l, m) = Loss::BinaryLogistic.loss_and_multiplier(0.5, 1.0, true);
         assert!((l - (1.0 + (-0.5f64).exp()).ln()).abs() < 1e-15);
         assert!((m - (-1.0 / (0.5f64.exp() + 1.0))).abs() < 1e-15);
-        assert_eq!(Loss::Hinge.loss_and_multiplier(0.5, 0.0), (1.5, 1.0));
-        assert_eq!(Loss::Hinge.loss_and_multiplier(2.0, 1.0), (0.0, 0.0));
-        assert_eq!(Loss::LeastSquare.loss_and_multiplier(3.0, 1.0), (2.0, 2.0));
+        assert_eq!(Loss::Hinge.loss_and_multiplier(0.5, 0.0, true), (1.5, 1.0));
+        assert_eq!(Loss::Hinge.loss_and_multiplier(2.0, 1.0, true), (0.0, 0.0));
+        assert_eq!(
+            Loss::LeastSquare.loss_and_multiplier(3.0, 1.0, true),
+            (2.0, 2.0)
+        );
     }
 }
