@@ -3,6 +3,7 @@
 
 crate::common::stage_modules! {
     standard_scaler,
+    online_standard_scaler,
     min_max_scaler,
     max_abs_scaler,
     robust_scaler,
@@ -48,6 +49,9 @@ pub use min_max_scaler::{MinMaxScaler, MinMaxScalerModel, MinMaxScalerModelData}
 pub use ngram::NGram;
 pub use normalizer::Normalizer;
 pub use one_hot_encoder::{OneHotEncoder, OneHotEncoderModel, OneHotEncoderModelData};
+pub use online_standard_scaler::{
+    OnlineStandardScaler, OnlineStandardScalerModel, OnlineStandardScalerModelData,
+};
 pub use polynomial_expansion::PolynomialExpansion;
 pub use regex_tokenizer::RegexTokenizer;
 pub use robust_scaler::{QuantileSummary, RobustScaler, RobustScalerModel, RobustScalerModelData};
