@@ -253,12 +253,14 @@ impl Estimator {
         while start < rows {
             let batch = self.batch(&w, start, BATCH_ROWS.min(rows - start));
             let columns = batch.columns();
-            if let Column::DenseVector { values, .. } = &columns[0] {
+            if let Column::DenseVector { values, .. } = &*columns[0] {
                 for v in values {
                     xs.write_all(&v.to_le_bytes()).unwrap();
                 }
             }
-            if let (Some(ys), Some(Column::Double(labels))) = (ys.as_mut(), columns.get(1)) {
+            if let (Some(ys), Some(Column::Double(labels))) =
+                (ys.as_mut(), columns.get(1).map(|c| &**c))
+            {
                 for v in labels {
                     ys.write_all(&v.to_le_bytes()).unwrap();
                 }

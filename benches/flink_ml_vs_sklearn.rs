@@ -133,7 +133,7 @@ fn cycled_batch(pre: &RowBatch, start: usize, len: usize) -> RowBatch {
     let columns = pre
         .columns()
         .iter()
-        .map(|column| match column {
+        .map(|column| match &**column {
             Column::Double(c) => Column::Double(rows.clone().map(|r| c[r]).collect()),
             Column::String(c) => Column::String(rows.clone().map(|r| &c[r]).collect()),
             Column::StringArray(c) => {

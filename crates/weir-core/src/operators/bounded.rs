@@ -21,7 +21,7 @@ use timely::progress::frontier::MutableAntichain;
 
 use crate::error::WeirError;
 use crate::job::{Epoch, JobContext, Op};
-use crate::operators::data_cache::{DataCache, DEFAULT_CACHE_BUDGET};
+use crate::operators::data_cache::{managed_cache_budget, DataCache};
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
 
@@ -299,7 +299,7 @@ impl<'s, T: Data> DataStream<'s, T> {
 
     /// Processes this stream with a state built from the whole of `side`, a bounded stream
     /// that every instance receives in full: main records are kept in a data cache (in
-    /// memory up to 256 MiB per instance, spilled to disk beyond) until `side` is complete,
+    /// memory up to the [managed budget](DataCache#budgets), spilled to disk beyond) until `side` is complete,
     /// then `init` builds the state from all side records and `f` maps every batch of main
     /// records, the cached ones first. An `Err` from `init` or `f` fails the job with
     /// [`WeirError::Operator`] naming this operator. The outputs of cached records appear at
@@ -339,7 +339,7 @@ impl<'s, T: Data> DataStream<'s, T> {
     }
 
     /// [`with_broadcast`](DataStream::with_broadcast) for records that hold data on the heap:
-    /// `weigh` gives the bytes of a cached record, against the cache's 256 MiB budget
+    /// `weigh` gives the bytes of a cached record, against the cache's [managed budget](DataCache#budgets)
     /// (`with_broadcast` counts only a record's own size, right for plain values).
     ///
     /// ```
@@ -388,6 +388,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
         // Timely runs every operator on every worker; only the operator's own instances work.
         let here = handle.placement.contains(&ctx.index);
+        let budget = managed_cache_budget(&ctx.config);
         let scope = ctx.scope;
         let out = main.binary_frontier::<_, VecBuilder<U>, _, _, _, _>(
             side_stream,
@@ -400,7 +401,7 @@ impl<'s, T: Data> DataStream<'s, T> {
                     let operator = name.clone();
                     JobContext::fail(&failure, WeirError::Operator { operator, message });
                 };
-                let mut held = HeldMain::new(cap, init, f, fail, weigh);
+                let mut held = HeldMain::new(cap, init, f, fail, (weigh, budget));
                 if !here {
                     held.idle();
                 }
@@ -467,7 +468,13 @@ where
     F: FnMut(&mut St, Vec<T>) -> Result<Vec<U>, String>,
     E: Fn(String),
 {
-    fn new(cap: Capability<Epoch>, init: I, f: F, fail: E, weigh: fn(&T) -> usize) -> Self {
+    fn new(
+        cap: Capability<Epoch>,
+        init: I,
+        f: F,
+        fail: E,
+        (weigh, budget): (fn(&T) -> usize, usize),
+    ) -> Self {
         HeldMain {
             cap: Some(cap),
             side: Vec::new(),
@@ -475,7 +482,7 @@ where
             f,
             fail,
             state: None,
-            cache: DataCache::new(DEFAULT_CACHE_BUDGET, move |batch: &Vec<T>| {
+            cache: DataCache::new(budget, move |batch: &Vec<T>| {
                 batch.iter().map(weigh).sum::<usize>().max(1)
             }),
             pending: VecDeque::new(),

@@ -13,6 +13,45 @@ use crate::error::WeirError;
 /// The default memory budget of a [`DataCache`]: 256 MiB.
 pub const DEFAULT_CACHE_BUDGET: usize = 256 << 20;
 
+/// The share of the machine's memory that the caches of the operators' instances on one
+/// process may hold before they spill: Flink ML caches in the task's managed memory, 40% of a
+/// TaskManager's memory by default.
+pub(crate) const MANAGED_CACHE_FRACTION: f64 = 0.4;
+
+/// The memory budget of the cache of one operator instance on a process with
+/// `threads` worker threads and `physical` bytes of memory (`None`: unknown):
+/// [`MANAGED_CACHE_FRACTION`] of the memory, shared by the threads, and never less than
+/// [`DEFAULT_CACHE_BUDGET`]. An iteration reads its whole cache every round, and a model
+/// transform holds its whole input until the model is fitted: a data set that fits in memory
+/// stays there (read back from disk, it would be encoded and decoded again).
+pub(crate) fn cache_budget(physical: Option<u64>, threads: usize) -> usize {
+    let share = physical.map_or(0.0, |bytes| {
+        bytes as f64 * MANAGED_CACHE_FRACTION / threads.max(1) as f64
+    });
+    (share as usize).max(DEFAULT_CACHE_BUDGET)
+}
+
+/// The machine's physical memory in bytes (`None` where it cannot be read).
+fn physical_memory() -> Option<u64> {
+    // SAFETY: sysconf only reads system configuration.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages > 0 && page > 0).then(|| pages as u64 * page as u64)
+}
+
+/// [`cache_budget`] of an instance of a job configured by `config` on this machine.
+pub(crate) fn managed_cache_budget(config: &crate::config::Config) -> usize {
+    let threads = match &config.cluster {
+        crate::config::Cluster::Local { threads }
+        | crate::config::Cluster::Processes { threads, .. } => *threads,
+    };
+    cache_budget(physical_memory(), threads)
+}
+
 /// One spilled segment: where it starts in the spill file and its length in bytes.
 #[derive(Clone, Copy, Debug)]
 struct Spilled {
@@ -27,6 +66,14 @@ enum Segment<T> {
 }
 
 /// Records kept in arrival order, in memory up to a budget and on disk beyond it.
+///
+/// # Budgets
+///
+/// The operators that cache (`iterate_bounded` and `with_broadcast`) give each instance's
+/// cache the *managed budget*: 40% of the machine's memory shared by the process's worker
+/// threads, and never less than [`DEFAULT_CACHE_BUDGET`], as Flink ML caches in the managed
+/// memory of its task managers (40% by default). On a machine of 24 GiB with 2 worker threads
+/// that is 4.8 GiB per instance.
 ///
 /// ```
 /// use weir_core::DataCache;
@@ -207,6 +254,14 @@ fn cache_error(message: String) -> WeirError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_budget_is_a_share_of_memory_and_at_least_the_default() {
+        assert_eq!(cache_budget(Some(16 << 30), 2), (16usize << 30) / 5);
+        assert_eq!(cache_budget(Some(1 << 30), 8), DEFAULT_CACHE_BUDGET);
+        assert_eq!(cache_budget(None, 2), DEFAULT_CACHE_BUDGET);
+        assert!(physical_memory().is_some_and(|bytes| bytes > 0));
+    }
 
     #[test]
     fn records_come_back_in_order_whether_kept_or_spilled() {

@@ -29,11 +29,10 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 
-use crate::config::Cluster;
 use crate::error::WeirError;
 use crate::job::{op, Epoch, JobContext, Op};
 use crate::operators::bounded::{follow, least};
-use crate::operators::data_cache::{DataCache, DEFAULT_CACHE_BUDGET};
+use crate::operators::data_cache::{managed_cache_budget, DataCache};
 use crate::operators::feedback::feedback_in;
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
@@ -117,9 +116,8 @@ enum Reduced<M> {
 
 impl<'s, T: Data> DataStream<'s, T> {
     /// Iterates over this bounded stream: each instance of `op` caches its records (through
-    /// [`IterationBody::cache`], in a [`DataCache`]: in memory up to 40% of the machine's
-    /// memory shared by the process's worker threads, at least 256 MiB each, as Flink ML
-    /// keeps it in managed memory; spilled to disk beyond), and once all have arrived, runs
+    /// [`IterationBody::cache`], in a [`DataCache`]: in memory up to the
+    /// [managed budget](DataCache#budgets), spilled to disk beyond), and once all have arrived, runs
     /// rounds starting from the one model record of `init`: every instance computes its
     /// partial under the round's model, one instance merges the partials and updates the
     /// model, until [`IterationBody::update`] says [`Step::Finish`]. The result is the final
@@ -216,10 +214,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
         let here = handle.placement.contains(&ctx.index);
         let position = (handle.instance.unwrap_or(0), handle.placement.len());
-        let threads = match &ctx.config.cluster {
-            Cluster::Local { threads } | Cluster::Processes { threads, .. } => *threads,
-        };
-        let budget = iteration_cache_budget(physical_memory(), threads);
+        let budget = managed_cache_budget(&ctx.config);
         let out = main.binary_frontier::<_, VecBuilder<(u64, B::Partial)>, _, _, _, _>(
             models,
             Pipeline,
@@ -342,35 +337,6 @@ impl<'s, P: Data> DataStream<'s, (u64, P)> {
         );
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
     }
-}
-
-/// The share of the machine's memory that the caches of an iteration's instances on one
-/// process may hold before they spill: Flink ML caches an iteration's input in the task's
-/// managed memory, 40% of a TaskManager's memory by default.
-pub(crate) const ITERATION_CACHE_FRACTION: f64 = 0.4;
-
-/// The memory budget of the cache of one instance of an iteration on a process with
-/// `threads` worker threads and `physical` bytes of memory (`None`: unknown):
-/// [`ITERATION_CACHE_FRACTION`] of the memory, shared by the threads, and never less than
-/// [`DEFAULT_CACHE_BUDGET`]. Every round reads the whole cache, so a training set that
-/// fits in memory stays there: read back from disk, every round would decode it again.
-pub(crate) fn iteration_cache_budget(physical: Option<u64>, threads: usize) -> usize {
-    let share = physical.map_or(0.0, |bytes| {
-        bytes as f64 * ITERATION_CACHE_FRACTION / threads.max(1) as f64
-    });
-    (share as usize).max(DEFAULT_CACHE_BUDGET)
-}
-
-/// The machine's physical memory in bytes (`None` where it cannot be read).
-fn physical_memory() -> Option<u64> {
-    // SAFETY: sysconf only reads system configuration.
-    let (pages, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    (pages > 0 && page > 0).then(|| pages as u64 * page as u64)
 }
 
 /// One caching instance of an iteration.
@@ -682,20 +648,6 @@ mod tests {
                 "{workers}/{parallelism:?}: {got:?} vs {expected}"
             );
         }
-    }
-
-    #[test]
-    fn the_cache_budget_is_a_share_of_memory_and_at_least_the_default() {
-        assert_eq!(
-            iteration_cache_budget(Some(16 << 30), 2),
-            (16usize << 30) / 5
-        );
-        assert_eq!(
-            iteration_cache_budget(Some(1 << 30), 8),
-            DEFAULT_CACHE_BUDGET
-        );
-        assert_eq!(iteration_cache_budget(None, 2), DEFAULT_CACHE_BUDGET);
-        assert!(physical_memory().is_some_and(|bytes| bytes > 0));
     }
 
     #[test]

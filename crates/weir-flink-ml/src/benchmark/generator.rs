@@ -458,7 +458,7 @@ fn cycle(pre: &RowBatch, start: usize, len: usize) -> RowBatch {
     let columns = pre
         .columns()
         .iter()
-        .map(|column| match column {
+        .map(|column| match &**column {
             Column::Double(c) => {
                 Column::Double(ranges().flat_map(|r| c[r].iter().copied()).collect())
             }

@@ -13,15 +13,16 @@ use crate::error::MlError;
 
 /// Rows of a table, column by column (in the table's schema order).
 ///
-/// The columns are shared between clones and copied on write: a stream that feeds several
+/// Each column is shared between clones and copied on write: a stream that feeds several
 /// operators (a table fitted and transformed in one job) hands each a clone of every batch,
-/// and those clones cost a reference count, not a copy of the rows. Changing a batch
-/// ([`RowBatch::with_column`], [`RowBatch::push_row`], [`RowBatch::append`]) copies the
-/// columns only while another clone still holds them.
+/// and those clones cost a reference count per column, not a copy of the rows. Appending a
+/// column ([`RowBatch::with_column`], what every transformer does) copies nothing;
+/// changing the rows ([`RowBatch::push_row`], [`RowBatch::append`]) copies a column only
+/// while another clone still holds it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RowBatch {
     rows: usize,
-    columns: Arc<Vec<Column>>,
+    columns: Vec<Arc<Column>>,
 }
 
 /// The serialised form of a batch (as `#[derive(Serialize)]` of `{rows, columns}` gives).
@@ -29,7 +30,16 @@ pub struct RowBatch {
 #[serde(rename = "RowBatch")]
 struct BatchRef<'a> {
     rows: usize,
-    columns: &'a [Column],
+    columns: ColumnsRef<'a>,
+}
+
+/// Shared columns serialised as the list of the columns.
+struct ColumnsRef<'a>(&'a [Arc<Column>]);
+
+impl Serialize for ColumnsRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|c| &**c))
+    }
 }
 
 /// What [`BatchRef`] deserialises into.
@@ -44,7 +54,7 @@ impl Serialize for RowBatch {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         BatchRef {
             rows: self.rows,
-            columns: &self.columns,
+            columns: ColumnsRef(&self.columns),
         }
         .serialize(serializer)
     }
@@ -62,7 +72,7 @@ impl RowBatch {
     pub fn new(rows: usize, columns: Vec<Column>) -> RowBatch {
         RowBatch {
             rows,
-            columns: Arc::new(columns),
+            columns: columns.into_iter().map(Arc::new).collect(),
         }
     }
 
@@ -83,8 +93,8 @@ impl RowBatch {
         self.rows
     }
 
-    /// The columns.
-    pub fn columns(&self) -> &[Column] {
+    /// The columns (each shared with the batch's clones).
+    pub fn columns(&self) -> &[Arc<Column>] {
         &self.columns
     }
 
@@ -93,15 +103,19 @@ impl RowBatch {
         &self.columns[i]
     }
 
-    /// Takes the columns out (to build an output batch without copying; they are copied if
-    /// a clone of this batch still holds them).
+    /// Takes the columns out (to build an output batch without copying; a column is copied
+    /// if a clone of this batch still holds it).
     pub fn into_columns(self) -> Vec<Column> {
-        Arc::try_unwrap(self.columns).unwrap_or_else(|shared| (*shared).clone())
+        self.columns
+            .into_iter()
+            .map(|c| Arc::try_unwrap(c).unwrap_or_else(|shared| (*shared).clone()))
+            .collect()
     }
 
-    /// This batch with `column` (of `rows()` rows) appended.
+    /// This batch with `column` (of `rows()` rows) appended; the other columns stay shared
+    /// with the batch's clones.
     pub fn with_column(mut self, column: Column) -> RowBatch {
-        Arc::make_mut(&mut self.columns).push(column);
+        self.columns.push(Arc::new(column));
         self
     }
 
@@ -114,9 +128,8 @@ impl RowBatch {
                 schema.len()
             )));
         }
-        let columns = Arc::make_mut(&mut self.columns);
-        for ((column, field), value) in columns.iter_mut().zip(schema.fields()).zip(row) {
-            column
+        for ((column, field), value) in self.columns.iter_mut().zip(schema.fields()).zip(row) {
+            Arc::make_mut(column)
                 .push(self.rows, value)
                 .map_err(|e| MlError::Row(format!("column `{}`: {e}", field.name)))?;
         }
@@ -164,7 +177,7 @@ impl RowBatch {
         self.columns()
             .iter()
             .zip(row)
-            .all(|(column, value)| match (column, value) {
+            .all(|(column, value)| match (&**column, value) {
                 (Column::DenseVector { dim, .. }, Value::DenseVector(v)) => v.len() == *dim,
                 _ => true,
             })
@@ -210,9 +223,10 @@ impl RowBatch {
             )));
         }
         let other_rows = other.rows;
-        let columns = Arc::make_mut(&mut self.columns);
-        for (a, b) in columns.iter_mut().zip(other.into_columns()) {
-            a.append(self.rows, b).map_err(MlError::Row)?;
+        for (a, b) in self.columns.iter_mut().zip(other.into_columns()) {
+            Arc::make_mut(a)
+                .append(self.rows, b)
+                .map_err(MlError::Row)?;
         }
         self.rows += other_rows;
         Ok(())
@@ -238,7 +252,7 @@ impl RowBatch {
 
     /// Approximate bytes held.
     pub fn weight(&self) -> usize {
-        self.columns.iter().map(Column::weight).sum::<usize>() + 32
+        self.columns.iter().map(|c| c.weight()).sum::<usize>() + 32
     }
 }
 
@@ -283,7 +297,10 @@ mod tests {
         let a = batch();
         let b = a.clone();
         assert!(
-            std::ptr::eq(a.columns(), b.columns()),
+            a.columns()
+                .iter()
+                .zip(b.columns())
+                .all(|(x, y)| Arc::ptr_eq(x, y)),
             "a clone shares the columns"
         );
         let c = b.clone().with_column(Column::Long(vec![7, 8]));
