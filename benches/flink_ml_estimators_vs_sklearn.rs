@@ -50,6 +50,11 @@ use weir::flink_ml::clustering::{KMeans, KMeansModelData};
 use weir::flink_ml::table::{Column, DataType, RowBatch, Schema, Table, TableCollector};
 use weir::prelude::*;
 
+#[path = "support/bench_process.rs"]
+mod bench_process;
+
+use bench_process::{arg_value, bench_python, job_startup, reset_peak_memory, status_bytes};
+
 /// Rows per input batch: 1M rows are 250 batches, 125 per worker at 2 workers.
 const BATCH_ROWS: usize = 4000;
 /// Iterations of both estimators.
@@ -323,20 +328,6 @@ struct Run {
     model: Model,
 }
 
-/// Resets the kernel's peak-RSS mark of this process (Linux), so that each run's peak is its
-/// own (as `weir bench` does).
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// A memory figure of `/proc/self/status` (`VmHWM`, `VmRSS`), in bytes.
-fn status_bytes(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// When the clock started (all input shares built) and the RSS then.
 type Started = (Instant, Option<u64>);
 
@@ -408,25 +399,6 @@ fn weir_run(estimator: Estimator, rows: usize, workers: usize, startup: Duration
         start_rss,
         model,
     }
-}
-
-/// The time to run an empty job at `workers` workers (threads, dataflow, shutdown): the
-/// median of 5.
-fn job_startup(workers: usize) -> Duration {
-    let mut times: Vec<Duration> = (0..5)
-        .map(|_| {
-            let started = Instant::now();
-            execute(Config::threads(workers).with_verbose(false), |job| {
-                job.from_vec("empty", Vec::<u64>::new())
-                    .for_each("drop", |_| {});
-                Ok(())
-            })
-            .expect("an empty job");
-            started.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
 }
 
 /// The median of the timed runs, the largest peak RSS, the rounds run and the quality.
@@ -539,34 +511,6 @@ fn measure_in_child(estimator: Estimator, rows: usize, workers: usize) -> Measur
 // ---------------------------------------------------------------------------------------
 // scikit-learn.
 
-/// The pinned Python with scikit-learn, or a message saying how to get it.
-fn bench_python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("WEIR_BENCH_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache/weir/bench-venv/bin/python"))
-        })
-        .ok_or("neither WEIR_BENCH_PYTHON nor HOME is set")?;
-    let hint = "run `bash scripts/install-bench-python.sh` (or set WEIR_BENCH_PYTHON to a python \
-                with numpy, scikit-learn and threadpoolctl)";
-    if !python.exists() {
-        return Err(format!("no bench python at {}: {hint}", python.display()));
-    }
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy, sklearn, threadpoolctl"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        return Err(format!(
-            "{} cannot import numpy, sklearn and threadpoolctl: {hint}",
-            python.display()
-        ));
-    }
-    Ok(python)
-}
-
 /// Writes the data of `estimators` to a temporary directory and runs
 /// `scripts/sklearn_estimator_bench.py` on it: its JSON.
 fn sklearn_baseline(python: &Path, rows: usize, runs: usize, estimators: &[Estimator]) -> Json {
@@ -603,12 +547,6 @@ fn sklearn_baseline(python: &Path, rows: usize, runs: usize, estimators: &[Estim
 }
 
 // ---------------------------------------------------------------------------------------
-
-fn arg_value(args: &[String], flag: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 /// Bytes per million rows, in MB (10^6 bytes).
 fn mb_per_million(bytes: Option<u64>, rows: usize) -> Option<f64> {
@@ -649,7 +587,9 @@ fn main() {
     let with_sklearn =
         benchmarking && only_workers.is_none() && !args.iter().any(|a| a == "--no-sklearn");
     // Fail before the long Weir runs when the baseline cannot run.
-    let python = with_sklearn.then(|| bench_python().unwrap_or_else(|e| panic!("{e}")));
+    let python = with_sklearn.then(|| {
+        bench_python(&["numpy", "sklearn", "threadpoolctl"]).unwrap_or_else(|e| panic!("{e}"))
+    });
     let work = |rounds: u64, d: Duration| rows as f64 * rounds as f64 / d.as_secs_f64();
 
     let mut weir = Vec::new();

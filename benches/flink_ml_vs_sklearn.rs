@@ -32,6 +32,11 @@ use weir::flink_ml::benchmark::DataGenerator;
 use weir::flink_ml::table::{Column, RowBatch, Schema, Table, DEFAULT_BATCH_ROWS};
 use weir::prelude::*;
 
+#[path = "support/bench_process.rs"]
+mod bench_process;
+
+use bench_process::{arg_value, bench_python, job_startup, reset_peak_memory, status_bytes};
+
 /// The stages, by the stem of their Flink ML benchmark file.
 const STAGES: [&str; 5] = [
     "standardscaler",
@@ -178,24 +183,9 @@ struct Run {
     start_rss: Option<u64>,
 }
 
-/// Resets the kernel's peak-RSS mark of this process (Linux), so that each run's peak is its
-/// own (as `weir bench` does).
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// A memory figure of `/proc/self/status` (`VmHWM`, `VmRSS`), in bytes.
-fn status_bytes(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// When the clock started (all input shares built) and the RSS then.
 type Started = (Instant, Option<u64>);
 
-/// The job: the input table, fit + transform (estimators) or transform, a counting sink.
 /// The job: the input table, fit + transform (estimators) or transform, a counting sink.
 ///
 /// Each worker builds its share of the input in the job's build closure, on its own thread
@@ -240,25 +230,6 @@ fn weir_run(bench: &StageBench, rows: usize, workers: usize, startup: Duration) 
         peak_rss: status_bytes("VmHWM:"),
         start_rss,
     }
-}
-
-/// The time to run an empty job at `workers` workers (threads, dataflow, shutdown): the
-/// median of 5.
-fn job_startup(workers: usize) -> Duration {
-    let mut times: Vec<Duration> = (0..5)
-        .map(|_| {
-            let started = Instant::now();
-            execute(Config::threads(workers).with_verbose(false), |job| {
-                job.from_vec("empty", Vec::<u64>::new())
-                    .for_each("drop", |_| {});
-                Ok(())
-            })
-            .expect("an empty job");
-            started.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
 }
 
 /// The median of `runs` runs after `warmup` warm-up runs, and the largest peak RSS.
@@ -376,34 +347,6 @@ fn measure(
     }
 }
 
-/// The pinned Python with scikit-learn, or a message saying how to get it.
-fn bench_python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("WEIR_BENCH_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache/weir/bench-venv/bin/python"))
-        })
-        .ok_or("neither WEIR_BENCH_PYTHON nor HOME is set")?;
-    let hint = "run `bash scripts/install-bench-python.sh` (or set WEIR_BENCH_PYTHON to a python \
-                with numpy and scikit-learn)";
-    if !python.exists() {
-        return Err(format!("no bench python at {}: {hint}", python.display()));
-    }
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy, sklearn"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        return Err(format!(
-            "{} cannot import numpy and sklearn: {hint}",
-            python.display()
-        ));
-    }
-    Ok(python)
-}
-
 /// Runs `scripts/sklearn_feature_bench.py` and returns its JSON.
 fn sklearn_baseline(python: &Path, rows: usize, runs: usize, stages: &[&str]) -> Json {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sklearn_feature_bench.py");
@@ -427,12 +370,6 @@ fn sklearn_baseline(python: &Path, rows: usize, runs: usize, stages: &[&str]) ->
             String::from_utf8_lossy(&output.stdout)
         )
     })
-}
-
-fn arg_value(args: &[String], flag: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// `object` with `key` set to `value`.
@@ -486,7 +423,8 @@ fn main() {
     let with_sklearn =
         benchmarking && only_workers.is_none() && !args.iter().any(|a| a == "--no-sklearn");
     // Fail before the long Weir runs when the baseline cannot run.
-    let python = with_sklearn.then(|| bench_python().unwrap_or_else(|e| panic!("{e}")));
+    let python =
+        with_sklearn.then(|| bench_python(&["numpy", "sklearn"]).unwrap_or_else(|e| panic!("{e}")));
 
     let benches: Vec<StageBench> = selected
         .iter()
