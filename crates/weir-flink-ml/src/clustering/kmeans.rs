@@ -21,6 +21,7 @@ use weir_core::{op, DataCache, IterationBody, Job, Round, Step};
 use super::kmeans_init::{initial_centroids, InitMode};
 use crate::api::{Fitted, Stage};
 use crate::common::prefetch::prefetch;
+use crate::common::shared_values::SharedValues;
 use crate::common::distance::{l2_norm, DistanceMeasure};
 use crate::common::model_row::{dense_cell, ModelRow};
 use crate::common::stage_macros::{model, model_data_methods, stage, stage_basics};
@@ -198,11 +199,12 @@ impl Centroids {
     }
 }
 
-/// Points cached by one instance: a batch's vectors densified, flat, with their norms.
+/// Points cached by one instance: a batch's vectors densified, flat (shared with the batch
+/// when it has them so), with their norms.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct PointBlock {
     pub(crate) dim: usize,
-    pub(crate) values: Vec<f64>,
+    pub(crate) shared: SharedValues,
     pub(crate) norms: Vec<f64>,
 }
 
@@ -216,24 +218,25 @@ impl PointBlock {
         let Some(dim) = crate::common::vector_columns::first_size(batch, column) else {
             return Ok(None);
         };
+        // Dense vectors of the size: shared with the batch.
+        let shared = SharedValues::of_dense(&batch.columns()[column], dim);
+        let dense = shared.is_some();
         let mut block = PointBlock {
             dim,
-            values: Vec::with_capacity(dim * batch.rows()),
+            shared: shared
+                .unwrap_or_else(|| SharedValues::Owned(Vec::with_capacity(dim * batch.rows()))),
             norms: Vec::with_capacity(batch.rows()),
         };
-        match batch.column(column) {
-            // Dense vectors of the size: one copy.
-            Column::DenseVector { dim: d, values } if *d == dim => {
-                block.values.extend_from_slice(values)
-            }
-            _ => dense_rows(stage, batch, column, dim, |_, x| {
-                block.values.extend_from_slice(x);
+        if !dense {
+            let values = block.shared.owned_mut();
+            dense_rows(stage, batch, column, dim, |_, x| {
+                values.extend_from_slice(x);
                 Ok(())
-            })?,
+            })?;
         }
         if dim > 0 {
             // `l2_norm` of every point, `POINTS_AT_ONCE` points at a time.
-            let mut groups = block.values.chunks_exact(POINTS_AT_ONCE * dim);
+            let mut groups = block.shared.values().chunks_exact(POINTS_AT_ONCE * dim);
             for group in &mut groups {
                 let squares = squared_norms::<POINTS_AT_ONCE>(group, dim);
                 block.norms.extend(squares.map(f64::sqrt));
@@ -246,14 +249,19 @@ impl PointBlock {
         Ok(Some(block))
     }
 
+    /// The points' values, flat.
+    pub(crate) fn values(&self) -> &[f64] {
+        self.shared.values()
+    }
+
     pub(crate) fn points(&self) -> impl Iterator<Item = (&[f64], f64)> {
-        self.values
+        self.values()
             .chunks_exact(self.dim.max(1))
             .zip(self.norms.iter().copied())
     }
 
     pub(crate) fn weigh(block: &PointBlock) -> usize {
-        8 * (block.values.len() + block.norms.len())
+        8 * (block.values().len() + block.norms.len())
     }
 }
 
@@ -345,12 +353,12 @@ fn add_closest_fixed_kernel<const N: usize, const D: usize>(
         .collect();
     let mut done = 0;
     for (k, (group, norms)) in block
-        .values
+        .values()
         .chunks_exact(N * D)
         .zip(block.norms.chunks_exact(N))
         .enumerate()
     {
-        if let Some(ahead) = block.values.get((k + PREFETCH_GROUPS) * N * D..) {
+        if let Some(ahead) = block.values().get((k + PREFETCH_GROUPS) * N * D..) {
             prefetch(&ahead[..(N * D).min(ahead.len())]);
         }
         let x: [&[f64; D]; N] =
@@ -398,7 +406,7 @@ fn add_closest_any<const N: usize>(
     let dim = c.dim;
     let mut done = 0;
     for (group, norms) in block
-        .values
+        .values()
         .chunks_exact(N * dim)
         .zip(block.norms.chunks_exact(N))
     {
@@ -683,7 +691,11 @@ mod tests {
             centroids.copy_within(0..dim, dim);
             let c = Centroids::new(dim, centroids);
             let norms = values.chunks_exact(dim).map(l2_norm).collect();
-            let block = PointBlock { dim, values, norms };
+            let block = PointBlock {
+                dim,
+                shared: SharedValues::Owned(values),
+                norms,
+            };
             let mut fast = ClusterSums {
                 sums: vec![0.0; dim * k],
                 counts: vec![0; k],
@@ -717,7 +729,7 @@ mod tests {
             }],
         );
         let block = PointBlock::of("KMeans", &batch, 0).unwrap().unwrap();
-        let expected: Vec<f64> = block.values.chunks_exact(3).map(l2_norm).collect();
+        let expected: Vec<f64> = block.values().chunks_exact(3).map(l2_norm).collect();
         assert_eq!(block.norms, expected);
     }
 }

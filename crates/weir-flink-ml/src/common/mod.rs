@@ -9,6 +9,7 @@ pub(crate) mod model_row;
 pub(crate) mod newest_model;
 pub(crate) mod prefetch;
 pub(crate) mod sgd;
+pub(crate) mod shared_values;
 pub(crate) mod stage_macros;
 pub(crate) mod table_ops;
 pub(crate) mod vector_columns;

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use weir_core::{op, DataCache, DataStream, IterationBody, Round, Step};
 
 use super::prefetch::prefetch;
+use super::shared_values::SharedValues;
 use super::vector_columns::{dense_rows, first_size};
-use crate::table::{Column, RowBatch, Table};
+use crate::table::{RowBatch, Table};
 
 /// A loss function (Flink's `LossFunc`s); labels are 0/1 for the classifiers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +77,8 @@ pub(crate) struct LabeledColumns {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct LabeledBlock {
     dim: usize,
-    features: Vec<f64>,
+    /// The rows' features, flat (shared with the input batch when it has them so).
+    features: SharedValues,
     labels: Vec<f64>,
     weights: Vec<f64>,
 }
@@ -98,19 +100,16 @@ impl LabeledBlock {
                 .number(row)
                 .ok_or_else(|| format!("{stage}: the {what} column must hold numbers"))
         };
+        // Dense vectors of the size: shared with the batch; the rows then only check their
+        // labels.
+        let shared = SharedValues::of_dense(&batch.columns()[columns.features], dim);
+        let dense = shared.is_some();
         let mut block = LabeledBlock {
             dim,
-            features: Vec::with_capacity(dim * batch.rows()),
+            features: shared
+                .unwrap_or_else(|| SharedValues::Owned(Vec::with_capacity(dim * batch.rows()))),
             labels: Vec::with_capacity(batch.rows()),
             weights: Vec::with_capacity(batch.rows()),
-        };
-        // Dense vectors of the size: one copy; the rows then only check their labels.
-        let dense = match batch.column(columns.features) {
-            Column::DenseVector { dim: d, values } if *d == dim => {
-                block.features.extend_from_slice(values);
-                true
-            }
-            _ => false,
         };
         dense_rows(stage, batch, columns.features, dim, |row, x| {
             let label = number(columns.label, row, "label")?;
@@ -124,7 +123,7 @@ impl LabeledBlock {
                 None => 1.0,
             };
             if !dense {
-                block.features.extend_from_slice(x);
+                block.features.owned_mut().extend_from_slice(x);
             }
             block.labels.push(label);
             block.weights.push(weight);
@@ -218,7 +217,7 @@ impl IterationBody for Sgd {
     }
 
     fn weigh(block: &LabeledBlock) -> usize {
-        8 * (block.features.len() + 2 * block.labels.len())
+        8 * (block.features.values().len() + 2 * block.labels.len())
     }
 
     fn partial(
@@ -353,7 +352,7 @@ fn add_gradients_kernel(
     let dim = block.dim;
     let labels = &block.labels[rows.clone()];
     let weights = &block.weights[rows.clone()];
-    let features = &block.features[rows.start * dim..rows.end * dim];
+    let features = &block.features.values()[rows.start * dim..rows.end * dim];
     let w = &w[..dim];
     let mut done = 0;
     if dim > 0 {
@@ -525,7 +524,7 @@ mod tests {
             weight: 0.0,
             loss: 0.0,
         };
-        for (row, x) in block.features.chunks_exact(block.dim).enumerate() {
+        for (row, x) in block.features.values().chunks_exact(block.dim).enumerate() {
             let weight = block.weights[row];
             let (l, multiplier) = loss.loss_and_multiplier(lane_dot(x, w), block.labels[row], true);
             sums.loss += weight * l;
@@ -553,7 +552,7 @@ mod tests {
         for (dim, rows) in [(7, 45), (1, 20), (13, 8), (3, 5), (100, 37), (16, 9)] {
             let block = LabeledBlock {
                 dim,
-                features: (0..dim * rows).map(|_| next()).collect(),
+                features: SharedValues::Owned((0..dim * rows).map(|_| next()).collect()),
                 labels: (0..rows).map(|_| f64::from(next() > 0.0)).collect(),
                 weights: (0..rows).map(|_| next() + 1.5).collect(),
             };
@@ -595,7 +594,7 @@ mod tests {
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&sums.gradient), bits(&plain.gradient));
                 // Lanes only reorder the additions of a dot.
-                for x in block.features.chunks_exact(dim) {
+                for x in block.features.values().chunks_exact(dim) {
                     assert!((lane_dot(x, &w) - dot(x, &w)).abs() < 1e-12);
                 }
                 let expected = gradients_row_by_row(loss, &block, &w);
