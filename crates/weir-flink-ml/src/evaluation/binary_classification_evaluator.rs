@@ -34,7 +34,7 @@
 
 use weir_core::Job;
 
-use super::weighted_tally::{evaluate, metrics_row, metrics_schema, number, weight_index, Tally};
+use super::weighted_tally::{evaluate, Metrics, number, weight_index, Tally};
 use crate::api::Stage;
 use crate::common::stage_macros::{stage, stage_basics};
 use crate::common::table_ops::one_input;
@@ -190,7 +190,7 @@ struct BinaryMetrics {
     area_under_lorenz: f64,
 }
 
-impl BinaryMetrics {
+impl Metrics<f64, (f64, f64)> for BinaryMetrics {
     fn of(scores: &[(f64, (f64, f64))]) -> BinaryMetrics {
         let mut metrics = BinaryMetrics::default();
         if scores.is_empty() {
@@ -273,20 +273,15 @@ impl Stage for BinaryClassificationEvaluator {
             ),
             weight: weight_index(stage, &input.schema, weight.clone())?.zip(weight),
         };
-        let schema = metrics_schema(stage, &self.get(&METRICS_NAMES)?)?;
-        let out_schema = schema.clone();
-        let stream = evaluate(
+        let names = self.get(&METRICS_NAMES)?;
+        let table = evaluate::<_, _, BinaryMetrics>(
             job,
             stage,
             input,
-            self.get(&WINDOWS)?,
-            move |tally: &mut ScoreTally, batch| columns.fold(tally, batch),
-            move |entries| {
-                let metrics = BinaryMetrics::of(entries);
-                metrics_row(&out_schema, |m| metrics.get(m))
-            },
+            (self.get(&WINDOWS)?, &names),
+            move |tally, batch| columns.fold(tally, batch),
         )?;
-        Ok(vec![Table::new(schema, stream)])
+        Ok(vec![table])
     }
 }
 

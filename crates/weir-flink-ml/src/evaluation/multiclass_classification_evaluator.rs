@@ -4,7 +4,7 @@
 
 use weir_core::Job;
 
-use super::weighted_tally::{evaluate, metrics_row, metrics_schema, number, weight_index, Tally};
+use super::weighted_tally::{evaluate, Metrics, number, weight_index, Tally};
 use crate::api::Stage;
 use crate::common::stage_macros::{stage, stage_basics};
 use crate::common::table_ops::one_input;
@@ -135,7 +135,7 @@ struct MulticlassMetrics {
     macro_f1: f64,
 }
 
-impl MulticlassMetrics {
+impl Metrics<(f64, f64), f64> for MulticlassMetrics {
     fn of(pairs: &[((f64, f64), f64)]) -> MulticlassMetrics {
         let mut classes: Vec<f64> = pairs.iter().flat_map(|((l, p), _)| [*l, *p]).collect();
         classes.sort_by(f64::total_cmp);
@@ -205,20 +205,15 @@ impl Stage for MulticlassClassificationEvaluator {
             ),
             weight: weight_index(stage, &input.schema, weight.clone())?.zip(weight),
         };
-        let schema = metrics_schema(stage, &self.get(&MULTICLASS_METRICS_NAMES)?)?;
-        let out_schema = schema.clone();
-        let stream = evaluate(
+        let names = self.get(&MULTICLASS_METRICS_NAMES)?;
+        let table = evaluate::<_, _, MulticlassMetrics>(
             job,
             stage,
             input,
-            self.get(&WINDOWS)?,
-            move |tally: &mut PairTally, batch| columns.fold(tally, batch),
-            move |entries| {
-                let metrics = MulticlassMetrics::of(entries);
-                metrics_row(&out_schema, |m| metrics.get(m))
-            },
+            (self.get(&WINDOWS)?, &names),
+            move |tally, batch| columns.fold(tally, batch),
         )?;
-        Ok(vec![Table::new(schema, stream)])
+        Ok(vec![table])
     }
 }
 

@@ -4,7 +4,7 @@
 //! `windows` cut the input ([`evaluate`]).
 
 use serde::{Deserialize, Serialize};
-use weir_core::{op, Data, DataStream, Job};
+use weir_core::{op, Data, Job};
 
 use crate::error::MlError;
 use crate::param::Windows;
@@ -149,8 +149,16 @@ pub(crate) fn metrics_row(schema: &Schema, metric: impl Fn(&str) -> f64) -> RowB
     )
 }
 
-/// The metric rows of `input` under `windows`, with `fold` adding a batch's rows to a tally
-/// and `metrics` giving the metric row of a tally's sorted, merged entries:
+/// The metrics an evaluator computes from its tally's sorted, merged entries.
+pub(crate) trait Metrics<K, W> {
+    /// The metrics of `entries`.
+    fn of(entries: &[(K, W)]) -> Self;
+    /// Metric `name` (one of the evaluator's `metricsNames`).
+    fn get(&self, name: &str) -> f64;
+}
+
+/// The table of metric rows (the metrics `names`, as [`Metrics`] `M` computes them) of
+/// `input` under `windows`, with `fold` adding a batch's rows to a tally:
 /// - `GlobalWindows`: one row at the end of the bounded input; every instance folds its
 ///   rows and one merges the tallies.
 /// - `CountTumblingWindows` of `size`: one row per `size` rows, in the order they reach the
@@ -159,18 +167,24 @@ pub(crate) fn metrics_row(schema: &Schema, metric: impl Fn(&str) -> f64) -> RowB
 ///   incomplete last window is dropped, as Flink's count windows drop it.
 ///
 /// A row that cannot be read fails the job with the fold's message.
-pub(crate) fn evaluate<'s, K, W>(
+pub(crate) fn evaluate<'s, K, W, M>(
     job: &mut Job<'s>,
     stage: &str,
     input: Table<'s>,
-    windows: Windows,
+    (windows, names): (Windows, &[String]),
     fold: impl Fn(&mut Tally<K, W>, &RowBatch) + 'static,
-    metrics: impl Fn(&[(K, W)]) -> RowBatch + 'static,
-) -> Result<DataStream<'s, RowBatch>, MlError>
+) -> Result<Table<'s>, MlError>
 where
     K: Key + Data + Default,
     W: Weights + Data + Default,
+    M: Metrics<K, W>,
 {
+    let schema = metrics_schema(stage, names)?;
+    let out_schema = schema.clone();
+    let metrics = move |entries: &[(K, W)]| {
+        let metrics = M::of(entries);
+        metrics_row(&out_schema, |name| metrics.get(name))
+    };
     let name = job.unique_name(stage);
     let result = move |mut tally: Tally<K, W>| {
         if let Some(e) = tally.error.take() {
@@ -179,8 +193,8 @@ where
         tally.compact();
         Ok(metrics(&tally.entries))
     };
-    match windows {
-        Windows::Global => Ok(input
+    let stream = match windows {
+        Windows::Global => input
             .stream
             .aggregate_to_end(
                 name.clone(),
@@ -196,16 +210,16 @@ where
                         .map(&result)
                         .collect::<Result<Vec<_>, _>>()
                 },
-            )),
+            ),
         Windows::CountTumbling { size } => {
             let mut window = CountWindow {
                 size: size as usize,
                 rows: 0,
                 tally: Tally::default(),
             };
-            Ok(input.stream.try_map_batch(
-                op(name).parallelism(1),
-                move |batches: Vec<RowBatch>| {
+            input
+                .stream
+                .try_map_batch(op(name).parallelism(1), move |batches: Vec<RowBatch>| {
                     let mut rows = Vec::new();
                     for batch in batches {
                         for tally in window.add(&batch, &fold) {
@@ -213,20 +227,22 @@ where
                         }
                     }
                     Ok(rows)
-                },
-            ))
+                })
         }
-        other => Err(MlError::InvalidParam {
-            stage: stage.to_string(),
-            param: "windows".into(),
-            message: format!(
-                "{} are not supported by evaluators: Weir's tables have no event time or \
+        other => {
+            return Err(MlError::InvalidParam {
+                stage: stage.to_string(),
+                param: "windows".into(),
+                message: format!(
+                    "{} are not supported by evaluators: Weir's tables have no event time or \
                  processing time to cut windows by (use GlobalWindows or \
                  CountTumblingWindows)",
-                other.class_name()
-            ),
-        }),
-    }
+                    other.class_name()
+                ),
+            })
+        }
+    };
+    Ok(Table::new(schema, stream))
 }
 
 /// The tally of the current count window.
