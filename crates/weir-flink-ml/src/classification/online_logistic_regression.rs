@@ -22,7 +22,7 @@ use weir_core::{op, Job, OnlineBody, Round};
 
 use crate::api::{Fitted, Stage};
 use crate::common::distance::dot;
-use crate::common::linear_model::LinearModelData;
+use crate::common::linear_model::{score_batch, LinearModelData, LinearOutput};
 use crate::common::newest_model::score_with_newest;
 use crate::common::stage_macros::{model, model_data_methods, stage_basics};
 use crate::common::table_ops::{one_input, one_input_with_model};
@@ -549,32 +549,18 @@ impl Stage for OnlineLogisticRegressionModel {
     }
 }
 
-/// The batch with the prediction, raw prediction and model version of every row appended.
+/// The batch with the prediction, raw prediction (as LogisticRegressionModel scores them) and
+/// model version of every row appended.
 fn score(
     stage: &str,
     model: &LinearModelData,
     column: usize,
     batch: RowBatch,
 ) -> Result<RowBatch, String> {
-    let w = &model.coefficient;
     let rows = batch.rows();
-    let mut predictions = Vec::with_capacity(rows);
-    let mut raw = Vec::with_capacity(2 * rows);
-    dense_rows(stage, &batch, column, w.len(), |_, x| {
-        let d = dot(x, w);
-        let p = 1.0 - 1.0 / (1.0 + d.exp());
-        predictions.push(if d >= 0.0 { 1.0 } else { 0.0 });
-        raw.extend([1.0 - p, p]);
-        Ok(())
-    })?;
     let version = model.model_version.unwrap_or(0);
-    Ok(batch
-        .with_column(Column::Double(predictions))
-        .with_column(Column::DenseVector {
-            dim: 2,
-            values: raw,
-        })
-        .with_column(Column::Long(vec![version; rows])))
+    let scored = score_batch(stage, model, column, LinearOutput::Logistic, true, batch)?;
+    Ok(scored.with_column(Column::Long(vec![version; rows])))
 }
 
 #[cfg(test)]

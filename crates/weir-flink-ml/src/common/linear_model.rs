@@ -192,7 +192,9 @@ pub(crate) fn transform_linear<'s>(
     ))
 }
 
-fn score_batch(
+/// `batch` with the prediction (and, with `with_raw`, the raw prediction) of every row of
+/// vector column `features` under `model` appended.
+pub(crate) fn score_batch(
     stage: &str,
     model: &LinearModelData,
     features: usize,
