@@ -40,8 +40,8 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Barrier, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value as Json};
 use weir::flink_ml::api::Stage;
@@ -53,7 +53,7 @@ use weir::prelude::*;
 #[path = "support/bench_process.rs"]
 mod bench_process;
 
-use bench_process::{arg_value, bench_python, job_startup, reset_peak_memory, status_bytes};
+use bench_process::{arg_value, bench_python, reset_peak_memory, status_bytes, JobClock};
 
 /// Rows per input batch: 1M rows are 250 batches, 125 per worker at 2 workers.
 const BATCH_ROWS: usize = 4000;
@@ -328,25 +328,22 @@ struct Run {
     model: Model,
 }
 
-/// When the clock started (all input shares built) and the RSS then.
-type Started = (Instant, Option<u64>);
-
 /// The fit job: each worker builds its share of the input in the job's build closure, on its
-/// own thread, and the clock starts when all shares are built; the job fits the estimator
-/// and collects its model data. The time of starting an empty job at `workers` workers
-/// (`startup`) is added, so that the time covers the whole job.
-fn weir_run(estimator: Estimator, rows: usize, workers: usize, startup: Duration) -> Run {
+/// own thread; the job fits the estimator and collects its model data. The [`JobClock`]
+/// counts the whole job but the building of the shares.
+fn weir_run(estimator: Estimator, rows: usize, workers: usize) -> Run {
     let stage = estimator.stage(rows);
     let built = Arc::new(Barrier::new(workers));
-    let started: Arc<Mutex<Option<Started>>> = Arc::default();
-    let start = Arc::clone(&started);
     let out = TableCollector::new();
     let sink = out.clone();
     reset_peak_memory();
+    let clock = JobClock::new();
+    let job_clock = Arc::clone(&clock);
     let report = execute(Config::threads(workers).with_verbose(false), move |job| {
+        job_clock.entered();
         let batches = estimator.worker_share(rows, job.workers(), job.worker_index());
         if built.wait().is_leader() {
-            *start.lock().unwrap() = Some((Instant::now(), status_bytes("VmRSS:")));
+            job_clock.start();
         }
         let input = Table::from_batches(job, "input", estimator.schema(), batches);
         let fitted = stage.fit(job, vec![input])?;
@@ -355,8 +352,7 @@ fn weir_run(estimator: Estimator, rows: usize, workers: usize, startup: Duration
         Ok(())
     })
     .unwrap_or_else(|e| panic!("{}: {e}", estimator.key()));
-    let (at, start_rss) = started.lock().unwrap().take().expect("the workers started");
-    let time = at.elapsed() + startup;
+    let (time, start_rss) = clock.stop();
     let peak_rss = status_bytes("VmHWM:");
     // The rounds: partials the reducer received, over the instances that sent them.
     let iterate = report
@@ -455,12 +451,11 @@ fn measure(
     warmup: usize,
     runs: usize,
 ) -> Measured {
-    let startup = job_startup(workers);
     for _ in 0..warmup {
-        weir_run(estimator, rows, workers, startup);
+        weir_run(estimator, rows, workers);
     }
     let mut all: Vec<Run> = (0..runs)
-        .map(|_| weir_run(estimator, rows, workers, startup))
+        .map(|_| weir_run(estimator, rows, workers))
         .collect();
     all.sort_by_key(|r| r.time);
     let median = &all[all.len() / 2];

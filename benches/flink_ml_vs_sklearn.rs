@@ -5,12 +5,15 @@
 //!
 //! The input is built in memory before timing, in batches of 4096 rows (Flink's generator
 //! rows, cycled): each worker builds its own share on its own thread, as a source instance
-//! would, and hands it to the job through `Table::from_batches`; the clock starts once all
-//! shares are built (plus the measured start-up time of an empty job). Estimators run `fit` and `Fitted::transform` of the same table in
-//! one job; transformers run `transform`; a sink counts the output rows. Each stage runs at 1
-//! and 2 workers, once to warm up and then 3 times (median), each stage and worker count in
-//! a process of its own (the bench starts itself with `--stage-child`). The same command then runs the
-//! scikit-learn baseline `scripts/sklearn_feature_bench.py` (same shapes, median of 3) with
+//! would, and hands it to the job through `Table::from_batches`; the clock counts the whole
+//! job (its start, building and running the dataflow, shutting down) but the building of the
+//! shares. Estimators run `fit` and `Fitted::transform` of the same table in one job;
+//! transformers run `transform`; a sink counts the output rows. Each stage runs at 1 and 2
+//! workers, once to warm up and then at least 5 times (median; up to 25 times for a job
+//! of a few milliseconds, see `runs_for`), each
+//! stage and worker count in a process of its own (the bench starts itself with
+//! `--stage-child`). The same command then runs the scikit-learn baseline
+//! `scripts/sklearn_feature_bench.py` (same shapes, median of 5) with
 //! the pinned Python at `$WEIR_BENCH_PYTHON` or `~/.cache/weir/bench-venv/bin/python`
 //! (`bash scripts/install-bench-python.sh` makes it).
 //!
@@ -23,8 +26,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value as Json};
 use weir::flink_ml::api::{new_stage, Stage, StageKind};
@@ -35,7 +38,7 @@ use weir::prelude::*;
 #[path = "support/bench_process.rs"]
 mod bench_process;
 
-use bench_process::{arg_value, bench_python, job_startup, reset_peak_memory, status_bytes};
+use bench_process::{arg_value, bench_python, reset_peak_memory, status_bytes, JobClock};
 
 /// The stages, by the stem of their Flink ML benchmark file.
 const STAGES: [&str; 5] = [
@@ -183,29 +186,26 @@ struct Run {
     start_rss: Option<u64>,
 }
 
-/// When the clock started (all input shares built) and the RSS then.
-type Started = (Instant, Option<u64>);
-
 /// The job: the input table, fit + transform (estimators) or transform, a counting sink.
 ///
 /// Each worker builds its share of the input in the job's build closure, on its own thread
 /// (as a source instance reads its split on its worker, so the input is in that worker's
-/// allocator arena), and the clock starts when all shares are built. The time of starting
-/// an empty job at `workers` workers (`startup`) is added, so the time covers the whole job.
-fn weir_run(bench: &StageBench, rows: usize, workers: usize, startup: Duration) -> Run {
+/// allocator arena). The [`JobClock`] counts the whole job but the building of the shares.
+fn weir_run(bench: &StageBench, rows: usize, workers: usize) -> Run {
     let stage = bench.stage.as_ref().expect("an available stage").clone();
     let schema = bench.schema().clone();
     let pre = Arc::new(bench.distinct_rows.clone());
     let built = Arc::new(Barrier::new(workers));
-    let started: Arc<Mutex<Option<Started>>> = Arc::default();
-    let start = Arc::clone(&started);
     let count = Arc::new(AtomicU64::new(0));
     let sink = Arc::clone(&count);
     reset_peak_memory();
+    let clock = JobClock::new();
+    let job_clock = Arc::clone(&clock);
     execute(Config::threads(workers).with_verbose(false), move |job| {
+        job_clock.entered();
         let batches = worker_share(&pre, rows, job.workers(), job.worker_index());
         if built.wait().is_leader() {
-            *start.lock().unwrap() = Some((Instant::now(), status_bytes("VmRSS:")));
+            job_clock.start();
         }
         let input = Table::from_batches(job, "input", schema.clone(), batches);
         let outputs = if stage.kind() == StageKind::Estimator {
@@ -223,9 +223,9 @@ fn weir_run(bench: &StageBench, rows: usize, workers: usize, startup: Duration) 
         Ok(())
     })
     .unwrap_or_else(|e| panic!("{}: {e}", bench.key));
-    let (at, start_rss) = started.lock().unwrap().take().expect("the workers started");
+    let (time, start_rss) = clock.stop();
     Run {
-        time: at.elapsed() + startup,
+        time,
         output_rows: count.load(Ordering::Relaxed),
         peak_rss: status_bytes("VmHWM:"),
         start_rss,
@@ -324,13 +324,12 @@ fn measure(
     warmup: usize,
     runs: usize,
 ) -> Measured {
-    let startup = job_startup(workers);
+    let mut warmed = Duration::MAX;
     for _ in 0..warmup {
-        weir_run(bench, rows, workers, startup);
+        warmed = weir_run(bench, rows, workers).time;
     }
-    let mut all: Vec<Run> = (0..runs)
-        .map(|_| weir_run(bench, rows, workers, startup))
-        .collect();
+    let runs = runs_for(runs, warmed);
+    let mut all: Vec<Run> = (0..runs).map(|_| weir_run(bench, rows, workers)).collect();
     for run in &all {
         assert_eq!(
             run.output_rows, rows as u64,
@@ -345,6 +344,14 @@ fn measure(
         peak_rss: all.iter().filter_map(|r| r.peak_rss).max(),
         start_rss: all.iter().filter_map(|r| r.start_rss).max(),
     }
+}
+
+/// At least `runs` runs, and more (up to 25, an odd number) for a job of a few
+/// milliseconds, so that its median covers at least half a second: a short job's time
+/// varies with every other thing the machine does meanwhile.
+fn runs_for(runs: usize, one: Duration) -> usize {
+    let fill = (Duration::from_millis(500).as_secs_f64() / one.as_secs_f64().max(1e-6)) as usize;
+    fill.clamp(runs, 25.max(runs)) | 1
 }
 
 /// Runs `scripts/sklearn_feature_bench.py` and returns its JSON.
@@ -396,7 +403,7 @@ fn main() {
     let rows: usize = arg_value(&args, "--rows")
         .map(|r| r.parse().expect("--rows N"))
         .unwrap_or(if benchmarking { 1_000_000 } else { 10_000 });
-    let (warmup, runs) = if benchmarking { (1, 3) } else { (0, 1) };
+    let (warmup, runs) = if benchmarking { (1, 5) } else { (0, 1) };
     let selected: Vec<&str> = match arg_value(&args, "--stages") {
         Some(list) => STAGES
             .into_iter()
@@ -468,7 +475,7 @@ fn main() {
     };
 
     println!();
-    println!("Flink ML feature stages, fit+transform (estimators) or transform, {rows} rows, median of {runs}");
+    println!("Flink ML feature stages, fit+transform (estimators) or transform, {rows} rows, median of {runs} or more");
     println!(
         "(peak RSS in MiB during a run, input included, and its rise over the RSS at the start)"
     );

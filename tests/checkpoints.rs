@@ -84,12 +84,16 @@ impl FailOnce {
         }
     }
 
-    /// Panics (once) if record `i`, a `what`, is where the job fails.
+    /// Panics (once) if record `i`, a `what`, is where the job fails. Records from `at` on
+    /// are slowed down until a checkpoint completes, so that the job fails even on a
+    /// machine too loaded to complete a checkpoint before the input ends.
     fn check(&self, i: u64, what: &str) {
-        if self.at.is_some_and(|at| i >= at)
-            && has_checkpoint(&self.dir)
-            && self.armed.swap(false, Ordering::SeqCst)
-        {
+        if !self.at.is_some_and(|at| i >= at) || !self.armed.load(Ordering::SeqCst) {
+            return;
+        }
+        if !has_checkpoint(&self.dir) {
+            std::thread::sleep(Duration::from_micros(200));
+        } else if self.armed.swap(false, Ordering::SeqCst) {
             panic!("injected failure at {what} {i}");
         }
     }
@@ -363,7 +367,12 @@ fn epoch_sums(checkpoints: Option<&Path>) -> Vec<(u64, u64)> {
     })
     .unwrap();
     if checkpoints.is_some() {
-        assert!(report.checkpoints.len() > 3, "{:?}", report.checkpoints);
+        // The sources take at least 0.4 s at their rates and checkpoints come every 20 ms,
+        // but how many complete depends on the machine's load: at least one must.
+        assert!(
+            !report.checkpoints.is_empty(),
+            "no checkpoint completed: {report:?}"
+        );
     }
     let mut sums = out.take();
     sums.sort();

@@ -75,16 +75,20 @@ struct FailOnce {
 }
 
 impl FailOnce {
+    /// Records from `at` on are slowed down until a checkpoint completes, so that the job
+    /// fails even on a machine too loaded to complete one before the input ends.
     fn check(&self, i: u64) {
+        if !self.at.is_some_and(|at| i >= at) || !self.armed.load(Ordering::SeqCst) {
+            return;
+        }
         let checkpointed = std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
             .flatten()
             .any(|e| e.path().join("MANIFEST").exists());
-        if self.at.is_some_and(|at| i >= at)
-            && checkpointed
-            && self.armed.swap(false, Ordering::SeqCst)
-        {
+        if !checkpointed {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        } else if self.armed.swap(false, Ordering::SeqCst) {
             panic!("injected failure at record {i}");
         }
     }

@@ -1,12 +1,11 @@
-//! What the benchmarks against scikit-learn share: this process's memory figures, the time
-//! of an empty job, the pinned Python of the baselines, and reading `--flag value` arguments.
+//! What the benchmarks against scikit-learn share: this process's memory figures, the clock
+//! of a job whose workers build their own input, the pinned Python of the baselines, and reading `--flag value` arguments.
 //! Included by each benchmark with `#[path = "support/bench_process.rs"] mod bench_process;`.
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use weir::prelude::*;
 
 /// Resets the kernel's peak-RSS mark of this process (Linux), so that each run's peak is its
 /// own (as `weir bench` does).
@@ -22,23 +21,47 @@ pub fn status_bytes(key: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// The time to run an empty job at `workers` workers (threads, dataflow, shutdown): the
-/// median of 5.
-pub fn job_startup(workers: usize) -> Duration {
-    let mut times: Vec<Duration> = (0..5)
-        .map(|_| {
-            let started = Instant::now();
-            execute(Config::threads(workers).with_verbose(false), |job| {
-                job.from_vec("empty", Vec::<u64>::new())
-                    .for_each("drop", |_| {});
-                Ok(())
-            })
-            .expect("an empty job");
-            started.elapsed()
+/// The clock of one benchmarked job whose workers build their input shares in the job's
+/// build closure: it counts the job's start (from the `execute` call until the last worker
+/// enters its build closure) and everything after the shares are built (building and running
+/// the dataflow, shutting down), but not the building of the input shares.
+pub struct JobClock {
+    called: Instant,
+    /// When the last worker entered the build closure.
+    entered: Mutex<Option<Instant>>,
+    /// When every share was built, and the RSS then.
+    started: Mutex<Option<(Instant, Option<u64>)>>,
+}
+
+impl JobClock {
+    /// A clock for a job about to be started with `execute`.
+    pub fn new() -> Arc<JobClock> {
+        Arc::new(JobClock {
+            called: Instant::now(),
+            entered: Mutex::new(None),
+            started: Mutex::new(None),
         })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
+    }
+
+    /// A worker entered the build closure (call it first thing there).
+    pub fn entered(&self) {
+        let now = Instant::now();
+        let mut entered = self.entered.lock().unwrap();
+        *entered = Some(entered.map_or(now, |e| e.max(now)));
+    }
+
+    /// Every share is built (call it once, after a barrier of all workers).
+    pub fn start(&self) {
+        *self.started.lock().unwrap() = Some((Instant::now(), status_bytes("VmRSS:")));
+    }
+
+    /// The job's time so far (its start plus the time since [`JobClock::start`]) and the RSS
+    /// at the start.
+    pub fn stop(&self) -> (Duration, Option<u64>) {
+        let (at, rss) = self.started.lock().unwrap().expect("the workers started");
+        let entered = self.entered.lock().unwrap().expect("the workers entered");
+        (entered.duration_since(self.called) + at.elapsed(), rss)
+    }
 }
 
 /// The pinned Python that imports `modules` (numpy, sklearn, ...), or a message saying how

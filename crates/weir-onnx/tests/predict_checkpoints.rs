@@ -75,10 +75,13 @@ fn run(workers: usize, out: &Path, ckpt: &Path, fail_at: Option<u64>) -> Result<
         });
         scored
             .map("maybe_fail", move |p| {
-                if fail_at.is_some_and(|at| p.record.id >= at)
-                    && has_checkpoint(&dir)
-                    && armed.swap(false, Ordering::SeqCst)
-                {
+                // Records from `fail_at` on are slowed down until a checkpoint completes,
+                // so that the job fails even on a loaded machine.
+                let failing =
+                    fail_at.is_some_and(|at| p.record.id >= at) && armed.load(Ordering::SeqCst);
+                if failing && !has_checkpoint(&dir) {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                } else if failing && armed.swap(false, Ordering::SeqCst) {
                     panic!("injected failure at record {}", p.record.id);
                 }
                 Scored {
