@@ -114,6 +114,48 @@ impl<'s> Table<'s> {
         Table::from_json_rows(job, op, schema, &rows)
     }
 
+    /// A table of a stream of typed records, converted with serde as in
+    /// [`Table::from_records`]: each epoch's records become row batches (operator `op`, at
+    /// the stream's parallelism), so that a running job's records (predictions, say) go on
+    /// into stages and evaluators. A record that does not fit the schema fails the job,
+    /// naming the record's place in its epoch and the column.
+    ///
+    /// ```
+    /// use serde::Serialize;
+    /// use weir_core::{execute, Config};
+    /// use weir_flink_ml::table::{DataType, Schema, Table, TableCollector};
+    /// #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+    /// struct Scored { label: f64, prediction: f64 }
+    /// let out = TableCollector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     let scored = job.from_vec("scored", vec![Scored { label: 1.0, prediction: 0.0 }; 10]);
+    ///     let schema = Schema::new([("label", DataType::Double), ("prediction", DataType::Double)]);
+    ///     Table::from_stream("to_table", schema, scored).collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(out.rows().len(), 10);
+    /// ```
+    pub fn from_stream<T: weir_core::Data + Serialize>(
+        op: impl Into<Op>,
+        schema: Schema,
+        records: DataStream<'s, T>,
+    ) -> Table<'s> {
+        let batch_schema = schema.clone();
+        let stream = records.try_map_batch(op, move |records: Vec<T>| {
+            let rows = records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    serde_json::to_value(r).map_err(|e| format!("record {i} of its epoch: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            RowBatch::from_json_rows(&batch_schema, &rows, DEFAULT_BATCH_ROWS)
+                .map_err(|e| e.to_string())
+        });
+        Table { schema, stream }
+    }
+
     /// Sends the table's batches to `collector` (the schema goes with them).
     pub fn collect(self, op: impl Into<Op>, collector: &TableCollector) {
         *collector.schema.lock().expect("schema lock") = Some(self.schema.clone());
