@@ -5,6 +5,7 @@
 //! checkpoints or failures at the same epochs.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -132,6 +133,8 @@ impl Scenario {
             .env(CHILD_DIR, self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            // A group of its own, which `finish` kills whole if it hangs.
+            .process_group(0)
             .spawn()
             .unwrap()
     }

@@ -7,6 +7,7 @@
 //! the `exactly_once` example under `weir launch`.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -203,7 +204,9 @@ impl Scenario {
             .args(["sh", "-c", &script, "sh"])
             .env(CHILD_DIR, self.dir.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // A group of its own, which `finish` kills whole if it hangs.
+            .process_group(0);
         for (k, v) in extra {
             launch.env(k, v);
         }

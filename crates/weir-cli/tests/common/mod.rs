@@ -43,7 +43,9 @@ pub fn kill(pid: i32) {
     assert_eq!(r, 0, "kill {pid}");
 }
 
-/// Waits for the launcher and returns whether it succeeded, and its log.
+/// Waits for the launcher and returns whether it succeeded, and its log. A launcher that
+/// does not finish within 3 minutes is killed with its process group (the tests start it
+/// in a group of its own), so that its job's processes do not outlive the test.
 pub fn finish(mut launcher: Child) -> (bool, String) {
     let mut log = String::new();
     let mut err = launcher.stderr.take().unwrap();
@@ -57,6 +59,8 @@ pub fn finish(mut launcher: Child) -> (bool, String) {
             break status;
         }
         if Instant::now() > deadline {
+            // SAFETY: kill(2) on the process group of a launcher this test started.
+            unsafe { libc::kill(-(launcher.id() as i32), libc::SIGKILL) };
             let _ = launcher.kill();
             panic!("the launcher did not finish within 3 minutes");
         }
