@@ -88,7 +88,7 @@ impl FailOnce {
     /// are slowed down until a checkpoint completes, so that the job fails even on a
     /// machine too loaded to complete a checkpoint before the input ends.
     fn check(&self, i: u64, what: &str) {
-        if !self.at.is_some_and(|at| i >= at) || !self.armed.load(Ordering::SeqCst) {
+        if self.at.is_none_or(|at| i < at) || !self.armed.load(Ordering::SeqCst) {
             return;
         }
         if !has_checkpoint(&self.dir) {

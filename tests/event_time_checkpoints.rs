@@ -78,7 +78,7 @@ impl FailOnce {
     /// Records from `at` on are slowed down until a checkpoint completes, so that the job
     /// fails even on a machine too loaded to complete one before the input ends.
     fn check(&self, i: u64) {
-        if !self.at.is_some_and(|at| i >= at) || !self.armed.load(Ordering::SeqCst) {
+        if self.at.is_none_or(|at| i < at) || !self.armed.load(Ordering::SeqCst) {
             return;
         }
         let checkpointed = std::fs::read_dir(&self.dir)

@@ -87,6 +87,17 @@ pub enum WeirError {
         /// What went wrong.
         message: String,
     },
+    /// An operator failed for want of an input that ended empty: the side input of a
+    /// [`with_broadcast`](crate::DataStream::with_broadcast) (a model's data, say). When an
+    /// operator upstream failed, that is usually why the input is empty, so a job that has
+    /// both errors reports the upstream one.
+    #[error("operator `{operator}` failed: {message}")]
+    WithoutInput {
+        /// The operator's name.
+        operator: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Another process of the job sent nothing (not even a heartbeat) for longer than the
     /// peer timeout: it is stopped, hung or cut off by the network.
     #[error("process {process} ({address}) has not been heard from for {silent:.1?} (peer timeout {timeout:?}): it is stalled or cut off; stopping the job")]

@@ -302,7 +302,9 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// memory up to the [managed budget](DataCache#budgets), spilled to disk beyond) until `side` is complete,
     /// then `init` builds the state from all side records and `f` maps every batch of main
     /// records, the cached ones first. An `Err` from `init` or `f` fails the job with
-    /// [`WeirError::Operator`] naming this operator. The outputs of cached records appear at
+    /// [`WeirError::Operator`] naming this operator ([`WeirError::WithoutInput`] when `init`
+    /// fails on an empty side input, so that a failure upstream that left it empty is the
+    /// job's error). The outputs of cached records appear at
     /// the epoch at which the side input completed.
     ///
     /// Cached records are mapped a few at a time (pieces of an input batch, a couple of
@@ -397,9 +399,14 @@ impl<'s, T: Data> DataStream<'s, T> {
             &handle.name,
             move |cap, info| {
                 let activator = scope.activator_for(Rc::clone(&info.address));
-                let fail = move |message: String| {
+                let fail = move |message: String, side_was_empty: bool| {
                     let operator = name.clone();
-                    JobContext::fail(&failure, WeirError::Operator { operator, message });
+                    let error = if side_was_empty {
+                        WeirError::WithoutInput { operator, message }
+                    } else {
+                        WeirError::Operator { operator, message }
+                    };
+                    JobContext::fail(&failure, error);
                 };
                 let mut held = HeldMain::new(cap, init, f, fail, (weigh, budget));
                 if !here {
@@ -466,7 +473,7 @@ where
     T: Data + Serialize + DeserializeOwned,
     I: FnOnce(Vec<S>) -> Result<St, String>,
     F: FnMut(&mut St, Vec<T>) -> Result<Vec<U>, String>,
-    E: Fn(String),
+    E: Fn(String, bool),
 {
     fn new(
         cap: Capability<Epoch>,
@@ -529,10 +536,16 @@ where
     }
 
     fn give_up(&mut self, message: String) {
+        self.give_up_because(message, false);
+    }
+
+    /// Fails the job; `side_was_empty` says the state could not be built from an empty side
+    /// input (see [`WeirError::WithoutInput`]).
+    fn give_up_because(&mut self, message: String, side_was_empty: bool) {
         self.failed = true;
         self.cap = None;
         self.pending.clear();
-        (self.fail)(message);
+        (self.fail)(message, side_was_empty);
     }
 
     /// Once the side input is complete (the first time): builds the state and queues the
@@ -542,9 +555,10 @@ where
         let Some(init) = self.init.take() else {
             return;
         };
+        let side_was_empty = self.side.is_empty();
         match init(std::mem::take(&mut self.side)) {
             Ok(state) => self.state = Some(state),
-            Err(message) => return self.give_up(message),
+            Err(message) => return self.give_up_because(message, side_was_empty),
         }
         let pending = &mut self.pending;
         if let Err(e) = self.cache.drain(|batch| pending.extend(batch)) {

@@ -163,11 +163,13 @@ where
 }
 
 /// How much an error explains a failed job: 0 for a root cause, 1 for a broken
-/// connection, 2 for a worker that stopped because another one failed.
+/// connection or an input that ended empty (the fallout of a failure upstream, most
+/// likely), 2 for a worker that stopped because another one failed.
 fn rank(e: &WeirError) -> u8 {
     match e {
         WeirError::Aborted { .. } => 2,
         WeirError::Communication(_) | WeirError::WorkerLost(_) => 1,
+        WeirError::WithoutInput { .. } => 1,
         // A worker that touched a channel to a process Weir had cut off.
         WeirError::WorkerPanic { message, .. }
             if crate::cluster::peer_network::CUT_OFF.load(Ordering::SeqCst)
