@@ -56,6 +56,11 @@ fn main() -> anyhow::Result<()> {
     let first_process = config.process_index() == 0;
     let counts = Collector::new();
     let sink = counts.clone();
+    // Provision ONNX Runtime first (on first use it is installed from PyPI, which says so on
+    // stderr), so that installing it does not count in the job's time.
+    if !explaining {
+        weir::onnx::runtime()?;
+    }
     let started = Instant::now();
     let report = execute(config, move |job| {
         let digits = job.read_jsonl::<Digit>("digits", &input);

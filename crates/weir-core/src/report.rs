@@ -216,27 +216,31 @@ impl JobReport {
 }
 
 impl fmt::Display for JobReport {
+    /// A table of the operators whose name and kind columns are as wide as their longest
+    /// entry, then counters, watermarks, checkpoints and the totals.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = column_width("operator", self.operators.iter().map(|o| o.name.as_str()));
+        let kind = column_width("kind", self.operators.iter().map(|o| o.kind.as_str()));
         writeln!(
             f,
-            "{:<28} {:<18} {:>3} {:>12} {:>12} {:>10}",
+            "{:<name$} {:<kind$} {:>3} {:>12} {:>12} {:>10}",
             "operator", "kind", "p", "records in", "records out", "busy ms"
         )?;
         for o in &self.operators {
             writeln!(
                 f,
-                "{:<28} {:<18} {:>3} {:>12} {:>12} {:>10.1}",
+                "{:<name$} {:<kind$} {:>3} {:>12} {:>12} {:>10.1}",
                 o.name, o.kind, o.parallelism, o.records_in, o.records_out, o.busy_ms
             )?;
         }
         for o in self.operators.iter().filter(|o| !o.counters.is_empty()) {
             let counters: Vec<String> =
                 o.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            writeln!(f, "{:<28} {}", o.name, counters.join(" "))?;
+            writeln!(f, "{:<name$} {}", o.name, counters.join(" "))?;
         }
         for o in &self.operators {
             if let Some(w) = o.watermark {
-                writeln!(f, "{:<28} watermark {}", o.name, watermark_text(w))?;
+                writeln!(f, "{:<name$} watermark {}", o.name, watermark_text(w))?;
             }
         }
         if let Some(last) = self.checkpoints.last() {
@@ -259,6 +263,13 @@ impl fmt::Display for JobReport {
             self.workers, self.elapsed_ms, self.dead_letters
         )
     }
+}
+
+/// The width of a column: its longest entry's (in characters), at least its title's.
+fn column_width<'a>(title: &str, entries: impl Iterator<Item = &'a str>) -> usize {
+    entries
+        .map(|e| e.chars().count())
+        .fold(title.chars().count(), usize::max)
 }
 
 /// A watermark for people: `none yet`, `end of input`, or milliseconds.
@@ -529,6 +540,40 @@ fn checkpoint_families(gauges: &CheckpointGauges) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Long names and kinds widen their columns instead of shifting the others.
+    #[test]
+    fn the_report_table_sizes_its_columns_to_their_content() {
+        let operator = |name: &str, kind: &str| OperatorReport {
+            name: name.into(),
+            kind: kind.into(),
+            parallelism: 2,
+            records_in: 10,
+            records_out: 10,
+            busy_ms: 1.0,
+            dead_letters: 0,
+            counters: Default::default(),
+            watermark: None,
+        };
+        let report = JobReport {
+            workers: 2,
+            operators: vec![
+                operator("read", "source:jsonl"),
+                operator("MulticlassClassificationEvaluator.windows", "map"),
+                operator("predict", "map_batch_with_broadcast"),
+            ],
+            ..JobReport::default()
+        };
+        let text = report.to_string();
+        let table: Vec<&str> = text.lines().take(4).collect();
+        assert!(table.iter().all(|l| l.len() == table[0].len()), "{text}");
+        let kind_at = table[0].find("kind").unwrap();
+        assert_eq!(
+            table[3].find("map_batch_with_broadcast"),
+            Some(kind_at),
+            "{text}"
+        );
+    }
 
     #[test]
     fn checkpoint_metrics_appear_once_the_job_checkpoints() {

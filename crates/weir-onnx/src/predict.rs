@@ -540,7 +540,7 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
         attach: impl Fn(T, &OutputRow<'_>) -> U + 'static,
         config: TensorPredictConfig,
     ) -> (DataStream<'s, U>, DataStream<'s, DeadLetter>) {
-        let op = op.into();
+        let op = op.into().kind("predict");
         let operator = op.name().to_string();
         let (load_config, loader_name) = (config.clone(), operator.clone());
         self.map_batch_with_broadcast_checkpointed(

@@ -153,23 +153,31 @@ fn install_wheel(target: &Path) -> Result<(), OnnxError> {
          python3 -m pip install --target {} --no-deps onnxruntime=={ORT_VERSION}",
         target.display()
     );
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--target",
-        ])
-        .arg(target)
-        .arg(format!("onnxruntime=={ORT_VERSION}"))
-        .status()
-        .map_err(|e| OnnxError::RuntimeNotFound {
-            reason: format!("cannot run python3 -m pip: {e}"),
-        })?;
+    let started = std::time::Instant::now();
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--target",
+    ])
+    .arg(target)
+    .arg(format!("onnxruntime=={ORT_VERSION}"));
+    // On a terminal, pip's own progress bar shows the download; elsewhere it stays quiet.
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        pip.arg("--quiet");
+    }
+    let status = pip.status().map_err(|e| OnnxError::RuntimeNotFound {
+        reason: format!("cannot run python3 -m pip: {e}"),
+    })?;
     if status.success() {
+        tracing::info!(
+            "installed ONNX Runtime {ORT_VERSION} into {} in {:.1} s (once: later runs load it from there)",
+            target.display(),
+            started.elapsed().as_secs_f64()
+        );
         Ok(())
     } else {
         Err(OnnxError::RuntimeNotFound {

@@ -197,6 +197,8 @@ fn with_swap_when_loaded_the_old_model_serves_until_the_new_one_is_ready() {
     assert!(!v2.is_empty(), "v2 never took over");
     check_against("digits_logreg", &v1);
     check_against("digits_logreg_v2", &v2);
+    // The report names the operator's kind as the user wrote it, not what it is built on.
+    assert_eq!(report.operator("predict").unwrap().kind, "predict");
     let counters = &report.operator("predict").unwrap().counters;
     assert_eq!(
         counters["models_loaded"], 4,
