@@ -6,7 +6,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use weir::flink_ml::api::Stage;
 use weir::flink_ml::evaluation::multiclass_classification_evaluator::MULTICLASS_METRICS_NAMES;
@@ -18,20 +17,22 @@ use weir::ml::{
 };
 use weir::prelude::*;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Digit {
-    x: Vec<f32>,
-    y: usize,
-}
-
-fn digits() -> Vec<Digit> {
+/// The digits of `fixtures/`, features scaled to [0, 1].
+fn digits() -> Vec<LabeledPoint> {
     let path =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/data/digits.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let text = std::fs::read_to_string(path).unwrap();
+    let point = |line: &str| {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let x = row["x"].as_array().unwrap();
+        LabeledPoint {
+            x: x.iter()
+                .map(|v| v.as_f64().unwrap() as f32 / 16.0)
+                .collect(),
+            y: row["y"].as_u64().unwrap() as usize,
+        }
+    };
+    text.lines().map(point).collect()
 }
 
 const RECORDS: u64 = 5_000;
@@ -80,11 +81,7 @@ fn run(workers: usize) -> (Vec<(u64, bool)>, Vec<f64>, OnlineMetrics) {
     execute(config, move |job| {
         let d = Arc::clone(&data);
         let points = job.generate(op("digits").parallelism(1), Some(RECORDS), move |k| {
-            let digit = &d[k as usize % d.len()];
-            LabeledPoint {
-                x: digit.x.iter().map(|v| v / 16.0).collect(),
-                y: digit.y,
-            }
+            d[k as usize % d.len()].clone()
         });
         let predictions = points
             .learn_online(

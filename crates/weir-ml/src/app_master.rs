@@ -242,10 +242,26 @@ impl Master {
     /// Answers a refusal; a refused registration also ends its connection, which would
     /// otherwise go on speaking for the node it named.
     fn refuse(reply: &Reply, reason: String, registering: bool) {
-        Self::send(reply, &AmMessage::Rejected { reason });
+        let mut writer = reply.lock().unwrap_or_else(|e| e.into_inner());
         if registering {
-            reply.lock().unwrap_or_else(|e| e.into_inner()).shutdown();
+            // Marked shut before the node can read the refusal: its relay drops whatever the
+            // connection sends once it has (it checks under the same lock).
+            writer.mark_shut();
         }
+        if let Err(e) = writer.send(&AmMessage::Rejected { reason }) {
+            log(format!("cannot send to a node: {e}"));
+        }
+        if registering {
+            writer.shutdown();
+        }
+    }
+
+    /// Whether `reply` is the connection `node` registered on (a node speaks on its own
+    /// connection only; another connection naming it is an impostor or a leftover).
+    fn registered_on(&self, node: &NodeId, reply: &Reply) -> bool {
+        self.registered
+            .get(node)
+            .is_some_and(|(_, registered)| Arc::ptr_eq(registered, reply))
     }
 
     fn broadcast(&self, message: &AmMessage) {
@@ -322,6 +338,12 @@ impl Master {
             let reason =
                 format!("{node} is already registered at {address} for attempt {expected}");
             log(format!("rejected a registration: {reason}"));
+            Self::refuse(&reply, reason, true);
+            return None;
+        }
+        if !registering && !self.registered_on(&node, &reply) {
+            let reason = format!("{node} did not register on this connection");
+            log(format!("rejected a message: {reason}"));
             Self::refuse(&reply, reason, true);
             return None;
         }
@@ -564,6 +586,42 @@ mod tests {
                 AmMessage::Spec(spec) => {
                     assert_eq!(spec.address("worker", 0), Some("127.0.0.1:9"))
                 }
+                other => panic!("expected the spec, got {other:?}"),
+            }
+        }
+    }
+
+    /// Regression: a message sent right behind a refused registration (before the refusal
+    /// arrives) could reach the AM as the node's own and stop the cluster.
+    #[test]
+    fn messages_behind_a_refused_registration_do_not_speak_for_the_node() {
+        let secret = JobSecret::generate().unwrap();
+        let config = ClusterConfig::new()
+            .role("worker", 1)
+            .role("ps", 1)
+            .secret(secret.clone());
+        let am = AppMaster::start(config).unwrap();
+        let worker_0 = NodeId::new("worker", 0);
+        let register = |node: NodeId| NodeMessage::Register {
+            node,
+            attempt: 0,
+            address: "127.0.0.1:9".into(),
+        };
+        let mut worker = node_channel(&am, &secret);
+        worker.send(&register(worker_0.clone())).unwrap();
+        for _ in 0..20 {
+            let mut impostor = node_channel(&am, &secret);
+            impostor.send(&register(worker_0.clone())).unwrap();
+            let _ = impostor.send(&NodeMessage::StopCluster {
+                node: worker_0.clone(),
+                attempt: 0,
+            });
+        }
+        let mut ps = node_channel(&am, &secret);
+        ps.send(&register(NodeId::new("ps", 0))).unwrap();
+        for channel in [&mut worker, &mut ps] {
+            match channel.recv::<AmMessage>().unwrap() {
+                AmMessage::Spec(_) => {}
                 other => panic!("expected the spec, got {other:?}"),
             }
         }

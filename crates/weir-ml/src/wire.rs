@@ -189,6 +189,12 @@ impl FrameWriter {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
+    /// Marks the connection shut (see [`FrameWriter::is_shut`]) without closing it yet, so
+    /// that a last message can still go out.
+    pub fn mark_shut(&self) {
+        self.shut.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Whether [`FrameWriter::shutdown`] was called. On Linux a shut-down socket can still
     /// deliver data that arrives afterwards, so readers of the same connection check this.
     pub fn is_shut(&self) -> bool {
