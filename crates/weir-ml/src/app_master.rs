@@ -526,6 +526,25 @@ mod tests {
         SecureChannel::connect(am.address(), secret, CONTROL_FRAME_LIMIT).unwrap()
     }
 
+    /// An AM of one worker and one ps, with a secret.
+    fn worker_and_ps() -> (AppMaster, JobSecret) {
+        let secret = JobSecret::generate().unwrap();
+        let config = ClusterConfig::new()
+            .role("worker", 1)
+            .role("ps", 1)
+            .secret(secret.clone());
+        (AppMaster::start(config).unwrap(), secret)
+    }
+
+    /// A registration of `node` for `attempt`.
+    fn register(node: NodeId, attempt: u32) -> NodeMessage {
+        NodeMessage::Register {
+            node,
+            attempt,
+            address: "127.0.0.1:9".into(),
+        }
+    }
+
     fn rejection(channel: &mut SecureChannel) -> String {
         match channel.recv::<AmMessage>().unwrap() {
             AmMessage::Rejected { reason } => reason,
@@ -535,21 +554,11 @@ mod tests {
 
     #[test]
     fn messages_of_a_stale_attempt_an_unknown_node_or_a_second_registration_are_rejected() {
-        let secret = JobSecret::generate().unwrap();
-        let config = ClusterConfig::new()
-            .role("worker", 1)
-            .role("ps", 1)
-            .secret(secret.clone());
-        let am = AppMaster::start(config).unwrap();
+        let (am, secret) = worker_and_ps();
         assert!(
             am.am_address().secret.is_none(),
             "a configured secret is not sent along"
         );
-        let register = |node: NodeId, attempt| NodeMessage::Register {
-            node,
-            attempt,
-            address: "127.0.0.1:9".into(),
-        };
         let mut stale = node_channel(&am, &secret);
         stale.send(&register(NodeId::new("worker", 0), 5)).unwrap();
         let reason = rejection(&mut stale);
@@ -595,30 +604,20 @@ mod tests {
     /// arrives) could reach the AM as the node's own and stop the cluster.
     #[test]
     fn messages_behind_a_refused_registration_do_not_speak_for_the_node() {
-        let secret = JobSecret::generate().unwrap();
-        let config = ClusterConfig::new()
-            .role("worker", 1)
-            .role("ps", 1)
-            .secret(secret.clone());
-        let am = AppMaster::start(config).unwrap();
+        let (am, secret) = worker_and_ps();
         let worker_0 = NodeId::new("worker", 0);
-        let register = |node: NodeId| NodeMessage::Register {
-            node,
-            attempt: 0,
-            address: "127.0.0.1:9".into(),
-        };
         let mut worker = node_channel(&am, &secret);
-        worker.send(&register(worker_0.clone())).unwrap();
+        worker.send(&register(worker_0.clone(), 0)).unwrap();
         for _ in 0..20 {
             let mut impostor = node_channel(&am, &secret);
-            impostor.send(&register(worker_0.clone())).unwrap();
+            impostor.send(&register(worker_0.clone(), 0)).unwrap();
             let _ = impostor.send(&NodeMessage::StopCluster {
                 node: worker_0.clone(),
                 attempt: 0,
             });
         }
         let mut ps = node_channel(&am, &secret);
-        ps.send(&register(NodeId::new("ps", 0))).unwrap();
+        ps.send(&register(NodeId::new("ps", 0), 0)).unwrap();
         for channel in [&mut worker, &mut ps] {
             match channel.recv::<AmMessage>().unwrap() {
                 AmMessage::Spec(_) => {}
