@@ -53,6 +53,16 @@ def consume(args):
     consumer.seek_to_beginning(*tps)
     got = 0
     while got < args.count and time.time() < deadline:
+        # The first metadata may list only some partitions of a topic a job just wrote:
+        # ask again (topics() always asks the broker) and read the new ones from the start.
+        consumer.topics()
+        now = consumer.partitions_for_topic(args.topic) or set()
+        if not now <= partitions:
+            partitions |= now
+            new = [TopicPartition(args.topic, p) for p in sorted(now - {tp.partition for tp in tps})]
+            tps = [TopicPartition(args.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*new)
         for m in consumer:
             print(json.dumps({
                 "partition": m.partition,
@@ -64,7 +74,8 @@ def consume(args):
             got += 1
     consumer.close()
     if got < args.count:
-        print(f"only {got} of {args.count} messages arrived in {args.timeout} s", file=sys.stderr)
+        print(f"only {got} of {args.count} messages arrived in {args.timeout} s "
+              f"(partitions read: {sorted(partitions)})", file=sys.stderr)
         sys.exit(1)
 
 
