@@ -665,3 +665,164 @@ fn batches_a_state_holds_are_saved_and_held_again_after_a_restore() {
         assert_same_lines(&committed(&out.join("numbers")), &all, &label);
     }
 }
+
+/// A running sum and count of the numbers, a new version every `SUM_BATCH` numbers over all
+/// instances (an online iteration).
+#[derive(Clone, Default)]
+struct RunningSum {
+    rows: Vec<u64>,
+}
+
+const SUM_BATCH: usize = 64;
+
+impl weir::OnlineBody for RunningSum {
+    type Record = u64;
+    type Model = (u64, u64);
+    type Partial = (u64, u64);
+    type Buffer = Vec<u64>;
+
+    fn push(&mut self, x: u64) -> Result<(), String> {
+        self.rows.push(x);
+        Ok(())
+    }
+
+    fn buffered(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn batch_rows(&self, round: weir::Round) -> usize {
+        let n = round.instances;
+        SUM_BATCH / n + usize::from(SUM_BATCH % n > round.instance)
+    }
+
+    fn partial(
+        &mut self,
+        _: weir::Round,
+        _: &(u64, u64),
+        rows: usize,
+    ) -> Result<(u64, u64), String> {
+        Ok((self.rows.drain(..rows).sum(), rows as u64))
+    }
+
+    fn merge(&mut self, total: &mut (u64, u64), other: (u64, u64)) {
+        total.0 += other.0;
+        total.1 += other.1;
+    }
+
+    fn update(&mut self, m: (u64, u64), p: (u64, u64)) -> Result<(u64, u64), String> {
+        Ok((m.0 + p.0, m.1 + p.1))
+    }
+
+    fn save_buffer(&self) -> Vec<u64> {
+        self.rows.clone()
+    }
+
+    fn restore_buffer(&mut self, rows: Vec<u64>) -> Result<(), String> {
+        self.rows = rows;
+        Ok(())
+    }
+}
+
+/// generate → an online iteration of running sums → the versions in part files. `fail_at`
+/// as in [`run`].
+fn run_online(
+    workers: usize,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    let fail = FailOnce::new(fail_at, checkpoints);
+    let out = out.to_path_buf();
+    let config = Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(300))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
+    execute(config, move |job| {
+        let fail = fail.clone();
+        let numbers = job
+            .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
+            .map("maybe_fail", move |i| {
+                fail.check(i, "record");
+                i
+            });
+        let init = job.from_vec("init", vec![(0u64, 0u64)]);
+        numbers
+            .iterate_online("sums", init, RunningSum::default())
+            .write_jsonl("write", out.join("versions"));
+        Ok(())
+    })
+}
+
+/// The versions a plain loop over the numbers in order makes: one per `SUM_BATCH`, and the
+/// last with the rest.
+fn sequential_sums() -> BTreeMap<String, usize> {
+    let mut versions = vec![(0u64, 0u64)];
+    let mut current = (0u64, 0u64);
+    for block in (0..N).collect::<Vec<_>>().chunks(SUM_BATCH) {
+        current = (
+            current.0 + block.iter().sum::<u64>(),
+            current.1 + block.len() as u64,
+        );
+        versions.push(current);
+    }
+    versions
+        .into_iter()
+        .map(|v| (serde_json::to_string(&v).unwrap(), 1))
+        .collect()
+}
+
+#[test]
+fn an_online_iteration_resumes_from_its_checkpoint_with_the_versions_of_a_run_without_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = sequential_sums();
+    for workers in [1, 2] {
+        let (out, ckpt) = (
+            tmp.path().join(format!("reference-{workers}")),
+            tmp.path().join(format!("ckpt-reference-{workers}")),
+        );
+        run_online(workers, &out, &ckpt, None).unwrap();
+        let reference = committed(&out.join("versions"));
+        if workers == 1 {
+            assert_same_lines(&reference, &expected, "versions at 1 worker");
+        }
+        let counts: Vec<u64> = reference
+            .keys()
+            .map(|l| serde_json::from_str::<(u64, u64)>(l).unwrap().1)
+            .collect();
+        assert!(
+            reference.values().all(|n| *n == 1) && counts.len() == expected.len(),
+            "{workers} workers: every version once, one per {SUM_BATCH} numbers: {counts:?}"
+        );
+        assert!(reference.contains_key(&serde_json::to_string(&(N * (N - 1) / 2, N)).unwrap()));
+        for fail_at in [N / 3, N * 2 / 3] {
+            let (out, ckpt) = (
+                tmp.path().join(format!("failed-{workers}-{fail_at}")),
+                tmp.path().join(format!("ckpt-{workers}-{fail_at}")),
+            );
+            let error = run_online(workers, &out, &ckpt, Some(fail_at)).unwrap_err();
+            assert!(error.to_string().contains("injected failure"), "{error}");
+            let report = run_online(workers, &out, &ckpt, None).unwrap();
+            let read = report.operator("numbers").unwrap().records_out;
+            assert!(
+                read < N,
+                "the second run went on from a checkpoint: it read {read} of {N}"
+            );
+            assert_same_lines(
+                &committed(&out.join("versions")),
+                &reference,
+                &format!("versions at {workers} workers, failed at {fail_at}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn an_online_iteration_refuses_a_restore_at_another_parallelism() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ckpt"));
+    run_online(2, &out, &ckpt, Some(N / 2)).unwrap_err();
+    let error = run_online(3, &out, &ckpt, None).unwrap_err().to_string();
+    assert!(
+        error.contains("sums") && error.contains("with 2 instances") && error.contains("3"),
+        "{error}"
+    );
+}

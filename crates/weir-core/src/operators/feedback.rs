@@ -92,6 +92,19 @@ pub(crate) fn feedback_in<'s, T: Data>(
 impl<'s, T: Data> FeedbackHandle<'s, T> {
     /// Sends `stream` back to the feedback stream (one epoch later), routed to its placement.
     pub fn connect(self, stream: DataStream<'s, T>) {
+        let keep = self.ctx.state.enabled;
+        self.connect_keeping(stream, keep);
+    }
+
+    /// [`FeedbackHandle::connect`] for a loop whose receiving operator counts a record at
+    /// the epoch it was sent at, not the one it arrives at (its checkpointed state waits
+    /// for every record sent up to a checkpoint's epoch): no in-flight keeper, nothing of
+    /// the edge in checkpoints.
+    pub(crate) fn connect_counted_at_send(self, stream: DataStream<'s, T>) {
+        self.connect_keeping(stream, false);
+    }
+
+    fn connect_keeping(self, stream: DataStream<'s, T>, keep: bool) {
         let edge = stream.edge_to(&self.op);
         self.ctx.plan.borrow_mut().edges.push(PlanEdge {
             from: stream.node,
@@ -99,7 +112,7 @@ impl<'s, T: Data> FeedbackHandle<'s, T> {
             partitioning: edge,
         });
         let mut sent = stream;
-        if self.ctx.state.enabled {
+        if keep {
             sent.stream = InFlight::keep(&self.ctx, &self.name, sent.stream);
         }
         sent.routed(edge, &self.placement).connect_loop(self.handle);

@@ -13,3 +13,4 @@ pub(crate) mod join_state;
 pub(crate) mod key_pact;
 pub(crate) mod keyed;
 pub(crate) mod online_iteration;
+pub(crate) mod online_round;

@@ -7,20 +7,24 @@
 //!
 //! Unlike [`super::iteration`], the input is not cached: each row is used once. The output is
 //! every model version, the initial one (version 0) first. The iteration ends when every
-//! instance's input has ended and its buffer is empty.
+//! instance's input has ended and its buffer is empty. The instances and the reducer, and
+//! how checkpoints save them, are in [`super::online_round`].
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 
 use crate::error::WeirError;
 use crate::job::{op, Epoch, JobContext, Op};
 use crate::operators::bounded::{follow, least};
 use crate::operators::feedback::feedback_in;
 use crate::operators::iteration::Round;
+use crate::operators::online_round::{
+    attach_instance, attach_reducer, may_send, Emitted, OnlineInstance, OnlineReducer,
+    RoundPartial, ToInstances,
+};
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
 
@@ -35,6 +39,8 @@ pub trait OnlineBody: Clone + 'static {
     type Model: Data;
     /// One instance's contribution to a round.
     type Partial: Data;
+    /// The rows an instance has buffered and not used yet, as checkpoints save them.
+    type Buffer: Data;
 
     /// Buffers a record's rows. An `Err` fails the job.
     fn push(&mut self, record: Self::Record) -> Result<(), String>;
@@ -59,32 +65,12 @@ pub trait OnlineBody: Clone + 'static {
 
     /// The model version after a round.
     fn update(&mut self, model: Self::Model, total: Self::Partial) -> Result<Self::Model, String>;
-}
 
-/// A round's model for the instances.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct RoundModel<M> {
-    round: u64,
-    model: M,
-}
+    /// The rows buffered and not used yet, for a checkpoint.
+    fn save_buffer(&self) -> Self::Buffer;
 
-/// An instance's answer to a round: its partial over `rows` rows, and whether its input has
-/// ended and its buffer is empty.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct RoundPartial<P> {
-    round: u64,
-    partial: P,
-    rows: usize,
-    last: bool,
-}
-
-/// What the reducer emits.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-enum Versioned<M> {
-    /// The next round's model (goes round the loop, and out).
-    Next(RoundModel<M>),
-    /// A version that goes out only: the initial one, and the last.
-    Out(M),
+    /// Buffers again the rows a checkpoint saved (after a restore, before any record).
+    fn restore_buffer(&mut self, buffer: Self::Buffer) -> Result<(), String>;
 }
 
 impl<'s, T: Data> DataStream<'s, T> {
@@ -96,6 +82,11 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// operator. Rounds wait for every instance's share, as in Flink ML: an instance that
     /// gets no records on an unbounded input holds the rounds back.
     ///
+    /// In a job that checkpoints, the instances' buffers ([`OnlineBody::save_buffer`]), the
+    /// round each has not answered and the reducer's model and partials are saved: a
+    /// restored job goes on with the versions it would have made. The restore must have
+    /// the parallelism of the checkpoint.
+    ///
     /// ```
     /// use weir_core::{execute, Collector, Config, OnlineBody, Round};
     /// // A running mean, updated every 10 numbers over all instances.
@@ -105,6 +96,7 @@ impl<'s, T: Data> DataStream<'s, T> {
     ///     type Record = u64;
     ///     type Model = (f64, u64);
     ///     type Partial = (f64, u64);
+    ///     type Buffer = Vec<f64>;
     ///     fn push(&mut self, x: u64) -> Result<(), String> { self.rows.push(x as f64); Ok(()) }
     ///     fn buffered(&self) -> usize { self.rows.len() }
     ///     fn batch_rows(&self, round: Round) -> usize { 10 / round.instances }
@@ -115,6 +107,8 @@ impl<'s, T: Data> DataStream<'s, T> {
     ///     fn update(&mut self, (sum, n): (f64, u64), (s, m): (f64, u64)) -> Result<(f64, u64), String> {
     ///         Ok((sum + s, n + m))
     ///     }
+    ///     fn save_buffer(&self) -> Vec<f64> { self.rows.clone() }
+    ///     fn restore_buffer(&mut self, rows: Vec<f64>) -> Result<(), String> { self.rows = rows; Ok(()) }
     /// }
     /// let out = Collector::new();
     /// let sink = out.clone();
@@ -138,31 +132,22 @@ impl<'s, T: Data> DataStream<'s, T> {
         let name = op_config.name().to_string();
         let ctx = Rc::clone(&self.ctx);
         let one = |suffix: &str| op(format!("{name}.{suffix}")).parallelism(1);
-        let round_zero = init
-            .clone()
-            .map(one("init"), |model| RoundModel { round: 0, model });
-        let (loopback, fed_back) = feedback_in::<RoundModel<B::Model>>(&ctx, one("loop"));
-        let models = round_zero.union(op(format!("{name}.models")), fed_back);
+        let (loopback, models) =
+            feedback_in::<ToInstances<B::Model>>(&ctx, op(format!("{name}.models")));
         let partials = self.online_partials(op_config, models, body.clone());
-        let reduced = partials.reduce_online(one("reduce"), init, body);
-        let next = reduced
-            .clone()
-            .flat_map(one("next"), |v: Versioned<B::Model>| match v {
-                Versioned::Next(next) => Some(next),
-                Versioned::Out(_) => None,
-            });
-        loopback.connect(next);
-        reduced.map(one("versions"), |v: Versioned<B::Model>| match v {
-            Versioned::Next(next) => next.model,
-            Versioned::Out(model) => model,
-        })
+        let emitted = partials.reduce_online(one("reduce"), init, body);
+        let to_instances = emitted.clone().map(one("next"), Emitted::into_loop_message);
+        // A round model counts at the epoch it was sent at (the instances' checkpointed
+        // state waits for it), so the loop needs no in-flight keeper.
+        loopback.connect_counted_at_send(to_instances);
+        emitted.flat_map(one("versions"), Emitted::version)
     }
 
     /// The instances: records in, round models in (broadcast), partials out.
     fn online_partials<B: OnlineBody<Record = T>>(
         self,
         op: Op,
-        models: DataStream<'s, RoundModel<B::Model>>,
+        models: DataStream<'s, ToInstances<B::Model>>,
         body: B,
     ) -> DataStream<'s, RoundPartial<B::Partial>> {
         let ctx = Rc::clone(&self.ctx);
@@ -175,48 +160,64 @@ impl<'s, T: Data> DataStream<'s, T> {
                 (models.node, Partitioning::Broadcast),
             ],
         );
-        ctx.refuse_checkpoints(&handle.name, "iterate_online");
         let main = self.routed(main_edge, &handle.placement);
         let models = models.routed(Partitioning::Broadcast, &handle.placement);
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
         let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
-        let here = handle.placement.contains(&ctx.index);
+        let fail = move |message: String| {
+            let operator = name.clone();
+            JobContext::fail(&failure, WeirError::Operator { operator, message });
+        };
         let position = (handle.instance.unwrap_or(0), handle.placement.len());
+        let instance = Rc::new(RefCell::new(OnlineInstance::new(body, fail, position)));
+        let applied = match handle.instance {
+            Some(i) => attach_instance(&ctx, &handle.name, (i, position.1), &instance),
+            None => {
+                ctx.state.claim(&handle.name);
+                None
+            }
+        };
+        let here = handle.instance.is_some();
+        let gate = Rc::clone(&ctx.gate);
+        let scope = ctx.scope;
         let out = main.binary_frontier::<_, VecBuilder<RoundPartial<B::Partial>>, _, _, _, _>(
             models,
             Pipeline,
             Pipeline,
             &handle.name,
-            move |cap, _info| {
-                let fail = move |message: String| {
-                    let operator = name.clone();
-                    JobContext::fail(&failure, WeirError::Operator { operator, message });
-                };
-                let mut instance = OnlineInstance::new(cap, body, fail, position);
-                if !here {
-                    instance.data_cap = None;
-                    instance.failed = true;
+            move |cap, info| {
+                if here && instance.borrow().active() {
+                    instance.borrow_mut().data_cap = Some(cap);
+                    if applied.is_some() {
+                        gate.wake_on_open(scope.activator_for(Rc::clone(&info.address)));
+                    }
                 }
-                move |(data, data_frontier), (models, _models_frontier), output| {
+                move |(data, data_frontier), (models, models_frontier), output| {
                     let _busy = metrics.busy_in(node);
+                    let mut instance = instance.borrow_mut();
                     data.for_each(|_cap, records| {
                         metrics.add_in(records.len());
                         instance.push_all(std::mem::take(records));
                     });
+                    // Stays at the records' last epoch once they end.
                     follow(&mut instance.data_cap, least(data_frontier));
                     let ended = data_frontier.is_empty();
-                    models.for_each(|cap, messages| {
-                        for message in messages.drain(..) {
-                            instance.receive(message, cap.retain_least(0));
-                        }
+                    models.for_each(|_cap, messages| {
+                        messages.drain(..).for_each(|m| instance.receive(m));
                     });
-                    if let Some((partial, cap)) = instance.answer(ended) {
+                    if let Some((partial, cap)) = instance.answer(ended, |t| may_send(&gate, t)) {
                         output.session(&cap).give(partial);
                         metrics.add_out(1);
                     }
-                    if ended {
-                        instance.data_cap = None;
+                    if let Some(cell) = &applied {
+                        // A round model sent at `e` arrives at `e + 1` and counts as `e`'s.
+                        let sent_below = least(models_frontier).map(|e| e.saturating_sub(1));
+                        let below = [least(data_frontier), sent_below]
+                            .into_iter()
+                            .flatten()
+                            .min();
+                        cell.set(below.unwrap_or(Epoch::MAX));
                     }
                 }
             },
@@ -226,13 +227,13 @@ impl<'s, T: Data> DataStream<'s, T> {
 }
 
 impl<'s, P: Data> DataStream<'s, RoundPartial<P>> {
-    /// The reducer: partials and the initial model in, model versions out.
+    /// The reducer: partials and the initial model in, model versions and round models out.
     fn reduce_online<B: OnlineBody<Partial = P>>(
         self,
         op: Op,
         init: DataStream<'s, B::Model>,
         body: B,
-    ) -> DataStream<'s, Versioned<B::Model>> {
+    ) -> DataStream<'s, Emitted<B::Model>> {
         let ctx = Rc::clone(&self.ctx);
         let expected = self.placement.len();
         let (partial_edge, init_edge) = (self.edge_to(&op), init.edge_to(&op));
@@ -246,23 +247,30 @@ impl<'s, P: Data> DataStream<'s, RoundPartial<P>> {
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
         let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
-        let here = handle.placement.contains(&ctx.index);
-        let out = partials.binary_frontier::<_, VecBuilder<Versioned<B::Model>>, _, _, _, _>(
+        let fail = move |message: String| {
+            let operator = name.clone();
+            JobContext::fail(&failure, WeirError::Operator { operator, message });
+        };
+        let reducer = Rc::new(RefCell::new(OnlineReducer::new(body, expected, fail)));
+        let applied = match handle.instance {
+            Some(_) => attach_reducer(&ctx, &handle.name, &reducer),
+            None => {
+                ctx.state.claim(&handle.name);
+                // Timely runs every operator on every worker; only the reducer's own works.
+                reducer.borrow_mut().done = true;
+                None
+            }
+        };
+        let out = partials.binary_frontier::<_, VecBuilder<Emitted<B::Model>>, _, _, _, _>(
             init,
             Pipeline,
             Pipeline,
             &handle.name,
             move |cap, _info| {
                 drop(cap);
-                let fail = move |message: String| {
-                    let operator = name.clone();
-                    JobContext::fail(&failure, WeirError::Operator { operator, message });
-                };
-                let mut reducer = OnlineReducer::new(body, expected, fail);
-                // Timely runs every operator on every worker; only the reducer's own works.
-                reducer.done = !here;
                 move |(partials, partials_frontier), (init, init_frontier), output| {
                     let _busy = metrics.busy_in(node);
+                    let mut reducer = reducer.borrow_mut();
                     init.for_each(|cap, models| {
                         for model in models.drain(..) {
                             if let Some(first) = reducer.initial(model) {
@@ -273,237 +281,34 @@ impl<'s, P: Data> DataStream<'s, RoundPartial<P>> {
                     });
                     partials.for_each(|cap, data| {
                         metrics.add_in(data.len());
-                        if reducer.cap.is_none() {
+                        if reducer.cap.is_none() && !reducer.done {
                             reducer.cap = cap.retain_least(0);
                         }
-                        reducer.partials.append(data);
+                        reducer.receive(data);
                     });
-                    if let Some(version) = reducer.reduce_complete_round() {
+                    if let Some(emitted) = reducer.reduce_complete_round() {
                         if let Some(cap) = reducer.cap.take() {
-                            output.session(&cap).give(version);
+                            output.session(&cap).give(emitted);
                             metrics.add_out(1);
                         }
                     }
+                    if init_frontier.is_empty() {
+                        reducer.init_ended();
+                    }
                     if reducer.done {
-                        // Ended without a last version (the inputs ended on a round
-                        // boundary) or failed: the round's capability must not hold the loop.
                         reducer.cap = None;
                     }
-                    if partials_frontier.is_empty() && init_frontier.is_empty() {
-                        reducer.end();
+                    // While the round waits for partials, its capability does not hold the
+                    // versions (and so checkpoints) behind the partials' frontier.
+                    follow(&mut reducer.cap, least(partials_frontier));
+                    if let Some(cell) = &applied {
+                        let below = [least(partials_frontier), least(init_frontier)];
+                        cell.set(below.into_iter().flatten().min().unwrap_or(Epoch::MAX));
                     }
                 }
             },
         );
         DataStream::from_parts(ctx, out, handle.node, handle.placement)
-    }
-}
-
-/// One instance of an online iteration.
-struct OnlineInstance<B: OnlineBody, E> {
-    /// Held while records arrive, following their frontier: partials of rounds answered by
-    /// new records go out with it.
-    data_cap: Option<Capability<Epoch>>,
-    body: B,
-    /// The model of the round this instance has not answered yet, with its capability.
-    waiting: Option<(u64, B::Model, Option<Capability<Epoch>>)>,
-    fail: E,
-    failed: bool,
-    instance: usize,
-    instances: usize,
-}
-
-impl<B: OnlineBody, E: Fn(String)> OnlineInstance<B, E> {
-    fn new(
-        cap: Capability<Epoch>,
-        body: B,
-        fail: E,
-        (instance, instances): (usize, usize),
-    ) -> Self {
-        OnlineInstance {
-            data_cap: Some(cap),
-            body,
-            waiting: None,
-            fail,
-            failed: false,
-            instance,
-            instances,
-        }
-    }
-
-    fn push_all(&mut self, records: Vec<B::Record>) {
-        if self.failed {
-            return;
-        }
-        for record in records {
-            if let Err(message) = self.body.push(record) {
-                self.give_up(message);
-                return;
-            }
-        }
-    }
-
-    fn receive(&mut self, message: RoundModel<B::Model>, cap: Option<Capability<Epoch>>) {
-        if self.waiting.is_some() {
-            self.give_up(format!(
-                "the model of round {} came before a partial",
-                message.round
-            ));
-            return;
-        }
-        self.waiting = Some((message.round, message.model, cap));
-    }
-
-    /// The partial of the waiting round once this instance holds its share of rows (or its
-    /// input has ended), with the capability to send it with.
-    fn answer(&mut self, ended: bool) -> Option<(RoundPartial<B::Partial>, Capability<Epoch>)> {
-        if self.failed {
-            return None;
-        }
-        let (round, _, _) = self.waiting.as_ref()?;
-        let round = Round {
-            number: *round,
-            instance: self.instance,
-            instances: self.instances,
-        };
-        let share = self.body.batch_rows(round).max(1);
-        let buffered = self.body.buffered();
-        if buffered < share && !ended {
-            return None;
-        }
-        let (_, model, model_cap) = self.waiting.take().expect("checked above");
-        let cap = match (self.data_cap.as_ref(), model_cap) {
-            (Some(data_cap), _) => data_cap.clone(),
-            (None, Some(cap)) => cap,
-            (None, None) => return None,
-        };
-        let rows = share.min(buffered);
-        match self.body.partial(round, &model, rows) {
-            Ok(partial) => {
-                let last = ended && self.body.buffered() == 0;
-                let partial = RoundPartial {
-                    round: round.number,
-                    partial,
-                    rows,
-                    last,
-                };
-                Some((partial, cap))
-            }
-            Err(message) => {
-                self.give_up(message);
-                None
-            }
-        }
-    }
-
-    fn give_up(&mut self, message: String) {
-        if !self.failed {
-            (self.fail)(message);
-        }
-        self.failed = true;
-        self.waiting = None;
-        self.data_cap = None;
-    }
-}
-
-/// The reducer of an online iteration.
-struct OnlineReducer<B: OnlineBody, E> {
-    /// The capability of the first partial of the current round.
-    cap: Option<Capability<Epoch>>,
-    body: B,
-    expected: usize,
-    /// The current round and its model.
-    model: Option<(u64, B::Model)>,
-    partials: Vec<RoundPartial<B::Partial>>,
-    done: bool,
-    fail: E,
-}
-
-impl<B: OnlineBody, E: Fn(String)> OnlineReducer<B, E> {
-    fn new(body: B, expected: usize, fail: E) -> Self {
-        OnlineReducer {
-            cap: None,
-            body,
-            expected,
-            model: None,
-            partials: Vec::new(),
-            done: false,
-            fail,
-        }
-    }
-
-    /// The initial model: version 0 goes out as it is and starts round 0.
-    fn initial(&mut self, model: B::Model) -> Option<Versioned<B::Model>> {
-        if self.model.is_some() || self.done {
-            self.give_up("the initial model has more than one record".into());
-            return None;
-        }
-        self.model = Some((0, model.clone()));
-        Some(Versioned::Out(model))
-    }
-
-    /// The next model version, once every instance's partial of the round is in.
-    fn reduce_complete_round(&mut self) -> Option<Versioned<B::Model>> {
-        let (round, _) = self.model.as_ref()?;
-        let round = *round;
-        if self.done || self.partials.len() < self.expected {
-            return None;
-        }
-        if let Some(other) = self.partials.iter().find(|p| p.round != round) {
-            let message = format!(
-                "a partial of round {} arrived in round {round}",
-                other.round
-            );
-            self.give_up(message);
-            return None;
-        }
-        let last = self.partials.iter().all(|p| p.last);
-        let rows: usize = self.partials.iter().map(|p| p.rows).sum();
-        let mut partials = std::mem::take(&mut self.partials)
-            .into_iter()
-            .map(|p| p.partial);
-        let mut total = partials.next().expect("at least one partial");
-        partials.for_each(|p| self.body.merge(&mut total, p));
-        let (_, model) = self.model.take().expect("checked above");
-        if rows == 0 {
-            // Every input ended on a round boundary (an instance answers with no rows only
-            // then): no new version.
-            self.done = true;
-            return None;
-        }
-        match self.body.update(model, total) {
-            Ok(model) if last => {
-                self.done = true;
-                Some(Versioned::Out(model))
-            }
-            Ok(model) => {
-                self.model = Some((round + 1, model.clone()));
-                Some(Versioned::Next(RoundModel {
-                    round: round + 1,
-                    model,
-                }))
-            }
-            Err(message) => {
-                self.give_up(message);
-                None
-            }
-        }
-    }
-
-    /// The inputs ended: without an initial model, the job fails.
-    fn end(&mut self) {
-        if !self.done && self.model.is_none() {
-            self.give_up("no initial model (was the initial model data empty?)".into());
-        }
-        self.done = true;
-        self.cap = None;
-    }
-
-    fn give_up(&mut self, message: String) {
-        if !self.done {
-            (self.fail)(message);
-        }
-        self.done = true;
     }
 }
 
@@ -524,6 +329,7 @@ mod tests {
         type Record = u64;
         type Model = (u64, u64);
         type Partial = (u64, u64);
+        type Buffer = Vec<u64>;
 
         fn push(&mut self, x: u64) -> Result<(), String> {
             self.rows.push(x);
@@ -558,6 +364,15 @@ mod tests {
 
         fn update(&mut self, m: (u64, u64), p: (u64, u64)) -> Result<(u64, u64), String> {
             Ok((m.0 + p.0, m.1 + p.1))
+        }
+
+        fn save_buffer(&self) -> Vec<u64> {
+            self.rows.clone()
+        }
+
+        fn restore_buffer(&mut self, rows: Vec<u64>) -> Result<(), String> {
+            self.rows = rows;
+            Ok(())
         }
     }
 

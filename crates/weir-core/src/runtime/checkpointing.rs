@@ -208,6 +208,7 @@ impl Checkpointer {
     fn set_gate(&self, mode: GateMode) {
         self.gate.set(mode);
         self.sources.iter().for_each(Activator::activate);
+        self.gate.wake_waiters();
     }
 
     /// Prepares this worker (its sinks settle the files of earlier runs) and says it is

@@ -17,6 +17,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use timely::scheduling::Activator;
+
 use crate::job::Epoch;
 
 /// What sources may do.
@@ -46,6 +48,9 @@ pub(crate) struct SourceStatus {
 pub(crate) struct SourceGate {
     mode: Cell<GateMode>,
     sources: RefCell<Vec<Rc<Cell<SourceStatus>>>>,
+    /// Operators that hold work back while a checkpoint is taken, woken when the gate
+    /// changes.
+    waiters: RefCell<Vec<Activator>>,
 }
 
 impl SourceGate {
@@ -53,6 +58,7 @@ impl SourceGate {
         SourceGate {
             mode: Cell::new(mode),
             sources: RefCell::default(),
+            waiters: RefCell::default(),
         }
     }
 
@@ -62,6 +68,17 @@ impl SourceGate {
 
     pub(crate) fn set(&self, mode: GateMode) {
         self.mode.set(mode);
+    }
+
+    /// Wakes the operator of `activator` whenever the checkpoint protocol moves the gate
+    /// (it holds work back while a checkpoint is taken).
+    pub(crate) fn wake_on_open(&self, activator: Activator) {
+        self.waiters.borrow_mut().push(activator);
+    }
+
+    /// Wakes the operators that asked to be (see [`SourceGate::wake_on_open`]).
+    pub(crate) fn wake_waiters(&self) {
+        self.waiters.borrow().iter().for_each(Activator::activate);
     }
 
     /// A source instance of this worker, starting at `epoch`.

@@ -225,7 +225,7 @@ impl Ftrl {
 }
 
 /// Rows buffered by an instance: whole input batches, the first partly used.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Pending {
     batches: VecDeque<RowBatch>,
     /// Rows of the first batch already used.
@@ -386,6 +386,7 @@ impl OnlineBody for FtrlBody {
     type Record = RowBatch;
     type Model = FtrlModel;
     type Partial = GradientSums;
+    type Buffer = Pending;
 
     fn push(&mut self, batch: RowBatch) -> Result<(), String> {
         self.check(&batch)?;
@@ -435,6 +436,16 @@ impl OnlineBody for FtrlBody {
 
     fn update(&mut self, model: FtrlModel, total: GradientSums) -> Result<FtrlModel, String> {
         Ok(self.ftrl.step(model, total))
+    }
+
+    fn save_buffer(&self) -> Pending {
+        self.pending.clone()
+    }
+
+    fn restore_buffer(&mut self, pending: Pending) -> Result<(), String> {
+        pending.batches.iter().try_for_each(|b| self.check(b))?;
+        self.pending = pending;
+        Ok(())
     }
 }
 

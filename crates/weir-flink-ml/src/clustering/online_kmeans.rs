@@ -156,6 +156,7 @@ impl OnlineBody for OnlineLloyd {
     type Record = RowBatch;
     type Model = Versioned;
     type Partial = BatchSums;
+    type Buffer = (Option<usize>, Vec<f64>);
 
     fn push(&mut self, batch: RowBatch) -> Result<(), String> {
         let Some(size) = first_size(&batch, self.column) else {
@@ -230,6 +231,22 @@ impl OnlineBody for OnlineLloyd {
             centroids: Centroids::new(dim, values),
             weights,
         })
+    }
+
+    fn save_buffer(&self) -> (Option<usize>, Vec<f64>) {
+        (self.dim, self.points.clone())
+    }
+
+    fn restore_buffer(&mut self, (dim, points): (Option<usize>, Vec<f64>)) -> Result<(), String> {
+        if dim.is_some_and(|d| d == 0 || points.len() % d != 0) {
+            return Err(format!(
+                "OnlineKMeans: {} buffered values are not whole {dim:?}-element points",
+                points.len()
+            ));
+        }
+        self.dim = dim;
+        self.points = points;
+        Ok(())
     }
 }
 
