@@ -826,3 +826,122 @@ fn an_online_iteration_refuses_a_restore_at_another_parallelism() {
         "{error}"
     );
 }
+
+/// A labelled row for [`run_online_lr`]: 5 features from a hash of its index, labelled by a
+/// fixed hyperplane.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LabelledRow {
+    features: Vec<f64>,
+    label: f64,
+}
+
+const LR_ROWS: u64 = 2_000;
+
+fn labelled_row(i: u64) -> LabelledRow {
+    let features: Vec<f64> = (0..5u64)
+        .map(|j| {
+            let h = (i * 5 + j + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            ((h >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect();
+    let label = f64::from(features[0] - 2.0 * features[1] + 0.5 * features[3] > 0.1);
+    LabelledRow { features, label }
+}
+
+/// Flink ML's OnlineLogisticRegression fitted on a generated stream in a job that
+/// checkpoints; every model version (version, coefficients) goes to part files. `fail_at`
+/// as in [`run`].
+fn run_online_lr(
+    workers: usize,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    use weir::flink_ml::api::{Stage, TableData};
+    use weir::flink_ml::classification::{LogisticRegressionModelData, OnlineLogisticRegression};
+    use weir::flink_ml::param::WithParams;
+    use weir::flink_ml::table::{DataType, Schema, Table};
+
+    let fail = FailOnce::new(fail_at, checkpoints);
+    let out = out.to_path_buf();
+    let config = Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(100))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
+    let mut stage = OnlineLogisticRegression::new();
+    let params = stage.param_map_mut();
+    params
+        .set_json("globalBatchSize", serde_json::json!(100))
+        .unwrap();
+    params.set_json("reg", serde_json::json!(0.2)).unwrap();
+    let init = LogisticRegressionModelData {
+        coefficient: vec![0.0; 5],
+        model_version: Some(0),
+    };
+    let data = TableData {
+        schema: LogisticRegressionModelData::schema(true),
+        batches: vec![init.to_batch()],
+    };
+    stage.set_model_data(vec![data]).unwrap();
+    execute(config, move |job| {
+        let fail = fail.clone();
+        let rows = job
+            .generate(op("rows").rate(20_000.0), Some(LR_ROWS), |i| i)
+            .map("maybe_fail", move |i| {
+                fail.check(i, "row");
+                labelled_row(i)
+            });
+        let schema = Schema::new([
+            ("features", DataType::DenseVector),
+            ("label", DataType::Double),
+        ]);
+        let train = Table::from_stream("to_table", schema, rows);
+        let fitted = stage.fit(job, vec![train])?;
+        let versions = fitted.model_data.into_iter().next().expect("model data");
+        let schema = versions.schema.clone();
+        versions
+            .stream
+            .map("decode", move |batch| {
+                let v = LogisticRegressionModelData::from_batches("test", &schema, &[batch])
+                    .expect("a model version");
+                (v.model_version, v.coefficient)
+            })
+            .write_jsonl("write", out.join("versions"));
+        Ok(())
+    })
+}
+
+#[test]
+fn online_logistic_regression_resumes_from_its_checkpoint_with_the_versions_of_a_run_without_failure(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    for workers in [1, 2] {
+        let (out, ckpt) = (
+            tmp.path().join(format!("lr-reference-{workers}")),
+            tmp.path().join(format!("lr-ckpt-reference-{workers}")),
+        );
+        run_online_lr(workers, &out, &ckpt, None).unwrap();
+        let reference = committed(&out.join("versions"));
+        assert_eq!(
+            reference.len() as u64,
+            LR_ROWS / 100 + 1,
+            "{workers} workers: the initial version and one per global batch"
+        );
+        let (out, ckpt) = (
+            tmp.path().join(format!("lr-failed-{workers}")),
+            tmp.path().join(format!("lr-ckpt-{workers}")),
+        );
+        let error = run_online_lr(workers, &out, &ckpt, Some(LR_ROWS / 2)).unwrap_err();
+        assert!(error.to_string().contains("injected failure"), "{error}");
+        let report = run_online_lr(workers, &out, &ckpt, None).unwrap();
+        let read = report.operator("rows").unwrap().records_out;
+        assert!(
+            read < LR_ROWS,
+            "the second run went on from a checkpoint: it read {read}"
+        );
+        assert_same_lines(
+            &committed(&out.join("versions")),
+            &reference,
+            &format!("OnlineLogisticRegression versions at {workers} workers"),
+        );
+    }
+}
