@@ -945,3 +945,111 @@ fn online_logistic_regression_resumes_from_its_checkpoint_with_the_versions_of_a
         );
     }
 }
+
+/// Gradient descent on `sum (x - m)^2`: each round moves the model halfway to the mean of
+/// the cached numbers, for `MEAN_ROUNDS` rounds (a bounded iteration).
+#[derive(Clone)]
+struct HalfwayToMean;
+
+const MEAN_ROUNDS: u64 = 10;
+
+impl weir::IterationBody for HalfwayToMean {
+    type Record = u64;
+    type Cached = u64;
+    type Model = f64;
+    type Partial = (u64, u64);
+
+    fn cache(&mut self, x: u64) -> Result<Option<u64>, String> {
+        Ok(Some(x))
+    }
+
+    fn weigh(_: &u64) -> usize {
+        8
+    }
+
+    fn partial(
+        &mut self,
+        _: weir::Round,
+        _: &f64,
+        data: &mut weir::DataCache<u64>,
+    ) -> Result<(u64, u64), String> {
+        let mut sum = (0, 0);
+        data.for_each_ref(|x| sum = (sum.0 + x, sum.1 + 1))
+            .map_err(|e| e.to_string())?;
+        Ok(sum)
+    }
+
+    fn merge(&mut self, total: &mut (u64, u64), other: (u64, u64)) {
+        total.0 += other.0;
+        total.1 += other.1;
+    }
+
+    fn update(
+        &mut self,
+        round: u64,
+        m: f64,
+        (sum, n): (u64, u64),
+    ) -> Result<weir::Step<f64>, String> {
+        let next = m + (sum as f64 / n as f64 - m) / 2.0;
+        Ok(if round + 1 == MEAN_ROUNDS {
+            weir::Step::Finish(next)
+        } else {
+            weir::Step::Continue(next)
+        })
+    }
+}
+
+/// generate → a bounded iteration over the numbers → its result in a part file. `fail_at`
+/// as in [`run`].
+fn run_bounded(
+    workers: usize,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    let fail = FailOnce::new(fail_at, checkpoints);
+    let out = out.to_path_buf();
+    let config = Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(300))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
+    execute(config, move |job| {
+        let fail = fail.clone();
+        let numbers = job
+            .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
+            .map("maybe_fail", move |i| {
+                fail.check(i, "record");
+                i
+            });
+        let init = job.from_vec("init", vec![0.0f64]);
+        numbers
+            .iterate_bounded("mean", init, HalfwayToMean)
+            .write_jsonl("write", out.join("result"));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_bounded_iteration_resumes_from_its_checkpointed_cache_at_any_parallelism() {
+    let mean = (N - 1) as f64 / 2.0;
+    let expected = (0..MEAN_ROUNDS).fold(0.0f64, |m, _| m + (mean - m) / 2.0);
+    let expected: BTreeMap<String, usize> = [(serde_json::to_string(&expected).unwrap(), 1)].into();
+    let tmp = tempfile::tempdir().unwrap();
+    for (before, after) in [(1, 1), (2, 2), (2, 3), (3, 1)] {
+        for fail_at in [N / 2, N - 1] {
+            let name = format!("{before}-{after}-{fail_at}");
+            let (out, ckpt) = (
+                tmp.path().join(&name),
+                tmp.path().join(format!("ckpt-{name}")),
+            );
+            let error = run_bounded(before, &out, &ckpt, Some(fail_at)).unwrap_err();
+            assert!(error.to_string().contains("injected failure"), "{error}");
+            let report = run_bounded(after, &out, &ckpt, None).unwrap();
+            let read = report.operator("numbers").unwrap().records_out;
+            assert!(
+                read < N,
+                "{name}: the second run went on from a checkpoint: it read {read}"
+            );
+            assert_same_lines(&committed(&out.join("result")), &expected, &name);
+        }
+    }
+}

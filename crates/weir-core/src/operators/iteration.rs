@@ -9,19 +9,29 @@
 //! The dataflow of `data.iterate_bounded("fit", init, body)`:
 //!
 //! ```text
-//!   init ──► fit.init ──┐                      (round 0)
-//!                       ├─► fit (every instance: cache, partial) ──► fit.reduce (one instance)
-//!   fit.loop ◄── fit.next ◄──────────────────────────────────────────────┤
-//!   (feedback, one epoch later, broadcast to every `fit` instance)       └──► fit.result
+//!   init ──────────────────────────────────────────────────► fit.reduce (one instance)
+//!   fit.loop ──► fit (every instance: cache, partial) ──────────────────►┤
+//!      ▲   (feedback, one epoch later, broadcast to every `fit` instance)│
+//!      └──────────── fit.next (round 0's model first) ◄──────────────────┤
+//!                                                                        └──► fit.result
 //! ```
 //!
 //! The reducer waits for one partial per instance (Flink's `countWindowAll(parallelism)`),
-//! so at most one round is in flight. Between rounds nothing holds a capability: a round's
-//! partials go out at the epoch of its model, its model at the epoch of a partial, and the
-//! feedback edge moves the epoch on by one per round. While records still arrive, a caching
-//! instance holds a capability that follows their frontier (as the operators of
-//! `bounded.rs` do), never the epoch of a model it keeps.
+//! so at most one round is in flight. A caching instance holds a capability that follows its
+//! records' frontier (as the operators of `bounded.rs` do), never the epoch of a model it
+//! keeps, and once they end stays at their last epoch until the rounds end: every partial
+//! goes out with it, so the rounds stay at that epoch instead of running one epoch ahead
+//! per round.
+//!
+//! **Checkpoints.** An instance's cached items are saved as splits any instance can take over
+//! (a restore may change the parallelism), the reducer's model and whether it is done. A
+//! round model counts at the epoch it was sent at, so a checkpoint whose epoch is at or
+//! after the records' last waits for the rounds to end (the instances' capabilities are
+//! there): the rounds' own state is never saved. While a checkpoint is taken, an instance
+//! whose capability is past its epoch answers no round. A restored reducer sends the
+//! current round's model (or the end) round the loop again.
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -34,7 +44,10 @@ use crate::job::{op, Epoch, JobContext, Op};
 use crate::operators::bounded::{follow, least};
 use crate::operators::data_cache::{managed_cache_budget, DataCache};
 use crate::operators::feedback::feedback_in;
+use crate::operators::online_round::may_send;
 use crate::plan::Partitioning;
+use crate::state::snapshot::{decode_part, encode_part, StatePart};
+use crate::state::{Barrier, Checkpointed, StateError};
 use crate::stream::{Data, DataStream, VecBuilder};
 
 /// What a bounded iteration computes (see [`DataStream::iterate_bounded`]). Every instance
@@ -168,11 +181,7 @@ impl<'s, T: Data> DataStream<'s, T> {
         let name = op_config.name().to_string();
         let ctx = Rc::clone(&self.ctx);
         let one = |suffix: &str| op(format!("{name}.{suffix}")).parallelism(1);
-        let round_zero = init
-            .clone()
-            .map(one("init"), |model| RoundMessage::Model { round: 0, model });
-        let (loopback, fed_back) = feedback_in::<RoundMessage<B::Model>>(&ctx, one("loop"));
-        let models = round_zero.union(op(format!("{name}.models")), fed_back);
+        let (loopback, models) = feedback_in::<RoundMessage<B::Model>>(&ctx, one("loop"));
         let partials = self.iterate_partials(op_config, models, body.clone());
         let reduced = partials.reduce_rounds(one("reduce"), init, body);
         let next = reduced
@@ -181,7 +190,9 @@ impl<'s, T: Data> DataStream<'s, T> {
                 Reduced::Loop(message) => Some(message),
                 Reduced::Result(_) => None,
             });
-        loopback.connect(next);
+        // A round model counts at the epoch it was sent at (the instances' checkpointed
+        // state waits for it), so the loop needs no in-flight keeper.
+        loopback.connect_counted_at_send(next);
         reduced.flat_map(one("result"), |r: Reduced<B::Model>| match r {
             Reduced::Result(model) => Some(model),
             Reduced::Loop(_) => None,
@@ -206,58 +217,65 @@ impl<'s, T: Data> DataStream<'s, T> {
                 (models.node, Partitioning::Broadcast),
             ],
         );
-        ctx.refuse_checkpoints(&handle.name, "iterate_bounded");
         let main = self.routed(main_edge, &handle.placement);
         let models = models.routed(Partitioning::Broadcast, &handle.placement);
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
         let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
-        let here = handle.placement.contains(&ctx.index);
+        let fail = move |message: String| {
+            let operator = name.clone();
+            JobContext::fail(&failure, WeirError::Operator { operator, message });
+        };
         let position = (handle.instance.unwrap_or(0), handle.placement.len());
         let budget = managed_cache_budget(&ctx.config);
+        let instance = Rc::new(RefCell::new(CachingInstance::new(
+            body, fail, position, budget,
+        )));
+        let applied = match handle.instance {
+            Some(i) => SavedCache::attach(&ctx, &handle.name, (i, position.1), &instance),
+            None => {
+                ctx.state.claim(&handle.name);
+                None
+            }
+        };
+        let here = handle.instance.is_some();
+        let (gate, scope) = (Rc::clone(&ctx.gate), ctx.scope);
         let out = main.binary_frontier::<_, VecBuilder<(u64, B::Partial)>, _, _, _, _>(
             models,
             Pipeline,
             Pipeline,
             &handle.name,
-            move |cap, _info| {
-                let fail = move |message: String| {
-                    let operator = name.clone();
-                    JobContext::fail(&failure, WeirError::Operator { operator, message });
-                };
-                let mut instance = CachingInstance::new(cap, body, fail, position, budget);
-                if !here {
-                    instance.cap = None;
+            move |cap, info| {
+                if here {
+                    instance.borrow_mut().cap = Some(cap);
+                    if applied.is_some() {
+                        gate.wake_on_open(scope.activator_for(Rc::clone(&info.address)));
+                    }
                 }
-                move |(data, data_frontier), (models, _models_frontier), output| {
+                move |(data, data_frontier), (models, models_frontier), output| {
                     let _busy = metrics.busy_in(node);
+                    let mut instance = instance.borrow_mut();
                     data.for_each(|_cap, records| {
                         metrics.add_in(records.len());
                         instance.cache_all(std::mem::take(records));
                     });
-                    let complete = data_frontier.is_empty();
-                    models.for_each(|cap, messages| {
-                        for message in messages.drain(..) {
-                            instance.receive(message);
-                        }
-                        // Rounds after the cache is complete answer at their model's epoch.
-                        if complete {
-                            if let Some(partial) = instance.run_waiting_round() {
-                                output.session(&cap).give(partial);
-                                metrics.add_out(1);
-                            }
-                        }
-                    });
+                    // Stays at the records' last epoch once they end, until the rounds end.
                     follow(&mut instance.cap, least(data_frontier));
-                    if complete {
-                        // A round-0 model that came while records were arriving.
-                        if let (Some(partial), Some(cap)) =
-                            (instance.run_waiting_round(), instance.cap.as_ref())
-                        {
-                            output.session(cap).give(partial);
+                    models.for_each(|_cap, messages| {
+                        messages.drain(..).for_each(|m| instance.receive(m));
+                    });
+                    // Rounds run once the cache is complete.
+                    if data_frontier.is_empty() {
+                        if let Some((partial, cap)) = instance.answer(|t| may_send(&gate, t)) {
+                            output.session(&cap).give(partial);
                             metrics.add_out(1);
                         }
-                        instance.cap = None;
+                    }
+                    if let Some(cell) = &applied {
+                        // A round model sent at `e` arrives at `e + 1` and counts as `e`'s.
+                        let sent_below = least(models_frontier).map(|e| e.saturating_sub(1));
+                        let below = [least(data_frontier), sent_below];
+                        cell.set(below.into_iter().flatten().min().unwrap_or(Epoch::MAX));
                     }
                 }
             },
@@ -288,32 +306,52 @@ impl<'s, P: Data> DataStream<'s, (u64, P)> {
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
         let (failure, name) = (Rc::clone(&ctx.failure), handle.name.clone());
-        let here = handle.placement.contains(&ctx.index);
+        let fail = move |message: String| {
+            let operator = name.clone();
+            JobContext::fail(&failure, WeirError::Operator { operator, message });
+        };
+        let reducer = Rc::new(RefCell::new(ReducingInstance::new(body, expected, fail)));
+        let applied = match handle.instance {
+            Some(_) => SavedReducer::attach(&ctx, &handle.name, &reducer),
+            None => {
+                ctx.state.claim(&handle.name);
+                // Timely runs every operator on every worker; only the reducer's own works.
+                reducer.borrow_mut().done = true;
+                None
+            }
+        };
+        let (start, here) = (ctx.start_epoch(), handle.instance.is_some());
+        let restored = ctx.state.restored.is_some() && here;
         let out = partials.binary_frontier::<_, VecBuilder<Reduced<B::Model>>, _, _, _, _>(
             init,
             Pipeline,
             Pipeline,
             &handle.name,
-            move |cap, _info| {
-                let fail = move |message: String| {
-                    let operator = name.clone();
-                    JobContext::fail(&failure, WeirError::Operator { operator, message });
-                };
-                // The reducer answers each round at the epoch of a partial of the round.
-                drop(cap);
-                let mut reducer = ReducingInstance::new(body, expected, fail);
-                // Timely runs every operator on every worker; only the reducer's own works.
-                reducer.done = !here;
+            move |mut cap, _info| {
+                // A restored reducer tells the instances where the rounds are again; else it
+                // answers each round at the epoch of a partial of the round.
+                let mut resume = restored.then(|| {
+                    cap.downgrade(&start);
+                    cap
+                });
                 move |(partials, partials_frontier), (init, init_frontier), output| {
                     let _busy = metrics.busy_in(node);
-                    init.for_each(|_cap, models| {
+                    let mut reducer = reducer.borrow_mut();
+                    if let Some(cap) = resume.take() {
+                        if let Some(message) = reducer.resumed() {
+                            output.session(&cap).give(message);
+                        }
+                    }
+                    init.for_each(|cap, models| {
                         for model in models.drain(..) {
-                            reducer.initial(model);
+                            if let Some(first) = reducer.initial(model) {
+                                output.session(&cap).give(first);
+                            }
                         }
                     });
                     partials.for_each(|cap, data| {
                         metrics.add_in(data.len());
-                        if reducer.cap.is_none() {
+                        if reducer.cap.is_none() && !reducer.done {
                             reducer.cap = cap.retain_least(0);
                         }
                         reducer.partials.append(data);
@@ -325,12 +363,19 @@ impl<'s, P: Data> DataStream<'s, (u64, P)> {
                             output.session(&cap).give_iterator(reduced.into_iter());
                         }
                     }
+                    if init_frontier.is_empty() {
+                        reducer.init_ended();
+                    }
                     if reducer.done {
                         // Finished or failed: the round's capability must not hold the loop.
                         reducer.cap = None;
                     }
-                    if partials_frontier.is_empty() && init_frontier.is_empty() {
-                        reducer.end();
+                    // While the round waits for partials, its capability does not hold the
+                    // result (and so checkpoints) behind the partials' frontier.
+                    follow(&mut reducer.cap, least(partials_frontier));
+                    if let Some(cell) = &applied {
+                        let below = [least(partials_frontier), least(init_frontier)];
+                        cell.set(below.into_iter().flatten().min().unwrap_or(Epoch::MAX));
                     }
                 }
             },
@@ -341,13 +386,15 @@ impl<'s, P: Data> DataStream<'s, (u64, P)> {
 
 /// One caching instance of an iteration.
 struct CachingInstance<B: IterationBody, E> {
-    /// Held while records arrive (following their frontier), for a round-0 model that comes
+    /// Follows the records' frontier while they arrive (for a round-0 model that comes
     /// before the cache is complete: holding the model's own epoch instead would stop the
-    /// epochs of the job (and the sources' flow control) until the cache is complete.
+    /// epochs of the job, and the sources' flow control, until the cache is complete), then
+    /// stays at their last epoch until the rounds end: every partial goes out with it, so
+    /// the rounds do not run ahead of the records' epochs.
     cap: Option<Capability<Epoch>>,
     body: B,
     cache: DataCache<B::Cached>,
-    /// A round's model that arrived before the cache was complete.
+    /// A round's model not answered yet.
     waiting: Option<(u64, B::Model)>,
     fail: E,
     failed: bool,
@@ -356,17 +403,11 @@ struct CachingInstance<B: IterationBody, E> {
 }
 
 impl<B: IterationBody, E: Fn(String)> CachingInstance<B, E> {
-    fn new(
-        cap: Capability<Epoch>,
-        body: B,
-        fail: E,
-        (instance, instances): (usize, usize),
-        budget: usize,
-    ) -> Self {
+    fn new(body: B, fail: E, (instance, instances): (usize, usize), budget: usize) -> Self {
         CachingInstance {
             instance,
             instances,
-            cap: Some(cap),
+            cap: None,
             body,
             cache: DataCache::new(budget, B::weigh),
             waiting: None,
@@ -403,19 +444,25 @@ impl<B: IterationBody, E: Fn(String)> CachingInstance<B, E> {
         }
     }
 
-    /// The partial of the round whose model waits, once everything is cached.
-    fn run_waiting_round(&mut self) -> Option<(u64, B::Partial)> {
-        let (round, model) = self.waiting.take()?;
-        if self.failed {
+    /// The partial of the round whose model waits (once everything is cached) if
+    /// `may_send` allows the epoch of the capability it goes out with.
+    #[allow(clippy::type_complexity)]
+    fn answer(
+        &mut self,
+        may_send: impl Fn(Epoch) -> bool,
+    ) -> Option<((u64, B::Partial), Capability<Epoch>)> {
+        if self.failed || self.waiting.is_none() {
             return None;
         }
+        let cap = self.cap.as_ref().filter(|c| may_send(*c.time()))?.clone();
+        let (round, model) = self.waiting.take()?;
         let round = Round {
             number: round,
             instance: self.instance,
             instances: self.instances,
         };
         match self.body.partial(round, &model, &mut self.cache) {
-            Ok(partial) => Some((round.number, partial)),
+            Ok(partial) => Some(((round.number, partial), cap)),
             Err(message) => {
                 self.give_up(message);
                 None
@@ -423,9 +470,10 @@ impl<B: IterationBody, E: Fn(String)> CachingInstance<B, E> {
         }
     }
 
-    /// No more rounds: the cache goes.
+    /// No more rounds: the cache and the capability go.
     fn finish(&mut self) {
         self.waiting = None;
+        self.cap = None;
         if !self.cache.is_empty() {
             // Dropping the records frees them (and the spill file).
             let _ = self.cache.drain(|_| ());
@@ -438,6 +486,62 @@ impl<B: IterationBody, E: Fn(String)> CachingInstance<B, E> {
         }
         self.failed = true;
         self.finish();
+    }
+}
+
+/// A caching instance as checkpoints see it: its cached items, as splits that any instance
+/// can take over (a restore may change the parallelism). Checkpoints are taken only while
+/// the records arrive or once the rounds are over (a round holds them back until the end):
+/// the rounds' state is never saved, and a restored reducer sends the round model again.
+struct SavedCache<B: IterationBody, E>(Rc<RefCell<CachingInstance<B, E>>>);
+
+impl<B: IterationBody, E: Fn(String) + 'static> SavedCache<B, E> {
+    /// Restores instance `instance` of `instances` of `operator` from the job's checkpoint
+    /// and registers it for the next ones; returns the cell it sets to the epoch below which
+    /// it has everything.
+    fn attach(
+        ctx: &JobContext<'_>,
+        operator: &str,
+        (instance, instances): (usize, usize),
+        state: &Rc<RefCell<CachingInstance<B, E>>>,
+    ) -> Option<Rc<Cell<Epoch>>> {
+        let restored = ctx.state.restored.as_ref();
+        if let Some(splits) = restored.and_then(|r| r.splits(operator, instance, instances)) {
+            let mut state = state.borrow_mut();
+            for split in splits {
+                let item = decode_part::<B::Cached>(&split).map_err(|e| e.to_string());
+                let pushed = item.and_then(|i| state.cache.push(i).map_err(|e| e.to_string()));
+                if let Err(e) = pushed {
+                    ctx.fail_build(WeirError::Checkpoint(format!(
+                        "cannot restore what `{operator}` cached: {e}"
+                    )));
+                    break;
+                }
+            }
+        }
+        let saved: Rc<dyn Checkpointed> = Rc::new(SavedCache(Rc::clone(state)));
+        ctx.state
+            .enabled
+            .then(|| ctx.state.register(operator, instance, saved))
+    }
+}
+
+impl<B: IterationBody, E: Fn(String) + 'static> Checkpointed for SavedCache<B, E> {
+    fn snapshot(&self, _barrier: Barrier) -> Result<StatePart, StateError> {
+        let mut splits = Vec::new();
+        let mut failed = None;
+        self.0
+            .borrow_mut()
+            .cache
+            .for_each_ref(|item| match encode_part(item) {
+                Ok(bytes) => splits.push(bytes),
+                Err(e) => failed = Some(e),
+            })
+            .map_err(|e| StateError::Encode(e.to_string()))?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(StatePart::Splits(splits)),
+        }
     }
 }
 
@@ -468,12 +572,24 @@ impl<B: IterationBody, E: Fn(String)> ReducingInstance<B, E> {
         }
     }
 
-    fn initial(&mut self, model: B::Model) {
+    /// The initial model: the model of round 0, for the instances.
+    fn initial(&mut self, model: B::Model) -> Option<Reduced<B::Model>> {
         if self.model.is_some() || self.done {
             self.give_up("the initial model has more than one record".into());
-            return;
+            return None;
         }
-        self.model = Some((0, model));
+        self.model = Some((0, model.clone()));
+        Some(Reduced::Loop(RoundMessage::Model { round: 0, model }))
+    }
+
+    /// After a restore: the instances' restored state has no round model (they get it
+    /// again), so the current round's model, or the end, goes round the loop again.
+    fn resumed(&self) -> Option<Reduced<B::Model>> {
+        if self.done {
+            return Some(Reduced::Loop(RoundMessage::Finished));
+        }
+        let (round, model) = self.model.clone()?;
+        Some(Reduced::Loop(RoundMessage::Model { round, model }))
     }
 
     /// The output of the current round, once every instance's partial is in.
@@ -518,13 +634,11 @@ impl<B: IterationBody, E: Fn(String)> ReducingInstance<B, E> {
         }
     }
 
-    /// The inputs ended: without an initial model, the job fails.
-    fn end(&mut self) {
+    /// The initial model's input ended: without an initial model, the job fails.
+    fn init_ended(&mut self) {
         if !self.done && self.model.is_none() {
             self.give_up("no initial model (was the input empty?)".into());
         }
-        self.done = true;
-        self.cap = None;
     }
 
     fn give_up(&mut self, message: String) {
@@ -532,6 +646,59 @@ impl<B: IterationBody, E: Fn(String)> ReducingInstance<B, E> {
             (self.fail)(message);
         }
         self.done = true;
+    }
+}
+
+/// The reducer as checkpoints see it: its round, model and partials, and whether it is
+/// done (one instance).
+struct SavedReducer<B: IterationBody, E>(Rc<RefCell<ReducingInstance<B, E>>>);
+
+/// What a checkpoint saves of the reducer.
+#[derive(Serialize, Deserialize)]
+struct ReducerPart<M, P> {
+    model: Option<(u64, M)>,
+    partials: Vec<(u64, P)>,
+    done: bool,
+}
+
+impl<B: IterationBody, E: Fn(String) + 'static> SavedReducer<B, E> {
+    /// Restores the reducer `operator` from the job's checkpoint and registers it for the
+    /// next ones; returns the cell it sets to the epoch below which it has everything.
+    fn attach(
+        ctx: &JobContext<'_>,
+        operator: &str,
+        state: &Rc<RefCell<ReducingInstance<B, E>>>,
+    ) -> Option<Rc<Cell<Epoch>>> {
+        let restored = ctx.state.restored.as_ref();
+        if let Some(split) = restored.and_then(|r| r.splits(operator, 0, 1)?.pop()) {
+            match decode_part::<ReducerPart<B::Model, B::Partial>>(&split) {
+                Ok(part) => {
+                    let mut state = state.borrow_mut();
+                    state.model = part.model;
+                    state.partials = part.partials;
+                    state.done = part.done;
+                }
+                Err(e) => ctx.fail_build(WeirError::Checkpoint(format!(
+                    "cannot restore the state of `{operator}`: {e}"
+                ))),
+            }
+        }
+        let saved: Rc<dyn Checkpointed> = Rc::new(SavedReducer(Rc::clone(state)));
+        ctx.state
+            .enabled
+            .then(|| ctx.state.register(operator, 0, saved))
+    }
+}
+
+impl<B: IterationBody, E: Fn(String) + 'static> Checkpointed for SavedReducer<B, E> {
+    fn snapshot(&self, _barrier: Barrier) -> Result<StatePart, StateError> {
+        let reducer = self.0.borrow();
+        let part = ReducerPart {
+            model: reducer.model.clone(),
+            partials: reducer.partials.clone(),
+            done: reducer.done,
+        };
+        Ok(StatePart::Splits(vec![encode_part(&part)?]))
     }
 }
 
