@@ -56,6 +56,9 @@ pub struct Endpoints {
     pub models: Endpoint,
     follow: bool,
     model_versions: Option<u64>,
+    /// The newest version the model topic held when the run started: scoring starts with
+    /// it, and the topic's versions after it follow.
+    newest: Option<ModelUpdate>,
 }
 
 impl Endpoints {
@@ -76,6 +79,7 @@ impl Endpoints {
             models,
             follow: args.follow,
             model_versions: args.model_versions,
+            newest: None,
         };
         #[cfg(not(feature = "kafka"))]
         if [&endpoints.input, &endpoints.output, &endpoints.models]
@@ -88,14 +92,19 @@ impl Endpoints {
     }
 
     /// The model's interface: from the file, or from the newest version the model topic
-    /// holds (kept in a temporary file while the job runs).
+    /// holds (kept in a temporary file while the job runs, and the version scoring starts
+    /// with).
     pub fn model_interface(
-        &self,
+        &mut self,
         _args: &PredictArgs,
     ) -> Result<(ModelInfo, Option<tempfile::NamedTempFile>)> {
         match &self.models {
             Endpoint::File(path) => Ok((weir_onnx::inspect(path)?, None)),
-            Endpoint::Kafka { bootstrap, topic } => kafka::model_interface(bootstrap, topic),
+            Endpoint::Kafka { bootstrap, topic } => {
+                let (info, file, newest) = kafka::model_interface(bootstrap, topic)?;
+                self.newest = Some(newest);
+                Ok((info, file))
+            }
         }
     }
 
@@ -123,13 +132,15 @@ impl Endpoints {
                 op("model").parallelism(1),
                 vec![ModelUpdate::from_path("model", 1, path)],
             )),
-            Endpoint::Kafka { bootstrap, topic } => Ok(kafka::read_models(
-                job,
-                bootstrap,
-                topic,
-                self.follow,
-                self.model_versions,
-            )),
+            Endpoint::Kafka { bootstrap, topic } => {
+                let versions =
+                    kafka::read_models(job, bootstrap, topic, self.follow, self.model_versions);
+                match (&self.newest, self.model_versions) {
+                    // `--model-versions N` replays the topic's first N versions.
+                    (Some(newest), None) => Ok(from_newest(job, newest.clone(), versions)),
+                    _ => Ok(versions),
+                }
+            }
         }
     }
 
@@ -141,6 +152,23 @@ impl Endpoints {
         }
         Ok(())
     }
+}
+
+/// The model stream of a model topic read from its start, as Kafka Streams bootstraps a
+/// global table before it processes records: `newest` (the newest version when the run
+/// started) first, so that it scores every record from the first, then only the topic's
+/// versions after it (the older ones it replays are dropped).
+fn from_newest<'s>(
+    job: &mut Job<'s>,
+    newest: ModelUpdate,
+    versions: DataStream<'s, ModelUpdate>,
+) -> DataStream<'s, ModelUpdate> {
+    let (name, version) = (newest.name.clone(), newest.version);
+    let first = job.from_vec(op("newest-model").parallelism(1), vec![newest]);
+    let later = versions.filter(op("after-newest").parallelism(1), move |u: &ModelUpdate| {
+        u.candidate || u.name != name || u.version > version
+    });
+    first.union(op("models-from-newest").parallelism(1), later)
 }
 
 #[cfg(feature = "kafka")]
@@ -155,7 +183,7 @@ mod kafka {
     pub(super) fn model_interface(
         bootstrap: &str,
         topic: &str,
-    ) -> Result<(ModelInfo, Option<tempfile::NamedTempFile>)> {
+    ) -> Result<(ModelInfo, Option<tempfile::NamedTempFile>, ModelUpdate)> {
         let latest = latest_model(&KafkaConfig::new(bootstrap), topic)?.with_context(|| {
             format!(
                 "the model topic {topic} on {bootstrap} holds no model version yet (publish \
@@ -171,7 +199,7 @@ mod kafka {
         }
         let info = weir_onnx::inspect(file.path())
             .with_context(|| format!("model {} v{} from {topic}", latest.name, latest.version))?;
-        Ok((info, Some(file)))
+        Ok((info, Some(file), latest))
     }
 
     pub(super) fn read_lines<'s>(
@@ -226,7 +254,7 @@ mod kafka {
     pub(super) fn model_interface(
         _: &str,
         _: &str,
-    ) -> Result<(ModelInfo, Option<tempfile::NamedTempFile>)> {
+    ) -> Result<(ModelInfo, Option<tempfile::NamedTempFile>, ModelUpdate)> {
         unsupported()
     }
     pub(super) fn read_lines<'s>(

@@ -26,8 +26,9 @@ pub struct PredictArgs {
     #[arg(long, required_unless_present = "models")]
     pub model: Option<PathBuf>,
     /// Model versions from a model topic, `kafka://HOST:PORT/TOPIC` (see `weir kafka
-    /// publish-model`), swapped in live; the newest version the topic holds at the start
-    /// gives the interface. Without `--follow`, the versions the topic holds at the start.
+    /// publish-model`): scoring starts with the newest version the topic holds at the start
+    /// (it also gives the interface), and with `--follow` later versions swap in live.
+    /// `--model-versions N` replays the topic's first N versions instead.
     #[arg(long)]
     pub models: Option<String>,
     /// JSON Lines, one record a line: `{"id": ..., "inputs": {"name": nested array, ...}}`;
@@ -263,7 +264,7 @@ use std::io::Read as _;
 
 /// Runs `weir predict`; prints the summary line.
 pub fn predict(args: PredictArgs) -> Result<()> {
-    let endpoints = Endpoints::of(&args)?;
+    let mut endpoints = Endpoints::of(&args)?;
     let (info, _model_file) = endpoints.model_interface(&args)?;
     let scoring = Scoring::new(&args, &info)?;
     let tf_requests = match &endpoints.input {
@@ -306,9 +307,20 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let records = report.operator("input").map_or(0, |o| o.records_out);
     let scored = report.operator("write").map_or(0, |o| o.records_in);
+    // Predictions per model version (the predict operator counts them as `v1`, `v2`, …).
+    let versions: std::collections::BTreeMap<&String, &u64> = report
+        .operator("predict")
+        .into_iter()
+        .flat_map(|o| o.counters.iter())
+        .filter(|(k, _)| {
+            k.strip_prefix('v')
+                .is_some_and(|v| v.parse::<u64>().is_ok())
+        })
+        .collect();
     let summary = serde_json::json!({
         "records": records + report.operator("input").map_or(0, |o| o.dead_letters),
         "scored": scored,
+        "versions": versions,
         "dead_letters": report.dead_letters,
         "seconds": seconds,
         "records_per_s": scored as f64 / seconds.max(1e-9),
