@@ -106,3 +106,57 @@ fn a_failing_task_fails_the_job_with_its_message() {
         "{error}"
     );
 }
+
+/// A task slower than its input gets back-pressure: the records that passed the operator
+/// before the bridge but that the task has not taken stay within its channel and the
+/// sources' window of epochs in flight (the channel used to be unbounded: the source ran
+/// through its whole input at once).
+#[test]
+fn a_slow_task_holds_its_input_back_through_flow_control() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    const N: u64 = 6_000;
+    const EPOCH: u64 = 100;
+    let passed = Arc::new(AtomicU64::new(0));
+    let most_ahead = Arc::new(AtomicU64::new(0));
+    let (counted, ahead) = (Arc::clone(&passed), Arc::clone(&most_ahead));
+    let out = Collector::new();
+    let sink = out.clone();
+    let config = Config::threads(1)
+        .with_epochs(EpochPolicy::Records(EPOCH))
+        .with_max_epochs_in_flight(2);
+    execute(config, move |job| {
+        let go = job.from_vec(op("go").parallelism(1), vec![()]);
+        let (count_here, in_task) = (Arc::clone(&counted), Arc::clone(&counted));
+        let ahead = Arc::clone(&ahead);
+        job.generate("numbers", Some(N), |k| k)
+            .map("count", move |k| {
+                count_here.fetch_add(1, Ordering::SeqCst);
+                k
+            })
+            .bridge("slow", go, move |_, task: BridgeTask<u64, u64>| {
+                let (passed, ahead) = (Arc::clone(&in_task), Arc::clone(&ahead));
+                std::thread::spawn(move || {
+                    for (taken, k) in task.input.iter().enumerate() {
+                        let gap = passed.load(Ordering::SeqCst) - taken as u64;
+                        ahead.fetch_max(gap, Ordering::SeqCst);
+                        if k % 4 == 0 {
+                            std::thread::sleep(std::time::Duration::from_micros(200));
+                        }
+                        task.output.send(k);
+                    }
+                    task.output.finish();
+                });
+            })
+            .collect("out", &sink);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(out.sorted(), (0..N).collect::<Vec<_>>());
+    let ahead = most_ahead.load(Ordering::SeqCst);
+    let bound = weir::BRIDGE_INPUT_CAPACITY as u64 + 6 * EPOCH;
+    assert!(
+        ahead <= bound,
+        "{ahead} records passed before the task took them (at most {bound} expected)"
+    );
+}

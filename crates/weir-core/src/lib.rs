@@ -51,7 +51,7 @@ pub use config::{
 pub use dead_letter::DeadLetter;
 pub use error::{Result, WeirError};
 pub use job::{op, Epoch, Job, Op};
-pub use operators::bridge::{BridgeOutput, BridgeTask};
+pub use operators::bridge::{BridgeOutput, BridgeTask, BRIDGE_INPUT_CAPACITY};
 pub use operators::broadcast_state::{BatchOutcome, StateWaker};
 pub use operators::data_cache::{DataCache, DEFAULT_CACHE_BUDGET};
 pub use operators::feedback::FeedbackHandle;

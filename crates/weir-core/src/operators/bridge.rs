@@ -3,22 +3,35 @@
 //! broadcast side stream (e.g. the address of a coordinator), starts a task with it, feeds
 //! the task its input records through a channel, and emits what the task sends back, until
 //! the task finishes. A task failure fails the job.
+//!
+//! The channel to the task is bounded ([`BRIDGE_INPUT_CAPACITY`]): records the task has not
+//! taken wait in the operator, which holds its output back at their epoch meanwhile, so that
+//! the operators after it (and so the sinks that flow control watches) do not move on and the
+//! sources stop within their window of epochs in flight. A slow task gets back-pressure.
 
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::generic::{Operator, OutputBuilderSession};
 use timely::dataflow::operators::Capability;
 use timely::progress::frontier::MutableAntichain;
-use timely::scheduling::SyncActivator;
+use timely::scheduling::{Activator, SyncActivator};
 
 use crate::error::WeirError;
 use crate::job::{Epoch, Job, JobContext, Op};
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
+
+/// How many input records a bridge task's channel holds; more wait in the operator (see the
+/// module docs).
+pub const BRIDGE_INPUT_CAPACITY: usize = 1024;
+
+/// How soon an instance whose task's channel is full tries again.
+const RETRY_FULL_CHANNEL: Duration = Duration::from_millis(1);
 
 /// What a bridge task sends back to its operator.
 enum BridgeMessage<O> {
@@ -79,8 +92,8 @@ pub struct BridgeTask<I, O> {
     pub instance: usize,
     /// The operator's parallelism.
     pub instances: usize,
-    /// The instance's input records; disconnected when the input has ended (at once for
-    /// a bridge without input).
+    /// The instance's input records (a bounded channel: see [`BRIDGE_INPUT_CAPACITY`]);
+    /// disconnected when the input has ended (at once for a bridge without input).
     pub input: mpsc::Receiver<I>,
     /// Where the task's records go.
     pub output: BridgeOutput<O>,
@@ -163,7 +176,8 @@ fn bridge<'s, I: Data, S: Data, O: Data>(
         &handle.name,
         move |cap, info| {
             let waker = worker.sync_activator_for(info.address.to_vec());
-            let mut bridge = BridgeInstance::new(setup, cap, waker, start);
+            let retry = worker.activator_for(Rc::clone(&info.address));
+            let mut bridge = BridgeInstance::new(setup, cap, (waker, retry), start);
             move |(input, input_frontier), (side, side_frontier), output| {
                 let _busy = metrics.busy_in(node);
                 if bridge.setup.instance.is_none() {
@@ -172,8 +186,12 @@ fn bridge<'s, I: Data, S: Data, O: Data>(
                     return;
                 }
                 side.for_each(|_, data| bridge.receive_side(data));
-                input.for_each(|_, data| bridge.receive_input(data));
-                if input_frontier.is_empty() {
+                input.for_each(|cap, data| {
+                    let epoch = cap.least().copied().unwrap_or_default();
+                    bridge.receive_input(epoch, data)
+                });
+                bridge.feed_task();
+                if input_frontier.is_empty() && bridge.pending.is_empty() {
                     // The input has ended: the task sees its channel disconnect.
                     bridge.to_task = None;
                 }
@@ -204,27 +222,36 @@ struct BridgeInstance<I, S, O, F> {
     /// Released when the task has finished and the input ended (or the task never started).
     cap: Option<Capability<Epoch>>,
     waker: SyncActivator,
+    /// Schedules this instance again while its task's channel is full.
+    retry: Activator,
     start: F,
-    to_task: Option<mpsc::Sender<I>>,
+    to_task: Option<mpsc::SyncSender<I>>,
     from_task: Option<mpsc::Receiver<BridgeMessage<O>>>,
-    /// Input that came before the task started.
-    buffered: Vec<I>,
+    /// Input the task has not taken yet (before it started, or while its channel is full),
+    /// oldest first, with its epochs.
+    pending: VecDeque<(Epoch, I)>,
     finished: bool,
     epoch_started: Instant,
     _side: std::marker::PhantomData<S>,
 }
 
 impl<I: Data, S: Data, O: Data, F: FnMut(S, BridgeTask<I, O>)> BridgeInstance<I, S, O, F> {
-    fn new(setup: BridgeSetup, cap: Capability<Epoch>, waker: SyncActivator, start: F) -> Self {
+    fn new(
+        setup: BridgeSetup,
+        cap: Capability<Epoch>,
+        (waker, retry): (SyncActivator, Activator),
+        start: F,
+    ) -> Self {
         let cap = setup.instance.map(|_| cap);
         BridgeInstance {
             setup,
             cap,
             waker,
+            retry,
             start,
             to_task: None,
             from_task: None,
-            buffered: Vec::new(),
+            pending: VecDeque::new(),
             finished: false,
             epoch_started: Instant::now(),
             _side: std::marker::PhantomData,
@@ -239,11 +266,8 @@ impl<I: Data, S: Data, O: Data, F: FnMut(S, BridgeTask<I, O>)> BridgeInstance<I,
         let (Some(first), Some(instance)) = (data.drain(..).next(), self.setup.instance) else {
             return;
         };
-        let (input_tx, input_rx) = mpsc::channel();
+        let (input_tx, input_rx) = mpsc::sync_channel(BRIDGE_INPUT_CAPACITY);
         let (output_tx, output_rx) = mpsc::channel();
-        for record in self.buffered.drain(..) {
-            let _ = input_tx.send(record);
-        }
         let task = BridgeTask {
             instance,
             instances: self.setup.instances,
@@ -259,18 +283,29 @@ impl<I: Data, S: Data, O: Data, F: FnMut(S, BridgeTask<I, O>)> BridgeInstance<I,
         self.from_task = Some(output_rx);
     }
 
-    /// Input goes to the task (or waits for it to start); after the task finished, it is
-    /// dropped.
-    fn receive_input(&mut self, data: &mut Vec<I>) {
+    /// Input of `epoch` waits for the task; after the task finished, it is dropped.
+    fn receive_input(&mut self, epoch: Epoch, data: &mut Vec<I>) {
         self.setup.metrics.add_in(data.len());
-        match (&self.to_task, self.finished) {
-            (_, true) => {}
-            (Some(tx), false) => {
-                for record in data.drain(..) {
-                    let _ = tx.send(record);
+        if !self.finished {
+            self.pending
+                .extend(data.drain(..).map(|record| (epoch, record)));
+        }
+    }
+
+    /// Hands the task what its channel takes; with records left over, tries again soon.
+    fn feed_task(&mut self) {
+        let Some(tx) = &self.to_task else { return };
+        while let Some((epoch, record)) = self.pending.pop_front() {
+            match tx.try_send(record) {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(record)) => {
+                    self.pending.push_front((epoch, record));
+                    self.retry.activate_after(RETRY_FULL_CHANNEL);
+                    return;
                 }
+                // The task let its input go: it takes no more.
+                Err(mpsc::TrySendError::Disconnected(_)) => self.pending.clear(),
             }
-            (None, false) => self.buffered.append(data),
         }
     }
 
@@ -289,9 +324,12 @@ impl<I: Data, S: Data, O: Data, F: FnMut(S, BridgeTask<I, O>)> BridgeInstance<I,
             self.cap = None;
             return;
         }
-        if let Some(t) = input_frontier.frontier().iter().min() {
-            if *t > *c.time() {
-                c.downgrade(t);
+        // Not past the input's frontier, nor past records the task has not taken yet.
+        let waiting = self.pending.front().map(|(epoch, _)| *epoch);
+        let held = input_frontier.frontier().iter().min().copied().into_iter();
+        if let Some(t) = held.chain(waiting).min() {
+            if t > *c.time() {
+                c.downgrade(&t);
                 self.epoch_started = Instant::now();
             }
         }
@@ -313,6 +351,7 @@ impl<I: Data, S: Data, O: Data, F: FnMut(S, BridgeTask<I, O>)> BridgeInstance<I,
             self.epoch_started = Instant::now();
         }
         if self.finished && (input_frontier.is_empty() || !self.setup.has_input) {
+            self.pending.clear();
             self.cap = None;
         }
     }
