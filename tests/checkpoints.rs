@@ -31,9 +31,7 @@ fn run(
 ) -> Result<JobReport, WeirError> {
     let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let config = Config::threads(workers)
-        .with_epochs(EpochPolicy::Records(500))
-        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
+    let config = checkpointed(workers, checkpoints, 500, 50);
     execute(config, move |job| {
         let fail = fail.clone();
         let counts = job
@@ -64,6 +62,16 @@ fn run(
             .write_jsonl("write_totals", out.join("totals"));
         Ok(())
     })
+}
+
+/// A job at `workers` threads with epochs of `records` records that checkpoints into
+/// `checkpoints` every `every_ms` milliseconds.
+fn checkpointed(workers: usize, checkpoints: &Path, records: u64, every_ms: u64) -> Config {
+    Config::threads(workers)
+        .with_epochs(EpochPolicy::Records(records))
+        .with_checkpoints(
+            CheckpointConfig::new(checkpoints).interval(Duration::from_millis(every_ms)),
+        )
 }
 
 /// Fails the job once: at the first record from `at` on that passes after a checkpoint
@@ -204,9 +212,7 @@ fn run_joins(
 ) -> Result<JobReport, WeirError> {
     let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let config = Config::threads(workers)
-        .with_epochs(EpochPolicy::Records(500))
-        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
+    let config = checkpointed(workers, checkpoints, 500, 50);
     execute(config, move |job| {
         let fail = fail.clone();
         let orders = job
@@ -406,9 +412,7 @@ fn run_loop(
 ) -> Result<JobReport, WeirError> {
     let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let config = Config::threads(workers)
-        .with_epochs(EpochPolicy::Records(300))
-        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
+    let config = checkpointed(workers, checkpoints, 300, 30);
     execute(config, move |job| {
         let fail = fail.clone();
         let (loopback, totals) = job.feedback::<u64>("totals_back");
@@ -526,9 +530,7 @@ fn run_custom(
     use weir::reexports::timely::dataflow::operators::generic::Operator;
     let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let config = Config::threads(workers)
-        .with_epochs(EpochPolicy::Records(500))
-        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(50)));
+    let config = checkpointed(workers, checkpoints, 500, 50);
     execute(config, move |job| {
         let fail = fail.clone();
         let numbers = job
@@ -618,9 +620,7 @@ fn run_held(
 ) -> Result<JobReport, WeirError> {
     let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let config = Config::threads(workers)
-        .with_epochs(EpochPolicy::Records(200))
-        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(20)));
+    let config = checkpointed(workers, checkpoints, 200, 20);
     execute(config, move |job| {
         let fail = fail.clone();
         let numbers = job
@@ -733,9 +733,7 @@ fn run_online(
 ) -> Result<JobReport, WeirError> {
     let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let config = Config::threads(workers)
-        .with_epochs(EpochPolicy::Records(300))
-        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
+    let config = checkpointed(workers, checkpoints, 300, 30);
     execute(config, move |job| {
         let fail = fail.clone();
         let numbers = job
@@ -864,9 +862,7 @@ fn run_online_lr(
 
     let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let config = Config::threads(workers)
-        .with_epochs(EpochPolicy::Records(100))
-        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
+    let config = checkpointed(workers, checkpoints, 100, 30);
     let mut stage = OnlineLogisticRegression::new();
     let params = stage.param_map_mut();
     params
@@ -1009,9 +1005,7 @@ fn run_bounded(
 ) -> Result<JobReport, WeirError> {
     let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
-    let config = Config::threads(workers)
-        .with_epochs(EpochPolicy::Records(300))
-        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(30)));
+    let config = checkpointed(workers, checkpoints, 300, 30);
     execute(config, move |job| {
         let fail = fail.clone();
         let numbers = job

@@ -519,10 +519,8 @@ impl<B: IterationBody, E: Fn(String) + 'static> SavedCache<B, E> {
                 }
             }
         }
-        let saved: Rc<dyn Checkpointed> = Rc::new(SavedCache(Rc::clone(state)));
-        ctx.state
-            .enabled
-            .then(|| ctx.state.register(operator, instance, saved))
+        let saved = Rc::new(SavedCache(Rc::clone(state)));
+        ctx.state.register_if_enabled(operator, instance, saved)
     }
 }
 
@@ -683,10 +681,8 @@ impl<B: IterationBody, E: Fn(String) + 'static> SavedReducer<B, E> {
                 ))),
             }
         }
-        let saved: Rc<dyn Checkpointed> = Rc::new(SavedReducer(Rc::clone(state)));
-        ctx.state
-            .enabled
-            .then(|| ctx.state.register(operator, 0, saved))
+        let saved = Rc::new(SavedReducer(Rc::clone(state)));
+        ctx.state.register_if_enabled(operator, 0, saved)
     }
 }
 

@@ -401,10 +401,8 @@ pub(crate) fn attach_instance<B: OnlineBody, E: Fn(String) + 'static>(
             )));
         }
     }
-    let saved: Rc<dyn Checkpointed> = Rc::new(SavedRound(Rc::clone(state)));
-    ctx.state
-        .enabled
-        .then(|| ctx.state.register(operator, instance, saved))
+    let saved = Rc::new(SavedRound(Rc::clone(state)));
+    ctx.state.register_if_enabled(operator, instance, saved)
 }
 
 /// [`attach_instance`] for the reducer (one instance).
@@ -416,10 +414,8 @@ pub(crate) fn attach_reducer<B: OnlineBody, E: Fn(String) + 'static>(
     if let Some(saved) = restored_part(ctx, operator, 0, 1) {
         state.borrow_mut().restore(saved);
     }
-    let saved: Rc<dyn Checkpointed> = Rc::new(SavedRound(Rc::clone(state)));
-    ctx.state
-        .enabled
-        .then(|| ctx.state.register(operator, 0, saved))
+    let saved = Rc::new(SavedRound(Rc::clone(state)));
+    ctx.state.register_if_enabled(operator, 0, saved)
 }
 
 /// The part instance `instance` of `operator` saved in the restored checkpoint; the build

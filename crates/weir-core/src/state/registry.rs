@@ -229,6 +229,17 @@ impl StateRegistry {
         applied_below
     }
 
+    /// [`StateRegistry::register`] in a job that checkpoints; `None` in one that does not.
+    pub(crate) fn register_if_enabled(
+        &self,
+        operator: &str,
+        instance: usize,
+        state: Rc<dyn Checkpointed>,
+    ) -> Option<Rc<Cell<Epoch>>> {
+        self.enabled
+            .then(|| self.register(operator, instance, state))
+    }
+
     /// Notes that `operator` is part of this job's stateful operators (it restores its state
     /// on other workers).
     pub(crate) fn claim(&self, operator: &str) {
