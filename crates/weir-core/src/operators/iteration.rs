@@ -44,7 +44,6 @@ use crate::job::{op, Epoch, JobContext, Op};
 use crate::operators::bounded::{follow, least};
 use crate::operators::data_cache::{managed_cache_budget, DataCache};
 use crate::operators::feedback::feedback_in;
-use crate::operators::online_round::may_send;
 use crate::plan::Partitioning;
 use crate::state::snapshot::{decode_part, encode_part, StatePart};
 use crate::state::{Barrier, Checkpointed, StateError};
@@ -266,7 +265,8 @@ impl<'s, T: Data> DataStream<'s, T> {
                     });
                     // Rounds run once the cache is complete.
                     if data_frontier.is_empty() {
-                        if let Some((partial, cap)) = instance.answer(|t| may_send(&gate, t)) {
+                        if let Some((partial, cap)) = instance.answer(|t| gate.allows_output_at(t))
+                        {
                             output.session(&cap).give(partial);
                             metrics.add_out(1);
                         }

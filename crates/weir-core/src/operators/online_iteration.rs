@@ -22,8 +22,8 @@ use crate::operators::bounded::{follow, least};
 use crate::operators::feedback::feedback_in;
 use crate::operators::iteration::Round;
 use crate::operators::online_round::{
-    attach_instance, attach_reducer, may_send, Emitted, OnlineInstance, OnlineReducer,
-    RoundPartial, ToInstances,
+    attach_instance, attach_reducer, Emitted, OnlineInstance, OnlineReducer, RoundPartial,
+    ToInstances,
 };
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
@@ -206,7 +206,9 @@ impl<'s, T: Data> DataStream<'s, T> {
                     models.for_each(|_cap, messages| {
                         messages.drain(..).for_each(|m| instance.receive(m));
                     });
-                    if let Some((partial, cap)) = instance.answer(ended, |t| may_send(&gate, t)) {
+                    if let Some((partial, cap)) =
+                        instance.answer(ended, |t| gate.allows_output_at(t))
+                    {
                         output.session(&cap).give(partial);
                         metrics.add_out(1);
                     }

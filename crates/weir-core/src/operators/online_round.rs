@@ -30,7 +30,6 @@ use crate::error::WeirError;
 use crate::job::{Epoch, JobContext};
 use crate::operators::iteration::Round;
 use crate::operators::online_iteration::OnlineBody;
-use crate::state::gate::{GateMode, SourceGate};
 use crate::state::snapshot::{decode_part, encode_part, StatePart};
 use crate::state::{Barrier, Checkpointed, StateError};
 
@@ -88,15 +87,6 @@ impl<M> Emitted<M> {
             Emitted::Next(next) => ToInstances::Round(next),
             Emitted::Last(_) | Emitted::End => ToInstances::End,
         }
-    }
-}
-
-/// Whether a partial may go out at `epoch` now: not past a checkpoint's epoch while the
-/// checkpoint is taken.
-pub(crate) fn may_send(gate: &SourceGate, epoch: Epoch) -> bool {
-    match gate.mode() {
-        GateMode::Limit(limit) => epoch <= limit,
-        GateMode::Open | GateMode::Freeze | GateMode::Closed => true,
     }
 }
 

@@ -70,6 +70,15 @@ impl SourceGate {
         self.mode.set(mode);
     }
 
+    /// Whether an operator whose work would go out at `epoch` may do it now: not past a
+    /// checkpoint's epoch while the checkpoint is taken (the sources wait after it then).
+    pub(crate) fn allows_output_at(&self, epoch: Epoch) -> bool {
+        match self.mode() {
+            GateMode::Limit(limit) => epoch <= limit,
+            GateMode::Open | GateMode::Freeze | GateMode::Closed => true,
+        }
+    }
+
     /// Wakes the operator of `activator` whenever the checkpoint protocol moves the gate
     /// (it holds work back while a checkpoint is taken).
     pub(crate) fn wake_on_open(&self, activator: Activator) {
