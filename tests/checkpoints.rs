@@ -1035,7 +1035,12 @@ fn a_bounded_iteration_resumes_from_its_checkpointed_cache_at_any_parallelism() 
                 tmp.path().join(&name),
                 tmp.path().join(format!("ckpt-{name}")),
             );
-            let error = run_bounded(before, &out, &ckpt, Some(fail_at)).unwrap_err();
+            let Err(error) = run_bounded(before, &out, &ckpt, Some(fail_at)) else {
+                panic!(
+                    "{name}: the first run did not fail (checkpoints: {})",
+                    has_checkpoint(&ckpt)
+                );
+            };
             assert!(error.to_string().contains("injected failure"), "{error}");
             let report = run_bounded(after, &out, &ckpt, None).unwrap();
             let read = report.operator("numbers").unwrap().records_out;

@@ -17,6 +17,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use weir_core::{execute, explain, Config};
 
+/// Workers free records that other workers allocated; mimalloc's per-thread heaps take that
+/// without the lock contention of glibc's arenas (see docs/performance.md, keyed exchange).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "weir",

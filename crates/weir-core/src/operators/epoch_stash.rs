@@ -12,12 +12,18 @@ use crate::job::Epoch;
 /// Epoch → (capability to emit at that epoch, state), in epoch order.
 pub(crate) struct EpochStash<S> {
     pending: BTreeMap<Epoch, (Capability<Epoch>, S)>,
+    /// Emptied states handed back to start the next epochs with (their buffers allocated).
+    spare: Vec<S>,
 }
+
+/// Emptied states kept for reuse.
+const SPARE_STATES: usize = 2;
 
 impl<S: Default> EpochStash<S> {
     pub(crate) fn new() -> Self {
         EpochStash {
             pending: BTreeMap::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -37,8 +43,33 @@ impl<S: Default> EpochStash<S> {
         &mut self
             .pending
             .entry(time)
-            .or_insert_with(|| (cap.delayed(&time, port), S::default()))
+            .or_insert_with(|| {
+                let state = self.spare.pop().unwrap_or_default();
+                (cap.delayed(&time, port), state)
+            })
             .1
+    }
+
+    /// Hands back an epoch's emptied state (a cleared map or buffer), so that a later epoch
+    /// starts with its allocation instead of growing a new one.
+    pub(crate) fn recycle(&mut self, empty: S) {
+        if self.spare.len() < SPARE_STATES {
+            self.spare.push(empty);
+        }
+    }
+
+    /// Like [`EpochStash::for_message`], with the capability held for the epoch (to emit at
+    /// it before the epoch is complete).
+    pub(crate) fn held_for_message(
+        &mut self,
+        cap: &InputCapability<Epoch>,
+        port: usize,
+    ) -> Option<&mut (Capability<Epoch>, S)> {
+        let time = *cap.least()?;
+        Some(self.pending.entry(time).or_insert_with(|| {
+            let state = self.spare.pop().unwrap_or_default();
+            (cap.delayed(&time, port), state)
+        }))
     }
 
     /// The earliest epoch held, if any.

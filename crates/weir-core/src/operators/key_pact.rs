@@ -109,6 +109,15 @@ pub(crate) fn owner_pact<T: Clone + 'static, K: Hash>(
     key_pact(move |x: &T| targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64)
 }
 
+/// `(key, value)` pairs go to the instance of `placement` that owns the key (by [`key_hash`]),
+/// hashed in place.
+pub(crate) fn pair_owner_pact<K: Hash + Clone + 'static, A: Clone + 'static>(
+    placement: &Rc<[usize]>,
+) -> KeyPact<(K, A), impl FnMut(&(K, A)) -> u64 + 'static> {
+    let targets = Rc::clone(placement);
+    key_pact(move |x: &(K, A)| targets[(key_hash(&x.0) % targets.len() as u64) as usize] as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

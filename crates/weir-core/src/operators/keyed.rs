@@ -1,12 +1,13 @@
 //! Keyed streams: `key_by` partitions records by a key; per-epoch aggregates and per-key
 //! running state are computed on the instance that owns the key.
 
+use crate::operators::combiner::{Combiner, MergedTotals};
 use crate::operators::epoch_stash::EpochStash;
 use std::cell::{Cell, RefCell};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -199,12 +200,77 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         self.running_totals(op.into(), "aggregate_all", init, fold, Emission::AtEnd)
     }
 
-    /// The running number of records per key (see [`KeyedStream::aggregate`]).
-    pub fn count(self, op: impl Into<Op>) -> DataStream<'s, (K, u64)> {
-        self.aggregate(op, |_| 0u64, |n, _| *n += 1)
+    /// [`KeyedStream::aggregate`] with a combiner (Flink's `AggregateFunction.merge`): each
+    /// upstream instance folds the records of an epoch into one partial accumulator per key
+    /// (`init`, then `fold`), and the key's owner merges the partials into its running
+    /// accumulator (`merge(acc, partial)`). Only the partials cross the exchange, so few keys
+    /// cost almost nothing to route. The output is `aggregate`'s: after each epoch, `(key,
+    /// accumulator)` for every key that changed in it, in the same checkpointed keyed state.
+    ///
+    /// `fold` and `merge` must agree: folding records in any grouping and merging the groups
+    /// gives the same accumulator (a sum, a count, a min or max, a histogram). Floating-point
+    /// sums may differ in their last bits between parallelisms, as the grouping does.
+    ///
+    /// ```
+    /// use weir_core::{execute, op, Collector, Config, EpochPolicy};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     job.generate(op("numbers").parallelism(2).epochs(EpochPolicy::Records(10)), Some(100), |i| i)
+    ///         .key_by(|x| x % 3)
+    ///         .aggregate_combined(
+    ///             "count_and_max",
+    ///             |_| (0u64, 0u64),
+    ///             |acc, x| { acc.0 += 1; acc.1 = acc.1.max(x); },
+    ///             |acc, part| { acc.0 += part.0; acc.1 = acc.1.max(part.1); },
+    ///         )
+    ///         .collect(op("out").parallelism(1), &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// let updates = out.take();
+    /// let last = |key| updates.iter().filter(|(k, _)| *k == key).map(|(_, a)| *a).max();
+    /// assert_eq!(last(0), Some((34, 99)));
+    /// assert_eq!(last(1), Some((33, 97)));
+    /// ```
+    pub fn aggregate_combined<A: Data>(
+        self,
+        op: impl Into<Op>,
+        init: impl Fn(&K) -> A + 'static,
+        fold: impl FnMut(&mut A, T) + 'static,
+        merge: impl FnMut(&mut A, A) + 'static,
+    ) -> DataStream<'s, (K, A)> {
+        let op = op.into();
+        let handle =
+            self.input
+                .ctx
+                .add_operator(&op, "aggregate", &[(self.input.node, Partitioning::Hash)]);
+        let combiner = Combiner {
+            key: self.key,
+            init,
+            fold,
+        };
+        let partials = combiner.attach(self.input.stream.clone(), &handle);
+        let totals = MergedTotals {
+            merge,
+            slot: KeyedStateSlot::new(&self.input.ctx, &handle, None),
+        };
+        let out = totals.attach(partials, &handle);
+        DataStream::from_parts(
+            Rc::clone(&self.input.ctx),
+            out,
+            handle.node,
+            handle.placement,
+        )
     }
 
-    /// The running sum of `value` per key.
+    /// The running number of records per key (see [`KeyedStream::aggregate`]), counted
+    /// before the exchange ([`KeyedStream::aggregate_combined`]).
+    pub fn count(self, op: impl Into<Op>) -> DataStream<'s, (K, u64)> {
+        self.aggregate_combined(op, |_| 0u64, |n, _| *n += 1, |n, part| *n += part)
+    }
+
+    /// The running sum of `value` per key, summed before the exchange
+    /// ([`KeyedStream::aggregate_combined`]).
     pub fn sum<V>(
         self,
         op: impl Into<Op>,
@@ -213,7 +279,12 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
     where
         V: Data + Default + std::ops::AddAssign,
     {
-        self.aggregate(op, |_| V::default(), move |acc, x| *acc += value(&x))
+        self.aggregate_combined(
+            op,
+            |_| V::default(),
+            move |acc, x| *acc += value(&x),
+            |acc, part| *acc += part,
+        )
     }
 
     /// The running smallest `value` per key.
@@ -238,15 +309,20 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         self,
         op: impl Into<Op>,
         value: impl Fn(&T) -> V + 'static,
-        better: impl Fn(&V, &V) -> bool + 'static,
+        better: impl Fn(&V, &V) -> bool + Copy + 'static,
     ) -> DataStream<'s, (K, V)> {
-        self.aggregate(
+        let keep_better = move |acc: &mut Option<V>, v: V| {
+            if acc.as_ref().is_none_or(|old| better(&v, old)) {
+                *acc = Some(v);
+            }
+        };
+        self.aggregate_combined(
             op,
             |_| None::<V>,
-            move |acc, x| {
-                let v = value(&x);
-                if acc.as_ref().is_none_or(|old| better(&v, old)) {
-                    *acc = Some(v);
+            move |acc, x| keep_better(acc, value(&x)),
+            move |acc, part| {
+                if let Some(v) = part {
+                    keep_better(acc, v);
                 }
             },
         )
@@ -497,17 +573,15 @@ impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
         F: FnMut(&mut A, T),
     {
         let mut state = self.slot.state.borrow_mut();
-        let mut touched: FxHashMap<K, ()> = FxHashMap::default();
+        let mut touched: FxHashSet<K> = FxHashSet::default();
         for x in records {
             let k = (self.key)(&x);
             let init = &self.init;
-            if !touched.contains_key(&k) {
-                touched.insert(k.clone(), ());
-            }
             let acc = state.entry_or_insert_with(k.clone(), || init(&k));
             (self.fold)(acc, x);
+            touched.insert(k);
         }
-        changed.extend(touched.into_keys().filter_map(|k| {
+        changed.extend(touched.into_iter().filter_map(|k| {
             let acc = state.get(&k)?.clone();
             Some((k, acc))
         }));

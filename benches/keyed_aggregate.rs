@@ -1,0 +1,496 @@
+//! Keyed running aggregates against a hand-written multi-threaded program, as ratios measured
+//! in one run: how the keyed exchange scales from 1 to 2 workers.
+//!
+//! Three workloads over records held in memory (generated before timing):
+//! - **key_by_count**: words `w<k>` of 10,000 distinct (`weir bench`'s `key_by_count`), the
+//!   running count per word (`key_by(word).count()`);
+//! - **keyed_sum_10** and **keyed_sum_100k**: `(key, value)` pairs with 10 and 100,000 keys,
+//!   the running sum of `value` per key (`key_by(key).sum(value)`).
+//!
+//! Both sides are streaming and emit the same thing: after every batch of records, the keys
+//! it changed with their running totals; the sink keeps the last total of each key, and those
+//! must equal a sequential fold of the input.
+//! - **hand-written** (1 and 2 threads): thread `t` of `n` takes records `t, t + n, …` in
+//!   batches of 4,096. Each batch is folded into a local `FxHashMap` (pre-aggregation), the
+//!   partials are split by owner (`hash(key) % n`), and sent over crossbeam channels to the
+//!   owning thread, which merges them into its running totals and emits the changed keys.
+//! - **Weir** at `-w 1` and `-w 2`: `generate` (instance `i` of `n` takes records `i, i + n,
+//!   …`, epochs of 4,096 records) → `key_by` → `count` / `sum` → `for_each` sink.
+//!
+//! The issue's targets (Weir at least 1.6x from 1 to 2 workers, and at least 0.9x the
+//! hand-written 2-thread program at `-w 2`) are printed with whether they hold; timing is not
+//! asserted. Peak memory (VmHWM, reset before each run) is reported per run; the input is part
+//! of it on both sides.
+//!
+//! `cargo bench --bench keyed_aggregate [-- RECORDS [REPETITIONS]]`. Prints a table and writes
+//! `target/bench/keyed_aggregate.json`. `WEIR_BENCH_ONLY=<workload>:<side>` (side `hand1`,
+//! `hand2`, `w1`, `w2`) runs one side REPETITIONS times, for `perf`. Under `cargo test` (no `--bench`) it
+//! does a small smoke run that checks the totals.
+
+#[path = "support/bench_process.rs"]
+#[allow(dead_code)]
+mod bench_process;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Sender};
+use rustc_hash::FxHashMap;
+use weir::prelude::*;
+use weir_core::key_hash;
+
+/// The same allocator as the `weir` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Records per batch of the hand-written program, and per epoch of each Weir source instance.
+const BATCH: usize = 4096;
+
+/// splitmix64: a deterministic generator without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// One workload: its records and how a record folds into its key's total.
+trait Workload: Send + Sync + 'static {
+    type Record: weir_core::Data + Send + Sync;
+    type Key: weir_core::Key + Send + Sync + std::fmt::Debug;
+    type Total: weir_core::Data + Send + Sync + PartialEq + std::fmt::Debug;
+    fn records(&self) -> &Arc<Vec<Self::Record>>;
+    fn key(r: &Self::Record) -> Self::Key;
+    fn zero() -> Self::Total;
+    fn fold(total: &mut Self::Total, r: &Self::Record);
+    fn merge(total: &mut Self::Total, part: Self::Total);
+    /// Whether two totals agree (sums of floats in another grouping differ in the last bits).
+    fn same(a: &Self::Total, b: &Self::Total) -> bool;
+    /// The Weir job: `key_by` → the aggregate → `(key, total)`.
+    fn weir<'s>(stream: DataStream<'s, Self::Record>) -> DataStream<'s, (Self::Key, Self::Total)>;
+}
+
+/// Words `w<k>`, the running count per word.
+struct WordCount(Arc<Vec<String>>);
+
+impl Workload for WordCount {
+    type Record = String;
+    type Key = String;
+    type Total = u64;
+    fn records(&self) -> &Arc<Vec<String>> {
+        &self.0
+    }
+    fn key(r: &String) -> String {
+        r.clone()
+    }
+    fn zero() -> u64 {
+        0
+    }
+    fn fold(total: &mut u64, _: &String) {
+        *total += 1;
+    }
+    fn merge(total: &mut u64, part: u64) {
+        *total += part;
+    }
+    fn same(a: &u64, b: &u64) -> bool {
+        a == b
+    }
+    fn weir<'s>(stream: DataStream<'s, String>) -> DataStream<'s, (String, u64)> {
+        stream.key_by(|w: &String| w.clone()).count("count")
+    }
+}
+
+/// `(key, value)` pairs, the running sum of the values per key.
+struct KeyedSum(Arc<Vec<(u64, f64)>>);
+
+impl Workload for KeyedSum {
+    type Record = (u64, f64);
+    type Key = u64;
+    type Total = f64;
+    fn records(&self) -> &Arc<Vec<(u64, f64)>> {
+        &self.0
+    }
+    fn key(r: &(u64, f64)) -> u64 {
+        r.0
+    }
+    fn zero() -> f64 {
+        0.0
+    }
+    fn fold(total: &mut f64, r: &(u64, f64)) {
+        *total += r.1;
+    }
+    fn merge(total: &mut f64, part: f64) {
+        *total += part;
+    }
+    fn same(a: &f64, b: &f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(1.0)
+    }
+    fn weir<'s>(stream: DataStream<'s, (u64, f64)>) -> DataStream<'s, (u64, f64)> {
+        stream.key_by(|r: &(u64, f64)| r.0).sum("sum", |r| r.1)
+    }
+}
+
+fn words(n: usize, distinct: u64) -> WordCount {
+    let mut rng = Rng(2);
+    WordCount(Arc::new(
+        (0..n)
+            .map(|_| format!("w{}", rng.next() % distinct))
+            .collect(),
+    ))
+}
+
+fn pairs(n: usize, keys: u64) -> KeyedSum {
+    let mut rng = Rng(3);
+    KeyedSum(Arc::new(
+        (0..n)
+            .map(|_| (rng.next() % keys, (rng.next() % 1000) as f64 / 8.0))
+            .collect(),
+    ))
+}
+
+/// The totals a sequential fold gives.
+fn reference<W: Workload>(w: &W) -> FxHashMap<W::Key, W::Total> {
+    let mut totals = FxHashMap::default();
+    for r in w.records().iter() {
+        W::fold(totals.entry(W::key(r)).or_insert_with(W::zero), r);
+    }
+    totals
+}
+
+/// Each sink instance's last total per key, merged after the run.
+type Finals<W> = Arc<Mutex<FxHashMap<<W as Workload>::Key, <W as Workload>::Total>>>;
+
+/// One run's time, peak memory and final totals.
+struct Run<W: Workload> {
+    took: Duration,
+    peak: Option<u64>,
+    totals: FxHashMap<W::Key, W::Total>,
+}
+
+/// The hand-written program on `threads` threads.
+fn hand_written<W: Workload>(w: &W, threads: usize) -> Run<W> {
+    bench_process::reset_peak_memory();
+    let start = Instant::now();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads)
+        .map(|_| crossbeam::channel::bounded::<Message<W>>(64))
+        .unzip();
+    let finals: Finals<W> = Arc::default();
+    std::thread::scope(|scope| {
+        for (t, inbox) in receivers.into_iter().enumerate() {
+            let senders = senders.clone();
+            let finals = Arc::clone(&finals);
+            let records = w.records();
+            scope.spawn(move || {
+                let mut worker = HandWorker::<W>::new(t, senders, inbox);
+                worker.run(records);
+                finals.lock().unwrap().extend(worker.sink);
+            });
+        }
+    });
+    let took = start.elapsed();
+    Run {
+        took,
+        peak: bench_process::status_bytes("VmHWM:"),
+        totals: Arc::try_unwrap(finals).ok().unwrap().into_inner().unwrap(),
+    }
+}
+
+/// What threads send each other: partials, or `None` when the sender has sent all it had.
+type Message<W> = Option<Vec<(<W as Workload>::Key, <W as Workload>::Total)>>;
+
+/// A thread of the hand-written program.
+struct HandWorker<W: Workload> {
+    index: usize,
+    peers: Vec<Sender<Message<W>>>,
+    inbox: Receiver<Message<W>>,
+    totals: FxHashMap<W::Key, W::Total>,
+    /// The last total emitted per key.
+    sink: FxHashMap<W::Key, W::Total>,
+    /// Peers that sent all they had.
+    ended: usize,
+}
+
+impl<W: Workload> HandWorker<W> {
+    fn new(index: usize, peers: Vec<Sender<Message<W>>>, inbox: Receiver<Message<W>>) -> Self {
+        HandWorker {
+            index,
+            peers,
+            inbox,
+            totals: FxHashMap::default(),
+            sink: FxHashMap::default(),
+            ended: 0,
+        }
+    }
+
+    fn run(&mut self, records: &[W::Record]) {
+        let n = self.peers.len();
+        let mine: Vec<usize> = (self.index..records.len()).step_by(n).collect();
+        let mut local: FxHashMap<W::Key, W::Total> = FxHashMap::default();
+        for batch in mine.chunks(BATCH) {
+            for &i in batch {
+                let r = &records[i];
+                W::fold(local.entry(W::key(r)).or_insert_with(W::zero), r);
+            }
+            let mut parts: Vec<Vec<(W::Key, W::Total)>> = (0..n).map(|_| Vec::new()).collect();
+            for (k, total) in local.drain() {
+                parts[(key_hash(&k) % n as u64) as usize].push((k, total));
+            }
+            for (to, part) in parts.into_iter().enumerate() {
+                if to == self.index {
+                    self.apply(part);
+                } else if !part.is_empty() {
+                    self.send(to, Some(part));
+                }
+            }
+            while let Ok(message) = self.inbox.try_recv() {
+                self.take(message);
+            }
+        }
+        let me = self.index;
+        for to in (0..n).filter(|&to| to != me) {
+            self.send(to, None);
+        }
+        while self.ended + 1 < n {
+            let message = self.inbox.recv().expect("a peer hung up");
+            self.take(message);
+        }
+    }
+
+    /// Takes a message from a peer: partials, or the peer's end.
+    fn take(&mut self, message: Message<W>) {
+        match message {
+            Some(part) => self.apply(part),
+            None => self.ended += 1,
+        }
+    }
+
+    /// Sends to a peer, taking in what arrives meanwhile (two full channels must not block
+    /// each other).
+    fn send(&mut self, to: usize, mut message: Message<W>) {
+        loop {
+            match self.peers[to].try_send(message) {
+                Ok(()) => return,
+                Err(e) => message = e.into_inner(),
+            }
+            match self.inbox.try_recv() {
+                Ok(message) => self.take(message),
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Merges partials into the running totals and emits the changed keys.
+    fn apply(&mut self, part: Vec<(W::Key, W::Total)>) {
+        for (k, p) in part {
+            let total = self.totals.entry(k.clone()).or_insert_with(W::zero);
+            W::merge(total, p);
+            self.sink.insert(k, total.clone());
+        }
+    }
+}
+
+/// Weir on `workers` threads.
+fn weir<W: Workload>(w: &W, workers: usize) -> Run<W> {
+    bench_process::reset_peak_memory();
+    let records = Arc::clone(w.records());
+    let finals: Finals<W> = Arc::default();
+    let job_finals = Arc::clone(&finals);
+    let start = Instant::now();
+    execute(Config::threads(workers), move |job| {
+        let records = Arc::clone(&records);
+        let n = records.len() as u64;
+        let source = job.generate(
+            op("source")
+                .parallelism(workers)
+                .epochs(EpochPolicy::Records(BATCH as u64)),
+            Some(n),
+            move |i| records[i as usize].clone(),
+        );
+        let mut sink = LastTotals::<W> {
+            seen: FxHashMap::default(),
+            finals: Arc::clone(&job_finals),
+        };
+        W::weir(source).for_each(op("sink").parallelism(workers), move |(k, total)| {
+            sink.seen.insert(k, total);
+        });
+        Ok(())
+    })
+    .expect("the Weir job runs");
+    let took = start.elapsed();
+    Run {
+        took,
+        peak: bench_process::status_bytes("VmHWM:"),
+        totals: Arc::try_unwrap(finals).ok().unwrap().into_inner().unwrap(),
+    }
+}
+
+/// A sink instance's last total per key, handed over when the job drops the sink.
+struct LastTotals<W: Workload> {
+    seen: FxHashMap<W::Key, W::Total>,
+    finals: Finals<W>,
+}
+
+impl<W: Workload> Drop for LastTotals<W> {
+    fn drop(&mut self) {
+        let seen = std::mem::take(&mut self.seen);
+        self.finals.lock().unwrap().extend(seen);
+    }
+}
+
+/// Checks a run's totals against the sequential fold.
+fn check<W: Workload>(
+    name: &str,
+    side: &str,
+    run: &Run<W>,
+    expected: &FxHashMap<W::Key, W::Total>,
+) {
+    assert_eq!(
+        run.totals.len(),
+        expected.len(),
+        "{name} {side}: {} keys, expected {}",
+        run.totals.len(),
+        expected.len()
+    );
+    for (k, want) in expected {
+        let got = run.totals.get(k);
+        assert!(
+            got.is_some_and(|g| W::same(g, want)),
+            "{name} {side}: key {k:?} has {got:?}, expected {want:?}"
+        );
+    }
+}
+
+/// The sides, in the order they run (interleaved per repetition).
+const SIDES: [&str; 4] = ["hand1", "hand2", "w1", "w2"];
+
+fn run_side<W: Workload>(w: &W, side: &str) -> Run<W> {
+    match side {
+        "hand1" => hand_written(w, 1),
+        "hand2" => hand_written(w, 2),
+        "w1" => weir(w, 1),
+        "w2" => weir(w, 2),
+        other => panic!("unknown side `{other}` (hand1, hand2, w1, w2)"),
+    }
+}
+
+/// Best time and its peak memory per side.
+struct Best {
+    ms: [f64; 4],
+    peak_mib: [f64; 4],
+}
+
+fn measure<W: Workload>(name: &str, w: &W, reps: usize) -> Best {
+    let expected = reference(w);
+    let mut best = Best {
+        ms: [f64::INFINITY; 4],
+        peak_mib: [0.0; 4],
+    };
+    // One warm-up run of each side, then `reps` interleaved.
+    for rep in 0..=reps {
+        for (i, side) in SIDES.iter().enumerate() {
+            let run = run_side(w, side);
+            check(name, side, &run, &expected);
+            let ms = run.took.as_secs_f64() * 1e3;
+            if rep > 0 && ms < best.ms[i] {
+                best.ms[i] = ms;
+                best.peak_mib[i] = run.peak.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+            }
+        }
+    }
+    best
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and then a quick smoke run (same code, small input) is enough.
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let records: usize = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if benchmarking { 2_000_000 } else { 30_000 });
+    let reps: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if benchmarking { 5 } else { 1 })
+        .max(1);
+    if !benchmarking {
+        println!("smoke run (use `cargo bench --bench keyed_aggregate` for real numbers)");
+    }
+    let count = words(records, 10_000);
+    let sum10 = pairs(records, 10);
+    let sum100k = pairs(records, 100_000);
+    if let Ok(only) = std::env::var("WEIR_BENCH_ONLY") {
+        let (workload, side) = only
+            .split_once(':')
+            .expect("WEIR_BENCH_ONLY=<workload>:<side>");
+        let run = |side: &str| match workload {
+            "key_by_count" => run_side(&count, side).took,
+            "keyed_sum_10" => run_side(&sum10, side).took,
+            "keyed_sum_100k" => run_side(&sum100k, side).took,
+            other => panic!("unknown workload `{other}`"),
+        };
+        let took = (0..reps)
+            .map(|_| run(side))
+            .min()
+            .expect("one run at least");
+        println!("{only}: {:.1} ms", took.as_secs_f64() * 1e3);
+        return;
+    }
+    let results = [
+        ("key_by_count", measure("key_by_count", &count, reps)),
+        ("keyed_sum_10", measure("keyed_sum_10", &sum10, reps)),
+        ("keyed_sum_100k", measure("keyed_sum_100k", &sum100k, reps)),
+    ];
+    report(records, reps, &results);
+}
+
+fn report(records: usize, reps: usize, results: &[(&str, Best)]) {
+    println!(
+        "{records} records, best of {reps} interleaved runs; ms (peak MiB)\n\n\
+         | workload | hand 1 thread | hand 2 threads | Weir -w 1 | Weir -w 2 | Weir 1 -> 2 | -w 2 / hand 2 threads |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut json = Vec::new();
+    let mut all_hold = true;
+    for (name, best) in results {
+        let cell = |i: usize| format!("{:.1} ({:.0})", best.ms[i], best.peak_mib[i]);
+        let scaling = best.ms[2] / best.ms[3];
+        let vs_hand = best.ms[1] / best.ms[3];
+        all_hold &= scaling >= 1.6 && vs_hand >= 0.9;
+        println!(
+            "| {name} | {} | {} | {} | {} | {scaling:.2}x | {vs_hand:.2}x |",
+            cell(0),
+            cell(1),
+            cell(2),
+            cell(3)
+        );
+        json.push(serde_json::json!({
+            "workload": name,
+            "records": records,
+            "ms": {"hand1": best.ms[0], "hand2": best.ms[1], "w1": best.ms[2], "w2": best.ms[3]},
+            "peak_mib": {"hand1": best.peak_mib[0], "hand2": best.peak_mib[1], "w1": best.peak_mib[2], "w2": best.peak_mib[3]},
+            "speedup_1_to_2": scaling,
+            "w2_vs_hand2": vs_hand,
+        }));
+    }
+    println!(
+        "\ntargets (1 -> 2 workers >= 1.6x, -w 2 >= 0.9x the hand-written 2-thread program): {}",
+        if all_hold { "hold" } else { "missed" }
+    );
+    let out = std::path::Path::new("target/bench");
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::write(
+        out.join("keyed_aggregate.json"),
+        serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .unwrap();
+}

@@ -1,0 +1,169 @@
+//! Pre-aggregation before a keyed exchange (a combiner, as in MapReduce): each upstream
+//! instance folds the records of an epoch into one partial accumulator per key and sends the
+//! partials, not the records, to the keys' owners, which merge them. With few keys per epoch
+//! the exchange carries a handful of partials instead of every record.
+
+use std::collections::hash_map::Entry;
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+
+use crate::job::{Epoch, OpHandle};
+use crate::operators::epoch_stash::EpochStash;
+use crate::operators::key_pact::pair_owner_pact;
+use crate::operators::keyed::{Key, KeyedStateSlot};
+use crate::stream::{Data, VecBuilder};
+
+/// Partials held per epoch before the combiner sends them early: bounds its memory when an
+/// epoch holds many keys (the owner merges several partials of a key within an epoch).
+pub(crate) const COMBINER_MAX_KEYS: usize = 1 << 16;
+
+/// How records fold into a key's accumulator on the sending side.
+pub(crate) struct Combiner<KF, I, F> {
+    pub(crate) key: KF,
+    pub(crate) init: I,
+    pub(crate) fold: F,
+}
+
+impl<KF, I, F> Combiner<KF, I, F> {
+    /// Folds `records` into `partials`, one accumulator per key.
+    fn fold_into<K, T, A>(&mut self, records: &mut Vec<T>, partials: &mut FxHashMap<K, A>)
+    where
+        K: Key,
+        KF: Fn(&T) -> K,
+        I: Fn(&K) -> A,
+        F: FnMut(&mut A, T),
+    {
+        for x in records.drain(..) {
+            match partials.entry((self.key)(&x)) {
+                Entry::Occupied(mut acc) => (self.fold)(acc.get_mut(), x),
+                Entry::Vacant(slot) => {
+                    let mut acc = (self.init)(slot.key());
+                    (self.fold)(&mut acc, x);
+                    slot.insert(acc);
+                }
+            }
+        }
+    }
+
+    /// The combiner of the keyed operator `handle` on `stream`'s instances: `(key, partial)`
+    /// per key and epoch, sent when the epoch is complete (or early, past
+    /// [`COMBINER_MAX_KEYS`] keys). The records count as the keyed operator's input.
+    pub(crate) fn attach<'s, K, T, A>(
+        mut self,
+        stream: Stream<'s, Epoch, Vec<T>>,
+        handle: &OpHandle,
+    ) -> Stream<'s, Epoch, Vec<(K, A)>>
+    where
+        K: Key,
+        T: Data,
+        A: Data,
+        KF: Fn(&T) -> K + 'static,
+        I: Fn(&K) -> A + 'static,
+        F: FnMut(&mut A, T) + 'static,
+    {
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let name = format!("{}:combine", handle.name);
+        stream.unary_frontier::<VecBuilder<(K, A)>, _, _, _>(Pipeline, &name, move |_cap, _info| {
+            let mut pending: EpochStash<FxHashMap<K, A>> = EpochStash::new();
+            move |(input, frontier), output| {
+                let _busy = metrics.busy_in(node);
+                input.for_each(|cap, data| {
+                    metrics.add_in(data.len());
+                    let Some((held, partials)) =
+                        pending.held_for_message(&cap, output.output_index())
+                    else {
+                        return;
+                    };
+                    self.fold_into(data, partials);
+                    if partials.len() >= COMBINER_MAX_KEYS {
+                        output.session(held).give_iterator(partials.drain());
+                    }
+                });
+                while let Some((cap, mut partials)) = pending.next_complete(frontier) {
+                    output.session(&cap).give_iterator(partials.drain());
+                    pending.recycle(partials);
+                }
+            }
+        })
+    }
+}
+
+/// The owner's side: per epoch, the partials of each key merged as they arrive; when the
+/// epoch is complete, merged into the key's running accumulator (checkpointed keyed state),
+/// and `(key, accumulator)` emitted for every key the epoch changed.
+pub(crate) struct MergedTotals<K, A, M> {
+    pub(crate) merge: M,
+    pub(crate) slot: KeyedStateSlot<K, A>,
+}
+
+impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
+    /// Merges a partial into the epoch's partial of its key.
+    fn add_partial(&mut self, epoch: &mut FxHashMap<K, A>, key: K, partial: A) {
+        match epoch.entry(key) {
+            Entry::Occupied(mut acc) => (self.merge)(acc.get_mut(), partial),
+            Entry::Vacant(slot) => {
+                slot.insert(partial);
+            }
+        }
+    }
+
+    /// Merges a complete epoch's partials into the running accumulators; the keys it changed
+    /// with their new accumulators go to `changed`.
+    fn apply(&mut self, epoch: &mut FxHashMap<K, A>, changed: &mut Vec<(K, A)>) {
+        let mut state = self.slot.state.borrow_mut();
+        for (key, partial) in epoch.drain() {
+            let mut first = Some(partial);
+            let acc = state.entry_or_insert_with(key.clone(), || {
+                first.take().expect("the partial is taken once")
+            });
+            if let Some(partial) = first {
+                (self.merge)(acc, partial);
+            }
+            changed.push((key, acc.clone()));
+        }
+    }
+
+    /// The owner operator of `handle` on the combiners' `partials`.
+    pub(crate) fn attach<'s>(
+        mut self,
+        partials: Stream<'s, Epoch, Vec<(K, A)>>,
+        handle: &OpHandle,
+    ) -> Stream<'s, Epoch, Vec<(K, A)>>
+    where
+        M: 'static,
+    {
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let pact = pair_owner_pact::<K, A>(&handle.placement);
+        partials.unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
+            pact,
+            &handle.name,
+            move |_cap, _info| {
+                let mut pending: EpochStash<FxHashMap<K, A>> = EpochStash::new();
+                let mut changed = Vec::new();
+                move |(input, frontier), output| {
+                    let _busy = metrics.busy_in(node);
+                    input.for_each(|cap, data| {
+                        if let Some(epoch) = pending.for_message(&cap, output.output_index()) {
+                            for (key, partial) in data.drain(..) {
+                                self.add_partial(epoch, key, partial);
+                            }
+                        }
+                    });
+                    while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
+                        self.apply(&mut epoch, &mut changed);
+                        pending.recycle(epoch);
+                        metrics.add_out(changed.len());
+                        output.session(&cap).give_iterator(changed.drain(..));
+                    }
+                    self.slot.applied(frontier);
+                }
+            },
+        )
+    }
+}

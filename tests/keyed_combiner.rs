@@ -1,0 +1,180 @@
+//! Keyed aggregates with a combiner (`aggregate_combined`, and `count`/`sum`/`min`/`max` built
+//! on it) against a sequential fold: many epochs, parallelism 1 to 3, and epochs with more
+//! keys than a combiner holds before it sends partials early.
+
+use std::collections::BTreeMap;
+
+use weir::prelude::*;
+
+/// Record `i`: key `i * 7919 % keys`, value `i % 5 + 1` (positive, so running totals grow).
+fn record(i: u64, keys: u64) -> (u64, u64) {
+    ((i * 7919) % keys, i % 5 + 1)
+}
+
+fn reference(n: u64, keys: u64) -> BTreeMap<u64, (u64, u64)> {
+    let mut totals = BTreeMap::new();
+    for i in 0..n {
+        let (k, v) = record(i, keys);
+        let t: &mut (u64, u64) = totals.entry(k).or_default();
+        t.0 += 1;
+        t.1 += v;
+    }
+    totals
+}
+
+/// Runs `(count, sum)` per key with the combiner; returns every update emitted.
+fn run_combined(workers: usize, p: usize, n: u64, keys: u64, epoch: u64) -> Vec<(u64, (u64, u64))> {
+    let out = Collector::new();
+    let sink = out.clone();
+    // Epochs close by their record count only (not at the latency bound).
+    let config =
+        Config::threads(workers).with_epoch_max_delay(std::time::Duration::from_secs(3600));
+    execute(config, move |job| {
+        job.generate(
+            op("src").parallelism(p).epochs(EpochPolicy::Records(epoch)),
+            Some(n),
+            move |i| record(i, keys),
+        )
+        .key_by(|r: &(u64, u64)| r.0)
+        .aggregate_combined(
+            op("totals").parallelism(p),
+            |_| (0u64, 0u64),
+            |t, r| {
+                t.0 += 1;
+                t.1 += r.1;
+            },
+            |t, part| {
+                t.0 += part.0;
+                t.1 += part.1;
+            },
+        )
+        .collect(op("out").parallelism(1), &sink);
+        Ok(())
+    })
+    .expect("job runs");
+    out.take()
+}
+
+/// Every key's updates grow strictly (so no key is emitted twice for one epoch) and the last
+/// one is the sequential total.
+fn check_updates(updates: &[(u64, (u64, u64))], want: &BTreeMap<u64, (u64, u64)>, what: &str) {
+    let mut last: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    let mut by_key: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for (k, t) in updates {
+        by_key.entry(*k).or_default().push(*t);
+    }
+    for (k, mut ts) in by_key {
+        ts.sort();
+        for pair in ts.windows(2) {
+            assert!(
+                pair[0] < pair[1],
+                "{what}: key {k} emitted {:?} twice",
+                pair[0]
+            );
+        }
+        last.insert(k, *ts.last().unwrap());
+    }
+    assert_eq!(&last, want, "{what}: final totals");
+}
+
+#[test]
+fn combined_totals_match_a_sequential_fold_at_every_parallelism() {
+    let (n, keys) = (20_000, 500);
+    let want = reference(n, keys);
+    for (workers, p) in [(1, 1), (2, 1), (2, 2), (3, 3)] {
+        for epoch in [37, 1000] {
+            let updates = run_combined(workers, p, n, keys, epoch);
+            check_updates(
+                &updates,
+                &want,
+                &format!("-w {workers} p {p} epochs {epoch}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn an_epoch_with_more_keys_than_a_combiner_holds_is_sent_early_and_still_counted_once() {
+    // One epoch of 300,000 records over 150,000 keys: each combiner sends partials early
+    // (past 65,536 keys), and the owner merges them before it emits each key once.
+    let (n, keys) = (300_000, 150_000);
+    let want = reference(n, keys);
+    for (workers, p) in [(1, 1), (2, 2)] {
+        let updates = run_combined(workers, p, n, keys, n);
+        assert_eq!(
+            updates.len(),
+            keys as usize,
+            "-w {workers}: one update per key"
+        );
+        check_updates(&updates, &want, &format!("-w {workers} one epoch"));
+    }
+}
+
+#[test]
+fn with_one_source_instance_the_combiner_emits_what_aggregate_emits() {
+    let (n, keys) = (10_000, 300);
+    let run = |combined: bool| {
+        let out = Collector::new();
+        let sink = out.clone();
+        execute(Config::threads(2), move |job| {
+            let keyed = job
+                .generate(
+                    op("src").parallelism(1).epochs(EpochPolicy::Records(250)),
+                    Some(n),
+                    move |i| record(i, keys),
+                )
+                .key_by(|r: &(u64, u64)| r.0);
+            let totals = if combined {
+                keyed.sum(op("sum").parallelism(2), |r| r.1)
+            } else {
+                keyed.aggregate(op("sum").parallelism(2), |_| 0u64, |t, r| *t += r.1)
+            };
+            totals.collect(op("out").parallelism(1), &sink);
+            Ok(())
+        })
+        .expect("job runs");
+        out.sorted()
+    };
+    let combined = run(true);
+    assert!(combined.len() > keys as usize, "several updates per key");
+    assert_eq!(combined, run(false));
+}
+
+#[test]
+fn min_and_max_merge_partials_from_several_instances() {
+    let n = 5_000u64;
+    let out = Collector::new();
+    let sink = out.clone();
+    execute(Config::threads(3), move |job| {
+        let src = job.generate(
+            op("src").parallelism(3).epochs(EpochPolicy::Records(64)),
+            Some(n),
+            |i| (i % 11, ((i * 2654435761) % 10_007) as i64 - 5_000),
+        );
+        let lo = src.clone().key_by(|r: &(u64, i64)| r.0).min("min", |r| r.1);
+        let hi = src.key_by(|r: &(u64, i64)| r.0).max("max", |r| r.1);
+        lo.map("lo", |(k, v)| (k, v, true))
+            .union("both", hi.map("hi", |(k, v)| (k, v, false)))
+            .collect(op("out").parallelism(1), &sink);
+        Ok(())
+    })
+    .expect("job runs");
+    let mut lows: BTreeMap<u64, i64> = BTreeMap::new();
+    let mut highs: BTreeMap<u64, i64> = BTreeMap::new();
+    for (k, v, low) in out.take() {
+        if low {
+            let e = lows.entry(k).or_insert(i64::MAX);
+            *e = (*e).min(v);
+        } else {
+            let e = highs.entry(k).or_insert(i64::MIN);
+            *e = (*e).max(v);
+        }
+    }
+    for k in 0..11 {
+        let values = (0..n)
+            .filter(|i| i % 11 == k)
+            .map(|i| ((i * 2654435761) % 10_007) as i64 - 5_000);
+        assert_eq!(lows[&k], values.clone().min().unwrap(), "min of key {k}");
+        assert_eq!(highs[&k], values.max().unwrap(), "max of key {k}");
+    }
+}
