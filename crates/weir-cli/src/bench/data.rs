@@ -21,6 +21,8 @@ pub enum Dataset {
     Labeled(Arc<Vec<LabeledPoint>>),
     /// Strings of space-separated words `w<k>`.
     Strings(Arc<Vec<String>>),
+    /// `(key, value)` pairs: keys uniform in `0..numKeys`.
+    KeyValues(Arc<Vec<(u64, f64)>>),
 }
 
 impl Dataset {
@@ -29,6 +31,7 @@ impl Dataset {
             Dataset::Dense(d) => d.len(),
             Dataset::Labeled(d) => d.len(),
             Dataset::Strings(d) => d.len(),
+            Dataset::KeyValues(d) => d.len(),
         }
     }
 
@@ -37,6 +40,7 @@ impl Dataset {
             Dataset::Dense(_) => "dense vectors (DenseVectorGenerator)",
             Dataset::Labeled(_) => "labelled points (LabeledPointGenerator)",
             Dataset::Strings(_) => "strings (RandomStringGenerator)",
+            Dataset::KeyValues(_) => "key-value pairs (KeyValueGenerator)",
         }
     }
 }
@@ -91,8 +95,16 @@ pub fn generate(spec: &ClassSpec) -> Result<Dataset> {
                     .collect(),
             ))
         }
+        "KeyValueGenerator" => {
+            let keys = spec.uint("numKeys", 1000)?.max(1);
+            Dataset::KeyValues(Arc::new(
+                (0..n)
+                    .map(|_| (rng.random_range(0..keys), rng.random::<f64>()))
+                    .collect(),
+            ))
+        }
         other => bail!(
-            "unknown input generator `{other}` (known: DenseVectorGenerator, LabeledPointGenerator, RandomStringGenerator)"
+            "unknown input generator `{other}` (known: DenseVectorGenerator, LabeledPointGenerator, RandomStringGenerator, KeyValueGenerator)"
         ),
     })
 }

@@ -44,6 +44,7 @@ pub const WEIR_STAGES: &[&str] = &[
     "Map",
     "FlatMap",
     "KeyByAggregate",
+    "KeyedSum",
     "Join",
     "Predict",
     "ServedPredict",
@@ -59,6 +60,7 @@ pub enum Stage {
     },
     FlatMap,
     KeyByAggregate,
+    KeyedSum,
     Join {
         table_keys: u64,
     },
@@ -115,6 +117,10 @@ impl Stage {
                 need(matches!(data, Dataset::Strings(_)), "string")?;
                 Stage::KeyByAggregate
             }
+            "KeyedSum" => {
+                need(matches!(data, Dataset::KeyValues(_)), "key-value")?;
+                Stage::KeyedSum
+            }
             "Join" => {
                 need(matches!(data, Dataset::Strings(_)), "string")?;
                 Stage::Join {
@@ -157,7 +163,7 @@ impl Stage {
                 }
             }
             other => bail!(
-                "unknown stage `{other}` (known: Map, FlatMap, KeyByAggregate, Join, Predict, ServedPredict, PsTraining)"
+                "unknown stage `{other}` (known: Map, FlatMap, KeyByAggregate, KeyedSum, Join, Predict, ServedPredict, PsTraining)"
             ),
         })
     }
@@ -334,17 +340,88 @@ fn weighted_sink<T: Data>(
     tally: &Tally,
     weight: impl Fn(&T) -> u64 + 'static,
 ) {
-    let tally = tally.clone();
+    let mut counts = SinkCounts::new(tally);
     stream.for_each(op("sink").parallelism(p), move |(stamp, record)| {
-        tally.outputs.fetch_add(weight(&record), Ordering::Relaxed);
+        counts.outputs += weight(&record);
         if stamp != 0 {
-            tally
-                .latencies
-                .lock()
-                .unwrap()
-                .push(now_ns().saturating_sub(stamp));
+            counts.stamped(stamp);
         }
     });
+}
+
+/// One sink instance's counts, added to the run's [`Tally`] when the job drops the sink: the
+/// workers do not share a counter or a lock per record (at `-w 2` that contention alone cost
+/// more than the keyed stages' scaling gained).
+struct SinkCounts {
+    outputs: u64,
+    stamped: u64,
+    latencies: Vec<u64>,
+    tally: Tally,
+}
+
+/// A latency is measured for one stamped output in this many (aggregates stamp nearly every
+/// output; the clock read is not free).
+const LATENCY_SAMPLE_EVERY: u64 = 8;
+
+impl SinkCounts {
+    fn new(tally: &Tally) -> Self {
+        SinkCounts {
+            outputs: 0,
+            stamped: 0,
+            latencies: Vec::new(),
+            tally: tally.clone(),
+        }
+    }
+
+    fn stamped(&mut self, stamp: u64) {
+        if self.stamped % LATENCY_SAMPLE_EVERY == 0 {
+            self.latencies.push(now_ns().saturating_sub(stamp));
+        }
+        self.stamped += 1;
+    }
+}
+
+impl Drop for SinkCounts {
+    fn drop(&mut self) {
+        self.tally
+            .outputs
+            .fetch_add(self.outputs, Ordering::Relaxed);
+        let mut latencies = self
+            .tally
+            .latencies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        latencies.append(&mut self.latencies);
+    }
+}
+
+/// A keyed total with the latest latency stamp of the records in it (so that the sink
+/// measures latency through keyed aggregates too).
+#[derive(Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+struct StampedTotal<V> {
+    stamp: u64,
+    total: V,
+}
+
+impl StampedTotal<u64> {
+    fn count<T>(&mut self, (stamp, _): (u64, T)) {
+        self.stamp = self.stamp.max(stamp);
+        self.total += 1;
+    }
+}
+
+impl StampedTotal<f64> {
+    fn add(&mut self, (stamp, (_, value)): (u64, (u64, f64))) {
+        self.stamp = self.stamp.max(stamp);
+        self.total += value;
+    }
+}
+
+impl<V: std::ops::AddAssign> StampedTotal<V> {
+    fn merge(&mut self, part: StampedTotal<V>) {
+        self.stamp = self.stamp.max(part.stamp);
+        self.total += part.total;
+    }
 }
 
 /// Builds source → stage → sink on one worker.
@@ -370,15 +447,25 @@ pub fn build(job: &mut Job<'_>, stage: &Stage, data: &Dataset, p: usize, tally: 
         (Stage::KeyByAggregate, Dataset::Strings(d)) => {
             let out = source(job, d, p)
                 .key_by(|r: &(u64, String)| r.1.clone())
-                .aggregate(
+                .aggregate_combined(
                     stage_op(),
-                    |_| (0u64, 0u64),
-                    |acc, (s, _)| {
-                        acc.0 = acc.0.max(s);
-                        acc.1 += 1;
-                    },
+                    |_| StampedTotal::default(),
+                    StampedTotal::count,
+                    StampedTotal::merge,
                 )
-                .map("unkey", |(key, (s, n))| (s, (key, n)));
+                .map("unkey", |(key, t)| (t.stamp, (key, t.total)));
+            sink(out, p, tally);
+        }
+        (Stage::KeyedSum, Dataset::KeyValues(d)) => {
+            let out = source(job, d, p)
+                .key_by(|r: &(u64, (u64, f64))| r.1 .0)
+                .aggregate_combined(
+                    stage_op(),
+                    |_| StampedTotal::default(),
+                    StampedTotal::add,
+                    StampedTotal::merge,
+                )
+                .map("unkey", |(key, t)| (t.stamp, (key, t.total)));
             sink(out, p, tally);
         }
         (Stage::Join { table_keys }, Dataset::Strings(d)) => {
