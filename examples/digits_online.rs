@@ -67,18 +67,7 @@ fn main() -> anyhow::Result<()> {
             ),
         }
     }
-    let digits: Vec<Digit> = std::fs::read_to_string(&input)
-        .with_context(|| format!("cannot read {}", input.display()))?
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a digit record", input.display(), i + 1))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    if digits.is_empty() {
-        bail!("{} has no records", input.display());
-    }
+    let digits = Arc::new(DigitLines::read(&input)?);
     let store: Arc<dyn ModelStore> = Arc::from(open_store(&store_address)?);
     // Resume where the newest checkpoint left off: its records are not trained on again.
     let start = store.latest()?.map_or(0, |c| c.records);
@@ -96,17 +85,17 @@ fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    // A line of metrics on the terminal every two seconds.
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A line of metrics on the terminal every two seconds, until the job ends (dropping
+    // `done` wakes the reporter at once).
+    let (done, stopped) = std::sync::mpsc::channel::<()>();
     let reporter = {
-        let (metrics, stop) = (Arc::clone(&metrics), Arc::clone(&done));
+        let metrics = Arc::clone(&metrics);
         let verbose = config.verbose && first_process;
         std::thread::spawn(move || {
-            let mut last = Instant::now();
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                if verbose && last.elapsed() >= Duration::from_secs(2) {
-                    last = Instant::now();
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_secs(2))
+            {
+                if verbose {
                     let m = metrics.lock().unwrap().clone();
                     eprintln!(
                         "trained {} records: accuracy {:.4}, last window {:.4}, log loss {:.4}, model v{}",
@@ -131,22 +120,19 @@ fn main() -> anyhow::Result<()> {
     let windows = TableCollector::new();
     let windows_sink = windows.clone();
     let evaluator = prequential_evaluator(records.saturating_sub(start))?;
-    let digits = Arc::new(digits);
     let started = Instant::now();
+    let job_digits = Arc::clone(&digits);
     execute(config, move |job| {
-        let digits = Arc::clone(&digits);
+        let digits = Arc::clone(&job_digits);
         let remaining = records.saturating_sub(start);
         let source = match rate {
             Some(r) => op("digits").parallelism(1).rate(r),
             None => op("digits").parallelism(1),
         };
-        let stream = job.generate(source, Some(remaining), move |k| {
-            let d = &digits[((start + k) % digits.len() as u64) as usize];
-            LabeledPoint {
-                x: d.x.iter().map(|v| v / 16.0).collect(),
-                y: d.y,
-            }
-        });
+        let lines = Arc::clone(&digits);
+        let stream = job
+            .generate(source, Some(remaining), move |k| lines.point(start + k))
+            .flat_map("decoded", |point: Option<LabeledPoint>| point);
         let point = |p: LabeledPoint| p;
         let predictions = if ftrl {
             learn(
@@ -190,7 +176,7 @@ fn main() -> anyhow::Result<()> {
         Ok(())
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(done);
     let _ = reporter.join();
     drop(server);
     if !first_process {
@@ -214,12 +200,75 @@ fn main() -> anyhow::Result<()> {
             "accuracy_last_10pct": window_accuracy.last(),
             "window_accuracy": window_accuracy,
             "log_loss": m.log_loss(),
+            "malformed_lines": digits.malformed.load(std::sync::atomic::Ordering::Relaxed),
             "model_version": m.model_version,
             "seconds": seconds,
             "records_per_s": outcomes.len() as f64 / seconds,
         })
     );
     Ok(())
+}
+
+/// The input's lines, decoded when the stream first reaches each one (so the job starts at
+/// once, and a line the stream never reaches is never decoded). A malformed line is skipped
+/// with a warning naming it, once, and counted.
+struct DigitLines {
+    path: PathBuf,
+    lines: Vec<String>,
+    decoded: Vec<std::sync::OnceLock<Option<LabeledPoint>>>,
+    malformed: std::sync::atomic::AtomicU64,
+}
+
+impl DigitLines {
+    fn read(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect();
+        if lines.is_empty() {
+            bail!("{} has no records", path.display());
+        }
+        Ok(DigitLines {
+            path: path.to_path_buf(),
+            decoded: lines.iter().map(|_| std::sync::OnceLock::new()).collect(),
+            lines,
+            malformed: Default::default(),
+        })
+    }
+
+    /// Record `k` of the stream, which cycles through the lines; `None` for a malformed line.
+    fn point(&self, k: u64) -> Option<LabeledPoint> {
+        let i = (k % self.lines.len() as u64) as usize;
+        self.decoded[i].get_or_init(|| self.decode(i)).clone()
+    }
+
+    fn decode(&self, i: usize) -> Option<LabeledPoint> {
+        match serde_json::from_str::<Digit>(&self.lines[i]) {
+            Ok(d) if d.x.len() == 64 && d.y < 10 => Some(LabeledPoint {
+                x: d.x.iter().map(|v| v / 16.0).collect(),
+                y: d.y,
+            }),
+            Ok(d) => self.malformed(
+                i,
+                &format!(
+                    "expected 64 pixels and a label 0-9, got {} pixels and label {}",
+                    d.x.len(),
+                    d.y
+                ),
+            ),
+            Err(e) => self.malformed(i, &format!("not a digit record: {e}")),
+        }
+    }
+
+    fn malformed(&self, i: usize, why: &str) -> Option<LabeledPoint> {
+        self.malformed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("{}: line {}: {why}; skipped", self.path.display(), i + 1);
+        None
+    }
 }
 
 /// Flink ML's multi-class evaluator over count windows of a tenth of the `records` this run

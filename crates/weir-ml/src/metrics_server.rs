@@ -38,7 +38,6 @@ impl MetricsServer {
     ) -> std::io::Result<MetricsServer> {
         let listener = TcpListener::bind(address)
             .map_err(|e| std::io::Error::other(format!("metrics endpoint on {address}: {e}")))?;
-        listener.set_nonblocking(true)?;
         let bound = listener.local_addr()?.to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let render: Arc<Render> = Arc::new(render);
@@ -62,12 +61,35 @@ impl MetricsServer {
 }
 
 impl Drop for MetricsServer {
+    /// Stops at once: the accept loop blocks in `accept`, so a connection of our own wakes it
+    /// to see `stop`. If that connection cannot be made, the thread is left to end with the
+    /// process rather than blocking the drop.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let woken = wake_address(&self.address)
+            .and_then(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1)).ok())
+            .is_some();
+        if woken {
+            let _ = thread.join();
         }
     }
+}
+
+/// Where to connect to reach a listener bound to `address` (its port on the loopback
+/// interface when it listens on every interface).
+fn wake_address(address: &str) -> Option<std::net::SocketAddr> {
+    let mut a: std::net::SocketAddr = address.parse().ok()?;
+    if a.ip().is_unspecified() {
+        a.set_ip(if a.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    Some(a)
 }
 
 /// Counts a connection as served until dropped.
@@ -81,21 +103,20 @@ impl Drop for Slot {
 
 fn accept(listener: &TcpListener, stop: &AtomicBool, render: &Arc<Render>) {
     let active = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::SeqCst) {
-        let stream = match listener.accept() {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let stream = match accepted {
             Ok((stream, _)) => stream,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
             // Out of file descriptors, say: do not spin.
             Err(_) => {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
         };
-        if stream.set_nonblocking(false).is_err()
-            || stream.set_read_timeout(Some(IO_TIMEOUT)).is_err()
+        if stream.set_read_timeout(Some(IO_TIMEOUT)).is_err()
             || stream.set_write_timeout(Some(IO_TIMEOUT)).is_err()
         {
             continue;

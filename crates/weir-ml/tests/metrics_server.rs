@@ -108,3 +108,25 @@ fn a_client_that_trickles_its_request_is_cut_off() {
         request.len()
     );
 }
+
+#[test]
+fn dropping_the_server_closes_its_listener_and_the_port_can_be_bound_again() {
+    let s = server();
+    let address = s.address().to_string();
+    assert!(exchange(&address, b"GET /metrics HTTP/1.1\r\n\r\n").contains("200 OK"));
+    drop(s);
+    // The accept loop woke up and ended, so the listener is gone.
+    assert!(
+        TcpStream::connect(&address).is_err(),
+        "{address} still accepts connections after the drop"
+    );
+    std::net::TcpListener::bind(&address).expect("the port is free again");
+}
+
+#[test]
+fn a_server_on_every_interface_is_stopped_through_the_loopback() {
+    let s = MetricsServer::start("0.0.0.0:0", || "up 1\n".to_string()).unwrap();
+    let port = s.address().rsplit(':').next().unwrap().to_string();
+    drop(s);
+    assert!(TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+}

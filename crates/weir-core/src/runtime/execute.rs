@@ -157,7 +157,9 @@ where
     let report =
         report.ok_or_else(|| WeirError::Communication("no worker returned a report".into()))?;
     if verbose && first_process {
-        eprintln!("{report}");
+        // One write: stderr is unbuffered, and the table would go out in hundreds of pieces.
+        let table = format!("{report}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), table.as_bytes());
     }
     Ok(report)
 }
