@@ -384,7 +384,11 @@ fn the_job_graph_exports_as_json_and_dot_before_running() {
             Partitioning::Forward
         ]
     );
-    assert_eq!(plan.node("count").unwrap().placement, vec![0, 2]);
+    // `src` (parallelism 1) holds worker 0, so `count` starts its chain on the idle workers
+    // 1 and 3 (one per pair); `print` chains onto it.
+    assert_eq!(plan.node("src").unwrap().placement, vec![0]);
+    assert_eq!(plan.node("count").unwrap().placement, vec![1, 3]);
+    assert_eq!(plan.node("print").unwrap().placement, vec![1, 3]);
     // An explicit rebalance is kept even where placements match.
     let rebalanced = explain(Config::threads(2), |job| {
         job.generate("a", Some(1), |i| i)

@@ -417,6 +417,13 @@ impl Config {
         }
     }
 
+    /// Worker threads in each process.
+    pub fn threads_per_process(&self) -> usize {
+        match &self.cluster {
+            Cluster::Local { threads } | Cluster::Processes { threads, .. } => (*threads).max(1),
+        }
+    }
+
     /// Index of this process (0 for local jobs).
     pub fn process_index(&self) -> usize {
         match &self.cluster {
@@ -528,13 +535,6 @@ impl Config {
         match &self.cluster {
             Cluster::Local { .. } => None,
             Cluster::Processes { addresses, .. } => addresses.get(process).cloned(),
-        }
-    }
-
-    /// Worker threads in this process.
-    pub(crate) fn threads_per_process(&self) -> usize {
-        match &self.cluster {
-            Cluster::Local { threads } | Cluster::Processes { threads, .. } => *threads,
         }
     }
 }

@@ -13,7 +13,7 @@ use timely::dataflow::{ProbeHandle, Scope, Stream};
 use crate::config::{Config, EpochPolicy};
 use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
-use crate::plan::{spread, NodeId, Partitioning, Plan, PlanEdge, PlanNode};
+use crate::plan::{NodeId, Partitioning, Plan, PlanEdge, PlanNode};
 use crate::report::OperatorMetrics;
 use crate::stream::DataStream;
 
@@ -29,6 +29,8 @@ pub struct Op {
     pub(crate) rate: Option<f64>,
     pub(crate) overwrite: Option<bool>,
     pub(crate) kind: Option<String>,
+    /// Placed from worker 0 (see [`crate::plan::Plan::placement_for`]).
+    pub(crate) first: bool,
 }
 
 /// Starts an operator configuration with the given name.
@@ -46,6 +48,7 @@ pub fn op(name: impl Into<String>) -> Op {
         rate: None,
         overwrite: None,
         kind: None,
+        first: false,
     }
 }
 
@@ -201,7 +204,8 @@ impl<'s> JobContext<'s> {
                 message: "another operator already has this name; names must be unique".into(),
             });
         }
-        let placement = spread(parallelism, self.workers);
+        let inputs_nodes: Vec<NodeId> = inputs.iter().map(|&(from, _)| from).collect();
+        let placement = self.place(&plan, op, parallelism, &inputs_nodes);
         let node = plan.nodes.len();
         plan.nodes.push(PlanNode {
             id: node,
@@ -255,6 +259,26 @@ impl<'s> JobContext<'s> {
 
     /// The parallelism an operator gets: as asked when possible, else all workers (and
     /// `add_operator` records the build error).
+    /// Where operator `op`, fed by `inputs`, runs (see [`Plan::placement_for`]).
+    pub(crate) fn placement_for(&self, op: &Op, inputs: &[NodeId]) -> Vec<usize> {
+        let plan = self.plan.borrow();
+        self.place(&plan, op, self.parallelism(op), inputs)
+    }
+
+    fn place(&self, plan: &Plan, op: &Op, parallelism: usize, inputs: &[NodeId]) -> Vec<usize> {
+        let chained = inputs
+            .iter()
+            .filter_map(|&n| plan.nodes.get(n))
+            .find(|n| n.placement.len() == parallelism)
+            .map(|n| n.placement.as_slice());
+        plan.placement_for(
+            parallelism,
+            self.config.threads_per_process(),
+            chained,
+            op.first,
+        )
+    }
+
     pub(crate) fn parallelism(&self, op: &Op) -> usize {
         match op.parallelism {
             Some(p) if (1..=self.workers).contains(&p) => p,

@@ -160,9 +160,112 @@ pub fn spread(parallelism: usize, workers: usize) -> Vec<usize> {
         .collect()
 }
 
+impl Plan {
+    /// Where a new operator of `parallelism` instances runs (deterministic: every worker builds
+    /// the same plan, so every worker computes the same placement).
+    ///
+    /// - An operator on every worker runs on every worker.
+    /// - One with an input of the same parallelism runs where that input runs (a chain: its
+    ///   records stay on their thread, as with Flink's operator chaining).
+    /// - Any other operator of fewer instances than workers (a source, or after a change of
+    ///   parallelism) starts a chain: its instances, spread over the processes as [`spread`]
+    ///   does, go to the least loaded workers (instances already placed there), then the least
+    ///   loaded processes, then the lowest indices. So several chains of parallelism 1 share
+    ///   the cores instead of piling up on worker 0.
+    /// - `first`: the instances go where [`spread`] puts them, from worker 0 (a collector
+    ///   lives in the first process).
+    pub fn placement_for(
+        &self,
+        parallelism: usize,
+        threads: usize,
+        chained: Option<&[usize]>,
+        first: bool,
+    ) -> Vec<usize> {
+        let workers = self.workers.max(1);
+        let base = spread(parallelism, workers);
+        if parallelism >= workers || first {
+            return base;
+        }
+        if let Some(input) = chained.filter(|p| p.len() == parallelism) {
+            return input.to_vec();
+        }
+        let mut load = vec![0usize; workers];
+        for node in &self.nodes {
+            for &w in node.placement.iter().filter(|&&w| w < workers) {
+                load[w] += 1;
+            }
+        }
+        let threads = threads.clamp(1, workers);
+        let process_load = |w: usize| -> usize {
+            let process = w / threads;
+            load[process * threads..((process + 1) * threads).min(workers)]
+                .iter()
+                .sum()
+        };
+        (0..workers)
+            .map(|shift| {
+                let mut placement: Vec<usize> =
+                    base.iter().map(|&w| (w + shift) % workers).collect();
+                placement.sort_unstable();
+                placement
+            })
+            .min_by_key(|placement| {
+                let busiest = placement.iter().map(|&w| load[w]).max().unwrap_or(0);
+                let total: usize = placement.iter().map(|&w| load[w]).sum();
+                let processes: usize = placement.iter().map(|&w| process_load(w)).sum();
+                (busiest, total, processes)
+            })
+            .unwrap_or(base)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node(id: usize, placement: Vec<usize>) -> PlanNode {
+        PlanNode {
+            id,
+            name: format!("n{id}"),
+            kind: "map".into(),
+            parallelism: placement.len(),
+            placement,
+        }
+    }
+
+    #[test]
+    fn chains_of_parallelism_1_spread_over_workers_and_processes() {
+        // Two processes of two threads: workers 0, 1 in process 0 and 2, 3 in process 1.
+        let mut plan = Plan {
+            workers: 4,
+            nodes: vec![],
+            edges: vec![],
+        };
+        let mut heads = Vec::new();
+        for id in 0..5 {
+            let placement = plan.placement_for(1, 2, None, false);
+            heads.push(placement[0]);
+            plan.nodes.push(node(id, placement));
+        }
+        assert_eq!(heads, vec![0, 2, 1, 3, 0]);
+    }
+
+    #[test]
+    fn a_chain_stays_on_its_input_and_full_parallelism_uses_every_worker() {
+        let plan = Plan {
+            workers: 4,
+            nodes: vec![node(0, vec![2])],
+            edges: vec![],
+        };
+        assert_eq!(plan.placement_for(1, 2, Some(&[2]), false), vec![2]);
+        assert_eq!(
+            plan.placement_for(4, 2, Some(&[2]), false),
+            vec![0, 1, 2, 3]
+        );
+        assert_eq!(plan.placement_for(1, 2, None, true), vec![0]);
+        // Two instances: one per process, on the idle workers.
+        assert_eq!(plan.placement_for(2, 2, None, false), vec![1, 3]);
+    }
 
     #[test]
     fn spread_uses_distinct_workers_across_processes() {

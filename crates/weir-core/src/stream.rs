@@ -111,7 +111,7 @@ impl<'s, T: Data> DataStream<'s, T> {
 
     /// How this stream reaches an operator configured by `op`.
     pub(crate) fn edge_to(&self, op: &Op) -> Partitioning {
-        let target = crate::plan::spread(self.ctx.parallelism(op), self.ctx.workers);
+        let target = self.ctx.placement_for(op, &[self.node]);
         match self.route {
             Route::Auto if *target == *self.placement => Partitioning::Forward,
             Route::Auto | Route::Rebalance => Partitioning::Rebalance,

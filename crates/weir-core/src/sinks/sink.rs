@@ -20,7 +20,6 @@ use timely::dataflow::operators::Probe;
 use crate::error::WeirError;
 use crate::job::Epoch;
 use crate::job::{JobContext, Op};
-use crate::plan::spread;
 use crate::report::OperatorMetrics;
 use crate::sinks::output_dir::PartDir;
 use crate::sinks::two_phase::{Encoder, Naming, SharedFiles, TwoPhaseFiles};
@@ -169,7 +168,12 @@ impl<'s, T: Data> DataStream<'s, T> {
     /// Appends every record to `collector`.
     pub fn collect(self, op: impl Into<Op>, collector: &Collector<T>) {
         let collector = collector.clone();
-        self.sink_with(op.into(), "sink:collect", move |_| {
+        // A collector is an object of this process: read in the first, it collects there.
+        let op = Op {
+            first: true,
+            ..op.into()
+        };
+        self.sink_with(op, "sink:collect", move |_| {
             move |data: &mut Vec<T>| collector.extend(data)
         });
     }
@@ -267,7 +271,8 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
             overwrite: op.overwrite.unwrap_or(self.ctx.config.overwrite),
             sink_paths: Rc::clone(&self.ctx.sink_paths),
         });
-        let cleaners = cleaners(&self.ctx.config, &spread(parts.instances, self.ctx.workers));
+        let placement = self.ctx.placement_for(&op, &[self.node]);
+        let cleaners = cleaners(&self.ctx.config, &placement);
         let operator = op.name.clone();
         if self.ctx.state.enabled {
             let dir = parts.dir.clone();
@@ -297,11 +302,7 @@ impl<'s, T: Data + Serialize> DataStream<'s, T> {
 /// For each instance placed on `placement` (global worker indices): whether it is the first
 /// instance in its process, the one that clears stale output there.
 fn cleaners(config: &crate::Config, placement: &[usize]) -> Vec<bool> {
-    let threads = match &config.cluster {
-        crate::Cluster::Local { threads } | crate::Cluster::Processes { threads, .. } => {
-            (*threads).max(1)
-        }
-    };
+    let threads = config.threads_per_process();
     let mut seen = Vec::new();
     placement
         .iter()
