@@ -178,3 +178,15 @@ fn min_and_max_merge_partials_from_several_instances() {
         assert_eq!(highs[&k], values.max().unwrap(), "max of key {k}");
     }
 }
+
+#[test]
+fn records_of_mostly_distinct_keys_pass_through_the_combiner_and_still_add_up() {
+    // 2,048-record epochs over 50,000 keys: nearly every record is its own key in its epoch,
+    // so the combiner passes records through (re-measuring every 16 epochs).
+    let (n, keys) = (120_000, 50_000);
+    let want = reference(n, keys);
+    for (workers, p) in [(1, 1), (2, 2)] {
+        let updates = run_combined(workers, p, n, keys, 2048);
+        check_updates(&updates, &want, &format!("-w {workers} pass-through"));
+    }
+}

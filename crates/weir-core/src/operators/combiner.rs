@@ -69,27 +69,98 @@ impl<KF, I, F> Combiner<KF, I, F> {
         let node = handle.node;
         let name = format!("{}:combine", handle.name);
         stream.unary_frontier::<VecBuilder<(K, A)>, _, _, _>(Pipeline, &name, move |_cap, _info| {
-            let mut pending: EpochStash<FxHashMap<K, A>> = EpochStash::new();
+            let mut pending: EpochStash<EpochPartials<K, A>> = EpochStash::new();
+            let mut reduction = Reduction::default();
             move |(input, frontier), output| {
                 let _busy = metrics.busy_in(node);
                 input.for_each(|cap, data| {
                     metrics.add_in(data.len());
-                    let Some((held, partials)) =
-                        pending.held_for_message(&cap, output.output_index())
+                    let Some((held, epoch)) = pending.held_for_message(&cap, output.output_index())
                     else {
                         return;
                     };
-                    self.fold_into(data, partials);
-                    if partials.len() >= COMBINER_MAX_KEYS {
-                        output.session(held).give_iterator(partials.drain());
+                    if reduction.pass_through {
+                        output
+                            .session(held)
+                            .give_iterator(data.drain(..).map(|x| self.single(x)));
+                        return;
+                    }
+                    epoch.records += data.len();
+                    self.fold_into(data, &mut epoch.partials);
+                    if epoch.partials.len() >= COMBINER_MAX_KEYS {
+                        epoch.sent += epoch.partials.len();
+                        output.session(held).give_iterator(epoch.partials.drain());
                     }
                 });
-                while let Some((cap, mut partials)) = pending.next_complete(frontier) {
-                    output.session(&cap).give_iterator(partials.drain());
-                    pending.recycle(partials);
+                while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
+                    reduction.observe(epoch.records, epoch.sent + epoch.partials.len());
+                    output.session(&cap).give_iterator(epoch.partials.drain());
+                    epoch.records = 0;
+                    epoch.sent = 0;
+                    pending.recycle(epoch);
                 }
             }
         })
+    }
+
+    /// One record as a partial of its own (when combining does not pay).
+    fn single<K, T, A>(&mut self, x: T) -> (K, A)
+    where
+        KF: Fn(&T) -> K,
+        I: Fn(&K) -> A,
+        F: FnMut(&mut A, T),
+    {
+        let key = (self.key)(&x);
+        let mut acc = (self.init)(&key);
+        (self.fold)(&mut acc, x);
+        (key, acc)
+    }
+}
+
+/// An epoch's partials on the sending side, and how many records went into them.
+struct EpochPartials<K, A> {
+    partials: FxHashMap<K, A>,
+    records: usize,
+    /// Partials already sent early.
+    sent: usize,
+}
+
+impl<K, A> Default for EpochPartials<K, A> {
+    fn default() -> Self {
+        EpochPartials {
+            partials: FxHashMap::default(),
+            records: 0,
+            sent: 0,
+        }
+    }
+}
+
+/// Whether combining pays, measured on combined epochs (as Spark skips partial aggregation
+/// that does not reduce): when an epoch of at least [`Reduction::SAMPLE`] records gave more
+/// partials than 3/4 of its records (most keys once per epoch), records pass through as
+/// partials of their own, saving a hash table insert each; every [`Reduction::RESAMPLE`]
+/// epochs one epoch is combined again, to notice when the keys become fewer.
+#[derive(Default)]
+struct Reduction {
+    pass_through: bool,
+    /// Epochs completed since passing through began.
+    passed: u32,
+}
+
+impl Reduction {
+    const SAMPLE: usize = 1024;
+    const RESAMPLE: u32 = 16;
+
+    fn observe(&mut self, records: usize, partials: usize) {
+        if self.pass_through {
+            self.passed += 1;
+            if self.passed >= Self::RESAMPLE {
+                self.pass_through = false;
+            }
+        } else if records >= Self::SAMPLE {
+            self.pass_through = partials * 4 > records * 3;
+            self.passed = 0;
+        }
     }
 }
 
@@ -165,5 +236,27 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
                 }
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reduction;
+
+    #[test]
+    fn combining_stops_when_it_does_not_reduce_and_is_measured_again_later() {
+        let mut r = Reduction::default();
+        r.observe(4096, 100);
+        assert!(!r.pass_through, "40x fewer partials than records: combine");
+        r.observe(100, 100);
+        assert!(!r.pass_through, "too few records to judge");
+        r.observe(4096, 4000);
+        assert!(r.pass_through, "almost a partial per record: pass through");
+        for _ in 0..Reduction::RESAMPLE - 1 {
+            r.observe(0, 0);
+            assert!(r.pass_through);
+        }
+        r.observe(0, 0);
+        assert!(!r.pass_through, "combine one epoch again to measure");
     }
 }
