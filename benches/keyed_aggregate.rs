@@ -46,17 +46,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Records per batch of the hand-written program, and per epoch of each Weir source instance.
 const BATCH: usize = 4096;
 
-/// splitmix64: a deterministic generator without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+/// A deterministic pseudo-random number for record `i` of stream `seed`.
+fn draw(seed: u64, i: usize) -> u64 {
+    key_hash(&(seed, i as u64)).rotate_left(17)
 }
 
 /// One workload: its records and how a record folds into its key's total.
@@ -136,19 +128,17 @@ impl Workload for KeyedSum {
 }
 
 fn words(n: usize, distinct: u64) -> WordCount {
-    let mut rng = Rng(2);
     WordCount(Arc::new(
         (0..n)
-            .map(|_| format!("w{}", rng.next() % distinct))
+            .map(|i| format!("w{}", draw(2, i) % distinct))
             .collect(),
     ))
 }
 
 fn pairs(n: usize, keys: u64) -> KeyedSum {
-    let mut rng = Rng(3);
     KeyedSum(Arc::new(
         (0..n)
-            .map(|_| (rng.next() % keys, (rng.next() % 1000) as f64 / 8.0))
+            .map(|i| (draw(3, i) % keys, (draw(4, i) % 1000) as f64 / 8.0))
             .collect(),
     ))
 }
@@ -406,13 +396,7 @@ fn measure<W: Workload>(name: &str, w: &W, reps: usize) -> Best {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
-    // and then a quick smoke run (same code, small input) is enough.
-    let benchmarking = std::env::args().any(|a| a == "--bench");
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let (benchmarking, args) = bench_process::bench_args();
     let records: usize = args
         .first()
         .and_then(|a| a.parse().ok())

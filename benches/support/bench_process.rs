@@ -100,3 +100,16 @@ pub fn arg_value(args: &[String], flag: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1))
         .cloned()
 }
+
+/// Whether this is a benchmark run, and the positional arguments. `cargo bench` passes
+/// `--bench`; `cargo test --all-targets` runs a bench binary without it, and then a quick smoke
+/// run (same code, small input) is enough.
+#[allow(dead_code)] // the benches that take `--flag value` arguments use `arg_value`
+pub fn bench_args() -> (bool, Vec<String>) {
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let args = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    (benchmarking, args)
+}
