@@ -74,6 +74,9 @@ fn checkpointed(workers: usize, checkpoints: &Path, records: u64, every_ms: u64)
         )
 }
 
+/// Records before a failure point that are slowed down while no checkpoint is complete.
+const SLOWED_BEFORE: u64 = 500;
+
 /// Fails the job once: at the first record from `at` on that passes after a checkpoint
 /// completed in `dir` (so that the failure tests a restore, not a fresh start).
 #[derive(Clone)]
@@ -92,11 +95,21 @@ impl FailOnce {
         }
     }
 
-    /// Panics (once) if record `i`, a `what`, is where the job fails. Records from `at` on
-    /// are slowed down until a checkpoint completes, so that the job fails even on a
-    /// machine too loaded to complete a checkpoint before the input ends.
+    /// Panics (once) if record `i`, a `what`, is where the job fails. Records from
+    /// [`SLOWED_BEFORE`] before `at` on are slowed down until a checkpoint completes, so that
+    /// the job fails even on a machine too loaded to complete a checkpoint before the input
+    /// ends (with `at` at the last record, slowing that record alone was not always enough).
     fn check(&self, i: u64, what: &str) {
-        if self.at.is_none_or(|at| i < at) || !self.armed.load(Ordering::SeqCst) {
+        let Some(at) = self.at else {
+            return;
+        };
+        if i + SLOWED_BEFORE < at || !self.armed.load(Ordering::SeqCst) {
+            return;
+        }
+        if i < at {
+            if !has_checkpoint(&self.dir) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
             return;
         }
         if !has_checkpoint(&self.dir) {
@@ -1009,7 +1022,7 @@ fn run_bounded(
     execute(config, move |job| {
         let fail = fail.clone();
         let numbers = job
-            .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
+            .generate(op("numbers").rate(50_000.0), Some(N), |i| i)
             .map("maybe_fail", move |i| {
                 fail.check(i, "record");
                 i
