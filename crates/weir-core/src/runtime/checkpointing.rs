@@ -104,6 +104,9 @@ pub(crate) struct Checkpointer {
     base: Option<u64>,
     idle_since: Instant,
     writes: (mpsc::Sender<WriteOutcome>, mpsc::Receiver<WriteOutcome>),
+    /// The threads writing this worker's snapshots: joined when the checkpointer drops, so
+    /// that a job that failed leaves no writer behind to collide with the next run's files.
+    writers: Vec<std::thread::JoinHandle<()>>,
     failures_in_a_row: u32,
     /// Workers whose part of the job is done; whether this one is, and said so.
     finished: BTreeSet<usize>,
@@ -179,6 +182,7 @@ impl Checkpointer {
             base,
             idle_since: Instant::now(),
             writes: mpsc::channel(),
+            writers: Vec::new(),
             failures_in_a_row: 0,
             finished: BTreeSet::new(),
             finishing: false,
@@ -422,20 +426,22 @@ impl Checkpointer {
     }
 
     /// Encodes and writes the snapshot on a thread of its own, so the dataflow goes on.
-    fn write_in_background(&self, id: u64, snapshot: WorkerSnapshot) {
+    fn write_in_background(&mut self, id: u64, snapshot: WorkerSnapshot) {
         let (dir, worker, done) = (self.dir.clone(), self.worker, self.writes.0.clone());
         let summaries = summarize(&snapshot);
-        std::thread::spawn(move || {
+        self.writers.retain(|w| !w.is_finished());
+        self.writers.push(std::thread::spawn(move || {
             let outcome = snapshot
                 .encode()
                 .and_then(|bytes| dir.write_worker(id, worker, &bytes))
                 .map(|file| (file, summaries))
                 .map_err(|e| e.to_string());
             let _ = done.send((id, outcome));
-        });
+        }));
     }
 
     fn poll_writer(&mut self, control: &mut Control) {
+        self.writers.retain(|w| !w.is_finished());
         while let Ok((id, outcome)) = self.writes.1.try_recv() {
             let signal = match outcome {
                 Ok((file, operators)) => CheckpointSignal::Written {
@@ -669,4 +675,15 @@ fn merge_summaries<'a>(
         m.bytes += s.bytes;
     }
     by_name.into_values().collect()
+}
+
+impl Drop for Checkpointer {
+    /// Waits for the snapshot writers: after a failure, a writer still renaming its file
+    /// into a checkpoint directory would collide with the restored run's writer of the same
+    /// checkpoint id (the same temporary file).
+    fn drop(&mut self) {
+        for writer in self.writers.drain(..) {
+            let _ = writer.join();
+        }
+    }
 }
