@@ -219,10 +219,10 @@ impl<W: Workload> HandWorker<W> {
 
     fn run(&mut self, records: &[W::Record]) {
         let n = self.peers.len();
-        let mine: Vec<usize> = (self.index..records.len()).step_by(n).collect();
+        let mut mine = (self.index..records.len()).step_by(n).peekable();
         let mut local: FxHashMap<W::Key, W::Total> = FxHashMap::default();
-        for batch in mine.chunks(BATCH) {
-            for &i in batch {
+        while mine.peek().is_some() {
+            for i in mine.by_ref().take(BATCH) {
                 let r = &records[i];
                 W::fold(local.entry(W::key(r)).or_insert_with(W::zero), r);
             }

@@ -275,12 +275,22 @@ impl<S> SourceDriver<S> {
             let Some(source) = source.as_mut() else {
                 return Next::Done;
             };
+            // Records go into containers of timely's preferred size, handed over whole: a
+            // container builder would check and extract after every record.
+            let chunk = timely::container::buffer::default_capacity::<T>();
             let mut session = output.session(cap);
+            let mut batch = Vec::with_capacity(chunk.min(budget as usize));
             while n < budget {
                 match source.pull() {
                     Pulled::Record(x) => {
-                        session.give(x);
+                        batch.push(x);
                         n += 1;
+                        if batch.len() == chunk {
+                            session.give_container(&mut batch);
+                            // The channel may hand back a used container.
+                            batch.clear();
+                            batch.reserve(chunk.min((budget - n) as usize));
+                        }
                     }
                     other => {
                         end = Some(other);
@@ -288,6 +298,7 @@ impl<S> SourceDriver<S> {
                     }
                 }
             }
+            session.give_container(&mut batch);
         }
         self.clock.emitted(n);
         if let Some(rate) = &mut self.rate {
