@@ -14,6 +14,7 @@ use timely::dataflow::Stream;
 use crate::error::WeirError;
 use crate::job::{Epoch, Job, JobContext, Op, OpHandle};
 use crate::operators::epoch_stash::EpochStash;
+use crate::operators::split_results::split_results;
 use crate::plan::{NodeId, Partitioning};
 
 /// Records that can flow through a Weir job: cloneable and serialisable, so they can cross
@@ -241,7 +242,6 @@ impl<'s, T: Data> DataStream<'s, T> {
         op: impl Into<Op>,
         mut f: impl FnMut(T) -> std::result::Result<U, crate::DeadLetter> + 'static,
     ) -> DataStream<'s, U> {
-        use timely::dataflow::operators::core::OkErr;
         let ctx = Rc::clone(&self.ctx);
         let (handle, stream) = self.attach(&op.into(), "try_map");
         let metrics = Rc::clone(&handle.metrics);
@@ -263,8 +263,7 @@ impl<'s, T: Data> DataStream<'s, T> {
                 }
             },
         );
-        let (ok, err) =
-            out.ok_err::<Vec<U>, U, Vec<crate::DeadLetter>, crate::DeadLetter, _>(|r| r);
+        let (ok, err) = split_results(out, &handle.name, |dead| dead);
         ctx.dead_letters
             .borrow_mut()
             .push((err, handle.node, Rc::clone(&handle.placement)));

@@ -7,7 +7,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, InputCapability};
 use timely::progress::frontier::MutableAntichain;
@@ -16,6 +15,7 @@ use timely::scheduling::SyncActivator;
 use crate::dead_letter::DeadLetter;
 use crate::job::{Epoch, Op};
 use crate::operators::epoch_stash::EpochStash;
+use crate::operators::split_results::split_results;
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
 use crate::state::snapshot::{decode_part, encode_part, StatePart};
@@ -434,11 +434,9 @@ impl<'s, T: Data> DataStream<'s, T> {
             },
         );
         let dead_metrics = Rc::clone(&handle.metrics);
-        let (ok, err) = out.ok_err::<Vec<U>, U, Vec<DeadLetter>, DeadLetter, _>(move |r| {
-            if r.is_err() {
-                dead_metrics.add_dead(1);
-            }
-            r
+        let (ok, err) = split_results(out, &handle.name, move |dead: DeadLetter| {
+            dead_metrics.add_dead(1);
+            dead
         });
         ctx.dead_letters.borrow_mut().push((
             err.clone(),

@@ -15,3 +15,4 @@ pub(crate) mod key_pact;
 pub(crate) mod keyed;
 pub(crate) mod online_iteration;
 pub(crate) mod online_round;
+pub(crate) mod split_results;

@@ -4,12 +4,12 @@
 
 use std::rc::Rc;
 
-use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::Stream;
 
 use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
 use crate::job::{Epoch, Job, JobContext, Op, OpHandle};
+use crate::operators::split_results::split_results;
 use crate::sources::driver::{drive_dealt, Dealing};
 use crate::sources::source::PullSource;
 use crate::stream::{Data, DataStream};
@@ -93,24 +93,21 @@ pub(crate) fn split_dead_letters<'s, T: Data>(
     let fail_fast = ctx.config.fail_fast;
     let failure = Rc::clone(&ctx.failure);
     let dead_count = Rc::clone(&handle.metrics);
-    let (ok, err) = stream.ok_err::<Vec<T>, T, Vec<DeadLetter>, DeadLetter, _>(move |r| match r {
-        Ok(x) => Ok(x),
-        Err(dead) => {
-            let dead = *dead;
-            dead_count.add_dead(1);
-            dead_count.remove_out(1);
-            if fail_fast {
-                JobContext::fail(
-                    &failure,
-                    WeirError::BadRecord {
-                        operator: dead.operator.clone(),
-                        location: dead.location.clone(),
-                        reason: dead.reason.clone(),
-                    },
-                );
-            }
-            Err(dead)
+    let (ok, err) = split_results(stream, &handle.name, move |dead: Box<DeadLetter>| {
+        let dead = *dead;
+        dead_count.add_dead(1);
+        dead_count.remove_out(1);
+        if fail_fast {
+            JobContext::fail(
+                &failure,
+                WeirError::BadRecord {
+                    operator: dead.operator.clone(),
+                    location: dead.location.clone(),
+                    reason: dead.reason.clone(),
+                },
+            );
         }
+        dead
     });
     if ctx.dead_letters_claimed.get() {
         ctx.fail_build(WeirError::Build {

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
-use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::vec::Map as _;
 
 use crate::dead_letter::DeadLetter;
 use crate::job::Op;
 use crate::operators::keyed::{Key, KeyedStateSlot};
+use crate::operators::split_results::split_results;
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream};
@@ -643,7 +643,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
             logic,
             move |epoch| slot.applied_below(epoch),
         );
-        let (results, late) = out.ok_err::<Vec<W::Out>, _, Vec<Stamped<T>>, _, _>(|r| r);
+        let (results, late) = split_results(out, &handle.name, |late| late);
         WindowOutput {
             results: DataStream::from_parts(
                 Rc::clone(&ctx),
