@@ -421,9 +421,9 @@ impl<'s, T: Data> DataStream<'s, T> {
                     if side_frontier.is_empty() && input_frontier.is_empty() {
                         batcher.give_up_held(&mut ready);
                     }
-                    for (cap, out) in ready {
+                    for (cap, mut out) in ready {
                         metrics.add_out(out.iter().filter(|r| r.is_ok()).count());
-                        output.session(&cap).give_iterator(out.into_iter());
+                        output.session(&cap).give_container(&mut out);
                     }
                     if let Some(cell) = &applied {
                         let (input, side) = (first(input_frontier), first(side_frontier));

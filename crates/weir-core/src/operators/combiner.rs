@@ -80,9 +80,9 @@ impl<KF, I, F> Combiner<KF, I, F> {
                         return;
                     };
                     if reduction.pass_through {
-                        output
-                            .session(held)
-                            .give_iterator(data.drain(..).map(|x| self.single(x)));
+                        let mut singles: Vec<(K, A)> =
+                            data.drain(..).map(|x| self.single(x)).collect();
+                        output.session(held).give_container(&mut singles);
                         return;
                     }
                     epoch.records += data.len();
@@ -230,7 +230,8 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
                         self.apply(&mut epoch, &mut changed);
                         pending.recycle(epoch);
                         metrics.add_out(changed.len());
-                        output.session(&cap).give_iterator(changed.drain(..));
+                        output.session(&cap).give_container(&mut changed);
+                        changed.clear();
                     }
                     self.slot.applied(frontier);
                 }

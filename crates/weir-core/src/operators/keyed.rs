@@ -374,7 +374,8 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
                                 Emission::Changed => {
                                     totals.fold_changed(records, &mut changed);
                                     metrics.add_out(changed.len());
-                                    output.session(&cap).give_iterator(changed.drain(..));
+                                    output.session(&cap).give_container(&mut changed);
+                                    changed.clear();
                                 }
                                 Emission::AtEnd => totals.fold(records),
                             }
