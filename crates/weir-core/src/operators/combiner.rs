@@ -41,12 +41,22 @@ impl<KF, I, F> Combiner<KF, I, F> {
             match partials.entry((self.key)(&x)) {
                 Entry::Occupied(mut acc) => (self.fold)(acc.get_mut(), x),
                 Entry::Vacant(slot) => {
-                    let mut acc = (self.init)(slot.key());
-                    (self.fold)(&mut acc, x);
+                    let acc = self.fresh(slot.key(), x);
                     slot.insert(acc);
                 }
             }
         }
+    }
+
+    /// The accumulator of a key's first record: `init`, then `fold`.
+    fn fresh<K, T, A>(&mut self, key: &K, x: T) -> A
+    where
+        I: Fn(&K) -> A,
+        F: FnMut(&mut A, T),
+    {
+        let mut acc = (self.init)(key);
+        (self.fold)(&mut acc, x);
+        acc
     }
 
     /// The combiner of the keyed operator `handle` on `stream`'s instances: `(key, partial)`
@@ -111,8 +121,7 @@ impl<KF, I, F> Combiner<KF, I, F> {
         F: FnMut(&mut A, T),
     {
         let key = (self.key)(&x);
-        let mut acc = (self.init)(&key);
-        (self.fold)(&mut acc, x);
+        let acc = self.fresh(&key, x);
         (key, acc)
     }
 }
@@ -188,13 +197,7 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
     fn apply(&mut self, epoch: &mut FxHashMap<K, A>, changed: &mut Vec<(K, A)>) {
         let mut state = self.slot.state.borrow_mut();
         for (key, partial) in epoch.drain() {
-            let mut first = Some(partial);
-            let acc = state.entry_or_insert_with(key.clone(), || {
-                first.take().expect("the partial is taken once")
-            });
-            if let Some(partial) = first {
-                (self.merge)(acc, partial);
-            }
+            let acc = state.merge_or_insert(key.clone(), partial, &mut self.merge);
             changed.push((key, acc.clone()));
         }
     }

@@ -128,11 +128,18 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
 
     /// Sets the value of `key`.
     pub fn put(&mut self, key: K, value: V) {
+        self.merge_or_insert(key, value, |slot, v| *slot = v);
+    }
+
+    /// Stores `value` as `key`'s value if it has none (or it expired), else merges it into
+    /// the value with `merge`; returns the value. One hash lookup.
+    pub fn merge_or_insert(&mut self, key: K, value: V, merge: impl FnOnce(&mut V, V)) -> &mut V {
         let mut value = Some(value);
         let slot = self.entry_or_insert_with(key, || value.take().expect("taken once"));
         if let Some(v) = value {
-            *slot = v;
+            merge(slot, v);
         }
+        slot
     }
 
     /// The value of `key` to change, created with `init` if it has none (or it expired).
@@ -364,6 +371,17 @@ mod tests {
 
     fn clock() -> u64 {
         NOW.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn merge_or_insert_stores_a_first_value_and_merges_later_ones() {
+        let mut totals: KeyedState<&str, u64> = KeyedState::new();
+        totals.track_changes();
+        assert_eq!(*totals.merge_or_insert("a", 5, |t, v| *t += v), 5);
+        assert_eq!(*totals.merge_or_insert("a", 7, |t, v| *t += v), 12);
+        totals.put("b", 3);
+        totals.put("b", 4);
+        assert_eq!((totals.get(&"a"), totals.get(&"b")), (Some(&12), Some(&4)));
     }
 
     #[test]
