@@ -8,13 +8,27 @@
 //! - **incremental size**: checkpoints of a job where about 1% of 100k keys change per
 //!   interval, incremental against full.
 //!
-//! `cargo bench --bench checkpoints` prints the table and writes
+//! Each line also gives peak memory (VmHWM, reset right before each run), in MiB: of the
+//! fastest run of each overhead configuration (JSON `plain_peak_mib`,
+//! `checkpoint_1s_peak_mib`, `checkpoint_200ms_peak_mib`), of the rebuild and the restore
+//! (`rebuild_peak_mib`, `restore_peak_mib`), and of the full and incremental size runs
+//! (`full_peak_mib`, `incremental_peak_mib`). The overhead job generates its input as it
+//! goes (its state is `keys` sums); the restore comparison's state grows with its keys.
+//!
+//! `cargo bench --bench checkpoints [-- [overhead|restore|sizes]... [RECORDS]]` (RECORDS: the
+//! overhead comparison's, default 200M) prints the table and writes
 //! `target/bench/checkpoints.json`. Under `cargo test` it does a small smoke run.
+
+#[path = "support/bench_process.rs"]
+#[allow(dead_code)]
+mod bench_process;
+
+use bench_process::Run;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use weir::prelude::*;
@@ -37,8 +51,8 @@ struct Event {
 }
 
 /// generate → key_by → running sum per key → a counting sink, on 2 workers; with
-/// checkpoints every `interval` when given. Returns the time and the checkpoints taken.
-fn keyed_sum(sizes: &Sizes, checkpoints: Option<(&Path, Duration)>) -> (Duration, usize) {
+/// checkpoints every `interval` when given. Returns the run and the checkpoints taken.
+fn keyed_sum(sizes: &Sizes, checkpoints: Option<(&Path, Duration)>) -> (Run, usize) {
     let mut config = Config::threads(2).with_verbose(false);
     if let Some((dir, interval)) = checkpoints {
         config = config.with_checkpoints(CheckpointConfig::new(dir).interval(interval));
@@ -46,7 +60,7 @@ fn keyed_sum(sizes: &Sizes, checkpoints: Option<(&Path, Duration)>) -> (Duration
     let (records, keys) = (sizes.records, sizes.keys);
     let seen = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&seen);
-    let start = Instant::now();
+    let start = Run::start();
     let report = execute(config, move |job| {
         let counter = Arc::clone(&counter);
         job.generate("events", Some(records), |i| i)
@@ -61,8 +75,9 @@ fn keyed_sum(sizes: &Sizes, checkpoints: Option<(&Path, Duration)>) -> (Duration
         Ok(())
     })
     .unwrap();
+    let run = Run::end(start);
     assert_eq!(seen.load(Ordering::Relaxed), records);
-    (start.elapsed(), report.checkpoints.len())
+    (run, report.checkpoints.len())
 }
 
 /// Writes `keys` JSON lines, one per key.
@@ -93,9 +108,9 @@ enum Checkpoints {
     Restore,
 }
 
-/// read_jsonl → key_by → running sum per key, on 2 workers; returns the time and the
+/// read_jsonl → key_by → running sum per key, on 2 workers; returns the run and the
 /// records the source read.
-fn build_state(input: &Path, dir: &Path, keys: u64, checkpoints: Checkpoints) -> (Duration, u64) {
+fn build_state(input: &Path, dir: &Path, keys: u64, checkpoints: Checkpoints) -> (Run, u64) {
     let mut config = Config::threads(2)
         .with_verbose(false)
         .with_epochs(EpochPolicy::Records(50_000));
@@ -114,7 +129,7 @@ fn build_state(input: &Path, dir: &Path, keys: u64, checkpoints: Checkpoints) ->
     let input = input.to_path_buf();
     let ckpt = dir.to_path_buf();
     let failing = checkpoints == Checkpoints::FailWhenAllIn;
-    let start = Instant::now();
+    let start = Run::start();
     let result = execute(config, move |job| {
         let ckpt = ckpt.clone();
         job.read_jsonl::<Event>("events", &input)
@@ -137,10 +152,10 @@ fn build_state(input: &Path, dir: &Path, keys: u64, checkpoints: Checkpoints) ->
             });
         Ok(())
     });
-    let elapsed = start.elapsed();
+    let run = Run::end(start);
     match result {
-        Ok(report) => (elapsed, report.operator("events").unwrap().records_out),
-        Err(_) => (elapsed, 0),
+        Ok(report) => (run, report.operator("events").unwrap().records_out),
+        Err(_) => (run, 0),
     }
 }
 
@@ -156,8 +171,8 @@ fn newest_checkpoint_keys(dir: &Path) -> u64 {
         .map_or(0, |o| o.entries)
 }
 
-/// The restore comparison: (rebuild time, restore time, records read after the restore).
-fn restore_vs_rebuild(sizes: &Sizes, tmp: &Path) -> (Duration, Duration, u64) {
+/// The restore comparison: (rebuild run, restore run, records read after the restore).
+fn restore_vs_rebuild(sizes: &Sizes, tmp: &Path) -> (Run, Run, u64) {
     let input = tmp.join("events.jsonl");
     write_input(&input, sizes.restore_keys);
     // Rebuild: the whole input into state.
@@ -177,8 +192,9 @@ fn restore_vs_rebuild(sizes: &Sizes, tmp: &Path) -> (Duration, Duration, u64) {
 }
 
 /// A table of `keys` keys loaded at once, then changes to about 1% of the keys per
-/// checkpoint interval; returns the bytes of the checkpoints taken (full, incremental).
-fn checkpoint_sizes(sizes: &Sizes, dir: &Path, full_every: u64) -> Vec<(bool, u64)> {
+/// checkpoint interval; returns the bytes of the checkpoints taken (full, incremental) and
+/// the run's peak memory.
+fn checkpoint_sizes(sizes: &Sizes, dir: &Path, full_every: u64) -> (Vec<(bool, u64)>, Run) {
     let keys = sizes.keys;
     let interval = Duration::from_millis(100);
     // 1% of the keys per interval.
@@ -192,6 +208,7 @@ fn checkpoint_sizes(sizes: &Sizes, dir: &Path, full_every: u64) -> Vec<(bool, u6
                 .interval(interval)
                 .full_every(full_every),
         );
+    let start = Run::start();
     let report = execute(config, move |job| {
         let table = job.generate("table", Some(keys), |k| k);
         let updates = job.generate(op("updates").rate(rate), Some(changes), move |i| {
@@ -208,11 +225,13 @@ fn checkpoint_sizes(sizes: &Sizes, dir: &Path, full_every: u64) -> Vec<(bool, u6
         Ok(())
     })
     .unwrap();
-    report
+    let run = Run::end(start);
+    let taken = report
         .checkpoints
         .iter()
         .map(|c| (c.full, c.bytes))
-        .collect()
+        .collect();
+    (taken, run)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -230,13 +249,14 @@ fn main() {
         }
     }));
     let benchmarking = std::env::args().any(|a| a == "--bench");
-    // `cargo bench --bench checkpoints -- restore` runs one part (overhead, restore, sizes).
-    let parts: Vec<String> = std::env::args()
+    // `cargo bench --bench checkpoints -- restore` runs one part (overhead, restore, sizes);
+    // a number is the overhead comparison's records.
+    let (numbers, parts): (Vec<String>, Vec<String>) = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
-        .collect();
+        .partition(|a| a.parse::<u64>().is_ok());
     let part = |name: &str| parts.is_empty() || parts.iter().any(|p| p == name);
-    let sizes = if benchmarking {
+    let mut sizes = if benchmarking {
         // 1M records of a keyed sum take ~20 ms here, less than any checkpoint interval:
         // the overhead is measured over enough records to span several checkpoints.
         Sizes {
@@ -253,17 +273,22 @@ fn main() {
             runs: 1,
         }
     };
+    if let Some(records) = numbers.first() {
+        sizes.records = records.parse().unwrap();
+    }
     let tmp = tempfile::tempdir().unwrap();
 
     let mut results = serde_json::Map::new();
     if part("overhead") {
         overhead(&sizes, tmp.path(), &mut results);
     }
-    if part("restore") {
-        restore(&sizes, tmp.path(), &mut results);
-    }
+    // Before the restore comparison: the memory its million keys leave with the allocator
+    // would count in these runs' peaks.
     if part("sizes") {
         incremental_sizes(&sizes, tmp.path(), &mut results);
+    }
+    if part("restore") {
+        restore(&sizes, tmp.path(), &mut results);
     }
     if benchmarking {
         std::fs::create_dir_all("target/bench").unwrap();
@@ -278,59 +303,73 @@ type Results = serde_json::Map<String, serde_json::Value>;
 fn overhead(sizes: &Sizes, tmp: &Path, results: &mut Results) {
     let (mut at_1s, mut at_200ms) = (Vec::new(), Vec::new());
     let (mut taken_1s, mut taken_200ms) = (0, 0);
-    let mut best_plain = Duration::MAX;
+    // The fastest run of each configuration (plain, every 1 s, every 200 ms).
+    let mut best = [Run::NONE; 3];
     for run in 0..sizes.runs {
         let (plain, _) = keyed_sum(sizes, None);
         let dir = tmp.join(format!("overhead-1s-{run}"));
         let (with_1s, n1) = keyed_sum(sizes, Some((&dir, Duration::from_secs(1))));
         let dir = tmp.join(format!("overhead-200ms-{run}"));
         let (with_200ms, n2) = keyed_sum(sizes, Some((&dir, Duration::from_millis(200))));
-        at_1s.push(plain.as_secs_f64() / with_1s.as_secs_f64());
-        at_200ms.push(plain.as_secs_f64() / with_200ms.as_secs_f64());
+        at_1s.push(plain.took.as_secs_f64() / with_1s.took.as_secs_f64());
+        at_200ms.push(plain.took.as_secs_f64() / with_200ms.took.as_secs_f64());
         (taken_1s, taken_200ms) = (n1, n2);
-        best_plain = best_plain.min(plain);
+        for (b, r) in best.iter_mut().zip([plain, with_1s, with_200ms]) {
+            *b = b.min(r);
+        }
     }
     let (ratio_1s, ratio_200ms) = (median(at_1s), median(at_200ms));
+    let [plain_mib, mib_1s, mib_200ms] = best.map(|r| r.peak_mib());
     println!(
-        "keyed running sum, {} records, {} keys, -w 2: {:.0} records/s without checkpoints",
+        "keyed running sum, {} records, {} keys, -w 2: {:.0} records/s without checkpoints (peak {plain_mib:.0} MiB)",
         sizes.records,
         sizes.keys,
-        sizes.records as f64 / best_plain.as_secs_f64()
+        sizes.records as f64 / best[0].took.as_secs_f64()
     );
     println!(
-        "  checkpoint every 1 s:    {ratio_1s:.3}x the throughput without ({taken_1s} checkpoints, median of {} pairs)",
+        "  checkpoint every 1 s:    {ratio_1s:.3}x the throughput without ({taken_1s} checkpoints, median of {} pairs; peak {mib_1s:.0} MiB)",
         sizes.runs
     );
-    println!("  checkpoint every 200 ms: {ratio_200ms:.3}x ({taken_200ms} checkpoints)");
+    println!(
+        "  checkpoint every 200 ms: {ratio_200ms:.3}x ({taken_200ms} checkpoints; peak {mib_200ms:.0} MiB)"
+    );
     results.insert("records".into(), sizes.records.into());
     results.insert("keys".into(), sizes.keys.into());
     results.insert("overhead_ratio_1s".into(), ratio_1s.into());
     results.insert("overhead_ratio_200ms".into(), ratio_200ms.into());
     results.insert("checkpoints_1s".into(), taken_1s.into());
     results.insert("checkpoints_200ms".into(), taken_200ms.into());
+    results.insert("plain_peak_mib".into(), plain_mib.into());
+    results.insert("checkpoint_1s_peak_mib".into(), mib_1s.into());
+    results.insert("checkpoint_200ms_peak_mib".into(), mib_200ms.into());
 }
 
 /// Restore against rebuild.
 fn restore(sizes: &Sizes, tmp: &Path, results: &mut Results) {
     let (rebuild, restore, read_after) = restore_vs_rebuild(sizes, tmp);
-    let ratio = restore.as_secs_f64() / rebuild.as_secs_f64();
+    let ratio = restore.took.as_secs_f64() / rebuild.took.as_secs_f64();
+    let (rebuild_mib, restore_mib) = (rebuild.peak_mib(), restore.peak_mib());
     println!(
-        "restore of {} keys: {:.3} s, rebuilding them from {} JSON lines: {:.3} s; restore/rebuild {ratio:.3} ({read_after} records read after the restore)",
+        "restore of {} keys: {:.3} s, rebuilding them from {} JSON lines: {:.3} s; restore/rebuild {ratio:.3} ({read_after} records read after the restore); peak MiB: restore {restore_mib:.0}, rebuild {rebuild_mib:.0}",
         sizes.restore_keys,
-        restore.as_secs_f64(),
+        restore.took.as_secs_f64(),
         sizes.restore_keys,
-        rebuild.as_secs_f64()
+        rebuild.took.as_secs_f64()
     );
     results.insert("restore_keys".into(), sizes.restore_keys.into());
-    results.insert("restore_s".into(), restore.as_secs_f64().into());
-    results.insert("rebuild_s".into(), rebuild.as_secs_f64().into());
+    results.insert("restore_s".into(), restore.took.as_secs_f64().into());
+    results.insert("rebuild_s".into(), rebuild.took.as_secs_f64().into());
     results.insert("restore_over_rebuild".into(), ratio.into());
+    results.insert("restore_peak_mib".into(), restore_mib.into());
+    results.insert("rebuild_peak_mib".into(), rebuild_mib.into());
 }
 
 /// Incremental against full checkpoint sizes.
 fn incremental_sizes(sizes: &Sizes, tmp: &Path, results: &mut Results) {
-    let full = checkpoint_sizes(sizes, &tmp.join("sizes-full"), 1);
-    let incremental = checkpoint_sizes(sizes, &tmp.join("sizes-incremental"), 1_000_000);
+    let (full, full_run) = checkpoint_sizes(sizes, &tmp.join("sizes-full"), 1);
+    let (incremental, incremental_run) =
+        checkpoint_sizes(sizes, &tmp.join("sizes-incremental"), 1_000_000);
+    let (full_mib, incremental_mib) = (full_run.peak_mib(), incremental_run.peak_mib());
     let full_bytes = full.iter().map(|(_, b)| *b).max().unwrap_or(0);
     let increments: Vec<f64> = incremental
         .iter()
@@ -344,7 +383,7 @@ fn incremental_sizes(sizes: &Sizes, tmp: &Path, results: &mut Results) {
     };
     let ratio = increment_bytes / full_bytes.max(1) as f64;
     println!(
-        "checkpoint sizes, {} keys, ~1% changing per 100 ms interval: full {full_bytes} bytes, incremental (median of {}) {increment_bytes:.0} bytes, {:.2}% of full",
+        "checkpoint sizes, {} keys, ~1% changing per 100 ms interval: full {full_bytes} bytes, incremental (median of {}) {increment_bytes:.0} bytes, {:.2}% of full; peak MiB: full {full_mib:.0}, incremental {incremental_mib:.0}",
         sizes.keys,
         increments.len(),
         ratio * 100.0
@@ -355,4 +394,6 @@ fn incremental_sizes(sizes: &Sizes, tmp: &Path, results: &mut Results) {
         increment_bytes.into(),
     );
     results.insert("incremental_over_full".into(), ratio.into());
+    results.insert("full_peak_mib".into(), full_mib.into());
+    results.insert("incremental_peak_mib".into(), incremental_mib.into());
 }

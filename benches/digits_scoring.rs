@@ -27,10 +27,11 @@
 #[allow(dead_code)]
 mod bench_process;
 
+use bench_process::Run;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -91,19 +92,12 @@ fn write_input(records: usize) -> PathBuf {
     path
 }
 
-/// One run: its time and peak memory.
-struct Run {
-    took: Duration,
-    peak: Option<u64>,
-}
-
 /// The hand-written program on `threads` threads, writing part files into `out`.
 fn hand_written(input: &Path, model: &Path, out: &Path, threads: usize) -> Run {
     prepare_output(out);
-    bench_process::reset_peak_memory();
     let environment = runtime().unwrap().environment();
     let len = std::fs::metadata(input).unwrap().len();
-    let start = Instant::now();
+    let start = Run::start();
     std::thread::scope(|s| {
         for t in 0..threads {
             let range = (
@@ -119,10 +113,7 @@ fn hand_written(input: &Path, model: &Path, out: &Path, threads: usize) -> Run {
                 .unwrap();
         }
     });
-    Run {
-        took: start.elapsed(),
-        peak: bench_process::status_bytes("VmHWM:"),
-    }
+    Run::end(start)
 }
 
 /// Scores the lines whose first byte is in `[from, to)` into the file `part`.
@@ -196,9 +187,8 @@ fn score_range(
 /// The Weir job on `workers` workers, writing part files into `out`.
 fn weir(input: &Path, model: &Path, out: &Path, workers: usize) -> Run {
     prepare_output(out);
-    bench_process::reset_peak_memory();
     let (input, model, out) = (input.to_path_buf(), model.to_path_buf(), out.to_path_buf());
-    let start = Instant::now();
+    let start = Run::start();
     execute(Config::threads(workers).with_verbose(false), move |job| {
         let models = job.from_vec(
             op("model").parallelism(1),
@@ -220,10 +210,7 @@ fn weir(input: &Path, model: &Path, out: &Path, workers: usize) -> Run {
         Ok(())
     })
     .unwrap();
-    Run {
-        took: start.elapsed(),
-        peak: bench_process::status_bytes("VmHWM:"),
-    }
+    Run::end(start)
 }
 
 fn prepare_output(out: &Path) {
@@ -290,7 +277,7 @@ fn measure(input: &Path, model: &Path, records: usize, reps: usize) -> Best {
             let ms = run.took.as_secs_f64() * 1e3;
             if ms < best.ms[i] {
                 best.ms[i] = ms;
-                best.peak_mib[i] = run.peak.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+                best.peak_mib[i] = run.peak_mib();
             }
         }
     }

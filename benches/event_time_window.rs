@@ -18,17 +18,29 @@
 //! The issue's targets (Weir `-w 1` at least 0.8x the baseline's throughput, at least 1.6x
 //! from 1 to 2 workers) are printed with whether they hold; timing is not asserted.
 //!
+//! The table's `peak MiB` column (JSON `baseline_peak_mib`, `weir_w1_peak_mib`,
+//! `weir_w2_peak_mib`) is the peak memory (VmHWM, reset right before each run) of each side's
+//! best run. The `stream` scenario holds its JSON lines in memory by design (both sides'
+//! peaks include them); the `file` scenario streams the file, and those lines are freed
+//! before it runs.
+//!
 //! `cargo bench --bench event_time_window [-- EVENTS [REPETITIONS]]`, or `WEIR_BENCH_EVENTS`.
 //! Prints a table and writes `target/bench/event_time_window.json`. `WEIR_BENCH_ONLY=
 //! baseline|w1|w2` runs one side once (for `perf`). Under `cargo test` (no `--bench` flag) it
 //! does a small smoke run.
+
+#[path = "support/bench_process.rs"]
+#[allow(dead_code)]
+mod bench_process;
+
+use bench_process::Run;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use weir::prelude::*;
@@ -70,25 +82,27 @@ impl Rng {
 }
 
 /// Writes `events` events: event `i` is at `BOUND + i` ms, minus a jitter of up to 5 s for
-/// one event in five (and up to 50 ms for the others).
-fn generate(events: u64) -> Vec<String> {
+/// one event in five (and up to 50 ms for the others). Straight into one buffer: a vector of
+/// a line per event, freed before the runs, would stay with the allocator and count in every
+/// run's peak memory.
+fn generate(events: u64) -> Lines {
     let mut rng = Rng(42);
-    (0..events)
-        .map(|i| {
-            let r = rng.next();
-            let jitter = if r % 5 == 0 {
-                (r >> 8) % (BOUND as u64 + 1)
-            } else {
-                (r >> 8) % 51
-            };
-            let e = Event {
-                key: (r >> 24) % KEYS,
-                ts: BOUND + i as i64 - jitter as i64,
-                value: (r >> 40) % 100,
-            };
-            serde_json::to_string(&e).unwrap()
-        })
-        .collect()
+    let mut lines = Lines::default();
+    for i in 0..events {
+        let r = rng.next();
+        let jitter = if r % 5 == 0 {
+            (r >> 8) % (BOUND as u64 + 1)
+        } else {
+            (r >> 8) % 51
+        };
+        let e = Event {
+            key: (r >> 24) % KEYS,
+            ts: BOUND + i as i64 - jitter as i64,
+            value: (r >> 40) % 100,
+        };
+        lines.push(&serde_json::to_string(&e).unwrap());
+    }
+    lines
 }
 
 /// JSON lines in one buffer, as a file read into memory.
@@ -98,16 +112,21 @@ struct Lines {
     starts: Vec<usize>,
 }
 
-impl Lines {
-    fn new(lines: &[String]) -> Self {
-        let mut text = String::new();
-        let mut starts = vec![0];
-        for line in lines {
-            text.push_str(line);
-            text.push('\n');
-            starts.push(text.len());
+impl Default for Lines {
+    fn default() -> Self {
+        Lines {
+            text: String::new(),
+            starts: vec![0],
         }
-        Lines { text, starts }
+    }
+}
+
+impl Lines {
+    /// Appends a line (without its newline).
+    fn push(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+        self.starts.push(self.text.len());
     }
 
     fn len(&self) -> usize {
@@ -199,9 +218,9 @@ impl<W: Write> WindowCounter<W> {
     }
 }
 
-/// The hand-written program: returns its time.
-fn baseline(input: &Input, output: &Path) -> Duration {
-    let start = Instant::now();
+/// The hand-written program: returns its time and peak memory.
+fn baseline(input: &Input, output: &Path) -> Run {
+    let start = Run::start();
     let out = BufWriter::with_capacity(1 << 16, File::create(output).unwrap());
     let mut counter = WindowCounter::new(out);
     match input {
@@ -226,11 +245,11 @@ fn baseline(input: &Input, output: &Path) -> Duration {
         }
     }
     counter.finish();
-    start.elapsed()
+    Run::end(start)
 }
 
-/// The same job in Weir on `workers` threads: returns its time.
-fn weir(workers: usize, input: &Input, output: &Path) -> Duration {
+/// The same job in Weir on `workers` threads: returns its time and peak memory.
+fn weir(workers: usize, input: &Input, output: &Path) -> Run {
     let mut config = Config::threads(workers)
         .with_verbose(false)
         .with_overwrite(true);
@@ -241,7 +260,7 @@ fn weir(workers: usize, input: &Input, output: &Path) -> Duration {
         config = config.with_epochs(EpochPolicy::Records(n));
     }
     let (input, output) = (input.clone(), output.to_path_buf());
-    let start = Instant::now();
+    let start = Run::start();
     execute(config, move |job| {
         let events = match &input {
             // Instance i of n decodes lines i, i + n, ... (a partition of the stream).
@@ -287,7 +306,7 @@ fn weir(workers: usize, input: &Input, output: &Path) -> Duration {
         Ok(())
     })
     .unwrap();
-    start.elapsed()
+    Run::end(start)
 }
 
 /// The baseline's rows, sorted.
@@ -346,15 +365,15 @@ fn explain_difference(
     eprintln!("  only in the baseline: {missing:?}");
 }
 
-/// Best and median of some runs.
-fn best_and_median(mut runs: Vec<Duration>) -> (Duration, Duration) {
-    runs.sort();
-    (runs[0], runs[runs.len() / 2])
+/// Best and median time of some runs, and the best run's peak memory in MiB.
+fn best_and_median(mut runs: Vec<Run>) -> (Duration, Duration, f64) {
+    runs.sort_by_key(|r| r.took);
+    (runs[0].took, runs[runs.len() / 2].took, runs[0].peak_mib())
 }
 
-/// Times of one scenario: baseline, weir -w 1, weir -w 2 (best, median).
+/// Times of one scenario: baseline, weir -w 1, weir -w 2 (best, median, best run's peak MiB).
 struct Timings {
-    rows: [(&'static str, (Duration, Duration)); 3],
+    rows: [(&'static str, (Duration, Duration, f64)); 3],
 }
 
 impl Timings {
@@ -371,13 +390,13 @@ impl Timings {
     fn print(&self, events: u64) {
         let rate = |d: Duration| events as f64 / d.as_secs_f64() / 1e6;
         println!(
-            "{:>10} {:>12} {:>12} {:>12} {:>14}",
-            "side", "best ms", "median ms", "best M ev/s", "vs baseline"
+            "{:>10} {:>12} {:>12} {:>12} {:>14} {:>9}",
+            "side", "best ms", "median ms", "best M ev/s", "vs baseline", "peak MiB"
         );
         let base_best = self.rows[0].1 .0;
-        for (name, (best, median)) in &self.rows {
+        for (name, (best, median, peak)) in &self.rows {
             println!(
-                "{name:>10} {:>12.1} {:>12.1} {:>12.3} {:>13.3}x",
+                "{name:>10} {:>12.1} {:>12.1} {:>12.3} {:>13.3}x {peak:>9.0}",
                 best.as_secs_f64() * 1e3,
                 median.as_secs_f64() * 1e3,
                 rate(*best),
@@ -402,13 +421,17 @@ impl Timings {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         format!(
             "{{\"baseline_best_ms\":{:.1},\"weir_w1_best_ms\":{:.1},\"weir_w2_best_ms\":{:.1},\
-             \"weir_w1_vs_baseline\":{:.4},\"weir_w2_vs_baseline\":{:.4},\"speedup_w2_vs_w1\":{:.4}}}",
+             \"weir_w1_vs_baseline\":{:.4},\"weir_w2_vs_baseline\":{:.4},\"speedup_w2_vs_w1\":{:.4},\
+             \"baseline_peak_mib\":{:.1},\"weir_w1_peak_mib\":{:.1},\"weir_w2_peak_mib\":{:.1}}}",
             ms(self.rows[0].1 .0),
             ms(self.rows[1].1 .0),
             ms(self.rows[2].1 .0),
             self.ratio_w1(),
             self.ratio_w2(),
-            self.speedup()
+            self.speedup(),
+            self.rows[0].1 .2,
+            self.rows[1].1 .2,
+            self.rows[2].1 .2
         )
     }
 }
@@ -462,6 +485,26 @@ fn scenario(input: &Input, dir: &Path, events: u64, reps: usize) -> Timings {
     }
 }
 
+/// `WEIR_BENCH_ONLY=<side>`: runs one side once on the input `WEIR_BENCH_INPUT` names.
+fn run_only(side: &str, inputs: &[(&str, Input); 2], dir: &Path, events: u64) {
+    let (name, input) = match std::env::var("WEIR_BENCH_INPUT").as_deref() {
+        Ok("file") => &inputs[1],
+        _ => &inputs[0],
+    };
+    let out = dir.join("out");
+    let run = match side {
+        "baseline" => baseline(input, &out),
+        "w1" => weir(1, input, &out),
+        "w2" => weir(2, input, &out),
+        other => panic!("WEIR_BENCH_ONLY must be baseline, w1 or w2, not {other}"),
+    };
+    println!(
+        "{side} ({name}): {events} events in {:.1} ms ({:.0} MiB peak)",
+        run.took.as_secs_f64() * 1e3,
+        run.peak_mib()
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
     // and then a quick smoke run (same code, small input) is enough.
@@ -485,7 +528,7 @@ fn main() {
         println!("smoke run (use `cargo bench --bench event_time_window` for real numbers)");
     }
     let dir = tempfile::tempdir().unwrap();
-    let lines = Arc::new(Lines::new(&generate(events)));
+    let lines = Arc::new(generate(events));
     let path = dir.path().join("events.jsonl");
     std::fs::write(&path, &lines.text).unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
@@ -494,21 +537,7 @@ fn main() {
         ("file", Input::File(path)),
     ];
     if let Ok(side) = std::env::var("WEIR_BENCH_ONLY") {
-        let (name, input) = match std::env::var("WEIR_BENCH_INPUT").as_deref() {
-            Ok("file") => &inputs[1],
-            _ => &inputs[0],
-        };
-        let out = dir.path().join("out");
-        let took = match side.as_str() {
-            "baseline" => baseline(input, &out),
-            "w1" => weir(1, input, &out),
-            "w2" => weir(2, input, &out),
-            other => panic!("WEIR_BENCH_ONLY must be baseline, w1 or w2, not {other}"),
-        };
-        println!(
-            "{side} ({name}): {events} events in {:.1} ms",
-            took.as_secs_f64() * 1e3
-        );
+        run_only(&side, &inputs, dir.path(), events);
         return;
     }
     println!(
@@ -517,14 +546,15 @@ fn main() {
         size as f64 / 1e6
     );
     let mut json = Vec::new();
-    for (name, input) in &inputs {
-        println!("\n== {name}: {}", match input {
+    // By value: the stream's lines are freed before the file scenario runs.
+    for (name, input) in inputs {
+        println!("\n== {name}: {}", match &input {
             Input::Stream(_) => "JSON lines in memory, partitioned over the source instances (as a topic's partitions)",
             Input::File(_) => "a JSON Lines file, split by byte ranges",
         });
         let sub = dir.path().join(name);
         std::fs::create_dir_all(&sub).unwrap();
-        let timings = scenario(input, &sub, events, reps);
+        let timings = scenario(&input, &sub, events, reps);
         timings.print(events);
         json.push(format!("\"{name}\":{}", timings.json()));
     }

@@ -51,6 +51,7 @@ use weir::flink_ml::table::{Column, DataType, RowBatch, Schema, Table, TableColl
 use weir::prelude::*;
 
 #[path = "support/bench_process.rs"]
+#[allow(dead_code)]
 mod bench_process;
 
 use bench_process::{arg_value, bench_python, reset_peak_memory, status_bytes, JobClock};

@@ -36,6 +36,7 @@ use weir::flink_ml::table::{Column, RowBatch, Schema, Table, DEFAULT_BATCH_ROWS}
 use weir::prelude::*;
 
 #[path = "support/bench_process.rs"]
+#[allow(dead_code)]
 mod bench_process;
 
 use bench_process::{arg_value, bench_python, reset_peak_memory, status_bytes, JobClock};

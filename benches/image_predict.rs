@@ -2,16 +2,24 @@
 //! operator at `-w 2` vs a hand-written loop calling `Session::run` with the same batch size on
 //! two threads (one session each, half the rows each).
 //!
-//! `cargo bench --bench image_predict` prints the table and writes
-//! `target/bench/image_predict.json`. Under `cargo test` it does a small smoke run.
+//! `cargo bench --bench image_predict [-- ROWS]` (default 1,500,000) prints the table and
+//! writes `target/bench/image_predict.json`. Under `cargo test` it does a small smoke run.
 //!
 //! Both sides do the same work: load the model (one session per thread or instance), and per
 //! row copy the image's 64 floats from a shared table into the batch, run, and read the label
-//! and the 10 probabilities back. The Weir side's time is the whole job's.
+//! and the 10 probabilities back. The Weir side's time is the whole job's. The table also
+//! gives the peak memory (VmHWM, reset right before each run) of each side's best run,
+//! columns `raw MiB` and `weir MiB` (JSON `raw_peak_mib`, `weir_peak_mib`); the shared table
+//! of images (256 bytes a row) is held in memory by design and counts in both.
+
+#[path = "support/bench_process.rs"]
+#[allow(dead_code)]
+mod bench_process;
+
+use bench_process::Run;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -45,10 +53,10 @@ fn model() -> PathBuf {
 
 /// The hand-written loop: `threads` threads, each loading its session (as the job's
 /// instances do) and scoring rows `t, t + threads, …` in batches of `batch`.
-fn raw(images: &Arc<Vec<f32>>, threads: usize, batch: usize) -> Duration {
+fn raw(images: &Arc<Vec<f32>>, threads: usize, batch: usize) -> Run {
     let rows = images.len() / 64;
     let environment = runtime().unwrap().environment();
-    let start = Instant::now();
+    let start = Run::start();
     std::thread::scope(|s| {
         for t in 0..threads {
             let images = Arc::clone(images);
@@ -59,16 +67,16 @@ fn raw(images: &Arc<Vec<f32>>, threads: usize, batch: usize) -> Duration {
                     .unwrap()
                     .commit_from_file(model())
                     .unwrap();
-                let mine: Vec<usize> = (t..rows).step_by(threads).collect();
+                let mut mine = (t..rows).step_by(threads).peekable();
                 let mut x = Vec::with_capacity(batch * 64);
                 let mut checksum = 0i64;
-                for chunk in mine.chunks(batch) {
+                while mine.peek().is_some() {
                     x.clear();
-                    for &r in chunk {
+                    for r in mine.by_ref().take(batch) {
                         x.extend_from_slice(&images[r * 64..(r + 1) * 64]);
                     }
-                    let input =
-                        TensorRef::from_array_view(([chunk.len(), 1, 8, 8], &x[..])).unwrap();
+                    let n = x.len() / 64;
+                    let input = TensorRef::from_array_view(([n, 1, 8, 8], &x[..])).unwrap();
                     let out = session.run(ort::inputs!["image" => input]).unwrap();
                     let (_, labels) = out["label"].try_extract_tensor::<i64>().unwrap();
                     let (_, p) = out["probabilities"].try_extract_tensor::<f32>().unwrap();
@@ -78,15 +86,15 @@ fn raw(images: &Arc<Vec<f32>>, threads: usize, batch: usize) -> Duration {
             });
         }
     });
-    start.elapsed()
+    Run::end(start)
 }
 
 /// The Weir job: row ids from a collection source (parallelism `workers`) → `predict_tensors`
 /// on the CNN → a discarding sink, at `-w workers`.
-fn weir(images: &Arc<Vec<f32>>, workers: usize, batch: usize) -> Duration {
+fn weir(images: &Arc<Vec<f32>>, workers: usize, batch: usize) -> Run {
     let rows = images.len() / 64;
     let images = Arc::clone(images);
-    let start = Instant::now();
+    let start = Run::start();
     let report = execute(Config::threads(workers).with_verbose(false), move |job| {
         let models = job.from_vec(
             op("model").parallelism(1),
@@ -125,7 +133,8 @@ fn weir(images: &Arc<Vec<f32>>, workers: usize, batch: usize) -> Duration {
         Ok(())
     })
     .unwrap();
-    let elapsed = start.elapsed();
+    let run = Run::end(start);
+    let elapsed = run.took;
     if std::env::var("WEIR_BENCH_PROFILE").is_ok() {
         for o in &report.operators {
             println!("  {:<10} busy {:>8.1} ms", o.name, o.busy_ms);
@@ -136,7 +145,36 @@ fn weir(images: &Arc<Vec<f32>>, workers: usize, batch: usize) -> Duration {
             report.elapsed_ms
         );
     }
-    elapsed
+    run
+}
+
+/// Alternating runs of both sides: the best run of each and the median of the per-pair
+/// ratios raw time / Weir time.
+fn measure(images: &Arc<Vec<f32>>, threads: usize, batch: usize, runs: usize) -> (Run, Run, f64) {
+    let (mut raws, mut weirs) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        raws.push(raw(images, threads, batch));
+        weirs.push(weir(images, threads, batch));
+    }
+    if std::env::var("WEIR_BENCH_PAIRS").is_ok() {
+        for (r, w) in raws.iter().zip(&weirs) {
+            println!(
+                "    pair: raw {:?} ({:.0} MiB) weir {:?} ({:.0} MiB)",
+                r.took,
+                r.peak_mib(),
+                w.took,
+                w.peak_mib()
+            );
+        }
+    }
+    let mut ratios: Vec<f64> = raws
+        .iter()
+        .zip(&weirs)
+        .map(|(r, w)| r.took.as_secs_f64() / w.took.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let best = |runs: &[Run]| *runs.iter().min_by_key(|r| r.took).unwrap();
+    (best(&raws), best(&weirs), ratios[ratios.len() / 2])
 }
 
 fn main() {
@@ -145,50 +183,38 @@ fn main() {
     if std::env::var("WEIR_BENCH_PROFILE").is_ok() {
         let images = images(1_500_000);
         for workers in [1, 2] {
-            println!("-w {workers}: raw {:?}", raw(&images, workers, 256));
-            println!("-w {workers}: weir {:?}", weir(&images, workers, 256));
+            println!("-w {workers}: raw {:?}", raw(&images, workers, 256).took);
+            println!("-w {workers}: weir {:?}", weir(&images, workers, 256).took);
         }
         return;
     }
-    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let (benchmarking, args) = bench_process::bench_args();
     let (rows, runs) = if benchmarking {
         (1_500_000, 5)
     } else {
         (4_000, 1)
     };
+    let rows = args.first().and_then(|a| a.parse().ok()).unwrap_or(rows);
     if !benchmarking {
         println!("smoke run (use `cargo bench --bench image_predict` for real numbers)");
     }
     let images = images(rows);
     let mut json = Vec::new();
-    println!("digits CNN [N, 1, 8, 8], {rows} rows, {runs} alternating runs; ratio: median of per-pair raw/weir");
+    println!("digits CNN [N, 1, 8, 8], {rows} rows, {runs} alternating runs; ratio: median of per-pair raw/weir; MiB: peak memory of the best run");
     println!(
-        "{:>8} {:>6} {:>14} {:>14} {:>8}",
-        "threads", "batch", "raw rows/s", "weir rows/s", "weir/raw"
+        "{:>8} {:>6} {:>14} {:>14} {:>8} {:>8} {:>9}",
+        "threads", "batch", "raw rows/s", "weir rows/s", "weir/raw", "raw MiB", "weir MiB"
     );
     for (threads, batch) in [(1usize, 256usize), (2, 256), (2, 32)] {
-        let (mut raws, mut weirs) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            raws.push(raw(&images, threads, batch));
-            weirs.push(weir(&images, threads, batch));
-        }
-        let mut ratios: Vec<f64> = raws
-            .iter()
-            .zip(&weirs)
-            .map(|(r, w)| r.as_secs_f64() / w.as_secs_f64())
-            .collect();
-        if std::env::var("WEIR_BENCH_PAIRS").is_ok() {
-            for (r, w) in raws.iter().zip(&weirs) {
-                println!("    pair: raw {r:?} weir {w:?}");
-            }
-        }
-        ratios.sort_by(f64::total_cmp);
-        let ratio = ratios[ratios.len() / 2];
-        let per_s = |d: &[Duration]| rows as f64 / d.iter().min().unwrap().as_secs_f64();
-        let (rr, wr) = (per_s(&raws), per_s(&weirs));
-        println!("{threads:>8} {batch:>6} {rr:>14.0} {wr:>14.0} {ratio:>8.3}");
+        let (raw, weir, ratio) = measure(&images, threads, batch, runs);
+        let per_s = |r: Run| rows as f64 / r.took.as_secs_f64();
+        let (rr, wr) = (per_s(raw), per_s(weir));
+        let (raw_mib, weir_mib) = (raw.peak_mib(), weir.peak_mib());
+        println!(
+            "{threads:>8} {batch:>6} {rr:>14.0} {wr:>14.0} {ratio:>8.3} {raw_mib:>8.0} {weir_mib:>9.0}"
+        );
         json.push(format!(
-            "{{\"threads\":{threads},\"batch\":{batch},\"rows\":{rows},\"raw_rows_per_s\":{rr:.0},\"weir_rows_per_s\":{wr:.0},\"ratio\":{ratio:.4}}}"
+            "{{\"threads\":{threads},\"batch\":{batch},\"rows\":{rows},\"raw_rows_per_s\":{rr:.0},\"weir_rows_per_s\":{wr:.0},\"ratio\":{ratio:.4},\"raw_peak_mib\":{raw_mib:.1},\"weir_peak_mib\":{weir_mib:.1}}}"
         ));
     }
     if benchmarking {

@@ -2,14 +2,22 @@
 //! workers. Both sides use the same epoch size (100k records per source instance), the
 //! same in-flight bound (4 epochs), the same key function and hash, and a per-epoch
 //! hash-map count; the ratio isolates Weir's overhead (plan, metrics, routing, sink).
+//! Both sides generate their input as they go. The table also gives each side's peak memory
+//! (VmHWM, reset right before each run) in its best run: columns `raw MiB` and `weir MiB`,
+//! JSON fields `raw_timely_peak_mib` and `weir_peak_mib`.
 //!
 //! `cargo bench --bench pipeline_vs_timely [-- RECORDS [REPETITIONS]]`
 //! Prints a table and writes `target/bench/pipeline_vs_timely.json`. `WEIR_BENCH_VERBOSE=1`
 //! prints every run; `WEIR_BENCH_ONLY=raw|weir` runs one side once (for callgrind).
 //! Under `cargo test` (no `--bench` flag) it does a small smoke run.
 
+#[path = "support/bench_process.rs"]
+#[allow(dead_code)]
+mod bench_process;
+
+use bench_process::Run;
+
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 use timely::dataflow::channels::pact::Exchange;
@@ -32,8 +40,8 @@ fn timely_config(workers: usize) -> timely::Config {
 }
 
 /// The baseline: the same pipeline written directly against timely.
-fn raw_timely(workers: usize, records: u64) -> Duration {
-    let start = Instant::now();
+fn raw_timely(workers: usize, records: u64) -> Run {
+    let start = Run::start();
     timely::execute(timely_config(workers), move |worker| {
         let (index, peers) = (worker.index() as u64, worker.peers() as u64);
         let mut input = InputHandle::new();
@@ -89,16 +97,16 @@ fn raw_timely(workers: usize, records: u64) -> Duration {
     })
     .unwrap()
     .join();
-    start.elapsed()
+    Run::end(start)
 }
 
 /// The same pipeline in Weir.
-fn weir(workers: usize, records: u64) -> Duration {
+fn weir(workers: usize, records: u64) -> Run {
     let config = Config::threads(workers)
         .with_epochs(EpochPolicy::Records(EPOCH))
         .with_max_epochs_in_flight(IN_FLIGHT)
         .with_verbose(false);
-    let start = Instant::now();
+    let start = Run::start();
     execute(config, move |job| {
         job.generate("numbers", Some(records), |i| i)
             .map("times3", |x| x.wrapping_mul(3))
@@ -109,17 +117,43 @@ fn weir(workers: usize, records: u64) -> Duration {
         Ok(())
     })
     .unwrap();
-    start.elapsed()
+    Run::end(start)
+}
+
+/// Interleaved runs of both sides at `workers` workers: the best run of each side and the
+/// median of the per-pair throughput ratios (raw time / Weir time).
+fn measure(workers: usize, records: u64, reps: usize) -> (Run, Run, f64) {
+    // Warm up both once.
+    raw_timely(workers, records / 10);
+    weir(workers, records / 10);
+    let (mut raw, mut ours, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let r = raw_timely(workers, records);
+        let w = weir(workers, records);
+        pairs.push(r.took.as_secs_f64() / w.took.as_secs_f64());
+        if std::env::var_os("WEIR_BENCH_VERBOSE").is_some() {
+            eprintln!(
+                "  workers {workers}: raw {:>7.1} ms ({:.0} MiB), weir {:>7.1} ms ({:.0} MiB)",
+                r.took.as_secs_f64() * 1e3,
+                r.peak_mib(),
+                w.took.as_secs_f64() * 1e3,
+                w.peak_mib()
+            );
+        }
+        raw.push(r);
+        ours.push(w);
+    }
+    // The machine is shared: the best run of each side is the least disturbed one, and
+    // the ratio within one interleaved pair cancels slow drifts.
+    let best = |runs: &[Run]| *runs.iter().min_by_key(|r| r.took).unwrap();
+    pairs.sort_by(|a, b| a.total_cmp(b));
+    (best(&raw), best(&ours), pairs[pairs.len() / 2])
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
     // and then a quick smoke run (same code, small input) is enough.
-    let benchmarking = std::env::args().any(|a| a == "--bench");
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let (benchmarking, args) = bench_process::bench_args();
     let default_records = if benchmarking { 10_000_000 } else { 200_000 };
     let records: u64 = args
         .first()
@@ -132,57 +166,45 @@ fn main() {
     if !benchmarking {
         println!("smoke run (use `cargo bench --bench pipeline_vs_timely` for real numbers)");
     }
-    println!("map -> key_by -> count, {records} u64 records, {reps} interleaved runs per side");
-    println!(
-        "{:>7} {:>14} {:>14} {:>14} {:>18}",
-        "workers", "raw best M/s", "weir best M/s", "ratio of best", "median pair ratio"
-    );
-    let mut rows = Vec::new();
     // `WEIR_BENCH_ONLY=raw|weir` runs one side once at 1 worker and exits: for counting
     // instructions with `valgrind --tool=callgrind`, which a noisy machine does not disturb.
     if let Ok(side) = std::env::var("WEIR_BENCH_ONLY") {
-        let took = match side.as_str() {
+        let run = match side.as_str() {
             "raw" => raw_timely(1, records),
             "weir" => weir(1, records),
             other => panic!("WEIR_BENCH_ONLY must be raw or weir, not {other}"),
         };
         println!(
-            "{side}: {records} records in {:.1} ms",
-            took.as_secs_f64() * 1e3
+            "{side}: {records} records in {:.1} ms ({:.0} MiB peak)",
+            run.took.as_secs_f64() * 1e3,
+            run.peak_mib()
         );
         return;
     }
+    println!("map -> key_by -> count, {records} u64 records, {reps} interleaved runs per side");
+    println!(
+        "{:>7} {:>14} {:>14} {:>14} {:>18} {:>8} {:>9}",
+        "workers",
+        "raw best M/s",
+        "weir best M/s",
+        "ratio of best",
+        "median pair ratio",
+        "raw MiB",
+        "weir MiB"
+    );
+    let mut rows = Vec::new();
     for workers in [1usize, 2] {
-        // Warm up both once.
-        raw_timely(workers, records / 10);
-        weir(workers, records / 10);
-        let (mut raw, mut ours, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..reps {
-            let r = raw_timely(workers, records);
-            let w = weir(workers, records);
-            pairs.push(r.as_secs_f64() / w.as_secs_f64());
-            if std::env::var_os("WEIR_BENCH_VERBOSE").is_some() {
-                eprintln!(
-                    "  workers {workers}: raw {:>7.1} ms, weir {:>7.1} ms",
-                    r.as_secs_f64() * 1e3,
-                    w.as_secs_f64() * 1e3
-                );
-            }
-            raw.push(r);
-            ours.push(w);
-        }
-        // The machine is shared: the best run of each side is the least disturbed one, and
-        // the ratio within one interleaved pair cancels slow drifts.
-        let (raw, ours): (Duration, Duration) =
-            (*raw.iter().min().unwrap(), *ours.iter().min().unwrap());
-        pairs.sort_by(|a, b| a.total_cmp(b));
-        let pair_ratio = pairs[pairs.len() / 2];
-        let raw_tp = records as f64 / raw.as_secs_f64() / 1e6;
-        let weir_tp = records as f64 / ours.as_secs_f64() / 1e6;
+        let (raw, ours, pair_ratio) = measure(workers, records, reps);
+        let raw_tp = records as f64 / raw.took.as_secs_f64() / 1e6;
+        let weir_tp = records as f64 / ours.took.as_secs_f64() / 1e6;
         let ratio = weir_tp / raw_tp;
-        println!("{workers:>7} {raw_tp:>14.1} {weir_tp:>14.1} {ratio:>14.3} {pair_ratio:>18.3}");
+        let (raw_mib, weir_mib) = (raw.peak_mib(), ours.peak_mib());
+        println!(
+            "{workers:>7} {raw_tp:>14.1} {weir_tp:>14.1} {ratio:>14.3} {pair_ratio:>18.3} \
+             {raw_mib:>8.0} {weir_mib:>9.0}"
+        );
         rows.push(format!(
-            "{{\"workers\":{workers},\"records\":{records},\"raw_timely_records_per_s\":{:.0},\"weir_records_per_s\":{:.0},\"ratio_of_best\":{ratio:.4},\"median_pair_ratio\":{pair_ratio:.4}}}",
+            "{{\"workers\":{workers},\"records\":{records},\"raw_timely_records_per_s\":{:.0},\"weir_records_per_s\":{:.0},\"ratio_of_best\":{ratio:.4},\"median_pair_ratio\":{pair_ratio:.4},\"raw_timely_peak_mib\":{raw_mib:.1},\"weir_peak_mib\":{weir_mib:.1}}}",
             raw_tp * 1e6,
             weir_tp * 1e6
         ));

@@ -1,5 +1,6 @@
-//! What the benchmarks against scikit-learn share: this process's memory figures, the clock
-//! of a job whose workers build their own input, the pinned Python of the baselines, and reading `--flag value` arguments.
+//! What the benchmarks share: this process's memory figures and a timed run with its peak
+//! memory, the clock of a job whose workers build their own input, the pinned Python of the
+//! baselines against scikit-learn, and reading arguments.
 //! Included by each benchmark with `#[path = "support/bench_process.rs"] mod bench_process;`.
 
 use std::path::PathBuf;
@@ -8,9 +9,57 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Resets the kernel's peak-RSS mark of this process (Linux), so that each run's peak is its
-/// own (as `weir bench` does).
+/// own (as `weir bench` does). glibc's allocator first returns the free memory it keeps, which
+/// an earlier run or check left and which would otherwise be the floor of this run's peak.
 pub fn reset_peak_memory() {
+    // SAFETY: `malloc_trim` only releases free heap memory; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// One timed run: how long it took and this process's peak memory (`VmHWM`) during it.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub took: Duration,
+    pub peak: Option<u64>,
+}
+
+impl Run {
+    /// Starts a run: resets the peak-memory mark and returns the start.
+    pub fn start() -> Instant {
+        reset_peak_memory();
+        Instant::now()
+    }
+
+    /// Ends a run started at `start` (with [`Run::start`], or after [`reset_peak_memory`]).
+    pub fn end(start: Instant) -> Run {
+        Run {
+            took: start.elapsed(),
+            peak: status_bytes("VmHWM:"),
+        }
+    }
+
+    /// No run yet: slower than any.
+    pub const NONE: Run = Run {
+        took: Duration::MAX,
+        peak: None,
+    };
+
+    /// The faster of two runs.
+    pub fn min(self, other: Run) -> Run {
+        if other.took < self.took {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// The peak in MiB (0 when unknown).
+    pub fn peak_mib(&self) -> f64 {
+        self.peak.unwrap_or(0) as f64 / (1024.0 * 1024.0)
+    }
 }
 
 /// A memory figure of `/proc/self/status` (`VmHWM`, `VmRSS`), in bytes.
