@@ -20,7 +20,7 @@ use timely::dataflow::operators::Concat as _;
 
 use crate::job::{Epoch, JobContext, Op, OpHandle};
 use crate::operators::join_state::{kept_changelog, replay_at, ReplayedThrough};
-use crate::operators::keyed::{key_hash, keyed_state_operator, Key, KeyedStateSlot};
+use crate::operators::keyed::{key_hash, keyed_state_operator, owner_index, Key, KeyedStateSlot};
 use crate::plan::Partitioning;
 use crate::report::OperatorMetrics;
 use crate::stream::{Data, DataStream, VecBuilder};
@@ -297,7 +297,7 @@ impl<'s, K: Key + Ord + Debug, V: Data + Ord + Debug> DataStream<'s, (K, V)> {
 
 /// The worker owning `key` among `placement`.
 fn owner<K: std::hash::Hash>(placement: &[usize], key: &K) -> u64 {
-    placement[(key_hash(key) % placement.len() as u64) as usize] as u64
+    placement[owner_index(key_hash(key), placement.len())] as u64
 }
 
 /// A changelog of `(key, value)` pairs as a differential collection keyed for `placement`.

@@ -18,7 +18,7 @@ use timely::dataflow::Stream;
 
 use crate::job::{Epoch, JobContext, OpHandle};
 use crate::operators::join::Change;
-use crate::operators::keyed::{key_hash, Key, KeyedStateSlot};
+use crate::operators::keyed::{key_hash, owner_index, Key, KeyedStateSlot};
 use crate::state::KeyedMapState;
 use crate::stream::{Data, VecBuilder};
 
@@ -91,7 +91,7 @@ where
 {
     let owners = Rc::clone(&handle.placement);
     let pact = Exchange::new(move |c: &Change<(K, V)>| {
-        owners[(key_hash(&c.data.0) % owners.len() as u64) as usize] as u64
+        owners[owner_index(key_hash(&c.data.0), owners.len())] as u64
     });
     stream.unary_frontier::<VecBuilder<Change<(K, V)>>, _, _, _>(
         pact,

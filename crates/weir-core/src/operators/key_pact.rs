@@ -10,7 +10,7 @@ use timely::dataflow::channels::pushers::exchange::Distributor;
 use timely::dataflow::channels::Message;
 use timely::progress::Stamp;
 
-use crate::operators::keyed::key_hash;
+use crate::operators::keyed::{key_hash, owner_index};
 
 /// Records per batch sent to another worker: larger than timely's default (8 KiB of records),
 /// so that fewer, fuller batches cross between workers.
@@ -106,7 +106,7 @@ pub(crate) fn owner_pact<T: Clone + 'static, K: Hash>(
     key: impl Fn(&T) -> K + 'static,
 ) -> KeyPact<T, impl FnMut(&T) -> u64 + 'static> {
     let targets = Rc::clone(placement);
-    key_pact(move |x: &T| targets[(key_hash(&key(x)) % targets.len() as u64) as usize] as u64)
+    key_pact(move |x: &T| targets[owner_index(key_hash(&key(x)), targets.len())] as u64)
 }
 
 /// `(key, value)` pairs go to the instance of `placement` that owns the key (by [`key_hash`]),
@@ -115,12 +115,34 @@ pub(crate) fn pair_owner_pact<K: Hash + Clone + 'static, A: Clone + 'static>(
     placement: &Rc<[usize]>,
 ) -> KeyPact<(K, A), impl FnMut(&(K, A)) -> u64 + 'static> {
     let targets = Rc::clone(placement);
-    key_pact(move |x: &(K, A)| targets[(key_hash(&x.0) % targets.len() as u64) as usize] as u64)
+    key_pact(move |x: &(K, A)| targets[owner_index(key_hash(&x.0), targets.len())] as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Owners are picked as `hash % owners` (as timely's `Exchange` does, and as checkpoints
+    /// of keyed state were written), also where no division is done.
+    #[test]
+    fn owner_index_is_the_hash_modulo_the_owners() {
+        let hashes = [
+            0u64,
+            1,
+            2,
+            3,
+            7,
+            1 << 33,
+            u64::MAX - 1,
+            u64::MAX,
+            0x9e37_79b9_7f4a_7c15,
+        ];
+        for owners in 1..=9usize {
+            for hash in hashes {
+                assert_eq!(owner_index(hash, owners), (hash % owners as u64) as usize);
+            }
+        }
+    }
 
     /// A pusher that keeps what it gets and hands back a used container, as timely's
     /// channels may.

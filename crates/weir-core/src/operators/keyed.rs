@@ -33,6 +33,20 @@ pub fn key_hash<K: Hash + ?Sized>(key: &K) -> u64 {
     h.finish()
 }
 
+/// Which of `owners` instances owns a key whose [`key_hash`] is `hash`: `hash % owners`,
+/// computed without a division when `owners` is a power of two. Every keyed route and every
+/// restore of keyed state picks owners with it.
+#[inline]
+pub(crate) fn owner_index(hash: u64, owners: usize) -> usize {
+    let n = owners as u64;
+    let index = if n.is_power_of_two() {
+        hash & (n - 1)
+    } else {
+        hash % n
+    };
+    index as usize
+}
+
 /// A stream partitioned by key; the next keyed operator receives all records of a key on
 /// one instance.
 ///
@@ -634,7 +648,7 @@ where
         if let (Some(restored), Some(_)) = (&registry.restored, handle.instance) {
             let placement = Rc::clone(&handle.placement);
             let me = ctx.index;
-            let owns = move |hash: u64| placement[(hash % placement.len() as u64) as usize] == me;
+            let owns = move |hash: u64| placement[owner_index(hash, placement.len())] == me;
             if let Err(e) = state.restore(&restored.keyed(name, owns)) {
                 ctx.fail_build(crate::WeirError::Checkpoint(format!(
                     "cannot restore the state of `{name}`: {e}"

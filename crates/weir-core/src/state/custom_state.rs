@@ -15,6 +15,7 @@ use serde::Serialize;
 use timely::progress::frontier::MutableAntichain;
 
 use crate::job::{Epoch, Job};
+use crate::operators::keyed::owner_index;
 use crate::state::snapshot::StatePart;
 use crate::state::{Barrier, Checkpointed, InstanceCheckpoint, KeyedState, StateError};
 use crate::WeirError;
@@ -131,9 +132,9 @@ impl<'s> Job<'s> {
         V: Serialize + DeserializeOwned + 'static,
     {
         let mut state = KeyedState::new();
-        let (me, workers) = (self.ctx.index, self.ctx.workers as u64);
+        let (me, workers) = (self.ctx.index, self.ctx.workers);
         if let Some(restored) = &self.ctx.state.restored {
-            let owns = move |hash: u64| (hash % workers) as usize == me;
+            let owns = move |hash: u64| owner_index(hash, workers) == me;
             if let Err(e) = state.restore(&restored.keyed(operator, owns)) {
                 self.ctx.fail_build(WeirError::Checkpoint(format!(
                     "cannot restore the state of `{operator}`: {e}"
