@@ -27,7 +27,7 @@
 #[allow(dead_code)]
 mod bench_process;
 
-use bench_process::Run;
+use bench_process::{FourSides, Run, FOUR_SIDES as SIDES};
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -246,9 +246,6 @@ fn predictions(dir: &Path, records: usize) -> Vec<i64> {
     by_id
 }
 
-/// The four sides, in the order they alternate.
-const SIDES: [&str; 4] = ["hand1", "hand2", "w1", "w2"];
-
 fn run_side(input: &Path, model: &Path, side: &str) -> Run {
     let out = bench_dir().join(format!("out-{side}"));
     match side {
@@ -260,25 +257,12 @@ fn run_side(input: &Path, model: &Path, side: &str) -> Run {
     }
 }
 
-/// Best time and its peak memory per side.
-struct Best {
-    ms: [f64; 4],
-    peak_mib: [f64; 4],
-}
-
-fn measure(input: &Path, model: &Path, records: usize, reps: usize) -> Best {
-    let mut best = Best {
-        ms: [f64::INFINITY; 4],
-        peak_mib: [0.0; 4],
-    };
+fn measure(input: &Path, model: &Path, records: usize, reps: usize) -> FourSides {
+    let mut best = FourSides::new();
     for _ in 0..reps {
         for (i, side) in SIDES.iter().enumerate() {
             let run = run_side(input, model, side);
-            let ms = run.took.as_secs_f64() * 1e3;
-            if ms < best.ms[i] {
-                best.ms[i] = ms;
-                best.peak_mib[i] = run.peak_mib();
-            }
+            best.keep(i, run.took, run.peak);
         }
     }
     let expected = predictions(&bench_dir().join("out-hand1"), records);
@@ -335,24 +319,15 @@ fn main() {
     let mut all_hold = true;
     for (name, file) in MODELS {
         let best = measure(&input, &model(file), records, reps);
-        let cell = |i: usize| format!("{:.1} ({:.0})", best.ms[i], best.peak_mib[i]);
         let (r1, r2) = (best.ms[0] / best.ms[2], best.ms[1] / best.ms[3]);
         all_hold &= r1 >= 0.9 && r2 >= 0.9;
-        println!(
-            "| {name} | {} | {} | {} | {} | {r1:.2}x | {r2:.2}x |",
-            cell(0),
-            cell(1),
-            cell(2),
-            cell(3)
-        );
-        json.push(serde_json::json!({
-            "model": name,
-            "records": records,
-            "ms": {"hand1": best.ms[0], "hand2": best.ms[1], "w1": best.ms[2], "w2": best.ms[3]},
-            "peak_mib": {"hand1": best.peak_mib[0], "hand2": best.peak_mib[1], "w1": best.peak_mib[2], "w2": best.peak_mib[3]},
-            "w1_vs_hand1": r1,
-            "w2_vs_hand2": r2,
-        }));
+        println!("| {name} | {} | {r1:.2}x | {r2:.2}x |", best.cells());
+        let mut result = best.json();
+        result["model"] = name.into();
+        result["records"] = records.into();
+        result["w1_vs_hand1"] = r1.into();
+        result["w2_vs_hand2"] = r2.into();
+        json.push(result);
     }
     println!(
         "\ntarget (Weir at least 0.9x the hand-written program at -w 1 and -w 2): {}",

@@ -31,6 +31,8 @@
 #[allow(dead_code)]
 mod bench_process;
 
+use bench_process::{FourSides, FOUR_SIDES as SIDES};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -355,9 +357,6 @@ fn check<W: Workload>(
     }
 }
 
-/// The sides, in the order they run (interleaved per repetition).
-const SIDES: [&str; 4] = ["hand1", "hand2", "w1", "w2"];
-
 fn run_side<W: Workload>(w: &W, side: &str) -> Run<W> {
     match side {
         "hand1" => hand_written(w, 1),
@@ -368,27 +367,16 @@ fn run_side<W: Workload>(w: &W, side: &str) -> Run<W> {
     }
 }
 
-/// Best time and its peak memory per side.
-struct Best {
-    ms: [f64; 4],
-    peak_mib: [f64; 4],
-}
-
-fn measure<W: Workload>(name: &str, w: &W, reps: usize) -> Best {
+fn measure<W: Workload>(name: &str, w: &W, reps: usize) -> FourSides {
     let expected = reference(w);
-    let mut best = Best {
-        ms: [f64::INFINITY; 4],
-        peak_mib: [0.0; 4],
-    };
+    let mut best = FourSides::new();
     // One warm-up run of each side, then `reps` interleaved.
     for rep in 0..=reps {
         for (i, side) in SIDES.iter().enumerate() {
             let run = run_side(w, side);
             check(name, side, &run, &expected);
-            let ms = run.took.as_secs_f64() * 1e3;
-            if rep > 0 && ms < best.ms[i] {
-                best.ms[i] = ms;
-                best.peak_mib[i] = run.peak.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+            if rep > 0 {
+                best.keep(i, run.took, run.peak);
             }
         }
     }
@@ -437,7 +425,7 @@ fn main() {
     report(records, reps, &results);
 }
 
-fn report(records: usize, reps: usize, results: &[(&str, Best)]) {
+fn report(records: usize, reps: usize, results: &[(&str, FourSides)]) {
     println!(
         "{records} records, best of {reps} interleaved runs; ms (peak MiB)\n\n\
          | workload | hand 1 thread | hand 2 threads | Weir -w 1 | Weir -w 2 | Weir 1 -> 2 | -w 2 / hand 2 threads |\n\
@@ -446,25 +434,19 @@ fn report(records: usize, reps: usize, results: &[(&str, Best)]) {
     let mut json = Vec::new();
     let mut all_hold = true;
     for (name, best) in results {
-        let cell = |i: usize| format!("{:.1} ({:.0})", best.ms[i], best.peak_mib[i]);
         let scaling = best.ms[2] / best.ms[3];
         let vs_hand = best.ms[1] / best.ms[3];
         all_hold &= scaling >= 1.6 && vs_hand >= 0.9;
         println!(
-            "| {name} | {} | {} | {} | {} | {scaling:.2}x | {vs_hand:.2}x |",
-            cell(0),
-            cell(1),
-            cell(2),
-            cell(3)
+            "| {name} | {} | {scaling:.2}x | {vs_hand:.2}x |",
+            best.cells()
         );
-        json.push(serde_json::json!({
-            "workload": name,
-            "records": records,
-            "ms": {"hand1": best.ms[0], "hand2": best.ms[1], "w1": best.ms[2], "w2": best.ms[3]},
-            "peak_mib": {"hand1": best.peak_mib[0], "hand2": best.peak_mib[1], "w1": best.peak_mib[2], "w2": best.peak_mib[3]},
-            "speedup_1_to_2": scaling,
-            "w2_vs_hand2": vs_hand,
-        }));
+        let mut result = best.json();
+        result["workload"] = (*name).into();
+        result["records"] = records.into();
+        result["speedup_1_to_2"] = scaling.into();
+        result["w2_vs_hand2"] = vs_hand.into();
+        json.push(result);
     }
     println!(
         "\ntargets (1 -> 2 workers >= 1.6x, -w 2 >= 0.9x the hand-written 2-thread program): {}",

@@ -8,6 +8,57 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The four sides of a bench against a hand-written program, in the order their runs
+/// alternate: the hand-written program on 1 and 2 threads, Weir at `-w 1` and `-w 2`.
+pub const FOUR_SIDES: [&str; 4] = ["hand1", "hand2", "w1", "w2"];
+
+/// The best time of each of the [`FOUR_SIDES`] and the peak memory of that run.
+pub struct FourSides {
+    pub ms: [f64; 4],
+    pub peak_mib: [f64; 4],
+}
+
+impl FourSides {
+    /// No run yet.
+    pub fn new() -> Self {
+        FourSides {
+            ms: [f64::INFINITY; 4],
+            peak_mib: [0.0; 4],
+        }
+    }
+
+    /// Keeps side `i`'s run if it is the fastest so far.
+    pub fn keep(&mut self, i: usize, took: Duration, peak: Option<u64>) {
+        let ms = took.as_secs_f64() * 1e3;
+        if ms < self.ms[i] {
+            self.ms[i] = ms;
+            self.peak_mib[i] = peak.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+        }
+    }
+
+    /// Side `i` as a table cell: `ms (peak MiB)`.
+    pub fn cell(&self, i: usize) -> String {
+        format!("{:.1} ({:.0})", self.ms[i], self.peak_mib[i])
+    }
+
+    /// The four cells, `|`-separated, for a Markdown row.
+    pub fn cells(&self) -> String {
+        (0..4).map(|i| self.cell(i)).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// `{"ms": {side: ms}, "peak_mib": {side: MiB}}` for a bench's JSON.
+    pub fn json(&self) -> serde_json::Value {
+        let by_side = |values: &[f64; 4]| -> serde_json::Map<String, serde_json::Value> {
+            FOUR_SIDES
+                .iter()
+                .zip(values)
+                .map(|(side, v)| (side.to_string(), serde_json::json!(v)))
+                .collect()
+        };
+        serde_json::json!({"ms": by_side(&self.ms), "peak_mib": by_side(&self.peak_mib)})
+    }
+}
+
 /// Resets the kernel's peak-RSS mark of this process (Linux), so that each run's peak is its
 /// own (as `weir bench` does). glibc's allocator first returns the free memory it keeps, which
 /// an earlier run or check left and which would otherwise be the floor of this run's peak.
