@@ -1,6 +1,6 @@
 //! What checkpoints cost, as ratios measured in one run:
 //!
-//! - **overhead**: a keyed running sum (`map_with_state`) over 1M records with 100k keys at
+//! - **overhead**: a keyed running sum (`map_with_state`) over 200M records (by default) with 100k keys at
 //!   `-w 2`, checkpointing every second (and every 200 ms) against the same job without
 //!   checkpoints (the issue asks for at least 0.9x throughput at 1 s);
 //! - **restore**: a job that restores 1M keys of state from a checkpoint against rebuilding
