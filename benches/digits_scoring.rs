@@ -27,7 +27,7 @@
 #[allow(dead_code)]
 mod bench_process;
 
-use bench_process::{FourSides, Run, FOUR_SIDES as SIDES};
+use bench_process::{number_arg, FourSides, Run, FOUR_SIDES as SIDES};
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -280,15 +280,8 @@ const MODELS: [(&str, &str); 2] = [
 
 fn main() {
     let (benchmarking, args) = bench_process::bench_args();
-    let records: usize = args
-        .first()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(if benchmarking { 500_000 } else { 3_000 });
-    let reps: usize = args
-        .get(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(if benchmarking { 5 } else { 1 })
-        .max(1);
+    let records = number_arg(&args, 0, if benchmarking { 500_000 } else { 3_000 });
+    let reps = number_arg(&args, 1, if benchmarking { 5 } else { 1 }).max(1);
     if !benchmarking {
         println!("smoke run (use `cargo bench --bench digits_scoring` for real numbers)");
     }

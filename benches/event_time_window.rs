@@ -519,11 +519,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .or_else(|| std::env::var("WEIR_BENCH_EVENTS").ok()?.parse().ok())
         .unwrap_or(default_events);
-    let reps: usize = args
-        .get(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(if benchmarking { 3 } else { 1 })
-        .max(1);
+    let reps: usize = bench_process::number_arg(&args, 1, if benchmarking { 3 } else { 1 }).max(1);
     if !benchmarking {
         println!("smoke run (use `cargo bench --bench event_time_window` for real numbers)");
     }

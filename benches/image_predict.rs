@@ -194,7 +194,7 @@ fn main() {
     } else {
         (4_000, 1)
     };
-    let rows = args.first().and_then(|a| a.parse().ok()).unwrap_or(rows);
+    let rows = bench_process::number_arg(&args, 0, rows);
     if !benchmarking {
         println!("smoke run (use `cargo bench --bench image_predict` for real numbers)");
     }

@@ -31,7 +31,7 @@
 #[allow(dead_code)]
 mod bench_process;
 
-use bench_process::{FourSides, FOUR_SIDES as SIDES};
+use bench_process::{number_arg, FourSides, FOUR_SIDES as SIDES};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -385,15 +385,8 @@ fn measure<W: Workload>(name: &str, w: &W, reps: usize) -> FourSides {
 
 fn main() {
     let (benchmarking, args) = bench_process::bench_args();
-    let records: usize = args
-        .first()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(if benchmarking { 2_000_000 } else { 30_000 });
-    let reps: usize = args
-        .get(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(if benchmarking { 5 } else { 1 })
-        .max(1);
+    let records = number_arg(&args, 0, if benchmarking { 2_000_000 } else { 30_000 });
+    let reps = number_arg(&args, 1, if benchmarking { 5 } else { 1 }).max(1);
     if !benchmarking {
         println!("smoke run (use `cargo bench --bench keyed_aggregate` for real numbers)");
     }

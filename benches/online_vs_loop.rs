@@ -208,7 +208,7 @@ fn main() {
     } else {
         (5_000, 1)
     };
-    let n = args.first().and_then(|a| a.parse().ok()).unwrap_or(n);
+    let n = bench_process::number_arg(&args, 0, n);
     let points = stream(n);
     let best = measure(&points, runs);
     let median = best.job_over_loop;

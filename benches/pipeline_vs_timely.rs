@@ -155,14 +155,8 @@ fn main() {
     // and then a quick smoke run (same code, small input) is enough.
     let (benchmarking, args) = bench_process::bench_args();
     let default_records = if benchmarking { 10_000_000 } else { 200_000 };
-    let records: u64 = args
-        .first()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default_records);
-    let reps: usize = args
-        .get(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(if benchmarking { 7 } else { 1 });
+    let records: u64 = bench_process::number_arg(&args, 0, default_records);
+    let reps: usize = bench_process::number_arg(&args, 1, if benchmarking { 7 } else { 1 });
     if !benchmarking {
         println!("smoke run (use `cargo bench --bench pipeline_vs_timely` for real numbers)");
     }

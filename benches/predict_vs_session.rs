@@ -231,9 +231,8 @@ fn main() {
     } else {
         (2_000, 1, 5_000)
     };
-    let arg =
-        |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
-    let (rows, e2e_records) = (arg(0, rows), arg(1, e2e_records));
+    let rows = bench_process::number_arg(&args, 0, rows);
+    let e2e_records = bench_process::number_arg(&args, 1, e2e_records);
     if !benchmarking {
         println!("smoke run (use `cargo bench --bench predict_vs_session` for real numbers)");
     }

@@ -213,3 +213,11 @@ pub fn bench_args() -> (bool, Vec<String>) {
         .collect();
     (benchmarking, args)
 }
+
+/// The `index`-th of `args` (from [`bench_args`]) as a number, or `default` when it is
+/// missing or not a number.
+pub fn number_arg<N: std::str::FromStr>(args: &[String], index: usize, default: N) -> N {
+    args.get(index)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
