@@ -55,7 +55,26 @@ pub(crate) fn split_results<'s, T: Data, E: Data, F: Data>(
 
 #[cfg(test)]
 mod tests {
+    use std::rc::Rc;
+
+    use timely::dataflow::Stream;
+
+    use crate::job::Epoch;
+    use crate::stream::{Data, DataStream};
     use crate::{execute, Collector, Config};
+
+    /// `stream` as a `DataStream` of the same operator as `of`.
+    fn beside<'s, T, U: Data>(
+        of: &DataStream<'s, T>,
+        stream: Stream<'s, Epoch, Vec<U>>,
+    ) -> DataStream<'s, U> {
+        DataStream::from_parts(
+            Rc::clone(&of.ctx),
+            stream,
+            of.node,
+            Rc::clone(&of.placement),
+        )
+    }
 
     /// Records and failures of every container come out on their own sides, whatever the mix.
     #[test]
@@ -71,20 +90,8 @@ mod tests {
                 }
             });
             let (ok, err) = super::split_results(results.inner().clone(), "numbers", |e| e + "!");
-            let ok = crate::DataStream::from_parts(
-                std::rc::Rc::clone(&results.ctx),
-                ok,
-                results.node,
-                std::rc::Rc::clone(&results.placement),
-            );
-            ok.collect("good", &g);
-            let err = crate::DataStream::from_parts(
-                std::rc::Rc::clone(&results.ctx),
-                err,
-                results.node,
-                std::rc::Rc::clone(&results.placement),
-            );
-            err.collect("bad", &b);
+            beside(&results, ok).collect("good", &g);
+            beside(&results, err).collect("bad", &b);
             Ok(())
         })
         .unwrap();
