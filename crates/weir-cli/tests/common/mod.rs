@@ -62,7 +62,19 @@ pub fn finish(mut launcher: Child) -> (bool, String) {
             // SAFETY: kill(2) on the process group of a launcher this test started.
             unsafe { libc::kill(-(launcher.id() as i32), libc::SIGKILL) };
             let _ = launcher.kill();
-            panic!("the launcher did not finish within 3 minutes");
+            let _ = launcher.wait();
+            // The group is gone, so its stderr closes and the log is complete (unless a
+            // process outside the group still holds it: then the log is not waited for).
+            let closed = Instant::now() + Duration::from_secs(5);
+            while !reader.is_finished() && Instant::now() < closed {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let log = if reader.is_finished() {
+                reader.join().unwrap_or_default()
+            } else {
+                "(stderr still open)".to_string()
+            };
+            panic!("the launcher did not finish within 3 minutes; its log:\n{log}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
