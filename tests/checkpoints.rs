@@ -74,8 +74,11 @@ fn checkpointed(workers: usize, checkpoints: &Path, records: u64, every_ms: u64)
         )
 }
 
-/// Records before a failure point that are slowed down while no checkpoint is complete.
-const SLOWED_BEFORE: u64 = 500;
+/// Records before a failure point that are slowed down (by [`SLOWED_BY`] each) while no
+/// checkpoint is complete: up to 5 s for a loaded machine to complete one.
+const SLOWED_BEFORE: u64 = 5_000;
+/// How long a slowed record waits.
+const SLOWED_BY: Duration = Duration::from_millis(1);
 
 /// Fails the job once: at the first record from `at` on that passes after a checkpoint
 /// completed in `dir` (so that the failure tests a restore, not a fresh start).
@@ -108,12 +111,12 @@ impl FailOnce {
         }
         if i < at {
             if !has_checkpoint(&self.dir) {
-                std::thread::sleep(Duration::from_micros(200));
+                std::thread::sleep(SLOWED_BY);
             }
             return;
         }
         if !has_checkpoint(&self.dir) {
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(SLOWED_BY);
         } else if self.armed.swap(false, Ordering::SeqCst) {
             panic!("injected failure at {what} {i}");
         }
