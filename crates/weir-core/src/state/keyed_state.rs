@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::operators::keyed::key_hash;
 use crate::state::registry::KeyedPart;
@@ -37,14 +37,12 @@ impl StateTtl {
     }
 }
 
-/// A key's value, when it was last written, and whether it changed since the last
-/// checkpoint.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A key's value, and whether it changed since the last checkpoint. When it was last written
+/// is kept apart ([`KeyedState::written`]), only for state with a TTL: the table every
+/// record's lookup walks holds nothing else, so more of it stays in the cache.
+#[derive(Clone, Debug)]
 struct Slot<V> {
     value: V,
-    /// Milliseconds since the Unix epoch of the last write.
-    written_ms: u64,
-    #[serde(skip)]
     dirty: bool,
 }
 
@@ -67,6 +65,8 @@ fn now_ms() -> u64 {
 #[derive(Clone, Debug)]
 pub struct KeyedState<K, V> {
     slots: FxHashMap<K, Slot<V>>,
+    /// Milliseconds since the Unix epoch of each key's last write, with a TTL only.
+    written: FxHashMap<K, u64>,
     /// Keys written or removed since the last checkpoint, each once.
     changed: Vec<K>,
     /// Whether changes are tracked (only when the job checkpoints).
@@ -79,6 +79,7 @@ impl<K, V> Default for KeyedState<K, V> {
     fn default() -> Self {
         KeyedState {
             slots: FxHashMap::default(),
+            written: FxHashMap::default(),
             changed: Vec::new(),
             tracking: false,
             ttl: None,
@@ -112,15 +113,23 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
         self
     }
 
-    fn expired(&self, slot: &Slot<V>, now: u64) -> bool {
-        self.ttl
-            .is_some_and(|t| now.saturating_sub(slot.written_ms) >= t.ttl.as_millis() as u64)
+    /// When `key` was last written (0 without a TTL), as checkpoints hold it.
+    fn written_ms(&self, key: &K) -> u64 {
+        self.written.get(key).copied().unwrap_or(0)
+    }
+
+    /// Whether `key`'s TTL has passed at `now` (never without a TTL).
+    fn expired(&self, key: &K, now: u64) -> bool {
+        self.ttl.is_some_and(|t| {
+            let written = self.written.get(key).copied().unwrap_or(0);
+            now.saturating_sub(written) >= t.ttl.as_millis() as u64
+        })
     }
 
     /// The value of `key`, unless it has none or it expired.
     pub fn get(&self, key: &K) -> Option<&V> {
         let slot = self.slots.get(key)?;
-        if self.ttl.is_some() && self.expired(slot, (self.clock)()) {
+        if self.ttl.is_some() && self.expired(key, (self.clock)()) {
             return None;
         }
         Some(&slot.value)
@@ -133,6 +142,7 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
 
     /// Stores `value` as `key`'s value if it has none (or it expired), else merges it into
     /// the value with `merge`; returns the value. One hash lookup.
+    #[inline]
     pub fn merge_or_insert(&mut self, key: K, value: V, merge: impl FnOnce(&mut V, V)) -> &mut V {
         let mut value = Some(value);
         let slot = self.entry_or_insert_with(key, || value.take().expect("taken once"));
@@ -143,15 +153,16 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     }
 
     /// The value of `key` to change, created with `init` if it has none (or it expired).
-    /// One hash lookup; the key is cloned only the first time it changes after a checkpoint.
+    /// One hash lookup without a TTL (two with one); the key is cloned only the first time it
+    /// changes after a checkpoint.
+    #[inline]
     pub fn entry_or_insert_with(&mut self, key: K, init: impl FnOnce() -> V) -> &mut V {
         use std::collections::hash_map::Entry;
-        let now = if self.ttl.is_some() {
-            (self.clock)()
-        } else {
-            0
+        let expired = match self.ttl {
+            Some(_) => self.touch(&key),
+            None => false,
         };
-        let (ttl, tracking) = (self.ttl, self.tracking);
+        let tracking = self.tracking;
         let changed = &mut self.changed;
         let slot = match self.slots.entry(key) {
             Entry::Occupied(o) => {
@@ -159,9 +170,6 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
                     changed.push(o.key().clone());
                 }
                 let slot = o.into_mut();
-                let expired = ttl.is_some_and(|t| {
-                    now.saturating_sub(slot.written_ms) >= t.ttl.as_millis() as u64
-                });
                 if expired {
                     slot.value = init();
                 }
@@ -173,18 +181,31 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
                 }
                 v.insert(Slot {
                     value: init(),
-                    written_ms: now,
                     dirty: false,
                 })
             }
         };
         slot.dirty = tracking;
-        slot.written_ms = now;
         &mut slot.value
+    }
+
+    /// Notes a write of `key` now (state with a TTL); returns whether its earlier value had
+    /// expired.
+    fn touch(&mut self, key: &K) -> bool {
+        let now = (self.clock)();
+        let expired = self.expired(key, now);
+        match self.written.get_mut(key) {
+            Some(written) => *written = now,
+            None => {
+                self.written.insert(key.clone(), now);
+            }
+        }
+        expired
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.written.remove(key);
         let slot = self.slots.remove(key)?;
         if self.tracking && !slot.dirty {
             self.changed.push(key.clone());
@@ -200,9 +221,9 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
         let now = (self.clock)();
         let gone: Vec<K> = self
             .slots
-            .iter()
-            .filter(|(_, s)| self.expired(s, now))
-            .map(|(k, _)| k.clone())
+            .keys()
+            .filter(|k| self.expired(k, now))
+            .cloned()
             .collect();
         for k in &gone {
             self.remove(k);
@@ -229,7 +250,7 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
         };
         self.slots
             .iter()
-            .filter(move |(_, s)| !self.expired(s, now))
+            .filter(move |(k, _)| !self.expired(k, now))
             .map(|(k, s)| (k, &s.value))
     }
 }
@@ -253,7 +274,7 @@ where
         let entries = if full {
             let mut entries = KeyedEntries::with_capacity(self.slots.len());
             for (k, s) in &self.slots {
-                entries.push(key_hash(k), k, Some(&(&s.value, s.written_ms)))?;
+                entries.push(key_hash(k), k, Some(&(&s.value, self.written_ms(k))))?;
             }
             entries
         } else {
@@ -262,7 +283,7 @@ where
             changed.dedup();
             let mut entries = KeyedEntries::with_capacity(changed.len());
             for k in &changed {
-                let value = self.slots.get(k).map(|s| (&s.value, s.written_ms));
+                let value = self.slots.get(k).map(|s| (&s.value, self.written_ms(k)));
                 entries.push(key_hash(k), k, value.as_ref())?;
             }
             entries
@@ -278,6 +299,7 @@ where
         for part in parts {
             if part.full {
                 self.slots.clear();
+                self.written.clear();
                 // A pass over the hashes alone sizes the table once.
                 self.slots.reserve(part.entries().count());
             }
@@ -286,16 +308,17 @@ where
                 match &e.value {
                     Some(bytes) => {
                         let (value, written_ms): (V, u64) = decode_part(bytes)?;
-                        self.slots.insert(
-                            key,
-                            Slot {
-                                value,
-                                written_ms,
-                                dirty: false,
-                            },
-                        );
+                        if self.ttl.is_some() {
+                            self.written.insert(key.clone(), written_ms);
+                        }
+                        let slot = Slot {
+                            value,
+                            dirty: false,
+                        };
+                        self.slots.insert(key, slot);
                     }
                     None => {
+                        self.written.remove(&key);
                         self.slots.remove(&key);
                     }
                 }
@@ -432,6 +455,34 @@ mod tests {
         let removed: Vec<_> = entries.iter().filter(|e| e.value.is_none()).collect();
         assert_eq!(removed.len(), 1, "{entries:?}");
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn restored_keys_keep_their_write_times() {
+        // A clock of its own: tests run in parallel.
+        static RESTORE_NOW: AtomicU64 = AtomicU64::new(1_000);
+        fn restore_clock() -> u64 {
+            RESTORE_NOW.load(Ordering::SeqCst)
+        }
+        let ttl = StateTtl::after_write(Duration::from_millis(100));
+        let mut s: KeyedState<u32, u32> = KeyedState::with_ttl(ttl).with_clock(restore_clock);
+        s.track_changes();
+        s.put(1, 10);
+        RESTORE_NOW.fetch_add(60, Ordering::SeqCst);
+        s.put(2, 20);
+        let full = s.snapshot(true).unwrap();
+        let mut r: KeyedState<u32, u32> = KeyedState::with_ttl(ttl).with_clock(restore_clock);
+        r.restore(&[KeyedPart::of(&full)]).unwrap();
+        assert_eq!((r.get(&1), r.get(&2)), (Some(&10), Some(&20)));
+        RESTORE_NOW.fetch_add(60, Ordering::SeqCst);
+        assert_eq!(r.get(&1), None, "key 1 was written 120 ms ago");
+        assert_eq!(r.get(&2), Some(&20), "key 2 was written 60 ms ago");
+        *r.entry(1) += 1;
+        assert_eq!(r.get(&1), Some(&1), "an expired key starts again");
+        assert_eq!(r.expire(), 0);
+        RESTORE_NOW.fetch_add(60, Ordering::SeqCst);
+        assert_eq!(r.expire(), 1, "key 2 expires, key 1 was written again");
+        assert_eq!(r.iter().collect::<Vec<_>>(), vec![(&1, &1)]);
     }
 
     #[test]
