@@ -7,7 +7,8 @@
 //! `{"id","pred","model_version"}` lines, one part file per thread/worker, and both outputs
 //! are checked against each other after each configuration (same prediction for every id).
 //! - **hand-written** (`n` threads): thread `t` reads the byte range `[t*len/n, (t+1)*len/n)`
-//!   of the input widened to whole lines (as Weir's file source splits), parses each line
+//!   of the input widened to whole lines (Weir's file source reads the same bytes as blocks
+//!   of 4 MiB taken in turn), parses each line
 //!   with serde_json, copies its features into a batch of 256 rows, runs its own ONNX Runtime
 //!   session (1 intra-op thread, loaded inside the timed part) on each full batch, and writes
 //!   each prediction with serde_json into a buffered part file, as Weir's file sinks write

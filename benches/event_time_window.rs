@@ -146,8 +146,8 @@ enum Input {
     /// instance `i` of `n` takes lines `i, i + n, ...`, so every instance covers all of
     /// event time.
     Stream(Arc<Lines>),
-    /// A JSON Lines file, split by byte ranges: with two instances the second starts
-    /// half-way through event time.
+    /// A JSON Lines file, cut into blocks that the instances read in turn, so that they move
+    /// through event time together.
     File(PathBuf),
 }
 
@@ -546,7 +546,7 @@ fn main() {
     for (name, input) in inputs {
         println!("\n== {name}: {}", match &input {
             Input::Stream(_) => "JSON lines in memory, partitioned over the source instances (as a topic's partitions)",
-            Input::File(_) => "a JSON Lines file, split by byte ranges",
+            Input::File(_) => "a JSON Lines file, its blocks read by the instances in turn",
         });
         let sub = dir.path().join(name);
         std::fs::create_dir_all(&sub).unwrap();

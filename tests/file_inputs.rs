@@ -1,5 +1,6 @@
 //! What a file source accepts as input: pipes, FIFOs and `/dev/stdin` (read as one stream
-//! by instance 0), and directory trees (read recursively, with a warning when empty).
+//! by instance 0), directory trees (read recursively, with a warning when empty), and files of
+//! many blocks (the instances take turns along them).
 
 use std::ffi::CString;
 use std::io::Write;
@@ -247,4 +248,42 @@ fn an_input_tree_without_files_is_warned_about() {
     // One warning for the source (not one per instance), naming the directory.
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(warnings[0].contains("no input files"), "{stderr}");
+}
+
+/// A file of several blocks (4 MiB each): the instances take turns along it, every line is
+/// read once, and a dead letter in a later block is located at its line of the file.
+#[test]
+fn a_file_of_many_blocks_is_read_once_with_dead_letters_at_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    let pad = "p".repeat(110);
+    let bad_lines = [1u64, 30_001, 61_234, 99_999];
+    let mut text = String::new();
+    for id in 0..100_000u64 {
+        if bad_lines.contains(&(id + 1)) {
+            text.push_str("{not json\n");
+        } else {
+            text.push_str(&format!("{{\"id\":{id},\"name\":\"{pad}\"}}\n"));
+        }
+    }
+    assert!(
+        text.len() > 12 << 20,
+        "at least three blocks: {}",
+        text.len()
+    );
+    std::fs::write(&path, &text).unwrap();
+    let expected: Vec<u64> = (0..100_000)
+        .filter(|id| !bad_lines.contains(&(id + 1)))
+        .collect();
+    for instances in [1, 2, 3] {
+        let (ids, dead) = read_ids(&path, false, 3, instances);
+        assert_eq!(ids, expected, "{instances} instance(s)");
+        let mut at: Vec<String> = dead.iter().map(|d| d.location.clone()).collect();
+        at.sort_by_key(|l| l.rsplit(':').next().unwrap().parse::<u64>().unwrap());
+        let want: Vec<String> = bad_lines
+            .iter()
+            .map(|line| format!("{}:{line}", path.display()))
+            .collect();
+        assert_eq!(at, want, "{instances} instance(s)");
+    }
 }

@@ -1,11 +1,22 @@
 //! The inputs of a file source: the files behind a path, and the part of each that one
 //! instance reads.
 //!
-//! A source with `n` instances reads, in every regular input file, the byte range
-//! `[i * len / n, (i + 1) * len / n)` widened to whole lines (a line belongs to the range
-//! its first byte is in), so every line is read exactly once whatever `n` is. An input that
-//! is not a regular file (a pipe, a FIFO, `/dev/stdin`, a character device) cannot be split
-//! or even measured: instance 0 reads it whole, as one stream, and opens it only once.
+//! A source with `n` instances cuts every regular input file into `k` blocks, `k` the
+//! smallest multiple of `n` that keeps blocks within [`SPLIT_BLOCK_BYTES`] (so `k = n` for a
+//! file of up to `n` blocks), and instance `i` reads blocks `i, i + n, i + 2n, …`. Block `j`
+//! is the byte range `[j * len / k, (j + 1) * len / k)` widened to whole lines (a line
+//! belongs to the block its first byte is in), so every line is read exactly once whatever
+//! `n` is.
+//!
+//! The instances take turns along the file instead of each reading one half or one `n`-th
+//! of it, so they move through it together: in a file ordered by event time, no instance
+//! starts half-way through event time while another starts at its beginning, which would
+//! hold every window the later one opens until the earlier one catches up (Flink's file
+//! source hands out blocks in order for the same reason).
+//!
+//! An input that is not a regular file (a pipe, a FIFO, `/dev/stdin`, a character device)
+//! cannot be split or even measured: instance 0 reads it whole, as one stream, and opens it
+//! only once.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -80,14 +91,42 @@ pub fn align_to_line(file: &mut File, offset: u64, len: u64) -> std::io::Result<
     }
 }
 
-/// Number of newlines in the first `offset` bytes of `path` (counted once per split, and
-/// only when the split has a dead letter to locate). A stream starts at 0 and is not
-/// opened again.
-pub(crate) fn newlines_before(path: &Path, offset: u64) -> std::io::Result<u64> {
-    if offset == 0 {
+/// The largest block of a file that one instance reads before the next instance's block:
+/// how far apart in the file the instances of a source get (see the module documentation).
+pub(crate) const SPLIT_BLOCK_BYTES: u64 = 4 << 20;
+
+/// Newlines counted in the files a source instance reads, so that locating a dead letter
+/// (`file:line`) in a later block counts on from where the last count stopped instead of
+/// from the start of the file. A stream starts at 0 and is not opened again.
+#[derive(Debug, Default)]
+pub(crate) struct NewlineCount {
+    /// The file last counted in, how far, and the newlines before that offset.
+    last: Option<(PathBuf, u64, u64)>,
+}
+
+impl NewlineCount {
+    /// Number of newlines in the first `offset` bytes of `path`.
+    pub(crate) fn before(&mut self, path: &Path, offset: u64) -> std::io::Result<u64> {
+        let (from, lines) = match &self.last {
+            Some((p, at, lines)) if p == path && *at <= offset => (*at, *lines),
+            _ => (0, 0),
+        };
+        let lines = lines + newlines_between(path, from, offset)?;
+        self.last = Some((path.to_path_buf(), offset, lines));
+        Ok(lines)
+    }
+}
+
+/// Number of newlines in bytes `[from, to)` of `path`.
+fn newlines_between(path: &Path, from: u64, to: u64) -> std::io::Result<u64> {
+    if from >= to {
         return Ok(0);
     }
-    let mut reader = BufReader::new(File::open(path)?.take(offset));
+    let mut file = File::open(path)?;
+    if from > 0 {
+        file.seek(SeekFrom::Start(from))?;
+    }
+    let mut reader = BufReader::new(file.take(to - from));
     let mut buf = vec![0u8; 64 * 1024];
     let mut lines = 0;
     loop {
@@ -107,12 +146,14 @@ pub(crate) struct Split {
     pub(crate) end: u64,
 }
 
-/// The splits instance `instance` of `instances` reads from `files`.
+/// The splits instance `instance` of `instances` reads from `files`: its blocks of at most
+/// `block` bytes (see the module documentation), in file and offset order.
 pub(crate) fn plan_splits(
     operator: &str,
     files: &[PathBuf],
     instance: usize,
     instances: usize,
+    block: u64,
 ) -> Result<Vec<Split>, WeirError> {
     let io = |path: &Path, source| WeirError::Io {
         operator: operator.to_string(),
@@ -136,17 +177,105 @@ pub(crate) fn plan_splits(
         }
         let mut file = File::open(path).map_err(|e| io(path, e))?;
         let len = metadata.len();
-        let from = len * instance as u64 / instances as u64;
-        let to = len * (instance as u64 + 1) / instances as u64;
-        let start = align_to_line(&mut file, from, len).map_err(|e| io(path, e))?;
-        let end = align_to_line(&mut file, to, len).map_err(|e| io(path, e))?;
-        if start < end {
-            splits.push(Split {
-                path: path.clone(),
-                start,
-                end,
-            });
+        let blocks = block_count(len, instances as u64, block);
+        for j in (instance as u64..blocks).step_by(instances) {
+            let from = (u128::from(len) * u128::from(j) / u128::from(blocks)) as u64;
+            let to = (u128::from(len) * u128::from(j + 1) / u128::from(blocks)) as u64;
+            let start = align_to_line(&mut file, from, len).map_err(|e| io(path, e))?;
+            let end = align_to_line(&mut file, to, len).map_err(|e| io(path, e))?;
+            if start < end {
+                splits.push(Split {
+                    path: path.clone(),
+                    start,
+                    end,
+                });
+            }
         }
     }
     Ok(splits)
+}
+
+/// The blocks a file of `len` bytes is cut into for `instances` instances: the smallest
+/// multiple of `instances` whose blocks are at most `block` bytes.
+fn block_count(len: u64, instances: u64, block: u64) -> u64 {
+    let rounds = len.div_ceil(instances.saturating_mul(block.max(1))).max(1);
+    rounds * instances
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_cut_into_rounds_of_one_block_per_instance() {
+        assert_eq!(block_count(0, 2, 100), 2);
+        assert_eq!(block_count(200, 2, 100), 2);
+        assert_eq!(block_count(201, 2, 100), 4);
+        assert_eq!(block_count(1_000, 3, 100), 12);
+        assert_eq!(block_count(u64::MAX, 4, u64::MAX), 4);
+    }
+
+    /// Lines `0..lines`, each its number and padding of a varying length.
+    fn numbered_lines(path: &Path, lines: usize) -> String {
+        let text: String = (0..lines)
+            .map(|i| format!("{i} {}\n", "x".repeat(i * 7 % 23)))
+            .collect();
+        std::fs::write(path, &text).unwrap();
+        text
+    }
+
+    #[test]
+    fn instances_take_turns_along_the_file_and_read_every_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        let text = numbered_lines(&path, 500);
+        let files = [path.clone()];
+        for instances in 1..=4 {
+            let plans: Vec<Vec<Split>> = (0..instances)
+                .map(|i| plan_splits("read", &files, i, instances, 1_000).unwrap())
+                .collect();
+            // Every instance gets several blocks, and they interleave: block `r` of each
+            // instance comes before block `r + 1` of any.
+            let rounds = plans[0].len();
+            assert!(rounds >= 2, "{instances} instances: {plans:?}");
+            for plan in &plans {
+                for (a, b) in plan.iter().zip(&plan[1..]) {
+                    assert!(b.start - a.end >= if instances > 1 { 1 } else { 0 });
+                }
+                for later in &plans {
+                    if let (Some(first), Some(second)) = (plan.first(), later.get(1)) {
+                        assert!(first.end <= second.start);
+                    }
+                }
+            }
+            // Together, the blocks are the whole file, in whole lines, each byte once.
+            let mut all: Vec<&Split> = plans.iter().flatten().collect();
+            all.sort_by_key(|s| s.start);
+            let mut at = 0;
+            for s in all {
+                assert_eq!(s.start, at, "{instances} instances");
+                assert!(s.start == 0 || text.as_bytes()[s.start as usize - 1] == b'\n');
+                at = s.end;
+            }
+            assert_eq!(at, text.len() as u64);
+        }
+    }
+
+    #[test]
+    fn newlines_are_counted_on_from_the_last_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        let text = numbered_lines(&a, 100);
+        numbered_lines(&b, 10);
+        let expected = |offset: usize| text[..offset].matches('\n').count() as u64;
+        let mut count = NewlineCount::default();
+        for offset in [0, 40, 41, 700, 900, text.len()] {
+            assert_eq!(count.before(&a, offset as u64).unwrap(), expected(offset));
+        }
+        // Another file, then an earlier offset: counted from the start again.
+        assert_eq!(count.before(&b, 10_000).unwrap(), 10);
+        assert_eq!(count.before(&a, 900).unwrap(), expected(900));
+        assert_eq!(count.before(&a, 40).unwrap(), expected(40));
+    }
 }

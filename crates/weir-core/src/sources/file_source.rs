@@ -17,7 +17,9 @@ use crate::job::{Job, JobContext, Op};
 use crate::sources::csv_line::CsvLine;
 use crate::sources::decoding_source::{split_dead_letters, Decoded};
 use crate::sources::driver::drive;
-use crate::sources::file_input::{input_files, newlines_before, plan_splits, Split};
+use crate::sources::file_input::{
+    input_files, plan_splits, NewlineCount, Split, SPLIT_BLOCK_BYTES,
+};
 use crate::sources::line_reader::{Line, LineReader};
 use crate::sources::source::{PullSource, Pulled};
 use crate::state::snapshot::{decode_part, encode_part};
@@ -45,6 +47,8 @@ struct FileReader<T> {
     splits: std::vec::IntoIter<Split>,
     current: Option<Open>,
     csv: CsvLine,
+    /// Newlines counted so far, to locate dead letters.
+    newlines: NewlineCount,
     failure: Rc<RefCell<Option<WeirError>>>,
     _record: PhantomData<T>,
 }
@@ -71,10 +75,17 @@ struct Locator {
 
 impl Locator {
     /// `file:line` of the `line`-th line (1-based) of this split.
-    fn at(&mut self, line: u64) -> String {
-        let before = *self
-            .lines_before
-            .get_or_insert_with(|| newlines_before(&self.path, self.start).unwrap_or(0));
+    fn at(&mut self, line: u64, newlines: &mut NewlineCount) -> String {
+        let before = *self.lines_before.get_or_insert_with(|| {
+            newlines.before(&self.path, self.start).unwrap_or_else(|e| {
+                tracing::warn!(
+                    "cannot count the lines of {} before byte {}: {e}",
+                    self.path.display(),
+                    self.start
+                );
+                0
+            })
+        });
         format!("{}:{}", self.path.display(), before + line)
     }
 }
@@ -152,6 +163,7 @@ impl<T: DeserializeOwned> FileReader<T> {
 
     /// What the next line of the open split gives.
     fn next_in_split(&mut self) -> Result<Step<T>, WeirError> {
+        let newlines = &mut self.newlines;
         let open = self.current.as_mut().expect("a split is open");
         let Open {
             locator,
@@ -176,7 +188,7 @@ impl<T: DeserializeOwned> FileReader<T> {
             Line::Text(text) => text,
             Line::TooLong { len, head } => {
                 let reason = too_long(len, self.max_line);
-                let at = locator.at(*lines_read);
+                let at = locator.at(*lines_read, newlines);
                 let dead = DeadLetter::with_raw_prefix(&self.operator, at, reason, head, len);
                 return Ok(Step::Item(Err(Box::new(dead))));
             }
@@ -192,7 +204,7 @@ impl<T: DeserializeOwned> FileReader<T> {
         Ok(Step::Item(decoded.map_err(|(reason, raw)| {
             Box::new(DeadLetter::new(
                 &self.operator,
-                locator.at(*lines_read),
+                locator.at(*lines_read, newlines),
                 reason,
                 raw,
             ))
@@ -330,6 +342,7 @@ impl<'s> Job<'s> {
                 splits: splits.into_iter(),
                 current: None,
                 csv: CsvLine::new(),
+                newlines: NewlineCount::default(),
                 failure: Rc::clone(&failure),
                 _record: PhantomData,
             }
@@ -359,5 +372,5 @@ fn instance_splits(
             path.display()
         );
     }
-    plan_splits(operator, &files, instance, instances)
+    plan_splits(operator, &files, instance, instances, SPLIT_BLOCK_BYTES)
 }
