@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::operators::keyed::key_hash;
 use crate::state::registry::KeyedPart;
+use crate::state::slots::Slots;
 use crate::state::snapshot::{decode_part, KeyedEntries, StatePart};
 use crate::state::StateError;
 
@@ -37,15 +38,6 @@ impl StateTtl {
     }
 }
 
-/// A key's value, and whether it changed since the last checkpoint. When it was last written
-/// is kept apart ([`KeyedState::written`]), only for state with a TTL: the table every
-/// record's lookup walks holds nothing else, so more of it stays in the cache.
-#[derive(Clone, Debug)]
-struct Slot<V> {
-    value: V,
-    dirty: bool,
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -64,13 +56,13 @@ fn now_ms() -> u64 {
 /// ```
 #[derive(Clone, Debug)]
 pub struct KeyedState<K, V> {
-    slots: FxHashMap<K, Slot<V>>,
-    /// Milliseconds since the Unix epoch of each key's last write, with a TTL only.
+    /// The values (and, when the job checkpoints, which changed since the last checkpoint).
+    slots: Slots<K, V>,
+    /// Milliseconds since the Unix epoch of each key's last write, with a TTL only: kept
+    /// apart, so that the table every record's lookup walks holds nothing else.
     written: FxHashMap<K, u64>,
     /// Keys written or removed since the last checkpoint, each once.
     changed: Vec<K>,
-    /// Whether changes are tracked (only when the job checkpoints).
-    tracking: bool,
     ttl: Option<StateTtl>,
     clock: fn() -> u64,
 }
@@ -78,10 +70,9 @@ pub struct KeyedState<K, V> {
 impl<K, V> Default for KeyedState<K, V> {
     fn default() -> Self {
         KeyedState {
-            slots: FxHashMap::default(),
+            slots: Slots::default(),
             written: FxHashMap::default(),
             changed: Vec::new(),
-            tracking: false,
             ttl: None,
             clock: now_ms,
         }
@@ -104,7 +95,7 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
 
     /// Remembers changed keys from now on, for incremental checkpoints.
     pub(crate) fn track_changes(&mut self) {
-        self.tracking = true;
+        self.slots.track();
     }
 
     /// Uses another clock (milliseconds since the Unix epoch), for tests of the TTL.
@@ -128,11 +119,11 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
 
     /// The value of `key`, unless it has none or it expired.
     pub fn get(&self, key: &K) -> Option<&V> {
-        let slot = self.slots.get(key)?;
+        let value = self.slots.get(key)?;
         if self.ttl.is_some() && self.expired(key, (self.clock)()) {
             return None;
         }
-        Some(&slot.value)
+        Some(value)
     }
 
     /// Sets the value of `key`.
@@ -157,36 +148,11 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     /// changes after a checkpoint.
     #[inline]
     pub fn entry_or_insert_with(&mut self, key: K, init: impl FnOnce() -> V) -> &mut V {
-        use std::collections::hash_map::Entry;
         let expired = match self.ttl {
             Some(_) => self.touch(&key),
             None => false,
         };
-        let tracking = self.tracking;
-        let changed = &mut self.changed;
-        let slot = match self.slots.entry(key) {
-            Entry::Occupied(o) => {
-                if tracking && !o.get().dirty {
-                    changed.push(o.key().clone());
-                }
-                let slot = o.into_mut();
-                if expired {
-                    slot.value = init();
-                }
-                slot
-            }
-            Entry::Vacant(v) => {
-                if tracking {
-                    changed.push(v.key().clone());
-                }
-                v.insert(Slot {
-                    value: init(),
-                    dirty: false,
-                })
-            }
-        };
-        slot.dirty = tracking;
-        &mut slot.value
+        self.slots.write(key, init, expired, &mut self.changed)
     }
 
     /// Notes a write of `key` now (state with a TTL); returns whether its earlier value had
@@ -206,11 +172,11 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     /// Removes `key`.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         self.written.remove(key);
-        let slot = self.slots.remove(key)?;
-        if self.tracking && !slot.dirty {
+        let (value, unchanged) = self.slots.remove(key)?;
+        if unchanged {
             self.changed.push(key.clone());
         }
-        Some(slot.value)
+        Some(value)
     }
 
     /// Drops every key whose TTL has passed; returns how many.
@@ -221,9 +187,9 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
         let now = (self.clock)();
         let gone: Vec<K> = self
             .slots
-            .keys()
-            .filter(|k| self.expired(k, now))
-            .cloned()
+            .iter()
+            .filter(|(k, _)| self.expired(k, now))
+            .map(|(k, _)| k.clone())
             .collect();
         for k in &gone {
             self.remove(k);
@@ -251,7 +217,6 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
         self.slots
             .iter()
             .filter(move |(k, _)| !self.expired(k, now))
-            .map(|(k, s)| (k, &s.value))
     }
 }
 
@@ -273,8 +238,8 @@ where
         self.expire();
         let entries = if full {
             let mut entries = KeyedEntries::with_capacity(self.slots.len());
-            for (k, s) in &self.slots {
-                entries.push(key_hash(k), k, Some(&(&s.value, self.written_ms(k))))?;
+            for (k, value) in self.slots.iter() {
+                entries.push(key_hash(k), k, Some(&(value, self.written_ms(k))))?;
             }
             entries
         } else {
@@ -283,13 +248,13 @@ where
             changed.dedup();
             let mut entries = KeyedEntries::with_capacity(changed.len());
             for k in &changed {
-                let value = self.slots.get(k).map(|s| (&s.value, self.written_ms(k)));
+                let value = self.slots.get(k).map(|v| (v, self.written_ms(k)));
                 entries.push(key_hash(k), k, value.as_ref())?;
             }
             entries
         };
         self.changed.clear();
-        self.slots.values_mut().for_each(|s| s.dirty = false);
+        self.slots.clean();
         Ok(StatePart::Keyed { full, entries })
     }
 
@@ -311,11 +276,7 @@ where
                         if self.ttl.is_some() {
                             self.written.insert(key.clone(), written_ms);
                         }
-                        let slot = Slot {
-                            value,
-                            dirty: false,
-                        };
-                        self.slots.insert(key, slot);
+                        self.slots.insert(key, value);
                     }
                     None => {
                         self.written.remove(&key);

@@ -7,6 +7,7 @@ pub(crate) mod gate;
 pub mod instance_state;
 pub mod keyed_state;
 pub(crate) mod registry;
+mod slots;
 pub mod snapshot;
 pub mod store;
 
