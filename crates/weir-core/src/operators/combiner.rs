@@ -12,7 +12,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
 use crate::job::{Epoch, OpHandle};
-use crate::operators::epoch_stash::EpochStash;
+use crate::operators::epoch_stash::{EpochStash, RECYCLED_ENTRIES};
 use crate::operators::key_pact::pair_owner_pact;
 use crate::operators::keyed::{Key, KeyedStateSlot};
 use crate::stream::{Data, VecBuilder};
@@ -107,7 +107,9 @@ impl<KF, I, F> Combiner<KF, I, F> {
                     output.session(&cap).give_iterator(epoch.partials.drain());
                     epoch.records = 0;
                     epoch.sent = 0;
-                    pending.recycle(epoch);
+                    if epoch.partials.capacity() <= RECYCLED_ENTRIES {
+                        pending.recycle(epoch);
+                    }
                 }
             }
         })
@@ -231,7 +233,9 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
                     });
                     while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
                         self.apply(&mut epoch, &mut changed);
-                        pending.recycle(epoch);
+                        if epoch.capacity() <= RECYCLED_ENTRIES {
+                            pending.recycle(epoch);
+                        }
                         metrics.add_out(changed.len());
                         output.session(&cap).give_container(&mut changed);
                         changed.clear();

@@ -16,8 +16,15 @@ pub(crate) struct EpochStash<S> {
     spare: Vec<S>,
 }
 
-/// Emptied states kept for reuse.
-const SPARE_STATES: usize = 2;
+/// Emptied states kept for reuse: as many as the epochs a source keeps in flight by default
+/// ([`crate::Config::max_epochs_in_flight`]), so that an operator fed by several instances at
+/// different epochs does not grow a fresh table from empty for most epochs (at `-w 2`,
+/// `keyed_sum_100k` took 10% less time with 8 than with 2).
+const SPARE_STATES: usize = 8;
+
+/// The largest table (in entries it has room for) that [`EpochStash::recycle`] callers hand
+/// back: bounds what the spares hold when an epoch was unusually large.
+pub(crate) const RECYCLED_ENTRIES: usize = 16 * 1024;
 
 impl<S: Default> EpochStash<S> {
     pub(crate) fn new() -> Self {
