@@ -12,7 +12,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
 use crate::job::{Epoch, OpHandle};
-use crate::operators::epoch_stash::{EpochStash, RECYCLED_ENTRIES};
+use crate::operators::epoch_stash::EpochStash;
 use crate::operators::key_pact::pair_owner_pact;
 use crate::operators::keyed::{Key, KeyedStateSlot};
 use crate::stream::{Data, VecBuilder};
@@ -107,9 +107,8 @@ impl<KF, I, F> Combiner<KF, I, F> {
                     output.session(&cap).give_iterator(epoch.partials.drain());
                     epoch.records = 0;
                     epoch.sent = 0;
-                    if epoch.partials.capacity() <= RECYCLED_ENTRIES {
-                        pending.recycle(epoch);
-                    }
+                    let capacity = epoch.partials.capacity();
+                    pending.recycle(epoch, capacity);
                 }
             }
         })
@@ -233,9 +232,8 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
                     });
                     while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
                         self.apply(&mut epoch, &mut changed);
-                        if epoch.capacity() <= RECYCLED_ENTRIES {
-                            pending.recycle(epoch);
-                        }
+                        let capacity = epoch.capacity();
+                        pending.recycle(epoch, capacity);
                         metrics.add_out(changed.len());
                         output.session(&cap).give_container(&mut changed);
                         changed.clear();
