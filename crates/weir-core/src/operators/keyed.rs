@@ -645,6 +645,10 @@ where
             None => KeyedState::new(),
         };
         let registry = &ctx.state;
+        if let (true, Some(_)) = (registry.enabled, handle.instance) {
+            // Before the restore, which then fills the tracked table once.
+            state.track_changes();
+        }
         if let (Some(restored), Some(_)) = (&registry.restored, handle.instance) {
             let placement = Rc::clone(&handle.placement);
             let me = ctx.index;
@@ -658,7 +662,6 @@ where
         let state = Rc::new(RefCell::new(state));
         let applied_below = match (registry.enabled, handle.instance) {
             (true, Some(i)) => {
-                state.borrow_mut().track_changes();
                 let checkpointed: Rc<dyn Checkpointed> =
                     Rc::new(KeyedCheckpoint(Rc::clone(&state)));
                 Some(registry.register(name, i, checkpointed))

@@ -132,6 +132,11 @@ impl<'s> Job<'s> {
         V: Serialize + DeserializeOwned + 'static,
     {
         let mut state = KeyedState::new();
+        let enabled = self.ctx.state.enabled;
+        if enabled {
+            // Before the restore, which then fills the tracked table once.
+            state.track_changes();
+        }
         let (me, workers) = (self.ctx.index, self.ctx.workers);
         if let Some(restored) = &self.ctx.state.restored {
             let owns = move |hash: u64| owner_index(hash, workers) == me;
@@ -140,10 +145,6 @@ impl<'s> Job<'s> {
                     "cannot restore the state of `{operator}`: {e}"
                 )));
             }
-        }
-        let enabled = self.ctx.state.enabled;
-        if enabled {
-            state.track_changes();
         }
         let state = Rc::new(RefCell::new(state));
         let applied_below = enabled.then(|| {

@@ -132,7 +132,7 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     }
 
     /// Stores `value` as `key`'s value if it has none (or it expired), else merges it into
-    /// the value with `merge`; returns the value. One hash lookup.
+    /// the value with `merge`; returns the value. One hash lookup (two with a TTL).
     #[inline]
     pub fn merge_or_insert(&mut self, key: K, value: V, merge: impl FnOnce(&mut V, V)) -> &mut V {
         let mut value = Some(value);
@@ -156,17 +156,21 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     }
 
     /// Notes a write of `key` now (state with a TTL); returns whether its earlier value had
-    /// expired.
+    /// expired (a key never written counts as expired).
     fn touch(&mut self, key: &K) -> bool {
         let now = (self.clock)();
-        let expired = self.expired(key, now);
+        let ttl = self.ttl.map_or(u64::MAX, |t| t.ttl.as_millis() as u64);
         match self.written.get_mut(key) {
-            Some(written) => *written = now,
+            Some(written) => {
+                let expired = now.saturating_sub(*written) >= ttl;
+                *written = now;
+                expired
+            }
             None => {
                 self.written.insert(key.clone(), now);
+                true
             }
         }
-        expired
     }
 
     /// Removes `key`.
@@ -444,6 +448,33 @@ mod tests {
         RESTORE_NOW.fetch_add(60, Ordering::SeqCst);
         assert_eq!(r.expire(), 1, "key 2 expires, key 1 was written again");
         assert_eq!(r.iter().collect::<Vec<_>>(), vec![(&1, &1)]);
+    }
+
+    #[test]
+    fn state_restored_while_tracking_holds_no_changes_until_written() {
+        let mut a: KeyedState<String, u64> = KeyedState::new();
+        a.track_changes();
+        for k in ["x", "y"] {
+            *a.entry(k.to_string()) += 1;
+        }
+        let full = a.snapshot(true).unwrap();
+        // As the operators do: tracking first, then the restore.
+        let mut b: KeyedState<String, u64> = KeyedState::new();
+        b.track_changes();
+        b.restore(&[KeyedPart::of(&full)]).unwrap();
+        let StatePart::Keyed { entries, .. } = b.snapshot(false).unwrap() else {
+            panic!()
+        };
+        assert!(
+            entries.is_empty(),
+            "restored keys are unchanged: {entries:?}"
+        );
+        *b.entry("y".to_string()) += 1;
+        let StatePart::Keyed { entries, .. } = b.snapshot(false).unwrap() else {
+            panic!()
+        };
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(b.get(&"y".to_string()), Some(&2));
     }
 
     #[test]
