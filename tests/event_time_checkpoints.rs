@@ -250,3 +250,106 @@ fn event_time_state_resumes_from_a_checkpoint_with_exactly_once_output() {
         assert_same(&committed(&out), &reference);
     }
 }
+
+/// A time-ordered file read by two instances in blocks of 4 KiB (about 90 of them).
+fn write_time_ordered_file(path: &Path, events: u64) {
+    let mut text = String::new();
+    for i in 0..events {
+        let e = Ev {
+            id: i,
+            key: i % KEYS,
+            ts: 10 * i as i64,
+        };
+        text += &serde_json::to_string(&e).unwrap();
+        text += "\n";
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Windows over a time-ordered file with a watermark that allows no disorder: any record
+/// an instance reads after going back in the file would be late.
+fn run_file(
+    workers: usize,
+    input: &Path,
+    out: &Path,
+    checkpoints: &Path,
+    fail_at: Option<u64>,
+) -> Result<JobReport, WeirError> {
+    let fail = FailOnce {
+        at: fail_at,
+        dir: checkpoints.to_path_buf(),
+        armed: Arc::new(AtomicBool::new(fail_at.is_some())),
+    };
+    let (input, out) = (input.to_path_buf(), out.to_path_buf());
+    let config = Config::threads(workers)
+        .with_verbose(false)
+        .with_file_block_bytes(4096)
+        .with_epochs(EpochPolicy::Records(100))
+        .with_checkpoints(CheckpointConfig::new(checkpoints).interval(Duration::from_millis(40)));
+    execute(config, move |job| {
+        let fail = fail.clone();
+        let strategy =
+            WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|e: &Ev| e.ts);
+        let (windows, late) = job
+            .read_jsonl::<Ev>(op("events").parallelism(2), &input)
+            .map(op("maybe_fail").parallelism(2), move |e: Ev| {
+                fail.check(e.id);
+                e
+            })
+            .assign_timestamps(op("ts").parallelism(2), strategy)
+            .key_by(|e: &Ev| e.key)
+            .window(Windows::tumbling(Duration::from_millis(1_000)))
+            .aggregate("windows", || 0u64, |n, _: &Ev| *n += 1, |n, m| *n += m)
+            .with_late_data();
+        windows
+            .map("window-lines", |r| (r.key, r.window.start, r.value))
+            .write_jsonl("write-windows", out.join("windows"));
+        late.map("late-ids", |s: Stamped<Ev>| s.data.id)
+            .write_jsonl("write-late", out.join("late"));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_restored_file_source_takes_turns_along_the_file_again_so_nothing_turns_late() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("events.jsonl");
+    write_time_ordered_file(&input, 6_000);
+    let count = |out: &Path, name: &str| -> BTreeMap<String, usize> {
+        let mut lines = BTreeMap::new();
+        for entry in std::fs::read_dir(out.join(name)).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.to_string_lossy().ends_with(".inprogress") {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    *lines.entry(line.to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+        lines
+    };
+    let reference = tmp.path().join("reference");
+    run_file(2, &input, &reference, &tmp.path().join("ckpt-ref"), None).unwrap();
+    let windows = count(&reference, "windows");
+    assert_eq!(
+        windows.len(),
+        60 * KEYS as usize,
+        "one window per key and second"
+    );
+    assert!(count(&reference, "late").is_empty());
+    for second in [2, 3] {
+        let out = tmp.path().join(format!("out-{second}"));
+        let ckpt = tmp.path().join(format!("ckpt-{second}"));
+        let error = run_file(2, &input, &out, &ckpt, Some(3_000)).unwrap_err();
+        assert!(error.to_string().contains("injected failure"), "{error}");
+        let report = run_file(second, &input, &out, &ckpt, None).unwrap();
+        assert!(report.operator("events").unwrap().records_out < 6_000);
+        let late: Vec<String> = count(&out, "late").into_keys().collect();
+        assert!(
+            late.is_empty(),
+            "restored at {second}: {} late records, ids {:?}",
+            late.len(),
+            &late[..late.len().min(5)]
+        );
+        assert_eq!(count(&out, "windows"), windows, "restored at {second}");
+    }
+}

@@ -1,13 +1,17 @@
-//! Property: whatever the line lengths (empty lines, long lines, no final newline) and
-//! the number of source instances, a JSON Lines file is read exactly once.
+//! Property: whatever the line lengths (empty lines, long lines, no final newline), the
+//! number of source instances and the size of the blocks they take turns at (one block per
+//! instance, or blocks shorter than many lines), a JSON Lines file is read exactly once.
 
 use proptest::prelude::*;
 use weir::prelude::*;
 
-fn read_all(path: std::path::PathBuf, instances: usize) -> Vec<u64> {
+fn read_all(path: std::path::PathBuf, instances: usize, block: u64) -> Vec<u64> {
     let out = Collector::new();
     let sink = out.clone();
-    execute(Config::threads(4).with_verbose(false), move |job| {
+    let config = Config::threads(4)
+        .with_verbose(false)
+        .with_file_block_bytes(block);
+    execute(config, move |job| {
         job.read_jsonl::<(u64, String)>(op("read").parallelism(instances), &path)
             .map("id", |r| r.0)
             .collect("out", &sink);
@@ -25,6 +29,7 @@ proptest! {
         blank_every in 2usize..7,
         final_newline in any::<bool>(),
         instances in 1usize..=4,
+        block in prop_oneof![Just(4u64 << 20), 1u64..400],
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.jsonl");
@@ -40,7 +45,7 @@ proptest! {
             text = text.trim_end().to_string();
         }
         std::fs::write(&path, &text).unwrap();
-        let got = read_all(path, instances);
+        let got = read_all(path, instances, block);
         prop_assert_eq!(got, (0..pads.len() as u64).collect::<Vec<_>>());
     }
 }

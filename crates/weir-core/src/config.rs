@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::cluster::job_secret::JobSecret;
 use crate::error::{Result, WeirError};
 
+/// Default of [`Config::file_block_bytes`]: 4 MiB.
+pub const DEFAULT_FILE_BLOCK_BYTES: u64 = 4 << 20;
+
 /// Default of [`Config::max_line_bytes`]: 16 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
 
@@ -129,7 +132,7 @@ pub enum Cluster {
 /// place of a hostfile) and Weir's own
 /// (`--explain[=json|dot|text]`, `--fail-fast`, `--epoch-records N`, `--epoch-ms MS`,
 /// `--epoch-max-ms MS`, `--max-epochs-in-flight N`, `--dead-letters PATH`, `--overwrite`,
-/// `--max-line-bytes N`, `--peer-timeout-ms MS`, `--connect-timeout-ms MS`,
+/// `--max-line-bytes N`, `--file-block-bytes N`, `--peer-timeout-ms MS`, `--connect-timeout-ms MS`,
 /// `--job-secret-stdin`, `--quiet`); the job secret also comes from `WEIR_JOB_SECRET`.
 /// Anything else is left in
 /// [`Config::program_args`] for the program.
@@ -159,6 +162,10 @@ pub struct Config {
     /// Longest line a file source reads, in bytes (newline excluded); a longer line is
     /// skipped without being buffered and becomes a dead letter.
     pub max_line_bytes: usize,
+    /// Largest block of a file that one file source instance reads before the next
+    /// instance's block: the instances read a file's blocks in turn, so they move through it
+    /// together (default 4 MiB; see `docs/architecture.md`, file sources).
+    pub file_block_bytes: u64,
     /// Print the job graph in this format and exit without running.
     pub explain: Option<ExplainFormat>,
     /// Print the report table at the end and show progress on a terminal.
@@ -192,6 +199,7 @@ impl Default for Config {
             dead_letters: None,
             overwrite: false,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            file_block_bytes: DEFAULT_FILE_BLOCK_BYTES,
             explain: None,
             verbose: false,
             live_metrics: None,
@@ -316,6 +324,14 @@ impl Config {
                     if config.max_line_bytes == 0 {
                         return Err(WeirError::Config(
                             "--max-line-bytes must be at least 1".into(),
+                        ));
+                    }
+                }
+                "--file-block-bytes" => {
+                    config.file_block_bytes = parse_num(&flag, &value(&flag)?)? as u64;
+                    if config.file_block_bytes == 0 {
+                        return Err(WeirError::Config(
+                            "--file-block-bytes must be at least 1".into(),
                         ));
                     }
                 }
@@ -511,6 +527,17 @@ impl Config {
     /// ```
     pub fn with_max_line_bytes(mut self, bytes: usize) -> Self {
         self.max_line_bytes = bytes.max(1);
+        self
+    }
+
+    /// Builder-style: sets [`Config::file_block_bytes`] (at least 1).
+    ///
+    /// ```
+    /// use weir_core::Config;
+    /// assert_eq!(Config::threads(2).with_file_block_bytes(1 << 20).file_block_bytes, 1 << 20);
+    /// ```
+    pub fn with_file_block_bytes(mut self, bytes: u64) -> Self {
+        self.file_block_bytes = bytes.max(1);
         self
     }
 
@@ -719,7 +746,11 @@ mod tests {
                 _ => assert_eq!(c.unwrap().program_args, vec![arg.to_string()], "{arg}"),
             }
         }
-        let c = Config::from_args(args("-é -w2 --max-line-bytes 64 --overwrite")).unwrap();
+        let c = Config::from_args(args(
+            "-é -w2 --max-line-bytes 64 --file-block-bytes 4096 --overwrite",
+        ))
+        .unwrap();
+        assert_eq!(c.file_block_bytes, 4096);
         assert_eq!(c.cluster, Cluster::Local { threads: 2 });
         assert_eq!(c.max_line_bytes, 64);
         assert!(c.overwrite);

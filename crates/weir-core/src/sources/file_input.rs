@@ -2,7 +2,7 @@
 //! instance reads.
 //!
 //! A source with `n` instances cuts every regular input file into `k` blocks, `k` the
-//! smallest multiple of `n` that keeps blocks within [`SPLIT_BLOCK_BYTES`] (so `k = n` for a
+//! smallest multiple of `n` that keeps blocks within [`crate::Config::file_block_bytes`] (so `k = n` for a
 //! file of up to `n` blocks), and instance `i` reads blocks `i, i + n, i + 2n, …`. Block `j`
 //! is the byte range `[j * len / k, (j + 1) * len / k)` widened to whole lines (a line
 //! belongs to the block its first byte is in), so every line is read exactly once whatever
@@ -71,16 +71,23 @@ pub(crate) fn is_skipped(name: &OsStr) -> bool {
 /// Offset of the first line that starts at or after `offset` (0 and `len` map to themselves).
 /// Reads forward to the next newline without holding the bytes it skips.
 pub fn align_to_line(file: &mut File, offset: u64, len: u64) -> std::io::Result<u64> {
-    if offset == 0 || offset >= len {
-        return Ok(offset.min(len));
+    line_start_before(file, offset, len)
+}
+
+/// Offset of the first line that starts in `[offset, stop)`, or `stop` if none does (`stop`
+/// at most the file's length; 0 maps to itself). Reads at most the bytes before `stop`, so
+/// a block inside a long line costs a read of that block, not of the rest of the line.
+fn line_start_before(file: &mut File, offset: u64, stop: u64) -> std::io::Result<u64> {
+    if offset == 0 || offset >= stop {
+        return Ok(offset.min(stop));
     }
     file.seek(SeekFrom::Start(offset - 1))?;
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut reader = BufReader::with_capacity(64 * 1024, file.by_ref().take(stop - offset));
     let mut position = offset - 1;
     loop {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
-            return Ok(position);
+            return Ok(stop);
         }
         if let Some(i) = memchr::memchr(b'\n', buf) {
             return Ok(position + i as u64 + 1);
@@ -90,10 +97,6 @@ pub fn align_to_line(file: &mut File, offset: u64, len: u64) -> std::io::Result<
         reader.consume(n);
     }
 }
-
-/// The largest block of a file that one instance reads before the next instance's block:
-/// how far apart in the file the instances of a source get (see the module documentation).
-pub(crate) const SPLIT_BLOCK_BYTES: u64 = 4 << 20;
 
 /// Newlines counted in the files a source instance reads, so that locating a dead letter
 /// (`file:line`) in a later block counts on from where the last count stopped instead of
@@ -181,18 +184,33 @@ pub(crate) fn plan_splits(
         for j in (instance as u64..blocks).step_by(instances) {
             let from = (u128::from(len) * u128::from(j) / u128::from(blocks)) as u64;
             let to = (u128::from(len) * u128::from(j + 1) / u128::from(blocks)) as u64;
-            let start = align_to_line(&mut file, from, len).map_err(|e| io(path, e))?;
-            let end = align_to_line(&mut file, to, len).map_err(|e| io(path, e))?;
-            if start < end {
-                splits.push(Split {
-                    path: path.clone(),
-                    start,
-                    end,
-                });
+            let start = line_start_before(&mut file, from, to).map_err(|e| io(path, e))?;
+            if start == to {
+                // No line starts in this block: it is inside a longer one.
+                continue;
             }
+            let end = align_to_line(&mut file, to, len).map_err(|e| io(path, e))?;
+            splits.push(Split {
+                path: path.clone(),
+                start,
+                end,
+            });
         }
     }
     Ok(splits)
+}
+
+/// The remaining splits of a restored checkpoint that instance `instance` of `instances`
+/// reads: all of them in file and offset order, every `instances`-th one, so that the
+/// instances take turns along each file again (dealt in the order the old instances listed
+/// them, an instance would go back in the file from one split to the next).
+pub(crate) fn deal_restored(mut all: Vec<Split>, instance: usize, instances: usize) -> Vec<Split> {
+    all.sort_by(|a, b| (&a.path, a.start).cmp(&(&b.path, b.start)));
+    all.into_iter()
+        .enumerate()
+        .filter(|(j, _)| j % instances.max(1) == instance)
+        .map(|(_, split)| split)
+        .collect()
 }
 
 /// The blocks a file of `len` bytes is cut into for `instances` instances: the smallest
@@ -234,31 +252,100 @@ mod tests {
             let plans: Vec<Vec<Split>> = (0..instances)
                 .map(|i| plan_splits("read", &files, i, instances, 1_000).unwrap())
                 .collect();
-            // Every instance gets several blocks, and they interleave: block `r` of each
-            // instance comes before block `r + 1` of any.
+            // Every instance gets several blocks, and they interleave: block `r` of every
+            // instance ends before block `r + 1` of any starts.
             let rounds = plans[0].len();
             assert!(rounds >= 2, "{instances} instances: {plans:?}");
-            for plan in &plans {
-                for (a, b) in plan.iter().zip(&plan[1..]) {
-                    assert!(b.start - a.end >= if instances > 1 { 1 } else { 0 });
-                }
-                for later in &plans {
-                    if let (Some(first), Some(second)) = (plan.first(), later.get(1)) {
-                        assert!(first.end <= second.start);
+            for r in 0..rounds - 1 {
+                for plan in &plans {
+                    for later in &plans {
+                        if let (Some(this), Some(next)) = (plan.get(r), later.get(r + 1)) {
+                            assert!(this.end <= next.start, "{instances}: {plans:?}");
+                        }
                     }
                 }
             }
             // Together, the blocks are the whole file, in whole lines, each byte once.
-            let mut all: Vec<&Split> = plans.iter().flatten().collect();
-            all.sort_by_key(|s| s.start);
-            let mut at = 0;
-            for s in all {
-                assert_eq!(s.start, at, "{instances} instances");
-                assert!(s.start == 0 || text.as_bytes()[s.start as usize - 1] == b'\n');
-                at = s.end;
-            }
-            assert_eq!(at, text.len() as u64);
+            covers_in_whole_lines(&plans, text.as_bytes());
         }
+    }
+
+    /// Checks that `plans` together read the whole of `text` in whole lines, each byte once.
+    fn covers_in_whole_lines(plans: &[Vec<Split>], text: &[u8]) {
+        let mut all: Vec<&Split> = plans.iter().flatten().collect();
+        all.sort_by_key(|s| s.start);
+        let mut at = 0;
+        for s in all {
+            assert_eq!(s.start, at, "{plans:?}");
+            assert!(s.start == 0 || text[s.start as usize - 1] == b'\n');
+            at = s.end;
+        }
+        assert_eq!(at, text.len() as u64);
+    }
+
+    #[test]
+    fn lines_longer_than_blocks_and_files_without_lines_are_planned_without_reading_on() {
+        let dir = tempfile::tempdir().unwrap();
+        // A line of 5,500 bytes (blocks of 1,000), short lines, no final newline.
+        let text = format!("a\n{}\nb\nc\n{}", "x".repeat(5_500), "y".repeat(2_300));
+        let long = dir.path().join("long");
+        let empty = dir.path().join("empty");
+        std::fs::write(&long, &text).unwrap();
+        std::fs::write(&empty, "").unwrap();
+        for instances in 1..=4 {
+            let plans: Vec<Vec<Split>> = (0..instances)
+                .map(|i| {
+                    plan_splits("read", std::slice::from_ref(&long), i, instances, 1_000).unwrap()
+                })
+                .collect();
+            covers_in_whole_lines(&plans, text.as_bytes());
+            // Blocks inside the long lines hold no line start: only 4 splits at most.
+            assert!(plans.iter().flatten().count() <= 4, "{plans:?}");
+            for i in 0..instances {
+                let none =
+                    plan_splits("read", std::slice::from_ref(&empty), i, instances, 1_000).unwrap();
+                assert!(none.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn restored_splits_are_dealt_in_file_order() {
+        let split = |path: &str, start: u64| Split {
+            path: PathBuf::from(path),
+            start,
+            end: start + 10,
+        };
+        // As two instances listed their rests: each its own blocks, in turn along the files.
+        let listed = vec![
+            split("a", 5),
+            split("a", 40),
+            split("b", 0),
+            split("a", 23),
+            split("a", 60),
+            split("b", 20),
+        ];
+        let starts = |splits: Vec<Split>| -> Vec<(String, u64)> {
+            splits
+                .into_iter()
+                .map(|s| (s.path.display().to_string(), s.start))
+                .collect()
+        };
+        let two: Vec<_> = (0..2)
+            .map(|i| starts(deal_restored(listed.clone(), i, 2)))
+            .collect();
+        assert_eq!(
+            two,
+            [
+                vec![("a".into(), 5), ("a".into(), 40), ("b".into(), 0)],
+                vec![("a".into(), 23), ("a".into(), 60), ("b".into(), 20)],
+            ]
+        );
+        let three: Vec<_> = (0..3)
+            .map(|i| starts(deal_restored(listed.clone(), i, 3)))
+            .collect();
+        assert_eq!(three[0], [("a".to_string(), 5), ("a".to_string(), 60)]);
+        assert_eq!(three[2], [("a".to_string(), 40), ("b".to_string(), 20)]);
     }
 
     #[test]

@@ -16,10 +16,8 @@ use crate::error::WeirError;
 use crate::job::{Job, JobContext, Op};
 use crate::sources::csv_line::CsvLine;
 use crate::sources::decoding_source::{split_dead_letters, Decoded};
-use crate::sources::driver::drive;
-use crate::sources::file_input::{
-    input_files, plan_splits, NewlineCount, Split, SPLIT_BLOCK_BYTES,
-};
+use crate::sources::driver::{drive_dealt, Dealing};
+use crate::sources::file_input::{deal_restored, input_files, plan_splits, NewlineCount, Split};
 use crate::sources::line_reader::{Line, LineReader};
 use crate::sources::source::{PullSource, Pulled};
 use crate::state::snapshot::{decode_part, encode_part};
@@ -322,18 +320,25 @@ impl<'s> Job<'s> {
         let name = op.name.clone();
         let path = path.to_path_buf();
         let max_line = ctx.config.max_line_bytes;
-        let (handle, stream) = drive(&ctx, &op, kind, |instance, instances, restored| {
+        let block = ctx.config.file_block_bytes;
+        let reader = |instance, instances, restored: Option<Vec<Vec<u8>>>| {
             let splits = match restored {
-                // The rest of the splits of the checkpoint (this crate's own encoding).
-                Some(splits) => splits
-                    .iter()
-                    .filter_map(|s| decode_part::<Split>(s).ok())
-                    .collect(),
-                None => instance_splits(&name, &path, instance, instances).unwrap_or_else(|e| {
-                    // A missing or unreadable input is a job error, not a bad record.
-                    JobContext::fail(&failure, e);
-                    Vec::new()
-                }),
+                // The rest of every instance's splits in the checkpoint (this crate's own
+                // encoding), dealt in file order.
+                Some(splits) => {
+                    let all = splits
+                        .iter()
+                        .filter_map(|s| decode_part::<Split>(s).ok())
+                        .collect();
+                    deal_restored(all, instance, instances)
+                }
+                None => {
+                    instance_splits(&name, &path, instance, instances, block).unwrap_or_else(|e| {
+                        // A missing or unreadable input is a job error, not a bad record.
+                        JobContext::fail(&failure, e);
+                        Vec::new()
+                    })
+                }
             };
             FileReader::<T> {
                 operator: name.clone(),
@@ -346,18 +351,22 @@ impl<'s> Job<'s> {
                 failure: Rc::clone(&failure),
                 _record: PhantomData,
             }
-        });
+        };
+        // Every instance gets every restored split and keeps its share in file order.
+        let (handle, stream) = drive_dealt(&ctx, &op, kind, Dealing::All, reader);
         split_dead_letters(&ctx, handle, stream, "file sources")
     }
 }
 
-/// The splits of instance `instance` of `instances` of source `operator` reading `path`.
+/// The splits of instance `instance` of `instances` of source `operator` reading `path`, in
+/// blocks of at most `block` bytes.
 /// Instance 0 warns when `path` is a directory without input files.
 fn instance_splits(
     operator: &str,
     path: &Path,
     instance: usize,
     instances: usize,
+    block: u64,
 ) -> Result<Vec<Split>, WeirError> {
     let files = input_files(path).map_err(|source| WeirError::Io {
         operator: operator.to_string(),
@@ -372,5 +381,5 @@ fn instance_splits(
             path.display()
         );
     }
-    plan_splits(operator, &files, instance, instances, SPLIT_BLOCK_BYTES)
+    plan_splits(operator, &files, instance, instances, block)
 }
