@@ -75,6 +75,15 @@ struct FailOnce {
 }
 
 impl FailOnce {
+    /// Fails once at record `at` or later, after a checkpoint in `checkpoints` completed.
+    fn new(at: Option<u64>, checkpoints: &Path) -> Self {
+        FailOnce {
+            at,
+            dir: checkpoints.to_path_buf(),
+            armed: Arc::new(AtomicBool::new(at.is_some())),
+        }
+    }
+
     /// Records from `at` on are slowed down until a checkpoint completes, so that the job
     /// fails even on a machine too loaded to complete one before the input ends.
     fn check(&self, i: u64) {
@@ -100,11 +109,7 @@ fn run(
     checkpoints: &Path,
     fail_at: Option<u64>,
 ) -> Result<JobReport, WeirError> {
-    let fail = FailOnce {
-        at: fail_at,
-        dir: checkpoints.to_path_buf(),
-        armed: Arc::new(AtomicBool::new(fail_at.is_some())),
-    };
+    let fail = FailOnce::new(fail_at, checkpoints);
     let out = out.to_path_buf();
     let config = Config::threads(workers)
         .with_verbose(false)
@@ -176,20 +181,23 @@ fn run(
 fn committed(out: &Path) -> BTreeMap<String, BTreeMap<String, usize>> {
     ["windows", "late", "timed", "pairs"]
         .iter()
-        .map(|name| {
-            let mut lines = BTreeMap::new();
-            for entry in std::fs::read_dir(out.join(name)).unwrap() {
-                let path = entry.unwrap().path();
-                if path.to_string_lossy().ends_with(".inprogress") {
-                    continue;
-                }
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    *lines.entry(line.to_string()).or_insert(0) += 1;
-                }
-            }
-            (name.to_string(), lines)
-        })
+        .map(|name| (name.to_string(), committed_lines(&out.join(name))))
         .collect()
+}
+
+/// Every committed line of the output directory `dir`, counted.
+fn committed_lines(dir: &Path) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".inprogress") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            *lines.entry(line.to_string()).or_insert(0) += 1;
+        }
+    }
+    lines
 }
 
 fn assert_same(
@@ -275,11 +283,7 @@ fn run_file(
     checkpoints: &Path,
     fail_at: Option<u64>,
 ) -> Result<JobReport, WeirError> {
-    let fail = FailOnce {
-        at: fail_at,
-        dir: checkpoints.to_path_buf(),
-        armed: Arc::new(AtomicBool::new(fail_at.is_some())),
-    };
+    let fail = FailOnce::new(fail_at, checkpoints);
     let (input, out) = (input.to_path_buf(), out.to_path_buf());
     let config = Config::threads(workers)
         .with_verbose(false)
@@ -315,18 +319,7 @@ fn a_restored_file_source_takes_turns_along_the_file_again_so_nothing_turns_late
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("events.jsonl");
     write_time_ordered_file(&input, 6_000);
-    let count = |out: &Path, name: &str| -> BTreeMap<String, usize> {
-        let mut lines = BTreeMap::new();
-        for entry in std::fs::read_dir(out.join(name)).unwrap() {
-            let path = entry.unwrap().path();
-            if !path.to_string_lossy().ends_with(".inprogress") {
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    *lines.entry(line.to_string()).or_insert(0) += 1;
-                }
-            }
-        }
-        lines
-    };
+    let count = |out: &Path, name: &str| committed_lines(&out.join(name));
     let reference = tmp.path().join("reference");
     run_file(2, &input, &reference, &tmp.path().join("ckpt-ref"), None).unwrap();
     let windows = count(&reference, "windows");
