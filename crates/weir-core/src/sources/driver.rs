@@ -381,7 +381,7 @@ where
 }
 
 /// How the splits of a restored checkpoint reach a source's instances.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Dealing {
     /// Every `instances`-th split to each instance (any instance can take any split).
     RoundRobin,
@@ -389,6 +389,10 @@ pub(crate) enum Dealing {
     /// partitions, which an instance owns by their number, and whose list tells it which
     /// partitions are new).
     All,
+    /// At the parallelism of the checkpoint, each instance's own splits back; at another,
+    /// every `instances`-th split in the order this function sorts them (a file source's
+    /// blocks in file order, so that the instances take turns along each file again).
+    Ordered(fn(&[u8], &[u8]) -> std::cmp::Ordering),
 }
 
 /// [`drive`], with the restored splits dealt as `dealing` says.
@@ -409,6 +413,7 @@ where
         handle.instance.and_then(|i| match dealing {
             Dealing::RoundRobin => r.splits(&handle.name, i, instances),
             Dealing::All => r.splits(&handle.name, 0, 1),
+            Dealing::Ordered(order) => r.splits_in_order(&handle.name, i, instances, order),
         })
     });
     let source: SharedSource<S> = Rc::new(RefCell::new(

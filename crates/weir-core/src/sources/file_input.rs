@@ -200,17 +200,21 @@ pub(crate) fn plan_splits(
     Ok(splits)
 }
 
-/// The remaining splits of a restored checkpoint that instance `instance` of `instances`
-/// reads: all of them in file and offset order, every `instances`-th one, so that the
-/// instances take turns along each file again (dealt in the order the old instances listed
-/// them, an instance would go back in the file from one split to the next).
-pub(crate) fn deal_restored(mut all: Vec<Split>, instance: usize, instances: usize) -> Vec<Split> {
-    all.sort_by(|a, b| (&a.path, a.start).cmp(&(&b.path, b.start)));
-    all.into_iter()
-        .enumerate()
-        .filter(|(j, _)| j % instances.max(1) == instance)
-        .map(|(_, split)| split)
-        .collect()
+/// The order in which a restored checkpoint deals a file source's remaining splits at
+/// another parallelism (see [`crate::sources::driver::Dealing::Ordered`]): by file, then
+/// offset, so that each instance's share goes forward in every file and the instances take
+/// turns along it again (in the old instances' order, an instance would go back in the file
+/// from one split to the next). Splits that do not decode go last.
+pub(crate) fn file_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let position = |bytes: &[u8]| {
+        crate::state::snapshot::decode_part::<Split>(bytes)
+            .ok()
+            .map(|s| (s.path, s.start))
+    };
+    match (position(a), position(b)) {
+        (Some(a), Some(b)) => a.cmp(&b),
+        (a, b) => a.is_none().cmp(&b.is_none()),
+    }
 }
 
 /// The blocks a file of `len` bytes is cut into for `instances` instances: the smallest
@@ -310,42 +314,47 @@ mod tests {
     }
 
     #[test]
-    fn restored_splits_are_dealt_in_file_order() {
-        let split = |path: &str, start: u64| Split {
-            path: PathBuf::from(path),
-            start,
-            end: start + 10,
+    fn restored_splits_sort_by_file_then_offset_and_undecodable_ones_last() {
+        let split = |path: &str, start: u64| {
+            crate::state::snapshot::encode_part(&Split {
+                path: PathBuf::from(path),
+                start,
+                end: start + 10,
+            })
+            .unwrap()
         };
         // As two instances listed their rests: each its own blocks, in turn along the files.
-        let listed = vec![
+        let mut listed = [
             split("a", 5),
             split("a", 40),
+            b"not a split".to_vec(),
             split("b", 0),
             split("a", 23),
             split("a", 60),
             split("b", 20),
         ];
-        let starts = |splits: Vec<Split>| -> Vec<(String, u64)> {
-            splits
-                .into_iter()
-                .map(|s| (s.path.display().to_string(), s.start))
-                .collect()
-        };
-        let two: Vec<_> = (0..2)
-            .map(|i| starts(deal_restored(listed.clone(), i, 2)))
+        listed.sort_by(|a, b| file_order(a, b));
+        let order: Vec<Option<(PathBuf, u64)>> = listed
+            .iter()
+            .map(|s| {
+                crate::state::snapshot::decode_part::<Split>(s)
+                    .ok()
+                    .map(|s| (s.path, s.start))
+            })
             .collect();
+        let at = |path: &str, start| Some((PathBuf::from(path), start));
         assert_eq!(
-            two,
+            order,
             [
-                vec![("a".into(), 5), ("a".into(), 40), ("b".into(), 0)],
-                vec![("a".into(), 23), ("a".into(), 60), ("b".into(), 20)],
+                at("a", 5),
+                at("a", 23),
+                at("a", 40),
+                at("a", 60),
+                at("b", 0),
+                at("b", 20),
+                None
             ]
         );
-        let three: Vec<_> = (0..3)
-            .map(|i| starts(deal_restored(listed.clone(), i, 3)))
-            .collect();
-        assert_eq!(three[0], [("a".to_string(), 5), ("a".to_string(), 60)]);
-        assert_eq!(three[2], [("a".to_string(), 40), ("b".to_string(), 20)]);
     }
 
     #[test]

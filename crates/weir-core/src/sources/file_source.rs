@@ -17,7 +17,7 @@ use crate::job::{Job, JobContext, Op};
 use crate::sources::csv_line::CsvLine;
 use crate::sources::decoding_source::{split_dead_letters, Decoded};
 use crate::sources::driver::{drive_dealt, Dealing};
-use crate::sources::file_input::{deal_restored, input_files, plan_splits, NewlineCount, Split};
+use crate::sources::file_input::{file_order, input_files, plan_splits, NewlineCount, Split};
 use crate::sources::line_reader::{Line, LineReader};
 use crate::sources::source::{PullSource, Pulled};
 use crate::state::snapshot::{decode_part, encode_part};
@@ -323,15 +323,12 @@ impl<'s> Job<'s> {
         let block = ctx.config.file_block_bytes;
         let reader = |instance, instances, restored: Option<Vec<Vec<u8>>>| {
             let splits = match restored {
-                // The rest of every instance's splits in the checkpoint (this crate's own
-                // encoding), dealt in file order.
-                Some(splits) => {
-                    let all = splits
-                        .iter()
-                        .filter_map(|s| decode_part::<Split>(s).ok())
-                        .collect();
-                    deal_restored(all, instance, instances)
-                }
+                // The rest of the splits in the checkpoint (this crate's own encoding): this
+                // instance's own, or at another parallelism its share in file order.
+                Some(splits) => splits
+                    .iter()
+                    .filter_map(|s| decode_part::<Split>(s).ok())
+                    .collect(),
                 None => {
                     instance_splits(&name, &path, instance, instances, block).unwrap_or_else(|e| {
                         // A missing or unreadable input is a job error, not a bad record.
@@ -352,8 +349,8 @@ impl<'s> Job<'s> {
                 _record: PhantomData,
             }
         };
-        // Every instance gets every restored split and keeps its share in file order.
-        let (handle, stream) = drive_dealt(&ctx, &op, kind, Dealing::All, reader);
+        let dealing = Dealing::Ordered(file_order);
+        let (handle, stream) = drive_dealt(&ctx, &op, kind, dealing, reader);
         split_dead_letters(&ctx, handle, stream, "file sources")
     }
 }

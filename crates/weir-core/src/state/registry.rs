@@ -163,6 +163,45 @@ impl Restored {
             .collect()
     }
 
+    /// The splits of `operator` for `instance` of `instances`: its own splits if the
+    /// checkpoint has as many instances, or else all the instances' splits sorted by `order`,
+    /// every `instances`-th one. `None` when the operator had no state (a new operator).
+    pub(crate) fn splits_in_order(
+        &self,
+        operator: &str,
+        instance: usize,
+        instances: usize,
+        order: fn(&[u8], &[u8]) -> std::cmp::Ordering,
+    ) -> Option<Vec<Vec<u8>>> {
+        let last = self.chain.len() - 1;
+        let parts: Vec<&OperatorState> = self.parts(last, operator).collect();
+        if parts.is_empty() {
+            return None;
+        }
+        let splits = |o: &&OperatorState| match &o.part {
+            StatePart::Splits(s) => s.clone(),
+            _ => Vec::new(),
+        };
+        if parts.len() == instances {
+            return Some(
+                parts
+                    .iter()
+                    .filter(|o| o.instance == instance)
+                    .flat_map(splits)
+                    .collect(),
+            );
+        }
+        let mut all: Vec<Vec<u8>> = parts.iter().flat_map(splits).collect();
+        all.sort_by(|a, b| order(a, b));
+        Some(
+            all.into_iter()
+                .enumerate()
+                .filter(|(j, _)| j % instances.max(1) == instance)
+                .map(|(_, s)| s)
+                .collect(),
+        )
+    }
+
     /// The splits of `operator` dealt to `instance` of `instances`: all the instances'
     /// splits of the restored checkpoint, in a fixed order, every `instances`-th one.
     /// `None` when the operator had no state (a new operator).
