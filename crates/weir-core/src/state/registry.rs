@@ -173,33 +173,14 @@ impl Restored {
         instances: usize,
         order: fn(&[u8], &[u8]) -> std::cmp::Ordering,
     ) -> Option<Vec<Vec<u8>>> {
-        let last = self.chain.len() - 1;
-        let parts: Vec<&OperatorState> = self.parts(last, operator).collect();
-        if parts.is_empty() {
-            return None;
-        }
-        let splits = |o: &&OperatorState| match &o.part {
-            StatePart::Splits(s) => s.clone(),
-            _ => Vec::new(),
-        };
+        let parts = self.split_parts(operator)?;
         if parts.len() == instances {
-            return Some(
-                parts
-                    .iter()
-                    .filter(|o| o.instance == instance)
-                    .flat_map(splits)
-                    .collect(),
-            );
+            let own = parts.iter().filter(|o| o.instance == instance);
+            return Some(own.flat_map(|o| splits_of(o)).cloned().collect());
         }
-        let mut all: Vec<Vec<u8>> = parts.iter().flat_map(splits).collect();
+        let mut all: Vec<&Vec<u8>> = parts.iter().flat_map(|o| splits_of(o)).collect();
         all.sort_by(|a, b| order(a, b));
-        Some(
-            all.into_iter()
-                .enumerate()
-                .filter(|(j, _)| j % instances.max(1) == instance)
-                .map(|(_, s)| s)
-                .collect(),
-        )
+        Some(every_nth(all, instance, instances))
     }
 
     /// The splits of `operator` dealt to `instance` of `instances`: all the instances'
@@ -211,27 +192,36 @@ impl Restored {
         instance: usize,
         instances: usize,
     ) -> Option<Vec<Vec<u8>>> {
+        let parts = self.split_parts(operator)?;
+        let all: Vec<&Vec<u8>> = parts.iter().flat_map(|o| splits_of(o)).collect();
+        Some(every_nth(all, instance, instances))
+    }
+
+    /// The parts of `operator` in the restored checkpoint, by instance; `None` if it has
+    /// none.
+    fn split_parts<'a>(&'a self, operator: &'a str) -> Option<Vec<&'a OperatorState>> {
         let last = self.chain.len() - 1;
         let mut parts: Vec<&OperatorState> = self.parts(last, operator).collect();
-        if parts.is_empty() {
-            return None;
-        }
         parts.sort_by_key(|o| o.instance);
-        let all: Vec<&Vec<u8>> = parts
-            .iter()
-            .flat_map(|o| match &o.part {
-                StatePart::Splits(s) => s.iter().collect::<Vec<_>>(),
-                _ => Vec::new(),
-            })
-            .collect();
-        Some(
-            all.into_iter()
-                .enumerate()
-                .filter(|(j, _)| j % instances.max(1) == instance)
-                .map(|(_, s)| s.clone())
-                .collect(),
-        )
+        (!parts.is_empty()).then_some(parts)
     }
+}
+
+/// The splits an operator instance's part holds (none if it holds other state).
+fn splits_of(o: &OperatorState) -> &[Vec<u8>] {
+    match &o.part {
+        StatePart::Splits(s) => s,
+        _ => &[],
+    }
+}
+
+/// Every `instances`-th of `all`, from the `instance`-th on.
+fn every_nth(all: Vec<&Vec<u8>>, instance: usize, instances: usize) -> Vec<Vec<u8>> {
+    all.into_iter()
+        .enumerate()
+        .filter(|(j, _)| j % instances.max(1) == instance)
+        .map(|(_, s)| s.clone())
+        .collect()
 }
 
 /// The registered state of one worker, and the checkpoint it was restored from.
