@@ -111,10 +111,8 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
 
     /// Whether `key`'s TTL has passed at `now` (never without a TTL).
     fn expired(&self, key: &K, now: u64) -> bool {
-        self.ttl.is_some_and(|t| {
-            let written = self.written.get(key).copied().unwrap_or(0);
-            now.saturating_sub(written) >= t.ttl.as_millis() as u64
-        })
+        self.ttl
+            .is_some_and(|t| now.saturating_sub(self.written_ms(key)) >= t.ttl.as_millis() as u64)
     }
 
     /// The value of `key`, unless it has none or it expired.
