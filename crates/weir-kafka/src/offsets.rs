@@ -45,11 +45,13 @@ pub(crate) fn resolve_starts(
     let timeout = config.request_timeout();
     let mut out = HashMap::new();
     match starting {
+        // Offset 0, not the broker's log start: tansu 0.6 answers "earliest" with the batch
+        // it stored first, which is not the lowest offset when two producers wrote a
+        // partition at once, and a source starting there skipped the records below it. A
+        // broker whose log starts later answers offset 0 with "out of range", and the
+        // source's consumer resets to the log start (`auto.offset.reset=earliest`).
         StartingOffsets::Earliest => {
-            for (t, p) in partitions {
-                let (low, _) = watermarks(consumer, config, t, *p)?;
-                out.insert((t.clone(), *p), low);
-            }
+            out.extend(partitions.iter().map(|tp| (tp.clone(), 0)));
         }
         // The end as read, not the high watermark (see `end_offsets`).
         StartingOffsets::Latest => out.extend(end_offsets(config, partitions)?),

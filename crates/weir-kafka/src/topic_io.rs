@@ -153,7 +153,9 @@ pub fn dump_topic(
         config
             .client_config()
             .set("group.id", "weir-dump")
-            .set("enable.auto.commit", "false"),
+            .set("enable.auto.commit", "false")
+            // From offset 0 (see `resolve_starts`): a log that starts later resets to its start.
+            .set("auto.offset.reset", "earliest"),
     )?;
     let partitions: Vec<(String, i32)> = partitions_with(&consumer, config, topic)?
         .into_iter()
@@ -164,7 +166,7 @@ pub fn dump_topic(
     let mut open = 0;
     for (t, p) in &partitions {
         if ends.get(&(t.clone(), *p)).copied().unwrap_or(0) > 0 {
-            tpl.add_partition_offset(t, *p, Offset::Beginning)
+            tpl.add_partition_offset(t, *p, Offset::Offset(0))
                 .map_err(|e| unreachable_or(config, "assign", e))?;
             open += 1;
         }
