@@ -1,6 +1,6 @@
-//! Keyed aggregates with a combiner (`aggregate_combined`, and `count`/`sum`/`min`/`max` built
-//! on it) against a sequential fold: many epochs, parallelism 1 to 3, and epochs with more
-//! keys than a combiner holds before it sends partials early.
+//! Keyed aggregates with a combiner (`aggregate_combined`, `count`/`sum`/`min`/`max` built on it,
+//! and `count_by_value`) against a sequential fold: many epochs, parallelism 1 to 3, and epochs
+//! with more keys than a combiner holds before it sends partials early.
 
 use std::collections::BTreeMap;
 
@@ -188,5 +188,74 @@ fn records_of_mostly_distinct_keys_pass_through_the_combiner_and_still_add_up() 
     for (workers, p) in [(1, 1), (2, 2)] {
         let updates = run_combined(workers, p, n, keys, 2048);
         check_updates(&updates, &want, &format!("-w {workers} pass-through"));
+    }
+}
+
+/// Words of `record(i, keys)`'s key, counted with `count_by_value` or with
+/// `key_by(|w| w.clone()).count()`; every update emitted, sorted.
+fn run_word_counts(
+    workers: usize,
+    p: usize,
+    n: u64,
+    keys: u64,
+    epoch: u64,
+    by_value: bool,
+) -> Vec<(String, u64)> {
+    let out = Collector::new();
+    let sink = out.clone();
+    let config =
+        Config::threads(workers).with_epoch_max_delay(std::time::Duration::from_secs(3600));
+    execute(config, move |job| {
+        let words = job.generate(
+            op("src").parallelism(p).epochs(EpochPolicy::Records(epoch)),
+            Some(n),
+            move |i| format!("w{}", record(i, keys).0),
+        );
+        let counts = if by_value {
+            words.count_by_value(op("counts").parallelism(p))
+        } else {
+            words
+                .key_by(|w: &String| w.clone())
+                .count(op("counts").parallelism(p))
+        };
+        counts.collect(op("out").parallelism(1), &sink);
+        Ok(())
+    })
+    .expect("job runs");
+    out.sorted()
+}
+
+#[test]
+fn count_by_value_counts_like_a_sequential_fold_and_like_key_by_count() {
+    let n = 12_000;
+    // 400 words are combined; 5,000 are mostly distinct within an epoch of 2,000 records,
+    // so the combiner passes them through.
+    for (keys, epoch, workers, p) in [
+        (400, 29, 1, 1),
+        (400, 29, 2, 2),
+        (400, 5_000, 2, 1),
+        (400, 5_000, 3, 3),
+        (5_000, 2_000, 1, 1),
+        (5_000, 2_000, 2, 2),
+    ] {
+        let what = format!("{keys} words, -w {workers} p {p} epochs {epoch}");
+        let want: BTreeMap<String, u64> = reference(n, keys)
+            .into_iter()
+            .map(|(k, (count, _))| (format!("w{k}"), count))
+            .collect();
+        let updates = run_word_counts(workers, p, n, keys, epoch, true);
+        // The same updates, epoch by epoch, as the count keyed by a copy of each word.
+        assert_eq!(
+            updates,
+            run_word_counts(workers, p, n, keys, epoch, false),
+            "{what}: count_by_value against key_by(clone).count()"
+        );
+        let mut last: BTreeMap<String, u64> = BTreeMap::new();
+        for (w, c) in &updates {
+            let seen = last.entry(w.clone()).or_default();
+            assert!(c > seen, "{what}: {w} emitted {c} after {seen}");
+            *seen = *c;
+        }
+        assert_eq!(last, want, "{what}: final counts");
     }
 }

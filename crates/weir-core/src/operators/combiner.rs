@@ -21,27 +21,43 @@ use crate::stream::{Data, VecBuilder};
 /// epoch holds many keys (the owner merges several partials of a key within an epoch).
 pub(crate) const COMBINER_MAX_KEYS: usize = 1 << 16;
 
-/// How records fold into a key's accumulator on the sending side.
-pub(crate) struct Combiner<KF, I, F> {
-    pub(crate) key: KF,
+/// How records fold into a key's accumulator on the sending side: `split` takes a record
+/// apart into its key and what `fold` takes (the record itself, or nothing when the record
+/// is its own key and moves into the table without a copy).
+pub(crate) struct Combiner<S, I, F> {
+    pub(crate) split: S,
     pub(crate) init: I,
     pub(crate) fold: F,
 }
 
-impl<KF, I, F> Combiner<KF, I, F> {
+/// A combiner whose key is computed from each record by `key`: the fold takes the record.
+pub(crate) fn keyed_by<K, T, I, F>(
+    key: impl Fn(&T) -> K,
+    init: I,
+    fold: F,
+) -> Combiner<impl FnMut(T) -> (K, T), I, F> {
+    Combiner {
+        split: move |x: T| (key(&x), x),
+        init,
+        fold,
+    }
+}
+
+impl<S, I, F> Combiner<S, I, F> {
     /// Folds `records` into `partials`, one accumulator per key.
-    fn fold_into<K, T, A>(&mut self, records: &mut Vec<T>, partials: &mut FxHashMap<K, A>)
+    fn fold_into<K, T, R, A>(&mut self, records: &mut Vec<T>, partials: &mut FxHashMap<K, A>)
     where
         K: Key,
-        KF: Fn(&T) -> K,
+        S: FnMut(T) -> (K, R),
         I: Fn(&K) -> A,
-        F: FnMut(&mut A, T),
+        F: FnMut(&mut A, R),
     {
         for x in records.drain(..) {
-            match partials.entry((self.key)(&x)) {
-                Entry::Occupied(mut acc) => (self.fold)(acc.get_mut(), x),
+            let (key, rest) = (self.split)(x);
+            match partials.entry(key) {
+                Entry::Occupied(mut acc) => (self.fold)(acc.get_mut(), rest),
                 Entry::Vacant(slot) => {
-                    let acc = self.fresh(slot.key(), x);
+                    let acc = self.fresh(slot.key(), rest);
                     slot.insert(acc);
                 }
             }
@@ -49,20 +65,20 @@ impl<KF, I, F> Combiner<KF, I, F> {
     }
 
     /// The accumulator of a key's first record: `init`, then `fold`.
-    fn fresh<K, T, A>(&mut self, key: &K, x: T) -> A
+    fn fresh<K, R, A>(&mut self, key: &K, rest: R) -> A
     where
         I: Fn(&K) -> A,
-        F: FnMut(&mut A, T),
+        F: FnMut(&mut A, R),
     {
         let mut acc = (self.init)(key);
-        (self.fold)(&mut acc, x);
+        (self.fold)(&mut acc, rest);
         acc
     }
 
     /// The combiner of the keyed operator `handle` on `stream`'s instances: `(key, partial)`
     /// per key and epoch, sent when the epoch is complete (or early, past
     /// [`COMBINER_MAX_KEYS`] keys). The records count as the keyed operator's input.
-    pub(crate) fn attach<'s, K, T, A>(
+    pub(crate) fn attach<'s, K, T, R, A>(
         mut self,
         stream: Stream<'s, Epoch, Vec<T>>,
         handle: &OpHandle,
@@ -71,9 +87,9 @@ impl<KF, I, F> Combiner<KF, I, F> {
         K: Key,
         T: Data,
         A: Data,
-        KF: Fn(&T) -> K + 'static,
+        S: FnMut(T) -> (K, R) + 'static,
         I: Fn(&K) -> A + 'static,
-        F: FnMut(&mut A, T) + 'static,
+        F: FnMut(&mut A, R) + 'static,
     {
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
@@ -115,14 +131,14 @@ impl<KF, I, F> Combiner<KF, I, F> {
     }
 
     /// One record as a partial of its own (when combining does not pay).
-    fn single<K, T, A>(&mut self, x: T) -> (K, A)
+    fn single<K, T, R, A>(&mut self, x: T) -> (K, A)
     where
-        KF: Fn(&T) -> K,
+        S: FnMut(T) -> (K, R),
         I: Fn(&K) -> A,
-        F: FnMut(&mut A, T),
+        F: FnMut(&mut A, R),
     {
-        let key = (self.key)(&x);
-        let acc = self.fresh(&key, x);
+        let (key, rest) = (self.split)(x);
+        let acc = self.fresh(&key, rest);
         (key, acc)
     }
 }

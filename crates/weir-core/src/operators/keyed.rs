@@ -1,7 +1,7 @@
 //! Keyed streams: `key_by` partitions records by a key; per-epoch aggregates and per-key
 //! running state are computed on the instance that owns the key.
 
-use crate::operators::combiner::{Combiner, MergedTotals};
+use crate::operators::combiner::{keyed_by, Combiner, MergedTotals};
 use crate::operators::epoch_stash::EpochStash;
 use std::cell::{Cell, RefCell};
 use std::hash::{Hash, Hasher};
@@ -71,6 +71,65 @@ impl<'s, T: Data> DataStream<'s, T> {
             _key: std::marker::PhantomData,
         }
     }
+}
+
+impl<'s, T: Key> DataStream<'s, T> {
+    /// The running number of times each distinct record occurred (Spark's `countByValue`; a
+    /// word count): after each epoch, `(record, count)` for every record value seen in it.
+    /// The same output, state and checkpoints as `key_by(|x| x.clone()).count(op)`, without
+    /// the copy of each record as its key: the record itself moves into the combiner's table.
+    ///
+    /// ```
+    /// use weir_core::{execute, op, Collector, Config, EpochPolicy};
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     let words = ["to", "be", "or", "not", "to", "be"];
+    ///     job.generate(op("words").parallelism(2), Some(6), move |i| words[i as usize].to_string())
+    ///         .count_by_value(op("counts").parallelism(2))
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// }).unwrap();
+    /// let updates = out.take();
+    /// let last = |w: &str| updates.iter().filter(|(k, _)| k == w).map(|(_, n)| *n).max();
+    /// assert_eq!((last("to"), last("be"), last("or"), last("not")), (Some(2), Some(2), Some(1), Some(1)));
+    /// ```
+    pub fn count_by_value(self, op: impl Into<Op>) -> DataStream<'s, (T, u64)> {
+        let counting = Combiner {
+            split: |x: T| (x, ()),
+            init: |_: &T| 0u64,
+            fold: |n: &mut u64, ()| *n += 1,
+        };
+        combined(self, &op.into(), counting, |n, part| *n += part)
+    }
+}
+
+/// A running aggregate with a combiner (see [`KeyedStream::aggregate_combined`]): `combiner`
+/// on `input`'s instances, the partials merged into running totals on the operator's.
+fn combined<'s, K, T, R, A, S, I, F>(
+    input: DataStream<'s, T>,
+    op: &Op,
+    combiner: Combiner<S, I, F>,
+    merge: impl FnMut(&mut A, A) + 'static,
+) -> DataStream<'s, (K, A)>
+where
+    K: Key,
+    T: Data,
+    A: Data,
+    S: FnMut(T) -> (K, R) + 'static,
+    I: Fn(&K) -> A + 'static,
+    F: FnMut(&mut A, R) + 'static,
+{
+    let handle = input
+        .ctx
+        .add_operator(op, "aggregate", &[(input.node, Partitioning::Hash)]);
+    let partials = combiner.attach(input.stream.clone(), &handle);
+    let totals = MergedTotals {
+        merge,
+        slot: KeyedStateSlot::new(&input.ctx, &handle, None),
+    };
+    let out = totals.attach(partials, &handle);
+    DataStream::from_parts(Rc::clone(&input.ctx), out, handle.node, handle.placement)
 }
 
 impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T, F> {
@@ -254,27 +313,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         merge: impl FnMut(&mut A, A) + 'static,
     ) -> DataStream<'s, (K, A)> {
         let op = op.into();
-        let handle =
-            self.input
-                .ctx
-                .add_operator(&op, "aggregate", &[(self.input.node, Partitioning::Hash)]);
-        let combiner = Combiner {
-            key: self.key,
-            init,
-            fold,
-        };
-        let partials = combiner.attach(self.input.stream.clone(), &handle);
-        let totals = MergedTotals {
-            merge,
-            slot: KeyedStateSlot::new(&self.input.ctx, &handle, None),
-        };
-        let out = totals.attach(partials, &handle);
-        DataStream::from_parts(
-            Rc::clone(&self.input.ctx),
-            out,
-            handle.node,
-            handle.placement,
-        )
+        combined(self.input, &op, keyed_by(self.key, init, fold), merge)
     }
 
     /// The running number of records per key (see [`KeyedStream::aggregate`]), counted
