@@ -53,8 +53,7 @@ fn wordcount(job: &mut Job<'_>, paths: &JobPaths) -> Result<()> {
                 .map(str::to_lowercase)
                 .collect::<Vec<_>>()
         })
-        .key_by(|w: &String| w.clone())
-        .count("count")
+        .count_by_value("count")
         .write_jsonl("write", &paths.output);
     Ok(())
 }
