@@ -41,6 +41,29 @@ fn result(dir: &Path) -> Vec<String> {
     lines
 }
 
+/// The last (largest) count of each word in `lines`, as `weir run wordcount` writes them.
+fn last_counts(lines: &[String]) -> std::collections::BTreeMap<String, u64> {
+    let mut last = std::collections::BTreeMap::new();
+    for line in lines {
+        let (word, n): (String, u64) = serde_json::from_str(line).unwrap();
+        let seen = last.entry(word).or_insert(0);
+        *seen = n.max(*seen);
+    }
+    last
+}
+
+/// The words of the wordcount input counted one by one (split on whitespace, lower case).
+fn sequential_counts(input: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(input).unwrap().lines() {
+        let line: String = serde_json::from_str(line).unwrap();
+        for word in line.split_whitespace() {
+            *counts.entry(word.to_lowercase()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 fn one_process_result(dir: &Path, input: &Path) -> Vec<String> {
     let out = dir.join("one");
     let o = run(&[
@@ -82,7 +105,9 @@ fn two_launched_processes_give_the_same_result_as_one() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(result(&out), expected);
+    let two = result(&out);
+    assert_eq!(two, expected);
+    assert_eq!(last_counts(&two), sequential_counts(&input));
 }
 
 #[test]
