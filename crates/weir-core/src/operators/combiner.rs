@@ -11,11 +11,12 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
-use crate::job::{Epoch, OpHandle};
+use crate::job::{Epoch, Op, OpHandle};
 use crate::operators::epoch_stash::EpochStash;
 use crate::operators::key_pact::pair_owner_pact;
 use crate::operators::keyed::{Key, KeyedStateSlot};
-use crate::stream::{Data, VecBuilder};
+use crate::plan::Partitioning;
+use crate::stream::{Data, DataStream, VecBuilder};
 
 /// Partials held per epoch before the combiner sends them early: bounds its memory when an
 /// epoch holds many keys (the owner merges several partials of a key within an epoch).
@@ -75,14 +76,17 @@ impl<S, I, F> Combiner<S, I, F> {
         acc
     }
 
-    /// The combiner of the keyed operator `handle` on `stream`'s instances: `(key, partial)`
-    /// per key and epoch, sent when the epoch is complete (or early, past
-    /// [`COMBINER_MAX_KEYS`] keys). The records count as the keyed operator's input.
-    pub(crate) fn attach<'s, K, T, R, A>(
+    /// The running aggregate `op` of `input` (see `KeyedStream::aggregate_combined`): this
+    /// combiner on `input`'s instances sends `(key, partial)` per key and epoch when the epoch
+    /// is complete (or early, past [`COMBINER_MAX_KEYS`] keys), and the operator's instances
+    /// merge the partials into running totals with `merge` ([`MergedTotals`]). The records
+    /// count as the operator's input.
+    pub(crate) fn running_totals<'s, K, T, R, A>(
         mut self,
-        stream: Stream<'s, Epoch, Vec<T>>,
-        handle: &OpHandle,
-    ) -> Stream<'s, Epoch, Vec<(K, A)>>
+        input: DataStream<'s, T>,
+        op: &Op,
+        merge: impl FnMut(&mut A, A) + 'static,
+    ) -> DataStream<'s, (K, A)>
     where
         K: Key,
         T: Data,
@@ -91,43 +95,57 @@ impl<S, I, F> Combiner<S, I, F> {
         I: Fn(&K) -> A + 'static,
         F: FnMut(&mut A, R) + 'static,
     {
+        let handle = input
+            .ctx
+            .add_operator(op, "aggregate", &[(input.node, Partitioning::Hash)]);
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
         let name = format!("{}:combine", handle.name);
-        stream.unary_frontier::<VecBuilder<(K, A)>, _, _, _>(Pipeline, &name, move |_cap, _info| {
-            let mut pending: EpochStash<EpochPartials<K, A>> = EpochStash::new();
-            let mut reduction = Reduction::default();
-            move |(input, frontier), output| {
-                let _busy = metrics.busy_in(node);
-                input.for_each(|cap, data| {
-                    metrics.add_in(data.len());
-                    let Some((held, epoch)) = pending.held_for_message(&cap, output.output_index())
-                    else {
-                        return;
-                    };
-                    if reduction.pass_through {
-                        let mut singles: Vec<(K, A)> =
-                            data.drain(..).map(|x| self.single(x)).collect();
-                        output.session(held).give_container(&mut singles);
-                        return;
+        let partials = input.stream.unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
+            Pipeline,
+            &name,
+            move |_cap, _info| {
+                let mut pending: EpochStash<EpochPartials<K, A>> = EpochStash::new();
+                let mut reduction = Reduction::default();
+                move |(input, frontier), output| {
+                    let _busy = metrics.busy_in(node);
+                    input.for_each(|cap, data| {
+                        metrics.add_in(data.len());
+                        let Some((held, epoch)) =
+                            pending.held_for_message(&cap, output.output_index())
+                        else {
+                            return;
+                        };
+                        if reduction.pass_through {
+                            let mut singles: Vec<(K, A)> =
+                                data.drain(..).map(|x| self.single(x)).collect();
+                            output.session(held).give_container(&mut singles);
+                            return;
+                        }
+                        epoch.records += data.len();
+                        self.fold_into(data, &mut epoch.partials);
+                        if epoch.partials.len() >= COMBINER_MAX_KEYS {
+                            epoch.sent += epoch.partials.len();
+                            output.session(held).give_iterator(epoch.partials.drain());
+                        }
+                    });
+                    while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
+                        reduction.observe(epoch.records, epoch.sent + epoch.partials.len());
+                        output.session(&cap).give_iterator(epoch.partials.drain());
+                        epoch.records = 0;
+                        epoch.sent = 0;
+                        let capacity = epoch.partials.capacity();
+                        pending.recycle(epoch, capacity);
                     }
-                    epoch.records += data.len();
-                    self.fold_into(data, &mut epoch.partials);
-                    if epoch.partials.len() >= COMBINER_MAX_KEYS {
-                        epoch.sent += epoch.partials.len();
-                        output.session(held).give_iterator(epoch.partials.drain());
-                    }
-                });
-                while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
-                    reduction.observe(epoch.records, epoch.sent + epoch.partials.len());
-                    output.session(&cap).give_iterator(epoch.partials.drain());
-                    epoch.records = 0;
-                    epoch.sent = 0;
-                    let capacity = epoch.partials.capacity();
-                    pending.recycle(epoch, capacity);
                 }
-            }
-        })
+            },
+        );
+        let totals = MergedTotals {
+            merge,
+            slot: KeyedStateSlot::new(&input.ctx, &handle, None),
+        };
+        let out = totals.attach(partials, &handle);
+        DataStream::from_parts(Rc::clone(&input.ctx), out, handle.node, handle.placement)
     }
 
     /// One record as a partial of its own (when combining does not pay).
@@ -193,9 +211,9 @@ impl Reduction {
 /// The owner's side: per epoch, the partials of each key merged as they arrive; when the
 /// epoch is complete, merged into the key's running accumulator (checkpointed keyed state),
 /// and `(key, accumulator)` emitted for every key the epoch changed.
-pub(crate) struct MergedTotals<K, A, M> {
-    pub(crate) merge: M,
-    pub(crate) slot: KeyedStateSlot<K, A>,
+struct MergedTotals<K, A, M> {
+    merge: M,
+    slot: KeyedStateSlot<K, A>,
 }
 
 impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
@@ -220,7 +238,7 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
     }
 
     /// The owner operator of `handle` on the combiners' `partials`.
-    pub(crate) fn attach<'s>(
+    fn attach<'s>(
         mut self,
         partials: Stream<'s, Epoch, Vec<(K, A)>>,
         handle: &OpHandle,

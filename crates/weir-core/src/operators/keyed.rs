@@ -1,7 +1,7 @@
 //! Keyed streams: `key_by` partitions records by a key; per-epoch aggregates and per-key
 //! running state are computed on the instance that owns the key.
 
-use crate::operators::combiner::{keyed_by, Combiner, MergedTotals};
+use crate::operators::combiner::{keyed_by, Combiner};
 use crate::operators::epoch_stash::EpochStash;
 use std::cell::{Cell, RefCell};
 use std::hash::{Hash, Hasher};
@@ -100,36 +100,8 @@ impl<'s, T: Key> DataStream<'s, T> {
             init: |_: &T| 0u64,
             fold: |n: &mut u64, ()| *n += 1,
         };
-        combined(self, &op.into(), counting, |n, part| *n += part)
+        counting.running_totals(self, &op.into(), |n, part| *n += part)
     }
-}
-
-/// A running aggregate with a combiner (see [`KeyedStream::aggregate_combined`]): `combiner`
-/// on `input`'s instances, the partials merged into running totals on the operator's.
-fn combined<'s, K, T, R, A, S, I, F>(
-    input: DataStream<'s, T>,
-    op: &Op,
-    combiner: Combiner<S, I, F>,
-    merge: impl FnMut(&mut A, A) + 'static,
-) -> DataStream<'s, (K, A)>
-where
-    K: Key,
-    T: Data,
-    A: Data,
-    S: FnMut(T) -> (K, R) + 'static,
-    I: Fn(&K) -> A + 'static,
-    F: FnMut(&mut A, R) + 'static,
-{
-    let handle = input
-        .ctx
-        .add_operator(op, "aggregate", &[(input.node, Partitioning::Hash)]);
-    let partials = combiner.attach(input.stream.clone(), &handle);
-    let totals = MergedTotals {
-        merge,
-        slot: KeyedStateSlot::new(&input.ctx, &handle, None),
-    };
-    let out = totals.attach(partials, &handle);
-    DataStream::from_parts(Rc::clone(&input.ctx), out, handle.node, handle.placement)
 }
 
 impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T, F> {
@@ -313,7 +285,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         merge: impl FnMut(&mut A, A) + 'static,
     ) -> DataStream<'s, (K, A)> {
         let op = op.into();
-        combined(self.input, &op, keyed_by(self.key, init, fold), merge)
+        keyed_by(self.key, init, fold).running_totals(self.input, &op, merge)
     }
 
     /// The running number of records per key (see [`KeyedStream::aggregate`]), counted
