@@ -2,6 +2,9 @@
 //! its last checkpoint, and its committed output is the output of a run without failure,
 //! as a multiset of lines; also at another parallelism.
 
+#[path = "support/committed_lines.rs"]
+mod committed_lines;
+use committed_lines::committed_lines as committed;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,22 +134,6 @@ fn has_checkpoint(dir: &Path) -> bool {
         .flatten()
         .flatten()
         .any(|e| e.path().join("MANIFEST").exists())
-}
-
-/// Every line of the committed part files, counted.
-fn committed(dir: &Path) -> BTreeMap<String, usize> {
-    let mut lines = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".inprogress") {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            *lines.entry(line.to_string()).or_insert(0) += 1;
-        }
-    }
-    lines
 }
 
 /// Checks what a run committed: each key's counts 1..n exactly once, and one total per key.

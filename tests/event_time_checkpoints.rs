@@ -2,6 +2,9 @@
 //! buffers open resumes from its last checkpoint, and what it commits is exactly what a run
 //! without failure commits (as a multiset of lines), also at another parallelism.
 
+#[path = "support/committed_lines.rs"]
+mod committed_lines;
+use committed_lines::committed_lines;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,21 +186,6 @@ fn committed(out: &Path) -> BTreeMap<String, BTreeMap<String, usize>> {
         .iter()
         .map(|name| (name.to_string(), committed_lines(&out.join(name))))
         .collect()
-}
-
-/// Every committed line of the output directory `dir`, counted.
-fn committed_lines(dir: &Path) -> BTreeMap<String, usize> {
-    let mut lines = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.to_string_lossy().ends_with(".inprogress") {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            *lines.entry(line.to_string()).or_insert(0) += 1;
-        }
-    }
-    lines
 }
 
 fn assert_same(

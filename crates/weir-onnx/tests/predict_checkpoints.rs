@@ -3,6 +3,9 @@
 //! version (the model stream is not read again), with exactly-once output, also at another
 //! parallelism.
 
+#[path = "../../../tests/support/committed_lines.rs"]
+mod committed_lines;
+use committed_lines::committed_lines as committed;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -102,20 +105,6 @@ fn has_checkpoint(dir: &Path) -> bool {
         .flatten()
         .flatten()
         .any(|e| e.path().join("MANIFEST").exists())
-}
-
-fn committed(dir: &Path) -> BTreeMap<String, usize> {
-    let mut lines = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.to_string_lossy().ends_with(".inprogress") {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            *lines.entry(line.to_string()).or_insert(0) += 1;
-        }
-    }
-    lines
 }
 
 fn scored(lines: &BTreeMap<String, usize>) -> Vec<(Scored, usize)> {

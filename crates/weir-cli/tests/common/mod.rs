@@ -1,6 +1,8 @@
 //! Helpers of the tests that launch jobs under `weir launch` and kill them.
 
-use std::collections::BTreeMap;
+#[path = "../../../../tests/support/committed_lines.rs"]
+mod committed_lines;
+pub use committed_lines::committed_lines;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -19,21 +21,6 @@ pub fn read_when_there(path: &Path) -> String {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// Every line of the committed part files in `dir` (not `*.inprogress`), counted.
-pub fn committed_lines(dir: &Path) -> BTreeMap<String, usize> {
-    let mut lines = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() || path.to_string_lossy().ends_with(".inprogress") {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            *lines.entry(line.to_string()).or_insert(0) += 1;
-        }
-    }
-    lines
 }
 
 /// SIGKILLs `pid`.
