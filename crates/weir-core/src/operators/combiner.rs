@@ -228,11 +228,12 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
     }
 
     /// Merges a complete epoch's partials into the running accumulators; the keys it changed
-    /// with their new accumulators go to `changed`.
+    /// with their new accumulators go to `changed` (each key moves from the epoch's table to
+    /// the output: the state looks it up by reference and copies it only when it is new).
     fn apply(&mut self, epoch: &mut FxHashMap<K, A>, changed: &mut Vec<(K, A)>) {
         let mut state = self.slot.state.borrow_mut();
         for (key, partial) in epoch.drain() {
-            let acc = state.merge_or_insert(key.clone(), partial, &mut self.merge);
+            let acc = state.merge_or_insert_by_ref(&key, partial, &mut self.merge);
             changed.push((key, acc.clone()));
         }
     }

@@ -586,7 +586,7 @@ impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
         for x in records {
             let k = (self.key)(&x);
             let init = &self.init;
-            let acc = state.entry_or_insert_with(k.clone(), || init(&k));
+            let acc = state.get_or_insert_with(&k, || init(&k));
             (self.fold)(acc, x);
         }
     }
@@ -603,7 +603,7 @@ impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
         for x in records {
             let k = (self.key)(&x);
             let init = &self.init;
-            let acc = state.entry_or_insert_with(k.clone(), || init(&k));
+            let acc = state.get_or_insert_with(&k, || init(&k));
             (self.fold)(acc, x);
             touched.insert(k);
         }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::operators::keyed::key_hash;
 use crate::state::registry::KeyedPart;
-use crate::state::slots::Slots;
+use crate::state::slots::{KeyArg, Slots};
 use crate::state::snapshot::{decode_part, KeyedEntries, StatePart};
 use crate::state::StateError;
 
@@ -133,8 +133,29 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     /// the value with `merge`; returns the value. One hash lookup (two with a TTL).
     #[inline]
     pub fn merge_or_insert(&mut self, key: K, value: V, merge: impl FnOnce(&mut V, V)) -> &mut V {
+        self.merge_or_insert_at(key, value, merge)
+    }
+
+    /// [`KeyedState::merge_or_insert`] with `key` by reference: cloned only when inserted.
+    #[inline]
+    pub(crate) fn merge_or_insert_by_ref(
+        &mut self,
+        key: &K,
+        value: V,
+        merge: impl FnOnce(&mut V, V),
+    ) -> &mut V {
+        self.merge_or_insert_at(key, value, merge)
+    }
+
+    #[inline]
+    fn merge_or_insert_at(
+        &mut self,
+        key: impl KeyArg<K>,
+        value: V,
+        merge: impl FnOnce(&mut V, V),
+    ) -> &mut V {
         let mut value = Some(value);
-        let slot = self.entry_or_insert_with(key, || value.take().expect("taken once"));
+        let slot = self.write(key, || value.take().expect("taken once"));
         if let Some(v) = value {
             merge(slot, v);
         }
@@ -146,8 +167,30 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     /// changes after a checkpoint.
     #[inline]
     pub fn entry_or_insert_with(&mut self, key: K, init: impl FnOnce() -> V) -> &mut V {
+        self.write(key, init)
+    }
+
+    /// [`KeyedState::entry_or_insert_with`] with `key` by reference: the key is cloned only
+    /// when it is inserted (and the first time it changes after a checkpoint), so a caller
+    /// that needs its key afterwards does not clone it for every write.
+    ///
+    /// ```
+    /// use weir_core::state::KeyedState;
+    /// let mut clicks: KeyedState<String, u64> = KeyedState::new();
+    /// let user = "ann".to_string();
+    /// *clicks.get_or_insert_with(&user, || 0) += 1;
+    /// *clicks.get_or_insert_with(&user, || 0) += 1;
+    /// assert_eq!(clicks.get(&user), Some(&2));
+    /// ```
+    #[inline]
+    pub fn get_or_insert_with(&mut self, key: &K, init: impl FnOnce() -> V) -> &mut V {
+        self.write(key, init)
+    }
+
+    #[inline]
+    fn write(&mut self, key: impl KeyArg<K>, init: impl FnOnce() -> V) -> &mut V {
         let expired = match self.ttl {
-            Some(_) => self.touch(&key),
+            Some(_) => self.touch(key.key()),
             None => false,
         };
         self.slots.write(key, init, expired, &mut self.changed)

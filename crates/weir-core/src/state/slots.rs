@@ -5,11 +5,45 @@
 //! is as small as a plain map's (16 bytes an entry for a `u64` key and an `f64` sum, against
 //! 24 with the flag): at 50k keys per worker that is the difference between a table that
 //! fits in a 1 MiB L2 cache and one that does not.
+//!
+//! A write looks its key up by reference ([`KeyArg`]): a key given by reference is cloned
+//! only when it is inserted, so an operator that keeps its own copy of the key (to emit it)
+//! does not allocate a second one per record for a `String` key.
 
-use std::collections::hash_map::{self, Entry};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
-use rustc_hash::FxHashMap;
+use hashbrown::hash_map::{self, RawEntryMut};
+use rustc_hash::FxBuildHasher;
+
+/// The hash map of [`Slots`]: hashbrown's, for its raw entries (a lookup by reference that
+/// can insert with the hash the lookup computed), with the same hasher as [`rustc_hash::FxHashMap`].
+type Table<K, V> = hashbrown::HashMap<K, V, FxBuildHasher>;
+
+/// A key given by value or by reference: inserting it moves or clones it.
+pub(crate) trait KeyArg<K> {
+    /// The key, to look it up.
+    fn key(&self) -> &K;
+    /// The key to insert: moved, or cloned from the reference.
+    fn owned(self) -> K;
+}
+
+impl<K> KeyArg<K> for K {
+    fn key(&self) -> &K {
+        self
+    }
+    fn owned(self) -> K {
+        self
+    }
+}
+
+impl<K: Clone> KeyArg<K> for &K {
+    fn key(&self) -> &K {
+        self
+    }
+    fn owned(self) -> K {
+        self.clone()
+    }
+}
 
 /// A value and whether it changed since the last checkpoint.
 #[derive(Clone, Debug)]
@@ -22,14 +56,14 @@ pub(crate) struct Tracked<V> {
 #[derive(Clone, Debug)]
 pub(crate) enum Slots<K, V> {
     /// No checkpoints: the values alone.
-    Plain(FxHashMap<K, V>),
+    Plain(Table<K, V>),
     /// Checkpoints: each value with its flag.
-    Tracked(FxHashMap<K, Tracked<V>>),
+    Tracked(Table<K, Tracked<V>>),
 }
 
 impl<K, V> Default for Slots<K, V> {
     fn default() -> Self {
-        Slots::Plain(FxHashMap::default())
+        Slots::Plain(Table::default())
     }
 }
 
@@ -62,29 +96,40 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
 
     /// The value of `key` to change: created with `init` if it has none, replaced by `init`
     /// if `expired`. A tracked key that was not yet changed since the last checkpoint is
-    /// added to `changed` (cloned once).
+    /// added to `changed` (cloned once). One hash lookup; a key given by reference is cloned
+    /// only when it is inserted.
     #[inline]
     pub(crate) fn write(
         &mut self,
-        key: K,
+        key: impl KeyArg<K>,
         init: impl FnOnce() -> V,
         expired: bool,
         changed: &mut Vec<K>,
     ) -> &mut V {
         match self {
-            Slots::Plain(values) => match values.entry(key) {
-                Entry::Occupied(o) => {
-                    let value = o.into_mut();
-                    if expired {
-                        *value = init();
+            Slots::Plain(values) => {
+                let hash = values.hasher().hash_one(key.key());
+                match values
+                    .raw_entry_mut()
+                    .from_key_hashed_nocheck(hash, key.key())
+                {
+                    RawEntryMut::Occupied(o) => {
+                        let value = o.into_mut();
+                        if expired {
+                            *value = init();
+                        }
+                        value
                     }
-                    value
+                    RawEntryMut::Vacant(v) => v.insert_hashed_nocheck(hash, key.owned(), init()).1,
                 }
-                Entry::Vacant(v) => v.insert(init()),
-            },
+            }
             Slots::Tracked(slots) => {
-                let slot = match slots.entry(key) {
-                    Entry::Occupied(o) => {
+                let hash = slots.hasher().hash_one(key.key());
+                let slot = match slots
+                    .raw_entry_mut()
+                    .from_key_hashed_nocheck(hash, key.key())
+                {
+                    RawEntryMut::Occupied(o) => {
                         if !o.get().dirty {
                             changed.push(o.key().clone());
                         }
@@ -94,12 +139,14 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
                         }
                         slot
                     }
-                    Entry::Vacant(v) => {
-                        changed.push(v.key().clone());
-                        v.insert(Tracked {
+                    RawEntryMut::Vacant(v) => {
+                        let key = key.owned();
+                        changed.push(key.clone());
+                        let fresh = Tracked {
                             value: init(),
                             dirty: false,
-                        })
+                        };
+                        v.insert_hashed_nocheck(hash, key, fresh).1
                     }
                 };
                 slot.dirty = true;
@@ -227,5 +274,50 @@ mod tests {
             "already among the changes"
         );
         assert_eq!(tracked.len(), 0);
+    }
+
+    /// A key that counts how often it was cloned.
+    #[derive(Debug)]
+    struct Counted(u32, std::rc::Rc<std::cell::Cell<usize>>);
+
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            self.1.set(self.1.get() + 1);
+            Counted(self.0, std::rc::Rc::clone(&self.1))
+        }
+    }
+    impl PartialEq for Counted {
+        fn eq(&self, other: &Self) -> bool {
+            self.0 == other.0
+        }
+    }
+    impl Eq for Counted {}
+    impl Hash for Counted {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            self.0.hash(state);
+        }
+    }
+
+    #[test]
+    fn a_key_given_by_reference_is_cloned_only_when_it_is_inserted_or_first_changed() {
+        let clones = std::rc::Rc::new(std::cell::Cell::new(0));
+        let (a, b) = (Counted(1, clones.clone()), Counted(2, clones.clone()));
+        let mut changed = Vec::new();
+        let mut slots: Slots<Counted, u32> = Slots::default();
+        for _ in 0..5 {
+            *slots.write(&a, || 0, false, &mut changed) += 1;
+        }
+        assert_eq!(clones.get(), 1, "cloned once, to insert it");
+        *slots.write(b, || 10, false, &mut changed) += 1;
+        assert_eq!(clones.get(), 1, "a key given by value moves in");
+        assert_eq!(slots.get(&a), Some(&5));
+
+        slots.track();
+        for _ in 0..5 {
+            *slots.write(&a, || 0, false, &mut changed) += 1;
+        }
+        assert_eq!(clones.get(), 2, "and once more for the changes since the checkpoint");
+        assert_eq!(changed, [Counted(1, clones.clone())]);
+        assert_eq!(slots.get(&a), Some(&10));
     }
 }

@@ -114,7 +114,7 @@ where
         let free_at;
         {
             let mut state = self.state.borrow_mut();
-            let buffers = state.entry_or_insert_with(key.clone(), JoinBuffers::default);
+            let buffers = state.get_or_insert_with(&key, JoinBuffers::default);
             match record.data {
                 Side::Left(a) => {
                     for b in &buffers.right {
@@ -163,7 +163,7 @@ where
                 if state.get(&key).is_none() {
                     continue;
                 }
-                let buffers = state.entry_or_insert_with(key.clone(), JoinBuffers::default);
+                let buffers = state.get_or_insert_with(&key, JoinBuffers::default);
                 // A left record can still meet right records up to ts + upper, a right one
                 // left records from ts - upper to ts - lower; later records are above the
                 // watermark.

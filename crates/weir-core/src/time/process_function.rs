@@ -219,7 +219,7 @@ where
         let mut added = Vec::new();
         let mut emitted = Vec::new();
         let mut state = self.state.borrow_mut();
-        let kp = state.entry_or_insert_with(key.clone(), KeyProcess::default);
+        let kp = state.get_or_insert_with(key, KeyProcess::default);
         let mut cleared = false;
         while let Some((next, domain)) = step(kp) {
             let mut ctx = ProcessContext {

@@ -183,7 +183,7 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
         due: &mut Vec<EventTime>,
     ) {
         let mut state = self.state.borrow_mut();
-        let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
+        let kw = state.get_or_insert_with(key, KeyWindows::default);
         for &w in live {
             let (index, created) = if self.windows.is_session() {
                 (Self::merge_into(&mut self.function, kw, w), true)
@@ -277,7 +277,7 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
         if state.get(&key).is_none() {
             return;
         }
-        let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
+        let kw = state.get_or_insert_with(&key, KeyWindows::default);
         if let WindowKind::Count { size, slide } = self.windows.kind {
             // Count windows fire as they fill, never by time; the key keeps its count.
             Self::count_records(&mut self.function, kw, &key, watermark, size, slide, out);
@@ -371,7 +371,7 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
             if state.get(&key).is_none() {
                 continue;
             }
-            let kw = state.entry_or_insert_with(key.clone(), KeyWindows::default);
+            let kw = state.get_or_insert_with(&key, KeyWindows::default);
             for open in kw.windows.iter_mut().filter(|o| !o.on_time && o.changed) {
                 Self::emit(&mut self.function, &key, open, Timing::Early, out);
             }
