@@ -93,8 +93,9 @@ fn encode_progressions(progressions: &[Progression]) -> Option<Vec<Vec<u8>>> {
         .collect()
 }
 
-/// The generator: record `k` is `f(k)` for the indices of its progressions, one after the
-/// other.
+/// The generator: record `k` is `f(k)` for the indices of its progressions, in index order
+/// (a restored instance can hold several, such as the evens and the odds of two instances
+/// restored at parallelism 1, each of which may be unbounded).
 struct GeneratorSource<F> {
     f: F,
     progressions: Vec<Progression>,
@@ -104,11 +105,16 @@ impl<T: 'static, F: Fn(u64) -> T + 'static> PullSource<T> for GeneratorSource<F>
     #[inline]
     fn pull(&mut self) -> Pulled<T> {
         loop {
-            let Some(p) = self.progressions.first_mut() else {
-                return Pulled::Done;
+            let p = match self.progressions.as_mut_slice() {
+                [] => return Pulled::Done,
+                [only] => only,
+                several => several
+                    .iter_mut()
+                    .min_by_key(|p| p.next)
+                    .expect("several progressions"),
             };
             if p.is_empty() {
-                self.progressions.remove(0);
+                self.progressions.retain(|p| !p.is_empty());
                 continue;
             }
             let k = p.next;
@@ -251,5 +257,45 @@ impl<'s> Job<'s> {
             }
         });
         DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pulled(source: &mut impl PullSource<u64>, n: usize) -> Vec<u64> {
+        (0..n)
+            .map_while(|_| match source.pull() {
+                Pulled::Record(k) => Some(k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Two instances' unbounded generators restored at parallelism 1: the one instance takes
+    /// both progressions (the evens and the odds) and generates every index, in order. It
+    /// generated only the evens, forever, when it took its progressions one after the other.
+    #[test]
+    fn a_generator_restored_with_several_progressions_generates_them_all_in_index_order() {
+        let evens = Progression::of_instance(0, 2, u64::MAX);
+        let odds = Progression::of_instance(1, 2, u64::MAX);
+        let splits = encode_progressions(&[odds, evens]);
+        let mut source = GeneratorSource {
+            f: |k| k,
+            progressions: progressions(0, 1, u64::MAX, splits),
+        };
+        assert_eq!(pulled(&mut source, 9), (0..9).collect::<Vec<_>>());
+
+        // Bounded ones end one after the other, and then the source is done.
+        let mut bounded = GeneratorSource {
+            f: |k| k,
+            progressions: vec![
+                Progression::of_instance(1, 3, 7),
+                Progression::of_instance(0, 3, 5),
+            ],
+        };
+        assert_eq!(pulled(&mut bounded, 20), [0, 1, 3, 4]);
+        assert!(matches!(bounded.pull(), Pulled::Done));
     }
 }
