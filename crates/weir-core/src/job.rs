@@ -66,7 +66,7 @@ impl Op {
     /// For sources: total records per second over all instances. A slow source's record-count
     /// epochs close at the latency bound ([`Config::epoch_max_delay`]); for regular epochs use
     /// [`EpochPolicy::Interval`].
-    /// `f64::INFINITY` means no limit.
+    /// `f64::INFINITY` means no limit; 0, a negative rate or NaN fails the job's build.
     pub fn rate(mut self, records_per_second: f64) -> Self {
         self.rate = Some(records_per_second);
         self

@@ -85,14 +85,20 @@ struct RateLimit {
 }
 
 impl RateLimit {
+    /// The longest a paced source sleeps before it looks again (a very low rate).
+    const MAX_WAIT: Duration = Duration::from_secs(1);
+
     /// Records allowed now, or how long to wait for the next one.
     fn tokens(&self) -> Result<u64, Duration> {
-        let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u64 + 1;
+        let allowed = ((self.started.elapsed().as_secs_f64() * self.rate) as u64).saturating_add(1);
         match allowed.saturating_sub(self.emitted) {
-            0 => Err(
-                Duration::from_secs_f64((self.emitted + 1) as f64 / self.rate)
-                    .saturating_sub(self.started.elapsed()),
-            ),
+            0 => {
+                let due = (self.emitted as f64 + 1.0) / self.rate;
+                let due = Duration::try_from_secs_f64(due).unwrap_or(Duration::MAX);
+                Err(due
+                    .saturating_sub(self.started.elapsed())
+                    .min(Self::MAX_WAIT))
+            }
             n => Ok(n),
         }
     }
@@ -383,7 +389,8 @@ where
 /// How the splits of a restored checkpoint reach a source's instances.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Dealing {
-    /// Every `instances`-th split to each instance (any instance can take any split).
+    /// At the parallelism of the checkpoint, each instance's own splits back; at another,
+    /// every `instances`-th split, in instance order (any instance can take any split).
     RoundRobin,
     /// Every split to every instance, which keeps those it owns by its own rule (Kafka
     /// partitions, which an instance owns by their number, and whose list tells it which
@@ -408,12 +415,21 @@ where
     S: PullSource<T>,
 {
     let handle = ctx.add_operator(op, kind, &[]);
+    if let Some(rate) = op.rate.filter(|r| r.is_nan() || *r <= 0.0) {
+        ctx.fail_build(WeirError::Build {
+            operator: handle.name.clone(),
+            message: format!(
+                "a rate must be a positive number of records per second \
+                 (f64::INFINITY for no limit), got {rate}"
+            ),
+        });
+    }
     let instances = handle.placement.len();
     let restored = ctx.state.restored.as_ref().and_then(|r| {
         handle.instance.and_then(|i| match dealing {
-            Dealing::RoundRobin => r.splits(&handle.name, i, instances),
+            Dealing::RoundRobin => r.source_splits(&handle.name, i, instances, None),
             Dealing::All => r.splits(&handle.name, 0, 1),
-            Dealing::Ordered(order) => r.splits_in_order(&handle.name, i, instances, order),
+            Dealing::Ordered(order) => r.source_splits(&handle.name, i, instances, Some(order)),
         })
     });
     let source: SharedSource<S> = Rc::new(RefCell::new(
@@ -500,4 +516,36 @@ where
             }
         });
     (handle, stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{execute, op, Config};
+
+    /// A rate of 0, below 0 or NaN is refused when the job is built (a rate of 0 panicked on
+    /// an infinite wait); a tiny one waits at most [`RateLimit::MAX_WAIT`] before it looks
+    /// again.
+    #[test]
+    fn a_rate_that_is_not_positive_fails_the_build_and_a_tiny_one_waits_a_bounded_time() {
+        for rate in [0.0, -5.0, f64::NAN] {
+            let err = execute(Config::threads(1), move |job| {
+                job.generate(op("paced").rate(rate), Some(10), |k| k)
+                    .for_each("drop", |_| {});
+                Ok(())
+            })
+            .unwrap_err();
+            assert!(
+                matches!(&err, WeirError::Build { operator, message }
+                    if operator == "paced" && message.contains("positive")),
+                "{err}"
+            );
+        }
+        let tiny = RateLimit {
+            rate: 1e-300,
+            started: Instant::now(),
+            emitted: 1,
+        };
+        assert_eq!(tiny.tokens(), Err(RateLimit::MAX_WAIT));
+    }
 }

@@ -163,23 +163,28 @@ impl Restored {
             .collect()
     }
 
-    /// The splits of `operator` for `instance` of `instances`: its own splits if the
-    /// checkpoint has as many instances, or else all the instances' splits sorted by `order`,
-    /// every `instances`-th one. `None` when the operator had no state (a new operator).
-    pub(crate) fn splits_in_order(
+    /// A source's splits for `instance` of `instances`: at the checkpoint's parallelism, the
+    /// instance's own splits back (an instance may hold several, or none once it ended); at
+    /// another, all the instances' splits in instance order (sorted by `order`, if given),
+    /// every `instances`-th one. `None` when the source had no state (a new operator).
+    pub(crate) fn source_splits(
         &self,
         operator: &str,
         instance: usize,
         instances: usize,
-        order: fn(&[u8], &[u8]) -> std::cmp::Ordering,
+        order: Option<SplitOrder>,
     ) -> Option<Vec<Vec<u8>>> {
         let parts = self.split_parts(operator)?;
-        if parts.len() == instances {
-            let own = parts.iter().filter(|o| o.instance == instance);
-            return Some(own.flat_map(|o| splits_of(o)).cloned().collect());
+        // Every instance of a source saves a part, so the parts are instances 0..n.
+        let same_instances =
+            parts.len() == instances && parts.iter().enumerate().all(|(i, o)| o.instance == i);
+        if same_instances {
+            return Some(splits_of(parts[instance]).to_vec());
         }
         let mut all: Vec<&Vec<u8>> = parts.iter().flat_map(|o| splits_of(o)).collect();
-        all.sort_by(|a, b| order(a, b));
+        if let Some(order) = order {
+            all.sort_by(|a, b| order(a, b));
+        }
         Some(every_nth(all, instance, instances))
     }
 
@@ -206,6 +211,9 @@ impl Restored {
         (!parts.is_empty()).then_some(parts)
     }
 }
+
+/// How a source sorts its splits before they are dealt at another parallelism.
+pub(crate) type SplitOrder = fn(&[u8], &[u8]) -> std::cmp::Ordering;
 
 /// The splits an operator instance's part holds (none if it holds other state).
 fn splits_of(o: &OperatorState) -> &[Vec<u8>] {
@@ -332,5 +340,72 @@ impl StateRegistry {
             r.state.committed(id)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint in which the instances of source `s` saved these splits (one worker
+    /// each).
+    fn checkpoint(splits: &[&[&str]]) -> Restored {
+        let manifest = Manifest {
+            format: crate::state::store::FORMAT,
+            job: vec!["s".into()],
+            id: 1,
+            epoch: 9,
+            workers: splits.len(),
+            base: 1,
+            files: Vec::new(),
+            operators: Vec::new(),
+            completed_ms: 0,
+            duration_ms: 0,
+            alignment_ms: 0,
+            final_: false,
+        };
+        let snapshots = splits
+            .iter()
+            .enumerate()
+            .map(|(i, own)| WorkerSnapshot {
+                checkpoint: 1,
+                worker: i,
+                operators: vec![OperatorState {
+                    operator: "s".into(),
+                    instance: i,
+                    part: StatePart::Splits(own.iter().map(|s| s.as_bytes().to_vec()).collect()),
+                }],
+            })
+            .collect();
+        Restored {
+            chain: vec![manifest],
+            snapshots: vec![snapshots],
+        }
+    }
+
+    fn dealt(r: &Restored, instance: usize, instances: usize) -> Vec<String> {
+        r.source_splits("s", instance, instances, None)
+            .expect("the source has state")
+            .into_iter()
+            .map(|s| String::from_utf8(s).unwrap())
+            .collect()
+    }
+
+    /// At the checkpoint's parallelism every source instance gets its own splits back, also
+    /// when the instances hold different numbers of them (an ended instance holds none);
+    /// dealing them round-robin moved them between instances. At another parallelism they
+    /// are dealt round-robin in instance order.
+    #[test]
+    fn source_splits_return_to_their_instance_at_the_same_parallelism() {
+        let r = checkpoint(&[&["a", "b"], &["c", "d"]]);
+        assert_eq!(dealt(&r, 0, 2), ["a", "b"]);
+        assert_eq!(dealt(&r, 1, 2), ["c", "d"]);
+        let ended = checkpoint(&[&[], &["p"]]);
+        assert_eq!(dealt(&ended, 0, 2), Vec::<String>::new());
+        assert_eq!(dealt(&ended, 1, 2), ["p"]);
+
+        assert_eq!(dealt(&r, 0, 1), ["a", "b", "c", "d"]);
+        let three: Vec<_> = (0..3).map(|i| dealt(&r, i, 3)).collect();
+        assert_eq!(three, [vec!["a", "d"], vec!["b"], vec!["c"]]);
     }
 }
