@@ -79,7 +79,7 @@ impl<R: Read> LineReader<R> {
     /// A line that does not end within the buffer: kept up to the cap, skipped beyond it.
     fn read_spanning_line(&mut self) -> std::io::Result<Option<Line<'_>>> {
         self.line.clear();
-        let keep = self.max + 1; // room for a `\r` before the newline
+        let keep = self.max.saturating_add(1); // room for a `\r` before the newline
         let mut len = 0u64;
         let mut last = 0u8;
         loop {
@@ -209,5 +209,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(reader.line.capacity() <= 5001, "{}", reader.line.capacity());
+    }
+
+    /// A cap of `usize::MAX` (no cap) keeps every line whole. The room for a `\r` after the
+    /// cap overflowed to nothing, and the first line longer than the buffer panicked.
+    #[test]
+    fn the_largest_cap_keeps_long_lines() {
+        let mut input = vec![b'x'; 10_000];
+        input.extend_from_slice(b"\r\nyy\n");
+        let got = lines(&input, 64, usize::MAX);
+        assert_eq!(got, vec![Ok(vec![b'x'; 10_000]), Ok(b"yy".to_vec())]);
     }
 }
