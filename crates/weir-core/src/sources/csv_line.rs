@@ -7,6 +7,11 @@
 
 use serde::de::DeserializeOwned;
 
+/// Field ends a parser starts with (doubled as a line needs more).
+const FIRST_ENDS: usize = 64;
+/// Buffer bytes a parser keeps between lines; a longer line's buffers are freed after it.
+const RETAINED_BYTES: usize = 1 << 20;
+
 /// A reusable parser of single CSV lines (comma-separated, `"` quotes, RFC 4180 doubling).
 pub(crate) struct CsvLine {
     parser: csv_core::Reader,
@@ -32,12 +37,13 @@ impl CsvLine {
     /// The fields of `line` (a line without its line ending).
     pub(crate) fn parse(&mut self, line: &[u8]) -> &csv::ByteRecord {
         self.parser.reset();
-        // Unquoting never makes a field longer, and there is at most one field per byte + 1.
+        // Unquoting never makes a field longer: the fields fit in the line's length. The
+        // field ends grow as a line needs them (one per byte would be 8 bytes a byte).
         if self.fields.len() < line.len() {
             self.fields.resize(line.len(), 0);
         }
-        if self.ends.len() < line.len() + 1 {
-            self.ends.resize(line.len() + 1, 0);
+        if self.ends.is_empty() {
+            self.ends.resize(FIRST_ENDS, 0);
         }
         let (mut out, mut ends, mut input) = (0, 0, line);
         loop {
@@ -51,9 +57,12 @@ impl CsvLine {
                 // All of the line is in; an empty input says the record ends here.
                 csv_core::ReadRecordResult::InputEmpty => debug_assert!(input.is_empty()),
                 csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => break,
-                csv_core::ReadRecordResult::OutputFull
-                | csv_core::ReadRecordResult::OutputEndsFull => {
-                    unreachable!("the buffers are sized for the line")
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    self.ends.resize(self.ends.len() * 2, 0);
+                }
+                csv_core::ReadRecordResult::OutputFull => {
+                    self.fields
+                        .resize((self.fields.len() * 2).max(FIRST_ENDS), 0);
                 }
             }
         }
@@ -62,6 +71,13 @@ impl CsvLine {
         for &end in &self.ends[..ends] {
             self.record.push_field(&self.fields[start..end]);
             start = end;
+        }
+        // A very long line does not keep its buffers for the rest of the read.
+        if self.fields.len() > RETAINED_BYTES {
+            self.fields = Vec::new();
+        }
+        if self.ends.len() * std::mem::size_of::<usize>() > RETAINED_BYTES {
+            self.ends = Vec::new();
         }
         &self.record
     }
@@ -155,5 +171,34 @@ mod tests {
         assert!(e.contains("invalid digit"), "{e}");
         let e = p.decode::<Row>(b"caf\xe9,1", &headers).unwrap_err();
         assert!(e.to_lowercase().contains("utf-8"), "{e}");
+    }
+
+    /// A line of 200,000 fields (more field ends than a parser starts with) parses whole,
+    /// and a line of 3 MiB in two fields does not size the field ends by its bytes, nor
+    /// keep its buffers afterwards.
+    #[test]
+    fn field_ends_grow_as_a_line_needs_them_and_long_lines_do_not_stay_in_memory() {
+        let mut p = CsvLine::new();
+        let many = vec!["7"; 200_000].join(",");
+        let record = p.parse(many.as_bytes());
+        assert_eq!(record.len(), 200_000);
+        assert!(record.iter().all(|f| f == b"7"));
+
+        let long = format!("{},\"{}\"", "a".repeat(3 << 20), "b");
+        let record = p.parse(long.as_bytes());
+        assert_eq!(record.len(), 2);
+        assert_eq!((record[0].len(), &record[1]), (3 << 20, &b"b"[..]));
+        assert!(
+            p.fields.capacity() <= RETAINED_BYTES,
+            "{}",
+            p.fields.capacity()
+        );
+        assert!(p.ends.len() <= 200_000, "{}", p.ends.len());
+        assert_eq!(fields(b"x,y"), vec![b"x".to_vec(), b"y".to_vec()]);
+        assert_eq!(
+            p.parse(b"x,y").len(),
+            2,
+            "a parser goes on after freeing its buffers"
+        );
     }
 }
