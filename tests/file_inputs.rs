@@ -287,3 +287,24 @@ fn a_file_of_many_blocks_is_read_once_with_dead_letters_at_their_lines() {
         assert_eq!(at, want, "{instances} instance(s)");
     }
 }
+
+/// A file that starts with a UTF-8 byte-order mark (as some Windows editors save it) loses
+/// no record: the mark is not part of the first line's JSON, nor of the CSV header. The
+/// first JSON line was a dead letter before.
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_its_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("bom.jsonl");
+    let text: String = (0..5).map(jsonl_line).collect();
+    std::fs::write(&jsonl, [&b"\xEF\xBB\xBF"[..], text.as_bytes()].concat()).unwrap();
+    let csv = dir.path().join("bom.csv");
+    let rows: String = (0..5).map(|id| format!("{id},n{id}\n")).collect();
+    std::fs::write(&csv, format!("\u{FEFF}id,name\n{rows}")).unwrap();
+    for (path, is_csv) in [(&jsonl, false), (&csv, true)] {
+        for (workers, instances) in [(1, 1), (2, 2)] {
+            let (ids, dead) = read_ids(path, is_csv, workers, instances);
+            assert!(dead.is_empty(), "{path:?}: {dead:?}");
+            assert_eq!(ids, (0..5).collect::<Vec<_>>(), "{path:?} at -w {workers}");
+        }
+    }
+}

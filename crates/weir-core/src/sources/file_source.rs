@@ -191,7 +191,11 @@ impl<T: DeserializeOwned> FileReader<T> {
                 return Ok(Step::Item(Err(Box::new(dead))));
             }
         };
-        let trimmed = text.trim_ascii();
+        // A UTF-8 byte-order mark (some editors start a file with one) is not part of the JSON.
+        let trimmed = text
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(text)
+            .trim_ascii();
         if trimmed.is_empty() {
             return Ok(Step::Blank);
         }
