@@ -316,7 +316,11 @@ mod tests {
         for _ in 0..5 {
             *slots.write(&a, || 0, false, &mut changed) += 1;
         }
-        assert_eq!(clones.get(), 2, "and once more for the changes since the checkpoint");
+        assert_eq!(
+            clones.get(),
+            2,
+            "and once more for the changes since the checkpoint"
+        );
         assert_eq!(changed, [Counted(1, clones.clone())]);
         assert_eq!(slots.get(&a), Some(&10));
     }
