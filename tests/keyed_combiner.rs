@@ -179,6 +179,82 @@ fn min_and_max_merge_partials_from_several_instances() {
     }
 }
 
+/// Value `i` of the float stream: key `i % 5`; key 4 has only NaNs, the others one NaN in 97.
+fn float_value(i: u64) -> (u64, f64) {
+    let k = i % 5;
+    let v = if k == 4 || i % 97 == 3 {
+        f64::NAN
+    } else {
+        ((i * 2654435761) % 10_007) as f64 - 5_000.0
+    };
+    (k, v)
+}
+
+/// Float `min` and `max` with NaNs give the same result at any parallelism and epoch size:
+/// NaN counts as the largest value (as Flink and Spark order doubles), so `min` skips NaNs
+/// unless a key has nothing else and `max` is NaN once a key had one. Before, a NaN that came
+/// first stuck and one that came later was skipped, so the result depended on how the
+/// partials were grouped.
+#[test]
+fn float_min_and_max_with_nans_do_not_depend_on_the_grouping() {
+    let n = 3_000u64;
+    let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a == b;
+    for (workers, epoch) in [(1, 7), (1, 1_000), (3, 13), (3, 256)] {
+        let out = Collector::new();
+        let sink = out.clone();
+        execute(Config::threads(workers), move |job| {
+            let src = job.generate(
+                op("src")
+                    .parallelism(workers)
+                    .epochs(EpochPolicy::Records(epoch)),
+                Some(n),
+                float_value,
+            );
+            let lo = src.clone().key_by(|r: &(u64, f64)| r.0).min("min", |r| r.1);
+            let hi = src.key_by(|r: &(u64, f64)| r.0).max("max", |r| r.1);
+            lo.map("lo", |(k, v)| (k, v, true))
+                .union("both", hi.map("hi", |(k, v)| (k, v, false)))
+                .collect(op("out").parallelism(1), &sink);
+            Ok(())
+        })
+        .expect("job runs");
+        // A key's updates come from its one owner, in epoch order: the last is its result.
+        let (mut lows, mut highs) = (BTreeMap::new(), BTreeMap::new());
+        for (k, v, low) in out.take() {
+            if low {
+                lows.insert(k, v)
+            } else {
+                highs.insert(k, v)
+            };
+        }
+        for k in 0..5 {
+            let values: Vec<f64> = (0..n)
+                .map(float_value)
+                .filter(|r| r.0 == k)
+                .map(|r| r.1)
+                .collect();
+            let numbers = values.iter().copied().filter(|v| !v.is_nan());
+            let want_min = numbers.clone().reduce(f64::min).unwrap_or(f64::NAN);
+            let want_max = if values.iter().any(|v| v.is_nan()) {
+                f64::NAN
+            } else {
+                numbers.reduce(f64::max).unwrap()
+            };
+            let at = format!("key {k} at -w {workers}, epochs of {epoch}");
+            assert!(
+                same(lows[&k], want_min),
+                "min of {at}: {} != {want_min}",
+                lows[&k]
+            );
+            assert!(
+                same(highs[&k], want_max),
+                "max of {at}: {} != {want_max}",
+                highs[&k]
+            );
+        }
+    }
+}
+
 #[test]
 fn records_of_mostly_distinct_keys_pass_through_the_combiner_and_still_add_up() {
     // 2,048-record epochs over 50,000 keys: nearly every record is its own key in its epoch,

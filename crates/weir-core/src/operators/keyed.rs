@@ -33,6 +33,17 @@ pub fn key_hash<K: Hash + ?Sized>(key: &K) -> u64 {
     h.finish()
 }
 
+/// Whether `a` is above `b` in the order of `min` and `max`: the values' own order, with a
+/// value not comparable with itself (NaN) above every other, so that the result does not
+/// depend on the order values arrive in (the grouping of partials, the parallelism).
+fn above<V: PartialOrd>(a: &V, b: &V) -> bool {
+    let (a_nan, b_nan) = (a.partial_cmp(a).is_none(), b.partial_cmp(b).is_none());
+    match (a_nan, b_nan) {
+        (false, false) => a > b,
+        (a_nan, b_nan) => a_nan && !b_nan,
+    }
+}
+
 /// Which of `owners` instances owns a key whose [`key_hash`] is `hash`: `hash % owners`,
 /// computed without a division when `owners` is a power of two. Every keyed route and every
 /// restore of keyed state picks owners with it.
@@ -312,22 +323,25 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
         )
     }
 
-    /// The running smallest `value` per key.
+    /// The running smallest `value` per key. A value not comparable with itself (a float
+    /// NaN) counts as larger than every other, as Flink and Spark order doubles: `min`
+    /// skips NaNs unless a key has nothing else, whatever the order the values come in.
     pub fn min<V: Data + PartialOrd>(
         self,
         op: impl Into<Op>,
         value: impl Fn(&T) -> V + 'static,
     ) -> DataStream<'s, (K, V)> {
-        self.extreme(op, value, |new, old| new < old)
+        self.extreme(op, value, |new, old| above(old, new))
     }
 
-    /// The running largest `value` per key.
+    /// The running largest `value` per key. A value not comparable with itself (a float
+    /// NaN) counts as larger than every other: once a key has had a NaN, its `max` is NaN.
     pub fn max<V: Data + PartialOrd>(
         self,
         op: impl Into<Op>,
         value: impl Fn(&T) -> V + 'static,
     ) -> DataStream<'s, (K, V)> {
-        self.extreme(op, value, |new, old| new > old)
+        self.extreme(op, value, above)
     }
 
     fn extreme<V: Data>(
