@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::operators::keyed::key_hash;
 use crate::state::registry::KeyedPart;
-use crate::state::slots::{KeyArg, Slots};
+use crate::state::slots::{ChangedKeys, KeyArg, Slots};
 use crate::state::snapshot::{decode_part, KeyedEntries, StatePart};
 use crate::state::StateError;
 
@@ -62,7 +62,11 @@ pub struct KeyedState<K, V> {
     /// apart, so that the table every record's lookup walks holds nothing else.
     written: FxHashMap<K, u64>,
     /// Keys written or removed since the last checkpoint, each once.
-    changed: Vec<K>,
+    changed: ChangedKeys<K>,
+    /// Writes since expired keys were last dropped (state with a TTL), and how many writes
+    /// the next pass waits for.
+    writes_since_expiry: usize,
+    expiry_every: usize,
     ttl: Option<StateTtl>,
     clock: fn() -> u64,
 }
@@ -72,7 +76,9 @@ impl<K, V> Default for KeyedState<K, V> {
         KeyedState {
             slots: Slots::default(),
             written: FxHashMap::default(),
-            changed: Vec::new(),
+            changed: ChangedKeys::default(),
+            writes_since_expiry: 0,
+            expiry_every: 0,
             ttl: None,
             clock: now_ms,
         }
@@ -80,6 +86,9 @@ impl<K, V> Default for KeyedState<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
+    /// Writes between two passes that drop expired keys, at least (see `expire_now_and_then`).
+    const EXPIRY_WRITES: usize = 4096;
+
     /// Empty state without a TTL.
     pub fn new() -> Self {
         Self::default()
@@ -190,10 +199,27 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     #[inline]
     fn write(&mut self, key: impl KeyArg<K>, init: impl FnOnce() -> V) -> &mut V {
         let expired = match self.ttl {
-            Some(_) => self.touch(key.key()),
+            Some(_) => {
+                self.expire_now_and_then();
+                self.touch(key.key())
+            }
             None => false,
         };
         self.slots.write(key, init, expired, &mut self.changed)
+    }
+
+    /// Drops the expired keys once every so many writes (as many as there are keys, at least
+    /// [`KeyedState::EXPIRY_WRITES`]): a job without checkpoints (which expire keys at each
+    /// snapshot) keeps only live keys too, at a constant cost per write.
+    fn expire_now_and_then(&mut self) {
+        self.writes_since_expiry += 1;
+        // As many writes as there were keys after the last pass (the keys grow as fast as the
+        // writes when every write is a new key).
+        if self.writes_since_expiry >= self.expiry_every.max(Self::EXPIRY_WRITES) {
+            self.expire();
+            self.writes_since_expiry = 0;
+            self.expiry_every = self.slots.len();
+        }
     }
 
     /// Notes a write of `key` now (state with a TTL); returns whether its earlier value had
@@ -217,11 +243,7 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
     /// Removes `key`.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         self.written.remove(key);
-        let (value, unchanged) = self.slots.remove(key)?;
-        if unchanged {
-            self.changed.push(key.clone());
-        }
-        Some(value)
+        self.slots.remove(key, &mut self.changed)
     }
 
     /// Drops every key whose TTL has passed; returns how many.
@@ -288,9 +310,9 @@ where
             }
             entries
         } else {
-            let mut changed = std::mem::take(&mut self.changed);
+            // Each key once (`ChangedKeys`), in hash order.
+            let mut changed = self.changed.take();
             changed.sort_unstable_by_key(key_hash);
-            changed.dedup();
             let mut entries = KeyedEntries::with_capacity(changed.len());
             for k in &changed {
                 let value = self.slots.get(k).map(|v| (v, self.written_ms(k)));
@@ -298,7 +320,7 @@ where
             }
             entries
         };
-        self.changed.clear();
+        self.changed.take();
         self.slots.clean();
         Ok(StatePart::Keyed { full, entries })
     }
@@ -319,13 +341,19 @@ where
                     Some(bytes) => {
                         let (value, written_ms): (V, u64) = decode_part(bytes)?;
                         if self.ttl.is_some() {
+                            // Saved without a TTL (0): its time to live starts now.
+                            let written_ms = if written_ms == 0 {
+                                (self.clock)()
+                            } else {
+                                written_ms
+                            };
                             self.written.insert(key.clone(), written_ms);
                         }
                         self.slots.insert(key, value);
                     }
                     None => {
                         self.written.remove(&key);
-                        self.slots.remove(&key);
+                        self.slots.forget(&key);
                     }
                 }
             }
@@ -489,6 +517,50 @@ mod tests {
         RESTORE_NOW.fetch_add(60, Ordering::SeqCst);
         assert_eq!(r.expire(), 1, "key 2 expires, key 1 was written again");
         assert_eq!(r.iter().collect::<Vec<_>>(), vec![(&1, &1)]);
+    }
+
+    /// State with a TTL in a job without checkpoints (which would expire keys at each
+    /// snapshot) still drops its expired keys: it held every key ever written before.
+    #[test]
+    fn state_with_a_ttl_drops_expired_keys_without_checkpoints() {
+        static UNCHECKPOINTED_NOW: AtomicU64 = AtomicU64::new(1_000);
+        fn own_clock() -> u64 {
+            UNCHECKPOINTED_NOW.load(Ordering::SeqCst)
+        }
+        let ttl = StateTtl::after_write(Duration::from_millis(100));
+        let mut s: KeyedState<u64, u64> = KeyedState::with_ttl(ttl).with_clock(own_clock);
+        for round in 0..20u64 {
+            for k in 0..10_000 {
+                s.put(round * 10_000 + k, k);
+            }
+            UNCHECKPOINTED_NOW.fetch_add(200, Ordering::SeqCst);
+        }
+        assert!(
+            s.len() <= 30_000,
+            "{} keys held of 200,000 written",
+            s.len()
+        );
+        assert_eq!(s.iter().count(), 0, "all expired by now");
+    }
+
+    /// Keys saved by state without a TTL and restored into state with one live for the TTL
+    /// from the restore; they had a write time of 0 and were all expired at once.
+    #[test]
+    fn keys_saved_without_a_ttl_live_for_the_ttl_after_a_restore_with_one() {
+        static RESTORE_TTL_NOW: AtomicU64 = AtomicU64::new(1_000_000);
+        fn own_clock() -> u64 {
+            RESTORE_TTL_NOW.load(Ordering::SeqCst)
+        }
+        let mut s: KeyedState<u32, u32> = KeyedState::new();
+        s.track_changes();
+        s.put(1, 10);
+        let full = s.snapshot(true).unwrap();
+        let ttl = StateTtl::after_write(Duration::from_millis(100));
+        let mut r: KeyedState<u32, u32> = KeyedState::with_ttl(ttl).with_clock(own_clock);
+        r.restore(&[KeyedPart::of(&full)]).unwrap();
+        assert_eq!(r.get(&1), Some(&10));
+        RESTORE_TTL_NOW.fetch_add(150, Ordering::SeqCst);
+        assert_eq!(r.get(&1), None, "expired 100 ms after the restore");
     }
 
     #[test]

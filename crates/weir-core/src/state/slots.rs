@@ -13,7 +13,7 @@
 use std::hash::{BuildHasher, Hash};
 
 use hashbrown::hash_map::{self, RawEntryMut};
-use rustc_hash::FxBuildHasher;
+use rustc_hash::{FxBuildHasher, FxHashSet};
 
 /// The hash map of [`Slots`]: hashbrown's, for its raw entries (a lookup by reference that
 /// can insert with the hash the lookup computed), with the same hasher as [`rustc_hash::FxHashMap`].
@@ -42,6 +42,54 @@ impl<K: Clone> KeyArg<K> for &K {
     }
     fn owned(self) -> K {
         self.clone()
+    }
+}
+
+/// The keys changed since the last checkpoint, each listed once: a key is listed when it is
+/// first written or removed after a checkpoint, and a key removed and written again is not
+/// listed again (which made the list grow with every remove-and-write cycle, not with the keys).
+#[derive(Clone, Debug)]
+pub(crate) struct ChangedKeys<K> {
+    listed: Vec<K>,
+    /// Keys removed since the last checkpoint (all listed).
+    removed: FxHashSet<K>,
+}
+
+impl<K> Default for ChangedKeys<K> {
+    fn default() -> Self {
+        ChangedKeys {
+            listed: Vec::new(),
+            removed: FxHashSet::default(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> ChangedKeys<K> {
+    /// A key written for the first time since the last checkpoint, already in the table.
+    fn written(&mut self, key: &K) {
+        self.listed.push(key.clone());
+    }
+
+    /// A key inserted into the table: listed unless it was removed (and so listed) since the
+    /// last checkpoint.
+    fn inserted(&mut self, key: &K) {
+        if self.removed.is_empty() || !self.removed.remove(key) {
+            self.listed.push(key.clone());
+        }
+    }
+
+    /// A key removed from the table; `listed` if it was already changed since the checkpoint.
+    fn removed(&mut self, key: &K, listed: bool) {
+        if !listed {
+            self.listed.push(key.clone());
+        }
+        self.removed.insert(key.clone());
+    }
+
+    /// The keys listed since the last checkpoint, each once; the list starts again.
+    pub(crate) fn take(&mut self) -> Vec<K> {
+        self.removed.clear();
+        std::mem::take(&mut self.listed)
     }
 }
 
@@ -104,7 +152,7 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
         key: impl KeyArg<K>,
         init: impl FnOnce() -> V,
         expired: bool,
-        changed: &mut Vec<K>,
+        changed: &mut ChangedKeys<K>,
     ) -> &mut V {
         match self {
             Slots::Plain(values) => {
@@ -131,7 +179,7 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
                 {
                     RawEntryMut::Occupied(o) => {
                         if !o.get().dirty {
-                            changed.push(o.key().clone());
+                            changed.written(o.key());
                         }
                         let slot = o.into_mut();
                         if expired {
@@ -141,7 +189,7 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
                     }
                     RawEntryMut::Vacant(v) => {
                         let key = key.owned();
-                        changed.push(key.clone());
+                        changed.inserted(&key);
                         let fresh = Tracked {
                             value: init(),
                             dirty: false,
@@ -155,12 +203,27 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
         }
     }
 
-    /// Removes `key`; returns its value and whether it must be added to the changes (tracked
-    /// and not changed yet since the last checkpoint).
-    pub(crate) fn remove(&mut self, key: &K) -> Option<(V, bool)> {
+    /// Removes `key` and returns its value; a tracked removal goes to `changed`.
+    pub(crate) fn remove(&mut self, key: &K, changed: &mut ChangedKeys<K>) -> Option<V> {
         match self {
-            Slots::Plain(values) => values.remove(key).map(|v| (v, false)),
-            Slots::Tracked(slots) => slots.remove(key).map(|s| (s.value, !s.dirty)),
+            Slots::Plain(values) => values.remove(key),
+            Slots::Tracked(slots) => {
+                let slot = slots.remove(key)?;
+                changed.removed(key, slot.dirty);
+                Some(slot.value)
+            }
+        }
+    }
+
+    /// Removes `key` as a restore does: not a change since the checkpoint restored.
+    pub(crate) fn forget(&mut self, key: &K) {
+        match self {
+            Slots::Plain(values) => {
+                values.remove(key);
+            }
+            Slots::Tracked(slots) => {
+                slots.remove(key);
+            }
         }
     }
 
@@ -246,11 +309,12 @@ mod tests {
     #[test]
     fn tracked_keys_are_reported_once_per_checkpoint_and_plain_ones_never() {
         let mut plain: Slots<&str, u32> = Slots::default();
-        let mut changed = Vec::new();
+        let mut changed = ChangedKeys::default();
         *plain.write("a", || 0, false, &mut changed) += 1;
         *plain.write("a", || 0, false, &mut changed) += 1;
+        assert_eq!(plain.remove(&"x", &mut changed), None);
         assert_eq!(plain.get(&"a"), Some(&2));
-        assert!(changed.is_empty());
+        assert!(changed.take().is_empty());
 
         let mut tracked = plain.clone();
         tracked.track();
@@ -258,22 +322,38 @@ mod tests {
         *tracked.write("a", || 0, false, &mut changed) += 1;
         *tracked.write("b", || 7, false, &mut changed) += 1;
         *tracked.write("a", || 0, false, &mut changed) += 1;
-        assert_eq!(changed, ["a", "b"]);
+        assert_eq!(changed.take(), ["a", "b"]);
         tracked.clean();
-        assert_eq!(
-            tracked.remove(&"b"),
-            Some((8, true)),
-            "unchanged since the clean"
-        );
+        assert_eq!(tracked.remove(&"b", &mut changed), Some(8));
         *tracked.write("a", || 0, true, &mut changed) += 5;
-        assert_eq!(changed, ["a", "b", "a"]);
         assert_eq!(tracked.get(&"a"), Some(&5), "expired: started again");
-        assert_eq!(
-            tracked.remove(&"a"),
-            Some((5, false)),
-            "already among the changes"
-        );
+        assert_eq!(tracked.remove(&"a", &mut changed), Some(5));
+        assert_eq!(changed.take(), ["b", "a"]);
         assert_eq!(tracked.len(), 0);
+    }
+
+    /// A key removed and written again between two checkpoints is listed once, however many
+    /// times it goes and comes back (the list grew by one a cycle), also when it was
+    /// unchanged since the checkpoint before it was removed.
+    #[test]
+    fn a_key_removed_and_written_again_is_listed_once_until_the_checkpoint() {
+        let mut slots: Slots<u64, u32> = Slots::default();
+        slots.track();
+        let mut changed = ChangedKeys::default();
+        for _ in 0..100 {
+            *slots.write(7, || 0, false, &mut changed) += 1;
+            slots.remove(&7, &mut changed);
+        }
+        *slots.write(7, || 0, false, &mut changed) += 1;
+        assert_eq!(changed.take(), [7]);
+        slots.clean();
+
+        slots.remove(&7, &mut changed);
+        *slots.write(7, || 0, false, &mut changed) += 1;
+        *slots.write(8, || 0, false, &mut changed) += 1;
+        assert_eq!(changed.take(), [7, 8]);
+        slots.clean();
+        assert!(changed.take().is_empty(), "nothing since the checkpoint");
     }
 
     /// A key that counts how often it was cloned.
@@ -302,7 +382,7 @@ mod tests {
     fn a_key_given_by_reference_is_cloned_only_when_it_is_inserted_or_first_changed() {
         let clones = std::rc::Rc::new(std::cell::Cell::new(0));
         let (a, b) = (Counted(1, clones.clone()), Counted(2, clones.clone()));
-        let mut changed = Vec::new();
+        let mut changed = ChangedKeys::default();
         let mut slots: Slots<Counted, u32> = Slots::default();
         for _ in 0..5 {
             *slots.write(&a, || 0, false, &mut changed) += 1;
@@ -321,7 +401,7 @@ mod tests {
             2,
             "and once more for the changes since the checkpoint"
         );
-        assert_eq!(changed, [Counted(1, clones.clone())]);
+        assert_eq!(changed.take(), [Counted(1, clones.clone())]);
         assert_eq!(slots.get(&a), Some(&10));
     }
 }
