@@ -140,40 +140,60 @@ fn with_one_source_instance_the_combiner_emits_what_aggregate_emits() {
     assert_eq!(combined, run(false));
 }
 
-#[test]
-fn min_and_max_merge_partials_from_several_instances() {
-    let n = 5_000u64;
+/// Runs `min` and `max` per key over records `record(0..n)` on `workers` workers (one source
+/// instance each) with epochs of `epoch` records; returns each key's last min and last max
+/// (a key's updates come from its one owner, in epoch order).
+fn last_min_and_max<V>(
+    workers: usize,
+    epoch: u64,
+    n: u64,
+    record: fn(u64) -> (u64, V),
+) -> (BTreeMap<u64, V>, BTreeMap<u64, V>)
+where
+    V: weir::Data + PartialOrd + Send,
+{
     let out = Collector::new();
     let sink = out.clone();
-    execute(Config::threads(3), move |job| {
+    execute(Config::threads(workers), move |job| {
         let src = job.generate(
-            op("src").parallelism(3).epochs(EpochPolicy::Records(64)),
+            op("src")
+                .parallelism(workers)
+                .epochs(EpochPolicy::Records(epoch)),
             Some(n),
-            |i| (i % 11, ((i * 2654435761) % 10_007) as i64 - 5_000),
+            record,
         );
-        let lo = src.clone().key_by(|r: &(u64, i64)| r.0).min("min", |r| r.1);
-        let hi = src.key_by(|r: &(u64, i64)| r.0).max("max", |r| r.1);
+        let lo = src
+            .clone()
+            .key_by(|r: &(u64, V)| r.0)
+            .min("min", |r| r.1.clone());
+        let hi = src.key_by(|r: &(u64, V)| r.0).max("max", |r| r.1.clone());
         lo.map("lo", |(k, v)| (k, v, true))
             .union("both", hi.map("hi", |(k, v)| (k, v, false)))
             .collect(op("out").parallelism(1), &sink);
         Ok(())
     })
     .expect("job runs");
-    let mut lows: BTreeMap<u64, i64> = BTreeMap::new();
-    let mut highs: BTreeMap<u64, i64> = BTreeMap::new();
+    let (mut lows, mut highs) = (BTreeMap::new(), BTreeMap::new());
     for (k, v, low) in out.take() {
         if low {
-            let e = lows.entry(k).or_insert(i64::MAX);
-            *e = (*e).min(v);
+            lows.insert(k, v)
         } else {
-            let e = highs.entry(k).or_insert(i64::MIN);
-            *e = (*e).max(v);
-        }
+            highs.insert(k, v)
+        };
     }
+    (lows, highs)
+}
+
+fn int_value(i: u64) -> (u64, i64) {
+    (i % 11, ((i * 2654435761) % 10_007) as i64 - 5_000)
+}
+
+#[test]
+fn min_and_max_merge_partials_from_several_instances() {
+    let n = 5_000u64;
+    let (lows, highs) = last_min_and_max(3, 64, n, int_value);
     for k in 0..11 {
-        let values = (0..n)
-            .filter(|i| i % 11 == k)
-            .map(|i| ((i * 2654435761) % 10_007) as i64 - 5_000);
+        let values = (0..n).map(int_value).filter(|r| r.0 == k).map(|r| r.1);
         assert_eq!(lows[&k], values.clone().min().unwrap(), "min of key {k}");
         assert_eq!(highs[&k], values.max().unwrap(), "max of key {k}");
     }
@@ -200,33 +220,7 @@ fn float_min_and_max_with_nans_do_not_depend_on_the_grouping() {
     let n = 3_000u64;
     let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a == b;
     for (workers, epoch) in [(1, 7), (1, 1_000), (3, 13), (3, 256)] {
-        let out = Collector::new();
-        let sink = out.clone();
-        execute(Config::threads(workers), move |job| {
-            let src = job.generate(
-                op("src")
-                    .parallelism(workers)
-                    .epochs(EpochPolicy::Records(epoch)),
-                Some(n),
-                float_value,
-            );
-            let lo = src.clone().key_by(|r: &(u64, f64)| r.0).min("min", |r| r.1);
-            let hi = src.key_by(|r: &(u64, f64)| r.0).max("max", |r| r.1);
-            lo.map("lo", |(k, v)| (k, v, true))
-                .union("both", hi.map("hi", |(k, v)| (k, v, false)))
-                .collect(op("out").parallelism(1), &sink);
-            Ok(())
-        })
-        .expect("job runs");
-        // A key's updates come from its one owner, in epoch order: the last is its result.
-        let (mut lows, mut highs) = (BTreeMap::new(), BTreeMap::new());
-        for (k, v, low) in out.take() {
-            if low {
-                lows.insert(k, v)
-            } else {
-                highs.insert(k, v)
-            };
-        }
+        let (lows, highs) = last_min_and_max(workers, epoch, n, float_value);
         for k in 0..5 {
             let values: Vec<f64> = (0..n)
                 .map(float_value)
