@@ -69,3 +69,75 @@ fn records_still_held_when_the_side_input_ends_become_dead_letters_saying_why() 
         "{dead:?}"
     );
 }
+
+/// A main input that sends three records, then waits (a live stream) until `released`.
+struct LiveUntil {
+    sent: i64,
+    released: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl weir::PullSource<i64> for LiveUntil {
+    fn pull(&mut self) -> weir::Pulled<i64> {
+        if self.sent < 3 {
+            self.sent += 1;
+            weir::Pulled::Record(self.sent)
+        } else if self.released.load(std::sync::atomic::Ordering::SeqCst) {
+            weir::Pulled::Done
+        } else {
+            weir::Pulled::Pending(std::time::Duration::from_millis(5))
+        }
+    }
+}
+
+/// Once the side input has ended, held records become dead letters while the main input is
+/// still live: no side update can release them any more. They waited for the main input to
+/// end too, so a live stream (a followed Kafka topic, say) stalled for good. The main input
+/// here ends only after the dead letters have arrived.
+#[test]
+fn held_records_become_dead_letters_when_the_side_input_ends_while_the_main_input_is_live() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let dead = Collector::new();
+    let d = dead.clone();
+    // One flag for every worker (the job's closure runs on each).
+    let released = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        let result = execute(Config::threads(2), move |job| {
+            let (flag, released) = (Arc::clone(&released), Arc::clone(&released));
+            let main = job.pull_source(op("live").parallelism(1), move |_, _| LiveUntil {
+                sent: 0,
+                released: Arc::clone(&flag),
+            });
+            let updates = job.from_vec(op("updates").parallelism(1), Vec::<i64>::new());
+            let (scored, dead_letters) = main.map_batch_with_broadcast(
+                op("add_latest").parallelism(2),
+                updates,
+                |_| None::<i64>,
+                |value, update: i64| *value = Some(update),
+                |value, batch: Vec<i64>, _metrics| match value {
+                    None => BatchOutcome::Hold(batch, "no side update yet".into()),
+                    Some(v) => BatchOutcome::Done(batch.into_iter().map(|x| Ok(x + *v)).collect()),
+                },
+            );
+            scored.for_each("out", |_| {});
+            dead_letters
+                .inspect("release", move |_| released.store(true, Ordering::SeqCst))
+                .collect(op("dead").parallelism(1), &d);
+            Ok(())
+        });
+        let _ = done_tx.send(result.map_err(|e| e.to_string()));
+    });
+    let result = done_rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect(
+        "the job did not end: held records never became dead letters while the main input was live",
+    );
+    result.unwrap();
+    let dead = dead.take();
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    assert!(
+        dead.iter().all(|d| d.reason.contains("no side update yet")),
+        "{dead:?}"
+    );
+}

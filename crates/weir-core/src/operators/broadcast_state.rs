@@ -418,7 +418,9 @@ impl<'s, T: Data> DataStream<'s, T> {
                         |t| !input_frontier.less_equal(&t) && !side_frontier.less_equal(&t),
                         &mut ready,
                     );
-                    if side_frontier.is_empty() && input_frontier.is_empty() {
+                    // No side update can come to release what the state holds: give it up,
+                    // also while the main input is still live.
+                    if side_frontier.is_empty() {
                         batcher.give_up_held(&mut ready);
                     }
                     for (cap, mut out) in ready {
