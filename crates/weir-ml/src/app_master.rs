@@ -545,6 +545,23 @@ mod tests {
         }
     }
 
+    /// Registers `node` on `channel` and returns once the AM has taken the registration.
+    /// Connections are served by threads of their own, so a registration sent later on
+    /// another connection (an impostor's) could reach the AM first and rightly own the node.
+    /// A stale heartbeat on the node's own connection is answered, without closing it, after
+    /// its registration: once the answer is in, the node is registered.
+    fn registered(channel: &mut SecureChannel, node: &NodeId) {
+        channel.send(&register(node.clone(), 0)).unwrap();
+        channel
+            .send(&NodeMessage::Heartbeat {
+                node: node.clone(),
+                attempt: 99,
+            })
+            .unwrap();
+        let reason = rejection(channel);
+        assert!(reason.contains("stale"), "{reason}");
+    }
+
     fn rejection(channel: &mut SecureChannel) -> String {
         match channel.recv::<AmMessage>().unwrap() {
             AmMessage::Rejected { reason } => reason,
@@ -572,7 +589,7 @@ mod tests {
             .unwrap();
         assert!(rejection(&mut stranger).contains("no node evaluator:0"));
         let mut worker = node_channel(&am, &secret);
-        worker.send(&register(NodeId::new("worker", 0), 0)).unwrap();
+        registered(&mut worker, &NodeId::new("worker", 0));
         let mut impostor = node_channel(&am, &secret);
         impostor
             .send(&register(NodeId::new("worker", 0), 0))
@@ -607,7 +624,7 @@ mod tests {
         let (am, secret) = worker_and_ps();
         let worker_0 = NodeId::new("worker", 0);
         let mut worker = node_channel(&am, &secret);
-        worker.send(&register(worker_0.clone(), 0)).unwrap();
+        registered(&mut worker, &worker_0);
         for _ in 0..20 {
             let mut impostor = node_channel(&am, &secret);
             impostor.send(&register(worker_0.clone(), 0)).unwrap();
