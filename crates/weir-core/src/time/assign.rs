@@ -88,10 +88,13 @@ impl Generator {
             .map(|(g, _)| g.current_watermark())
             .min()
             .or_else(|| {
+                // Every split idle: the instance is idle too, and its watermark stays where
+                // the slowest split holds it (the fastest split's would make a slow split's
+                // next records late).
                 self.splits
                     .values()
                     .map(|(g, _)| g.current_watermark())
-                    .max()
+                    .min()
             })
             .unwrap_or(NO_WATERMARK)
     }
@@ -388,4 +391,27 @@ fn assigner_operator<'s, T: Data>(
         }
     });
     (records, aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::watermark::WatermarkStrategy;
+
+    /// With every split idle, an instance's watermark is its slowest split's, not its
+    /// fastest's: the fastest's made the slow split's next records late (the watermark never
+    /// goes back).
+    #[test]
+    fn when_every_split_is_idle_the_watermark_stays_at_the_slowest_split() {
+        let strategy = WatermarkStrategy::for_monotonous_timestamps()
+            .with_timestamp_assigner(|r: &(u64, i64)| r.1)
+            .per_split(|r| r.0)
+            .with_idleness(Duration::ZERO);
+        let mut g = Generator::new(&strategy, 0, 1);
+        g.on_event(Some(0), 1_000_000);
+        g.on_event(Some(1), 500_000);
+        assert!(g.watermark() < 500_000, "{}", g.watermark());
+        g.on_event(Some(1), 600_000);
+        assert!(g.watermark() < 600_000, "{}", g.watermark());
+    }
 }
