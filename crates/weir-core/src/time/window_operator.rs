@@ -148,6 +148,13 @@ impl<K: Key, T: Data, W: WindowFunction<K, T>, KF> WindowLogic<K, T, W, KF> {
         live.clear();
         due.clear();
         self.windows.assign_into(rec.ts, &mut live);
+        if live.is_empty() {
+            // In a gap between sliding windows (a slide longer than the size): in no
+            // window, which is not late (Flink drops such records too).
+            self.scratch_windows = live;
+            self.scratch_due = due;
+            return;
+        }
         let lateness = self.lateness;
         // Late by its own instance's watermark, or by this operator's (which is never
         // ahead of the former unless an instance came back from idleness behind it).
