@@ -397,7 +397,10 @@ impl CheckpointDir {
     }
 }
 
-/// The chain of `newest`: every checkpoint from its base up to it, oldest first.
+/// The chain of `newest`: every checkpoint from its base up to it, oldest first. Each
+/// increment holds the changes since the one before it (a failed checkpoint makes the next
+/// one full), so the chain is every id from the base to `newest`: one missing link would
+/// lose its changes.
 fn chain(complete: &[Manifest], newest: &Manifest) -> Result<Vec<Manifest>, String> {
     let mut chain: Vec<Manifest> = complete
         .iter()
@@ -406,10 +409,21 @@ fn chain(complete: &[Manifest], newest: &Manifest) -> Result<Vec<Manifest>, Stri
         .collect();
     chain.sort_by_key(|m| m.id);
     match chain.first() {
-        Some(first) if first.id == newest.base && first.is_full() => Ok(chain),
-        _ => Err(format!(
-            "checkpoint {} builds on checkpoint {}, which is not complete",
-            newest.id, newest.base
+        Some(first) if first.id == newest.base && first.is_full() => {}
+        _ => {
+            return Err(format!(
+                "checkpoint {} builds on checkpoint {}, which is not complete",
+                newest.id, newest.base
+            ))
+        }
+    }
+    match (newest.base..=newest.id).find(|id| !chain.iter().any(|m| m.id == *id)) {
+        None => Ok(chain),
+        Some(missing) => Err(format!(
+            "checkpoint {} builds on checkpoints {} to {}, and checkpoint {missing} is not complete",
+            newest.id,
+            newest.base,
+            newest.id - 1
         )),
     }
 }
@@ -520,6 +534,30 @@ mod tests {
         assert!(chain.is_none());
         assert!(
             skipped.iter().any(|s| s.contains("builds on checkpoint 5")),
+            "{skipped:?}"
+        );
+    }
+
+    /// An increment whose chain has a damaged link in the middle is not restored (the
+    /// changes of that link would be lost): the chain before the link is.
+    #[test]
+    fn a_chain_with_a_missing_link_is_not_restored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CheckpointDir::open(tmp.path()).unwrap();
+        for id in 5..=8 {
+            write(&dir, id, 5);
+        }
+        let path = dir.worker_path(7, 0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let (chain, skipped) = dir.restorable().unwrap();
+        let ids: Vec<u64> = chain.unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![5, 6]);
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s.contains("checkpoint 8 builds on") && s.contains("checkpoint 7 is not")),
             "{skipped:?}"
         );
     }
