@@ -132,6 +132,7 @@ fn signal_round(signal: &CheckpointSignal) -> Option<u64> {
         | CheckpointSignal::WriteFailed { id, .. }
         | CheckpointSignal::Begin { id, .. }
         | CheckpointSignal::Committed { id }
+        | CheckpointSignal::FinalCommitted { id }
         | CheckpointSignal::Aborted { id, .. } => Some(*id),
         CheckpointSignal::Ready { .. } | CheckpointSignal::Finished => None,
     }
@@ -339,8 +340,13 @@ impl Checkpointer {
                 self.on_written(control, id, from, Err(reason))?
             }
             CheckpointSignal::Committed { id } => self.on_committed(id)?,
+            CheckpointSignal::FinalCommitted { id } => self.on_final_committed(id)?,
             CheckpointSignal::Aborted { id, reason } => self.on_aborted(id, &reason)?,
-            CheckpointSignal::Finished => self.on_finished(control, from)?,
+            CheckpointSignal::Finished => {
+                if let Some(done) = self.on_finished(from)? {
+                    control.send_checkpoint(self.worker, done);
+                }
+            }
         }
         Ok(())
     }
@@ -577,11 +583,17 @@ impl Checkpointer {
     fn on_committed(&mut self, id: u64) -> Result<(), WeirError> {
         self.failures_in_a_row = 0;
         self.registry.committed(id).map_err(checkpoint_error)?;
-        if self.all_finished() {
-            // The final manifest: everything the sinks wrote is visible now.
-            self.final_committed = true;
-        }
         self.end_round(id);
+        Ok(())
+    }
+
+    /// The final manifest is written: everything the sinks wrote is visible now, and this
+    /// worker is done, whether or not every other worker's `Finished` has reached it yet (the
+    /// coordinator had them all). Waiting for them too hung a worker whose `FinalCommitted`
+    /// overtook another worker's `Finished`.
+    fn on_final_committed(&mut self, id: u64) -> Result<(), WeirError> {
+        self.on_committed(id)?;
+        self.final_committed = true;
         Ok(())
     }
 
@@ -607,10 +619,12 @@ impl Checkpointer {
         Ok(())
     }
 
-    fn on_finished(&mut self, control: &mut Control, from: usize) -> Result<(), WeirError> {
+    /// Worker `from` has finished; once every worker has, the coordinator writes the final
+    /// manifest and returns the signal that says so.
+    fn on_finished(&mut self, from: usize) -> Result<Option<CheckpointSignal>, WeirError> {
         self.finished.insert(from);
         if !self.all_finished() || self.final_committed {
-            return Ok(());
+            return Ok(None);
         }
         let id = self.next_id;
         if self.coordinator() {
@@ -629,9 +643,9 @@ impl Checkpointer {
                 final_: true,
             };
             self.dir.commit(&manifest).map_err(checkpoint_error)?;
-            control.send_checkpoint(self.worker, CheckpointSignal::Committed { id });
+            return Ok(Some(CheckpointSignal::FinalCommitted { id }));
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -685,5 +699,71 @@ impl Drop for Checkpointer {
         for writer in self.writers.drain(..) {
             let _ = writer.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn checkpointer(dir: &std::path::Path, worker: usize, workers: usize) -> Checkpointer {
+        let registry = Rc::new(StateRegistry {
+            enabled: true,
+            restored: None,
+            entries: RefCell::default(),
+            claimed: RefCell::default(),
+            watched: RefCell::default(),
+        });
+        let gate = Rc::new(SourceGate::new(GateMode::Closed));
+        Checkpointer::new(
+            CheckpointConfig::new(dir),
+            worker,
+            workers,
+            registry,
+            gate,
+            Vec::new(),
+            None,
+        )
+        .expect("a checkpointer")
+    }
+
+    /// The coordinator writes the final manifest once every worker has finished and says so;
+    /// another worker is done when that word arrives, also before a third worker's
+    /// `Finished` has reached it (signals from different workers overtake each other). It
+    /// waited for every `Finished` too, and so hung for good in that order.
+    #[test]
+    fn a_worker_is_done_at_the_final_commit_even_before_every_finished_reached_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut coordinator = checkpointer(tmp.path(), 0, 3);
+        assert!(coordinator.on_finished(2).unwrap().is_none());
+        assert!(coordinator.on_finished(0).unwrap().is_none());
+        let Some(CheckpointSignal::FinalCommitted { id }) = coordinator.on_finished(1).unwrap()
+        else {
+            panic!("the coordinator writes the final manifest once all have finished");
+        };
+        let (chain, _) = CheckpointDir::open(tmp.path())
+            .unwrap()
+            .restorable()
+            .unwrap();
+        assert!(
+            chain.unwrap().last().unwrap().final_,
+            "the final manifest is written"
+        );
+        coordinator.on_final_committed(id).unwrap();
+        assert!(coordinator.done());
+
+        // Worker 1 has its own and worker 0's `Finished`; worker 2's is still on its way.
+        let mut worker = checkpointer(tmp.path(), 1, 3);
+        assert!(worker.on_finished(1).unwrap().is_none());
+        assert!(worker.on_finished(0).unwrap().is_none());
+        assert!(!worker.done());
+        worker.on_final_committed(id).unwrap();
+        assert!(worker.done());
+        assert!(
+            worker.on_finished(2).unwrap().is_none(),
+            "only the coordinator commits"
+        );
+        assert!(worker.done());
     }
 }

@@ -49,6 +49,10 @@ pub(crate) enum CheckpointSignal {
     WriteFailed { id: u64, reason: String },
     /// The coordinator wrote the manifest: checkpoint `id` is complete.
     Committed { id: u64 },
+    /// The coordinator wrote the final manifest, `id`, once every worker had finished: the
+    /// job is done. (A worker may get it before another worker's `Finished`: signals from
+    /// different workers can overtake each other.)
+    FinalCommitted { id: u64 },
     /// Checkpoint `id` failed; the job goes on.
     Aborted { id: u64, reason: String },
     /// The worker's part of the job is done.
