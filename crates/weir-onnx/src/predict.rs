@@ -103,7 +103,9 @@ pub enum SwapPolicy {
     AtEpoch,
     /// The previous model keeps scoring until the new one has loaded, then the new one takes
     /// over between two batches: no stall at all, but where the switch falls depends on
-    /// timing.
+    /// timing. Updates that queue up while a model loads and are followed by a later one of
+    /// the same kind (primary or candidate) are skipped, not loaded (counted as
+    /// `models_superseded`), so that a model stream faster than sessions build does not pile up.
     WhenLoaded,
 }
 
@@ -260,7 +262,9 @@ struct LoadResult {
     candidate: bool,
     /// `name vVERSION` of the update.
     name: String,
-    model: Result<Loaded, OnnxError>,
+    /// `None`: not loaded, since a later update of the same kind was already waiting
+    /// ([`SwapPolicy::WhenLoaded`]).
+    model: Option<Result<Loaded, OnnxError>>,
 }
 
 /// Loads model updates on a thread of its own, so that reading the file and building the
@@ -278,15 +282,23 @@ impl ModelLoader {
         std::thread::Builder::new()
             .name(format!("weir-load-{operator}"))
             .spawn(move || {
-                for update in inbox {
-                    let model = load(&update, &config);
-                    let sent = outbox.send(LoadResult {
-                        candidate: update.candidate,
-                        name: model_name(&update),
-                        model,
-                    });
-                    if sent.is_err() {
-                        break;
+                while let Ok(first) = inbox.recv() {
+                    // Everything queued meanwhile: with `WhenLoaded`, only the last primary
+                    // and the last candidate update are loaded, so that updates coming faster
+                    // than sessions build do not pile up behind each other.
+                    let queued: Vec<ModelUpdate> =
+                        std::iter::once(first).chain(inbox.try_iter()).collect();
+                    let skip = superseded(&queued, config.swap);
+                    for (update, skip) in queued.into_iter().zip(skip) {
+                        let model = (!skip).then(|| load(&update, &config));
+                        let sent = outbox.send(LoadResult {
+                            candidate: update.candidate,
+                            name: model_name(&update),
+                            model,
+                        });
+                        if sent.is_err() {
+                            return;
+                        }
                     }
                     waker.wake();
                 }
@@ -307,6 +319,17 @@ impl ModelLoader {
         }
         sent
     }
+}
+
+/// Which of the `queued` updates need not load: with [`SwapPolicy::WhenLoaded`], every one
+/// but the last primary and the last candidate (each would serve only until the next loaded).
+/// With [`SwapPolicy::AtEpoch`] none: each serves the records of its epochs.
+fn superseded(queued: &[ModelUpdate], swap: SwapPolicy) -> Vec<bool> {
+    let last = |candidate: bool| queued.iter().rposition(|u| u.candidate == candidate);
+    let keep = [last(false), last(true)];
+    (0..queued.len())
+        .map(|i| swap == SwapPolicy::WhenLoaded && !keep.contains(&Some(i)))
+        .collect()
 }
 
 /// The models an instance holds, and the loader that brings new ones.
@@ -358,7 +381,11 @@ impl Slots {
         while let Ok(result) = self.loader.results.try_recv() {
             self.loader.in_flight -= 1;
             let update = self.updates.pending.pop_front();
-            match result.model {
+            let Some(model) = result.model else {
+                metrics.count("models_superseded", 1);
+                continue;
+            };
+            match model {
                 Ok(model) => {
                     metrics.count("models_loaded", 1);
                     if result.candidate {
@@ -602,5 +629,35 @@ impl<'s, T: Data> PredictExt<'s, T> for DataStream<'s, T> {
                 |slots, saved| slots.restore(saved),
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `WhenLoaded`, of the updates queued while a model loads only the last primary
+    /// and the last candidate load (updates faster than sessions build piled up without
+    /// bound, each loaded in turn); with `AtEpoch` every one loads, since each serves the
+    /// records of its epochs.
+    #[test]
+    fn queued_updates_superseded_by_a_later_one_of_their_kind_skip_loading_when_loaded() {
+        let update = |version, candidate| ModelUpdate {
+            candidate,
+            ..ModelUpdate::from_path("m", version, "m.onnx")
+        };
+        let queued = [
+            update(1, false),
+            update(1, true),
+            update(2, false),
+            update(3, false),
+            update(2, true),
+        ];
+        assert_eq!(
+            superseded(&queued, SwapPolicy::WhenLoaded),
+            [true, true, true, false, false]
+        );
+        assert_eq!(superseded(&queued, SwapPolicy::AtEpoch), [false; 5]);
+        assert_eq!(superseded(&queued[..1], SwapPolicy::WhenLoaded), [false]);
     }
 }
