@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashSet;
+
 use crate::operators::keyed::{key_hash, Key};
 use crate::time::stamped::EventTime;
 
-/// Time → keys due then (a key may be noted more than once).
+/// Time → keys due then (a key noted twice for one time is there once).
 pub(crate) struct DueKeys<K> {
-    due: BTreeMap<EventTime, Vec<K>>,
+    due: BTreeMap<EventTime, FxHashSet<K>>,
 }
 
 impl<K: Key> DueKeys<K> {
@@ -20,7 +22,17 @@ impl<K: Key> DueKeys<K> {
 
     /// Notes that `key` is due at `at`.
     pub(crate) fn add(&mut self, at: EventTime, key: K) {
-        self.due.entry(at).or_default().push(key);
+        self.due.entry(at).or_default().insert(key);
+    }
+
+    /// Forgets that `key` is due at `at` (a timer deleted before it fired).
+    pub(crate) fn remove(&mut self, at: EventTime, key: &K) {
+        if let Some(keys) = self.due.get_mut(&at) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.due.remove(&at);
+            }
+        }
     }
 
     /// The keys due at the earliest time up to `upto`, each once, in an order that does not
@@ -30,9 +42,8 @@ impl<K: Key> DueKeys<K> {
         if *entry.key() > upto {
             return None;
         }
-        let mut keys = entry.remove();
+        let mut keys: Vec<K> = entry.remove().into_iter().collect();
         keys.sort_unstable_by_key(key_hash);
-        keys.dedup();
         Some(keys)
     }
 
@@ -57,5 +68,19 @@ mod tests {
         assert_eq!(due.pop_due(25), Some(vec![2]));
         assert_eq!(due.pop_due(25), None);
         assert_eq!(due.next(), Some(30));
+    }
+
+    #[test]
+    fn a_removed_key_is_not_due_and_an_empty_time_goes() {
+        let mut due = DueKeys::new();
+        due.add(10, 1u32);
+        due.add(10, 2);
+        due.add(20, 1);
+        due.remove(10, &1);
+        due.remove(20, &1);
+        due.remove(99, &1);
+        assert_eq!(due.next(), Some(10));
+        assert_eq!(due.pop_due(100), Some(vec![2]));
+        assert_eq!(due.next(), None, "nothing left at 20");
     }
 }

@@ -30,6 +30,15 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
+    /// A forwarder that announces nothing (operator logic under test).
+    #[cfg(test)]
+    pub(crate) fn detached() -> Self {
+        Forwarder {
+            id: None,
+            sent: NO_WATERMARK,
+        }
+    }
+
     pub(crate) fn new(handle: &OpHandle) -> Self {
         Forwarder {
             id: handle.instance.map(|i| generator_id(handle.node, i)),

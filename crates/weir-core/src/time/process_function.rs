@@ -82,6 +82,13 @@ impl<S: Default, T> Default for KeyProcess<S, T> {
     }
 }
 
+/// A timer registered or deleted by a process function.
+#[derive(Clone, Copy, Debug)]
+enum TimerChange {
+    Registered(TimeDomain, EventTime),
+    Deleted(TimeDomain, EventTime),
+}
+
 /// What a process function sees of its key: the state, the time, timers, and where its
 /// outputs go.
 pub struct ProcessContext<'a, K, S, U> {
@@ -90,7 +97,8 @@ pub struct ProcessContext<'a, K, S, U> {
     timestamp: EventTime,
     watermark: EventTime,
     timers: &'a mut KeyTimers,
-    added: &'a mut Vec<(TimeDomain, EventTime)>,
+    /// Timers registered and deleted, in order: the operator's index of due keys follows.
+    timer_changes: &'a mut Vec<TimerChange>,
     out: &'a mut Vec<(EventTime, U)>,
     cleared: &'a mut bool,
 }
@@ -126,25 +134,33 @@ impl<K, S: Default, U> ProcessContext<'_, K, S, U> {
     /// per key and time.
     pub fn register_event_time_timer(&mut self, time: EventTime) {
         if self.timers.event.insert(time) {
-            self.added.push((TimeDomain::EventTime, time));
+            self.timer_changes
+                .push(TimerChange::Registered(TimeDomain::EventTime, time));
         }
     }
 
     /// Removes an event-time timer.
     pub fn delete_event_time_timer(&mut self, time: EventTime) {
-        self.timers.event.remove(&time);
+        if self.timers.event.remove(&time) {
+            self.timer_changes
+                .push(TimerChange::Deleted(TimeDomain::EventTime, time));
+        }
     }
 
     /// Calls [`KeyedProcessFunction::on_timer`] when the wall clock reaches `time`.
     pub fn register_processing_time_timer(&mut self, time: EventTime) {
         if self.timers.processing.insert(time) {
-            self.added.push((TimeDomain::ProcessingTime, time));
+            self.timer_changes
+                .push(TimerChange::Registered(TimeDomain::ProcessingTime, time));
         }
     }
 
     /// Removes a processing-time timer.
     pub fn delete_processing_time_timer(&mut self, time: EventTime) {
-        self.timers.processing.remove(&time);
+        if self.timers.processing.remove(&time) {
+            self.timer_changes
+                .push(TimerChange::Deleted(TimeDomain::ProcessingTime, time));
+        }
     }
 
     /// Emits `value` at the current timestamp.
@@ -216,7 +232,7 @@ where
         mut step: impl FnMut(&mut KeyProcess<P::State, T>) -> Option<(Step<T>, TimeDomain)>,
         out: &mut Vec<Emit<P::Out, T>>,
     ) {
-        let mut added = Vec::new();
+        let mut timer_changes = Vec::new();
         let mut emitted = Vec::new();
         let mut state = self.state.borrow_mut();
         let kp = state.get_or_insert_with(key, KeyProcess::default);
@@ -228,7 +244,7 @@ where
                 timestamp: 0,
                 watermark,
                 timers: &mut kp.timers,
-                added: &mut added,
+                timer_changes: &mut timer_changes,
                 out: &mut emitted,
                 cleared: &mut cleared,
             };
@@ -249,12 +265,18 @@ where
             state.remove(key);
         }
         drop(state);
-        for (domain, t) in added {
+        // Deleted timers leave the index too: a function that deletes and registers a timer
+        // per record (a timeout) kept an entry per record until its time came.
+        for change in timer_changes {
+            let (TimerChange::Registered(domain, t) | TimerChange::Deleted(domain, t)) = change;
             let index = match domain {
                 TimeDomain::EventTime => &mut self.event_index,
                 TimeDomain::ProcessingTime => &mut self.processing_index,
             };
-            index.add(t, key.clone());
+            match change {
+                TimerChange::Registered(..) => index.add(t, key.clone()),
+                TimerChange::Deleted(..) => index.remove(t, key),
+            }
         }
         let watermark = self.output_watermark;
         out.extend(emitted.into_iter().map(|(ts, data)| {
@@ -452,5 +474,84 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedEventStream<'s,
             slot.applied_below(epoch)
         });
         split_output(ctx, out, &handle, "unused")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::KeyedState;
+    use crate::time::stamped::NO_WATERMARK;
+    use std::cell::RefCell;
+
+    /// A timeout per key: every record deletes the key's timer and registers one a second
+    /// after it.
+    struct Timeout;
+
+    impl KeyedProcessFunction<u64, u64> for Timeout {
+        type State = Option<EventTime>;
+        type Out = EventTime;
+
+        fn process_element(
+            &mut self,
+            record: Stamped<u64>,
+            ctx: &mut ProcessContext<'_, u64, Self::State, Self::Out>,
+        ) {
+            if let Some(old) = ctx.state().take() {
+                ctx.delete_event_time_timer(old);
+            }
+            ctx.register_event_time_timer(record.ts + 1_000);
+            *ctx.state() = Some(record.ts + 1_000);
+        }
+
+        fn on_timer(
+            &mut self,
+            timer: Timer,
+            ctx: &mut ProcessContext<'_, u64, Self::State, Self::Out>,
+        ) {
+            ctx.emit(timer.time);
+        }
+    }
+
+    /// Deleted timers leave the operator's index of due keys: a timeout re-registered per
+    /// record kept an index entry per record until its time came.
+    #[test]
+    fn a_deleted_timer_leaves_the_index_of_due_keys() {
+        let mut logic = ProcessLogic {
+            function: Timeout,
+            key: |x: &u64| *x,
+            state: Rc::new(RefCell::new(KeyedState::new())),
+            event_index: DueKeys::new(),
+            processing_index: DueKeys::new(),
+            forwarder: Forwarder::detached(),
+            output_watermark: NO_WATERMARK,
+        };
+        let mut out = Vec::new();
+        let mut watermark = NO_WATERMARK;
+        for ts in (0..500).map(|i| i * 10) {
+            let record = Stamped {
+                ts,
+                data: 7u64,
+                watermark,
+            };
+            logic.add(record, watermark, &mut out);
+            logic.advance(watermark, ts, &mut out);
+            watermark = ts;
+        }
+        assert_eq!(
+            logic.event_index.next(),
+            Some(4_990 + 1_000),
+            "only the live timer is due"
+        );
+        logic.advance(watermark, i64::MAX, &mut out);
+        let fired: Vec<EventTime> = out
+            .iter()
+            .filter_map(|e| match e {
+                Emit::Out(s) => Some(s.data),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fired, [5_990], "the timer fires once, at its last time");
+        assert_eq!(logic.event_index.next(), None);
     }
 }
