@@ -160,10 +160,20 @@ fn batch_axis(firsts: &[(&str, i64)]) -> Result<BatchAxis, String> {
                      {k}, `{other}` of {d}"
                 ));
             }
+            if *k as u64 > MAX_FIXED_BATCH {
+                return Err(format!(
+                    "`{name}` has a fixed batch of {k} rows, more than the {MAX_FIXED_BATCH} \
+                     the operator pads a run to"
+                ));
+            }
             Ok(BatchAxis::Fixed(*k as usize))
         }
     }
 }
+
+/// The largest fixed batch a model may declare: every run is padded to it, so a model that
+/// declared 2^40 rows would exhaust memory at its first record instead of being rejected.
+const MAX_FIXED_BATCH: u64 = 1 << 16;
 
 /// The configuration must feed and read something: records come in through the inputs, and
 /// every record leaves with its items of the outputs.
@@ -421,6 +431,11 @@ mod tests {
         assert!(check_input(&[0, 3])
             .unwrap_err()
             .contains("batch axis of 0"));
+        // Every run is padded to a fixed batch: 2^40 rows is rejected at load, not met at
+        // the first record (out of memory).
+        assert!(check_input(&[1 << 40, 3])
+            .unwrap_err()
+            .contains("fixed batch of 1099511627776 rows"));
     }
 
     #[test]

@@ -381,11 +381,16 @@ fn item_shape(dims: &[i64], given: Option<&[usize]>, values: usize) -> Result<Ro
         }
         return Ok(given.iter().copied().collect());
     }
-    let fixed: usize = dims
+    // Checked: a model's fixed dimensions may multiply past usize.
+    let Some(fixed) = dims
         .iter()
         .filter(|&&d| d >= 0)
-        .map(|&d| d as usize)
-        .product();
+        .try_fold(1usize, |all, &d| all.checked_mul(d as usize))
+    else {
+        return Err(format!(
+            "the model's item shape {declared} has more values than memory can hold"
+        ));
+    };
     let open = dims.iter().filter(|&&d| d < 0).count();
     match open {
         0 if fixed == values => Ok(dims.iter().map(|&d| d as usize).collect()),
@@ -459,4 +464,19 @@ fn execute_run<R>(
         });
     }
     Ok(with_outputs(&columns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::item_shape;
+
+    /// A model's fixed dimensions that multiply past `usize` make records dead letters with
+    /// a reason; the product overflowed (a panic in debug builds, a wrong width in release).
+    #[test]
+    fn fixed_dimensions_that_overflow_are_a_reason_not_a_panic() {
+        let dims = [1i64 << 40, 1 << 40, -1];
+        let reason = item_shape(&dims, None, 6).unwrap_err();
+        assert!(reason.contains("more values than memory"), "{reason}");
+        assert_eq!(item_shape(&[2, -1], None, 6).unwrap().len(), 2);
+    }
 }
