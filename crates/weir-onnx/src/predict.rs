@@ -290,7 +290,7 @@ impl ModelLoader {
                         std::iter::once(first).chain(inbox.try_iter()).collect();
                     let skip = superseded(&queued, config.swap);
                     for (update, skip) in queued.into_iter().zip(skip) {
-                        let model = (!skip).then(|| load(&update, &config));
+                        let model = (!skip).then(|| load_caught(&update, &config));
                         let sent = outbox.send(LoadResult {
                             candidate: update.candidate,
                             name: model_name(&update),
@@ -319,6 +319,24 @@ impl ModelLoader {
         }
         sent
     }
+}
+
+/// [`load`], with a panic inside it (in ONNX Runtime's bindings, say) turned into a rejection:
+/// the loader thread goes on, and the operator does not wait for it forever.
+fn load_caught(update: &ModelUpdate, config: &TensorPredictConfig) -> Result<Loaded, OnnxError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(update, config))).unwrap_or_else(
+        |panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Err(OnnxError::Model {
+                model: model_name(update),
+                reason: format!("loading it panicked: {what}"),
+            })
+        },
+    )
 }
 
 /// Which of the `queued` updates need not load: with [`SwapPolicy::WhenLoaded`], every one
