@@ -476,6 +476,22 @@ mod tests {
         dir.commit(&manifest(id, base, vec![f])).unwrap();
     }
 
+    /// Flips a bit of checkpoint `id`'s worker file, as a damaged disk would.
+    fn damage_worker_file(dir: &CheckpointDir, id: u64) {
+        let path = dir.worker_path(id, 0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+    }
+
+    /// The ids of the chain a restore takes, and what it skipped.
+    fn restorable_ids(dir: &CheckpointDir) -> (Vec<u64>, Vec<String>) {
+        let (chain, skipped) = dir.restorable().unwrap();
+        let ids = chain.unwrap().iter().map(|m| m.id).collect();
+        (ids, skipped)
+    }
+
     #[test]
     fn the_newest_complete_chain_is_restored_and_broken_ones_are_named() {
         let tmp = tempfile::tempdir().unwrap();
@@ -486,13 +502,8 @@ mod tests {
         // 4: a worker file without a manifest (a crash before the commit).
         dir.write_worker(4, 0, b"partial").unwrap();
         // 3's file is damaged after the fact.
-        let path = dir.worker_path(3, 0);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        std::fs::write(&path, bytes).unwrap();
-        let (chain, skipped) = dir.restorable().unwrap();
-        let ids: Vec<u64> = chain.unwrap().iter().map(|m| m.id).collect();
+        damage_worker_file(&dir, 3);
+        let (ids, skipped) = restorable_ids(&dir);
         assert_eq!(ids, vec![1, 2]);
         assert!(
             skipped
@@ -547,12 +558,8 @@ mod tests {
         for id in 5..=8 {
             write(&dir, id, 5);
         }
-        let path = dir.worker_path(7, 0);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[0] ^= 1;
-        std::fs::write(&path, bytes).unwrap();
-        let (chain, skipped) = dir.restorable().unwrap();
-        let ids: Vec<u64> = chain.unwrap().iter().map(|m| m.id).collect();
+        damage_worker_file(&dir, 7);
+        let (ids, skipped) = restorable_ids(&dir);
         assert_eq!(ids, vec![5, 6]);
         assert!(
             skipped
