@@ -1,5 +1,6 @@
 //! Processes of one job that misbehave, as OS processes on 127.0.0.1: a stopped (SIGSTOP)
-//! process fails the others after the peer timeout instead of hanging them; garbage on a
+//! process fails the others after the peer timeout instead of hanging them; a killed one
+//! (SIGKILL) fails them with an error that names it; garbage on a
 //! process's port while the job forms crashes nothing; a process with another job secret
 //! cannot join.
 
@@ -227,4 +228,40 @@ fn a_process_that_starts_slowly_is_waited_for() {
         let status = wait_until(child, deadline, &format!("process {p}"));
         assert!(status.success(), "process {p}: {status}");
     }
+}
+
+/// A process killed outright (SIGKILL) fails the other with a communication error that
+/// names it: the error said "another process", or a worker's panic on a channel to the dead
+/// process ("MergeQueue poisoned") came out as the cause.
+#[test]
+fn a_killed_process_fails_the_other_with_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::bind(2).unwrap();
+    let marker = |p: usize| dir.path().join(format!("started-{p}"));
+    let mut children = spawn_pair(dir.path(), &cluster, |p, cmd| {
+        cmd.env(STARTED_ENV, marker(p));
+        if p == 0 {
+            cmd.stderr(Stdio::piped());
+        }
+    });
+    drop(cluster);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker(0).exists() || !marker(1).exists() {
+        assert!(Instant::now() < deadline, "the 2-process job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&children[1], libc::SIGKILL);
+    children[1].wait().unwrap();
+    let status = wait_until(&mut children[0], deadline, "process 0 after its peer died");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(children[0].stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let ended = stderr
+        .lines()
+        .find(|l| l.starts_with("job ended"))
+        .unwrap_or_default();
+    assert_eq!(status.code(), Some(4), "a communication error: {stderr}");
+    assert!(
+        ended.contains("process 1") && !ended.contains("poisoned"),
+        "{ended}"
+    );
 }

@@ -23,6 +23,20 @@ use crate::state::registry::{Restored, StateRegistry};
 
 /// Set when a timely communication thread panics (a peer process died).
 pub(crate) static COMMUNICATION_FAILED: AtomicBool = AtomicBool::new(false);
+/// The process whose connection broke first (`usize::MAX`: none), from the name of the
+/// timely thread that served it (`timely:send-N`, `timely:recv-N`).
+static FAILED_PEER: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// "process N (address)" for the process whose connection broke, or "another process".
+pub(crate) fn failed_peer(config: &Config) -> String {
+    match FAILED_PEER.load(Ordering::SeqCst) {
+        usize::MAX => "another process".into(),
+        p => match config.address(p) {
+            Some(address) => format!("process {p} ({address})"),
+            None => format!("process {p}"),
+        },
+    }
+}
 
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
@@ -33,6 +47,14 @@ fn install_panic_hook() {
             let cut_off = crate::cluster::peer_network::CUT_OFF.load(Ordering::SeqCst);
             if name.starts_with("timely:send") || name.starts_with("timely:recv") {
                 COMMUNICATION_FAILED.store(true, Ordering::SeqCst);
+                if let Some(p) = name.rsplit('-').next().and_then(|p| p.parse().ok()) {
+                    let _ = FAILED_PEER.compare_exchange(
+                        usize::MAX,
+                        p,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                }
                 if cut_off {
                     // Weir shut the connection down itself and says why elsewhere.
                     return;
@@ -88,6 +110,7 @@ where
     }
     install_panic_hook();
     COMMUNICATION_FAILED.store(false, Ordering::SeqCst);
+    FAILED_PEER.store(usize::MAX, Ordering::SeqCst);
     crate::cluster::peer_network::CUT_OFF.store(false, Ordering::SeqCst);
     let verbose = config.verbose;
     let first_process = config.process_index() == 0;
@@ -147,7 +170,8 @@ where
             .filter_map(Result::err)
             .for_each(|message| keep(WeirError::WorkerLost(message))),
         Err(payload) => keep(WeirError::Communication(format!(
-            "lost the connection to another process: {}",
+            "lost the connection to {}: {}",
+            failed_peer(&shared.config),
             panic_message(&*payload)
         ))),
     }
@@ -178,6 +202,14 @@ fn rank(e: &WeirError) -> u8 {
                 && is_fallout_of_a_cut_off("timely:work", message) =>
         {
             1
+        }
+        // A worker that touched a channel to a process that died: the lost connection,
+        // which names the process, is the cause.
+        WeirError::WorkerPanic { message, .. }
+            if COMMUNICATION_FAILED.load(Ordering::SeqCst)
+                && is_fallout_of_a_cut_off("timely:work", message) =>
+        {
+            2
         }
         _ => 0,
     }

@@ -20,7 +20,7 @@ use crate::job::{Epoch, Job};
 use crate::report::{JobReport, NodeCounters, OperatorMetrics};
 use crate::runtime::checkpointing::Checkpointer;
 use crate::runtime::control::Control;
-use crate::runtime::execute::{build_job, BuiltJob, Shared, COMMUNICATION_FAILED};
+use crate::runtime::execute::{build_job, failed_peer, BuiltJob, Shared, COMMUNICATION_FAILED};
 use crate::state::gate::{GateMode, SourceGate};
 use crate::state::registry::StateRegistry;
 
@@ -72,7 +72,8 @@ impl<F> Watch<'_, F> {
         }
         if COMMUNICATION_FAILED.load(Ordering::SeqCst) {
             return Err(WeirError::Communication(format!(
-                "worker {index}: connection to another process was lost (did it fail?)"
+                "worker {index}: lost the connection to {} (did it fail?)",
+                failed_peer(config)
             )));
         }
         Ok(())
