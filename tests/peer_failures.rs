@@ -111,6 +111,23 @@ fn wait_until(child: &mut Child, deadline: Instant, what: &str) -> ExitStatus {
     }
 }
 
+/// Starts processes 0 and 1 of an endless job and returns once both are running.
+fn start_pair(dir: &Path, extra: impl Fn(usize, &mut Command)) -> Vec<Child> {
+    let cluster = LocalCluster::bind(2).unwrap();
+    let marker = |p: usize| dir.join(format!("started-{p}"));
+    let children = spawn_pair(dir, &cluster, |p, cmd| {
+        cmd.env(STARTED_ENV, marker(p));
+        extra(p, cmd);
+    });
+    drop(cluster);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker(0).exists() || !marker(1).exists() {
+        assert!(Instant::now() < deadline, "the 2-process job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    children
+}
+
 fn signal(child: &Child, signal: i32) {
     // SAFETY: kill(2) on a child process of this test.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
@@ -119,17 +136,7 @@ fn signal(child: &Child, signal: i32) {
 #[test]
 fn a_stopped_process_fails_the_other_after_the_peer_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = LocalCluster::bind(2).unwrap();
-    let marker = |p: usize| dir.path().join(format!("started-{p}"));
-    let mut children = spawn_pair(dir.path(), &cluster, |p, cmd| {
-        cmd.env(STARTED_ENV, marker(p));
-    });
-    drop(cluster);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !marker(0).exists() || !marker(1).exists() {
-        assert!(Instant::now() < deadline, "the 2-process job never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut children = start_pair(dir.path(), |_, _| {});
     // Both run and have heard from each other (heartbeats go out twice a second).
     std::thread::sleep(Duration::from_secs(1));
     signal(&children[1], libc::SIGSTOP); // stalled: alive, connected, silent
@@ -236,20 +243,12 @@ fn a_process_that_starts_slowly_is_waited_for() {
 #[test]
 fn a_killed_process_fails_the_other_with_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = LocalCluster::bind(2).unwrap();
-    let marker = |p: usize| dir.path().join(format!("started-{p}"));
-    let mut children = spawn_pair(dir.path(), &cluster, |p, cmd| {
-        cmd.env(STARTED_ENV, marker(p));
+    let mut children = start_pair(dir.path(), |p, cmd| {
         if p == 0 {
             cmd.stderr(Stdio::piped());
         }
     });
-    drop(cluster);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !marker(0).exists() || !marker(1).exists() {
-        assert!(Instant::now() < deadline, "the 2-process job never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     signal(&children[1], libc::SIGKILL);
     children[1].wait().unwrap();
     let status = wait_until(&mut children[0], deadline, "process 0 after its peer died");
