@@ -286,22 +286,23 @@ impl<S> SourceDriver<S> {
             let chunk = timely::container::buffer::default_capacity::<T>();
             let mut session = output.session(cap);
             let mut batch = Vec::with_capacity(chunk.min(budget as usize));
-            while n < budget {
-                match source.pull() {
-                    Pulled::Record(x) => {
+            while n < budget && end.is_none() {
+                let want = (chunk - batch.len()).min((budget - n) as usize);
+                let before = batch.len();
+                end = match source.pull_batch(&mut batch, want) {
+                    // Not what `pull_batch` should return, but a record all the same.
+                    Some(Pulled::Record(x)) => {
                         batch.push(x);
-                        n += 1;
-                        if batch.len() == chunk {
-                            session.give_container(&mut batch);
-                            // The channel may hand back a used container.
-                            batch.clear();
-                            batch.reserve(chunk.min((budget - n) as usize));
-                        }
+                        None
                     }
-                    other => {
-                        end = Some(other);
-                        break;
-                    }
+                    other => other,
+                };
+                n += (batch.len() - before) as u64;
+                if batch.len() >= chunk {
+                    session.give_container(&mut batch);
+                    // The channel may hand back a used container.
+                    batch.clear();
+                    batch.reserve(chunk.min(budget.saturating_sub(n) as usize));
                 }
             }
             session.give_container(&mut batch);
@@ -325,7 +326,7 @@ impl<S> SourceDriver<S> {
                 self.exhausted::<T>(*cap.time())
             }
             Some(Pulled::Pending(wait)) => self.pending(cap, wait, passage),
-            Some(Pulled::Record(_)) => unreachable!("records are taken in the loop"),
+            Some(Pulled::Record(_)) => unreachable!("records go into the batch in the loop"),
         }
     }
 

@@ -30,6 +30,36 @@ pub trait PullSource<T>: 'static {
     /// The next record, or that there is none yet, or none ever again.
     fn pull(&mut self) -> Pulled<T>;
 
+    /// Appends up to `max` records to `batch`: `None` when it appended all `max`, otherwise
+    /// why it stopped early ([`Pulled::Pending`], [`Pulled::Done`] or [`Pulled::Failed`],
+    /// never [`Pulled::Record`]). The runtime asks for records this way; the default calls
+    /// [`PullSource::pull`] per record, and a source that can produce a run of records in
+    /// one loop (a generator, a decoded block) overrides it.
+    ///
+    /// ```
+    /// use weir_core::{PullSource, Pulled};
+    ///
+    /// struct Countdown(u32);
+    /// impl PullSource<u32> for Countdown {
+    ///     fn pull(&mut self) -> Pulled<u32> {
+    ///         if self.0 == 0 {
+    ///             return Pulled::Done;
+    ///         }
+    ///         self.0 -= 1;
+    ///         Pulled::Record(self.0)
+    ///     }
+    /// }
+    ///
+    /// let mut source = Countdown(3);
+    /// let mut batch = Vec::new();
+    /// assert!(source.pull_batch(&mut batch, 2).is_none());
+    /// assert!(matches!(source.pull_batch(&mut batch, 2), Some(Pulled::Done)));
+    /// assert_eq!(batch, [2, 1, 0]);
+    /// ```
+    fn pull_batch(&mut self, batch: &mut Vec<T>, max: usize) -> Option<Pulled<T>> {
+        pull_each(self, batch, max)
+    }
+
     /// For checkpoints: what this instance has not read yet, as *splits* that any instance
     /// can take over after a restore, at any parallelism (encode each with
     /// [`crate::state::snapshot::encode_part`]; they come back through
@@ -44,6 +74,21 @@ pub trait PullSource<T>: 'static {
     fn committed(&mut self, _checkpoint: u64) {}
 }
 
+/// [`PullSource::pull_batch`] record by record, with [`PullSource::pull`].
+fn pull_each<T, S: PullSource<T> + ?Sized>(
+    source: &mut S,
+    batch: &mut Vec<T>,
+    max: usize,
+) -> Option<Pulled<T>> {
+    for _ in 0..max {
+        match source.pull() {
+            Pulled::Record(x) => batch.push(x),
+            other => return Some(other),
+        }
+    }
+    None
+}
+
 /// The indices `next, next + step, …` below `end` that an instance still has to emit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Progression {
@@ -55,6 +100,15 @@ pub(crate) struct Progression {
 impl Progression {
     fn is_empty(&self) -> bool {
         self.next >= self.end
+    }
+
+    /// How many indices are left, up to `max`.
+    fn left(&self, max: usize) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        let left = (self.end - self.next - 1) / self.step + 1;
+        usize::try_from(left).map_or(max, |left| left.min(max))
     }
 
     /// Instance `i` of `n` at the start: `i, i + n, …`.
@@ -121,6 +175,24 @@ impl<T: 'static, F: Fn(u64) -> T + 'static> PullSource<T> for GeneratorSource<F>
             p.next = p.next.saturating_add(p.step);
             return Pulled::Record((self.f)(k));
         }
+    }
+
+    /// With one progression (every instance of a fresh start), the records of a run of
+    /// indices in one loop; with several, record by record in index order.
+    fn pull_batch(&mut self, batch: &mut Vec<T>, max: usize) -> Option<Pulled<T>> {
+        let [p] = self.progressions.as_mut_slice() else {
+            return pull_each(self, batch, max);
+        };
+        let take = p.left(max);
+        let (next, step, f) = (p.next, p.step, &self.f);
+        // `next + j * step` stays below `end` for `j < take`.
+        batch.extend((0..take as u64).map(|j| f(next + j * step)));
+        p.next = p.next.saturating_add(step.saturating_mul(take as u64));
+        if take < max {
+            self.progressions.clear();
+            return Some(Pulled::Done);
+        }
+        None
     }
 
     fn remaining(&self) -> Option<Vec<Vec<u8>>> {
@@ -297,5 +369,48 @@ mod tests {
         };
         assert_eq!(pulled(&mut bounded, 20), [0, 1, 3, 4]);
         assert!(matches!(bounded.pull(), Pulled::Done));
+    }
+
+    /// Batches of a generator hold the same records as pulling one by one: runs of a single
+    /// progression up to its end (bounded or not), several progressions in index order, and
+    /// the end reported once the last index is out.
+    #[test]
+    fn a_generator_pulled_in_batches_gives_the_records_of_pulling_one_by_one() {
+        let cases = [
+            vec![Progression::of_instance(2, 3, 100)],
+            vec![Progression::of_instance(0, 1, 64)],
+            vec![Progression::of_instance(1, 4, u64::MAX)],
+            vec![Progression {
+                next: 5,
+                step: 7,
+                end: 6,
+            }],
+            vec![
+                Progression::of_instance(1, 3, 40),
+                Progression::of_instance(0, 3, 25),
+            ],
+        ];
+        for progressions in cases {
+            let make = || GeneratorSource {
+                f: |k: u64| k * 10,
+                progressions: progressions.clone(),
+            };
+            let one_by_one = pulled(&mut make(), 200);
+            for max in [1, 3, 16, 64, 500] {
+                let (mut source, mut batch) = (make(), Vec::new());
+                let mut end = None;
+                while batch.len() < 200 && end.is_none() {
+                    let want = max.min(200 - batch.len());
+                    end = source.pull_batch(&mut batch, want);
+                }
+                assert_eq!(batch, one_by_one, "{progressions:?} in batches of {max}");
+                let bounded = progressions.iter().all(|p| p.end < 1000);
+                assert_eq!(
+                    matches!(end, Some(Pulled::Done)) || source.pull_batch(&mut batch, 1).is_some(),
+                    bounded,
+                    "{progressions:?}: done at the end"
+                );
+            }
+        }
     }
 }
