@@ -20,6 +20,12 @@
 //!   …`, epochs of 4,096 records) → `count_by_value` / `key_by` → `count` / `sum` → `for_each`
 //!   sink.
 //!
+//! - **raw timely** at 2 workers: the same dataflow written directly on timely (a source
+//!   operator with the same epochs, a pipelined combiner per epoch, an exchange by key, an
+//!   owner that merges each complete epoch into its running totals, a sink and a probe): the
+//!   framework Weir builds on, to tell Weir's costs from timely's own per-epoch progress
+//!   tracking.
+//!
 //! The issue's targets (Weir at least 1.6x from 1 to 2 workers, and at least 0.9x the
 //! hand-written 2-thread program at `-w 2`) are printed with whether they hold; timing is not
 //! asserted. Peak memory (VmHWM, reset before each run) is reported per run; the input is part
@@ -27,7 +33,7 @@
 //!
 //! `cargo bench --bench keyed_aggregate [-- RECORDS [REPETITIONS]]`. Prints a table and writes
 //! `target/bench/keyed_aggregate.json`. `WEIR_BENCH_ONLY=<workload>:<side>` (side `hand1`,
-//! `hand2`, `w1`, `w2`) runs one side REPETITIONS times, for `perf`. Under `cargo test` (no `--bench`) it
+//! `hand2`, `w1`, `w2`, `timely2`) runs one side REPETITIONS times, for `perf`. Under `cargo test` (no `--bench`) it
 //! does a small smoke run that checks the totals.
 
 #[path = "support/bench_process.rs"]
@@ -41,6 +47,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Sender};
 use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::operator::source as timely_source;
+use timely::dataflow::operators::generic::Operator as _;
+use timely::dataflow::operators::{Capability, InputCapability, Probe as _};
+use timely::dataflow::{ProbeHandle, Scope, Stream};
+use timely::progress::frontier::MutableAntichain;
 use weir::prelude::*;
 use weir_core::key_hash;
 
@@ -330,6 +345,163 @@ fn weir<W: Workload>(w: &W, workers: usize) -> Run<W> {
     }
 }
 
+/// The same job written directly on timely at `workers` workers (see the module docs).
+fn raw_timely<W: Workload>(w: &W, workers: usize) -> Run<W> {
+    bench_process::reset_peak_memory();
+    let records = Arc::clone(w.records());
+    let finals: Finals<W> = Arc::default();
+    let job_finals = Arc::clone(&finals);
+    let start = Instant::now();
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let records = Arc::clone(&records);
+        let mut sink = LastTotals::<W> {
+            seen: FxHashMap::default(),
+            finals: Arc::clone(&job_finals),
+        };
+        let (index, peers) = (worker.index(), worker.peers());
+        let mut probe = ProbeHandle::new();
+        worker.dataflow::<u64, _, _>(|scope| {
+            let partials = raw_source(scope, records, index, peers)
+                .unary_frontier::<RawBuilder<(W::Key, W::Total)>, _, _, _>(
+                    Pipeline,
+                    "combine",
+                    |_, _| {
+                        let mut epochs = RawEpochs::<W::Key, W::Total>::default();
+                        move |(input, frontier), output| {
+                            input.for_each(|cap, data| {
+                                let table = epochs.table(&cap);
+                                for r in data.drain(..) {
+                                    W::fold(table.entry(W::key(&r)).or_insert_with(W::zero), &r);
+                                }
+                            });
+                            while let Some((cap, mut table)) = epochs.complete(frontier) {
+                                output.session(&cap).give_iterator(table.drain());
+                            }
+                        }
+                    },
+                );
+            let exchange = Exchange::new(|(k, _): &(W::Key, W::Total)| key_hash(k));
+            partials
+                .unary_frontier::<RawBuilder<(W::Key, W::Total)>, _, _, _>(
+                    exchange,
+                    "owner",
+                    |_, _| {
+                        let mut epochs = RawEpochs::<W::Key, W::Total>::default();
+                        let mut totals: FxHashMap<W::Key, W::Total> = FxHashMap::default();
+                        move |(input, frontier), output| {
+                            input.for_each(|cap, data| {
+                                let table = epochs.table(&cap);
+                                for (k, part) in data.drain(..) {
+                                    W::merge(table.entry(k).or_insert_with(W::zero), part);
+                                }
+                            });
+                            while let Some((cap, mut table)) = epochs.complete(frontier) {
+                                let mut changed = Vec::with_capacity(table.len());
+                                for (k, part) in table.drain() {
+                                    let total = totals.entry(k.clone()).or_insert_with(W::zero);
+                                    W::merge(total, part);
+                                    changed.push((k, total.clone()));
+                                }
+                                output.session(&cap).give_container(&mut changed);
+                            }
+                        }
+                    },
+                )
+                .unary_frontier::<RawBuilder<()>, _, _, _>(Pipeline, "sink", |_, _| {
+                    move |(input, _frontier), _output| {
+                        input.for_each(|_cap, data| {
+                            sink.seen.extend(data.drain(..));
+                        });
+                    }
+                })
+                .probe_with(&mut probe);
+        });
+        while worker.step_or_park(None) {}
+    })
+    .expect("the timely job runs");
+    let took = start.elapsed();
+    Run {
+        took,
+        peak: bench_process::status_bytes("VmHWM:"),
+        totals: Arc::try_unwrap(finals).ok().unwrap().into_inner().unwrap(),
+    }
+}
+
+type RawBuilder<T> = CapacityContainerBuilder<Vec<T>>;
+
+/// The raw timely source: instance `index` of `peers` emits records `index, index + peers,
+/// …`, one epoch of [`BATCH`] records per activation.
+fn raw_source<'s, R: weir_core::Data>(
+    scope: Scope<'s, u64>,
+    records: Arc<Vec<R>>,
+    index: usize,
+    peers: usize,
+) -> Stream<'s, u64, Vec<R>> {
+    let activations = scope.clone();
+    timely_source::<_, RawBuilder<R>, _, _>(scope, "source", move |cap, info| {
+        let activator = activations.activator_for(info.address);
+        let mut cap = Some(cap);
+        let mut next = index;
+        let chunk = timely::container::buffer::default_capacity::<R>();
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            let mut session = output.session(c);
+            let mut batch = Vec::with_capacity(chunk);
+            for _ in 0..BATCH {
+                let Some(r) = records.get(next) else { break };
+                batch.push(r.clone());
+                next += peers;
+                if batch.len() == chunk {
+                    session.give_container(&mut batch);
+                    batch.clear();
+                }
+            }
+            session.give_container(&mut batch);
+            drop(session);
+            if next >= records.len() {
+                cap = None;
+            } else {
+                let t = *c.time() + 1;
+                c.downgrade(&t);
+                activator.activate();
+            }
+        }
+    })
+}
+
+/// A raw timely operator's open epochs: each one's capability and table.
+struct RawEpochs<K, A>(BTreeMap<u64, (Capability<u64>, FxHashMap<K, A>)>);
+
+impl<K, A> Default for RawEpochs<K, A> {
+    fn default() -> Self {
+        RawEpochs(BTreeMap::new())
+    }
+}
+
+impl<K, A> RawEpochs<K, A> {
+    /// The table of the epoch of a message.
+    fn table(&mut self, cap: &InputCapability<u64>) -> &mut FxHashMap<K, A> {
+        let t = *cap.least().expect("a message has a time");
+        &mut self
+            .0
+            .entry(t)
+            .or_insert_with(|| (cap.delayed(&t, 0), FxHashMap::default()))
+            .1
+    }
+
+    /// The earliest epoch the frontier has passed, if any.
+    fn complete(
+        &mut self,
+        frontier: &MutableAntichain<u64>,
+    ) -> Option<(Capability<u64>, FxHashMap<K, A>)> {
+        let (&t, _) = self.0.first_key_value()?;
+        if frontier.less_equal(&t) {
+            return None;
+        }
+        self.0.remove(&t)
+    }
+}
+
 /// A sink instance's last total per key, handed over when the job drops the sink.
 struct LastTotals<W: Workload> {
     seen: FxHashMap<W::Key, W::Total>,
@@ -372,20 +544,36 @@ fn run_side<W: Workload>(w: &W, side: &str) -> Run<W> {
         "hand2" => hand_written(w, 2),
         "w1" => weir(w, 1),
         "w2" => weir(w, 2),
-        other => panic!("unknown side `{other}` (hand1, hand2, w1, w2)"),
+        "timely2" => raw_timely(w, 2),
+        other => panic!("unknown side `{other}` (hand1, hand2, w1, w2, timely2)"),
     }
 }
 
-fn measure<W: Workload>(name: &str, w: &W, reps: usize) -> FourSides {
+/// The best run of each side, and of raw timely at 2 workers (ms, peak MiB).
+struct Measured {
+    sides: FourSides,
+    timely2: (f64, f64),
+}
+
+fn measure<W: Workload>(name: &str, w: &W, reps: usize) -> Measured {
     let expected = reference(w);
-    let mut best = FourSides::new();
+    let mut best = Measured {
+        sides: FourSides::new(),
+        timely2: (f64::INFINITY, 0.0),
+    };
     // One warm-up run of each side, then `reps` interleaved.
     for rep in 0..=reps {
-        for (i, side) in SIDES.iter().enumerate() {
+        for (i, side) in SIDES.iter().chain(["timely2"].iter()).enumerate() {
             let run = run_side(w, side);
             check(name, side, &run, &expected);
-            if rep > 0 {
-                best.keep(i, run.took, run.peak);
+            if rep == 0 {
+                continue;
+            }
+            if i < SIDES.len() {
+                best.sides.keep(i, run.took, run.peak);
+            } else if run.took.as_secs_f64() * 1e3 < best.timely2.0 {
+                let peak = run.peak.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+                best.timely2 = (run.took.as_secs_f64() * 1e3, peak);
             }
         }
     }
@@ -433,23 +621,26 @@ fn main() {
     report(records, reps, &results);
 }
 
-fn report(records: usize, reps: usize, results: &[(&str, FourSides)]) {
+fn report(records: usize, reps: usize, results: &[(&str, Measured)]) {
     println!(
         "{records} records, best of {reps} interleaved runs; ms (peak MiB)\n\n\
-         | workload | hand 1 thread | hand 2 threads | Weir -w 1 | Weir -w 2 | Weir 1 -> 2 | -w 2 / hand 2 threads |\n\
-         |---|---:|---:|---:|---:|---:|---:|"
+         | workload | hand 1 thread | hand 2 threads | Weir -w 1 | Weir -w 2 | raw timely 2 workers | Weir 1 -> 2 | -w 2 / hand 2 threads | -w 2 / raw timely |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut json = Vec::new();
     let mut all_hold = true;
-    for (name, best) in results {
+    for (name, measured) in results {
+        let best = &measured.sides;
+        let (timely_ms, timely_peak) = measured.timely2;
         let scaling = best.ms[2] / best.ms[3];
         let vs_hand = best.ms[1] / best.ms[3];
+        let vs_timely = timely_ms / best.ms[3];
         // `key_by_count_by_key` shows the cost of a copied key; the target is the job's best form.
         if !name.ends_with("_by_key") {
             all_hold &= scaling >= 1.6 && vs_hand >= 0.9;
         }
         println!(
-            "| {name} | {} | {scaling:.2}x | {vs_hand:.2}x |",
+            "| {name} | {} | {timely_ms:.1} ({timely_peak:.0}) | {scaling:.2}x | {vs_hand:.2}x | {vs_timely:.2}x |",
             best.cells()
         );
         let mut result = best.json();
@@ -457,6 +648,9 @@ fn report(records: usize, reps: usize, results: &[(&str, FourSides)]) {
         result["records"] = records.into();
         result["speedup_1_to_2"] = scaling.into();
         result["w2_vs_hand2"] = vs_hand.into();
+        result["ms"]["timely2"] = timely_ms.into();
+        result["peak_mib"]["timely2"] = timely_peak.into();
+        result["w2_vs_timely2"] = vs_timely.into();
         json.push(result);
     }
     println!(
