@@ -359,7 +359,7 @@ fn raw_timely<W: Workload>(w: &W, workers: usize) -> Run<W> {
             finals: Arc::clone(&job_finals),
         };
         let (index, peers) = (worker.index(), worker.peers());
-        let mut probe = ProbeHandle::new();
+        let probe = ProbeHandle::new();
         worker.dataflow::<u64, _, _>(|scope| {
             let partials = raw_source(scope, records, index, peers)
                 .unary_frontier::<RawBuilder<(W::Key, W::Total)>, _, _, _>(
@@ -414,7 +414,7 @@ fn raw_timely<W: Workload>(w: &W, workers: usize) -> Run<W> {
                         });
                     }
                 })
-                .probe_with(&mut probe);
+                .probe_with(&probe);
         });
         while worker.step_or_park(None) {}
     })
@@ -437,7 +437,7 @@ fn raw_source<'s, R: weir_core::Data>(
     index: usize,
     peers: usize,
 ) -> Stream<'s, u64, Vec<R>> {
-    let activations = scope.clone();
+    let activations = scope;
     timely_source::<_, RawBuilder<R>, _, _>(scope, "source", move |cap, info| {
         let activator = activations.activator_for(info.address);
         let mut cap = Some(cap);
