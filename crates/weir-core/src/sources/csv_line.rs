@@ -3,7 +3,9 @@
 //! File sources read CSV line by line (a record never spans lines, since splits cut at line
 //! starts): the line reader caps the length, and each line is parsed on its own. Fields stay
 //! bytes until serde decodes them, so a line that is not UTF-8 is a dead letter with a lossy
-//! copy of its bytes.
+//! copy of its bytes. A line that ends inside a quoted field (a newline inside quotes) is a
+//! dead letter, and so are the lines that continue that field, up to the one that closes it
+//! ([`ends_in_quotes`]): parsed on their own they would be records with wrong fields.
 
 use serde::de::DeserializeOwned;
 
@@ -106,6 +108,44 @@ impl CsvLine {
     }
 }
 
+/// Where a CSV parser is within a line, for [`ends_in_quotes`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldState {
+    /// At the start of a field, where a quote opens a quoted field.
+    Start,
+    /// In an unquoted field (or after a quoted one closed), where a quote is data.
+    Plain,
+    /// In a quoted field.
+    Quoted,
+    /// After a quote in a quoted field: it closed the field, or a second quote follows.
+    QuoteInQuoted,
+}
+
+/// Whether a quoted field is still open at the end of `line`, starting inside one if
+/// `open` (the line continues a field an earlier line left open). The rules are
+/// `csv_core`'s, which [`CsvLine`] parses with: a quote opens a quoted field only at the
+/// start of a field, and `""` inside one is a quote.
+pub(crate) fn ends_in_quotes(line: &[u8], open: bool) -> bool {
+    let mut state = if open {
+        FieldState::Quoted
+    } else {
+        FieldState::Start
+    };
+    for &byte in line {
+        state = match (state, byte) {
+            (FieldState::Start, b'"') => FieldState::Quoted,
+            (FieldState::Start | FieldState::Plain, b',') => FieldState::Start,
+            (FieldState::Start | FieldState::Plain, _) => FieldState::Plain,
+            (FieldState::Quoted, b'"') => FieldState::QuoteInQuoted,
+            (FieldState::Quoted, _) => FieldState::Quoted,
+            (FieldState::QuoteInQuoted, b'"') => FieldState::Quoted,
+            (FieldState::QuoteInQuoted, b',') => FieldState::Start,
+            (FieldState::QuoteInQuoted, _) => FieldState::Plain,
+        };
+    }
+    state == FieldState::Quoted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +240,47 @@ mod tests {
             2,
             "a parser goes on after freeing its buffers"
         );
+    }
+
+    /// A line ends inside quotes exactly when the csv crate, given the line and another
+    /// after it, reads a record whose field holds the newline; and a line that continues an
+    /// open field reads as if it started with the quote that opened it.
+    #[test]
+    fn a_quoted_field_left_open_at_the_end_of_a_line_is_noticed_as_the_csv_crate_reads_it() {
+        let lines: [&[u8]; 14] = [
+            b"a,b,c",
+            b"1,\"open",
+            b"1,\"closed\",2",
+            b"\"he said \"\"hi\"\"\",z",
+            b"\"ends with an escaped quote \"\"",
+            b"\"ends with an escaped quote \"\"\"",
+            b"a\"b,c",
+            b"a,b\"",
+            b"\"x\"y,\"z",
+            b"",
+            b"\"",
+            b"\"\"",
+            b",\",\"",
+            b"x\",\"y",
+        ];
+        for line in lines {
+            let two_lines = [line, b"\nnext"].concat();
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_reader(two_lines.as_slice());
+            let mut record = csv::ByteRecord::new();
+            reader.read_byte_record(&mut record).unwrap();
+            let spans = record.iter().any(|f| f.contains(&b'\n'));
+            let text = String::from_utf8_lossy(line);
+            assert_eq!(ends_in_quotes(line, false), spans, "{text}");
+            let reopened = [&b"\""[..], line].concat();
+            assert_eq!(
+                ends_in_quotes(line, true),
+                ends_in_quotes(&reopened, false),
+                "{text} continuing an open field"
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
 use crate::job::{Job, JobContext, Op};
-use crate::sources::csv_line::CsvLine;
+use crate::sources::csv_line::{ends_in_quotes, CsvLine};
 use crate::sources::decoding_source::{split_dead_letters, Decoded};
 use crate::sources::driver::{drive_dealt, Dealing};
 use crate::sources::file_input::{file_order, input_files, plan_splits, NewlineCount, Split};
@@ -61,6 +61,9 @@ struct Open {
     lines: LineReader<std::io::Take<File>>,
     /// The CSV header (CSV only).
     headers: Option<csv::ByteRecord>,
+    /// The line (of this split) whose quoted field is still open: the lines up to the one
+    /// that closes it are dead letters (CSV only).
+    quote_open_since: Option<u64>,
 }
 
 /// Turns a line number within a split into `file:line`.
@@ -112,6 +115,7 @@ impl<T: DeserializeOwned> FileReader<T> {
             lines_read: 0,
             lines: LineReader::new(range, READ_BUFFER, self.max_line),
             headers: None,
+            quote_open_since: None,
         };
         if self.format == FileFormat::Csv {
             open.headers = Some(if split.start == 0 {
@@ -168,6 +172,7 @@ impl<T: DeserializeOwned> FileReader<T> {
             lines_read,
             lines,
             headers,
+            quote_open_since,
             ..
         } = open;
         let line = match lines.next_line() {
@@ -191,6 +196,15 @@ impl<T: DeserializeOwned> FileReader<T> {
                 return Ok(Step::Item(Err(Box::new(dead))));
             }
         };
+        if headers.is_some() {
+            if let Some(reason) = spanning_csv_record(text, quote_open_since, *lines_read, |l| {
+                locator.at(l, newlines)
+            }) {
+                let at = locator.at(*lines_read, newlines);
+                let dead = DeadLetter::new(&self.operator, at, reason, text);
+                return Ok(Step::Item(Err(Box::new(dead))));
+            }
+        }
         // A UTF-8 byte-order mark (some editors start a file with one) is not part of the JSON.
         let trimmed = text
             .strip_prefix(b"\xEF\xBB\xBF")
@@ -222,6 +236,35 @@ enum Step<T> {
     Blank,
     /// The split is exhausted.
     End,
+}
+
+/// Why CSV line `line` of a split is a dead letter because a record spans lines: it leaves a
+/// quoted field open (a newline inside quotes, which line-by-line reading cannot take), or
+/// it continues one that an earlier line left open. `None` for a line of its own. Updates
+/// `open_since`; `at` locates a line of the split.
+fn spanning_csv_record(
+    text: &[u8],
+    open_since: &mut Option<u64>,
+    line: u64,
+    at: impl FnOnce(u64) -> String,
+) -> Option<String> {
+    let continued = *open_since;
+    let still_open = ends_in_quotes(text, continued.is_some());
+    *open_since = match continued {
+        Some(first) => still_open.then_some(first),
+        None if still_open => Some(line),
+        None => return None,
+    };
+    Some(match continued {
+        Some(first) => format!(
+            "continues the quoted field left open at {}: a CSV record must be one line",
+            at(first)
+        ),
+        None => "a quoted field is still open at the end of the line: a CSV record must be one \
+                 line (a newline inside quotes is not supported); the lines up to the closing \
+                 quote are dead letters too"
+            .to_string(),
+    })
 }
 
 /// The reason of a dead letter for a line over the cap.
