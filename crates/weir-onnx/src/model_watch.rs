@@ -2,19 +2,25 @@
 //! Each new (higher) version of a name becomes a [`ModelUpdate`] carrying the file's bytes, so
 //! every worker, on any host, loads the same model.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use weir_core::{op, DataStream, EpochPolicy, Job, Op, PullSource, Pulled};
 
 use crate::predict::{ModelSource, ModelUpdate};
 
 /// Where and how to watch for model versions. Place a version atomically (write it elsewhere
-/// and rename the version directory in): a half-written model is rejected by the operator.
+/// and rename the version directory in). A file is read once it has not changed between two
+/// scans, and read again if it changes later (a version rewritten in place), so a model
+/// caught half-written (and rejected by the operator) is still installed once complete.
+///
+/// The predict operator serves one model: a directory holding several names needs
+/// [`ModelWatch::model`] to say which one (without it, the stream fails naming them).
 #[derive(Clone, Debug)]
 pub struct ModelWatch {
     dir: PathBuf,
+    model: Option<String>,
     poll: Duration,
     epochs: Duration,
     stop_after_versions: Option<usize>,
@@ -26,11 +32,23 @@ impl ModelWatch {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         ModelWatch {
             dir: dir.into(),
+            model: None,
             poll: Duration::from_millis(100),
             epochs: Duration::from_millis(100),
             stop_after_versions: None,
             idle_timeout: None,
         }
+    }
+    /// Watches only the versions of model `name` (`DIR/name/VERSION/model.onnx`).
+    ///
+    /// ```
+    /// use weir_onnx::ModelWatch;
+    /// let watch = ModelWatch::new("models").model("digits");
+    /// # let _ = watch;
+    /// ```
+    pub fn model(mut self, name: impl Into<String>) -> Self {
+        self.model = Some(name.into());
+        self
     }
     /// How often the directory is scanned.
     pub fn poll(mut self, every: Duration) -> Self {
@@ -43,7 +61,8 @@ impl ModelWatch {
         self.epochs = every;
         self
     }
-    /// End the stream after this many versions (for bounded jobs and tests).
+    /// End the stream after this many versions (for bounded jobs and tests; a version
+    /// rewritten in place counts again).
     pub fn stop_after_versions(mut self, n: usize) -> Self {
         self.stop_after_versions = Some(n);
         self
@@ -55,61 +74,136 @@ impl ModelWatch {
     }
 }
 
+/// A model file's size and modification time: a file written or rewritten changes them.
+type Stamp = (u64, Option<SystemTime>);
+
+/// A name's newest version, its file and that file's stamp.
+struct Newest {
+    version: u64,
+    file: PathBuf,
+    stamp: Stamp,
+}
+
 struct Watcher {
     watch: ModelWatch,
-    latest: BTreeMap<String, u64>,
+    /// The version and stamp last emitted per name.
+    latest: BTreeMap<String, (u64, Stamp)>,
+    /// The version and stamp each name's newest file had at the last scan: a file is read
+    /// when a scan finds it unchanged.
+    settling: BTreeMap<String, (u64, Stamp)>,
     emitted: usize,
     last_new: Instant,
-    ready: Vec<ModelUpdate>,
+    ready: VecDeque<ModelUpdate>,
+    failed: Option<String>,
 }
 
 impl Watcher {
-    /// The newest version of each model that is newer than what was emitted.
-    fn scan(&mut self) {
-        let Ok(names) = std::fs::read_dir(&self.watch.dir) else {
-            return;
-        };
-        for name in names.flatten() {
-            let model = name.file_name().to_string_lossy().into_owned();
-            let Ok(versions) = std::fs::read_dir(name.path()) else {
-                continue;
-            };
-            let newest = versions
-                .flatten()
-                .filter_map(|v| {
-                    Some((
-                        v.file_name().to_str()?.parse::<u64>().ok()?,
-                        v.path().join("model.onnx"),
-                    ))
-                })
-                .filter(|(_, file)| file.is_file())
-                .max_by_key(|(version, _)| *version);
-            if let Some((version, file)) = newest {
-                if self.latest.get(&model).is_none_or(|seen| version > *seen) {
-                    match std::fs::read(&file) {
-                        Ok(bytes) => {
-                            self.latest.insert(model.clone(), version);
-                            self.last_new = Instant::now();
-                            self.ready.push(ModelUpdate {
-                                name: model,
-                                version,
-                                source: ModelSource::Bytes(bytes),
-                                candidate: false,
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!("model watch: cannot read {}: {e}", file.display())
-                        }
-                    }
-                }
-            }
+    fn new(watch: ModelWatch) -> Self {
+        Watcher {
+            watch,
+            latest: BTreeMap::new(),
+            settling: BTreeMap::new(),
+            emitted: 0,
+            last_new: Instant::now(),
+            ready: VecDeque::new(),
+            failed: None,
         }
     }
+
+    /// The newest version of each watched name that changed since it was emitted and has
+    /// settled, in name order.
+    fn scan(&mut self) {
+        let mut names: Vec<(String, Newest)> = match std::fs::read_dir(&self.watch.dir) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| self.watch.model.as_ref().is_none_or(|m| m == name))
+                .filter_map(|name| Some((name.clone(), newest(&self.watch.dir.join(&name))?)))
+                .collect(),
+            Err(_) => return,
+        };
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        if self.watch.model.is_none() && names.len() > 1 {
+            let listed: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+            self.failed = Some(format!(
+                "model watch: {} holds several models ({}); the predict operator serves one: \
+                 pick it with ModelWatch::model",
+                self.watch.dir.display(),
+                listed.join(", ")
+            ));
+            return;
+        }
+        for (name, newest) in names {
+            self.consider(name, newest);
+        }
+    }
+
+    /// Emits `newest` if it is new or changed and the same as at the last scan.
+    fn consider(&mut self, name: String, newest: Newest) {
+        let Newest {
+            version,
+            file,
+            stamp,
+        } = newest;
+        if self
+            .latest
+            .get(&name)
+            .is_some_and(|&(v, s)| version < v || (version, stamp) == (v, s))
+        {
+            return;
+        }
+        if self.settling.insert(name.clone(), (version, stamp)) != Some((version, stamp)) {
+            return;
+        }
+        match std::fs::read(&file) {
+            // Changed while being read: the next scans see it again.
+            Ok(bytes) if bytes.len() as u64 != stamp.0 => {}
+            Ok(bytes) => {
+                self.latest.insert(name.clone(), (version, stamp));
+                self.last_new = Instant::now();
+                self.ready.push_back(ModelUpdate {
+                    name,
+                    version,
+                    source: ModelSource::Bytes(bytes),
+                    candidate: false,
+                });
+            }
+            Err(e) => tracing::warn!("model watch: cannot read {}: {e}", file.display()),
+        }
+    }
+}
+
+/// The highest version of the model in `dir` (`dir/VERSION/model.onnx`); of two version
+/// directories with the same number (`1`, `01`), the one whose name sorts last.
+fn newest(dir: &Path) -> Option<Newest> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|v| {
+            let dir_name = v.file_name().to_str()?.to_string();
+            let version = dir_name.parse::<u64>().ok()?;
+            let file = v.path().join("model.onnx");
+            let meta = std::fs::metadata(&file).ok().filter(|m| m.is_file())?;
+            let stamp = (meta.len(), meta.modified().ok());
+            Some((
+                (version, dir_name),
+                Newest {
+                    version,
+                    file,
+                    stamp,
+                },
+            ))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, newest)| newest)
 }
 
 impl PullSource<ModelUpdate> for Watcher {
     fn pull(&mut self) -> Pulled<ModelUpdate> {
         if self.ready.is_empty() {
+            if let Some(message) = &self.failed {
+                return Pulled::Failed(message.clone());
+            }
             if self
                 .watch
                 .stop_after_versions
@@ -123,12 +217,15 @@ impl PullSource<ModelUpdate> for Watcher {
             }
             self.scan();
         }
-        match self.ready.pop() {
+        match self.ready.pop_front() {
             Some(update) => {
                 self.emitted += 1;
                 Pulled::Record(update)
             }
-            None => Pulled::Pending(self.watch.poll),
+            None => match &self.failed {
+                Some(message) => Pulled::Failed(message.clone()),
+                None => Pulled::Pending(self.watch.poll),
+            },
         }
     }
 }
@@ -151,12 +248,78 @@ impl<'s> ModelWatchExt<'s> for Job<'s> {
         let o = op(o.name().to_string())
             .parallelism(1)
             .epochs(EpochPolicy::Interval(watch.epochs));
-        self.pull_source(o, move |_, _| Watcher {
-            watch,
-            latest: BTreeMap::new(),
-            emitted: 0,
-            last_new: Instant::now(),
-            ready: Vec::new(),
-        })
+        self.pull_source(o, move |_, _| Watcher::new(watch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pulls up to `pulls` times (each pull scans once when nothing is ready); the updates.
+    fn updates(w: &mut Watcher, pulls: usize) -> Vec<(String, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        for _ in 0..pulls {
+            if let Pulled::Record(u) = w.pull() {
+                let ModelSource::Bytes(bytes) = u.source else {
+                    panic!("the watcher sends bytes")
+                };
+                out.push((u.name, u.version, bytes));
+            }
+        }
+        out
+    }
+
+    fn place(dir: &Path, name: &str, version: &str, bytes: &[u8]) {
+        let at = dir.join(name).join(version);
+        std::fs::create_dir_all(&at).unwrap();
+        std::fs::write(at.join("model.onnx"), bytes).unwrap();
+    }
+
+    /// A version caught half-written is not sent until it stops changing, and the complete
+    /// file is sent. Before, the watcher sent the partial bytes (which the operator rejects)
+    /// and took the version as seen: the complete file was never sent.
+    #[test]
+    fn a_version_caught_half_written_is_sent_once_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = b"pretend this is a whole model".to_vec();
+        place(dir.path(), "digits", "1", &full[..5]);
+        let mut w = Watcher::new(ModelWatch::new(dir.path()));
+        let early = updates(&mut w, 1);
+        place(dir.path(), "digits", "1", &full);
+        let later = updates(&mut w, 3);
+        assert_eq!(early, [], "the first scan sees the file for the first time");
+        assert_eq!(later, [("digits".to_string(), 1, full.clone())]);
+
+        // Rewritten in place: sent again; an older version appearing later is not.
+        let fixed = b"pretend this is the fixed model".to_vec();
+        place(dir.path(), "digits", "1", &fixed);
+        place(dir.path(), "digits", "0", b"old");
+        assert_eq!(updates(&mut w, 3), [("digits".to_string(), 1, fixed)]);
+        assert_eq!(updates(&mut w, 3), []);
+    }
+
+    /// Several names in one directory: the stream fails naming them, unless one is picked.
+    /// Before, every name's versions went to the one model the operator serves, the last
+    /// one delivered winning, in the directory's listing order.
+    #[test]
+    fn several_models_in_one_directory_need_one_picked() {
+        let dir = tempfile::tempdir().unwrap();
+        place(dir.path(), "a", "1", b"model a");
+        place(dir.path(), "b", "3", b"model b");
+        place(dir.path(), "b", "not-a-version", b"ignored");
+        let mut both = Watcher::new(ModelWatch::new(dir.path()));
+        match both.pull() {
+            Pulled::Failed(message) => {
+                assert!(message.contains("(a, b)"), "{message}");
+                assert!(message.contains("ModelWatch::model"), "{message}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let mut b = Watcher::new(ModelWatch::new(dir.path()).model("b"));
+        assert_eq!(
+            updates(&mut b, 3),
+            [("b".to_string(), 3, b"model b".to_vec())]
+        );
     }
 }
