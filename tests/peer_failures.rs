@@ -1,5 +1,6 @@
 //! Processes of one job that misbehave, as OS processes on 127.0.0.1: a stopped (SIGSTOP)
-//! process fails the others after the peer timeout instead of hanging them; a killed one
+//! process fails the others after the peer timeout instead of hanging them, and one busy in
+//! a call longer than that timeout does not; a killed one
 //! (SIGKILL) fails them with an error that names it; garbage on a
 //! process's port while the job forms crashes nothing; a process with another job secret
 //! cannot join.
@@ -16,6 +17,7 @@ const ARGS_ENV: &str = "WEIR_TEST_PEER_ARGS";
 const STARTED_ENV: &str = "WEIR_TEST_PEER_STARTED";
 const RECORDS_ENV: &str = "WEIR_TEST_PEER_RECORDS";
 const SLOW_START_ENV: &str = "WEIR_TEST_PEER_SLOW_START_MS";
+const NAP_ENV: &str = "WEIR_TEST_PEER_NAP_MS";
 
 /// Exit codes of the child, by how its job ended.
 fn exit_code(result: &Result<JobReport, WeirError>) -> i32 {
@@ -42,9 +44,20 @@ fn peer_child() {
         std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
     }
     let started = std::env::var(STARTED_ENV).ok();
+    let nap = std::env::var(NAP_ENV)
+        .ok()
+        .map(|ms| Duration::from_millis(ms.parse().unwrap()));
     let result = execute(config, move |job| {
         let started = started.clone();
+        let mut napped = false;
         job.generate(op("ticks").rate(20_000.0), records, |i| i)
+            .map("nap", move |x| {
+                // One long call (a big model batch, a training step), once.
+                if let Some(nap) = nap.filter(|_| !std::mem::replace(&mut napped, true)) {
+                    std::thread::sleep(nap);
+                }
+                x
+            })
             .key_by(|x| x % 8)
             .count("count")
             .for_each("mark", move |_| {
@@ -152,6 +165,28 @@ fn a_stopped_process_fails_the_other_after_the_peer_timeout() {
         Some(5),
         "process 0 must fail with WeirError::PeerStalled"
     );
+}
+
+/// A process whose only worker is in one call three times as long as the peer timeout is
+/// busy, not stalled: heartbeats go on a connection of their own, sent by a thread of their
+/// own. Before, they went between the worker's steps, and the other process failed the job
+/// with `PeerStalled` two seconds into the call.
+#[test]
+fn a_process_busy_in_one_long_call_is_not_taken_for_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::bind(2).unwrap();
+    let mut children = spawn_pair(dir.path(), &cluster, |p, cmd| {
+        cmd.env(RECORDS_ENV, "20000");
+        if p == 1 {
+            cmd.env(NAP_ENV, "6000");
+        }
+    });
+    drop(cluster);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for (p, child) in children.iter_mut().enumerate() {
+        let status = wait_until(child, deadline, &format!("process {p}"));
+        assert_eq!(status.code(), Some(0), "process {p}: busy is not stalled");
+    }
 }
 
 #[test]

@@ -4,10 +4,12 @@
 //! - **Listening.** Process `p` listens on its address, or on a listener it inherited from
 //!   its launcher (`WEIR_LISTEN_FD`, see [`crate::LocalCluster`]), so that no port is picked
 //!   by bind-and-release; a bind that finds the address in use is retried for a while.
-//! - **Handshake.** Process `p` connects to every process `q < p` and accepts every `q > p`.
-//!   Each connection starts with a greeting naming the job (a fingerprint of its address
-//!   list), the two processes and a nonce each way, and proofs
-//!   `HMAC(secret, label | from | to | job | nonces)` in both directions. With a job secret
+//! - **Handshake.** Process `p` connects to every process `q < p` and accepts every `q > p`,
+//!   twice: a connection for timely's data and one for heartbeats (`heartbeats.rs`). Each
+//!   connection starts with a greeting naming the job (a fingerprint of its address list),
+//!   the two processes, the connection's kind and a nonce each way, and proofs
+//!   `HMAC(secret, label | from | to | job | nonces)` in both directions (the label names
+//!   the kind, so that a proof for one kind does not pass for the other). With a job secret
 //!   ([`crate::Config::job_secret`]) that authenticates every process; without one the
 //!   proofs only check integrity, and a warning says so. A connection that is not a process
 //!   of this job (garbage, a port scan, another job, a duplicate) is refused and logged; it
@@ -22,6 +24,7 @@ use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::heartbeats::Heartbeats;
 use crate::cluster::io_deadline::read_exact_before;
 use crate::cluster::job_secret::{mac, random_bytes, verify, JobSecret};
 use crate::error::WeirError;
@@ -30,13 +33,47 @@ use crate::error::WeirError;
 pub const LISTEN_FD_ENV: &str = "WEIR_LISTEN_FD";
 
 const GREETING: &[u8; 8] = b"WEIRPEER";
-const VERSION: u8 = 1;
-/// Greeting: magic, version, processes, from, to, job fingerprint, nonce.
-const HELLO: usize = 8 + 1 + 4 + 4 + 4 + 32 + 32;
+const VERSION: u8 = 2;
+/// Greeting: magic, version, processes, from, to, kind, job fingerprint, nonce.
+const HELLO: usize = 8 + 1 + 4 + 4 + 4 + 1 + 32 + 32;
 /// Answer: magic, version, nonce, proof.
 const ANSWER: usize = 8 + 1 + 32 + 32;
 /// How long a connecting peer has for the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a connection between two processes carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Timely's data and progress.
+    Data,
+    /// Heartbeats (`heartbeats.rs`).
+    Beats,
+}
+
+impl Kind {
+    fn byte(self) -> u8 {
+        match self {
+            Kind::Data => 0,
+            Kind::Beats => 1,
+        }
+    }
+
+    fn of(byte: u8) -> Option<Kind> {
+        match byte {
+            0 => Some(Kind::Data),
+            1 => Some(Kind::Beats),
+            _ => None,
+        }
+    }
+
+    /// The labels of the accepting and the connecting side's proofs.
+    fn labels(self) -> (&'static [u8], &'static [u8]) {
+        match self {
+            Kind::Data => (b"weir accept", b"weir connect"),
+            Kind::Beats => (b"weir beats accept", b"weir beats connect"),
+        }
+    }
+}
 
 /// Who this process is in the job, and what it needs to check its peers.
 #[derive(Clone)]
@@ -67,13 +104,19 @@ impl PeerPlan {
 pub(crate) static CUT_OFF: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// Clones of the connections handed to timely, to shut them down.
+/// Clones of the connections handed to timely, to shut them down, and the heartbeats.
 #[derive(Clone, Default)]
 pub(crate) struct PeerSockets {
     sockets: Arc<Mutex<Vec<Option<TcpStream>>>>,
+    heartbeats: Option<Arc<Heartbeats>>,
 }
 
 impl PeerSockets {
+    /// When process `process` was last heard from on its heartbeat connection, if ever.
+    pub(crate) fn heard(&self, process: usize) -> Option<Instant> {
+        self.heartbeats.as_ref()?.heard(process)
+    }
+
     /// Shuts down every connection.
     pub(crate) fn cut_off_all(&self) {
         CUT_OFF.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -111,14 +154,21 @@ pub(crate) fn connect_peers(
         let plan = plan.clone();
         std::thread::spawn(move || accept_peers(&plan, &listener, deadline))
     };
-    let mut sockets: Vec<Option<TcpStream>> = (0..plan.process)
-        .map(|q| connect_to(plan, q, deadline).map(Some))
-        .collect::<Result<_, _>>()?;
+    let mut sockets: Vec<Option<TcpStream>> = Vec::new();
+    let mut beats: Vec<Option<TcpStream>> = Vec::new();
+    for q in 0..plan.process {
+        sockets.push(Some(connect_to(plan, q, deadline, Kind::Data)?));
+        beats.push(Some(connect_to(plan, q, deadline, Kind::Beats)?));
+    }
     sockets.push(None);
+    beats.push(None);
     let higher = accepted
         .join()
         .map_err(|_| WeirError::Communication("the accepting thread panicked".into()))??;
-    sockets.extend(higher.into_iter().map(Some));
+    for (data, beat) in higher {
+        sockets.push(Some(data));
+        beats.push(Some(beat));
+    }
     let clones = sockets
         .iter()
         .map(|s| s.as_ref().and_then(|s| s.try_clone().ok()))
@@ -127,6 +177,7 @@ pub(crate) fn connect_peers(
         sockets,
         PeerSockets {
             sockets: Arc::new(Mutex::new(clones)),
+            heartbeats: Some(Arc::new(Heartbeats::start(beats))),
         },
     ))
 }
@@ -195,7 +246,12 @@ fn inherited_listener() -> Result<Option<TcpListener>, WeirError> {
 
 /// Connects to process `q` (lower than this one) and completes the handshake; retries
 /// while nothing listens, until `deadline`.
-fn connect_to(plan: &PeerPlan, q: usize, deadline: Instant) -> Result<TcpStream, WeirError> {
+fn connect_to(
+    plan: &PeerPlan,
+    q: usize,
+    deadline: Instant,
+    kind: Kind,
+) -> Result<TcpStream, WeirError> {
     let address = &plan.addresses[q];
     let mut pause = Duration::from_millis(50);
     let mut last_note = Instant::now();
@@ -204,7 +260,7 @@ fn connect_to(plan: &PeerPlan, q: usize, deadline: Instant) -> Result<TcpStream,
             Ok(stream) => {
                 // The peer may not have started accepting yet (its listener can be bound
                 // before it runs): wait for its answer until the deadline.
-                return greet(plan, q, stream, deadline).map_err(|reason| {
+                return greet(plan, q, stream, deadline, kind).map_err(|reason| {
                     network_error(format!(
                         "process {} at {address} refused this process {}: {reason}",
                         q, plan.process
@@ -248,6 +304,7 @@ fn greet(
     to: usize,
     mut stream: TcpStream,
     deadline: Instant,
+    kind: Kind,
 ) -> Result<TcpStream, String> {
     set_handshake_timeouts(&stream)?;
     let (from, job, key) = (plan.process as u32, plan.fingerprint(), plan.key());
@@ -258,6 +315,7 @@ fn greet(
     hello.extend_from_slice(&(plan.addresses.len() as u32).to_le_bytes());
     hello.extend_from_slice(&from.to_le_bytes());
     hello.extend_from_slice(&(to as u32).to_le_bytes());
+    hello.push(kind.byte());
     hello.extend_from_slice(&job);
     hello.extend_from_slice(&nc);
     stream.write_all(&hello).map_err(|e| e.to_string())?;
@@ -269,14 +327,11 @@ fn greet(
     }
     let (na, proof) = (&answer[9..41], &answer[41..]);
     let ids = [from.to_le_bytes(), (to as u32).to_le_bytes()];
-    if !verify(
-        &key,
-        &[b"weir accept", &ids[0], &ids[1], &job, &nc, na],
-        proof,
-    ) {
+    let (accept, connect) = kind.labels();
+    if !verify(&key, &[accept, &ids[0], &ids[1], &job, &nc, na], proof) {
         return Err("it is not part of this job (another job, or another job secret)".into());
     }
-    let mine = mac(&key, &[b"weir connect", &ids[0], &ids[1], &job, &nc, na]);
+    let mine = mac(&key, &[connect, &ids[0], &ids[1], &job, &nc, na]);
     stream.write_all(&mine).map_err(|e| e.to_string())?;
     clear_timeouts(&stream)?;
     Ok(stream)
@@ -297,20 +352,42 @@ fn clear_timeouts(stream: &TcpStream) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// The data and the heartbeat connection of a process above this one, as they arrive.
+#[derive(Default)]
+struct Accepted {
+    data: Option<TcpStream>,
+    beats: Option<TcpStream>,
+}
+
+impl Accepted {
+    /// Takes a connection; false if one of its kind came already.
+    fn take(&mut self, kind: Kind, stream: TcpStream) -> bool {
+        let slot = match kind {
+            Kind::Data => &mut self.data,
+            Kind::Beats => &mut self.beats,
+        };
+        slot.replace(stream).is_none()
+    }
+
+    fn complete(&self) -> bool {
+        self.data.is_some() && self.beats.is_some()
+    }
+}
+
 /// Accepts the processes above this one, each proving it belongs to the job; anything else
-/// is refused and logged. Returns their sockets in process order.
+/// is refused and logged. Returns their data and heartbeat connections in process order.
 fn accept_peers(
     plan: &PeerPlan,
     listener: &TcpListener,
     deadline: Instant,
-) -> Result<Vec<TcpStream>, WeirError> {
+) -> Result<Vec<(TcpStream, TcpStream)>, WeirError> {
     let expected = plan.addresses.len() - plan.process - 1;
-    let mut peers: Vec<Option<TcpStream>> = (0..expected).map(|_| None).collect();
+    let mut peers: Vec<Accepted> = (0..expected).map(|_| Accepted::default()).collect();
     listener
         .set_nonblocking(true)
         .map_err(|e| network_error(format!("listener: {e}")))?;
     let (done, results) = mpsc::channel();
-    while peers.iter().any(Option::is_none) {
+    while !peers.iter().all(Accepted::complete) {
         match listener.accept() {
             Ok((stream, from)) => {
                 let (plan, done) = (plan.clone(), done.clone());
@@ -323,18 +400,19 @@ fn accept_peers(
         }
         while let Ok((from, result)) = results.try_recv() {
             match result {
-                Ok((q, stream)) if peers[q - plan.process - 1].is_none() => {
-                    peers[q - plan.process - 1] = Some(stream)
-                }
-                Ok((q, _)) => {
-                    tracing::warn!("refused a second connection from process {q} ({from})")
+                Ok((q, kind, stream)) => {
+                    if !peers[q - plan.process - 1].take(kind, stream) {
+                        tracing::warn!(
+                            "refused a second {kind:?} connection from process {q} ({from})"
+                        )
+                    }
                 }
                 Err(reason) => tracing::warn!("refused a connection from {from}: {reason}"),
             }
         }
         if Instant::now() >= deadline {
             let missing: Vec<String> = (0..expected)
-                .filter(|i| peers[*i].is_none())
+                .filter(|i| !peers[*i].complete())
                 .map(|i| {
                     let q = plan.process + 1 + i;
                     format!("process {q} ({})", plan.addresses[q])
@@ -350,12 +428,13 @@ fn accept_peers(
     }
     Ok(peers
         .into_iter()
-        .map(|p| p.expect("all connected"))
+        .map(|p| (p.data.expect("complete"), p.beats.expect("complete")))
         .collect())
 }
 
-/// The accepting side of the handshake; returns the peer's process index.
-fn welcome(plan: &PeerPlan, mut stream: TcpStream) -> Result<(usize, TcpStream), String> {
+/// The accepting side of the handshake; returns the peer's process index and what the
+/// connection carries.
+fn welcome(plan: &PeerPlan, mut stream: TcpStream) -> Result<(usize, Kind, TcpStream), String> {
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
     set_handshake_timeouts(&stream)?;
     // The whole handshake, however the bytes trickle in, within the handshake timeout.
@@ -368,7 +447,9 @@ fn welcome(plan: &PeerPlan, mut stream: TcpStream) -> Result<(usize, TcpStream),
     }
     let word = |at: usize| u32::from_le_bytes(hello[at..at + 4].try_into().expect("4 bytes"));
     let (processes, from, to) = (word(9), word(13), word(17));
-    let (job, nc) = (&hello[21..53], &hello[53..85]);
+    let kind =
+        Kind::of(hello[21]).ok_or_else(|| format!("unknown connection kind {}", hello[21]))?;
+    let (job, nc) = (&hello[22..54], &hello[54..86]);
     let me = plan.process as u32;
     if processes as usize != plan.addresses.len() || job != plan.fingerprint() {
         return Err("it belongs to another job (other processes or addresses)".into());
@@ -381,26 +462,20 @@ fn welcome(plan: &PeerPlan, mut stream: TcpStream) -> Result<(usize, TcpStream),
     let key = plan.key();
     let na = random_bytes().map_err(|e| e.to_string())?;
     let ids = [from.to_le_bytes(), to.to_le_bytes()];
+    let (accept, connect) = kind.labels();
     let mut answer = Vec::with_capacity(ANSWER);
     answer.extend_from_slice(GREETING);
     answer.push(VERSION);
     answer.extend_from_slice(&na);
-    answer.extend_from_slice(&mac(
-        &key,
-        &[b"weir accept", &ids[0], &ids[1], job, nc, &na],
-    ));
+    answer.extend_from_slice(&mac(&key, &[accept, &ids[0], &ids[1], job, nc, &na]));
     stream.write_all(&answer).map_err(|e| e.to_string())?;
     let mut proof = [0u8; 32];
     read_exact_before(&mut stream, &mut proof, deadline).map_err(|e| format!("no proof ({e})"))?;
-    if !verify(
-        &key,
-        &[b"weir connect", &ids[0], &ids[1], job, nc, &na],
-        &proof,
-    ) {
+    if !verify(&key, &[connect, &ids[0], &ids[1], job, nc, &na], &proof) {
         return Err("wrong job secret".into());
     }
     clear_timeouts(&stream)?;
-    Ok((from as usize, stream))
+    Ok((from as usize, kind, stream))
 }
 
 /// What timely's workers run on: allocators, the guard of the communication threads, and

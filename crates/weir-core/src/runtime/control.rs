@@ -158,6 +158,18 @@ impl Control {
         }
     }
 
+    /// Notes what the heartbeat connections heard (`heartbeats.rs`): `heard(process)` is
+    /// when each process was last heard from there. They beat from threads of their own, so
+    /// a process whose workers are all in one long call is still heard.
+    pub(crate) fn note_heartbeats(&self, heard: impl Fn(usize) -> Option<Instant>) {
+        let mut liveness = self.liveness.borrow_mut();
+        for (process, last) in liveness.last_heard.iter_mut().enumerate() {
+            if let Some(at) = heard(process) {
+                *last = Some(last.map_or(at, |l| l.max(at)));
+            }
+        }
+    }
+
     /// A process (other than `own`) not heard from for longer than `timeout` while this
     /// worker was listening: its index, how long it has been silent, and the limit it
     /// passed. A process never heard from yet (still building its dataflow, say) gets

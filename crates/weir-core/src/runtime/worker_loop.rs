@@ -58,6 +58,9 @@ impl<F> Watch<'_, F> {
         }
         let (timeout, first) = (config.peer_timeout, config.connect_timeout);
         let own = config.process_index();
+        if let Some(peers) = &self.shared.peers {
+            control.note_heartbeats(|process| peers.heard(process));
+        }
         if let Some((process, silent, limit)) = control.silent_process(own, timeout, first) {
             // Its connection is shut down, so that timely's threads for it end too.
             if let Some(peers) = &self.shared.peers {
