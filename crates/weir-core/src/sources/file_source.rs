@@ -61,9 +61,6 @@ struct Open {
     lines: LineReader<std::io::Take<File>>,
     /// The CSV header (CSV only).
     headers: Option<csv::ByteRecord>,
-    /// The line (of this split) whose quoted field is still open: the lines up to the one
-    /// that closes it are dead letters (CSV only).
-    quote_open_since: Option<u64>,
 }
 
 /// Turns a line number within a split into `file:line`.
@@ -115,7 +112,6 @@ impl<T: DeserializeOwned> FileReader<T> {
             lines_read: 0,
             lines: LineReader::new(range, READ_BUFFER, self.max_line),
             headers: None,
-            quote_open_since: None,
         };
         if self.format == FileFormat::Csv {
             open.headers = Some(if split.start == 0 {
@@ -172,7 +168,6 @@ impl<T: DeserializeOwned> FileReader<T> {
             lines_read,
             lines,
             headers,
-            quote_open_since,
             ..
         } = open;
         let line = match lines.next_line() {
@@ -196,15 +191,6 @@ impl<T: DeserializeOwned> FileReader<T> {
                 return Ok(Step::Item(Err(Box::new(dead))));
             }
         };
-        if headers.is_some() {
-            if let Some(reason) = spanning_csv_record(text, quote_open_since, *lines_read, |l| {
-                locator.at(l, newlines)
-            }) {
-                let at = locator.at(*lines_read, newlines);
-                let dead = DeadLetter::new(&self.operator, at, reason, text);
-                return Ok(Step::Item(Err(Box::new(dead))));
-            }
-        }
         // A UTF-8 byte-order mark (some editors start a file with one) is not part of the JSON.
         let trimmed = text
             .strip_prefix(b"\xEF\xBB\xBF")
@@ -215,6 +201,7 @@ impl<T: DeserializeOwned> FileReader<T> {
         }
         let decoded = match headers {
             None => serde_json::from_slice::<T>(trimmed).map_err(|e| (e.to_string(), trimmed)),
+            Some(_) if ends_in_quotes(text) => Err((QUOTE_LEFT_OPEN.to_string(), text)),
             Some(headers) => self.csv.decode::<T>(text, headers).map_err(|e| (e, text)),
         };
         Ok(Step::Item(decoded.map_err(|(reason, raw)| {
@@ -238,34 +225,10 @@ enum Step<T> {
     End,
 }
 
-/// Why CSV line `line` of a split is a dead letter because a record spans lines: it leaves a
-/// quoted field open (a newline inside quotes, which line-by-line reading cannot take), or
-/// it continues one that an earlier line left open. `None` for a line of its own. Updates
-/// `open_since`; `at` locates a line of the split.
-fn spanning_csv_record(
-    text: &[u8],
-    open_since: &mut Option<u64>,
-    line: u64,
-    at: impl FnOnce(u64) -> String,
-) -> Option<String> {
-    let continued = *open_since;
-    let still_open = ends_in_quotes(text, continued.is_some());
-    *open_since = match continued {
-        Some(first) => still_open.then_some(first),
-        None if still_open => Some(line),
-        None => return None,
-    };
-    Some(match continued {
-        Some(first) => format!(
-            "continues the quoted field left open at {}: a CSV record must be one line",
-            at(first)
-        ),
-        None => "a quoted field is still open at the end of the line: a CSV record must be one \
-                 line (a newline inside quotes is not supported); the lines up to the closing \
-                 quote are dead letters too"
-            .to_string(),
-    })
-}
+/// Why a CSV line that ends inside a quoted field is a dead letter.
+const QUOTE_LEFT_OPEN: &str = "a quoted field is still open at the end of the line: a CSV record \
+     must be one line (a newline inside quotes is not supported; the lines that continued it are \
+     read as lines of their own)";
 
 /// The reason of a dead letter for a line over the cap.
 fn too_long(len: u64, max: usize) -> String {
