@@ -31,6 +31,18 @@ const ACTIVATION_BUDGET: u64 = 8192;
 /// The worker loop wakes a held-back source when the sinks advance; this is only a fallback.
 const FLOW_CONTROL_POLL: Duration = Duration::from_millis(5);
 
+/// Bytes of records a source puts in one container (at least timely's preferred number of
+/// records): every message is counted by timely's progress tracking and looked at by the
+/// operators downstream, so small records go in containers larger than timely's 8 KiB
+/// (keyed_sum_10 at `-w 2`: 34.3 → 31.3 ms with 16-byte records).
+const CONTAINER_BYTES: usize = 64 << 10;
+
+/// Records a source puts in one container.
+fn container_records<T>() -> usize {
+    let size = std::mem::size_of::<T>().max(1);
+    timely::container::buffer::default_capacity::<T>().max(CONTAINER_BYTES / size)
+}
+
 /// Where a source instance's epochs come from.
 struct EpochClock {
     policy: EpochPolicy,
@@ -281,9 +293,9 @@ impl<S> SourceDriver<S> {
             let Some(source) = source.as_mut() else {
                 return Next::Done;
             };
-            // Records go into containers of timely's preferred size, handed over whole: a
-            // container builder would check and extract after every record.
-            let chunk = timely::container::buffer::default_capacity::<T>();
+            // Records go into containers handed over whole: a container builder would check
+            // and extract after every record.
+            let chunk = container_records::<T>();
             let mut session = output.session(cap);
             let mut batch = Vec::with_capacity(chunk.min(budget as usize));
             while n < budget && end.is_none() {
