@@ -318,7 +318,9 @@ where
                 let value = self.slots.get(k).map(|v| (v, self.written_ms(k)));
                 entries.push(key_hash(k), k, value.as_ref())?;
             }
-            entries
+            // Only the listed keys can be dirty: no pass over every key.
+            self.slots.clean_keys(&changed);
+            return Ok(StatePart::Keyed { full, entries });
         };
         self.changed.take();
         self.slots.clean();

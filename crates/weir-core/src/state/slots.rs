@@ -252,6 +252,18 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
         }
     }
 
+    /// Marks the values of `keys` unchanged: after an incremental checkpoint of the keys
+    /// [`ChangedKeys`] listed (every changed key is listed), without a pass over all keys.
+    pub(crate) fn clean_keys(&mut self, keys: &[K]) {
+        if let Slots::Tracked(slots) = self {
+            for key in keys {
+                if let Some(slot) = slots.get_mut(key) {
+                    slot.dirty = false;
+                }
+            }
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         match self {
             Slots::Plain(values) => values.clear(),
@@ -403,5 +415,29 @@ mod tests {
         );
         assert_eq!(changed.take(), [Counted(1, clones.clone())]);
         assert_eq!(slots.get(&a), Some(&10));
+    }
+
+    /// Cleaning the keys an incremental checkpoint listed leaves no key dirty: each is
+    /// listed again when it next changes, as after a full clean.
+    #[test]
+    fn cleaning_the_listed_keys_is_a_full_clean() {
+        let mut slots: Slots<u64, u32> = Slots::default();
+        let mut changed = ChangedKeys::default();
+        for k in 0..1000 {
+            *slots.write(k, || 0, false, &mut changed) += 1;
+        }
+        slots.track();
+        for k in [3, 500, 999, 3] {
+            *slots.write(k, || 0, false, &mut changed) += 1;
+        }
+        *slots.write(1000, || 0, false, &mut changed) += 1;
+        slots.remove(&7, &mut changed);
+        let listed = changed.take();
+        assert_eq!(listed, [3, 500, 999, 1000, 7]);
+        slots.clean_keys(&listed);
+        for k in [3, 1000, 42] {
+            *slots.write(k, || 0, false, &mut changed) += 1;
+        }
+        assert_eq!(changed.take(), [3, 1000, 42], "each listed again, once");
     }
 }
