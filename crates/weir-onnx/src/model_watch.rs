@@ -61,8 +61,8 @@ impl ModelWatch {
         self.epochs = every;
         self
     }
-    /// End the stream after this many versions (for bounded jobs and tests; a version
-    /// rewritten in place counts again).
+    /// End the stream after this many versions (for bounded jobs and tests). A version
+    /// sent again (rewritten in place, or sent before it was complete) counts once.
     pub fn stop_after_versions(mut self, n: usize) -> Self {
         self.stop_after_versions = Some(n);
         self
@@ -91,7 +91,8 @@ struct Watcher {
     /// The version and stamp each name's newest file had at the last scan: a file is read
     /// when a scan finds it unchanged.
     settling: BTreeMap<String, (u64, Stamp)>,
-    emitted: usize,
+    /// Versions sent (each name and version once).
+    versions: usize,
     last_new: Instant,
     ready: VecDeque<ModelUpdate>,
     failed: Option<String>,
@@ -103,7 +104,7 @@ impl Watcher {
             watch,
             latest: BTreeMap::new(),
             settling: BTreeMap::new(),
-            emitted: 0,
+            versions: 0,
             last_new: Instant::now(),
             ready: VecDeque::new(),
             failed: None,
@@ -159,7 +160,11 @@ impl Watcher {
             // Changed while being read: the next scans see it again.
             Ok(bytes) if bytes.len() as u64 != stamp.0 => {}
             Ok(bytes) => {
-                self.latest.insert(name.clone(), (version, stamp));
+                if let Some((sent, _)) = self.latest.insert(name.clone(), (version, stamp)) {
+                    self.versions += usize::from(sent != version);
+                } else {
+                    self.versions += 1;
+                }
                 self.last_new = Instant::now();
                 self.ready.push_back(ModelUpdate {
                     name,
@@ -206,22 +211,26 @@ impl PullSource<ModelUpdate> for Watcher {
             }
             if self
                 .watch
-                .stop_after_versions
-                .is_some_and(|n| self.emitted >= n)
-                || self
-                    .watch
-                    .idle_timeout
-                    .is_some_and(|t| self.last_new.elapsed() >= t)
+                .idle_timeout
+                .is_some_and(|t| self.last_new.elapsed() >= t)
             {
                 return Pulled::Done;
             }
             self.scan();
+            // Enough versions, and none of them changed since it was sent (a file sent
+            // before it was complete is sent again first).
+            if self.ready.is_empty()
+                && self
+                    .watch
+                    .stop_after_versions
+                    .is_some_and(|n| self.versions >= n)
+                && self.settling == self.latest
+            {
+                return Pulled::Done;
+            }
         }
         match self.ready.pop_front() {
-            Some(update) => {
-                self.emitted += 1;
-                Pulled::Record(update)
-            }
+            Some(update) => Pulled::Record(update),
             None => match &self.failed {
                 Some(message) => Pulled::Failed(message.clone()),
                 None => Pulled::Pending(self.watch.poll),
@@ -297,6 +306,26 @@ mod tests {
         place(dir.path(), "digits", "0", b"old");
         assert_eq!(updates(&mut w, 3), [("digits".to_string(), 1, fixed)]);
         assert_eq!(updates(&mut w, 3), []);
+    }
+
+    /// A version sent while still incomplete (a writer that paused for longer than a poll)
+    /// and again once complete counts once toward `stop_after_versions`: the complete file
+    /// is still sent. Counting every send ended the stream after the partial one.
+    #[test]
+    fn a_version_sent_again_counts_once_toward_the_versions_to_stop_after() {
+        let dir = tempfile::tempdir().unwrap();
+        place(dir.path(), "digits", "1", b"part");
+        let mut w = Watcher::new(ModelWatch::new(dir.path()).stop_after_versions(1));
+        assert_eq!(
+            updates(&mut w, 3),
+            [("digits".to_string(), 1, b"part".to_vec())]
+        );
+        place(dir.path(), "digits", "1", b"part and the rest");
+        assert_eq!(
+            updates(&mut w, 3),
+            [("digits".to_string(), 1, b"part and the rest".to_vec())]
+        );
+        assert!(matches!(w.pull(), Pulled::Done), "one version, sent twice");
     }
 
     /// Several names in one directory: the stream fails naming them, unless one is picked.

@@ -360,13 +360,18 @@ struct Accepted {
 }
 
 impl Accepted {
-    /// Takes a connection; false if one of its kind came already.
+    /// Takes a connection; false (and the connection is dropped) if one of its kind came
+    /// already: the first one stays.
     fn take(&mut self, kind: Kind, stream: TcpStream) -> bool {
         let slot = match kind {
             Kind::Data => &mut self.data,
             Kind::Beats => &mut self.beats,
         };
-        slot.replace(stream).is_none()
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(stream);
+        true
     }
 
     fn complete(&self) -> bool {

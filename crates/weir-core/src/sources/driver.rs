@@ -309,7 +309,18 @@ impl<S> SourceDriver<S> {
                     }
                     other => other,
                 };
-                n += (batch.len() - before) as u64;
+                // A `pull_batch` of a user source that took records out of the batch (its
+                // contract is to append), or gave none without saying why, ends the loop.
+                let Some(appended) = batch.len().checked_sub(before) else {
+                    end = Some(Pulled::Failed(
+                        "PullSource::pull_batch removed records from the batch it was given".into(),
+                    ));
+                    break;
+                };
+                n += appended as u64;
+                if appended == 0 && end.is_none() {
+                    break;
+                }
                 if batch.len() >= chunk {
                     session.give_container(&mut batch);
                     // The channel may hand back a used container.
@@ -560,5 +571,66 @@ mod tests {
             emitted: 1,
         };
         assert_eq!(tiny.tokens(), Err(RateLimit::MAX_WAIT));
+    }
+
+    /// A user source whose `pull_batch` takes records out of the batch it was given fails the
+    /// job with a message saying so; the length arithmetic underflowed before (a panic, or
+    /// in release a record count near 2^64).
+    #[test]
+    fn a_pull_batch_that_removes_records_fails_the_job_and_one_that_gives_none_yields() {
+        struct Shrinks(u32);
+        impl PullSource<u32> for Shrinks {
+            fn pull(&mut self) -> Pulled<u32> {
+                Pulled::Done
+            }
+            fn pull_batch(&mut self, batch: &mut Vec<u32>, _max: usize) -> Option<Pulled<u32>> {
+                self.0 += 1;
+                if self.0 > 1 {
+                    batch.clear();
+                } else {
+                    batch.extend([1, 2, 3]);
+                }
+                None
+            }
+        }
+        let err = execute(Config::threads(1).with_verbose(false), |job| {
+            job.pull_source("shrinks", |_, _| Shrinks(0))
+                .for_each("drop", |_| {});
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, WeirError::Operator { operator, message }
+                if operator == "shrinks" && message.contains("removed records")),
+            "{err}"
+        );
+
+        // Gives nothing twice without a reason, then ends: the loop yields, the job ends.
+        struct Idle(u32);
+        impl PullSource<u32> for Idle {
+            fn pull(&mut self) -> Pulled<u32> {
+                Pulled::Done
+            }
+            fn pull_batch(&mut self, batch: &mut Vec<u32>, _max: usize) -> Option<Pulled<u32>> {
+                self.0 += 1;
+                match self.0 {
+                    1 | 2 => None,
+                    3 => {
+                        batch.push(7);
+                        None
+                    }
+                    _ => Some(Pulled::Done),
+                }
+            }
+        }
+        let got = crate::Collector::new();
+        let sink = got.clone();
+        execute(Config::threads(1).with_verbose(false), move |job| {
+            job.pull_source("idle", |_, _| Idle(0))
+                .collect("got", &sink);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.take(), [7]);
     }
 }
