@@ -92,6 +92,10 @@ impl CsvLine {
         line: &[u8],
         headers: &csv::ByteRecord,
     ) -> Result<T, String> {
+        // Only a line with a quote can leave one open: the others are not scanned twice.
+        if memchr::memchr(b'"', line).is_some() && ends_in_quotes(line) {
+            return Err(QUOTE_LEFT_OPEN.to_string());
+        }
         let record = self.parse(line);
         if record.len() != headers.len() {
             let names: Vec<String> = headers
@@ -109,6 +113,11 @@ impl CsvLine {
     }
 }
 
+/// Why a CSV line that ends inside a quoted field is a dead letter.
+const QUOTE_LEFT_OPEN: &str = "a quoted field is still open at the end of the line: a CSV record \
+     must be one line (a newline inside quotes is not supported; the lines that continued it are \
+     read as lines of their own)";
+
 /// Where a CSV parser is within a line, for [`ends_in_quotes`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FieldState {
@@ -125,7 +134,7 @@ enum FieldState {
 /// Whether a quoted field is still open at the end of `line`. The rules are `csv_core`'s,
 /// which [`CsvLine`] parses with: a quote opens a quoted field only at the start of a field,
 /// and `""` inside one is a quote.
-pub(crate) fn ends_in_quotes(line: &[u8]) -> bool {
+fn ends_in_quotes(line: &[u8]) -> bool {
     let mut state = FieldState::Start;
     for &byte in line {
         state = match (state, byte) {

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
 use crate::job::{Job, JobContext, Op};
-use crate::sources::csv_line::{ends_in_quotes, CsvLine};
+use crate::sources::csv_line::CsvLine;
 use crate::sources::decoding_source::{split_dead_letters, Decoded};
 use crate::sources::driver::{drive_dealt, Dealing};
 use crate::sources::file_input::{file_order, input_files, plan_splits, NewlineCount, Split};
@@ -201,7 +201,6 @@ impl<T: DeserializeOwned> FileReader<T> {
         }
         let decoded = match headers {
             None => serde_json::from_slice::<T>(trimmed).map_err(|e| (e.to_string(), trimmed)),
-            Some(_) if ends_in_quotes(text) => Err((QUOTE_LEFT_OPEN.to_string(), text)),
             Some(headers) => self.csv.decode::<T>(text, headers).map_err(|e| (e, text)),
         };
         Ok(Step::Item(decoded.map_err(|(reason, raw)| {
@@ -224,11 +223,6 @@ enum Step<T> {
     /// The split is exhausted.
     End,
 }
-
-/// Why a CSV line that ends inside a quoted field is a dead letter.
-const QUOTE_LEFT_OPEN: &str = "a quoted field is still open at the end of the line: a CSV record \
-     must be one line (a newline inside quotes is not supported; the lines that continued it are \
-     read as lines of their own)";
 
 /// The reason of a dead letter for a line over the cap.
 fn too_long(len: u64, max: usize) -> String {
