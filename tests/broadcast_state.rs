@@ -6,12 +6,26 @@ use weir::prelude::*;
 use weir::BatchOutcome;
 
 fn run(side: Vec<Option<i64>>, workers: usize, p: usize) -> (Vec<i64>, Vec<DeadLetter>) {
+    run_paced(side, workers, p, None)
+}
+
+/// [`run`], with the main input paced to `rate` records a second.
+fn run_paced(
+    side: Vec<Option<i64>>,
+    workers: usize,
+    p: usize,
+    rate: Option<f64>,
+) -> (Vec<i64>, Vec<DeadLetter>) {
     let out = Collector::new();
     let dead = Collector::new();
     let (o, d) = (out.clone(), dead.clone());
     execute(Config::threads(workers), move |job| {
         let one_per_epoch = |name: &str| op(name).parallelism(1).epochs(EpochPolicy::Records(1));
-        let main = job.generate(one_per_epoch("main"), Some(6), |i| i as i64);
+        let main_op = match rate {
+            Some(r) => one_per_epoch("main").rate(r),
+            None => one_per_epoch("main"),
+        };
+        let main = job.generate(main_op, Some(6), |i| i as i64);
         let updates = job.from_vec(one_per_epoch("updates"), side.clone());
         let (scored, dead_letters) = main.map_batch_with_broadcast(
             op("add_latest").parallelism(p),
@@ -52,6 +66,28 @@ fn batches_wait_for_the_first_update_and_see_the_state_of_their_epoch() {
             "-w {workers} p={p}"
         );
         assert!(dead.is_empty());
+    }
+}
+
+/// The side input ends before the main input reaches the epoch of its first usable update
+/// (the main input is paced): the records held until then are scored when the update
+/// applies. They became dead letters before, as if no update would ever come (seen in CI at
+/// `-w 2 p=2`, where the side input sometimes ended first).
+#[test]
+fn records_held_when_the_side_input_ends_wait_for_the_updates_it_sent() {
+    for (workers, p) in [(1, 1), (2, 2)] {
+        let (out, dead) = run_paced(
+            vec![None, None, Some(100), None, Some(200), None],
+            workers,
+            p,
+            Some(50.0),
+        );
+        assert_eq!(
+            out,
+            vec![100, 101, 102, 103, 204, 205],
+            "-w {workers} p={p}"
+        );
+        assert!(dead.is_empty(), "{dead:?}");
     }
 }
 

@@ -419,8 +419,9 @@ impl<'s, T: Data> DataStream<'s, T> {
                         &mut ready,
                     );
                     // No side update can come to release what the state holds: give it up,
-                    // also while the main input is still live.
-                    if side_frontier.is_empty() {
+                    // also while the main input is still live. Updates the side input sent
+                    // before it ended wait for the main input's epochs: not before they apply.
+                    if side_frontier.is_empty() && batcher.updates.first_epoch().is_none() {
                         batcher.give_up_held(&mut ready);
                     }
                     for (cap, mut out) in ready {
