@@ -37,20 +37,28 @@ fn run(
     let config = checkpointed(workers, checkpoints, 500, 50);
     execute(config, move |job| {
         let fail = fail.clone();
-        let counts = job
+        let numbers = job
             .generate(op("numbers").rate(100_000.0), Some(N), |i| i)
             .map("maybe_fail", move |i| {
                 fail.check(i, "record");
                 i
-            })
-            .key_by(|i: &u64| i % KEYS)
-            .map_with_state("count", |n: &mut u64, i: u64| {
-                *n += 1;
-                Count {
-                    key: i % KEYS,
-                    count: *n,
-                }
             });
+        // Combined before the exchange: partials merged into the owners' state.
+        numbers
+            .clone()
+            .key_by(|i: &u64| i % KEYS)
+            .count("combined_counts")
+            .write_jsonl("write_combined", out.join("combined"));
+        let counts =
+            numbers
+                .key_by(|i: &u64| i % KEYS)
+                .map_with_state("count", |n: &mut u64, i: u64| {
+                    *n += 1;
+                    Count {
+                        key: i % KEYS,
+                        count: *n,
+                    }
+                });
         counts.clone().write_jsonl("write", out.join("counts"));
         counts
             .key_by(|c: &Count| c.key)
@@ -146,6 +154,24 @@ fn assert_committed(out: &Path) {
         })
         .collect();
     assert_same_lines(&committed(&out.join("totals")), &totals, "totals");
+    assert_combined_counts(&committed(&out.join("combined")));
+}
+
+/// Checks the running counts of the combined `count`: which counts a key shows depends on
+/// the epochs, but each is committed once, and each key's last is its number of records
+/// (a state lost or counted twice across the restore shows in both).
+fn assert_combined_counts(lines: &BTreeMap<String, usize>) {
+    let mut last = BTreeMap::new();
+    for (line, times) in lines {
+        assert_eq!(*times, 1, "combined count {line} committed {times} times");
+        let (key, count): (u64, u64) = serde_json::from_str(line).unwrap();
+        let max = last.entry(key).or_insert(0);
+        *max = count.max(*max);
+    }
+    let want: BTreeMap<u64, u64> = (0..KEYS)
+        .map(|k| (k, N / KEYS + u64::from(k < N % KEYS)))
+        .collect();
+    assert_eq!(last, want, "each key's last combined count");
 }
 
 /// What every run must give: each key's counts 1..n exactly once.

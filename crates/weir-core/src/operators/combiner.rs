@@ -12,6 +12,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
 use crate::job::{Epoch, Op, OpHandle};
+use crate::operators::epoch_changes::{EpochChanges, Marked};
 use crate::operators::epoch_stash::EpochStash;
 use crate::operators::key_pact::pair_owner_pact;
 use crate::operators::keyed::{Key, KeyedStateSlot};
@@ -143,6 +144,7 @@ impl<S, I, F> Combiner<S, I, F> {
         let totals = MergedTotals {
             merge,
             slot: KeyedStateSlot::new(&input.ctx, &handle, None),
+            changes: EpochChanges::default(),
         };
         let out = totals.attach(partials, &handle);
         DataStream::from_parts(Rc::clone(&input.ctx), out, handle.node, handle.placement)
@@ -208,34 +210,36 @@ impl Reduction {
     }
 }
 
-/// The owner's side: per epoch, the partials of each key merged as they arrive; when the
-/// epoch is complete, merged into the key's running accumulator (checkpointed keyed state),
-/// and `(key, accumulator)` emitted for every key the epoch changed.
+/// The owner's side: the partials of each epoch are kept as they arrive; when the epoch is
+/// complete, they are merged into the keys' running accumulators (checkpointed keyed state),
+/// and `(key, accumulator)` is emitted for every key the epoch changed, once
+/// ([`EpochChanges`]: the state's values mark the epoch that changed them, so no table of
+/// the epoch's keys is built).
+///
+/// An epoch's partials are held in a vector, not merged per key on arrival: at most one
+/// per record that reached the combiners, and usually one per key and combiner instance.
 struct MergedTotals<K, A, M> {
     merge: M,
-    slot: KeyedStateSlot<K, A>,
+    slot: KeyedStateSlot<K, Marked<A>>,
+    changes: EpochChanges<K, A>,
 }
 
 impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
-    /// Merges a partial into the epoch's partial of its key.
-    fn add_partial(&mut self, epoch: &mut FxHashMap<K, A>, key: K, partial: A) {
-        match epoch.entry(key) {
-            Entry::Occupied(mut acc) => (self.merge)(acc.get_mut(), partial),
-            Entry::Vacant(slot) => {
-                slot.insert(partial);
-            }
-        }
-    }
-
-    /// Merges a complete epoch's partials into the running accumulators; the keys it changed
-    /// with their new accumulators go to `changed` (each key moves from the epoch's table to
-    /// the output: the state looks it up by reference and copies it only when it is new).
-    fn apply(&mut self, epoch: &mut FxHashMap<K, A>, changed: &mut Vec<(K, A)>) {
+    /// Merges a complete epoch's partials into the running accumulators; the keys it changed,
+    /// each once with its new accumulator, go to the returned vector (which the caller
+    /// empties). Each key moves from the partials to the output: the state looks it up by
+    /// reference and copies it only when it is new.
+    fn apply(&mut self, partials: &mut Vec<(K, A)>) -> &mut Vec<(K, A)> {
         let mut state = self.slot.state.borrow_mut();
-        for (key, partial) in epoch.drain() {
-            let acc = state.merge_or_insert_by_ref(&key, partial, &mut self.merge);
-            changed.push((key, acc.clone()));
+        self.changes.begin(&mut state);
+        let merge = &mut self.merge;
+        for (key, partial) in partials.drain(..) {
+            let slot = state.merge_or_insert_by_ref(&key, Marked::new(partial), |m, p| {
+                merge(&mut m.acc, p.acc)
+            });
+            self.changes.note(key, slot);
         }
+        self.changes.finish(&state)
     }
 
     /// The owner operator of `handle` on the combiners' `partials`.
@@ -254,24 +258,21 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
             pact,
             &handle.name,
             move |_cap, _info| {
-                let mut pending: EpochStash<FxHashMap<K, A>> = EpochStash::new();
-                let mut changed = Vec::new();
+                let mut pending: EpochStash<Vec<(K, A)>> = EpochStash::new();
                 move |(input, frontier), output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|cap, data| {
                         if let Some(epoch) = pending.for_message(&cap, output.output_index()) {
-                            for (key, partial) in data.drain(..) {
-                                self.add_partial(epoch, key, partial);
-                            }
+                            epoch.append(data);
                         }
                     });
                     while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
-                        self.apply(&mut epoch, &mut changed);
+                        let changed = self.apply(&mut epoch);
+                        metrics.add_out(changed.len());
+                        output.session(&cap).give_container(changed);
+                        changed.clear();
                         let capacity = epoch.capacity();
                         pending.recycle(epoch, capacity);
-                        metrics.add_out(changed.len());
-                        output.session(&cap).give_container(&mut changed);
-                        changed.clear();
                     }
                     self.slot.applied(frontier);
                 }

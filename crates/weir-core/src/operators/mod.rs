@@ -5,6 +5,7 @@ pub(crate) mod bridge;
 pub(crate) mod broadcast_state;
 pub(crate) mod combiner;
 pub(crate) mod data_cache;
+pub(crate) mod epoch_changes;
 pub(crate) mod epoch_stash;
 pub(crate) mod feedback;
 pub(crate) mod global_aggregate;

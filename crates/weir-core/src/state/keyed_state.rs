@@ -124,6 +124,12 @@ impl<K: Hash + Eq + Clone, V> KeyedState<K, V> {
             .is_some_and(|t| now.saturating_sub(self.written_ms(key)) >= t.ttl.as_millis() as u64)
     }
 
+    /// Every value, to change bookkeeping an operator keeps beside it that checkpoints do
+    /// not hold (no key counts as changed).
+    pub(crate) fn for_each_value_untracked(&mut self, f: impl FnMut(&mut V)) {
+        self.slots.for_each_value_untracked(f);
+    }
+
     /// The value of `key`, unless it has none or it expired.
     pub fn get(&self, key: &K) -> Option<&V> {
         let value = self.slots.get(key)?;

@@ -264,6 +264,15 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
         }
     }
 
+    /// Every value, to change what an operator keeps beside it and does not checkpoint
+    /// (nothing is marked changed).
+    pub(crate) fn for_each_value_untracked(&mut self, mut f: impl FnMut(&mut V)) {
+        match self {
+            Slots::Plain(values) => values.values_mut().for_each(f),
+            Slots::Tracked(slots) => slots.values_mut().for_each(|s| f(&mut s.value)),
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         match self {
             Slots::Plain(values) => values.clear(),
