@@ -2,12 +2,13 @@
 //! running state are computed on the instance that owns the key.
 
 use crate::operators::combiner::{keyed_by, Combiner};
+use crate::operators::epoch_changes::{EpochChanges, Marked};
 use crate::operators::epoch_stash::EpochStash;
 use std::cell::{Cell, RefCell};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -385,6 +386,7 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
             init,
             fold,
             slot,
+            changes: EpochChanges::default(),
         };
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
@@ -398,7 +400,6 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
                 move |cap, _info| {
                     let mut held = (emission == Emission::AtEnd).then_some(cap);
                     let mut pending: EpochStash<Vec<T>> = EpochStash::new();
-                    let mut changed = Vec::new();
                     move |(input, frontier), output| {
                         let _busy = metrics.busy_in(node);
                         input.for_each(|cap, data| {
@@ -411,9 +412,9 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> KeyedStream<'s, K, T
                         while let Some((cap, records)) = pending.next_complete(frontier) {
                             match emission {
                                 Emission::Changed => {
-                                    totals.fold_changed(records, &mut changed);
+                                    let changed = totals.fold_changed(records);
                                     metrics.add_out(changed.len());
-                                    output.session(&cap).give_container(&mut changed);
+                                    output.session(&cap).give_container(changed);
                                     changed.clear();
                                 }
                                 Emission::AtEnd => totals.fold(records),
@@ -581,12 +582,14 @@ enum Emission {
 }
 
 /// The accumulators of [`KeyedStream::aggregate`] and [`KeyedStream::aggregate_all`], and how
-/// records fold into them.
+/// records fold into them. Each accumulator is marked with the epoch that changed it last
+/// ([`EpochChanges`]), so that an epoch's changed keys are found without a set of them.
 struct RunningTotals<K, A, KF, I, F> {
     key: KF,
     init: I,
     fold: F,
-    slot: KeyedStateSlot<K, A>,
+    slot: KeyedStateSlot<K, Marked<A>>,
+    changes: EpochChanges<K, A>,
 }
 
 impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
@@ -600,37 +603,37 @@ impl<K: Key, A: Clone, KF, I: Fn(&K) -> A, F> RunningTotals<K, A, KF, I, F> {
         for x in records {
             let k = (self.key)(&x);
             let init = &self.init;
-            let acc = state.get_or_insert_with(&k, || init(&k));
-            (self.fold)(acc, x);
+            let slot = state.get_or_insert_with(&k, || Marked::new(init(&k)));
+            (self.fold)(&mut slot.acc, x);
         }
     }
 
     /// Folds a complete epoch's records and returns the keys that changed with their new
-    /// accumulators (each key once).
-    fn fold_changed<T>(&mut self, records: Vec<T>, changed: &mut Vec<(K, A)>)
+    /// accumulators, each once (the caller empties the vector).
+    fn fold_changed<T>(&mut self, records: Vec<T>) -> &mut Vec<(K, A)>
     where
         KF: Fn(&T) -> K,
         F: FnMut(&mut A, T),
     {
         let mut state = self.slot.state.borrow_mut();
-        let mut touched: FxHashSet<K> = FxHashSet::default();
+        self.changes.begin(&mut state);
         for x in records {
             let k = (self.key)(&x);
             let init = &self.init;
-            let acc = state.get_or_insert_with(&k, || init(&k));
-            (self.fold)(acc, x);
-            touched.insert(k);
+            let slot = state.get_or_insert_with(&k, || Marked::new(init(&k)));
+            (self.fold)(&mut slot.acc, x);
+            self.changes.note(k, slot);
         }
-        changed.extend(touched.into_iter().filter_map(|k| {
-            let acc = state.get(&k)?.clone();
-            Some((k, acc))
-        }));
+        self.changes.finish(&state)
     }
 
     /// Every key's accumulator (the state stays: a final checkpoint still saves it).
     fn current(&self) -> Vec<(K, A)> {
         let state = self.slot.state.borrow();
-        state.iter().map(|(k, a)| (k.clone(), a.clone())).collect()
+        state
+            .iter()
+            .map(|(k, a)| (k.clone(), a.acc.clone()))
+            .collect()
     }
 }
 
