@@ -7,8 +7,9 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::sinks::sink_frontier::SinkFrontier;
 use timely::dataflow::operators::core::Concatenate;
-use timely::dataflow::{ProbeHandle, Scope, Stream};
+use timely::dataflow::{Scope, Stream};
 
 use crate::config::{Config, EpochPolicy};
 use crate::dead_letter::DeadLetter;
@@ -144,7 +145,7 @@ pub(crate) struct JobContext<'s> {
     pub(crate) plan: RefCell<Plan>,
     pub(crate) metrics: RefCell<Vec<(NodeId, Rc<OperatorMetrics>)>>,
     /// Frontier of all sinks: drives flow control in sources.
-    pub(crate) probe: ProbeHandle<Epoch>,
+    pub(crate) probe: SinkFrontier,
     /// Activators of this worker's source instances: woken when the probe advances, so a
     /// source held back by flow control resumes at once.
     pub(crate) source_activators: RefCell<Vec<timely::scheduling::Activator>>,

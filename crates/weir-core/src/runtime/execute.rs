@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use timely::dataflow::ProbeHandle;
+use crate::sinks::sink_frontier::SinkFrontier;
 use timely::worker::Worker;
 
 use crate::cluster::peer_network::PeerSockets;
@@ -378,7 +378,7 @@ pub(crate) struct BuiltJob {
     pub(crate) metrics: Vec<(usize, Rc<crate::report::OperatorMetrics>)>,
     pub(crate) failure: Rc<RefCell<Option<WeirError>>>,
     /// The sinks' frontier and the sources to wake when it advances (flow control).
-    pub(crate) probe: ProbeHandle<Epoch>,
+    pub(crate) probe: SinkFrontier,
     pub(crate) sources: Vec<timely::scheduling::Activator>,
     /// The program's result, or the first build error (e.g. an impossible parallelism).
     pub(crate) result: Result<()>,
@@ -433,7 +433,7 @@ fn new_context<'s>(
             ..Plan::default()
         }),
         metrics: RefCell::default(),
-        probe: ProbeHandle::new(),
+        probe: SinkFrontier::default(),
         source_activators: RefCell::default(),
         dead_letters: RefCell::default(),
         dead_letters_claimed: Cell::new(false),

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Probe;
 
 use crate::error::WeirError;
 use crate::job::Epoch;
@@ -119,7 +118,16 @@ impl<'s, T: Data> DataStream<'s, T> {
         let mut instance = handle.instance.map(make);
         // A checkpoint waits until the sink has received its epoch (at-least-once).
         let received = self.ctx.state.enabled.then(|| self.ctx.state.watch());
-        let out = stream.unary_frontier::<VecBuilder<()>, _, _, _>(
+        // A sink behind a source without a clock of its own (a bridge source: its time stands
+        // still until its task emits) would hold every source back; it does not take part in
+        // flow control.
+        let mut report = (!self
+            .ctx
+            .plan
+            .borrow()
+            .upstream_has_kind(self.node, "bridge:source"))
+        .then(|| self.ctx.probe.sink());
+        stream.unary_frontier::<VecBuilder<()>, _, _, _>(
             Pipeline,
             &handle.name,
             move |_cap, _info| {
@@ -135,7 +143,11 @@ impl<'s, T: Data> DataStream<'s, T> {
                         }
                         data.clear();
                     });
-                    let below = frontier.frontier().first().copied().unwrap_or(Epoch::MAX);
+                    let first = frontier.frontier().first().copied();
+                    if let Some(report) = report.as_mut() {
+                        report.at(first);
+                    }
+                    let below = first.unwrap_or(Epoch::MAX);
                     if let Some(sink) = instance.as_mut() {
                         sink.applied(below);
                     }
@@ -152,17 +164,6 @@ impl<'s, T: Data> DataStream<'s, T> {
                 }
             },
         );
-        // A sink behind a source without a clock of its own (a bridge source: its time stands
-        // still until its task emits) would hold every source back; it does not take part in
-        // flow control.
-        if !self
-            .ctx
-            .plan
-            .borrow()
-            .upstream_has_kind(self.node, "bridge:source")
-        {
-            out.probe_with(&self.ctx.probe);
-        }
     }
 
     /// Appends every record to `collector`.

@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sinks::sink_frontier::SinkFrontier;
 use timely::dataflow::operators::generic::operator::source as source_operator;
 use timely::dataflow::operators::generic::OutputBuilderSession;
 use timely::dataflow::operators::Capability;
-use timely::dataflow::{ProbeHandle, Stream};
+use timely::dataflow::Stream;
 use timely::scheduling::Activator;
 
 use crate::config::EpochPolicy;
@@ -159,7 +160,7 @@ struct SourceDriver<S> {
     clock: EpochClock,
     rate: Option<RateLimit>,
     window: u64,
-    probe: ProbeHandle<Epoch>,
+    probe: SinkFrontier,
     gate: Rc<SourceGate>,
     status: Rc<Cell<SourceStatus>>,
     progress: Arc<AtomicU64>,
