@@ -52,6 +52,8 @@ pub(crate) struct EpochChanges<K, A> {
     /// Places in `changed` whose key changed again after it was listed: their accumulators
     /// are copied again when the epoch ends (once each, not at every change).
     stale: Vec<u32>,
+    /// How many keys the last epoch changed.
+    last: usize,
 }
 
 impl<K, A> Default for EpochChanges<K, A> {
@@ -60,18 +62,22 @@ impl<K, A> Default for EpochChanges<K, A> {
             generation: 0,
             changed: Vec::new(),
             stale: Vec::new(),
+            last: 0,
         }
     }
 }
 
 impl<K: Key, A: Clone> EpochChanges<K, A> {
-    /// Starts collecting the changes of the next epoch merged into `state`. After 2^32 - 1
-    /// epochs the generations start again from 1, and every mark is cleared first.
+    /// Starts collecting the changes of the next epoch merged into `state`, with room for as
+    /// many as the last epoch had (its vector went downstream; this one does not grow from
+    /// empty). After 2^32 - 1 epochs the generations start again from 1, and every mark is
+    /// cleared first.
     pub(crate) fn begin(&mut self, state: &mut KeyedState<K, Marked<A>>) {
         debug_assert!(
             self.changed.is_empty(),
             "the last epoch's changes were taken"
         );
+        self.changed.reserve(self.last);
         if self.generation == u32::MAX {
             state.for_each_value_untracked(|v| v.mark = Mark::default());
             self.generation = 0;
@@ -109,6 +115,7 @@ impl<K: Key, A: Clone> EpochChanges<K, A> {
                 *acc = now.acc.clone();
             }
         }
+        self.last = self.changed.len();
         &mut self.changed
     }
 }
