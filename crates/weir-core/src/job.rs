@@ -1,5 +1,5 @@
 //! The job under construction: the timely scope of one worker, the plan, metrics, the
-//! flow-control probe and the dead-letter registry.
+//! sinks' frontier (flow control) and the dead-letter registry.
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
@@ -145,8 +145,8 @@ pub(crate) struct JobContext<'s> {
     pub(crate) plan: RefCell<Plan>,
     pub(crate) metrics: RefCell<Vec<(NodeId, Rc<OperatorMetrics>)>>,
     /// Frontier of all sinks: drives flow control in sources.
-    pub(crate) probe: SinkFrontier,
-    /// Activators of this worker's source instances: woken when the probe advances, so a
+    pub(crate) sink_frontier: SinkFrontier,
+    /// Activators of this worker's source instances: woken when the sinks' frontier advances, so a
     /// source held back by flow control resumes at once.
     pub(crate) source_activators: RefCell<Vec<timely::scheduling::Activator>>,
     /// Dead-letter outputs of the sources: stream, source node, source placement.

@@ -6,7 +6,7 @@
 //!
 //! Neither holds a capability at the epochs of the records it keeps: the output capability
 //! follows the inputs' frontier, so that downstream frontiers (and the source flow-control
-//! gate, which waits for the job's probe) keep moving while records are held. What they emit
+//! gate, which waits for the sinks' frontier) keep moving while records are held. What they emit
 //! therefore appears at the epoch at which it could be computed, not at the records' own.
 
 use std::collections::VecDeque;

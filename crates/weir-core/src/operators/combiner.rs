@@ -224,6 +224,54 @@ struct MergedTotals<K, A, M> {
     changes: EpochChanges<K, A>,
 }
 
+/// Partials an owner holds for an epoch before it compacts them (merges them per key): an
+/// epoch whose combiners pass records through, or send early, holds about as many entries as
+/// it has keys, not as it has records.
+const OWNER_COMPACT_AT: usize = 1 << 17;
+
+/// The partials an owner holds for one epoch.
+struct EpochPartialsIn<K, A> {
+    partials: Vec<(K, A)>,
+    /// The length at which they are compacted next.
+    compact_at: usize,
+}
+
+impl<K, A> Default for EpochPartialsIn<K, A> {
+    fn default() -> Self {
+        EpochPartialsIn {
+            partials: Vec::new(),
+            compact_at: OWNER_COMPACT_AT,
+        }
+    }
+}
+
+impl<K: Key, A> EpochPartialsIn<K, A> {
+    /// Takes in a message's partials; compacts once they have doubled since the last time.
+    fn add(&mut self, data: &mut Vec<(K, A)>, merge: &mut impl FnMut(&mut A, A)) {
+        self.partials.append(data);
+        if self.partials.len() >= self.compact_at {
+            compact(&mut self.partials, merge);
+            self.compact_at = (2 * self.partials.len()).max(OWNER_COMPACT_AT);
+        }
+    }
+}
+
+/// Merges `partials` per key, in place: each key once, in the order keys first came.
+fn compact<K: Key, A>(partials: &mut Vec<(K, A)>, merge: &mut impl FnMut(&mut A, A)) {
+    let mut place: FxHashMap<K, usize> = FxHashMap::default();
+    let mut merged: Vec<(K, A)> = Vec::new();
+    for (key, partial) in partials.drain(..) {
+        match place.entry(key) {
+            Entry::Occupied(at) => merge(&mut merged[*at.get()].1, partial),
+            Entry::Vacant(slot) => {
+                merged.push((slot.key().clone(), partial));
+                slot.insert(merged.len() - 1);
+            }
+        }
+    }
+    *partials = merged;
+}
+
 impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
     /// Merges a complete epoch's partials into the running accumulators; the keys it changed,
     /// each once with its new accumulator, go to the returned vector (which the caller
@@ -258,20 +306,21 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
             pact,
             &handle.name,
             move |_cap, _info| {
-                let mut pending: EpochStash<Vec<(K, A)>> = EpochStash::new();
+                let mut pending: EpochStash<EpochPartialsIn<K, A>> = EpochStash::new();
                 move |(input, frontier), output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|cap, data| {
                         if let Some(epoch) = pending.for_message(&cap, output.output_index()) {
-                            epoch.append(data);
+                            epoch.add(data, &mut self.merge);
                         }
                     });
                     while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
-                        let changed = self.apply(&mut epoch);
+                        let changed = self.apply(&mut epoch.partials);
                         metrics.add_out(changed.len());
                         output.session(&cap).give_container(changed);
                         changed.clear();
-                        let capacity = epoch.capacity();
+                        let capacity = epoch.partials.capacity();
+                        epoch.compact_at = OWNER_COMPACT_AT;
                         pending.recycle(epoch, capacity);
                     }
                     self.slot.applied(frontier);
@@ -283,7 +332,33 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
 
 #[cfg(test)]
 mod tests {
-    use super::Reduction;
+    use super::{compact, EpochPartialsIn, Reduction, OWNER_COMPACT_AT};
+    use rustc_hash::FxHashMap;
+
+    #[test]
+    fn an_owner_holds_about_as_many_partials_as_keys() {
+        let keys = 1000u64;
+        let mut epoch = EpochPartialsIn::<u64, u64>::default();
+        let mut want: FxHashMap<u64, u64> = FxHashMap::default();
+        let mut merge = |a: &mut u64, b: u64| *a += b;
+        for message in 0..100u64 {
+            let mut data: Vec<(u64, u64)> =
+                (0..5000).map(|i| ((i * 7 + message) % keys, i)).collect();
+            for &(k, v) in &data {
+                *want.entry(k).or_default() += v;
+            }
+            epoch.add(&mut data, &mut merge);
+            assert!(
+                epoch.partials.len() < 2 * OWNER_COMPACT_AT,
+                "{} held",
+                epoch.partials.len()
+            );
+        }
+        let mut partials = epoch.partials;
+        compact(&mut partials, &mut merge);
+        assert_eq!(partials.len(), keys as usize);
+        assert_eq!(partials.into_iter().collect::<FxHashMap<_, _>>(), want);
+    }
 
     #[test]
     fn combining_stops_when_it_does_not_reduce_and_is_measured_again_later() {

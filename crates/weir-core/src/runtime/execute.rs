@@ -378,7 +378,7 @@ pub(crate) struct BuiltJob {
     pub(crate) metrics: Vec<(usize, Rc<crate::report::OperatorMetrics>)>,
     pub(crate) failure: Rc<RefCell<Option<WeirError>>>,
     /// The sinks' frontier and the sources to wake when it advances (flow control).
-    pub(crate) probe: SinkFrontier,
+    pub(crate) sink_frontier: SinkFrontier,
     pub(crate) sources: Vec<timely::scheduling::Activator>,
     /// The program's result, or the first build error (e.g. an impossible parallelism).
     pub(crate) result: Result<()>,
@@ -410,7 +410,7 @@ where
         plan,
         metrics,
         failure: Rc::clone(&ctx.failure),
-        probe: ctx.probe.clone(),
+        sink_frontier: ctx.sink_frontier.clone(),
         sources,
         result: result.and_then(|_| build_error.map_or(Ok(()), Err)),
     }
@@ -433,7 +433,7 @@ fn new_context<'s>(
             ..Plan::default()
         }),
         metrics: RefCell::default(),
-        probe: SinkFrontier::default(),
+        sink_frontier: SinkFrontier::default(),
         source_activators: RefCell::default(),
         dead_letters: RefCell::default(),
         dead_letters_claimed: Cell::new(false),

@@ -219,7 +219,7 @@ fn run_main<F>(
             publish(config, watch.index, names, &built.metrics);
             published = Instant::now();
         }
-        let now = built.probe.first();
+        let now = built.sink_frontier.first();
         if now != sinks_at {
             sinks_at = now;
             built.sources.iter().for_each(Activator::activate);

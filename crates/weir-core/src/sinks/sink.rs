@@ -1,8 +1,10 @@
 //! Sinks: collect into memory, stdout, a callback, and JSON Lines / CSV part files.
 //!
-//! Every sink feeds the job's probe, so sources can see how far the sinks have got (flow
-//! control) and the job knows when all output is written; except sinks behind a bridge
-//! source, whose time stands still while its task is idle.
+//! Every sink reports its input frontier to the worker's [`SinkFrontier`], so sources can see
+//! how far the sinks have got (flow control); except sinks behind a bridge source, whose time
+//! stands still while its task is idle.
+//!
+//! [`SinkFrontier`]: crate::sinks::sink_frontier::SinkFrontier
 
 use std::cell::RefCell;
 use std::fmt::Debug;
@@ -126,7 +128,7 @@ impl<'s, T: Data> DataStream<'s, T> {
             .plan
             .borrow()
             .upstream_has_kind(self.node, "bridge:source"))
-        .then(|| self.ctx.probe.sink());
+        .then(|| self.ctx.sink_frontier.sink());
         stream.unary_frontier::<VecBuilder<()>, _, _, _>(
             Pipeline,
             &handle.name,

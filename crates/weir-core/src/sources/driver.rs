@@ -160,7 +160,7 @@ struct SourceDriver<S> {
     clock: EpochClock,
     rate: Option<RateLimit>,
     window: u64,
-    probe: SinkFrontier,
+    sink_frontier: SinkFrontier,
     gate: Rc<SourceGate>,
     status: Rc<Cell<SourceStatus>>,
     progress: Arc<AtomicU64>,
@@ -226,7 +226,7 @@ impl<S> SourceDriver<S> {
         }
         let epoch = *cap.time();
         // Flow control: epochs <= epoch - window must be complete at the sinks.
-        if epoch >= self.window && self.probe.less_equal(&(epoch - self.window)) {
+        if epoch >= self.window && self.sink_frontier.less_equal(&(epoch - self.window)) {
             return Next::After(FLOW_CONTROL_POLL);
         }
         let mut budget = ACTIVATION_BUDGET.min(self.clock.room());
@@ -480,7 +480,7 @@ where
             emitted: 0,
         }),
         window: ctx.config.max_epochs_in_flight.max(1),
-        probe: ctx.probe.clone(),
+        sink_frontier: ctx.sink_frontier.clone(),
         gate: Rc::clone(&ctx.gate),
         status: ctx.gate.register(base),
         progress: Arc::clone(&ctx.progress),
