@@ -183,9 +183,14 @@ fn send<T, S: Clone, P: Push<Message<S, Vec<T>>>>(
     (with_room(next), full)
 }
 
-/// `batch` (holding fewer than [`ROUTED_BATCH`] records) with room for [`ROUTED_BATCH`].
+/// `batch` (holding fewer than [`ROUTED_BATCH`] records) with room for [`ROUTED_BATCH`]. The
+/// bound on its length is what keeps [`InTwo`]'s writes within the allocation, so it is
+/// checked in release builds too (once per batch, not per record).
 fn with_room<T>(mut batch: Vec<T>) -> Vec<T> {
-    debug_assert!(batch.len() < ROUTED_BATCH);
+    assert!(
+        batch.len() < ROUTED_BATCH,
+        "a routed batch holds fewer than ROUTED_BATCH records"
+    );
     batch.reserve(ROUTED_BATCH - batch.len());
     batch
 }
