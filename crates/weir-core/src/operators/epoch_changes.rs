@@ -218,7 +218,7 @@ mod tests {
         let bytes = bincode::serde::encode_to_vec(&marked, config).unwrap();
         assert_eq!(bytes, bincode::serde::encode_to_vec(42u64, config).unwrap());
         let (back, _): (Marked<u64>, usize) =
-            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+            bincode::serde::decode_from_slice(&bytes, config.with_limit::<64>()).unwrap();
         assert_eq!((back.acc, back.mark), (42, Mark::default()));
     }
 }
