@@ -216,8 +216,8 @@ impl Reduction {
 /// ([`EpochChanges`]: the state's values mark the epoch that changed them, so no table of
 /// the epoch's keys is built).
 ///
-/// An epoch's partials are held in a vector, not merged per key on arrival: at most one
-/// per record that reached the combiners, and usually one per key and combiner instance.
+/// An epoch's partials are held in a vector, not merged per key on arrival: usually one per
+/// key and combiner instance, and compacted per key when they grow ([`EpochPartialsIn`]).
 struct MergedTotals<K, A, M> {
     merge: M,
     slot: KeyedStateSlot<K, Marked<A>>,
@@ -246,6 +246,13 @@ impl<K, A> Default for EpochPartialsIn<K, A> {
 }
 
 impl<K: Key, A> EpochPartialsIn<K, A> {
+    /// The partials, to merge when the epoch is complete; the next epoch that reuses this
+    /// vector starts from the first compaction bound again.
+    fn drain_for_apply(&mut self) -> &mut Vec<(K, A)> {
+        self.compact_at = OWNER_COMPACT_AT;
+        &mut self.partials
+    }
+
     /// Takes in a message's partials; compacts once they have doubled since the last time.
     fn add(&mut self, data: &mut Vec<(K, A)>, merge: &mut impl FnMut(&mut A, A)) {
         self.partials.append(data);
@@ -315,12 +322,11 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
                         }
                     });
                     while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
-                        let changed = self.apply(&mut epoch.partials);
+                        let changed = self.apply(epoch.drain_for_apply());
                         metrics.add_out(changed.len());
                         output.session(&cap).give_container(changed);
                         changed.clear();
                         let capacity = epoch.partials.capacity();
-                        epoch.compact_at = OWNER_COMPACT_AT;
                         pending.recycle(epoch, capacity);
                     }
                     self.slot.applied(frontier);
