@@ -117,7 +117,10 @@ impl<S, I, F> Combiner<S, I, F> {
                         else {
                             return;
                         };
-                        if reduction.pass_through {
+                        if !*epoch
+                            .combine
+                            .get_or_insert_with(|| reduction.combine_next_epoch())
+                        {
                             let mut singles: Vec<(K, A)> =
                                 data.drain(..).map(|x| self.single(x)).collect();
                             output.session(held).give_container(&mut singles);
@@ -131,10 +134,13 @@ impl<S, I, F> Combiner<S, I, F> {
                         }
                     });
                     while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
-                        reduction.observe(epoch.records, epoch.sent + epoch.partials.len());
+                        if epoch.combine == Some(true) {
+                            reduction.observe(epoch.records, epoch.sent + epoch.partials.len());
+                        }
                         output.session(&cap).give_iterator(epoch.partials.drain());
                         epoch.records = 0;
                         epoch.sent = 0;
+                        epoch.combine = None;
                         let capacity = epoch.partials.capacity();
                         pending.recycle(epoch, capacity);
                     }
@@ -169,6 +175,9 @@ struct EpochPartials<K, A> {
     records: usize,
     /// Partials already sent early.
     sent: usize,
+    /// Whether the epoch's records are combined or pass through, decided when its first
+    /// records arrive ([`Reduction::combine_next_epoch`]).
+    combine: Option<bool>,
 }
 
 impl<K, A> Default for EpochPartials<K, A> {
@@ -177,6 +186,7 @@ impl<K, A> Default for EpochPartials<K, A> {
             partials: FxHashMap::default(),
             records: 0,
             sent: 0,
+            combine: None,
         }
     }
 }
@@ -184,12 +194,16 @@ impl<K, A> Default for EpochPartials<K, A> {
 /// Whether combining pays, measured on combined epochs (as Spark skips partial aggregation
 /// that does not reduce): when an epoch of at least [`Reduction::SAMPLE`] records gave more
 /// partials than 3/4 of its records (most keys once per epoch), records pass through as
-/// partials of their own, saving a hash table insert each; every [`Reduction::RESAMPLE`]
-/// epochs one epoch is combined again, to notice when the keys become fewer.
+/// partials of their own, saving a hash table insert each; one epoch in
+/// [`Reduction::RESAMPLE`] is combined again, to notice when the keys become fewer.
+///
+/// The choice is made per epoch, when its first records arrive, so that exactly one epoch in
+/// `RESAMPLE` is sampled however many epochs are in flight (deciding when an epoch completes
+/// combined every epoch that began meanwhile: up to the number in flight).
 #[derive(Default)]
 struct Reduction {
     pass_through: bool,
-    /// Epochs completed since passing through began.
+    /// Epochs begun since the last combined one, while passing through.
     passed: u32,
 }
 
@@ -197,15 +211,28 @@ impl Reduction {
     const SAMPLE: usize = 1024;
     const RESAMPLE: u32 = 16;
 
-    fn observe(&mut self, records: usize, partials: usize) {
-        if self.pass_through {
-            self.passed += 1;
-            if self.passed >= Self::RESAMPLE {
-                self.pass_through = false;
-            }
-        } else if records >= Self::SAMPLE {
-            self.pass_through = partials * 4 > records * 3;
+    /// Whether the epoch whose first records just arrived is combined: every epoch while
+    /// combining pays, one in [`Reduction::RESAMPLE`] while passing through.
+    fn combine_next_epoch(&mut self) -> bool {
+        if !self.pass_through {
+            return true;
+        }
+        self.passed += 1;
+        if self.passed >= Self::RESAMPLE {
             self.passed = 0;
+            return true;
+        }
+        false
+    }
+
+    /// What a combined epoch gave: `records` in, `partials` out.
+    fn observe(&mut self, records: usize, partials: usize) {
+        if records >= Self::SAMPLE {
+            let pass_through = partials * 4 > records * 3;
+            if pass_through && !self.pass_through {
+                self.passed = 0;
+            }
+            self.pass_through = pass_through;
         }
     }
 }
@@ -369,17 +396,22 @@ mod tests {
     #[test]
     fn combining_stops_when_it_does_not_reduce_and_is_measured_again_later() {
         let mut r = Reduction::default();
+        assert!(r.combine_next_epoch(), "combine until measured");
         r.observe(4096, 100);
-        assert!(!r.pass_through, "40x fewer partials than records: combine");
+        assert!(r.combine_next_epoch(), "40x fewer partials than records: combine");
         r.observe(100, 100);
-        assert!(!r.pass_through, "too few records to judge");
+        assert!(r.combine_next_epoch(), "too few records to judge");
         r.observe(4096, 4000);
         assert!(r.pass_through, "almost a partial per record: pass through");
-        for _ in 0..Reduction::RESAMPLE - 1 {
-            r.observe(0, 0);
-            assert!(r.pass_through);
-        }
-        r.observe(0, 0);
-        assert!(!r.pass_through, "combine one epoch again to measure");
+        // Epochs begun meanwhile: one in RESAMPLE is combined, however many are in flight.
+        let combined = (0..10 * Reduction::RESAMPLE)
+            .filter(|_| r.combine_next_epoch())
+            .count();
+        assert_eq!(combined, 10);
+        r.observe(4096, 4000);
+        assert!(r.pass_through, "the sample still does not reduce");
+        r.observe(4096, 1000);
+        assert!(!r.pass_through, "the sample reduces: combine again");
+        assert!(r.combine_next_epoch());
     }
 }
