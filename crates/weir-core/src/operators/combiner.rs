@@ -194,31 +194,37 @@ impl<K, A> Default for EpochPartials<K, A> {
 /// Whether combining pays, measured on combined epochs (as Spark skips partial aggregation
 /// that does not reduce): when an epoch of at least [`Reduction::SAMPLE`] records gave more
 /// partials than 3/4 of its records (most keys once per epoch), records pass through as
-/// partials of their own, saving a hash table insert each; one epoch in
-/// [`Reduction::RESAMPLE`] is combined again, to notice when the keys become fewer.
+/// partials of their own, saving a hash table insert each. Now and then one epoch is combined
+/// again, to notice when the keys become fewer: after [`Reduction::RESAMPLE_FIRST`] epochs,
+/// then after twice as many each time the sample confirms passing through, up to
+/// [`Reduction::RESAMPLE_MOST`] (a combined epoch costs about as much as several passed
+/// through).
 ///
-/// The choice is made per epoch, when its first records arrive, so that exactly one epoch in
-/// `RESAMPLE` is sampled however many epochs are in flight (deciding when an epoch completes
-/// combined every epoch that began meanwhile: up to the number in flight).
+/// The choice is made per epoch, when its first records arrive, so that one epoch is sampled
+/// however many epochs are in flight (deciding when an epoch completes combined every epoch
+/// that began meanwhile: up to the number in flight).
 #[derive(Default)]
 struct Reduction {
     pass_through: bool,
     /// Epochs begun since the last combined one, while passing through.
     passed: u32,
+    /// Epochs passed through before the next sample (0 before the first).
+    interval: u32,
 }
 
 impl Reduction {
     const SAMPLE: usize = 1024;
-    const RESAMPLE: u32 = 16;
+    const RESAMPLE_FIRST: u32 = 16;
+    const RESAMPLE_MOST: u32 = 256;
 
     /// Whether the epoch whose first records just arrived is combined: every epoch while
-    /// combining pays, one in [`Reduction::RESAMPLE`] while passing through.
+    /// combining pays, a sample now and then while passing through.
     fn combine_next_epoch(&mut self) -> bool {
         if !self.pass_through {
             return true;
         }
         self.passed += 1;
-        if self.passed >= Self::RESAMPLE {
+        if self.passed >= self.interval {
             self.passed = 0;
             return true;
         }
@@ -227,13 +233,19 @@ impl Reduction {
 
     /// What a combined epoch gave: `records` in, `partials` out.
     fn observe(&mut self, records: usize, partials: usize) {
-        if records >= Self::SAMPLE {
-            let pass_through = partials * 4 > records * 3;
-            if pass_through && !self.pass_through {
-                self.passed = 0;
-            }
-            self.pass_through = pass_through;
+        if records < Self::SAMPLE {
+            return;
         }
+        let pass_through = partials * 4 > records * 3;
+        self.interval = match (self.pass_through, pass_through) {
+            (_, false) => 0,
+            (false, true) => {
+                self.passed = 0;
+                Self::RESAMPLE_FIRST
+            }
+            (true, true) => (2 * self.interval).clamp(Self::RESAMPLE_FIRST, Self::RESAMPLE_MOST),
+        };
+        self.pass_through = pass_through;
     }
 }
 
@@ -403,15 +415,24 @@ mod tests {
         assert!(r.combine_next_epoch(), "too few records to judge");
         r.observe(4096, 4000);
         assert!(r.pass_through, "almost a partial per record: pass through");
-        // Epochs begun meanwhile: one in RESAMPLE is combined, however many are in flight.
-        let combined = (0..10 * Reduction::RESAMPLE)
-            .filter(|_| r.combine_next_epoch())
-            .count();
-        assert_eq!(combined, 10);
-        r.observe(4096, 4000);
-        assert!(r.pass_through, "the sample still does not reduce");
+        // One epoch is sampled after RESAMPLE_FIRST begun, however many are in flight; each
+        // sample that confirms passing through doubles the interval, up to RESAMPLE_MOST.
+        let mut interval = Reduction::RESAMPLE_FIRST;
+        for _ in 0..8 {
+            let begun = (1..=1000).find(|_| r.combine_next_epoch()).unwrap();
+            assert_eq!(begun, interval);
+            r.observe(4096, 4000);
+            assert!(r.pass_through, "the sample still does not reduce");
+            interval = (2 * interval).min(Reduction::RESAMPLE_MOST);
+        }
+        assert_eq!(interval, Reduction::RESAMPLE_MOST);
+        let begun = (1..=1000).find(|_| r.combine_next_epoch()).unwrap();
         r.observe(4096, 1000);
+        assert_eq!(begun, Reduction::RESAMPLE_MOST);
         assert!(!r.pass_through, "the sample reduces: combine again");
         assert!(r.combine_next_epoch());
+        r.observe(4096, 4000);
+        let begun = (1..=1000).find(|_| r.combine_next_epoch()).unwrap();
+        assert_eq!(begun, Reduction::RESAMPLE_FIRST, "back to the first interval");
     }
 }
