@@ -20,7 +20,7 @@
 //!   communication threads end instead of waiting forever for a stalled process.
 
 use std::io::{ErrorKind, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -392,18 +392,30 @@ fn accept_peers(
         .set_nonblocking(true)
         .map_err(|e| network_error(format!("listener: {e}")))?;
     let (done, results) = mpsc::channel();
+    // Handshakes under way, each on a thread of its own for at most the handshake timeout.
+    let mut handshaking = 0usize;
+    let mut last_error: Option<std::io::Error> = None;
     while !peers.iter().all(Accepted::complete) {
-        match listener.accept() {
-            Ok((stream, from)) => {
-                let (plan, done) = (plan.clone(), done.clone());
-                std::thread::spawn(move || {
-                    let _ = done.send((from, welcome(&plan, stream)));
-                });
+        // What is waiting to be accepted (a bounded number, so that a flood of connections
+        // does not keep this loop from its deadline), then the handshakes' results.
+        for _ in 0..ACCEPTS_PER_ROUND {
+            match listener.accept() {
+                Ok((stream, from)) => {
+                    if start_welcome(plan, stream, from, handshaking, &done) {
+                        handshaking += 1;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if accept_error_passes(&e) => {
+                    tracing::warn!("accepting peers: {e} (retrying)");
+                    last_error = Some(e);
+                    break;
+                }
+                Err(e) => return Err(network_error(format!("accepting peers: {e}"))),
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(e) => return Err(network_error(format!("accepting peers: {e}"))),
         }
         while let Ok((from, result)) = results.try_recv() {
+            handshaking -= 1;
             match result {
                 Ok((q, kind, stream)) => {
                     if !peers[q - plan.process - 1].take(kind, stream) {
@@ -423,8 +435,9 @@ fn accept_peers(
                     format!("process {q} ({})", plan.addresses[q])
                 })
                 .collect();
+            let last = last_error.map_or(String::new(), |e| format!(" (last accept error: {e})"));
             return Err(network_error(format!(
-                "{} did not connect within {:?}",
+                "{} did not connect within {:?}{last}",
                 missing.join(", "),
                 plan.connect_timeout
             )));
@@ -435,6 +448,64 @@ fn accept_peers(
         .into_iter()
         .map(|p| (p.data.expect("complete"), p.beats.expect("complete")))
         .collect())
+}
+
+/// What a handshake on its own thread reports: where the connection came from, and the
+/// peer's process index and connection kind, or why it was refused.
+type Welcomed = (SocketAddr, Result<(usize, Kind, TcpStream), String>);
+
+/// Starts the handshake of an accepted connection on a thread of its own, unless
+/// [`MAX_HANDSHAKES`] are under way or no thread can be started: then the connection is
+/// refused (closed). Returns whether a handshake started.
+fn start_welcome(
+    plan: &PeerPlan,
+    stream: TcpStream,
+    from: SocketAddr,
+    handshaking: usize,
+    done: &mpsc::Sender<Welcomed>,
+) -> bool {
+    if handshaking >= MAX_HANDSHAKES {
+        tracing::warn!("refused a connection from {from}: {handshaking} handshakes under way");
+        return false;
+    }
+    let (plan, done) = (plan.clone(), done.clone());
+    let started = std::thread::Builder::new()
+        .name("weir-handshake".into())
+        .spawn(move || {
+            let _ = done.send((from, welcome(&plan, stream)));
+        });
+    if let Err(e) = started {
+        tracing::warn!("refused a connection from {from}: no thread for its handshake ({e})");
+        return false;
+    }
+    true
+}
+
+/// Connections accepted per round of the accepting loop, between its looks at the
+/// handshakes' results and at the deadline.
+const ACCEPTS_PER_ROUND: usize = 64;
+
+/// Connections whose handshake may be under way at once while accepting peers: more are
+/// refused, so that a flood of connections cannot start a thread each.
+const MAX_HANDSHAKES: usize = 256;
+
+/// Whether an error of `accept` concerns one connection or a passing shortage, not the
+/// listener: the connection was aborted or reset, a network error was pending on it (Linux
+/// reports those from `accept`, which should then be retried: accept(2)), the call was
+/// interrupted, or descriptors or memory ran short for a moment. Then accepting goes on
+/// until the connect deadline; an unusable listener (`EBADF`, `EINVAL`, `ENOTSOCK`,
+/// `EFAULT`) fails at once.
+fn accept_error_passes(e: &std::io::Error) -> bool {
+    match e.raw_os_error() {
+        Some(code) => !matches!(
+            code,
+            libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT
+        ),
+        None => matches!(
+            e.kind(),
+            ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+        ),
+    }
 }
 
 /// The accepting side of the handshake; returns the peer's process index and what the
@@ -522,4 +593,99 @@ pub(crate) fn communication(config: &crate::Config) -> Result<Communication, Wei
         guard: Box::new(guard),
         peers: Some(peers),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn threads_of_this_process() -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("a Threads: line")
+    }
+
+    /// Errors about one connection, or a passing shortage, are retried; an unusable listener
+    /// is not.
+    #[test]
+    fn accept_errors_of_one_connection_are_retried() {
+        let os = std::io::Error::from_raw_os_error;
+        for code in [
+            libc::ECONNABORTED,
+            libc::EINTR,
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::EPROTO,
+            libc::ENETDOWN,
+            libc::EHOSTUNREACH,
+            libc::ENETUNREACH,
+        ] {
+            assert!(accept_error_passes(&os(code)), "{}", os(code));
+        }
+        for code in [libc::EBADF, libc::EINVAL, libc::ENOTSOCK, libc::EFAULT] {
+            assert!(!accept_error_passes(&os(code)), "{}", os(code));
+        }
+        assert!(accept_error_passes(&ErrorKind::ConnectionAborted.into()));
+        assert!(!accept_error_passes(&ErrorKind::Other.into()));
+    }
+
+    /// A flood of connections that never greet starts at most `MAX_HANDSHAKES` threads; the
+    /// rest are closed at once, and the accepting side still ends at its deadline with the
+    /// processes that did not connect.
+    #[test]
+    fn a_flood_of_connections_is_refused_past_the_handshake_bound() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let plan = PeerPlan {
+            process: 0,
+            addresses: vec![address.clone(), "127.0.0.1:9".into()],
+            secret: None,
+            connect_timeout: Duration::from_secs(3),
+        };
+        let before = threads_of_this_process();
+        let accepting = std::thread::spawn(move || {
+            let deadline = Instant::now() + plan.connect_timeout;
+            accept_peers(&plan, &listener, deadline).map(|peers| peers.len())
+        });
+        let extra = 40;
+        // In groups, so that the listen queue (128) does not overflow and a connect does not
+        // wait a second for its retry.
+        let mut flood: Vec<TcpStream> = Vec::new();
+        while flood.len() < MAX_HANDSHAKES + extra {
+            flood.push(TcpStream::connect(&address).unwrap());
+            if flood.len() % 32 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let during = threads_of_this_process();
+        // This test's accepting thread, and other tests' threads running meanwhile.
+        assert!(
+            during <= before + MAX_HANDSHAKES + 8,
+            "{during} threads with {} connections open (before: {before})",
+            flood.len()
+        );
+        // Closed: the read sees the end; open (a handshake waiting for the greeting): it
+        // would block. Looked at without waiting, well within the handshake timeout.
+        let mut closed = 0;
+        for stream in &mut flood {
+            stream.set_nonblocking(true).unwrap();
+            if matches!(stream.read(&mut [0u8; 1]), Ok(0)) {
+                closed += 1;
+            }
+        }
+        assert!(
+            (extra..extra + 8).contains(&closed),
+            "{closed} of {} connections closed unanswered",
+            flood.len()
+        );
+        let error = accepting.join().unwrap().unwrap_err().to_string();
+        assert!(error.contains("did not connect within"), "{error}");
+    }
 }

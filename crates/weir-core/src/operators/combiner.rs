@@ -410,7 +410,10 @@ mod tests {
         let mut r = Reduction::default();
         assert!(r.combine_next_epoch(), "combine until measured");
         r.observe(4096, 100);
-        assert!(r.combine_next_epoch(), "40x fewer partials than records: combine");
+        assert!(
+            r.combine_next_epoch(),
+            "40x fewer partials than records: combine"
+        );
         r.observe(100, 100);
         assert!(r.combine_next_epoch(), "too few records to judge");
         r.observe(4096, 4000);
@@ -433,6 +436,10 @@ mod tests {
         assert!(r.combine_next_epoch());
         r.observe(4096, 4000);
         let begun = (1..=1000).find(|_| r.combine_next_epoch()).unwrap();
-        assert_eq!(begun, Reduction::RESAMPLE_FIRST, "back to the first interval");
+        assert_eq!(
+            begun,
+            Reduction::RESAMPLE_FIRST,
+            "back to the first interval"
+        );
     }
 }
