@@ -115,9 +115,11 @@ fn a_failing_process_stops_the_others_and_the_launcher_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("p0.pid");
     // p1 fails; p0 would wait 60 s and records its pid so that we can check it was stopped.
+    // The pid is written beside the file and renamed in: killed between creating the file and
+    // writing it, p0 would leave an empty file (which read as a running process).
     let script = format!(
-        r#"case "$*" in *"-p 1"*) echo about to fail; exit 3;; *) echo $$ > {}; exec sleep 60;; esac"#,
-        pid_file.display()
+        r#"case "$*" in *"-p 1"*) echo about to fail; exit 3;; *) echo $$ > {p}.new && mv {p}.new {p}; exec sleep 60;; esac"#,
+        p = pid_file.display()
     );
     let o = run(&["launch", "-n", "2", "--", "sh", "-c", &script, "sh"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
@@ -169,6 +171,10 @@ fn restarts_relaunch_a_job_whose_first_attempt_fails() {
 
 /// Whether process `pid` is still running (not gone, not a zombie).
 fn running(pid: &str) -> bool {
+    assert!(
+        !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()),
+        "not a pid: {pid:?}"
+    );
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }
 
