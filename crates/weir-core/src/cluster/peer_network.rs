@@ -600,13 +600,13 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn threads_of_this_process() -> usize {
-        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .and_then(|n| n.trim().parse().ok())
-            .expect("a Threads: line")
+    /// Threads of this process that run a handshake (named `weir-handshake`).
+    fn handshake_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .expect("/proc/self/task")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "weir-handshake")
+            .count()
     }
 
     /// Errors about one connection, or a passing shortage, are retried; an unusable listener
@@ -648,7 +648,6 @@ mod tests {
             secret: None,
             connect_timeout: Duration::from_secs(3),
         };
-        let before = threads_of_this_process();
         let accepting = std::thread::spawn(move || {
             let deadline = Instant::now() + plan.connect_timeout;
             accept_peers(&plan, &listener, deadline).map(|peers| peers.len())
@@ -664,11 +663,11 @@ mod tests {
             }
         }
         std::thread::sleep(Duration::from_millis(500));
-        let during = threads_of_this_process();
-        // This test's accepting thread, and other tests' threads running meanwhile.
-        assert!(
-            during <= before + MAX_HANDSHAKES + 8,
-            "{during} threads with {} connections open (before: {before})",
+        let during = handshake_threads();
+        assert_eq!(
+            during,
+            MAX_HANDSHAKES,
+            "handshake threads with {} connections open",
             flood.len()
         );
         // Closed: the read sees the end; open (a handshake waiting for the greeting): it
