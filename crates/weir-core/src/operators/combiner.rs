@@ -117,10 +117,10 @@ impl<S, I, F> Combiner<S, I, F> {
                         else {
                             return;
                         };
-                        if !*epoch
-                            .combine
-                            .get_or_insert_with(|| reduction.combine_next_epoch())
-                        {
+                        let mode = *epoch
+                            .mode
+                            .get_or_insert_with(|| reduction.next_epoch_mode());
+                        if mode == EpochMode::PassThrough {
                             let mut singles: Vec<(K, A)> =
                                 data.drain(..).map(|x| self.single(x)).collect();
                             output.session(held).give_container(&mut singles);
@@ -134,13 +134,14 @@ impl<S, I, F> Combiner<S, I, F> {
                         }
                     });
                     while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
-                        if epoch.combine == Some(true) {
-                            reduction.observe(epoch.records, epoch.sent + epoch.partials.len());
+                        if let Some(mode) = epoch.mode {
+                            let partials = epoch.sent + epoch.partials.len();
+                            reduction.observe(mode, epoch.records, partials);
                         }
                         output.session(&cap).give_iterator(epoch.partials.drain());
                         epoch.records = 0;
                         epoch.sent = 0;
-                        epoch.combine = None;
+                        epoch.mode = None;
                         let capacity = epoch.partials.capacity();
                         pending.recycle(epoch, capacity);
                     }
@@ -176,8 +177,8 @@ struct EpochPartials<K, A> {
     /// Partials already sent early.
     sent: usize,
     /// Whether the epoch's records are combined or pass through, decided when its first
-    /// records arrive ([`Reduction::combine_next_epoch`]).
-    combine: Option<bool>,
+    /// records arrive ([`Reduction::next_epoch_mode`]).
+    mode: Option<EpochMode>,
 }
 
 impl<K, A> Default for EpochPartials<K, A> {
@@ -186,7 +187,7 @@ impl<K, A> Default for EpochPartials<K, A> {
             partials: FxHashMap::default(),
             records: 0,
             sent: 0,
-            combine: None,
+            mode: None,
         }
     }
 }
@@ -206,10 +207,21 @@ impl<K, A> Default for EpochPartials<K, A> {
 #[derive(Default)]
 struct Reduction {
     pass_through: bool,
-    /// Epochs begun since the last combined one, while passing through.
+    /// Epochs begun since the last sample, while passing through.
     passed: u32,
-    /// Epochs passed through before the next sample (0 before the first).
+    /// Epochs passed through before the next sample.
     interval: u32,
+}
+
+/// How a combiner treats an epoch's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EpochMode {
+    /// Combined, because combining pays (or has not been measured yet).
+    Combine,
+    /// Combined while passing through, to measure again.
+    Sample,
+    /// Passed through as partials of their own.
+    PassThrough,
 }
 
 impl Reduction {
@@ -217,35 +229,40 @@ impl Reduction {
     const RESAMPLE_FIRST: u32 = 16;
     const RESAMPLE_MOST: u32 = 256;
 
-    /// Whether the epoch whose first records just arrived is combined: every epoch while
-    /// combining pays, a sample now and then while passing through.
-    fn combine_next_epoch(&mut self) -> bool {
+    /// How the epoch whose first records just arrived is treated: every epoch is combined
+    /// while combining pays, a sample now and then while passing through.
+    fn next_epoch_mode(&mut self) -> EpochMode {
         if !self.pass_through {
-            return true;
+            return EpochMode::Combine;
         }
         self.passed += 1;
         if self.passed >= self.interval {
             self.passed = 0;
-            return true;
+            return EpochMode::Sample;
         }
-        false
+        EpochMode::PassThrough
     }
 
-    /// What a combined epoch gave: `records` in, `partials` out.
-    fn observe(&mut self, records: usize, partials: usize) {
+    /// What a complete epoch treated as `mode` gave: `records` in, `partials` out. Only a
+    /// sample moves the interval, not the combined epochs still in flight when passing
+    /// through began.
+    fn observe(&mut self, mode: EpochMode, records: usize, partials: usize) {
         if records < Self::SAMPLE {
             return;
         }
-        let pass_through = partials * 4 > records * 3;
-        self.interval = match (self.pass_through, pass_through) {
-            (_, false) => 0,
-            (false, true) => {
+        let reduces = partials * 4 <= records * 3;
+        match mode {
+            EpochMode::Combine if !self.pass_through && !reduces => {
+                self.pass_through = true;
                 self.passed = 0;
-                Self::RESAMPLE_FIRST
+                self.interval = Self::RESAMPLE_FIRST;
             }
-            (true, true) => (2 * self.interval).clamp(Self::RESAMPLE_FIRST, Self::RESAMPLE_MOST),
-        };
-        self.pass_through = pass_through;
+            EpochMode::Sample if reduces => self.pass_through = false,
+            EpochMode::Sample => {
+                self.interval = (2 * self.interval).min(Self::RESAMPLE_MOST);
+            }
+            EpochMode::Combine | EpochMode::PassThrough => {}
+        }
     }
 }
 
@@ -377,7 +394,7 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
 
 #[cfg(test)]
 mod tests {
-    use super::{compact, EpochPartialsIn, Reduction, OWNER_COMPACT_AT};
+    use super::{compact, EpochMode, EpochPartialsIn, Reduction, OWNER_COMPACT_AT};
     use rustc_hash::FxHashMap;
 
     #[test]
@@ -407,35 +424,43 @@ mod tests {
 
     #[test]
     fn combining_stops_when_it_does_not_reduce_and_is_measured_again_later() {
+        use EpochMode::{Combine, PassThrough, Sample};
         let mut r = Reduction::default();
-        assert!(r.combine_next_epoch(), "combine until measured");
-        r.observe(4096, 100);
-        assert!(
-            r.combine_next_epoch(),
+        assert_eq!(r.next_epoch_mode(), Combine, "combine until measured");
+        r.observe(Combine, 4096, 100);
+        assert_eq!(
+            r.next_epoch_mode(),
+            Combine,
             "40x fewer partials than records: combine"
         );
-        r.observe(100, 100);
-        assert!(r.combine_next_epoch(), "too few records to judge");
-        r.observe(4096, 4000);
+        r.observe(Combine, 100, 100);
+        assert_eq!(r.next_epoch_mode(), Combine, "too few records to judge");
+        r.observe(Combine, 4096, 4000);
         assert!(r.pass_through, "almost a partial per record: pass through");
+        // Combined epochs that were in flight when passing through began do not count as
+        // samples.
+        for _ in 0..7 {
+            r.observe(Combine, 4096, 4000);
+        }
         // One epoch is sampled after RESAMPLE_FIRST begun, however many are in flight; each
         // sample that confirms passing through doubles the interval, up to RESAMPLE_MOST.
         let mut interval = Reduction::RESAMPLE_FIRST;
         for _ in 0..8 {
-            let begun = (1..=1000).find(|_| r.combine_next_epoch()).unwrap();
+            let begun = (1..=1000).find(|_| r.next_epoch_mode() == Sample).unwrap();
             assert_eq!(begun, interval);
-            r.observe(4096, 4000);
+            r.observe(Sample, 4096, 4000);
+            r.observe(PassThrough, 0, 0);
             assert!(r.pass_through, "the sample still does not reduce");
             interval = (2 * interval).min(Reduction::RESAMPLE_MOST);
         }
         assert_eq!(interval, Reduction::RESAMPLE_MOST);
-        let begun = (1..=1000).find(|_| r.combine_next_epoch()).unwrap();
-        r.observe(4096, 1000);
+        let begun = (1..=1000).find(|_| r.next_epoch_mode() == Sample).unwrap();
+        r.observe(Sample, 4096, 1000);
         assert_eq!(begun, Reduction::RESAMPLE_MOST);
         assert!(!r.pass_through, "the sample reduces: combine again");
-        assert!(r.combine_next_epoch());
-        r.observe(4096, 4000);
-        let begun = (1..=1000).find(|_| r.combine_next_epoch()).unwrap();
+        assert_eq!(r.next_epoch_mode(), Combine);
+        r.observe(Combine, 4096, 4000);
+        let begun = (1..=1000).find(|_| r.next_epoch_mode() == Sample).unwrap();
         assert_eq!(
             begun,
             Reduction::RESAMPLE_FIRST,
