@@ -18,6 +18,14 @@ pub struct Scenario {
 
 const N: u64 = 2000;
 
+/// Record `i`'s word: 300 distinct, of several lengths (the empty word among them).
+fn word(i: u64) -> String {
+    match (i * 7919) % 300 {
+        0 => String::new(),
+        k => "ab".repeat((k % 5) as usize) + &k.to_string(),
+    }
+}
+
 fn sink<'s, T: weir::Data + std::fmt::Debug>(
     s: DataStream<'s, T>,
     name: &str,
@@ -109,6 +117,44 @@ pub fn scenarios() -> Vec<Scenario> {
                     ));
                 }
                 v
+            },
+        },
+        Scenario {
+            // String keys, which cross between workers and processes as bytes in parcels.
+            name: "word_counts_one_epoch",
+            build: |job, p, out| {
+                let words = job.generate(
+                    op("wc/src")
+                        .parallelism(p)
+                        .epochs(EpochPolicy::Records(1 << 30)),
+                    Some(N),
+                    word,
+                );
+                sink(
+                    words
+                        .clone()
+                        .count_by_value(op("wc/by_value").parallelism(p)),
+                    "wc/by_value",
+                    out,
+                );
+                sink(
+                    words
+                        .key_by(|w: &String| format!("{w}!"))
+                        .count(op("wc/by_key").parallelism(p)),
+                    "wc/by_key",
+                    out,
+                );
+            },
+            reference: || {
+                let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+                for i in 0..N {
+                    *counts.entry(word(i)).or_default() += 1;
+                }
+                let by_value = counts.iter().map(|(w, n)| format!("{:?}", (w, n)));
+                let by_key = counts
+                    .iter()
+                    .map(|(w, n)| format!("{:?}", (format!("{w}!"), n)));
+                by_value.chain(by_key).collect()
             },
         },
         Scenario {

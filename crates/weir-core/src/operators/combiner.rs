@@ -3,19 +3,22 @@
 //! partials, not the records, to the keys' owners, which merge them. With few keys per epoch
 //! the exchange carries a handful of partials instead of every record.
 
+use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
-use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::channels::pact::{ParallelizationContract, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
-use crate::job::{Epoch, Op, OpHandle};
+use crate::error::WeirError;
+use crate::job::{Epoch, JobContext, Op, OpHandle};
 use crate::operators::epoch_changes::{EpochChanges, Marked};
 use crate::operators::epoch_stash::EpochStash;
 use crate::operators::key_pact::pair_owner_pact;
 use crate::operators::keyed::{Key, KeyedStateSlot};
+use crate::operators::parcel::{parcel_pact, ships_string_keys, Parcel, ParcelError, ParcelRouter};
 use crate::plan::Partitioning;
 use crate::stream::{Data, DataStream, VecBuilder};
 
@@ -81,9 +84,10 @@ impl<S, I, F> Combiner<S, I, F> {
     /// combiner on `input`'s instances sends `(key, partial)` per key and epoch when the epoch
     /// is complete (or early, past [`COMBINER_MAX_KEYS`] keys), and the operator's instances
     /// merge the partials into running totals with `merge` ([`MergedTotals`]). The records
-    /// count as the operator's input.
+    /// count as the operator's input. `String` keys travel in parcels, as bytes between
+    /// workers ([`ParcelRouter`]); other partials are moved as they are.
     pub(crate) fn running_totals<'s, K, T, R, A>(
-        mut self,
+        self,
         input: DataStream<'s, T>,
         op: &Op,
         merge: impl FnMut(&mut A, A) + 'static,
@@ -99,62 +103,86 @@ impl<S, I, F> Combiner<S, I, F> {
         let handle = input
             .ctx
             .add_operator(op, "aggregate", &[(input.node, Partitioning::Hash)]);
-        let metrics = Rc::clone(&handle.metrics);
-        let node = handle.node;
-        let name = format!("{}:combine", handle.name);
-        let partials = input.stream.unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
-            Pipeline,
-            &name,
-            move |_cap, _info| {
-                let mut pending: EpochStash<EpochPartials<K, A>> = EpochStash::new();
-                let mut reduction = Reduction::default();
-                move |(input, frontier), output| {
-                    let _busy = metrics.busy_in(node);
-                    input.for_each(|cap, data| {
-                        metrics.add_in(data.len());
-                        let Some((held, epoch)) =
-                            pending.held_for_message(&cap, output.output_index())
-                        else {
-                            return;
-                        };
-                        let mode = *epoch
-                            .mode
-                            .get_or_insert_with(|| reduction.next_epoch_mode());
-                        if mode == EpochMode::PassThrough {
-                            let mut singles: Vec<(K, A)> =
-                                data.drain(..).map(|x| self.single(x)).collect();
-                            output.session(held).give_container(&mut singles);
-                            return;
-                        }
-                        epoch.records += data.len();
-                        self.fold_into(data, &mut epoch.partials);
-                        if epoch.partials.len() >= COMBINER_MAX_KEYS {
-                            epoch.sent += epoch.partials.len();
-                            output.session(held).give_iterator(epoch.partials.drain());
-                        }
-                    });
-                    while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
-                        if let Some(mode) = epoch.mode {
-                            let partials = epoch.sent + epoch.partials.len();
-                            reduction.observe(mode, epoch.records, partials);
-                        }
-                        output.session(&cap).give_iterator(epoch.partials.drain());
-                        epoch.records = 0;
-                        epoch.sent = 0;
-                        epoch.mode = None;
-                        let capacity = epoch.partials.capacity();
-                        pending.recycle(epoch, capacity);
-                    }
-                }
-            },
-        );
         let totals = MergedTotals {
             merge,
             slot: KeyedStateSlot::new(&input.ctx, &handle, None),
             changes: EpochChanges::default(),
+            failure: Rc::clone(&input.ctx.failure),
         };
-        let out = totals.attach(partials, &handle);
+        let out = if ships_string_keys::<K, A>() {
+            let router = ParcelRouter::new(input.ctx.index, input.ctx.workers, &handle.placement);
+            let partials = self.combine(input.stream, &handle, router);
+            totals.attach::<ParcelRouter<K, A>, _>(partials, parcel_pact(), &handle)
+        } else {
+            let partials = self.combine(input.stream, &handle, DirectPartials);
+            let pact = pair_owner_pact::<K, A>(&handle.placement);
+            totals.attach::<DirectPartials, _>(partials, pact, &handle)
+        };
         DataStream::from_parts(Rc::clone(&input.ctx), out, handle.node, handle.placement)
+    }
+
+    /// The combiner operator of `handle` on `input`: its partials, shipped by `shipping`.
+    fn combine<'s, K, T, R, A, X>(
+        mut self,
+        input: Stream<'s, Epoch, Vec<T>>,
+        handle: &OpHandle,
+        mut shipping: X,
+    ) -> Stream<'s, Epoch, Vec<X::Item>>
+    where
+        K: Key,
+        T: Data,
+        A: Data,
+        S: FnMut(T) -> (K, R) + 'static,
+        I: Fn(&K) -> A + 'static,
+        F: FnMut(&mut A, R) + 'static,
+        X: PartialsShipping<K, A>,
+    {
+        let metrics = Rc::clone(&handle.metrics);
+        let node = handle.node;
+        let name = format!("{}:combine", handle.name);
+        input.unary_frontier::<VecBuilder<X::Item>, _, _, _>(Pipeline, &name, move |_cap, _info| {
+            let mut pending: EpochStash<EpochPartials<K, A>> = EpochStash::new();
+            let mut reduction = Reduction::default();
+            let mut shipped: Vec<X::Item> = Vec::new();
+            move |(input, frontier), output| {
+                let _busy = metrics.busy_in(node);
+                input.for_each(|cap, data| {
+                    metrics.add_in(data.len());
+                    let Some((held, epoch)) = pending.held_for_message(&cap, output.output_index())
+                    else {
+                        return;
+                    };
+                    let mode = *epoch
+                        .mode
+                        .get_or_insert_with(|| reduction.next_epoch_mode());
+                    if mode == EpochMode::PassThrough {
+                        shipping.pack(data.drain(..).map(|x| self.single(x)), &mut shipped);
+                        output.session(held).give_container(&mut shipped);
+                        return;
+                    }
+                    epoch.records += data.len();
+                    self.fold_into(data, &mut epoch.partials);
+                    if epoch.partials.len() >= COMBINER_MAX_KEYS {
+                        epoch.sent += epoch.partials.len();
+                        shipping.pack(epoch.partials.drain(), &mut shipped);
+                        output.session(held).give_container(&mut shipped);
+                    }
+                });
+                while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
+                    if let Some(mode) = epoch.mode {
+                        let partials = epoch.sent + epoch.partials.len();
+                        reduction.observe(mode, epoch.records, partials);
+                    }
+                    shipping.pack(epoch.partials.drain(), &mut shipped);
+                    output.session(&cap).give_container(&mut shipped);
+                    epoch.records = 0;
+                    epoch.sent = 0;
+                    epoch.mode = None;
+                    let capacity = epoch.partials.capacity();
+                    pending.recycle(epoch, capacity);
+                }
+            }
+        })
     }
 
     /// One record as a partial of its own (when combining does not pay).
@@ -278,6 +306,8 @@ struct MergedTotals<K, A, M> {
     merge: M,
     slot: KeyedStateSlot<K, Marked<A>>,
     changes: EpochChanges<K, A>,
+    /// Where a parcel that does not decode fails the job.
+    failure: Rc<RefCell<Option<WeirError>>>,
 }
 
 /// Partials an owner holds for an epoch before it compacts them (merges them per key): an
@@ -310,8 +340,14 @@ impl<K: Key, A> EpochPartialsIn<K, A> {
     }
 
     /// Takes in a message's partials; compacts once they have doubled since the last time.
+    #[cfg(test)]
     fn add(&mut self, data: &mut Vec<(K, A)>, merge: &mut impl FnMut(&mut A, A)) {
         self.partials.append(data);
+        self.compact_if_grown(merge);
+    }
+
+    /// Compacts the partials once they have doubled since the last time.
+    fn compact_if_grown(&mut self, merge: &mut impl FnMut(&mut A, A)) {
         if self.partials.len() >= self.compact_at {
             compact(&mut self.partials, merge);
             self.compact_at = (2 * self.partials.len()).max(OWNER_COMPACT_AT);
@@ -353,18 +389,22 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
         self.changes.finish(&state)
     }
 
-    /// The owner operator of `handle` on the combiners' `partials`.
-    fn attach<'s>(
+    /// The owner operator of `handle` on the combiners' `partials`, shipped by `X` through
+    /// `pact`.
+    fn attach<'s, X, P>(
         mut self,
-        partials: Stream<'s, Epoch, Vec<(K, A)>>,
+        partials: Stream<'s, Epoch, Vec<X::Item>>,
+        pact: P,
         handle: &OpHandle,
     ) -> Stream<'s, Epoch, Vec<(K, A)>>
     where
         M: 'static,
+        X: PartialsShipping<K, A>,
+        P: ParallelizationContract<Epoch, Vec<X::Item>>,
     {
         let metrics = Rc::clone(&handle.metrics);
         let node = handle.node;
-        let pact = pair_owner_pact::<K, A>(&handle.placement);
+        let name = handle.name.clone();
         partials.unary_frontier::<VecBuilder<(K, A)>, _, _, _>(
             pact,
             &handle.name,
@@ -373,9 +413,17 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
                 move |(input, frontier), output| {
                     let _busy = metrics.busy_in(node);
                     input.for_each(|cap, data| {
-                        if let Some(epoch) = pending.for_message(&cap, output.output_index()) {
-                            epoch.add(data, &mut self.merge);
+                        let Some(epoch) = pending.for_message(&cap, output.output_index()) else {
+                            return;
+                        };
+                        if let Err(e) = X::unpack(data, &mut epoch.partials) {
+                            let (operator, message) = (name.clone(), e.to_string());
+                            JobContext::fail(
+                                &self.failure,
+                                WeirError::Operator { operator, message },
+                            );
                         }
+                        epoch.compact_if_grown(&mut self.merge);
                     });
                     while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
                         let changed = self.apply(epoch.drain_for_apply());
@@ -389,6 +437,54 @@ impl<K: Key, A: Data, M: FnMut(&mut A, A)> MergedTotals<K, A, M> {
                 }
             },
         )
+    }
+}
+
+/// How a combiner's partials travel to their owners: what its output carries, and how an
+/// owner takes the partials out of a message.
+pub(crate) trait PartialsShipping<K, A>: 'static {
+    /// What the exchange between combiners and owners carries.
+    type Item: Data;
+
+    /// Adds `partials` to `out` as what the exchange carries.
+    fn pack(&mut self, partials: impl Iterator<Item = (K, A)>, out: &mut Vec<Self::Item>);
+
+    /// Appends the partials of a message an owner received to `partials`.
+    fn unpack(items: &mut Vec<Self::Item>, partials: &mut Vec<(K, A)>) -> Result<(), ParcelError>;
+}
+
+/// Partials moved to their owners as they are (by [`pair_owner_pact`]).
+pub(crate) struct DirectPartials;
+
+impl<K: Data, A: Data> PartialsShipping<K, A> for DirectPartials {
+    type Item = (K, A);
+
+    fn pack(&mut self, partials: impl Iterator<Item = (K, A)>, out: &mut Vec<(K, A)>) {
+        out.extend(partials);
+    }
+
+    fn unpack(items: &mut Vec<(K, A)>, partials: &mut Vec<(K, A)>) -> Result<(), ParcelError> {
+        partials.append(items);
+        Ok(())
+    }
+}
+
+/// Partials in parcels (by [`parcel_pact`]): `String` keys as bytes when they go to another
+/// worker.
+impl<K: Key, A: Data> PartialsShipping<K, A> for ParcelRouter<K, A> {
+    type Item = Parcel<K, A>;
+
+    fn pack(&mut self, partials: impl Iterator<Item = (K, A)>, out: &mut Vec<Parcel<K, A>>) {
+        self.route(partials, out);
+    }
+
+    fn unpack(
+        items: &mut Vec<Parcel<K, A>>,
+        partials: &mut Vec<(K, A)>,
+    ) -> Result<(), ParcelError> {
+        items
+            .drain(..)
+            .try_for_each(|parcel| parcel.unpack_into(partials))
     }
 }
 

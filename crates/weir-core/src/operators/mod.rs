@@ -16,4 +16,5 @@ pub(crate) mod key_pact;
 pub(crate) mod keyed;
 pub(crate) mod online_iteration;
 pub(crate) mod online_round;
+pub(crate) mod parcel;
 pub(crate) mod split_results;
