@@ -158,6 +158,8 @@ impl<S, I, F> Combiner<S, I, F> {
                     if mode == EpochMode::PassThrough {
                         shipping.pack(data.drain(..).map(|x| self.single(x)), &mut shipped);
                         output.session(held).give_container(&mut shipped);
+                        // The pusher may hand back a used container.
+                        shipped.clear();
                         return;
                     }
                     epoch.records += data.len();
@@ -166,6 +168,8 @@ impl<S, I, F> Combiner<S, I, F> {
                         epoch.sent += epoch.partials.len();
                         shipping.pack(epoch.partials.drain(), &mut shipped);
                         output.session(held).give_container(&mut shipped);
+                        // The pusher may hand back a used container.
+                        shipped.clear();
                     }
                 });
                 while let Some((cap, mut epoch)) = pending.next_complete(frontier) {
@@ -175,6 +179,7 @@ impl<S, I, F> Combiner<S, I, F> {
                     }
                     shipping.pack(epoch.partials.drain(), &mut shipped);
                     output.session(&cap).give_container(&mut shipped);
+                    shipped.clear();
                     epoch.records = 0;
                     epoch.sent = 0;
                     epoch.mode = None;
