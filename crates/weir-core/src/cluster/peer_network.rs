@@ -19,7 +19,7 @@
 //! - **Cut-off.** [`PeerSockets::cut_off`] shuts a peer's connection down, so that timely's
 //!   communication threads end instead of waiting forever for a stalled process.
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +33,9 @@ use crate::error::WeirError;
 pub const LISTEN_FD_ENV: &str = "WEIR_LISTEN_FD";
 
 const GREETING: &[u8; 8] = b"WEIRPEER";
+/// What a process sends instead of an answer when it refuses a connection for want of room
+/// for another handshake ([`MAX_HANDSHAKES`]): the connecting process tries again.
+const BUSY: &[u8; 8] = b"WEIRBUSY";
 const VERSION: u8 = 2;
 /// Greeting: magic, version, processes, from, to, kind, job fingerprint, nonce.
 const HELLO: usize = 8 + 1 + 4 + 4 + 4 + 1 + 32 + 32;
@@ -256,16 +259,16 @@ fn connect_to(
     let mut pause = Duration::from_millis(50);
     let mut last_note = Instant::now();
     loop {
-        match connect_any(address) {
-            Ok(stream) => {
-                // The peer may not have started accepting yet (its listener can be bound
-                // before it runs): wait for its answer until the deadline.
-                return greet(plan, q, stream, deadline, kind).map_err(|reason| {
-                    network_error(format!(
-                        "process {} at {address} refused this process {}: {reason}",
-                        q, plan.process
-                    ))
-                });
+        let connected = connect_any(address).map_err(Refusal::Unreachable);
+        // The peer may not have started accepting yet (its listener can be bound before it
+        // runs): wait for its answer until the deadline.
+        match connected.and_then(|stream| greet(plan, q, stream, deadline, kind)) {
+            Ok(stream) => return Ok(stream),
+            Err(Refusal::Refused(reason)) => {
+                return Err(network_error(format!(
+                    "process {} at {address} refused this process {}: {reason}",
+                    q, plan.process
+                )))
             }
             Err(e) if Instant::now() >= deadline => {
                 return Err(network_error(format!(
@@ -281,6 +284,26 @@ fn connect_to(
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
+        }
+    }
+}
+
+/// Why a connection to a peer did not become a peer connection.
+#[derive(Debug)]
+enum Refusal {
+    /// Nothing accepted it (yet).
+    Unreachable(String),
+    /// The peer had no room for another handshake ([`BUSY`]): try again.
+    Busy,
+    /// The handshake failed.
+    Refused(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Unreachable(reason) | Refusal::Refused(reason) => f.write_str(reason),
+            Refusal::Busy => f.write_str("it was busy with other handshakes"),
         }
     }
 }
@@ -305,10 +328,23 @@ fn greet(
     mut stream: TcpStream,
     deadline: Instant,
     kind: Kind,
-) -> Result<TcpStream, String> {
-    set_handshake_timeouts(&stream)?;
+) -> Result<TcpStream, Refusal> {
+    greet_or_refuse(plan, to, &mut stream, deadline, kind)?;
+    Ok(stream)
+}
+
+/// [`greet`] on `stream`.
+fn greet_or_refuse(
+    plan: &PeerPlan,
+    to: usize,
+    stream: &mut TcpStream,
+    deadline: Instant,
+    kind: Kind,
+) -> Result<(), Refusal> {
+    let refused = Refusal::Refused;
+    set_handshake_timeouts(stream).map_err(refused)?;
     let (from, job, key) = (plan.process as u32, plan.fingerprint(), plan.key());
-    let nc = random_bytes().map_err(|e| e.to_string())?;
+    let nc = random_bytes().map_err(|e| refused(e.to_string()))?;
     let mut hello = Vec::with_capacity(HELLO);
     hello.extend_from_slice(GREETING);
     hello.push(VERSION);
@@ -318,23 +354,39 @@ fn greet(
     hello.push(kind.byte());
     hello.extend_from_slice(&job);
     hello.extend_from_slice(&nc);
-    stream.write_all(&hello).map_err(|e| e.to_string())?;
+    // A busy peer may have closed the connection before the greeting was written.
+    let sent = stream.write_all(&hello);
     let mut answer = [0u8; ANSWER];
-    read_exact_before(&mut stream, &mut answer, deadline)
-        .map_err(|e| format!("no answer to the greeting ({e})"))?;
+    let no_answer = |e| refused(format!("no answer to the greeting ({e})"));
+    read_exact_before(stream, &mut answer[..8], deadline).map_err(|e| {
+        // Reset before any answer: the peer closed it with the greeting unread (refusing it
+        // while busy, or ending); tried again until the deadline.
+        if e.kind() == ErrorKind::ConnectionReset {
+            Refusal::Unreachable(format!("the connection was reset before an answer ({e})"))
+        } else {
+            no_answer(e)
+        }
+    })?;
+    if &answer[..8] == BUSY {
+        return Err(Refusal::Busy);
+    }
+    sent.map_err(|e| refused(e.to_string()))?;
+    read_exact_before(stream, &mut answer[8..], deadline).map_err(no_answer)?;
     if &answer[..8] != GREETING || answer[8] != VERSION {
-        return Err("not a Weir process of this version".into());
+        return Err(refused("not a Weir process of this version".into()));
     }
     let (na, proof) = (&answer[9..41], &answer[41..]);
     let ids = [from.to_le_bytes(), (to as u32).to_le_bytes()];
     let (accept, connect) = kind.labels();
     if !verify(&key, &[accept, &ids[0], &ids[1], &job, &nc, na], proof) {
-        return Err("it is not part of this job (another job, or another job secret)".into());
+        let reason = "it is not part of this job (another job, or another job secret)";
+        return Err(refused(reason.into()));
     }
     let mine = mac(&key, &[connect, &ids[0], &ids[1], &job, &nc, na]);
-    stream.write_all(&mine).map_err(|e| e.to_string())?;
-    clear_timeouts(&stream)?;
-    Ok(stream)
+    stream
+        .write_all(&mine)
+        .map_err(|e| refused(e.to_string()))?;
+    clear_timeouts(stream).map_err(refused)
 }
 
 fn set_handshake_timeouts(stream: &TcpStream) -> Result<(), String> {
@@ -466,6 +518,12 @@ fn start_welcome(
 ) -> bool {
     if handshaking >= MAX_HANDSHAKES {
         tracing::warn!("refused a connection from {from}: {handshaking} handshakes under way");
+        // Without waiting (the bytes fit in a new socket's buffer, or the peer is gone). A
+        // greeting that already arrived is read first: closing a socket with unread bytes
+        // resets the connection, and the peer might not see the answer.
+        let _ = stream.set_nonblocking(true);
+        let _ = (&stream).read(&mut [0u8; HELLO]);
+        let _ = (&stream).write(BUSY);
         return false;
     }
     let (plan, done) = (plan.clone(), done.clone());
@@ -598,7 +656,6 @@ pub(crate) fn communication(config: &crate::Config) -> Result<Communication, Wei
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     /// Threads of this process that run a handshake (named `weir-handshake`).
     fn handshake_threads() -> usize {
@@ -635,11 +692,61 @@ mod tests {
         assert!(!accept_error_passes(&ErrorKind::Other.into()));
     }
 
+    /// The flood tests count this process's handshake threads: one at a time.
+    static FLOODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// `MAX_HANDSHAKES` connections that never greet, opened in groups, so that the listen
+    /// queue (128) does not overflow and a connect does not wait a second for its retry.
+    fn flood(address: &str, connections: usize) -> Vec<TcpStream> {
+        let mut flood: Vec<TcpStream> = Vec::new();
+        while flood.len() < connections {
+            flood.push(TcpStream::connect(address).unwrap());
+            if flood.len() % 32 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        flood
+    }
+
+    /// A peer that connects while `MAX_HANDSHAKES` silent connections hold every handshake
+    /// is told the listener is busy, tries again, and gets in once their handshakes time out.
+    #[test]
+    fn a_peer_refused_while_the_listener_is_busy_tries_again() {
+        let _one = FLOODS.lock().unwrap_or_else(|e| e.into_inner());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let plan = |process| PeerPlan {
+            process,
+            addresses: vec![address.clone(), "127.0.0.1:9".into()],
+            secret: None,
+            connect_timeout: Duration::from_secs(15),
+        };
+        let (zero, one) = (plan(0), plan(1));
+        let accepting = std::thread::spawn(move || {
+            let deadline = Instant::now() + zero.connect_timeout;
+            accept_peers(&zero, &listener, deadline).map(|peers| peers.len())
+        });
+        let _flood = flood(&address, MAX_HANDSHAKES);
+        let full = Instant::now() + Duration::from_secs(3);
+        while handshake_threads() < MAX_HANDSHAKES && Instant::now() < full {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(handshake_threads(), MAX_HANDSHAKES);
+        let deadline = Instant::now() + one.connect_timeout;
+        for kind in [Kind::Data, Kind::Beats] {
+            if let Err(e) = connect_to(&one, 0, deadline, kind) {
+                panic!("{kind:?}: {e}");
+            }
+        }
+        assert_eq!(accepting.join().unwrap().unwrap(), 1);
+    }
+
     /// A flood of connections that never greet starts at most `MAX_HANDSHAKES` threads; the
-    /// rest are closed at once, and the accepting side still ends at its deadline with the
-    /// processes that did not connect.
+    /// rest are told the listener is busy and closed at once, and the accepting side still
+    /// ends at its deadline with the processes that did not connect.
     #[test]
     fn a_flood_of_connections_is_refused_past_the_handshake_bound() {
+        let _one = FLOODS.lock().unwrap_or_else(|e| e.into_inner());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let plan = PeerPlan {
@@ -653,15 +760,7 @@ mod tests {
             accept_peers(&plan, &listener, deadline).map(|peers| peers.len())
         });
         let extra = 40;
-        // In groups, so that the listen queue (128) does not overflow and a connect does not
-        // wait a second for its retry.
-        let mut flood: Vec<TcpStream> = Vec::new();
-        while flood.len() < MAX_HANDSHAKES + extra {
-            flood.push(TcpStream::connect(&address).unwrap());
-            if flood.len() % 32 == 0 {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        let mut flood = flood(&address, MAX_HANDSHAKES + extra);
         std::thread::sleep(Duration::from_millis(500));
         let during = handshake_threads();
         assert_eq!(
@@ -670,18 +769,21 @@ mod tests {
             "handshake threads with {} connections open",
             flood.len()
         );
-        // Closed: the read sees the end; open (a handshake waiting for the greeting): it
-        // would block. Looked at without waiting, well within the handshake timeout.
+        // Refused: the read sees `BUSY`, then the end; open (a handshake waiting for the
+        // greeting): it would block. Looked at without waiting, well within the handshake
+        // timeout.
         let mut closed = 0;
         for stream in &mut flood {
             stream.set_nonblocking(true).unwrap();
-            if matches!(stream.read(&mut [0u8; 1]), Ok(0)) {
+            let mut told = [0u8; 16];
+            if matches!(stream.read(&mut told), Ok(8)) && &told[..8] == BUSY {
+                assert!(matches!(stream.read(&mut told), Ok(0)), "closed after BUSY");
                 closed += 1;
             }
         }
         assert!(
             (extra..extra + 8).contains(&closed),
-            "{closed} of {} connections closed unanswered",
+            "{closed} of {} connections refused as busy",
             flood.len()
         );
         let error = accepting.join().unwrap().unwrap_err().to_string();
