@@ -329,20 +329,8 @@ fn greet(
     deadline: Instant,
     kind: Kind,
 ) -> Result<TcpStream, Refusal> {
-    greet_or_refuse(plan, to, &mut stream, deadline, kind)?;
-    Ok(stream)
-}
-
-/// [`greet`] on `stream`.
-fn greet_or_refuse(
-    plan: &PeerPlan,
-    to: usize,
-    stream: &mut TcpStream,
-    deadline: Instant,
-    kind: Kind,
-) -> Result<(), Refusal> {
     let refused = Refusal::Refused;
-    set_handshake_timeouts(stream).map_err(refused)?;
+    set_handshake_timeouts(&stream).map_err(refused)?;
     let (from, job, key) = (plan.process as u32, plan.fingerprint(), plan.key());
     let nc = random_bytes().map_err(|e| refused(e.to_string()))?;
     let mut hello = Vec::with_capacity(HELLO);
@@ -358,7 +346,7 @@ fn greet_or_refuse(
     let sent = stream.write_all(&hello);
     let mut answer = [0u8; ANSWER];
     let no_answer = |e| refused(format!("no answer to the greeting ({e})"));
-    read_exact_before(stream, &mut answer[..8], deadline).map_err(|e| {
+    read_exact_before(&mut stream, &mut answer[..8], deadline).map_err(|e| {
         // Reset before any answer: the peer closed it with the greeting unread (refusing it
         // while busy, or ending); tried again until the deadline.
         if e.kind() == ErrorKind::ConnectionReset {
@@ -371,7 +359,7 @@ fn greet_or_refuse(
         return Err(Refusal::Busy);
     }
     sent.map_err(|e| refused(e.to_string()))?;
-    read_exact_before(stream, &mut answer[8..], deadline).map_err(no_answer)?;
+    read_exact_before(&mut stream, &mut answer[8..], deadline).map_err(no_answer)?;
     if &answer[..8] != GREETING || answer[8] != VERSION {
         return Err(refused("not a Weir process of this version".into()));
     }
@@ -386,7 +374,8 @@ fn greet_or_refuse(
     stream
         .write_all(&mine)
         .map_err(|e| refused(e.to_string()))?;
-    clear_timeouts(stream).map_err(refused)
+    clear_timeouts(&stream).map_err(refused)?;
+    Ok(stream)
 }
 
 fn set_handshake_timeouts(stream: &TcpStream) -> Result<(), String> {
