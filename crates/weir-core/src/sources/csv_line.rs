@@ -7,6 +7,8 @@
 //! dead letter ([`ends_in_quotes`]): parsed on its own it would be a record with wrong
 //! fields. Each line is judged on its own, so what a line gives does not depend on where
 //! the instances' blocks begin: the lines that continued such a field are read as lines.
+//! `read_csv_multiline` reads whole files instead, and joins the lines of a record while a
+//! quoted field is open ([`QuoteScan`]); `CsvLine` then parses the joined record.
 
 use serde::de::DeserializeOwned;
 
@@ -115,8 +117,8 @@ impl CsvLine {
 
 /// Why a CSV line that ends inside a quoted field is a dead letter.
 const QUOTE_LEFT_OPEN: &str = "a quoted field is still open at the end of the line: a CSV record \
-     must be one line (a newline inside quotes is not supported; the lines that continued it are \
-     read as lines of their own)";
+     must be one line here (the lines that continued it are read as lines of their own); read \
+     CSV whose quoted fields hold newlines with `read_csv_multiline`";
 
 /// Where a CSV parser is within a line, for [`ends_in_quotes`].
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -134,21 +136,44 @@ enum FieldState {
 /// Whether a quoted field is still open at the end of `line`. The rules are `csv_core`'s,
 /// which [`CsvLine`] parses with: a quote opens a quoted field only at the start of a field,
 /// and `""` inside one is a quote.
-fn ends_in_quotes(line: &[u8]) -> bool {
-    let mut state = FieldState::Start;
-    for &byte in line {
-        state = match (state, byte) {
-            (FieldState::Start, b'"') => FieldState::Quoted,
-            (FieldState::Start | FieldState::Plain, b',') => FieldState::Start,
-            (FieldState::Start | FieldState::Plain, _) => FieldState::Plain,
-            (FieldState::Quoted, b'"') => FieldState::QuoteInQuoted,
-            (FieldState::Quoted, _) => FieldState::Quoted,
-            (FieldState::QuoteInQuoted, b'"') => FieldState::Quoted,
-            (FieldState::QuoteInQuoted, b',') => FieldState::Start,
-            (FieldState::QuoteInQuoted, _) => FieldState::Plain,
-        };
+pub(crate) fn ends_in_quotes(line: &[u8]) -> bool {
+    QuoteScan::new().line(line).is_open()
+}
+
+/// Where a record is after the lines scanned so far: whether a quoted field is open, so
+/// that the next line continues the record (the newline between them is part of the field).
+#[derive(Clone, Copy)]
+pub(crate) struct QuoteScan(FieldState);
+
+impl QuoteScan {
+    /// At the start of a record.
+    pub(crate) fn new() -> Self {
+        QuoteScan(FieldState::Start)
     }
-    state == FieldState::Quoted
+
+    /// Scans the next line of the record (a newline inside quotes is data, so it leaves the
+    /// state as it is).
+    pub(crate) fn line(self, line: &[u8]) -> Self {
+        let mut state = self.0;
+        for &byte in line {
+            state = match (state, byte) {
+                (FieldState::Start, b'"') => FieldState::Quoted,
+                (FieldState::Start | FieldState::Plain, b',') => FieldState::Start,
+                (FieldState::Start | FieldState::Plain, _) => FieldState::Plain,
+                (FieldState::Quoted, b'"') => FieldState::QuoteInQuoted,
+                (FieldState::Quoted, _) => FieldState::Quoted,
+                (FieldState::QuoteInQuoted, b'"') => FieldState::Quoted,
+                (FieldState::QuoteInQuoted, b',') => FieldState::Start,
+                (FieldState::QuoteInQuoted, _) => FieldState::Plain,
+            };
+        }
+        QuoteScan(state)
+    }
+
+    /// Whether a quoted field is open: the record goes on on the next line.
+    pub(crate) fn is_open(self) -> bool {
+        self.0 == FieldState::Quoted
+    }
 }
 
 #[cfg(test)]

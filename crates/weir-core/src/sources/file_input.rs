@@ -200,6 +200,40 @@ pub(crate) fn plan_splits(
     Ok(splits)
 }
 
+/// The splits instance `instance` of `instances` reads when files are read whole (CSV whose
+/// records may span lines, where a line start inside a file cannot be told from a line
+/// inside a quoted field): the `k`-th file goes to instance `k % instances`.
+pub(crate) fn plan_whole_files(
+    operator: &str,
+    files: &[PathBuf],
+    instance: usize,
+    instances: usize,
+) -> Result<Vec<Split>, WeirError> {
+    let mine = files
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| k % instances.max(1) == instance);
+    mine.map(|(_, path)| {
+        // `metadata`, not `open` (see `plan_splits`): a stream has no length.
+        let metadata = std::fs::metadata(path).map_err(|source| WeirError::Io {
+            operator: operator.to_string(),
+            path: path.clone(),
+            source,
+        })?;
+        let end = if metadata.is_file() {
+            metadata.len()
+        } else {
+            u64::MAX
+        };
+        Ok(Split {
+            path: path.clone(),
+            start: 0,
+            end,
+        })
+    })
+    .collect()
+}
+
 /// The order in which a restored checkpoint deals a file source's remaining splits at
 /// another parallelism (see [`crate::sources::driver::Dealing::Ordered`]): by file, then
 /// offset, so that each instance's share goes forward in every file and the instances take

@@ -1,6 +1,7 @@
 //! JSON Lines and CSV file sources: each instance reads its splits (see `file_input.rs`)
 //! line by line, with a cap on the line length, and turns each line into a record or a
-//! dead letter.
+//! dead letter. Multi-line CSV (`read_csv_multiline`) reads whole files and joins the lines
+//! of a record while a quoted field is open, with the same cap on the record.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -14,10 +15,12 @@ use serde::de::DeserializeOwned;
 use crate::dead_letter::DeadLetter;
 use crate::error::WeirError;
 use crate::job::{Job, JobContext, Op};
-use crate::sources::csv_line::CsvLine;
+use crate::sources::csv_line::{ends_in_quotes, CsvLine, QuoteScan};
 use crate::sources::decoding_source::{split_dead_letters, Decoded};
 use crate::sources::driver::{drive_dealt, Dealing};
-use crate::sources::file_input::{file_order, input_files, plan_splits, NewlineCount, Split};
+use crate::sources::file_input::{
+    file_order, input_files, plan_splits, plan_whole_files, NewlineCount, Split,
+};
 use crate::sources::line_reader::{Line, LineReader};
 use crate::sources::source::{PullSource, Pulled};
 use crate::state::snapshot::{decode_part, encode_part};
@@ -30,6 +33,16 @@ pub enum FileFormat {
     JsonLines,
     /// Comma-separated values with a header line naming the fields; one record per line.
     Csv,
+    /// CSV whose quoted fields may hold newlines (RFC 4180): a record goes on over the next
+    /// line while a quoted field is open. Each file is read whole by one instance.
+    CsvMultiline,
+}
+
+impl FileFormat {
+    /// Whether records are CSV (with a header line).
+    fn is_csv(self) -> bool {
+        matches!(self, FileFormat::Csv | FileFormat::CsvMultiline)
+    }
 }
 
 /// Read buffer of a split.
@@ -45,6 +58,8 @@ struct FileReader<T> {
     splits: std::vec::IntoIter<Split>,
     current: Option<Open>,
     csv: CsvLine,
+    /// A multi-line CSV record, its lines joined (at most `max_line` bytes).
+    record: Vec<u8>,
     /// Newlines counted so far, to locate dead letters.
     newlines: NewlineCount,
     failure: Rc<RefCell<Option<WeirError>>>,
@@ -113,41 +128,53 @@ impl<T: DeserializeOwned> FileReader<T> {
             lines: LineReader::new(range, READ_BUFFER, self.max_line),
             headers: None,
         };
-        if self.format == FileFormat::Csv {
+        if self.format.is_csv() {
             open.headers = Some(if split.start == 0 {
-                // The split starts with the header: it is line 1.
-                open.lines_read = 1;
-                self.read_header(&mut open.lines, &open.locator.path)?
+                // The split starts with the header: its first line(s).
+                self.read_header(&mut open.lines, &open.locator.path, &mut open.lines_read)?
             } else {
                 let path = &open.locator.path;
                 let file = File::open(path).map_err(|e| io(path, e))?;
                 let mut first = LineReader::new(file, 8 * 1024, self.max_line);
-                self.read_header(&mut first, &open.locator.path)?
+                self.read_header(&mut first, &open.locator.path, &mut 0)?
             });
         }
         Ok(open)
     }
 
-    /// The CSV header: the first line of `lines` (an empty input has no fields).
+    /// The CSV header: the first record of `lines` (an empty input has no fields); the lines
+    /// it took are added to `lines_read`.
     fn read_header<R: Read>(
         &mut self,
         lines: &mut LineReader<R>,
         path: &Path,
+        lines_read: &mut u64,
     ) -> Result<csv::ByteRecord, WeirError> {
         let bad = |reason: String| WeirError::BadRecord {
             operator: self.operator.clone(),
             location: format!("{}:1", path.display()),
             reason: format!("cannot read the CSV header: {reason}"),
         };
-        match lines.next_line() {
-            Ok(Some(Line::Text(text))) => Ok(self.csv.parse(text).clone()),
-            Ok(Some(Line::TooLong { len, .. })) => Err(bad(too_long(len, self.max_line))),
-            Ok(None) => Ok(csv::ByteRecord::new()),
-            Err(source) => Err(WeirError::Io {
-                operator: self.operator.clone(),
-                path: path.to_path_buf(),
-                source,
-            }),
+        let io = |source| WeirError::Io {
+            operator: self.operator.clone(),
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = match lines.next_line().map_err(io)? {
+            Some(Line::Text(text)) => text,
+            Some(Line::TooLong { len, .. }) => return Err(bad(too_long(len, self.max_line))),
+            None => return Ok(csv::ByteRecord::new()),
+        };
+        *lines_read += 1;
+        if !(self.format == FileFormat::CsvMultiline && ends_in_quotes(text)) {
+            return Ok(self.csv.parse(text).clone());
+        }
+        self.record.clear();
+        self.record.extend_from_slice(text);
+        match join_record(lines, lines_read, &mut self.record, self.max_line).map_err(io)? {
+            Joined::Whole => Ok(self.csv.parse(&self.record).clone()),
+            Joined::TooLong(len) => Err(bad(record_too_long(len, self.max_line))),
+            Joined::Unclosed => Err(bad(UNCLOSED_AT_END.to_string())),
         }
     }
 
@@ -182,15 +209,46 @@ impl<T: DeserializeOwned> FileReader<T> {
             }
         };
         *lines_read += 1;
-        let text = match line {
+        // The record's location: its first line.
+        let first_line = *lines_read;
+        let mut text = match line {
             Line::Text(text) => text,
             Line::TooLong { len, head } => {
                 let reason = too_long(len, self.max_line);
-                let at = locator.at(*lines_read, newlines);
+                let at = locator.at(first_line, newlines);
                 let dead = DeadLetter::with_raw_prefix(&self.operator, at, reason, head, len);
                 return Ok(Step::Item(Err(Box::new(dead))));
             }
         };
+        if self.format == FileFormat::CsvMultiline
+            && memchr::memchr(b'"', text).is_some()
+            && ends_in_quotes(text)
+        {
+            self.record.clear();
+            self.record.extend_from_slice(text);
+            let joined = join_record(lines, lines_read, &mut self.record, self.max_line);
+            let (reason, len) = match joined {
+                Ok(Joined::Whole) => (None, 0),
+                Ok(Joined::TooLong(len)) => (Some(record_too_long(len, self.max_line)), len),
+                Ok(Joined::Unclosed) => {
+                    (Some(UNCLOSED_AT_END.to_string()), self.record.len() as u64)
+                }
+                Err(source) => {
+                    return Err(WeirError::Io {
+                        operator: self.operator.clone(),
+                        path: locator.path.clone(),
+                        source,
+                    })
+                }
+            };
+            if let Some(reason) = reason {
+                let at = locator.at(first_line, newlines);
+                let head = &self.record[..self.record.len().min(DeadLetter::MAX_RAW_BYTES)];
+                let dead = DeadLetter::with_raw_prefix(&self.operator, at, reason, head, len);
+                return Ok(Step::Item(Err(Box::new(dead))));
+            }
+            text = &self.record;
+        }
         // A UTF-8 byte-order mark (some editors start a file with one) is not part of the JSON.
         let trimmed = text
             .strip_prefix(b"\xEF\xBB\xBF")
@@ -206,12 +264,68 @@ impl<T: DeserializeOwned> FileReader<T> {
         Ok(Step::Item(decoded.map_err(|(reason, raw)| {
             Box::new(DeadLetter::new(
                 &self.operator,
-                locator.at(*lines_read, newlines),
+                locator.at(first_line, newlines),
                 reason,
                 raw,
             ))
         })))
     }
+}
+
+/// How the lines after a CSV line that left a quoted field open ended its record.
+#[derive(Debug, PartialEq, Eq)]
+enum Joined {
+    /// The field closed: the whole record is in the buffer.
+    Whole,
+    /// The record has this many bytes, over the cap; the buffer holds its first bytes. An
+    /// over-long line inside the record ends it (it is skipped unread).
+    TooLong(u64),
+    /// The input ended with the field open.
+    Unclosed,
+}
+
+/// Reads the lines that continue `record` (one or more lines whose quoted field is still
+/// open) until the field closes, joining them with `\n` (a `\r\n` inside quotes is read as
+/// `\n`). The record keeps at most `max` bytes; the lines read are added to `lines_read`.
+fn join_record<R: Read>(
+    lines: &mut LineReader<R>,
+    lines_read: &mut u64,
+    record: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Joined> {
+    let mut scan = QuoteScan::new().line(record);
+    let mut len = record.len() as u64;
+    loop {
+        let Some(line) = lines.next_line()? else {
+            return Ok(Joined::Unclosed);
+        };
+        *lines_read += 1;
+        let text = match line {
+            Line::Text(text) => text,
+            Line::TooLong { len: more, .. } => return Ok(Joined::TooLong(len + 1 + more)),
+        };
+        len += 1 + text.len() as u64;
+        if len <= max as u64 {
+            record.push(b'\n');
+            record.extend_from_slice(text);
+        }
+        scan = scan.line(text);
+        if !scan.is_open() {
+            return Ok(if len <= max as u64 {
+                Joined::Whole
+            } else {
+                Joined::TooLong(len)
+            });
+        }
+    }
+}
+
+/// Why a multi-line CSV record that the input ends inside is a dead letter.
+const UNCLOSED_AT_END: &str = "a quoted field is still open at the end of the file";
+
+/// The reason of a dead letter for a multi-line CSV record over the cap.
+fn record_too_long(len: u64, max: usize) -> String {
+    format!("CSV record of {len} bytes exceeds the limit of {max} bytes")
 }
 
 /// What one line of a split gives.
@@ -300,13 +414,57 @@ impl<'s> Job<'s> {
     }
 
     /// Reads CSV with a header line from a file or a directory of files; fields are matched
-    /// to `T`'s fields by header name.
+    /// to `T`'s fields by header name. A record is one line: files are split between the
+    /// instances at line starts, and a line that leaves a quoted field open is a dead letter
+    /// (read such files with [`Job::read_csv_multiline`]).
     pub fn read_csv<T: Data + DeserializeOwned>(
         &mut self,
         op: impl Into<Op>,
         path: impl AsRef<Path>,
     ) -> DataStream<'s, T> {
         self.read_file(op.into(), path.as_ref(), FileFormat::Csv)
+    }
+
+    /// Reads CSV whose quoted fields may hold newlines (RFC 4180), with a header line, from
+    /// a file or a directory of files. A record goes on over the next line while a quoted
+    /// field is open (a `\r\n` inside quotes is read as `\n`), up to
+    /// [`Config::max_line_bytes`](crate::Config::max_line_bytes) in all; its dead letters
+    /// name its first line. A line start inside a file cannot be told from a line inside a
+    /// quoted field, so each file is read whole by one instance (file `k` by instance
+    /// `k % parallelism`): the instances share a directory of files, not one file.
+    ///
+    /// ```
+    /// use weir_core::{execute, Collector, Config};
+    ///
+    /// #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+    /// struct Note {
+    ///     id: u64,
+    ///     text: String,
+    /// }
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("notes.csv");
+    /// std::fs::write(&path, "id,text\n1,\"two\nlines\"\n2,one line\n").unwrap();
+    /// let notes = Collector::new();
+    /// let sink = notes.clone();
+    /// execute(Config::threads(2), move |job| {
+    ///     job.read_csv_multiline::<Note>("notes", &path)
+    ///         .map("text", |n| (n.id, n.text))
+    ///         .collect("out", &sink);
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(
+    ///     notes.sorted(),
+    ///     vec![(1, "two\nlines".to_string()), (2, "one line".to_string())]
+    /// );
+    /// ```
+    pub fn read_csv_multiline<T: Data + DeserializeOwned>(
+        &mut self,
+        op: impl Into<Op>,
+        path: impl AsRef<Path>,
+    ) -> DataStream<'s, T> {
+        self.read_file(op.into(), path.as_ref(), FileFormat::CsvMultiline)
     }
 
     fn read_file<T: Data + DeserializeOwned>(
@@ -318,6 +476,7 @@ impl<'s> Job<'s> {
         let kind = match format {
             FileFormat::JsonLines => "source:jsonl",
             FileFormat::Csv => "source:csv",
+            FileFormat::CsvMultiline => "source:csv_multiline",
         };
         let ctx: Rc<JobContext<'s>> = Rc::clone(&self.ctx);
         let failure = Rc::clone(&ctx.failure);
@@ -334,11 +493,13 @@ impl<'s> Job<'s> {
                     .filter_map(|s| decode_part::<Split>(s).ok())
                     .collect(),
                 None => {
-                    instance_splits(&name, &path, instance, instances, block).unwrap_or_else(|e| {
-                        // A missing or unreadable input is a job error, not a bad record.
-                        JobContext::fail(&failure, e);
-                        Vec::new()
-                    })
+                    let whole_files = format == FileFormat::CsvMultiline;
+                    instance_splits(&name, &path, (instance, instances), block, whole_files)
+                        .unwrap_or_else(|e| {
+                            // A missing or unreadable input is a job error, not a bad record.
+                            JobContext::fail(&failure, e);
+                            Vec::new()
+                        })
                 }
             };
             FileReader::<T> {
@@ -348,6 +509,7 @@ impl<'s> Job<'s> {
                 splits: splits.into_iter(),
                 current: None,
                 csv: CsvLine::new(),
+                record: Vec::new(),
                 newlines: NewlineCount::default(),
                 failure: Rc::clone(&failure),
                 _record: PhantomData,
@@ -360,14 +522,14 @@ impl<'s> Job<'s> {
 }
 
 /// The splits of instance `instance` of `instances` of source `operator` reading `path`, in
-/// blocks of at most `block` bytes.
+/// blocks of at most `block` bytes, or whole files.
 /// Instance 0 warns when `path` is a directory without input files.
 fn instance_splits(
     operator: &str,
     path: &Path,
-    instance: usize,
-    instances: usize,
+    (instance, instances): (usize, usize),
     block: u64,
+    whole_files: bool,
 ) -> Result<Vec<Split>, WeirError> {
     let files = input_files(path).map_err(|source| WeirError::Io {
         operator: operator.to_string(),
@@ -382,5 +544,62 @@ fn instance_splits(
             path.display()
         );
     }
-    plan_splits(operator, &files, instance, instances, block)
+    if whole_files {
+        plan_whole_files(operator, &files, instance, instances)
+    } else {
+        plan_splits(operator, &files, instance, instances, block)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Note {
+        id: u64,
+        text: String,
+    }
+
+    fn reader(splits: Vec<Split>) -> FileReader<Note> {
+        FileReader {
+            operator: "read".into(),
+            format: FileFormat::CsvMultiline,
+            max_line: 1 << 20,
+            splits: splits.into_iter(),
+            current: None,
+            csv: CsvLine::new(),
+            record: Vec::new(),
+            newlines: NewlineCount::default(),
+            failure: Rc::default(),
+            _record: PhantomData,
+        }
+    }
+
+    /// A checkpoint taken after each multi-line record resumes at the next record: the
+    /// position is where the record's last line ends, not where its first one does.
+    #[test]
+    fn a_multi_line_record_moves_the_position_past_all_its_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.csv");
+        let text = "id,text\n1,\"a\nb\"\n2,\"c\r\n\nd\"\n3,e\n4,\"f\ng\"\n";
+        std::fs::write(&path, text).unwrap();
+        let whole = plan_whole_files("read", std::slice::from_ref(&path), 0, 1).unwrap();
+        let all: Vec<Note> = reader(whole.clone()).map(|d| d.unwrap()).collect();
+        let texts: Vec<&str> = all.iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(texts, ["a\nb", "c\n\nd", "e", "f\ng"]);
+        for taken in 1..=all.len() {
+            let mut first = reader(whole.clone());
+            let head: Vec<Note> = first.by_ref().take(taken).map(|d| d.unwrap()).collect();
+            let rest = first.remaining_splits().unwrap();
+            let tail: Vec<Note> = reader(rest).map(|d| d.unwrap()).collect();
+            assert_eq!(head.len() + tail.len(), all.len(), "after {taken}");
+            assert_eq!(
+                head.iter().chain(&tail).collect::<Vec<_>>(),
+                all.iter().collect::<Vec<_>>()
+            );
+        }
+        // Another instance of two gets no file.
+        assert!(plan_whole_files("read", &[path], 1, 2).unwrap().is_empty());
+    }
 }
