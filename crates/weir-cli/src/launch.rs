@@ -1,11 +1,13 @@
 //! `weir launch`: runs a Weir (timely) program as a cluster of processes, locally on
 //! 127.0.0.1 or on hosts through a remote-command template, with prefixed output, fail-stop
-//! of the whole job, restarts and Ctrl-C handling.
+//! of the whole job, restarts and Ctrl-C handling. The processes end with the launcher: it
+//! holds their standard input open, and they exit when it closes
+//! (`--exit-when-stdin-closes`).
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -42,8 +44,20 @@ pub struct LaunchOptions {
 /// One running process of the job.
 struct Process {
     child: Child,
+    /// The process's standard input, held open while it runs: the process was given
+    /// `--exit-when-stdin-closes`, so closing this (or the launcher's death) ends it, also
+    /// on another host, where killing the local `ssh` does not reach it.
+    lifeline: Option<ChildStdin>,
     output: Vec<JoinHandle<()>>,
     last_lines: LastLines,
+}
+
+impl Process {
+    /// Stops the process: closes its standard input, then kills its process group.
+    fn stop(&mut self) {
+        self.lifeline = None;
+        kill_group(&mut self.child);
+    }
 }
 
 /// Kills a process and everything it started (each process leads its own process group).
@@ -112,7 +126,9 @@ fn placement(options: &LaunchOptions) -> Result<Placement> {
 
 /// Starts process `index` of the job. Every process gets the job secret: locally in its
 /// environment, on a host as the first line of its standard input (`--job-secret-stdin`),
-/// which reaches it through the remote command where environment variables would not.
+/// which reaches it through the remote command where environment variables would not. Every
+/// process ends when its standard input closes (`--exit-when-stdin-closes`), which the
+/// launcher holds open until it stops the process.
 fn spawn(
     options: &LaunchOptions,
     index: usize,
@@ -138,6 +154,7 @@ fn spawn(
         options.processes.to_string(),
         "-p".into(),
         index.to_string(),
+        "--exit-when-stdin-closes".into(),
     ]);
     let mut command = Command::new(&argv[0]);
     match placement {
@@ -148,24 +165,23 @@ fn spawn(
                 addresses.join(","),
                 "--job-secret-stdin".into(),
             ]);
-            command.stdin(Stdio::piped());
         }
         Placement::Local(cluster) => {
             argv.extend(["-h".into(), hostfile.display().to_string()]);
             cluster.pass_listener(index, &mut command);
-            command
-                .env(weir_core::job_secret::SECRET_ENV, secret.to_hex())
-                .stdin(Stdio::null());
+            command.env(weir_core::job_secret::SECRET_ENV, secret.to_hex());
         }
     }
     let mut child = command
         .args(&argv[1..])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .stdin(Stdio::piped())
         .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start process p{index}: `{}`", argv.join(" ")))?;
-    if let Some(mut stdin) = child.stdin.take() {
+    let mut lifeline = child.stdin.take();
+    if let (Some(stdin), true) = (lifeline.as_mut(), remote) {
         // A process that exits before reading it fails on its own; that is reported then.
         let _ = writeln!(stdin, "{}", secret.to_hex());
     }
@@ -187,6 +203,7 @@ fn spawn(
     }
     Ok(Process {
         child,
+        lifeline,
         output,
         last_lines,
     })
@@ -264,7 +281,7 @@ fn run_once(options: &LaunchOptions, interrupted: &AtomicBool) -> Result<(Outcom
         match spawn(options, index, &placement, &hostfile, &secret) {
             Ok(p) => processes.push(p),
             Err(e) => {
-                processes.iter_mut().for_each(|p| kill_group(&mut p.child));
+                processes.iter_mut().for_each(Process::stop);
                 return Err(e);
             }
         }
@@ -303,7 +320,7 @@ fn run_once(options: &LaunchOptions, interrupted: &AtomicBool) -> Result<(Outcom
         std::thread::sleep(Duration::from_millis(20));
     };
     for p in &mut processes {
-        kill_group(&mut p.child);
+        p.stop();
     }
     for p in &mut processes {
         for handle in p.output.drain(..) {

@@ -515,3 +515,153 @@ fn a_stopped_single_process_is_killed_and_relaunched() {
     assert!(text(&o.stdout).contains("[p0] second"));
     assert!(!running(pid.trim()), "the stopped process was left behind");
 }
+
+const LIFELINE_ARGS: &str = "WEIR_TEST_LIFELINE_ARGS";
+const LIFELINE_DIR: &str = "WEIR_TEST_LIFELINE_DIR";
+
+/// A process launched by the lifeline tests (nothing when run directly): an endless paced
+/// job that writes its pid to `p<index>.pid` once it runs.
+#[test]
+fn lifeline_child() {
+    let Ok(args) = std::env::var(LIFELINE_ARGS) else {
+        return;
+    };
+    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
+    let config = weir_core::Config::from_args(argv)
+        .unwrap()
+        .with_verbose(false);
+    let pid_file = PathBuf::from(std::env::var(LIFELINE_DIR).unwrap())
+        .join(format!("p{}.pid", config.process_index()));
+    let result = weir_core::execute(config, move |job| {
+        let pid_file = pid_file.clone();
+        job.generate(weir_core::op("ticks").rate(1_000.0), None, |i| i)
+            .key_by(|x| x % 8)
+            .count("count")
+            .for_each("mark", move |_| {
+                if !pid_file.exists() {
+                    std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+                }
+            });
+        Ok(())
+    });
+    eprintln!("the endless job ended: {result:?}");
+    std::process::exit(3)
+}
+
+/// Starts `weir launch -n 2 [LAUNCH_ARGS] -- <lifeline_child>` and returns it with the pids
+/// of its two processes once both run their job.
+fn launch_endless_job(dir: &Path, launch_args: &[&str]) -> (std::process::Child, Vec<String>) {
+    let exe = std::env::current_exe().unwrap();
+    let script = format!(
+        r#"{LIFELINE_ARGS}="$*" exec {} --exact lifeline_child --nocapture --test-threads 1"#,
+        exe.display()
+    );
+    let mut launcher = Command::new(WEIR)
+        .args(["launch", "-n", "2"])
+        .args(launch_args)
+        .args(["--", "sh", "-c", &script, "sh"])
+        .env(LIFELINE_DIR, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pids = loop {
+        let pids: Vec<String> = ["p0", "p1"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(dir.join(format!("{p}.pid"))).ok())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if pids.len() == 2 {
+            break pids;
+        }
+        assert!(
+            launcher.try_wait().unwrap().is_none(),
+            "the launcher ended early"
+        );
+        assert!(std::time::Instant::now() < deadline, "the job never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (launcher, pids)
+}
+
+/// Kills the processes it names when dropped: a test that fails because they outlived
+/// their launcher does not leave them running (nor a launcher waiting for their output).
+struct KillOnDrop(Vec<String>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in self.0.iter().filter(|p| running(p)) {
+            // SAFETY: kill(2) on a process this test started through the launcher.
+            unsafe {
+                libc::kill(pid.parse().unwrap(), libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Waits up to 20 s for every process in `pids` to end.
+fn assert_all_end(pids: &[String], what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pids.iter().any(|p| running(p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes {pids:?} outlived {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Two free ports on 127.0.0.1, as a hostfile in `dir`.
+fn local_hostfile(dir: &Path) -> PathBuf {
+    let listeners: Vec<_> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let lines: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("127.0.0.1:{}", l.local_addr().unwrap().port()))
+        .collect();
+    let path = dir.join("hosts.txt");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn processes_end_with_a_launcher_killed_by_sigkill() {
+    // Locally each process leads its own process group, which a killed launcher cannot stop.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut launcher, pids) = launch_endless_job(dir.path(), &[]);
+    let _cleanup = KillOnDrop(pids.clone());
+    // SAFETY: kill(2) on the launcher this test started.
+    unsafe {
+        libc::kill(launcher.id() as i32, libc::SIGKILL);
+    }
+    launcher.wait().unwrap();
+    assert_all_end(&pids, "a launcher killed with SIGKILL");
+}
+
+#[test]
+fn remote_processes_end_when_the_launcher_stops_or_dies() {
+    // `setsid -w` stands for `ssh host`: the program runs in another session, which the
+    // launcher's kill of the remote command's process group does not reach.
+    for signal in [libc::SIGINT, libc::SIGKILL] {
+        let dir = tempfile::tempdir().unwrap();
+        let hostfile = local_hostfile(dir.path());
+        let hosts = hostfile.to_str().unwrap();
+        let args = ["--hosts", hosts, "--remote", "setsid -w"];
+        let (mut launcher, pids) = launch_endless_job(dir.path(), &args);
+        let cleanup = KillOnDrop(pids.clone());
+        // SAFETY: kill(2) on the launcher this test started.
+        unsafe {
+            libc::kill(launcher.id() as i32, signal);
+        }
+        // Before waiting for the launcher: a stopping launcher waits for the processes'
+        // output to end.
+        assert_all_end(&pids, &format!("the launcher (signal {signal})"));
+        drop(cleanup);
+        let status = launcher.wait().unwrap();
+        if signal == libc::SIGINT {
+            assert_eq!(status.code(), Some(130));
+        }
+    }
+}

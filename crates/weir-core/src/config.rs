@@ -133,7 +133,8 @@ pub enum Cluster {
 /// (`--explain[=json|dot|text]`, `--fail-fast`, `--epoch-records N`, `--epoch-ms MS`,
 /// `--epoch-max-ms MS`, `--max-epochs-in-flight N`, `--dead-letters PATH`, `--overwrite`,
 /// `--max-line-bytes N`, `--file-block-bytes N`, `--peer-timeout-ms MS`, `--connect-timeout-ms MS`,
-/// `--job-secret-stdin`, `--quiet`); the job secret also comes from `WEIR_JOB_SECRET`.
+/// `--job-secret-stdin`, `--exit-when-stdin-closes`, `--quiet`); the job secret also comes
+/// from `WEIR_JOB_SECRET`.
 /// Anything else is left in
 /// [`Config::program_args`] for the program.
 #[derive(Clone, Debug)]
@@ -184,6 +185,10 @@ pub struct Config {
     /// it (`WEIR_JOB_SECRET`, set by `weir launch`); without it their connections are not
     /// authenticated.
     pub job_secret: Option<JobSecret>,
+    /// End the process when its standard input closes (`--exit-when-stdin-closes`, which
+    /// `weir launch` passes: it holds each process's standard input open, so that the
+    /// processes end with the launcher, also over `ssh` and when the launcher is killed).
+    pub exit_when_stdin_closes: bool,
     /// Checkpoints of the job's state (`--checkpoint-dir DIR`); `None`: none.
     pub checkpoint: Option<CheckpointConfig>,
 }
@@ -207,6 +212,7 @@ impl Default for Config {
             peer_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(120),
             job_secret: None,
+            exit_when_stdin_closes: false,
             checkpoint: None,
         }
     }
@@ -297,6 +303,7 @@ impl Config {
                 "--peer-timeout-ms" => config.peer_timeout = parse_ms(&flag, &value(&flag)?)?,
                 "--connect-timeout-ms" => config.connect_timeout = parse_ms(&flag, &value(&flag)?)?,
                 "--job-secret-stdin" => config.job_secret = Some(secret_from_stdin()?),
+                "--exit-when-stdin-closes" => config.exit_when_stdin_closes = true,
                 "--checkpoint-dir" => {
                     let dir = PathBuf::from(value(&flag)?);
                     let old = config.checkpoint.take();
@@ -708,7 +715,10 @@ mod tests {
         assert_eq!(c.cluster, Cluster::Local { threads: 2 });
         assert_eq!(c.explain, Some(ExplainFormat::Dot));
         assert!(c.fail_fast);
+        assert!(!c.exit_when_stdin_closes);
         assert_eq!(c.program_args, vec!["--rate", "5"]);
+        let c = Config::from_args(args("-w 1 --exit-when-stdin-closes")).unwrap();
+        assert!(c.exit_when_stdin_closes && c.program_args.is_empty());
         let c = Config::from_args(args("-w3 -n 2 -p 1")).unwrap();
         assert_eq!(c.total_workers(), 6);
         assert_eq!(c.process_index(), 1);

@@ -108,6 +108,9 @@ where
             ..JobReport::default()
         });
     }
+    if config.exit_when_stdin_closes {
+        crate::runtime::stdin_lifeline::watch();
+    }
     install_panic_hook();
     COMMUNICATION_FAILED.store(false, Ordering::SeqCst);
     FAILED_PEER.store(usize::MAX, Ordering::SeqCst);
