@@ -1022,11 +1022,24 @@ impl weir::PullSource<Ev> for Quiet {
 /// Runs `input` beside a quiet source that, once a window has fired, reads `then`: the
 /// window results and the late records.
 fn run_with_quiet_source(input: Vec<Ev>, then: Vec<Ev>) -> (Results, BTreeSet<u32>, Duration) {
+    run_with_quiet_source_in(
+        input,
+        then,
+        EpochPolicy::Interval(Duration::from_millis(10)),
+    )
+}
+
+/// [`run_with_quiet_source`] with the sources' epochs cut by `epochs`.
+fn run_with_quiet_source_in(
+    input: Vec<Ev>,
+    then: Vec<Ev>,
+    epochs: EpochPolicy,
+) -> (Results, BTreeSet<u32>, Duration) {
     let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (out, late) = (Collector::new(), Collector::new());
     let (sink, late_sink) = (out.clone(), late.clone());
     let started = Instant::now();
-    let config = config(2).with_epochs(EpochPolicy::Interval(Duration::from_millis(10)));
+    let config = config(2).with_epochs(epochs);
     execute(config, move |job| {
         let idle = || strategy().with_idleness(Duration::from_millis(50));
         let busy = job
@@ -1081,6 +1094,22 @@ fn an_idle_source_stops_holding_the_watermark_back() {
     // would prevent for a minute if idleness did not leave it out of the minimum.
     let input = events(8, 400, 3, 0);
     let (results, late, took) = run_with_quiet_source(input, Vec::new());
+    assert!(
+        took < Duration::from_secs(60),
+        "windows fired while the quiet source was idle"
+    );
+    assert!(late.is_empty());
+    assert_eq!(results.iter().map(|r| r.value.0).sum::<u64>(), 400);
+}
+
+#[test]
+fn an_idle_source_with_record_count_epochs_stops_holding_the_watermark_back() {
+    // Before, the quiet source's empty record-count epoch held every later epoch back, so
+    // its idleness was never applied and no window fired until it ended (after a minute).
+    // Now it follows the busy source's epochs.
+    let input = events(8, 400, 3, 0);
+    let (results, late, took) =
+        run_with_quiet_source_in(input, Vec::new(), EpochPolicy::Records(50));
     assert!(
         took < Duration::from_secs(60),
         "windows fired while the quiet source was idle"

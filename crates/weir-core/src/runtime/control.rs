@@ -2,9 +2,10 @@
 //! a failing worker tells every other worker (in every process) to stop, and through which
 //! the workers of a multi-process job send heartbeats. Without it, a process whose workers
 //! wait for progress from a peer that has exited cleanly, or that is stalled (stopped,
-//! partitioned), would wait forever.
+//! partitioned), would wait forever. Workers also announce how far their sources are, so
+//! that an idle source instance elsewhere follows them (see `state/gate.rs`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ enum Signal {
     Alive,
     /// A step of the checkpointing protocol.
     Checkpoint(CheckpointSignal),
+    /// The highest epoch its sources are in.
+    SourceEpoch(u64),
 }
 
 /// The steps of the checkpointing protocol (see `runtime/checkpointing.rs`).
@@ -64,6 +67,18 @@ type Message = (usize, Signal);
 /// How often a worker of a multi-process job sends a heartbeat.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
+/// How often at most a worker announces its sources' epoch while none of them waits for
+/// the sinks (one that waits has it announced at once).
+const SOURCE_EPOCH_EVERY: Duration = Duration::from_millis(5);
+
+/// The source epoch this worker announced last, and when.
+struct SourceEpochSent {
+    /// Whether the job has other workers to tell.
+    shared: bool,
+    epoch: u64,
+    at: Instant,
+}
+
 /// When each process was last heard from, and since when this worker has been listening.
 struct Liveness {
     /// Worker threads per process: worker `w` is in process `w / threads`.
@@ -86,6 +101,9 @@ pub(crate) struct Control {
     watch: bool,
     last_beat: Instant,
     last_step: Instant,
+    /// The highest source epoch the workers announced.
+    source_epoch: Rc<Cell<u64>>,
+    sent: SourceEpochSent,
 }
 
 impl Control {
@@ -103,6 +121,8 @@ impl Control {
         let (seen, heard) = (Rc::clone(&cause), Rc::clone(&liveness));
         let inbox: Rc<RefCell<Vec<(usize, CheckpointSignal)>>> = Rc::default();
         let mailbox = Rc::clone(&inbox);
+        let source_epoch: Rc<Cell<u64>> = Rc::default();
+        let announced = Rc::clone(&source_epoch);
         let dataflow = worker.next_dataflow_index();
         worker.dataflow_named::<u64, _, _>("weir-control", |scope| {
             scope
@@ -121,6 +141,7 @@ impl Control {
                                 .get_or_insert_with(|| format!("worker {w} failed: {m}"));
                         }
                         Signal::Checkpoint(c) => mailbox.borrow_mut().push((*w, c.clone())),
+                        Signal::SourceEpoch(e) => announced.set(announced.get().max(*e)),
                         Signal::Alive => {}
                     }
                 });
@@ -135,7 +156,37 @@ impl Control {
             // The first heartbeat goes out at the first tick.
             last_beat: now.checked_sub(HEARTBEAT_EVERY).unwrap_or(now),
             last_step: now,
+            source_epoch,
+            sent: SourceEpochSent {
+                shared: threads * processes > 1,
+                epoch: 0,
+                at: now,
+            },
         }
+    }
+
+    /// Tells every worker that this worker's sources are in `epoch`, if it is higher than
+    /// what this worker announced before: at once when `urgent` (a source waits for the
+    /// sinks), otherwise at most every [`SOURCE_EPOCH_EVERY`].
+    pub(crate) fn announce_source_epoch(&mut self, index: usize, epoch: u64, urgent: bool) {
+        if !self.sent.shared || epoch <= self.sent.epoch {
+            return;
+        }
+        let now = Instant::now();
+        if !urgent && now - self.sent.at < SOURCE_EPOCH_EVERY {
+            return;
+        }
+        if let Some(input) = self.input.as_mut() {
+            input.send((index, Signal::SourceEpoch(epoch)));
+            input.flush();
+            self.sent.epoch = epoch;
+            self.sent.at = now;
+        }
+    }
+
+    /// The highest source epoch the workers announced.
+    pub(crate) fn announced_source_epoch(&self) -> u64 {
+        self.source_epoch.get()
     }
 
     /// Between two steps of the worker: sends a heartbeat when one is due, and notes how

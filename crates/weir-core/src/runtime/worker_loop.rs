@@ -153,6 +153,7 @@ where
         index,
         failure: Rc::clone(&built.failure),
     };
+    let sources_gate = Rc::clone(&gate);
     let mut checkpointer = match &config.checkpoint {
         Some(c) => {
             let mut cp = Checkpointer::new(
@@ -179,7 +180,7 @@ where
         &watch,
         control,
         &mut checkpointer,
-        &built,
+        (&built, &sources_gate),
         main_dataflow,
         names,
     )?;
@@ -205,7 +206,7 @@ fn run_main<F>(
     watch: &Watch<'_, F>,
     control: &mut Control,
     checkpointer: &mut Option<Checkpointer>,
-    built: &BuiltJob,
+    (built, gate): (&BuiltJob, &SourceGate),
     main_dataflow: usize,
     names: &Rc<RefCell<Vec<String>>>,
 ) -> Result<()> {
@@ -213,8 +214,10 @@ fn run_main<F>(
     let bar = progress_bar(config.verbose && watch.index == 0);
     let mut sinks_at = None;
     let mut published = Instant::now();
+    let mut woken_at = 0;
     while worker.installed_dataflows().contains(&main_dataflow) {
         step(worker, watch, control, checkpointer)?;
+        share_source_epochs(control, gate, watch.index, &built.sources, &mut woken_at);
         if published.elapsed() >= LIVE_METRICS_EVERY {
             publish(config, watch.index, names, &built.metrics);
             published = Instant::now();
@@ -234,6 +237,26 @@ fn run_main<F>(
         bar.finish_and_clear();
     }
     Ok(())
+}
+
+/// Announces how far this worker's sources are and takes in how far the others' are (see
+/// `state/gate.rs`). When the leading epoch rose, as another worker announced or while a
+/// source here waits for the sinks, the sources are woken: an idle one jumps to it at once.
+fn share_source_epochs(
+    control: &mut Control,
+    gate: &SourceGate,
+    index: usize,
+    sources: &[Activator],
+    woken_at: &mut Epoch,
+) {
+    let held = gate.take_held();
+    control.announce_source_epoch(index, gate.highest_epoch(), held);
+    let heard = gate.hear(control.announced_source_epoch());
+    let lead = gate.leading_epoch();
+    if (heard || held) && lead > *woken_at {
+        *woken_at = lead;
+        sources.iter().for_each(Activator::activate);
+    }
 }
 
 fn progress_bar(show: bool) -> Option<indicatif::ProgressBar> {

@@ -227,6 +227,7 @@ impl<S> SourceDriver<S> {
         let epoch = *cap.time();
         // Flow control: epochs <= epoch - window must be complete at the sinks.
         if epoch >= self.window && self.sink_frontier.less_equal(&(epoch - self.window)) {
+            self.gate.note_held();
             return Next::After(FLOW_CONTROL_POLL);
         }
         let mut budget = ACTIVATION_BUDGET.min(self.clock.room());
@@ -368,7 +369,9 @@ impl<S> SourceDriver<S> {
     }
 
     /// Nothing to read now: a record-count epoch with records closes (so what was read can
-    /// complete downstream); an interval epoch wakes up at the next interval.
+    /// complete downstream), and an empty one moves on to the leading epoch (so that it does
+    /// not hold back what the other instances read; see `state/gate.rs`); an interval epoch
+    /// wakes up at the next interval.
     fn pending(&mut self, cap: &mut Capability<Epoch>, wait: Duration, passage: Passage) -> Next {
         let epoch = *cap.time();
         match self.clock.policy {
@@ -382,6 +385,8 @@ impl<S> SourceDriver<S> {
                 } else if let Passage::Fill(limit) = passage {
                     // Nothing to read: do not hold the checkpoint up waiting for records.
                     self.move_to(cap, limit + 1);
+                } else if passage == Passage::Go {
+                    self.move_to(cap, self.gate.leading_epoch());
                 }
                 Next::After(wait)
             }

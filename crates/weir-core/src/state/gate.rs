@@ -13,6 +13,13 @@
 //!   read jumps to `L + 1` instead of waiting for records that may not come);
 //! - an interval source's epochs are time slots: one behind closes its epoch and goes
 //!   straight to `L + 1`, the slot the others are in.
+//!
+//! The gate also knows the *leading epoch*: the highest epoch a source instance of the job
+//! is in, from this worker's instances and what the other workers announce through the
+//! control dataflow. A record-count instance with nothing to read and nothing in its epoch
+//! jumps to it: its empty epoch would otherwise hold every epoch after it back downstream
+//! (an epoch is complete only when every instance has passed it), so nothing the others
+//! read would complete, and flow control would stop them `max_epochs_in_flight` epochs on.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -51,6 +58,11 @@ pub(crate) struct SourceGate {
     /// Operators that hold work back while a checkpoint is taken, woken when the gate
     /// changes.
     waiters: RefCell<Vec<Activator>>,
+    /// The highest source epoch other workers announced.
+    announced: Cell<Epoch>,
+    /// Whether a source of this worker waited for the sinks (flow control) since the last
+    /// [`SourceGate::take_held`].
+    held: Cell<bool>,
 }
 
 impl SourceGate {
@@ -59,6 +71,8 @@ impl SourceGate {
             mode: Cell::new(mode),
             sources: RefCell::default(),
             waiters: RefCell::default(),
+            announced: Cell::new(0),
+            held: Cell::new(false),
         }
     }
 
@@ -110,6 +124,31 @@ impl SourceGate {
             .unwrap_or(0)
     }
 
+    /// The highest epoch a source instance of the job is known to be in: this worker's own
+    /// and those other workers announced (see the module documentation).
+    pub(crate) fn leading_epoch(&self) -> Epoch {
+        self.highest_epoch().max(self.announced.get())
+    }
+
+    /// Takes in the highest source epoch other workers announced; whether it rose.
+    pub(crate) fn hear(&self, epoch: Epoch) -> bool {
+        let rose = epoch > self.announced.get();
+        if rose {
+            self.announced.set(epoch);
+        }
+        rose
+    }
+
+    /// Notes that a source of this worker waits for the sinks (flow control).
+    pub(crate) fn note_held(&self) {
+        self.held.set(true);
+    }
+
+    /// Whether a source waited for the sinks since the last call.
+    pub(crate) fn take_held(&self) -> bool {
+        self.held.replace(false)
+    }
+
     /// Whether every live source of this worker is past `epoch`.
     pub(crate) fn all_past(&self, epoch: Epoch) -> bool {
         self.sources
@@ -158,6 +197,25 @@ impl Passage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_leading_epoch_is_the_highest_of_this_worker_and_what_others_announced() {
+        let gate = SourceGate::new(GateMode::Open);
+        let a = gate.register(3);
+        assert_eq!(gate.leading_epoch(), 3);
+        assert!(gate.hear(7));
+        assert!(!gate.hear(5), "an older announcement does not lower it");
+        assert_eq!(gate.leading_epoch(), 7);
+        a.set(SourceStatus {
+            epoch: 9,
+            live: true,
+        });
+        assert_eq!(gate.leading_epoch(), 9);
+        assert!(!gate.take_held());
+        gate.note_held();
+        assert!(gate.take_held());
+        assert!(!gate.take_held(), "taken once");
+    }
 
     #[test]
     fn sources_stay_in_their_epoch_then_go_on_to_the_one_after_the_limit() {
