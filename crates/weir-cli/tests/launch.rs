@@ -328,32 +328,51 @@ fn the_launcher_runs_one_process_in_each_of_two_network_namespaces() {
 const LAUNCHED_ARGS: &str = "WEIR_TEST_LAUNCHED_ARGS";
 const STALL_PID: &str = "WEIR_TEST_STALL_PID_FILE";
 
+/// The configuration a launched child gets from the cluster flags the launcher gave it (in
+/// `env`, put there by the test's shell wrapper); `None` when the test runs directly.
+fn child_config(env: &str) -> Option<weir_core::Config> {
+    let args = std::env::var(env).ok()?;
+    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
+    Some(
+        weir_core::Config::from_args(argv)
+            .unwrap()
+            .with_verbose(false),
+    )
+}
+
+/// Runs a paced keyed count of `count` records (endless with `None`) at `rate` records/s;
+/// `mark` sees each of its results.
+fn run_paced_count(
+    config: weir_core::Config,
+    rate: f64,
+    count: Option<u64>,
+    mark: impl Fn() + Clone + Send + Sync + 'static,
+) -> weir_core::Result<weir_core::JobReport> {
+    weir_core::execute(config, move |job| {
+        let mark = mark.clone();
+        job.generate(weir_core::op("ticks").rate(rate), count, |i| i)
+            .key_by(|x| x % 8)
+            .count("count")
+            .for_each("mark", move |_| mark());
+        Ok(())
+    })
+}
+
 /// A process launched by `a_stalled_process_is_killed_and_the_job_relaunched` (nothing when
 /// run directly): a paced keyed count over 40,000 records. Process 1 of the first attempt
 /// writes its pid, once the job runs, for the test to stop it.
 #[test]
 fn launched_child() {
-    let Ok(args) = std::env::var(LAUNCHED_ARGS) else {
+    let Some(config) = child_config(LAUNCHED_ARGS) else {
         return;
     };
-    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
-    let config = weir_core::Config::from_args(argv)
-        .unwrap()
-        .with_verbose(false);
     let pid_file = std::env::var(STALL_PID).unwrap();
     // Once the job runs, process 1 of the first attempt says who it is.
     let report_pid = config.process_index() == 1 && !Path::new(&pid_file).exists();
-    let result = weir_core::execute(config, move |job| {
-        let pid_file = pid_file.clone();
-        job.generate(weir_core::op("ticks").rate(20_000.0), Some(40_000), |i| i)
-            .key_by(|x| x % 8)
-            .count("count")
-            .for_each("mark", move |_| {
-                if report_pid && !Path::new(&pid_file).exists() {
-                    std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
-                }
-            });
-        Ok(())
+    let result = run_paced_count(config, 20_000.0, Some(40_000), move || {
+        if report_pid && !Path::new(&pid_file).exists() {
+            std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+        }
     });
     match result {
         Ok(_) => std::process::exit(0),
@@ -523,26 +542,15 @@ const LIFELINE_DIR: &str = "WEIR_TEST_LIFELINE_DIR";
 /// job that writes its pid to `p<index>.pid` once it runs.
 #[test]
 fn lifeline_child() {
-    let Ok(args) = std::env::var(LIFELINE_ARGS) else {
+    let Some(config) = child_config(LIFELINE_ARGS) else {
         return;
     };
-    let argv = std::iter::once("child".to_string()).chain(args.split(' ').map(String::from));
-    let config = weir_core::Config::from_args(argv)
-        .unwrap()
-        .with_verbose(false);
     let pid_file = PathBuf::from(std::env::var(LIFELINE_DIR).unwrap())
         .join(format!("p{}.pid", config.process_index()));
-    let result = weir_core::execute(config, move |job| {
-        let pid_file = pid_file.clone();
-        job.generate(weir_core::op("ticks").rate(1_000.0), None, |i| i)
-            .key_by(|x| x % 8)
-            .count("count")
-            .for_each("mark", move |_| {
-                if !pid_file.exists() {
-                    std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
-                }
-            });
-        Ok(())
+    let result = run_paced_count(config, 1_000.0, None, move || {
+        if !pid_file.exists() {
+            std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+        }
     });
     eprintln!("the endless job ended: {result:?}");
     std::process::exit(3)
