@@ -178,6 +178,29 @@ fn running(pid: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }
 
+/// The pids two launched processes wrote to `p0.pid` and `p1.pid` in `dir`, once both
+/// did (within a minute, while the launcher runs).
+fn wait_for_pids(dir: &Path, launcher: &mut std::process::Child) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let pids: Vec<String> = ["p0", "p1"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(dir.join(format!("{p}.pid"))).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if pids.len() == 2 {
+            return pids;
+        }
+        assert!(
+            launcher.try_wait().unwrap().is_none(),
+            "the launcher ended early"
+        );
+        assert!(std::time::Instant::now() < deadline, "the job never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn ctrl_c_stops_every_process() {
     let dir = tempfile::tempdir().unwrap();
@@ -191,22 +214,7 @@ fn ctrl_c_stops_every_process() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let pids: Vec<String> = loop {
-        let pids: Vec<String> = ["p0", "p1"]
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(dir.path().join(format!("{p}.pid"))).ok())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if pids.len() == 2 {
-            break pids;
-        }
-        assert!(
-            launcher.try_wait().unwrap().is_none(),
-            "the launcher ended early"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let pids = wait_for_pids(dir.path(), &mut launcher);
     let kill = Command::new("kill")
         .args(["-INT", &launcher.id().to_string()])
         .status()
@@ -573,23 +581,7 @@ fn launch_endless_job(dir: &Path, launch_args: &[&str]) -> (std::process::Child,
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let pids = loop {
-        let pids: Vec<String> = ["p0", "p1"]
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(dir.join(format!("{p}.pid"))).ok())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if pids.len() == 2 {
-            break pids;
-        }
-        assert!(
-            launcher.try_wait().unwrap().is_none(),
-            "the launcher ended early"
-        );
-        assert!(std::time::Instant::now() < deadline, "the job never ran");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let pids = wait_for_pids(dir, &mut launcher);
     (launcher, pids)
 }
 
