@@ -124,10 +124,24 @@ impl SourceGate {
             .unwrap_or(0)
     }
 
-    /// The highest epoch a source instance of the job is known to be in: this worker's own
-    /// and those other workers announced (see the module documentation).
+    /// The highest epoch a live source instance of this worker is in (0 without any). A
+    /// finished one holds nothing back, and an idle instance that followed the epoch a quick
+    /// bounded source ended in would read its first records far ahead of the others.
+    pub(crate) fn highest_live_epoch(&self) -> Epoch {
+        self.sources
+            .borrow()
+            .iter()
+            .map(|s| s.get())
+            .filter(|s| s.live)
+            .map(|s| s.epoch)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The highest epoch a live source instance of the job is known to be in: this
+    /// worker's own and those other workers announced (see the module documentation).
     pub(crate) fn leading_epoch(&self) -> Epoch {
-        self.highest_epoch().max(self.announced.get())
+        self.highest_live_epoch().max(self.announced.get())
     }
 
     /// Takes in the highest source epoch other workers announced; whether it rose.
@@ -211,6 +225,13 @@ mod tests {
             live: true,
         });
         assert_eq!(gate.leading_epoch(), 9);
+        let b = gate.register(4);
+        b.set(SourceStatus {
+            epoch: 20,
+            live: false,
+        });
+        assert_eq!(gate.leading_epoch(), 9, "a finished source is not followed");
+        assert_eq!(gate.highest_epoch(), 20);
         assert!(!gate.take_held());
         gate.note_held();
         assert!(gate.take_held());
