@@ -601,3 +601,58 @@ fn new_topics_are_discovered_while_running_and_offsets_committed() {
         .unwrap();
     assert_eq!(committed.elements()[0].offset(), Offset::Offset(10));
 }
+
+/// A partition without traffic does not hold the job back: with record-count epochs, the
+/// instance reading it used to keep its empty epoch open, so no epoch of the other
+/// partition's records completed (a keyed count emitted nothing) until the quiet partition
+/// got messages of its own.
+#[test]
+fn a_quiet_partition_does_not_hold_back_what_the_others_read() {
+    let broker = Broker::start();
+    broker.create_topic("quiet", 2);
+    let n = 2000u64;
+    let partition = |p: i64| -> Vec<String> {
+        (0..n)
+            .map(|i| format!(r#"{{"id":{},"p":{p}}}"#, i * 2 + p as u64))
+            .collect()
+    };
+    broker.produce_python("quiet", &partition(0), Some("p"));
+    let counts: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>> =
+        std::sync::Arc::default();
+    let seen = std::sync::Arc::clone(&counts);
+    let config = broker.config();
+    let job = std::thread::spawn(move || {
+        let config_job =
+            weir_core::Config::threads(2).with_epochs(weir_core::EpochPolicy::Records(100));
+        execute(config_job, move |job| {
+            let source = KafkaSource::builder(config.clone())
+                .topics(["quiet"])
+                .stop_after(n)
+                .json::<Event>()
+                .unwrap();
+            let seen = std::sync::Arc::clone(&seen);
+            job.read_kafka(op("events").parallelism(2), source)
+                .key_by(|r: &weir_kafka::KafkaRecord<Event>| r.value.id % 4)
+                .count("count")
+                .for_each("last", move |(key, count)| {
+                    seen.lock().unwrap().insert(key, count);
+                });
+            Ok(())
+        })
+    });
+    // The counts complete while partition 1 is quiet.
+    let total = || counts.lock().unwrap().values().sum::<u64>();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while total() < n {
+        assert!(
+            std::time::Instant::now() < deadline && !job.is_finished(),
+            "partition 0's records were counted only to {} of {n} while partition 1 was quiet",
+            total()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Then partition 1 gets its messages, and each instance ends after `n`.
+    broker.produce_python("quiet", &partition(1), Some("p"));
+    job.join().unwrap().unwrap();
+    assert_eq!(total(), 2 * n);
+}

@@ -26,7 +26,7 @@ enum Signal {
     Alive,
     /// A step of the checkpointing protocol.
     Checkpoint(CheckpointSignal),
-    /// The highest epoch its sources are in.
+    /// The epoch its sources lead to (`SourceGate::local_leading_epoch`).
     SourceEpoch(u64),
 }
 
@@ -165,7 +165,7 @@ impl Control {
         }
     }
 
-    /// Tells every worker that this worker's sources are in `epoch`, if it is higher than
+    /// Tells every worker that this worker's sources lead to `epoch`, if it is higher than
     /// what this worker announced before: at once when `urgent` (a source waits for the
     /// sinks), otherwise at most every [`SOURCE_EPOCH_EVERY`].
     pub(crate) fn announce_source_epoch(&mut self, index: usize, epoch: u64, urgent: bool) {

@@ -250,7 +250,7 @@ fn share_source_epochs(
     woken_at: &mut Epoch,
 ) {
     let held = gate.take_held();
-    control.announce_source_epoch(index, gate.highest_live_epoch(), held);
+    control.announce_source_epoch(index, gate.local_leading_epoch(), held);
     let heard = gate.hear(control.announced_source_epoch());
     let lead = gate.leading_epoch();
     if (heard || held) && lead > *woken_at {

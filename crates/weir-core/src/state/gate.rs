@@ -124,24 +124,24 @@ impl SourceGate {
             .unwrap_or(0)
     }
 
-    /// The highest epoch a live source instance of this worker is in (0 without any). A
-    /// finished one holds nothing back, and an idle instance that followed the epoch a quick
-    /// bounded source ended in would read its first records far ahead of the others.
-    pub(crate) fn highest_live_epoch(&self) -> Epoch {
+    /// The epoch this worker's sources lead the others to (0 without any): the highest a
+    /// live one is in, and the one after the highest a finished one ended in (what it
+    /// emitted there completes only once every other instance has passed that epoch).
+    pub(crate) fn local_leading_epoch(&self) -> Epoch {
         self.sources
             .borrow()
             .iter()
             .map(|s| s.get())
-            .filter(|s| s.live)
-            .map(|s| s.epoch)
+            .map(|s| s.epoch.saturating_add(u64::from(!s.live)))
             .max()
             .unwrap_or(0)
     }
 
-    /// The highest epoch a live source instance of the job is known to be in: this
-    /// worker's own and those other workers announced (see the module documentation).
+    /// The epoch an idle source instance moves on to: the highest this worker's sources
+    /// and the other workers' lead to (see [`SourceGate::local_leading_epoch`] and the
+    /// module documentation).
     pub(crate) fn leading_epoch(&self) -> Epoch {
-        self.highest_live_epoch().max(self.announced.get())
+        self.local_leading_epoch().max(self.announced.get())
     }
 
     /// Takes in the highest source epoch other workers announced; whether it rose.
@@ -230,7 +230,11 @@ mod tests {
             epoch: 20,
             live: false,
         });
-        assert_eq!(gate.leading_epoch(), 9, "a finished source is not followed");
+        assert_eq!(
+            gate.leading_epoch(),
+            21,
+            "past the epoch a finished source ended in, so that its records there complete"
+        );
         assert_eq!(gate.highest_epoch(), 20);
         assert!(!gate.take_held());
         gate.note_held();
