@@ -14,9 +14,9 @@
 //! - an interval source's epochs are time slots: one behind closes its epoch and goes
 //!   straight to `L + 1`, the slot the others are in.
 //!
-//! The gate also knows the *leading epoch*: the highest epoch a source instance of the job
-//! is in, from this worker's instances and what the other workers announce through the
-//! control dataflow. A record-count instance with nothing to read and nothing in its epoch
+//! The gate also knows the *leading epoch*: the highest epoch a live source instance of the
+//! job is in, or the one after the highest a finished instance ended in, from this worker's
+//! instances and what the other workers announce through the control dataflow. A record-count instance with nothing to read and nothing in its epoch
 //! jumps to it: its empty epoch would otherwise hold every epoch after it back downstream
 //! (an epoch is complete only when every instance has passed it), so nothing the others
 //! read would complete, and flow control would stop them `max_epochs_in_flight` epochs on.
@@ -58,7 +58,7 @@ pub(crate) struct SourceGate {
     /// Operators that hold work back while a checkpoint is taken, woken when the gate
     /// changes.
     waiters: RefCell<Vec<Activator>>,
-    /// The highest source epoch other workers announced.
+    /// The highest epoch the workers announced their sources lead to.
     announced: Cell<Epoch>,
     /// Whether a source of this worker waited for the sinks (flow control) since the last
     /// [`SourceGate::take_held`].
