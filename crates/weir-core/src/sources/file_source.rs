@@ -171,10 +171,9 @@ impl<T: DeserializeOwned> FileReader<T> {
         }
         self.record.clear();
         self.record.extend_from_slice(text);
-        match join_record(lines, lines_read, &mut self.record, self.max_line).map_err(io)? {
-            Joined::Whole => Ok(self.csv.parse(&self.record).clone()),
-            Joined::TooLong(len) => Err(bad(record_too_long(len, self.max_line))),
-            Joined::Unclosed => Err(bad(UNCLOSED_AT_END.to_string())),
+        match join_open_record(lines, lines_read, &mut self.record, self.max_line).map_err(io)? {
+            Ok(()) => Ok(self.csv.parse(&self.record).clone()),
+            Err((reason, _)) => Err(bad(reason)),
         }
     }
 
@@ -226,22 +225,13 @@ impl<T: DeserializeOwned> FileReader<T> {
         {
             self.record.clear();
             self.record.extend_from_slice(text);
-            let joined = join_record(lines, lines_read, &mut self.record, self.max_line);
-            let (reason, len) = match joined {
-                Ok(Joined::Whole) => (None, 0),
-                Ok(Joined::TooLong(len)) => (Some(record_too_long(len, self.max_line)), len),
-                Ok(Joined::Unclosed) => {
-                    (Some(UNCLOSED_AT_END.to_string()), self.record.len() as u64)
-                }
-                Err(source) => {
-                    return Err(WeirError::Io {
-                        operator: self.operator.clone(),
-                        path: locator.path.clone(),
-                        source,
-                    })
-                }
-            };
-            if let Some(reason) = reason {
+            let joined = join_open_record(lines, lines_read, &mut self.record, self.max_line)
+                .map_err(|source| WeirError::Io {
+                    operator: self.operator.clone(),
+                    path: locator.path.clone(),
+                    source,
+                })?;
+            if let Err((reason, len)) = joined {
                 let at = locator.at(first_line, newlines);
                 let head = &self.record[..self.record.len().min(DeadLetter::MAX_RAW_BYTES)];
                 let dead = DeadLetter::with_raw_prefix(&self.operator, at, reason, head, len);
@@ -318,6 +308,21 @@ fn join_record<R: Read>(
             });
         }
     }
+}
+
+/// [`join_record`], with what it ended in told as a dead letter's reason and the record's
+/// length in bytes when the record is not whole.
+fn join_open_record<R: Read>(
+    lines: &mut LineReader<R>,
+    lines_read: &mut u64,
+    record: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Result<(), (String, u64)>> {
+    Ok(match join_record(lines, lines_read, record, max)? {
+        Joined::Whole => Ok(()),
+        Joined::TooLong(len) => Err((record_too_long(len, max), len)),
+        Joined::Unclosed => Err((UNCLOSED_AT_END.to_string(), record.len() as u64)),
+    })
 }
 
 /// Why a multi-line CSV record that the input ends inside is a dead letter.
