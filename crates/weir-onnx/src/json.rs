@@ -326,6 +326,12 @@ mod tests {
             .contains("needs 2 values, got 1"));
         let shaped = tensor_to_shaped_json(&t);
         assert_eq!(read(shaped, ElementType::F32).unwrap(), t);
+        // No values for a trillion rows: refused here, before a dead letter writes them all
+        // as nested arrays or a server splits them into rows.
+        let huge = json!({"shape": [1_000_000_000_000u64, 0], "data": []});
+        assert!(read(huge, ElementType::F32)
+            .unwrap_err()
+            .contains("spans more than 65536 positions"));
     }
 
     #[test]

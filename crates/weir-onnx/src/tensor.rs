@@ -213,6 +213,13 @@ impl Tensor {
                 data.len()
             ));
         }
+        if count == Some(0) && !empty_extent_ok(&shape) {
+            return Err(format!(
+                "an empty tensor of shape {} spans more than {MAX_EMPTY_EXTENT} positions in \
+                 its other dimensions",
+                shape_text(&shape)
+            ));
+        }
         Ok(Tensor { shape, data })
     }
 
@@ -225,6 +232,20 @@ impl Tensor {
     pub fn element_type(&self) -> ElementType {
         self.data.element_type()
     }
+}
+
+/// The most positions the non-zero dimensions of a tensor with no values may span: such a
+/// shape costs nothing to send (`[1000000000000, 0]` with no data), but code that walks its
+/// dimensions (splitting it into rows, writing it as nested arrays) would do so that often.
+pub const MAX_EMPTY_EXTENT: usize = 1 << 16;
+
+/// Whether the product of `shape`'s non-zero dimensions is at most [`MAX_EMPTY_EXTENT`].
+fn empty_extent_ok(shape: &[usize]) -> bool {
+    shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .is_some_and(|extent| extent <= MAX_EMPTY_EXTENT)
 }
 
 /// `shape`'s number of values, unless it overflows.
@@ -377,5 +398,20 @@ mod tests {
         let e = Tensor::new(vec![2, 3], TensorData::U8(vec![0; 5])).unwrap_err();
         assert_eq!(e, "a tensor of shape [2, 3] needs 6 values, got 5");
         assert!(Tensor::new(vec![usize::MAX, 2], TensorData::U8(vec![])).is_err());
+    }
+
+    #[test]
+    fn an_empty_tensor_spans_a_bounded_number_of_positions() {
+        let most = MAX_EMPTY_EXTENT;
+        assert!(Tensor::new(vec![most, 0], TensorData::F32(vec![])).is_ok());
+        assert!(Tensor::new(vec![0, 256, 256], TensorData::F32(vec![])).is_ok());
+        let e = Tensor::new(vec![1_000_000_000_000, 0], TensorData::F32(vec![])).unwrap_err();
+        assert_eq!(
+            e,
+            "an empty tensor of shape [1000000000000, 0] spans more than 65536 positions in its \
+             other dimensions"
+        );
+        assert!(Tensor::new(vec![most + 1, 0], TensorData::F32(vec![])).is_err());
+        assert!(Tensor::new(vec![usize::MAX, 0, usize::MAX], TensorData::I64(vec![])).is_err());
     }
 }

@@ -122,6 +122,11 @@ fn tf_predict(model: &ServedModel, body: &str) -> Answer {
         Err(e) => return Answer::bad_request(format!("the body is not JSON: {e}")),
     };
     let columnar = body.get("instances").is_none();
+    // Rows are checked against the limit before they are built, too (each is a request).
+    let instances = body.get("instances").and_then(Json::as_array).map(Vec::len);
+    if let Some(answer) = instances.and_then(|n| too_many_rows(model, n)) {
+        return answer;
+    }
     let Some(rows) = tf_serving_requests(&body, &model.types, false) else {
         return Answer::bad_request("expected {\"instances\": [...]} or {\"inputs\": ...}");
     };
@@ -167,15 +172,8 @@ fn score_all(model: &ServedModel, rows: Vec<ScoreRequest>) -> Result<Vec<Vec<Val
     if rows.is_empty() {
         return Err(Answer::bad_request("the request holds no rows"));
     }
-    if rows.len() > model.max_rows {
-        return Err(Answer::error(
-            413,
-            format!(
-                "{} rows in one request; at most {}",
-                rows.len(),
-                model.max_rows
-            ),
-        ));
+    if let Some(answer) = too_many_rows(model, rows.len()) {
+        return Err(answer);
     }
     let results = model
         .batcher
@@ -186,6 +184,16 @@ fn score_all(model: &ServedModel, rows: Vec<ScoreRequest>) -> Result<Vec<Vec<Val
         .enumerate()
         .map(|(i, r)| r.map_err(|why| Answer::bad_request(format!("row {i}: {why}"))))
         .collect()
+}
+
+/// A 413 when `rows` rows are more than the model takes in one request.
+fn too_many_rows(model: &ServedModel, rows: usize) -> Option<Answer> {
+    (rows > model.max_rows).then(|| {
+        Answer::error(
+            413,
+            format!("{rows} rows in one request; at most {}", model.max_rows),
+        )
+    })
 }
 
 fn kserve(model: &ServedModel, method: &str, rest: &str, body: &str) -> Answer {
@@ -311,6 +319,10 @@ fn kserve_infer(model: &ServedModel, body: &str) -> Answer {
         inputs: ordered,
         error: None,
     };
+    let batch = request.inputs.first().and_then(|(_, t)| t.shape.first());
+    if let Some(answer) = batch.and_then(|&n| too_many_rows(model, n)) {
+        return answer;
+    }
     let rows = split_rows(request);
     if let Some(error) = rows.first().and_then(|r| r.error.clone()) {
         return Answer::bad_request(error);
