@@ -345,28 +345,28 @@ pub fn launch(options: &LaunchOptions) -> Result<i32> {
         // Only the first handler of a process can be installed; later launches share it.
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
     }
-    let attempts = options.restarts + 1;
+    let attempts = options.restarts.saturating_add(1);
     let mut backoff = options.backoff;
     for attempt in 1..=attempts {
         let (outcome, processes) = run_once(options, &interrupted)?;
         match outcome {
             Outcome::Success => return Ok(0),
             Outcome::Interrupted => {
-                eprintln!(
+                stderr_line!(
                     "weir launch: interrupted; stopped all {} process(es)",
                     processes.len()
                 );
                 return Ok(130);
             }
             Outcome::Failed { index, how, code } => {
-                eprintln!(
+                stderr_line!(
                     "weir launch: process p{index} {how}; stopped the others. Its last output:"
                 );
                 for line in processes[index].last_lines.lines() {
-                    eprintln!("weir launch:   [p{index}] {line}");
+                    stderr_line!("weir launch:   [p{index}] {line}");
                 }
                 if attempt < attempts {
-                    eprintln!(
+                    stderr_line!(
                         "weir launch: relaunching the job in {backoff:?} (restart {attempt} of {})",
                         options.restarts
                     );

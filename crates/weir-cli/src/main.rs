@@ -1,6 +1,15 @@
 //! `weir`: the command-line front end. It launches jobs as clusters of processes, runs and
 //! explains the built-in jobs, and describes ONNX models.
 
+/// `eprintln!` that drops the line when standard error is gone (a closed pipe, a terminal
+/// that hung up) instead of panicking: a server's threads and the launcher go on.
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod builtin_jobs;
 mod inspect_checkpoint;

@@ -101,7 +101,9 @@ fn spawn_reloader(serving: Arc<Serving>, every: Duration) {
     std::thread::spawn(move || loop {
         std::thread::sleep(every);
         if catch_unwind(AssertUnwindSafe(|| serving.reload())).is_err() {
-            eprintln!("weir serve: reloading the model panicked; still serving the previous one");
+            stderr_line!(
+                "weir serve: reloading the model panicked; still serving the previous one"
+            );
         }
     });
 }

@@ -51,7 +51,7 @@ async fn answer(server: &Server, request: Request<Incoming>) -> Answer {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            eprintln!("weir serve: answering {method} {path} panicked: {why}");
+            stderr_line!("weir serve: answering {method} {path} panicked: {why}");
             Answer::error(
                 500,
                 format!("internal error while answering {method} {path}: {why}"),

@@ -128,7 +128,7 @@ impl Server {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    eprintln!("weir serve: cannot accept a connection: {e}");
+                    stderr_line!("weir serve: cannot accept a connection: {e}");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }

@@ -41,15 +41,16 @@ impl Serving {
         let served = self.version();
         match self.store.latest() {
             Ok(Some(c)) if Some(c.version) > served => {
-                eprintln!(
+                stderr_line!(
                     "weir serve: serving model v{} ({} records trained)",
-                    c.version, c.records
+                    c.version,
+                    c.records
                 );
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(c));
                 self.reloads.fetch_add(1, Ordering::Relaxed);
             }
             Ok(_) => {}
-            Err(e) => eprintln!("weir serve: cannot read the model store: {e}"),
+            Err(e) => stderr_line!("weir serve: cannot read the model store: {e}"),
         }
     }
 

@@ -97,7 +97,7 @@ pub fn server(args: &ModelServingArgs<'_>, limits: super::server::Limits) -> Res
     };
     let outputs = config.outputs.iter().map(|s| s.name.clone()).collect();
     let runner = ModelRunner::load(&ModelUpdate::from_path(&name, version, &file), config)?;
-    eprintln!(
+    stderr_line!(
         "weir serve: serving {} as `{name}` version {version}",
         file.display()
     );
