@@ -51,7 +51,9 @@ fn a_small_config_gives_every_result_key_and_an_error_entry_for_a_broken_benchma
         },
         "broken": {"stage": {"className": "weir.NoSuchOperator"}, "inputData": dense(10, 2)},
         "wrong_input": {"stage": {"className": "weir.FlatMap"}, "inputData": dense(10, 2)},
-        "no_stage": {"inputData": dense(10, 2)}
+        "no_stage": {"inputData": dense(10, 2)},
+        "endless": {"stage": {"className": "weir.Map"}, "inputData": dense(10, 2), "warmupRuns": u64::MAX},
+        "too_wide": {"stage": {"className": "weir.Map"}, "inputData": dense(10, 2), "parallelisms": [1_000_000]}
     });
     let config_path = dir.path().join("small.json");
     std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
@@ -134,6 +136,16 @@ fn a_small_config_gives_every_result_key_and_an_error_entry_for_a_broken_benchma
         error("no_stage").contains("has no `stage`"),
         "{}",
         error("no_stage")
+    );
+    assert!(
+        error("endless").contains("`warmupRuns` must be an integer from 0 to 100000"),
+        "{}",
+        error("endless")
+    );
+    assert!(
+        error("too_wide").contains("`parallelisms` must be integers from 1 to 1024"),
+        "{}",
+        error("too_wide")
     );
     let chart = std::fs::read_to_string(output.with_extension("svg")).unwrap();
     assert!(chart.contains("<svg") && chart.contains("parallelism"));

@@ -78,6 +78,12 @@ pub struct BenchmarkSpec {
 /// A benchmark entry that could not be read: its name and why.
 pub type SpecError = (String, String);
 
+/// The most warm-up runs, and the most measured runs, of one benchmark.
+const MAX_RUNS: u64 = 100_000;
+
+/// The highest parallelism a benchmark runs at (each is that many worker threads).
+const MAX_PARALLELISM: u64 = 1024;
+
 fn sweep(
     value: Option<&Value>,
     defaults: &SweepDefaults,
@@ -86,18 +92,31 @@ fn sweep(
     let get_uint = |key: &str, default: usize| -> Result<usize> {
         match value.and_then(|v| v.get(key)) {
             None => Ok(default),
-            Some(v) => v.as_u64().map(|n| n as usize).with_context(|| {
-                format!("benchmark `{name}`: `{key}` must be a non-negative integer")
-            }),
+            Some(v) => v
+                .as_u64()
+                .filter(|&n| n <= MAX_RUNS)
+                .map(|n| n as usize)
+                .with_context(|| {
+                    format!("benchmark `{name}`: `{key}` must be an integer from 0 to {MAX_RUNS}")
+                }),
         }
     };
     let parallelisms = match value.and_then(|v| v.get("parallelisms")) {
         None => defaults.parallelisms.clone(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|p| p.as_u64().filter(|p| *p >= 1).map(|p| p as usize))
+            .map(|p| {
+                p.as_u64()
+                    .filter(|p| (1..=MAX_PARALLELISM).contains(p))
+                    .map(|p| p as usize)
+            })
             .collect::<Option<Vec<_>>>()
-            .with_context(|| format!("benchmark `{name}`: `parallelisms` must be integers >= 1"))?,
+            .with_context(|| {
+                format!(
+                    "benchmark `{name}`: `parallelisms` must be integers from 1 to \
+                     {MAX_PARALLELISM}"
+                )
+            })?,
         Some(_) => bail!("benchmark `{name}`: `parallelisms` must be a list"),
     };
     if parallelisms.is_empty() {
