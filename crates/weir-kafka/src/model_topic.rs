@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use weir_core::{op, DataStream, EpochPolicy, Job, Op};
-use weir_onnx::{ModelSource, ModelUpdate};
+use weir_onnx::{ModelSource, ModelUpdate, MAX_MODEL_BYTES};
 
 use crate::config::KafkaConfig;
 use crate::error::KafkaError;
@@ -27,9 +27,6 @@ pub const NAME_HEADER: &str = "weir-model-name";
 pub const VERSION_HEADER: &str = "weir-model-version";
 /// The header giving the model's location instead of its bytes.
 pub const URI_HEADER: &str = "weir-model-uri";
-
-/// Largest model a message may point to through a URI (2 GiB, ONNX's protobuf limit).
-const MAX_MODEL_BYTES: u64 = 2 << 30;
 
 /// Where model versions come from: a topic, read from its start (the newest version of each
 /// name wins), with 100 ms processing-time epochs so that a version applies promptly.
@@ -178,6 +175,13 @@ fn read_uri(uri: &str) -> Result<Vec<u8>, String> {
         ));
     }
     let path = uri.strip_prefix("file://").unwrap_or(uri);
+    // Checked before opening: opening a FIFO without a writer would block the source.
+    if !std::fs::metadata(path)
+        .map_err(|e| format!("model URI `{uri}`: {e}"))?
+        .is_file()
+    {
+        return Err(format!("model URI `{uri}`: not a regular file"));
+    }
     let file = std::fs::File::open(path).map_err(|e| format!("model URI `{uri}`: {e}"))?;
     let meta = file
         .metadata()
@@ -241,4 +245,33 @@ pub fn publish_model(
         timestamp: None,
     })?;
     writer.finish().map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A URI naming a FIFO is refused without opening it: opening one that has no writer
+    /// blocks, and the source with it.
+    #[test]
+    fn a_uri_naming_a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("model.onnx");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo (coreutils) runs");
+        assert!(made.success());
+        let uri = format!("file://{}", fifo.display());
+        let (done, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(read_uri(&uri)).unwrap());
+        // A guard against a hung test, not a timing assertion.
+        let read = answer
+            .recv_timeout(Duration::from_secs(60))
+            .expect("reading the URI returns");
+        assert!(read.unwrap_err().contains("not a regular file"));
+        let file = dir.path().join("real.onnx");
+        std::fs::write(&file, b"model").unwrap();
+        assert_eq!(read_uri(file.to_str().unwrap()).unwrap(), b"model");
+    }
 }

@@ -28,7 +28,7 @@ pub use model_watch::{ModelWatch, ModelWatchExt};
 pub use output_row::OutputRow;
 pub use predict::{
     Batching, ModelSource, ModelUpdate, PredictConfig, PredictExt, Prediction, Probabilities,
-    Serving, SwapPolicy, TensorPredictConfig,
+    Serving, SwapPolicy, TensorPredictConfig, MAX_MODEL_BYTES,
 };
 pub use runtime::{runtime, Runtime};
 pub use session_options::{ExecutionProvider, GraphOptimization, SessionOptions};

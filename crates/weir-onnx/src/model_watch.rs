@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use weir_core::{op, DataStream, EpochPolicy, Job, Op, PullSource, Pulled};
 
-use crate::predict::{ModelSource, ModelUpdate};
+use crate::predict::{ModelSource, ModelUpdate, MAX_MODEL_BYTES};
 
 /// Where and how to watch for model versions. Place a version atomically (write it elsewhere
 /// and rename the version directory in). A file is read once it has not changed between two
@@ -154,6 +154,16 @@ impl Watcher {
             return;
         }
         if self.settling.insert(name.clone(), (version, stamp)) != Some((version, stamp)) {
+            return;
+        }
+        if stamp.0 > MAX_MODEL_BYTES {
+            // Said once per stamp: the file is skipped like one that did not settle.
+            tracing::warn!(
+                "model watch: {} holds {} bytes, more than a model may (2 GiB); skipped",
+                file.display(),
+                stamp.0
+            );
+            self.latest.insert(name, (version, stamp));
             return;
         }
         match std::fs::read(&file) {
@@ -306,6 +316,25 @@ mod tests {
         place(dir.path(), "digits", "0", b"old");
         assert_eq!(updates(&mut w, 3), [("digits".to_string(), 1, fixed)]);
         assert_eq!(updates(&mut w, 3), []);
+    }
+
+    /// A model file larger than ONNX allows is skipped, not read into memory; a later
+    /// version of a sane size is sent.
+    #[test]
+    fn a_file_over_the_model_limit_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        place(dir.path(), "digits", "1", b"");
+        let huge = dir.path().join("digits/1/model.onnx");
+        // Sparse: no disk space is used.
+        let file = std::fs::OpenOptions::new().write(true).open(&huge).unwrap();
+        file.set_len(MAX_MODEL_BYTES + 1).unwrap();
+        let mut w = Watcher::new(ModelWatch::new(dir.path()));
+        assert_eq!(updates(&mut w, 4), []);
+        place(dir.path(), "digits", "2", b"small");
+        assert_eq!(
+            updates(&mut w, 3),
+            [("digits".to_string(), 2, b"small".to_vec())]
+        );
     }
 
     /// A version sent while still incomplete (a writer that paused for longer than a poll)

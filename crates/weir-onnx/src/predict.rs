@@ -27,6 +27,10 @@ pub enum ModelSource {
     Path(String),
 }
 
+/// The largest model file Weir reads into memory from a directory it watches or a URI a
+/// model topic names: 2 GiB, ONNX's protobuf limit.
+pub const MAX_MODEL_BYTES: u64 = 2 << 30;
+
 /// One update of the model stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelUpdate {
