@@ -146,7 +146,7 @@ fn doubles_json(v: &[f64]) -> Json {
 }
 
 fn sparse(json: &Json) -> Option<Result<SparseVector, String>> {
-    let size = json.get("size")?.as_u64()? as usize;
+    let size = usize::try_from(json.get("size")?.as_u64()?).unwrap_or(usize::MAX);
     let indices = json
         .get("indices")?
         .as_array()?
@@ -183,6 +183,18 @@ mod tests {
         assert_eq!(Value::from_json(DataType::DenseVector, &json).unwrap(), v);
         let nan = Value::from_json(DataType::Double, &Value::Double(f64::NAN).to_json()).unwrap();
         assert!(matches!(nan, Value::Double(x) if x.is_nan()));
+    }
+
+    /// A sparse vector's size comes from the data: a row cannot make a stage allocate an
+    /// absurd dense copy (`{"size": 1e17}` aborted the job in `MaxAbsScaler`).
+    #[test]
+    fn a_sparse_vector_has_a_bounded_size() {
+        let row = |size: u64| json!({"size": size, "indices": [0], "values": [1.0]});
+        let read = |size| Value::from_json(DataType::SparseVector, &row(size));
+        assert!(read(SparseVector::MAX_SIZE as u64).is_ok());
+        let e = read(100_000_000_000_000_000).unwrap_err();
+        assert!(e.contains("size is at most 268435456"), "{e}");
+        assert!(read(u64::MAX).is_err());
     }
 
     /// Model data and tables go through JSON text (saved models, JSON Lines): every double

@@ -14,7 +14,13 @@ pub struct SparseVector {
 }
 
 impl SparseVector {
-    /// A sparse vector; indices must be ascending and below `size`.
+    /// The largest size a sparse vector read from data may have: 2^28. Flink allows up to
+    /// 2^31 - 1, but stages that densify a vector (the scalers, model data) would then
+    /// allocate up to 16 GiB for one row; 2^28 keeps a dense copy within 2 GiB.
+    pub const MAX_SIZE: usize = 1 << 28;
+
+    /// A sparse vector; indices must be ascending and below `size`, and `size` at most
+    /// [`SparseVector::MAX_SIZE`].
     ///
     /// ```
     /// use weir_flink_ml::table::SparseVector;
@@ -27,6 +33,12 @@ impl SparseVector {
                 "a sparse vector has {} indices but {} values",
                 indices.len(),
                 values.len()
+            ));
+        }
+        if size > Self::MAX_SIZE {
+            return Err(format!(
+                "a sparse vector's size is at most {} (2^28), got {size}",
+                Self::MAX_SIZE
             ));
         }
         if indices.windows(2).any(|w| w[0] >= w[1]) {
