@@ -8,6 +8,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster_config::{ClusterConfig, FailoverStrategy};
+use crate::connection_slots::ConnectionSlots;
 use crate::protocol::{AmAddress, AmMessage, ClusterSpec, NodeId, NodeMessage};
 use crate::state_machine::{AmEvent, AmState, ClusterView};
 use crate::wire::{
@@ -109,11 +110,25 @@ impl AppMaster {
     }
 }
 
+/// Control connections the AM serves at once (one per node, and those in their handshake):
+/// more are closed.
+const MAX_CONTROL_CONNECTIONS: usize = 1024;
+
 fn accept(listener: TcpListener, secret: JobSecret, events: mpsc::Sender<Event>) {
+    let slots = ConnectionSlots::new(MAX_CONTROL_CONNECTIONS);
     for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+        let stream = match stream {
+            Ok(stream) => stream,
+            // Out of file descriptors, say: do not spin.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
         let (events, secret) = (events.clone(), secret.clone());
-        std::thread::spawn(move || serve_connection(stream, &secret, &events));
+        slots.serve(stream, "weir-am-connection", move |stream| {
+            serve_connection(stream, &secret, &events)
+        });
     }
 }
 

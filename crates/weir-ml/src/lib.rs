@@ -7,6 +7,7 @@
 
 mod app_master;
 mod cluster_config;
+mod connection_slots;
 pub mod metrics_server;
 mod model_store;
 mod node_runner;

@@ -8,10 +8,12 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use crate::connection_slots::ConnectionSlots;
 
 /// Largest request head (request line and headers) read from a client.
 pub const MAX_HEADER: usize = 8 << 10;
@@ -92,17 +94,8 @@ fn wake_address(address: &str) -> Option<std::net::SocketAddr> {
     Some(a)
 }
 
-/// Counts a connection as served until dropped.
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 fn accept(listener: &TcpListener, stop: &AtomicBool, render: &Arc<Render>) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let slots = ConnectionSlots::new(MAX_CONNECTIONS);
     loop {
         let accepted = listener.accept();
         if stop.load(Ordering::SeqCst) {
@@ -121,12 +114,11 @@ fn accept(listener: &TcpListener, stop: &AtomicBool, render: &Arc<Render>) {
         {
             continue;
         }
-        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::SeqCst);
+        let Some(slot) = slots.take() else {
             answer(stream, 503, "too many connections; try again\n");
             continue;
-        }
-        let (slot, render) = (Slot(Arc::clone(&active)), Arc::clone(render));
+        };
+        let render = Arc::clone(render);
         let spawned = std::thread::Builder::new()
             .name("weir-metrics-client".into())
             .spawn(move || {

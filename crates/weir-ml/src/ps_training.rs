@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::connection_slots::ConnectionSlots;
 use crate::node_runner::{NodeContext, NodeRunner};
 use crate::wire::{JobSecret, SecureChannel, WireError, DATA_FRAME_LIMIT};
 
@@ -229,6 +230,10 @@ pub fn assemble_model(
     seen.iter().all(|s| *s).then_some(model)
 }
 
+/// Connections a ps shard serves at once (one per worker, and those in their handshake):
+/// more are closed.
+const MAX_PS_CONNECTIONS: usize = 1024;
+
 /// The `ps` role's runner: serves its shard on the node's port until the cluster stops,
 /// then emits the shard. Only peers that prove the job secret are served, and an update
 /// that is not finite, names a class this shard does not hold or has the wrong width is
@@ -245,12 +250,15 @@ pub fn ps_runner(config: PsTrainingConfig) -> impl NodeRunner<(), TrainingReport
             .set_nonblocking(true)
             .map_err(|e| e.to_string())?;
         let name = ctx.node.to_string();
+        let slots = ConnectionSlots::new(MAX_PS_CONNECTIONS);
         while !ctx.stop.is_stopped() {
             match ctx.listener().accept() {
                 Ok((stream, _)) => {
                     let (shard, secret, name) =
                         (Arc::clone(&shard), ctx.job_secret().clone(), name.clone());
-                    std::thread::spawn(move || serve(stream, &secret, shard, &name));
+                    slots.serve(stream, "weir-ps-connection", move |stream| {
+                        serve(stream, &secret, shard, &name)
+                    });
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_millis(2))
