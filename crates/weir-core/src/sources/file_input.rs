@@ -234,6 +234,33 @@ pub(crate) fn plan_whole_files(
     .collect()
 }
 
+/// A file source's restored splits, checked: one that does not decode, or whose range ends
+/// before it starts, is a checkpoint error naming `operator` (a checkpoint's checksum covers
+/// damage, not a file written by hand).
+pub(crate) fn restored_splits(operator: &str, splits: &[Vec<u8>]) -> Result<Vec<Split>, WeirError> {
+    let error = |i: usize, why: String| {
+        WeirError::Checkpoint(format!("operator `{operator}`, split {i}: {why}"))
+    };
+    splits
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let split: Split =
+                crate::state::snapshot::decode_part(bytes).map_err(|e| error(i, e.to_string()))?;
+            if split.start > split.end {
+                let why = format!(
+                    "{}: the range {}..{} ends before it starts",
+                    split.path.display(),
+                    split.start,
+                    split.end
+                );
+                return Err(error(i, why));
+            }
+            Ok(split)
+        })
+        .collect()
+}
+
 /// The order in which a restored checkpoint deals a file source's remaining splits at
 /// another parallelism (see [`crate::sources::driver::Dealing::Ordered`]): by file, then
 /// offset, so that each instance's share goes forward in every file and the instances take
@@ -261,6 +288,32 @@ fn block_count(len: u64, instances: u64, block: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A restored split whose range ends before it starts (it read on to the file's end, or
+    /// panicked in a debug build) or that does not decode fails the restore, naming it.
+    #[test]
+    fn restored_splits_are_checked() {
+        let split = |start, end| {
+            crate::state::snapshot::encode_part(&Split {
+                path: PathBuf::from("in.jsonl"),
+                start,
+                end,
+            })
+            .unwrap()
+        };
+        let good = restored_splits("read", &[split(0, 10), split(10, u64::MAX)]).unwrap();
+        assert_eq!(good.len(), 2);
+        let e = restored_splits("read", &[split(0, 10), split(20, 10)]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            WeirError::Checkpoint(
+                "operator `read`, split 1: in.jsonl: the range 20..10 ends before it starts".into()
+            )
+            .to_string()
+        );
+        let e = restored_splits("read", &[vec![7; 2]]).unwrap_err();
+        assert!(e.to_string().contains("operator `read`, split 0: "), "{e}");
+    }
 
     #[test]
     fn files_are_cut_into_rounds_of_one_block_per_instance() {

@@ -19,11 +19,11 @@ use crate::sources::csv_line::{ends_in_quotes, CsvLine, QuoteScan};
 use crate::sources::decoding_source::{split_dead_letters, Decoded};
 use crate::sources::driver::{drive_dealt, Dealing};
 use crate::sources::file_input::{
-    file_order, input_files, plan_splits, plan_whole_files, NewlineCount, Split,
+    file_order, input_files, plan_splits, plan_whole_files, restored_splits, NewlineCount, Split,
 };
 use crate::sources::line_reader::{Line, LineReader};
 use crate::sources::source::{PullSource, Pulled};
-use crate::state::snapshot::{decode_part, encode_part};
+use crate::state::snapshot::encode_part;
 use crate::stream::{Data, DataStream};
 
 /// Format of a file source.
@@ -491,12 +491,12 @@ impl<'s> Job<'s> {
         let block = ctx.config.file_block_bytes;
         let reader = |instance, instances, restored: Option<Vec<Vec<u8>>>| {
             let splits = match restored {
-                // The rest of the splits in the checkpoint (this crate's own encoding): this
-                // instance's own, or at another parallelism its share in file order.
-                Some(splits) => splits
-                    .iter()
-                    .filter_map(|s| decode_part::<Split>(s).ok())
-                    .collect(),
+                // The rest of the splits in the checkpoint: this instance's own, or at another
+                // parallelism its share in file order.
+                Some(splits) => restored_splits(&name, &splits).unwrap_or_else(|e| {
+                    JobContext::fail(&failure, e);
+                    Vec::new()
+                }),
                 None => {
                     let whole_files = format == FileFormat::CsvMultiline;
                     instance_splits(&name, &path, (instance, instances), block, whole_files)

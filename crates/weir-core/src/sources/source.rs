@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{Job, Op};
+use crate::error::WeirError;
+use crate::job::{Job, JobContext, Op};
 use crate::sources::driver::drive;
 use crate::state::snapshot::{decode_part, encode_part};
 use crate::stream::{Data, DataStream};
@@ -121,22 +122,42 @@ impl Progression {
     }
 }
 
-/// The progressions an instance starts with: restored ones, or its share of `0..end`.
+/// The progressions an instance starts with: restored ones, or its share of `0..end`. A
+/// restored split that does not decode, or whose step is 0, fails the job with a checkpoint
+/// error naming `op` (a checkpoint's checksum covers damage, not a file written by hand),
+/// and the instance starts with none.
 fn progressions(
-    instance: usize,
-    instances: usize,
+    (ctx, op): (&JobContext<'_>, &str),
+    (instance, instances): (usize, usize),
     end: u64,
     restored: Option<Vec<Vec<u8>>>,
 ) -> Vec<Progression> {
-    match restored {
-        // Splits are this crate's own encoding: a damaged checkpoint fails its checksum first.
-        Some(splits) => splits
-            .iter()
-            .filter_map(|s| decode_part::<Progression>(s).ok())
-            .filter(|p| !p.is_empty())
-            .collect(),
-        None => vec![Progression::of_instance(instance, instances, end)],
+    let Some(splits) = restored else {
+        return vec![Progression::of_instance(instance, instances, end)];
+    };
+    match restored_progressions(&splits) {
+        Ok(progressions) => progressions,
+        Err(why) => {
+            let why = format!("operator `{op}`, instance {instance}: {why}");
+            JobContext::fail(&ctx.failure, WeirError::Checkpoint(why));
+            Vec::new()
+        }
     }
+}
+
+/// The non-empty progressions of restored splits, each checked.
+fn restored_progressions(splits: &[Vec<u8>]) -> Result<Vec<Progression>, String> {
+    let mut progressions = Vec::with_capacity(splits.len());
+    for (i, split) in splits.iter().enumerate() {
+        let p: Progression = decode_part(split).map_err(|e| format!("split {i}: {e}"))?;
+        if p.step == 0 {
+            return Err(format!("split {i}: a run of indices with step 0"));
+        }
+        if !p.is_empty() {
+            progressions.push(p);
+        }
+    }
+    Ok(progressions)
 }
 
 fn encode_progressions(progressions: &[Progression]) -> Option<Vec<Vec<u8>>> {
@@ -217,7 +238,13 @@ impl<I: Iterator + 'static> PullSource<I::Item> for CollectionSource<I> {
         let Some(p) = self.progressions.iter_mut().min_by_key(|p| p.next) else {
             return Pulled::Done;
         };
-        let skip = p.next - self.at;
+        let Some(skip) = p.next.checked_sub(self.at) else {
+            // Only restored positions that overlap (not written by a checkpoint) do this.
+            return Pulled::Failed(format!(
+                "the restored positions overlap: index {} again after {}",
+                p.next, self.at
+            ));
+        };
         let item = if skip > 0 {
             self.items.nth(skip as usize)
         } else {
@@ -291,6 +318,7 @@ impl<'s> Job<'s> {
         I::IntoIter: 'static,
     {
         let op = op.into();
+        let (ctx, name) = (Rc::clone(&self.ctx), op.name.clone());
         let (handle, stream) = drive(
             &self.ctx,
             &op,
@@ -298,7 +326,7 @@ impl<'s> Job<'s> {
             move |i, n, restored| CollectionSource {
                 items: data.into_iter(),
                 at: 0,
-                progressions: progressions(i, n, u64::MAX, restored),
+                progressions: progressions((&ctx, &name), (i, n), u64::MAX, restored),
             },
         );
         DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
@@ -325,10 +353,12 @@ impl<'s> Job<'s> {
         f: impl Fn(u64) -> T + 'static,
     ) -> DataStream<'s, T> {
         let op = op.into();
+        let (ctx, name) = (Rc::clone(&self.ctx), op.name.clone());
         let (handle, stream) = drive(&self.ctx, &op, "source:generator", move |i, n, restored| {
+            let end = count.unwrap_or(u64::MAX);
             GeneratorSource {
                 f,
-                progressions: progressions(i, n, count.unwrap_or(u64::MAX), restored),
+                progressions: progressions((&ctx, &name), (i, n), end, restored),
             }
         });
         DataStream::from_parts(Rc::clone(&self.ctx), stream, handle.node, handle.placement)
@@ -358,7 +388,7 @@ mod tests {
         let splits = encode_progressions(&[odds, evens]);
         let mut source = GeneratorSource {
             f: |k| k,
-            progressions: progressions(0, 1, u64::MAX, splits),
+            progressions: restored_progressions(&splits.unwrap()).unwrap(),
         };
         assert_eq!(pulled(&mut source, 9), (0..9).collect::<Vec<_>>());
 
@@ -372,6 +402,38 @@ mod tests {
         };
         assert_eq!(pulled(&mut bounded, 20), [0, 1, 3, 4]);
         assert!(matches!(bounded.pull(), Pulled::Done));
+    }
+
+    /// Restored positions come from a file: a run with step 0 (which divided by zero, or
+    /// repeated one index forever) or bytes that do not decode are refused with the split
+    /// named, not skipped; positions that overlap fail the collection source, not a worker.
+    #[test]
+    fn restored_positions_are_checked() {
+        let stuck = Progression {
+            next: 0,
+            step: 0,
+            end: 10,
+        };
+        let splits = encode_progressions(&[Progression::of_instance(0, 2, 10), stuck]).unwrap();
+        let e = restored_progressions(&splits).unwrap_err();
+        assert_eq!(e, "split 1: a run of indices with step 0");
+        let e = restored_progressions(&[vec![0xff; 3]]).unwrap_err();
+        assert!(e.starts_with("split 0: "), "{e}");
+
+        let overlapping = vec![
+            Progression::of_instance(0, 2, 10),
+            Progression::of_instance(0, 3, 10),
+        ];
+        let mut source = CollectionSource {
+            items: 0..10u64,
+            at: 0,
+            progressions: overlapping,
+        };
+        assert_eq!(pulled(&mut source, 20), [0]);
+        let Pulled::Failed(why) = source.pull() else {
+            panic!("the overlap fails the source")
+        };
+        assert!(why.contains("overlap: index 0 again after 1"), "{why}");
     }
 
     /// Batches of a generator hold the same records as pulling one by one: runs of a single
