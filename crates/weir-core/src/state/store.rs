@@ -44,6 +44,27 @@ pub struct FileEntry {
     pub crc32: u32,
 }
 
+/// Worker files of a checkpoint read back at once.
+const LOADING_THREADS: usize = 16;
+
+/// Whether a manifest lists each of its workers' files at most once: a worker number at or
+/// above `workers`, or listed twice, cannot come from Weir (and would load state twice).
+fn check_file_list(manifest: &Manifest) -> Result<(), String> {
+    let mut listed = std::collections::BTreeSet::new();
+    for f in &manifest.files {
+        if f.worker >= manifest.workers {
+            return Err(format!(
+                "lists a file of worker {} of a job of {} workers",
+                f.worker, manifest.workers
+            ));
+        }
+        if !listed.insert(f.worker) {
+            return Err(format!("lists worker {}'s file twice", f.worker));
+        }
+    }
+    Ok(())
+}
+
 /// What one operator's state amounts to in a checkpoint (for reports and `weir inspect`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorSummary {
@@ -186,7 +207,9 @@ impl CheckpointDir {
             .map_err(io(&self.root))?
             .filter_map(|e| {
                 let name = e.ok()?.file_name().into_string().ok()?;
-                name.strip_prefix("chk-")?.parse().ok()
+                let id: u64 = name.strip_prefix("chk-")?.parse().ok()?;
+                // The next checkpoint's number must exist: Weir never writes this one.
+                (id < u64::MAX).then_some(id)
             })
             .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
@@ -231,6 +254,7 @@ impl CheckpointDir {
                 manifest.id
             ));
         }
+        check_file_list(&manifest).map_err(|why| format!("{}: {why}", path.display()))?;
         Ok(manifest)
     }
 
@@ -253,7 +277,7 @@ impl CheckpointDir {
         let mut bytes = Vec::new();
         let read = File::open(&path).and_then(|file| {
             // One byte more than listed tells a longer file from a complete one.
-            file.take(f.bytes + 1).read_to_end(&mut bytes)
+            file.take(f.bytes.saturating_add(1)).read_to_end(&mut bytes)
         });
         read.map_err(|e| format!("{}: {e}", path.display()))?;
         if bytes.len() as u64 != f.bytes {
@@ -335,17 +359,24 @@ impl CheckpointDir {
 
     /// Reads and decodes the worker files of a complete checkpoint, one thread per file.
     pub fn load(&self, manifest: &Manifest) -> Result<Vec<WorkerSnapshot>, StateError> {
-        std::thread::scope(|scope| {
-            let readers: Vec<_> = manifest
-                .files
-                .iter()
-                .map(|f| scope.spawn(move || self.load_file(manifest.id, f)))
-                .collect();
-            readers
-                .into_iter()
-                .map(|r| r.join().expect("a checkpoint reader panicked"))
-                .collect()
-        })
+        let mut snapshots = Vec::with_capacity(manifest.files.len());
+        // A few files at a time, each on a thread of its own.
+        for files in manifest.files.chunks(LOADING_THREADS) {
+            let loaded: Vec<_> = std::thread::scope(|scope| {
+                let readers: Vec<_> = files
+                    .iter()
+                    .map(|f| scope.spawn(move || self.load_file(manifest.id, f)))
+                    .collect();
+                readers
+                    .into_iter()
+                    .map(|r| r.join().expect("a checkpoint reader panicked"))
+                    .collect()
+            });
+            for snapshot in loaded {
+                snapshots.push(snapshot?);
+            }
+        }
+        Ok(snapshots)
     }
 
     fn load_file(&self, id: u64, f: &FileEntry) -> Result<WorkerSnapshot, StateError> {
@@ -518,6 +549,44 @@ mod tests {
             "{skipped:?}"
         );
         assert_eq!(dir.load(&manifest(2, 1, vec![])).unwrap(), vec![]);
+    }
+
+    /// A manifest is a file: one that lists a worker's file twice (its state would load twice,
+    /// on a thread per entry) or a worker the job does not have is skipped with the reason;
+    /// a checkpoint numbered `u64::MAX` (whose successor's number would wrap to 0, and a
+    /// restore then discarded every checkpoint from 0 on) is not one.
+    #[test]
+    fn manifests_that_weir_cannot_have_written_are_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CheckpointDir::open(tmp.path()).unwrap();
+        write(&dir, 1, 1);
+        let f = dir.write_worker(2, 0, b"state").unwrap();
+        let mut twice = manifest(2, 2, vec![f.clone(), f.clone()]);
+        dir.commit(&twice).unwrap();
+        let mut beyond = manifest(3, 3, vec![FileEntry { worker: 5, ..f }]);
+        beyond.workers = 2;
+        let f3 = dir.write_worker(3, 5, b"state").unwrap();
+        beyond.files = vec![f3];
+        dir.commit(&beyond).unwrap();
+        let (ids, skipped) = restorable_ids(&dir);
+        assert_eq!(ids, vec![1]);
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s.contains("lists worker 0's file twice")),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s.contains("lists a file of worker 5 of a job of 2 workers")),
+            "{skipped:?}"
+        );
+        twice.files.pop();
+        assert!(check_file_list(&twice).is_ok());
+
+        std::fs::create_dir(tmp.path().join(format!("chk-{}", u64::MAX))).unwrap();
+        assert_eq!(dir.ids().unwrap(), vec![3, 2, 1]);
     }
 
     #[test]
