@@ -93,6 +93,13 @@ impl ShmRing {
             ));
         }
         let head = self.counter(16).load(Ordering::Relaxed);
+        // The map is shared: the other process could have set the counter anywhere.
+        let Some(new_head) = head.checked_add(needed) else {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("corrupt ring: the writer's position {head} cannot advance"),
+            ));
+        };
         let mut spins = 0u32;
         loop {
             let tail = self.counter(24).load(Ordering::Acquire);
@@ -115,7 +122,7 @@ impl ShmRing {
         }
         self.copy_in(head, &(payload.len() as u32).to_le_bytes());
         self.copy_in(head + 4, payload);
-        self.counter(16).store(head + needed, Ordering::Release);
+        self.counter(16).store(new_head, Ordering::Release);
         Ok(())
     }
 
