@@ -3,7 +3,8 @@
 //! a call longer than that timeout does not; a killed one
 //! (SIGKILL) fails them with an error that names it; garbage on a
 //! process's port while the job forms crashes nothing; a process with another job secret
-//! cannot join.
+//! cannot join. A worker stuck in an operator's code does not keep a failed job from ending,
+//! in one process or in another (the cancellation timeout).
 
 use std::io::Write;
 use std::path::Path;
@@ -18,6 +19,11 @@ const STARTED_ENV: &str = "WEIR_TEST_PEER_STARTED";
 const RECORDS_ENV: &str = "WEIR_TEST_PEER_RECORDS";
 const SLOW_START_ENV: &str = "WEIR_TEST_PEER_SLOW_START_MS";
 const NAP_ENV: &str = "WEIR_TEST_PEER_NAP_MS";
+/// A file: once it exists, the process's `nap` gets stuck (and writes `<file>.stuck`).
+const STICK_ENV: &str = "WEIR_TEST_PEER_STICK";
+/// A file: once it exists, the process's `nap` waits for `<file>.stuck` (another process
+/// stuck), then panics.
+const FAIL_ENV: &str = "WEIR_TEST_PEER_FAIL";
 
 /// Exit codes of the child, by how its job ended.
 fn exit_code(result: &Result<JobReport, WeirError>) -> i32 {
@@ -47,14 +53,27 @@ fn peer_child() {
     let nap = std::env::var(NAP_ENV)
         .ok()
         .map(|ms| Duration::from_millis(ms.parse().unwrap()));
+    let stick = std::env::var(STICK_ENV).ok();
+    let fail = std::env::var(FAIL_ENV).ok();
     let result = execute(config, move |job| {
         let started = started.clone();
+        let (stick, fail) = (stick.clone(), fail.clone());
         let mut napped = false;
         job.generate(op("ticks").rate(20_000.0), records, |i| i)
             .map("nap", move |x| {
                 // One long call (a big model batch, a training step), once.
                 if let Some(nap) = nap.filter(|_| !std::mem::replace(&mut napped, true)) {
                     std::thread::sleep(nap);
+                }
+                if let Some(stick) = stick.as_deref().filter(|f| Path::new(f).exists()) {
+                    stick_forever(Path::new(&format!("{stick}.stuck")));
+                }
+                if let Some(fail) = fail.as_deref().filter(|f| Path::new(f).exists()) {
+                    let stuck = format!("{fail}.stuck");
+                    while !Path::new(&stuck).exists() {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    panic!("injected failure");
                 }
                 x
             })
@@ -69,6 +88,15 @@ fn peer_child() {
     });
     eprintln!("job ended: {result:?}");
     std::process::exit(exit_code(&result));
+}
+
+/// A user function that never returns (a loop waiting for something that never comes), once
+/// it wrote `marker`.
+fn stick_forever(marker: &Path) -> ! {
+    std::fs::write(marker, "stuck").unwrap();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Starts processes 0 and 1 of a job of `peer_child` on listeners they inherit.
@@ -101,7 +129,7 @@ fn spawn_one(
     .env(
         ARGS_ENV,
         format!(
-            "-w 1 -n 2 -p {p} -h {} --peer-timeout-ms 2000",
+            "-w 1 -n 2 -p {p} -h {} --peer-timeout-ms 2000 --cancellation-timeout-ms 1000",
             hosts.display()
         ),
     )
@@ -297,5 +325,89 @@ fn a_killed_process_fails_the_other_with_an_error_naming_it() {
     assert!(
         ended.contains("process 1") && !ended.contains("poisoned"),
         "{ended}"
+    );
+}
+
+/// Process 1's only worker gets stuck in `nap` (it never returns), then process 0's worker
+/// fails. Process 1 hears of the failure on its heartbeat connection (its worker never reads
+/// the control dataflow again) and gives up on the stuck worker after the cancellation
+/// timeout: it exits with an error naming the worker and the operator. Before, it ran
+/// forever.
+#[test]
+fn a_process_whose_worker_is_stuck_ends_after_the_cancellation_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let stick = dir.path().join("stick");
+    let mut children = start_pair(dir.path(), |p, cmd| {
+        cmd.stderr(Stdio::piped());
+        if p == 1 {
+            cmd.env(STICK_ENV, &stick);
+        } else {
+            // Fails once process 1 is stuck.
+            cmd.env(FAIL_ENV, &stick);
+        }
+    });
+    std::fs::write(&stick, "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let failed = wait_until(&mut children[0], deadline, "process 0 after it failed");
+    assert_eq!(failed.code(), Some(3), "process 0 failed in `nap`");
+    let status = wait_until(
+        &mut children[1],
+        deadline,
+        "process 1 with its stuck worker",
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(children[1].stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_ne!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("worker 1 (in operator `nap`) did not stop within 1s"),
+        "{stderr}"
+    );
+}
+
+/// The same in one process: worker 1 is stuck in `stuck`, worker 0 fails; `execute` returns
+/// the failure after the cancellation timeout while worker 1 is still stuck.
+#[test]
+fn a_worker_stuck_in_user_code_does_not_keep_a_failed_job_from_ending() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STUCK: AtomicBool = AtomicBool::new(false);
+    static RELEASE: AtomicBool = AtomicBool::new(false);
+    let config = Config::threads(2)
+        .with_verbose(false)
+        .with_cancellation_timeout(Duration::from_millis(300));
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = execute(config, |job| {
+            job.generate(op("numbers").parallelism(2), Some(10_000), |k| k)
+                .map("stuck", |k| {
+                    // Instance 1 takes the odd numbers, instance 0 the even ones.
+                    if k == 1 {
+                        STUCK.store(true, Ordering::SeqCst);
+                        while !RELEASE.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                    if k == 0 {
+                        while !STUCK.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        panic!("injected failure");
+                    }
+                    k
+                })
+                .for_each("sink", |_| {});
+            Ok(())
+        });
+        let _ = done.send(result);
+    });
+    // A guard against a hung test, not a timing assertion.
+    let result = ended
+        .recv_timeout(Duration::from_secs(60))
+        .expect("execute returned while worker 1 is stuck");
+    assert!(STUCK.load(Ordering::SeqCst) && !RELEASE.load(Ordering::SeqCst));
+    RELEASE.store(true, Ordering::SeqCst);
+    let e = result.unwrap_err();
+    assert!(
+        e.to_string().contains("injected failure"),
+        "the root cause: {e}"
     );
 }

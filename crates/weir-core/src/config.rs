@@ -132,7 +132,7 @@ pub enum Cluster {
 /// place of a hostfile) and Weir's own
 /// (`--explain[=json|dot|text]`, `--fail-fast`, `--epoch-records N`, `--epoch-ms MS`,
 /// `--epoch-max-ms MS`, `--max-epochs-in-flight N`, `--dead-letters PATH`, `--overwrite`,
-/// `--max-line-bytes N`, `--file-block-bytes N`, `--peer-timeout-ms MS`, `--connect-timeout-ms MS`,
+/// `--max-line-bytes N`, `--file-block-bytes N`, `--peer-timeout-ms MS`, `--cancellation-timeout-ms MS`, `--connect-timeout-ms MS`,
 /// `--job-secret-stdin`, `--exit-when-stdin-closes`, `--quiet`); the job secret also comes
 /// from `WEIR_JOB_SECRET`.
 /// Anything else is left in
@@ -179,6 +179,11 @@ pub struct Config {
     /// A process not heard from for this long (stalled, cut off) fails the job on the
     /// others, instead of hanging them. Every worker sends a heartbeat twice a second.
     pub peer_timeout: Duration,
+    /// How long the workers of a failing job have to stop (Flink's
+    /// `task.cancellation.timeout`): a worker still running an operator's code after this is
+    /// logged with the operator and left behind, and the job's failure is returned. Without
+    /// it, a worker stuck in user code kept a failed job from ever ending.
+    pub cancellation_timeout: Duration,
     /// How long the processes of a job have to connect to each other at the start.
     pub connect_timeout: Duration,
     /// The secret with which the processes of a job prove to each other that they belong to
@@ -210,6 +215,7 @@ impl Default for Config {
             live_metrics: None,
             program_args: Vec::new(),
             peer_timeout: Duration::from_secs(30),
+            cancellation_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(120),
             job_secret: None,
             exit_when_stdin_closes: false,
@@ -301,6 +307,9 @@ impl Config {
                 "--dead-letters" => config.dead_letters = Some(PathBuf::from(value(&flag)?)),
                 "--overwrite" => config.overwrite = true,
                 "--peer-timeout-ms" => config.peer_timeout = parse_ms(&flag, &value(&flag)?)?,
+                "--cancellation-timeout-ms" => {
+                    config.cancellation_timeout = parse_ms(&flag, &value(&flag)?)?
+                }
                 "--connect-timeout-ms" => config.connect_timeout = parse_ms(&flag, &value(&flag)?)?,
                 "--job-secret-stdin" => config.job_secret = Some(secret_from_stdin()?),
                 "--exit-when-stdin-closes" => config.exit_when_stdin_closes = true,
@@ -470,6 +479,18 @@ impl Config {
     /// Builder-style: sets [`Config::peer_timeout`].
     pub fn with_peer_timeout(mut self, timeout: Duration) -> Self {
         self.peer_timeout = timeout;
+        self
+    }
+
+    /// Builder-style: sets [`Config::cancellation_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = weir_core::Config::threads(2).with_cancellation_timeout(Duration::from_secs(5));
+    /// assert_eq!(config.cancellation_timeout, Duration::from_secs(5));
+    /// ```
+    pub fn with_cancellation_timeout(mut self, timeout: Duration) -> Self {
+        self.cancellation_timeout = timeout;
         self
     }
 

@@ -2,6 +2,8 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -85,7 +87,7 @@ impl OperatorMetrics {
     /// While it lives, a panic on this thread is attributed to `node`.
     #[inline]
     pub fn busy_in(&self, node: usize) -> BusyGuard<'_> {
-        CURRENT_OPERATOR.with(|c| c.set(Some(node)));
+        CURRENT_OPERATOR.with(|c| c.store(node, Ordering::Relaxed));
         BusyGuard {
             metrics: self,
             start: Instant::now(),
@@ -121,14 +123,26 @@ impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         self.metrics.add_busy(self.start.elapsed());
         if !std::thread::panicking() {
-            CURRENT_OPERATOR.with(|c| c.set(None));
+            CURRENT_OPERATOR.with(|c| c.store(NO_OPERATOR, Ordering::Relaxed));
         }
     }
 }
 
+/// [`CURRENT_OPERATOR`] when no operator's logic runs.
+pub(crate) const NO_OPERATOR: usize = usize::MAX;
+
 thread_local! {
-    /// The operator whose logic is running on this thread, for panic messages.
-    pub(crate) static CURRENT_OPERATOR: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The operator whose logic is running on this thread ([`NO_OPERATOR`] for none): for
+    /// panic messages, and shared so that a failing job can name the operator a worker that
+    /// does not stop is stuck in.
+    pub(crate) static CURRENT_OPERATOR: Arc<AtomicUsize> =
+        Arc::new(AtomicUsize::new(NO_OPERATOR));
+}
+
+/// The operator whose logic runs on this thread now, if any; clears it.
+pub(crate) fn take_current_operator() -> Option<usize> {
+    let node = CURRENT_OPERATOR.with(|c| c.swap(NO_OPERATOR, Ordering::Relaxed));
+    (node != NO_OPERATOR).then_some(node)
 }
 
 /// Totals of one operator over all its instances.

@@ -5,6 +5,10 @@
 //!
 //! A beat is one byte, every [`BEAT_EVERY`]. A thread per peer reads them and notes when it
 //! last heard from that peer; the workers compare that with the peer timeout.
+//!
+//! A process whose job failed also says so on these connections ([`FAILED`]): the others
+//! then know it without their workers, one of which may be stuck in an operator's code and
+//! never read the failure the control dataflow carries (see `runtime/cancellation.rs`).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -18,12 +22,19 @@ pub(crate) const BEAT_EVERY: Duration = Duration::from_millis(250);
 /// stopped peer whose receive buffer is full must not hold the others' beats up).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A beat.
+const BEAT: u8 = 1;
+/// What a process whose job failed sends instead of a beat (it counts as one).
+const FAILED: u8 = 2;
+
 /// This process's heartbeat threads and what they heard; stops them when dropped.
 pub(crate) struct Heartbeats {
     started: Instant,
     /// Per process: milliseconds after `started` when it was last heard from, plus one (0:
     /// never).
     heard: Arc<[AtomicU64]>,
+    /// Set once a peer said its job failed.
+    peer_failed: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     /// Clones of the connections, to shut them down.
     sockets: Vec<TcpStream>,
@@ -35,6 +46,7 @@ impl Heartbeats {
     pub(crate) fn start(connections: Vec<Option<TcpStream>>) -> Heartbeats {
         let started = Instant::now();
         let heard: Arc<[AtomicU64]> = connections.iter().map(|_| AtomicU64::new(0)).collect();
+        let peer_failed = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicBool::new(false));
         let mut writers = Vec::new();
         let mut sockets = Vec::new();
@@ -52,6 +64,7 @@ impl Heartbeats {
                 stream,
                 started,
                 heard: Arc::clone(&heard),
+                peer_failed: Arc::clone(&peer_failed),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("weir-heartbeat-from-{process}"))
@@ -70,9 +83,24 @@ impl Heartbeats {
         Heartbeats {
             started,
             heard,
+            peer_failed,
             done,
             sockets,
         }
+    }
+
+    /// Tells every peer that this process's job failed, at once (the process may exit before
+    /// the next beat).
+    pub(crate) fn announce_failure(&self) {
+        for mut socket in &self.sockets {
+            // Best effort: a peer that is gone or stalled learns it otherwise.
+            let _ = socket.write_all(&[FAILED]);
+        }
+    }
+
+    /// Whether a peer said its job failed.
+    pub(crate) fn peer_failed(&self) -> bool {
+        self.peer_failed.load(Ordering::SeqCst)
     }
 
     /// When `process` was last heard from on its heartbeat connection, if ever.
@@ -95,7 +123,7 @@ impl Drop for Heartbeats {
 /// connection failed is dropped from the round.
 fn beat(mut writers: Vec<TcpStream>, done: &AtomicBool) {
     while !done.load(Ordering::SeqCst) && !writers.is_empty() {
-        writers.retain_mut(|w| match w.write_all(&[1]) {
+        writers.retain_mut(|w| match w.write_all(&[BEAT]) {
             Ok(()) => true,
             // Too slow this time (a full buffer): it gets the next beat.
             Err(e)
@@ -118,6 +146,7 @@ struct Listener {
     stream: TcpStream,
     started: Instant,
     heard: Arc<[AtomicU64]>,
+    peer_failed: Arc<AtomicBool>,
 }
 
 impl Listener {
@@ -126,9 +155,12 @@ impl Listener {
         loop {
             match self.stream.read(&mut buffer) {
                 Ok(0) => return,
-                Ok(_) => {
+                Ok(n) => {
                     let at = self.started.elapsed().as_millis() as u64 + 1;
                     self.heard[self.process].store(at, Ordering::Relaxed);
+                    if buffer[..n].contains(&FAILED) {
+                        self.peer_failed.store(true, Ordering::SeqCst);
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return,
@@ -163,6 +195,13 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(zero.heard(0), None, "a process does not beat to itself");
+        assert!(!one.peer_failed());
+        zero.announce_failure();
+        while !one.peer_failed() {
+            assert!(Instant::now() < deadline, "the failure was not heard");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!zero.peer_failed(), "only the other side hears it");
         assert_eq!(zero.heard(7), None, "no such process");
         drop(zero);
         // The beats from 0 stop: what 1 heard last stays put.

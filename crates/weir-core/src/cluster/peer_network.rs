@@ -120,6 +120,18 @@ impl PeerSockets {
         self.heartbeats.as_ref()?.heard(process)
     }
 
+    /// Tells the other processes that this one's job failed (see `heartbeats.rs`).
+    pub(crate) fn announce_failure(&self) {
+        if let Some(heartbeats) = &self.heartbeats {
+            heartbeats.announce_failure();
+        }
+    }
+
+    /// Whether another process said its job failed.
+    pub(crate) fn peer_failed(&self) -> bool {
+        self.heartbeats.as_ref().is_some_and(|h| h.peer_failed())
+    }
+
     /// Shuts down every connection.
     pub(crate) fn cut_off_all(&self) {
         CUT_OFF.store(true, std::sync::atomic::Ordering::SeqCst);

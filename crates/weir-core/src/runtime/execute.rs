@@ -16,7 +16,8 @@ use crate::config::{Config, ExplainFormat};
 use crate::error::{Result, WeirError};
 use crate::job::{Epoch, Job, JobContext, Op};
 use crate::plan::Plan;
-use crate::report::{JobReport, CURRENT_OPERATOR};
+use crate::report::{take_current_operator, JobReport};
+use crate::runtime::cancellation::{wait_for_workers, Waited, Whereabouts};
 use crate::runtime::control::Control;
 use crate::state::gate::{GateMode, SourceGate};
 use crate::state::registry::{Restored, StateRegistry};
@@ -46,7 +47,7 @@ fn install_panic_hook() {
             let name = std::thread::current().name().unwrap_or("").to_string();
             let cut_off = crate::cluster::peer_network::CUT_OFF.load(Ordering::SeqCst);
             if name.starts_with("timely:send") || name.starts_with("timely:recv") {
-                COMMUNICATION_FAILED.store(true, Ordering::SeqCst);
+                // The peer first: a worker that sees the failure names the peer at once.
                 if let Some(p) = name.rsplit('-').next().and_then(|p| p.parse().ok()) {
                     let _ = FAILED_PEER.compare_exchange(
                         usize::MAX,
@@ -55,6 +56,7 @@ fn install_panic_hook() {
                         Ordering::SeqCst,
                     );
                 }
+                COMMUNICATION_FAILED.store(true, Ordering::SeqCst);
                 if cut_off {
                     // Weir shut the connection down itself and says why elsewhere.
                     return;
@@ -132,6 +134,7 @@ where
         abort: AtomicBool::new(false),
         progress: Arc::new(AtomicU64::new(0)),
         returned: AtomicUsize::new(0),
+        whereabouts: Whereabouts::default(),
         outcomes: std::sync::Mutex::default(),
     });
     let worker_shared = Arc::clone(&shared);
@@ -144,8 +147,22 @@ where
     .map_err(WeirError::Communication)?;
     let watchdog = CloseWatchdog::start(&shared);
     // Joining also joins timely's communication threads, and panics if one of them did
-    // (a peer process died, or was cut off): the workers' own outcomes say why.
-    let joined = catch_unwind(AssertUnwindSafe(|| guards.join()));
+    // (a peer process died, or was cut off): the workers' own outcomes say why. It happens
+    // on a thread of its own, so that a failed job does not wait forever for a worker stuck
+    // in an operator's code (see `runtime/cancellation.rs`).
+    let (done, joining) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("weir-join".into())
+        .spawn(move || {
+            let _ = done.send(catch_unwind(AssertUnwindSafe(|| guards.join())));
+        })
+        .map_err(|e| WeirError::Communication(format!("no thread to join the workers: {e}")))?;
+    let waited = wait_for_workers(
+        &joining,
+        &shared.whereabouts,
+        || shared.failing(),
+        shared.config.cancellation_timeout,
+    );
     drop(watchdog);
     let outcomes = std::mem::take(&mut *shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()));
     let mut report: Option<JobReport> = None;
@@ -167,12 +184,27 @@ where
             Err(e) => keep(e),
         }
     }
+    let joined = match waited {
+        Waited::Joined(joined) => Some(joined),
+        Waited::GaveUp(stuck) => {
+            for worker in stuck {
+                let lost = format!(
+                    "{worker} did not stop within {:?} of the job's failure (--cancellation-timeout-ms); left running",
+                    shared.config.cancellation_timeout
+                );
+                tracing::error!("{lost}");
+                keep(WeirError::WorkerLost(lost));
+            }
+            None
+        }
+    };
     match joined {
-        Ok(threads) => threads
+        None => {}
+        Some(Ok(threads)) => threads
             .into_iter()
             .filter_map(Result::err)
             .for_each(|message| keep(WeirError::WorkerLost(message))),
-        Err(payload) => keep(WeirError::Communication(format!(
+        Some(Err(payload)) => keep(WeirError::Communication(format!(
             "lost the connection to {}: {}",
             failed_peer(&shared.config),
             panic_message(&*payload)
@@ -233,6 +265,8 @@ pub(crate) struct Shared<F> {
     peer_timeout: Duration,
     /// Workers of this process whose closure has returned.
     returned: AtomicUsize,
+    /// Which operator each worker of this process runs, for the cancellation timeout.
+    pub(crate) whereabouts: Whereabouts,
     /// Each worker's outcome (kept here rather than returned through timely, whose join
     /// panics when a communication thread did).
     outcomes: std::sync::Mutex<Vec<Result<JobReport>>>,
@@ -242,11 +276,20 @@ impl<F> Shared<F>
 where
     F: for<'s> Fn(&mut Job<'s>) -> Result<()>,
 {
+    /// Whether the job failed, as far as this process knows: one of its workers failed, a
+    /// connection to another process broke, or another process said its job failed.
+    fn failing(&self) -> bool {
+        self.abort.load(Ordering::SeqCst)
+            || COMMUNICATION_FAILED.load(Ordering::SeqCst)
+            || self.peers.as_ref().is_some_and(PeerSockets::peer_failed)
+    }
+
     /// One worker: runs the job, and on failure tells every other worker.
     fn run(&self, worker: &mut Worker) {
         let names: Rc<RefCell<Vec<String>>> = Rc::default();
         let index = worker.index();
         let processes = worker.peers() / self.threads.max(1);
+        self.whereabouts.enter(index);
         let mut control = Control::install(worker, self.threads, processes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             crate::runtime::worker_loop::run_worker(worker, self, &names, &mut control)
@@ -255,9 +298,7 @@ where
             Ok(result) => result,
             Err(payload) => Err(WeirError::WorkerPanic {
                 worker: index,
-                operator: CURRENT_OPERATOR
-                    .with(Cell::take)
-                    .and_then(|n| names.borrow().get(n).cloned()),
+                operator: take_current_operator().and_then(|n| names.borrow().get(n).cloned()),
                 message: panic_message(&*payload),
             }),
         };
@@ -272,6 +313,9 @@ where
             .push(result);
         if let Some(message) = failed {
             self.abort.store(true, Ordering::SeqCst);
+            if let Some(peers) = &self.peers {
+                peers.announce_failure();
+            }
             // Tell the other workers (in all processes), and drop this worker's dataflows:
             // timely steps remaining dataflows to completion after this closure returns,
             // which would wait forever for the failed peers.
@@ -285,6 +329,7 @@ where
                 }
             }
         }
+        self.whereabouts.leave(index);
         self.returned.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -1,5 +1,6 @@
 //! Running a job: timely workers, the control dataflow (failures, heartbeats).
 
+pub(crate) mod cancellation;
 pub(crate) mod checkpointing;
 pub(crate) mod control;
 pub(crate) mod execute;

@@ -146,6 +146,7 @@ where
         )
     });
     *names.borrow_mut() = built.plan.nodes.iter().map(|n| n.name.clone()).collect();
+    shared.whereabouts.name_operators(|| names.borrow().clone());
     std::mem::replace(&mut built.result, Ok(()))?;
     check_restored_state(&registry, config.checkpoint.as_ref())?;
     let watch = Watch {
