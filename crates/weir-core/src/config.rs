@@ -180,9 +180,10 @@ pub struct Config {
     /// others, instead of hanging them. Every worker sends a heartbeat twice a second.
     pub peer_timeout: Duration,
     /// How long the workers of a failing job have to stop (Flink's
-    /// `task.cancellation.timeout`): a worker still running an operator's code after this is
-    /// logged with the operator and left behind, and the job's failure is returned. Without
-    /// it, a worker stuck in user code kept a failed job from ever ending.
+    /// `task.cancellation.timeout`): a worker that has not returned after this (stuck in an
+    /// operator's code, say) is logged with the operator it is in and left behind, and the
+    /// job's failure is returned. Without it, a worker stuck in user code kept a failed job
+    /// from ever ending.
     pub cancellation_timeout: Duration,
     /// How long the processes of a job have to connect to each other at the start.
     pub connect_timeout: Duration,

@@ -71,6 +71,17 @@ pub enum WeirError {
     /// A worker thread ended without returning (it died outside Weir's control).
     #[error("a worker thread ended abnormally: {0}")]
     WorkerLost(String),
+    /// A worker of a failed job did not stop within the cancellation timeout (stuck in an
+    /// operator's code, say); it was left running.
+    #[error("worker {worker}{} did not stop within {timeout:?} of the job's failure; left running", operator.as_ref().map(|o| format!(" (in operator `{o}`)")).unwrap_or_default())]
+    WorkerStuck {
+        /// The worker's index.
+        worker: usize,
+        /// The operator it was running, if any.
+        operator: Option<String>,
+        /// [`crate::Config::cancellation_timeout`].
+        timeout: std::time::Duration,
+    },
     /// Another worker of the job failed first; this worker stopped because of it.
     #[error("worker {worker} stopped because {cause}")]
     Aborted {

@@ -123,7 +123,8 @@ impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         self.metrics.add_busy(self.start.elapsed());
         if !std::thread::panicking() {
-            CURRENT_OPERATOR.with(|c| c.store(NO_OPERATOR, Ordering::Relaxed));
+            // `try_with`: a guard dropped while the thread's locals are torn down is harmless.
+            let _ = CURRENT_OPERATOR.try_with(|c| c.store(NO_OPERATOR, Ordering::Relaxed));
         }
     }
 }

@@ -110,12 +110,19 @@ impl Heartbeats {
     }
 }
 
-impl Drop for Heartbeats {
-    fn drop(&mut self) {
+impl Heartbeats {
+    /// Stops beating and listening: the peers stop hearing this process.
+    pub(crate) fn stop(&self) {
         self.done.store(true, Ordering::SeqCst);
         for socket in &self.sockets {
             let _ = socket.shutdown(Shutdown::Both);
         }
+    }
+}
+
+impl Drop for Heartbeats {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -132,9 +132,12 @@ impl PeerSockets {
         self.heartbeats.as_ref().is_some_and(|h| h.peer_failed())
     }
 
-    /// Shuts down every connection.
+    /// Shuts down every connection, the heartbeats' too.
     pub(crate) fn cut_off_all(&self) {
         CUT_OFF.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(heartbeats) = &self.heartbeats {
+            heartbeats.stop();
+        }
         let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         for socket in sockets.iter().flatten() {
             let _ = socket.shutdown(Shutdown::Both);

@@ -3,7 +3,8 @@
 //! blocking call) never steps again, and waiting for it kept the failed job from ever ending.
 //! [`Whereabouts`] knows which operator each worker of the process is running, and
 //! [`wait_for_workers`] gives up on those still running [`Config::cancellation_timeout`]
-//! after the failure: they are logged with their operator and left behind.
+//! after the failure: they are logged with their operator and left behind. Any worker that
+//! has not returned counts, wherever it is (an operator's code, or between operators).
 //!
 //! [`Config::cancellation_timeout`]: crate::Config::cancellation_timeout
 
@@ -12,6 +13,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::error::WeirError;
 use crate::report::{CURRENT_OPERATOR, NO_OPERATOR};
 
 /// Where the workers of this process are: the operator each is running, and which have
@@ -38,11 +40,13 @@ pub(crate) struct StuckWorker {
     pub(crate) operator: Option<String>,
 }
 
-impl std::fmt::Display for StuckWorker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.operator {
-            Some(name) => write!(f, "worker {} (in operator `{name}`)", self.worker),
-            None => write!(f, "worker {} (between operators)", self.worker),
+impl StuckWorker {
+    /// The error that says so.
+    pub(crate) fn error(self, timeout: Duration) -> WeirError {
+        WeirError::WorkerStuck {
+            worker: self.worker,
+            operator: self.operator,
+            timeout,
         }
     }
 }
@@ -173,8 +177,8 @@ mod tests {
             }]
         );
         assert_eq!(
-            stuck_workers[0].to_string(),
-            "worker 1 (in operator `stuck`)"
+            stuck_workers[0].clone().error(Duration::from_secs(1)).to_string(),
+            "worker 1 (in operator `stuck`) did not stop within 1s of the job's failure; left running"
         );
         assert!(calls.load(Ordering::SeqCst) >= 3, "waited until it failed");
         release.send(()).unwrap();

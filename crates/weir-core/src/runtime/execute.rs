@@ -187,13 +187,18 @@ where
     let joined = match waited {
         Waited::Joined(joined) => Some(joined),
         Waited::GaveUp(stuck) => {
+            give_up(&shared);
             for worker in stuck {
-                let lost = format!(
-                    "{worker} did not stop within {:?} of the job's failure (--cancellation-timeout-ms); left running",
-                    shared.config.cancellation_timeout
-                );
-                tracing::error!("{lost}");
-                keep(WeirError::WorkerLost(lost));
+                let stuck = worker.error(shared.config.cancellation_timeout);
+                tracing::error!("{stuck} (--cancellation-timeout-ms)");
+                keep(stuck);
+            }
+            if COMMUNICATION_FAILED.load(Ordering::SeqCst) {
+                // What joining would have said.
+                keep(WeirError::Communication(format!(
+                    "lost the connection to {}",
+                    failed_peer(&shared.config)
+                )));
             }
             None
         }
@@ -223,12 +228,22 @@ where
     Ok(report)
 }
 
+/// Leaves the workers of this process that did not stop: tells the other processes that the
+/// job failed, and cuts the connections (and the heartbeats) so that they do not wait for
+/// this one.
+fn give_up<F>(shared: &Shared<F>) {
+    if let Some(peers) = &shared.peers {
+        peers.announce_failure();
+        peers.cut_off_all();
+    }
+}
+
 /// How much an error explains a failed job: 0 for a root cause, 1 for a broken
 /// connection or an input that ended empty (the fallout of a failure upstream, most
-/// likely), 2 for a worker that stopped because another one failed.
+/// likely), 2 for a worker that stopped (or did not) because another one failed.
 fn rank(e: &WeirError) -> u8 {
     match e {
-        WeirError::Aborted { .. } => 2,
+        WeirError::Aborted { .. } | WeirError::WorkerStuck { .. } => 2,
         WeirError::Communication(_) | WeirError::WorkerLost(_) => 1,
         WeirError::WithoutInput { .. } => 1,
         // A worker that touched a channel to a process Weir had cut off.
@@ -289,7 +304,8 @@ where
         let names: Rc<RefCell<Vec<String>>> = Rc::default();
         let index = worker.index();
         let processes = worker.peers() / self.threads.max(1);
-        self.whereabouts.enter(index);
+        // Counts the worker as returned however this function ends (a panic included).
+        let _returned = Returned::new(self, index);
         let mut control = Control::install(worker, self.threads, processes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             crate::runtime::worker_loop::run_worker(worker, self, &names, &mut control)
@@ -329,8 +345,27 @@ where
                 }
             }
         }
-        self.whereabouts.leave(index);
-        self.returned.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Registers a worker in [`Shared::whereabouts`] while it lives, and counts it as returned
+/// when dropped.
+struct Returned<'a, F> {
+    shared: &'a Shared<F>,
+    index: usize,
+}
+
+impl<F> Returned<'_, F> {
+    fn new(shared: &Shared<F>, index: usize) -> Returned<'_, F> {
+        shared.whereabouts.enter(index);
+        Returned { shared, index }
+    }
+}
+
+impl<F> Drop for Returned<'_, F> {
+    fn drop(&mut self) {
+        self.shared.whereabouts.leave(self.index);
+        self.shared.returned.fetch_add(1, Ordering::SeqCst);
     }
 }
 
