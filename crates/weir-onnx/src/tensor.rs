@@ -215,8 +215,8 @@ impl Tensor {
         }
         if count == Some(0) && !empty_extent_ok(&shape) {
             return Err(format!(
-                "an empty tensor of shape {} spans more than {MAX_EMPTY_EXTENT} positions in \
-                 its other dimensions",
+                "an empty tensor of shape {} spans more than {MAX_EMPTY_EXTENT} positions \
+                 before its first 0",
                 shape_text(&shape)
             ));
         }
@@ -234,16 +234,19 @@ impl Tensor {
     }
 }
 
-/// The most positions the non-zero dimensions of a tensor with no values may span: such a
-/// shape costs nothing to send (`[1000000000000, 0]` with no data), but code that walks its
-/// dimensions (splitting it into rows, writing it as nested arrays) would do so that often.
+/// The most positions the dimensions before the first 0 of a tensor with no values may
+/// span: such a shape costs nothing to send (`[1000000000000, 0]` with no data), but code
+/// that walks those dimensions (splitting it into rows, writing it as nested arrays) would
+/// do so that often. The dimensions after the 0 are never walked (`[0, 3, 224, 224]`, an
+/// empty batch of images, spans nothing).
 pub const MAX_EMPTY_EXTENT: usize = 1 << 16;
 
-/// Whether the product of `shape`'s non-zero dimensions is at most [`MAX_EMPTY_EXTENT`].
+/// Whether the product of `shape`'s dimensions before its first 0 is at most
+/// [`MAX_EMPTY_EXTENT`].
 fn empty_extent_ok(shape: &[usize]) -> bool {
     shape
         .iter()
-        .filter(|&&d| d != 0)
+        .take_while(|&&d| d != 0)
         .try_fold(1usize, |n, &d| n.checked_mul(d))
         .is_some_and(|extent| extent <= MAX_EMPTY_EXTENT)
 }
@@ -404,14 +407,18 @@ mod tests {
     fn an_empty_tensor_spans_a_bounded_number_of_positions() {
         let most = MAX_EMPTY_EXTENT;
         assert!(Tensor::new(vec![most, 0], TensorData::F32(vec![])).is_ok());
-        assert!(Tensor::new(vec![0, 256, 256], TensorData::F32(vec![])).is_ok());
+        assert!(Tensor::new(vec![256, 256, 0, 9], TensorData::F32(vec![])).is_ok());
+        // An empty batch: nothing before the 0.
+        assert!(Tensor::new(vec![0, 3, 224, 224], TensorData::F32(vec![])).is_ok());
+        assert!(Tensor::new(vec![0, usize::MAX], TensorData::F32(vec![])).is_ok());
         let e = Tensor::new(vec![1_000_000_000_000, 0], TensorData::F32(vec![])).unwrap_err();
         assert_eq!(
             e,
-            "an empty tensor of shape [1000000000000, 0] spans more than 65536 positions in its \
-             other dimensions"
+            "an empty tensor of shape [1000000000000, 0] spans more than 65536 positions before \
+             its first 0"
         );
         assert!(Tensor::new(vec![most + 1, 0], TensorData::F32(vec![])).is_err());
+        assert!(Tensor::new(vec![256, 257, 0], TensorData::F32(vec![])).is_err());
         assert!(Tensor::new(vec![usize::MAX, 0, usize::MAX], TensorData::I64(vec![])).is_err());
     }
 }
