@@ -14,10 +14,10 @@ pub struct SparseVector {
 }
 
 impl SparseVector {
-    /// The largest size a sparse vector read from data may have: 2^28. Flink allows up to
-    /// 2^31 - 1, but stages that densify a vector (the scalers, model data) would then
-    /// allocate up to 16 GiB for one row; 2^28 keeps a dense copy within 2 GiB.
-    pub const MAX_SIZE: usize = 1 << 28;
+    /// The largest size a sparse vector may have: 2^31 - 1, as in Flink (a Java `int`;
+    /// `HashingTF`'s `numFeatures` goes up to it). A size from data beyond it is refused
+    /// instead of sizing a dense copy by it.
+    pub const MAX_SIZE: usize = i32::MAX as usize;
 
     /// A sparse vector; indices must be ascending and below `size`, and `size` at most
     /// [`SparseVector::MAX_SIZE`].
@@ -37,7 +37,7 @@ impl SparseVector {
         }
         if size > Self::MAX_SIZE {
             return Err(format!(
-                "a sparse vector's size is at most {} (2^28), got {size}",
+                "a sparse vector's size is at most {} (2^31 - 1), got {size}",
                 Self::MAX_SIZE
             ));
         }
