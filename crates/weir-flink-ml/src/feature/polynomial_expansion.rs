@@ -351,7 +351,17 @@ impl Stage for PolynomialExpansion {
         let schema = input
             .schema
             .with_column(&self.get(&OUTPUT_COL)?, input.schema.data_type(column))?;
-        let mut expander = Expander::new(self.get(&DEGREE)? as usize);
+        let degree = usize::try_from(self.get(&DEGREE)?).unwrap_or(usize::MAX);
+        // The expansion of a single element has `degree` entries: a degree whose expansion is
+        // too large for any vector is refused before the tables are sized by it.
+        if result_size(1, degree).is_err() {
+            return Err(MlError::InvalidParam {
+                stage: "PolynomialExpansion".into(),
+                param: DEGREE.spec.name.into(),
+                message: format!("is {degree}: {TOO_LARGE}"),
+            });
+        }
+        let mut expander = Expander::new(degree);
         Ok(vec![map_batches(
             job,
             self,
@@ -368,6 +378,31 @@ impl Stage for PolynomialExpansion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A degree no vector could be expanded to is a param error, not an allocation of a
+    /// table that size (a `degree` of 10^15 aborted the process, i64::MAX panicked).
+    #[test]
+    fn a_degree_too_large_for_any_expansion_is_refused() {
+        use crate::api::Stage;
+        use crate::table::{Schema, Value};
+        use weir_core::{execute, Config};
+        for degree in [i32::MAX as i64, 1_000_000_000_000_000, i64::MAX] {
+            let result = execute(Config::threads(1).with_verbose(false), move |job| {
+                let schema = Schema::new([("input", DataType::DenseVector)]);
+                let rows = vec![vec![Value::DenseVector(vec![2.0])]];
+                let table = Table::from_rows(job, "rows", schema, rows)?;
+                let stage = PolynomialExpansion::new().set(&DEGREE, degree)?;
+                stage.transform(job, vec![table])?;
+                Ok(())
+            });
+            let e = result.unwrap_err().to_string();
+            assert!(
+                e.contains("parameter `degree` is given an invalid value")
+                    && e.contains("too large"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn result_size_is_a_binomial_and_refuses_overflow() {
