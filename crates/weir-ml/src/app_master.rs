@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster_config::{ClusterConfig, FailoverStrategy};
-use crate::connection_slots::ConnectionSlots;
+use crate::connection_slots::{ConnectionSlots, Slot};
 use crate::protocol::{AmAddress, AmMessage, ClusterSpec, NodeId, NodeMessage};
 use crate::state_machine::{AmEvent, AmState, ClusterView};
 use crate::wire::{
@@ -110,12 +110,12 @@ impl AppMaster {
     }
 }
 
-/// Control connections the AM serves at once (one per node, and those in their handshake):
-/// more are closed.
-const MAX_CONTROL_CONNECTIONS: usize = 1024;
+/// Control connections in their handshake at once: more are closed. A node's connection
+/// that proved the job secret no longer counts.
+const MAX_CONTROL_HANDSHAKES: usize = 256;
 
 fn accept(listener: TcpListener, secret: JobSecret, events: mpsc::Sender<Event>) {
-    let slots = ConnectionSlots::new(MAX_CONTROL_CONNECTIONS);
+    let slots = ConnectionSlots::new(MAX_CONTROL_HANDSHAKES);
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
@@ -126,8 +126,8 @@ fn accept(listener: TcpListener, secret: JobSecret, events: mpsc::Sender<Event>)
             }
         };
         let (events, secret) = (events.clone(), secret.clone());
-        slots.serve(stream, "weir-am-connection", move |stream| {
-            serve_connection(stream, &secret, &events)
+        slots.serve(stream, "weir-am-connection", move |stream, handshake| {
+            serve_connection(stream, handshake, &secret, &events)
         });
     }
 }
@@ -135,11 +135,17 @@ fn accept(listener: TcpListener, secret: JobSecret, events: mpsc::Sender<Event>)
 /// One node's control connection: the handshake, then its messages. A connection speaks
 /// for one node, the one its first message (a registration) names; a connection that breaks
 /// that rule, or sends a frame that fails its check, is closed.
-fn serve_connection(stream: TcpStream, secret: &JobSecret, events: &mpsc::Sender<Event>) {
+fn serve_connection(
+    stream: TcpStream,
+    handshake: Slot,
+    secret: &JobSecret,
+    events: &mpsc::Sender<Event>,
+) {
     let channel = match SecureChannel::accept(stream, secret, CONTROL_FRAME_LIMIT) {
         Ok(c) => c,
         Err(e) => return log(format!("refused a connection: {e}")),
     };
+    drop(handshake);
     let peer = channel.peer().to_string();
     let (mut reader, writer) = channel.split();
     let reply: Reply = Arc::new(Mutex::new(writer));

@@ -1,7 +1,10 @@
 //! A bound on the connections a server of the cluster serves at once, each on a thread of its
 //! own (the AM's control server, a ps shard, the metrics endpoint): a client that opens
 //! connections and sends nothing cannot make the server start a thread each, nor make it
-//! panic when the system refuses one more thread.
+//! panic when the system refuses one more thread. A connection holds its [`Slot`] as long as
+//! its server wants: the whole connection (the metrics endpoint), or its handshake (the AM
+//! and the ps shards, whose clients prove the job secret and then stay connected; so that
+//! connections that never finish a handshake cannot lock the nodes out).
 
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,12 +46,13 @@ impl ConnectionSlots {
     }
 
     /// Serves `stream` with `serve` on a thread named `name` if a slot is free and a thread
-    /// starts; otherwise closes the connection (the client sees it end) and says why.
+    /// starts; otherwise closes the connection (the client sees it end) and says why. `serve`
+    /// gets the slot, and frees it by dropping it.
     pub(crate) fn serve(
         &self,
         stream: TcpStream,
         name: &str,
-        serve: impl FnOnce(TcpStream) + Send + 'static,
+        serve: impl FnOnce(TcpStream, Slot) + Send + 'static,
     ) {
         let Some(slot) = self.take() else {
             tracing::warn!(
@@ -59,10 +63,7 @@ impl ConnectionSlots {
         };
         let started = std::thread::Builder::new()
             .name(name.to_string())
-            .spawn(move || {
-                let _slot = slot;
-                serve(stream);
-            });
+            .spawn(move || serve(stream, slot));
         // A thread that cannot start drops the stream and its slot with the closure.
         if let Err(e) = started {
             tracing::warn!("{name}: refused a connection: no thread for it ({e})");
@@ -90,7 +91,7 @@ mod tests {
         for _ in 0..3 {
             let (stream, _) = listener.accept().unwrap();
             let (released, served) = (Arc::clone(&released), served.clone());
-            slots.serve(stream, "test-connection", move |_stream| {
+            slots.serve(stream, "test-connection", move |_stream, _slot| {
                 served.send(()).unwrap();
                 let _ = released.lock().unwrap().recv();
             });

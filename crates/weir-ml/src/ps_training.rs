@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::connection_slots::ConnectionSlots;
+use crate::connection_slots::{ConnectionSlots, Slot};
 use crate::node_runner::{NodeContext, NodeRunner};
 use crate::wire::{JobSecret, SecureChannel, WireError, DATA_FRAME_LIMIT};
 
@@ -230,9 +230,9 @@ pub fn assemble_model(
     seen.iter().all(|s| *s).then_some(model)
 }
 
-/// Connections a ps shard serves at once (one per worker, and those in their handshake):
-/// more are closed.
-const MAX_PS_CONNECTIONS: usize = 1024;
+/// Connections in their handshake with a ps shard at once: more are closed. A worker's
+/// connection that proved the job secret no longer counts.
+const MAX_PS_HANDSHAKES: usize = 256;
 
 /// The `ps` role's runner: serves its shard on the node's port until the cluster stops,
 /// then emits the shard. Only peers that prove the job secret are served, and an update
@@ -250,14 +250,14 @@ pub fn ps_runner(config: PsTrainingConfig) -> impl NodeRunner<(), TrainingReport
             .set_nonblocking(true)
             .map_err(|e| e.to_string())?;
         let name = ctx.node.to_string();
-        let slots = ConnectionSlots::new(MAX_PS_CONNECTIONS);
+        let slots = ConnectionSlots::new(MAX_PS_HANDSHAKES);
         while !ctx.stop.is_stopped() {
             match ctx.listener().accept() {
                 Ok((stream, _)) => {
                     let (shard, secret, name) =
                         (Arc::clone(&shard), ctx.job_secret().clone(), name.clone());
-                    slots.serve(stream, "weir-ps-connection", move |stream| {
-                        serve(stream, &secret, shard, &name)
+                    slots.serve(stream, "weir-ps-connection", move |stream, handshake| {
+                        serve(stream, handshake, &secret, shard, &name)
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -319,11 +319,18 @@ fn apply_update(rows: &mut [ClassRow], gradient: &[ClassRow], rate: f32) -> Resu
     Ok(())
 }
 
-fn serve(stream: TcpStream, secret: &JobSecret, shard: Arc<Mutex<Vec<ClassRow>>>, name: &str) {
+fn serve(
+    stream: TcpStream,
+    handshake: Slot,
+    secret: &JobSecret,
+    shard: Arc<Mutex<Vec<ClassRow>>>,
+    name: &str,
+) {
     let mut channel = match SecureChannel::accept(stream, secret, DATA_FRAME_LIMIT) {
         Ok(c) => c,
         Err(e) => return tracing::warn!("node {name}: refused a connection: {e}"),
     };
+    drop(handshake);
     loop {
         let request = match channel.recv::<PsRequest>() {
             Ok(r) => r,
