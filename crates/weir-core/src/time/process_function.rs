@@ -261,6 +261,14 @@ where
         }
         let empty =
             kp.pending.is_empty() && kp.timers.event.is_empty() && kp.timers.processing.is_empty();
+        // One index entry stands for the key's records waiting at a time and its event timer
+        // at that time: deleting the timer must not take the records' entry with it.
+        timer_changes.retain(|change| match change {
+            TimerChange::Deleted(TimeDomain::EventTime, t) => {
+                !kp.pending.iter().any(|r| r.ts == *t)
+            }
+            _ => true,
+        });
         if cleared && empty {
             state.remove(key);
         }
@@ -553,5 +561,81 @@ mod tests {
             .collect();
         assert_eq!(fired, [5_990], "the timer fires once, at its last time");
         assert_eq!(logic.event_index.next(), None);
+    }
+
+    /// Records of one key: 0 registers a timer 10 ms after it, 1 deletes that timer, 2 is
+    /// emitted as its time.
+    struct StartCancelPing;
+
+    impl KeyedProcessFunction<u64, u64> for StartCancelPing {
+        type State = Option<EventTime>;
+        type Out = EventTime;
+
+        fn process_element(
+            &mut self,
+            record: Stamped<u64>,
+            ctx: &mut ProcessContext<'_, u64, Self::State, Self::Out>,
+        ) {
+            match record.data {
+                0 => {
+                    ctx.register_event_time_timer(record.ts + 10);
+                    *ctx.state() = Some(record.ts + 10);
+                }
+                1 => {
+                    if let Some(t) = ctx.state().take() {
+                        ctx.delete_event_time_timer(t);
+                    }
+                }
+                _ => ctx.emit(record.ts),
+            }
+        }
+
+        fn on_timer(
+            &mut self,
+            timer: Timer,
+            ctx: &mut ProcessContext<'_, u64, Self::State, Self::Out>,
+        ) {
+            ctx.emit(-timer.time);
+        }
+    }
+
+    /// A record waiting at the time of a timer its key deletes is still processed: the
+    /// record and the timer share the key's index entry at that time, and deleting the timer
+    /// removed it, so the record waited forever (and stayed in every checkpoint).
+    #[test]
+    fn deleting_a_timer_keeps_a_record_waiting_at_its_time() {
+        let mut logic = ProcessLogic {
+            function: StartCancelPing,
+            key: |_: &u64| 0u64,
+            state: Rc::new(RefCell::new(KeyedState::new())),
+            event_index: DueKeys::new(),
+            processing_index: DueKeys::new(),
+            forwarder: Forwarder::detached(),
+            output_watermark: NO_WATERMARK,
+        };
+        let mut out = Vec::new();
+        for (ts, command) in [(0, 0u64), (5, 1), (10, 2)] {
+            let record = Stamped {
+                ts,
+                data: command,
+                watermark: NO_WATERMARK,
+            };
+            logic.add(record, NO_WATERMARK, &mut out);
+        }
+        logic.advance(NO_WATERMARK, 9, &mut out);
+        logic.advance(9, i64::MAX, &mut out);
+        let emitted: Vec<EventTime> = out
+            .iter()
+            .filter_map(|e| match e {
+                Emit::Out(s) => Some(s.data),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(emitted, [10], "the ping, and no timer");
+        assert!(logic
+            .state
+            .borrow()
+            .get(&0)
+            .is_none_or(|kp| kp.pending.is_empty()));
     }
 }
