@@ -347,7 +347,8 @@ fn reference_sessions(events: &[Ev], sources: usize, gap: i64, lateness: i64) ->
         let mut current: Option<(i64, i64, u64, u64)> = None;
         for e in evs {
             current = match current {
-                Some((s, end, n, sum)) if e.ts < end => {
+                // Sessions that touch merge (Flink's `TimeWindow.intersects`).
+                Some((s, end, n, sum)) if e.ts <= end => {
                     Some((s, end.max(e.ts + gap), n + 1, sum + e.value))
                 }
                 Some((s, end, n, sum)) => {
@@ -1194,4 +1195,37 @@ fn processing_time_windows_and_timers_follow_the_wall_clock() {
     let timers = timers.take();
     assert!(!timers.is_empty());
     assert!(timers.iter().all(|(_, at, now)| now >= at), "{timers:?}");
+}
+
+/// A window size, slide or gap of less than a millisecond fails the job's build with the
+/// operator named (Flink refuses them). Before, 0 became 1 ms: `sliding(1 min, 0)` put every
+/// record into 60,000 windows.
+#[test]
+fn windows_of_zero_size_slide_or_gap_fail_the_build() {
+    let zero_windows = [
+        (
+            "zero-size",
+            Windows::tumbling(Duration::ZERO),
+            "size is 0 ms",
+        ),
+        (
+            "zero-slide",
+            Windows::sliding(Duration::from_secs(60), Duration::ZERO),
+            "slide is 0 ms",
+        ),
+        ("zero-gap", Windows::session(Duration::ZERO), "gap is 0 ms"),
+    ];
+    for (name, windows, reason) in zero_windows {
+        let result = execute(config(1), move |job| {
+            let events = job
+                .from_vec("events", events(1, 10, 2, 0))
+                .assign_timestamps("ts", strategy());
+            count_sum(events.key_by(|e: &Ev| e.key).window(windows), op(name))
+                .results()
+                .for_each("out", |_| {});
+            Ok(())
+        });
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains(name) && e.contains(reason), "{e}");
+    }
 }

@@ -622,6 +622,12 @@ impl<'s, K: Key, T: Data, F: Fn(&T) -> K + Clone + 'static> WindowedStream<'s, K
     ) -> WindowOutput<'s, W::Out, T> {
         let events = &self.keyed.events;
         let ctx = Rc::clone(&events.records.ctx);
+        if let Err(message) = self.windows.check() {
+            ctx.fail_build(crate::WeirError::Build {
+                operator: op.name().to_string(),
+                message,
+            });
+        }
         let handle = ctx.add_operator(&op, kind, &[(events.records.node, Partitioning::Hash)]);
         let slot: KeyedStateSlot<K, KeyWindows<W::Acc, T>> =
             KeyedStateSlot::new(&ctx, &handle, None);

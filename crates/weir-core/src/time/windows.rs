@@ -23,8 +23,10 @@ impl TimeWindow {
         self.end.saturating_sub(1)
     }
 
+    /// Whether two windows overlap or touch (Flink's `TimeWindow.intersects`): sessions
+    /// `[0, 10)` and `[10, 20)` merge.
     fn intersects(&self, other: &TimeWindow) -> bool {
-        self.start < other.end && other.start < self.end
+        self.start <= other.end && other.start <= self.end
     }
 
     fn cover(&self, other: &TimeWindow) -> TimeWindow {
@@ -69,10 +71,18 @@ pub(crate) enum WindowKind {
 pub struct Windows {
     pub(crate) kind: WindowKind,
     pub(crate) domain: TimeDomain,
+    /// A duration given as less than a millisecond (Flink refuses sizes, slides and gaps of
+    /// 0): the operator refuses to build ([`Windows::check`]).
+    zero: Option<&'static str>,
 }
 
 fn millis(d: Duration) -> i64 {
     d.as_millis().clamp(1, i64::MAX as u128 / 4) as i64
+}
+
+/// `what` if `d` is less than a millisecond (windows count in milliseconds).
+fn zero_if_under_a_millisecond(what: &'static str, d: Duration) -> Option<&'static str> {
+    (d.as_millis() == 0).then_some(what)
 }
 
 impl Windows {
@@ -82,6 +92,7 @@ impl Windows {
             size: millis(size),
             offset: 0,
         })
+        .refusing(zero_if_under_a_millisecond("size", size))
     }
 
     /// Windows of `size` starting every `slide` (Flink's `SlidingEventTimeWindows`); a
@@ -92,12 +103,17 @@ impl Windows {
             slide: millis(slide),
             offset: 0,
         })
+        .refusing(
+            zero_if_under_a_millisecond("size", size)
+                .or(zero_if_under_a_millisecond("slide", slide)),
+        )
     }
 
-    /// A window per burst of activity of a key: records closer than `gap` apart share one
+    /// A window per burst of activity of a key: records at most `gap` apart share one
     /// (Flink's `EventTimeSessionWindows.withGap`).
     pub fn session(gap: Duration) -> Self {
         Self::event(WindowKind::Session { gap: millis(gap) })
+            .refusing(zero_if_under_a_millisecond("gap", gap))
     }
 
     /// Every `size` records of a key in event-time order (Flink's `countWindow(size)`). A
@@ -123,6 +139,34 @@ impl Windows {
         Windows {
             kind,
             domain: TimeDomain::EventTime,
+            zero: None,
+        }
+    }
+
+    fn refusing(mut self, zero: Option<&'static str>) -> Self {
+        self.zero = zero;
+        self
+    }
+
+    /// Whether the windows can be built: a size, slide or gap of less than a millisecond
+    /// cannot (Flink refuses 0; here it would make a record fall into millions of sliding
+    /// windows).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::time::Windows;
+    /// assert!(Windows::tumbling(Duration::from_secs(1)).check().is_ok());
+    /// assert_eq!(
+    ///     Windows::sliding(Duration::from_secs(60), Duration::ZERO).check().unwrap_err(),
+    ///     "the windows' slide is 0 ms: it must be at least 1 ms"
+    /// );
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        match self.zero {
+            Some(what) => Err(format!(
+                "the windows' {what} is 0 ms: it must be at least 1 ms"
+            )),
+            None => Ok(()),
         }
     }
 
@@ -270,7 +314,27 @@ mod tests {
         let existing = [w(0, 10), w(12, 20), w(30, 40)];
         // [9, 13) bridges the first two, not the third.
         assert_eq!(merge_session(&existing, w(9, 13)), (w(0, 20), vec![0, 1]));
-        assert_eq!(merge_session(&existing, w(20, 25)), (w(20, 25), vec![]));
+        assert_eq!(merge_session(&existing, w(21, 25)), (w(21, 25), vec![]));
+        // Touching sessions merge, as Flink's `TimeWindow.intersects` has it.
+        assert_eq!(merge_session(&existing, w(20, 25)), (w(12, 25), vec![1]));
+        assert_eq!(merge_session(&existing, w(25, 30)), (w(25, 40), vec![2]));
+    }
+
+    #[test]
+    fn sizes_slides_and_gaps_under_a_millisecond_are_refused() {
+        let ms = Duration::from_millis(1);
+        assert!(Windows::tumbling(ms).check().is_ok());
+        assert!(Windows::sliding(Duration::from_secs(1), ms).check().is_ok());
+        assert!(Windows::session(ms).check().is_ok());
+        let refused = |w: Windows| w.check().unwrap_err();
+        assert!(refused(Windows::tumbling(Duration::ZERO)).contains("size is 0 ms"));
+        assert!(refused(Windows::sliding(
+            Duration::from_secs(1),
+            Duration::from_micros(500)
+        ))
+        .contains("slide is 0 ms"));
+        assert!(refused(Windows::session(Duration::ZERO)).contains("gap is 0 ms"));
+        assert!(refused(Windows::session(Duration::ZERO).processing_time()).contains("gap"));
     }
 
     #[test]
