@@ -9,7 +9,13 @@
 //! checkpoint `k`, renames the files up to `k` (their commit may have been cut short) and
 //! removes the later ones, whose records the sources read again. The last files of a job are
 //! committed by its final manifest. A single-file sink does the same with chunks
-//! `PATH.chunk-{checkpoint:08}`, put together into `PATH` by the final commit.
+//! `PATH.chunk-{checkpoint:08}`, put together into `PATH` by the final commit: into
+//! `PATH.assembled-{checkpoint:08}` first, then the chunks are removed, then it is renamed to
+//! `PATH`, so that a crash at any point leaves either every chunk or the whole file.
+//!
+//! Committed files of checkpoints after the restored one (a checkpoint whose manifest was
+//! discarded, its output renamed already) are removed when the job starts: the sources read
+//! their records again.
 
 use std::cell::{Cell, RefCell};
 use std::fs::File;
@@ -27,6 +33,7 @@ use crate::state::{Barrier, Checkpointed, StateError};
 pub(crate) type Encoder<T> = fn(&mut BufWriter<File>, &[T], bool) -> std::io::Result<()>;
 
 const IN_PROGRESS: &str = ".inprogress";
+const ASSEMBLED: &str = ".assembled-";
 
 /// How the files of one sink instance are named.
 #[derive(Clone, Debug)]
@@ -81,6 +88,25 @@ impl Naming {
         };
         (digits.len() == 8).then_some(())?;
         Some((digits.parse().ok()?, in_progress))
+    }
+
+    /// `PATH.assembled-{checkpoint:08}` of a single-file sink.
+    fn assembled_path(path: &Path, checkpoint: u64) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!("{ASSEMBLED}{checkpoint:08}"));
+        name.into()
+    }
+
+    /// The checkpoint of a name of this single-file sink's assembled file.
+    fn parse_assembled(&self, name: &str) -> Option<u64> {
+        let Naming::Single { path } = self else {
+            return None;
+        };
+        let digits = name
+            .strip_prefix(path.file_name()?.to_str()?)?
+            .strip_prefix(ASSEMBLED)?;
+        (digits.len() == 8).then_some(())?;
+        digits.parse().ok()
     }
 
     fn dir(&self) -> PathBuf {
@@ -210,7 +236,7 @@ impl<T> TwoPhaseFiles<T> {
         }
         self.closed = later;
         if matches!(self.naming, Naming::Single { .. }) && self.finished_single(checkpoint) {
-            self.assemble_single()?;
+            self.assemble_single(checkpoint)?;
         }
         Ok(())
     }
@@ -220,9 +246,9 @@ impl<T> TwoPhaseFiles<T> {
         self.writer.is_none() && self.closed.is_empty() && checkpoint >= self.interval
     }
 
-    /// Puts the chunks of a single-file sink together into its file (final commit only; a
-    /// crash in between is redone by the restore, since the chunks are removed last).
-    fn assemble_single(&self) -> Result<(), WeirError> {
+    /// Puts the chunks of a single-file sink together into its file (the final commit of
+    /// `checkpoint`; see the module documentation for the order that survives a crash).
+    fn assemble_single(&self, checkpoint: u64) -> Result<(), WeirError> {
         let Naming::Single { path } = &self.naming else {
             return Ok(());
         };
@@ -232,7 +258,8 @@ impl<T> TwoPhaseFiles<T> {
             return Ok(());
         }
         chunks.sort_by_key(|(c, _, _)| *c);
-        let tmp = in_progress(path);
+        let assembled = Naming::assembled_path(path, checkpoint);
+        let tmp = in_progress(&assembled);
         {
             let mut out = BufWriter::new(File::create(&tmp).map_err(|e| self.io(&tmp, e))?);
             for (_, chunk, _) in &chunks {
@@ -243,39 +270,76 @@ impl<T> TwoPhaseFiles<T> {
                 .and_then(|_| out.get_ref().sync_all())
                 .map_err(|e| self.io(&tmp, e))?;
         }
-        std::fs::rename(&tmp, path).map_err(|e| self.io(path, e))?;
-        for (_, chunk, _) in chunks {
-            let _ = std::fs::remove_file(chunk);
+        std::fs::rename(&tmp, &assembled).map_err(|e| self.io(&assembled, e))?;
+        self.finish_assembly(&assembled)
+    }
+
+    /// The end of an assembly whose file is complete: the chunks go, the file becomes `PATH`.
+    fn finish_assembly(&self, assembled: &Path) -> Result<(), WeirError> {
+        let Naming::Single { path } = &self.naming else {
+            return Ok(());
+        };
+        for (_, chunk, in_progress) in self.files_of_sink()? {
+            if !in_progress {
+                std::fs::remove_file(&chunk).map_err(|e| self.io(&chunk, e))?;
+            }
         }
-        Ok(())
+        std::fs::rename(assembled, path).map_err(|e| self.io(path, e))
+    }
+
+    /// A single-file sink's assembled files left by a crash: each with its checkpoint.
+    fn assembled_files(&self) -> Result<Vec<(u64, PathBuf)>, WeirError> {
+        let mut found = Vec::new();
+        for (name, path) in self.entries()? {
+            if let Some(c) = self.naming.parse_assembled(&name) {
+                found.push((c, path));
+            }
+        }
+        Ok(found)
     }
 
     /// This sink's files in its directory (of every instance): checkpoint, path, in progress.
     fn files_of_sink(&self) -> Result<Vec<(u64, PathBuf, bool)>, WeirError> {
+        let mut files = Vec::new();
+        for (name, path) in self.entries()? {
+            if let Some((c, in_progress)) = self.naming.parse(&name) {
+                files.push((c, path, in_progress));
+            }
+        }
+        Ok(files)
+    }
+
+    /// The entries of the sink's directory with a UTF-8 name.
+    fn entries(&self) -> Result<Vec<(String, PathBuf)>, WeirError> {
         let dir = self.naming.dir();
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.io(&dir, e)),
         };
-        let mut files = Vec::new();
+        let mut named = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| self.io(&dir, e))?;
-            if let Some(name) = entry.file_name().to_str() {
-                if let Some((c, in_progress)) = self.naming.parse(name) {
-                    files.push((c, entry.path(), in_progress));
-                }
+            if let Ok(name) = entry.file_name().into_string() {
+                named.push((name, entry.path()));
             }
         }
-        Ok(files)
+        Ok(named)
     }
 
     /// Before the job starts: the files of checkpoints up to `restored` are finished (their
-    /// commit may have been cut short), later ones removed; a fresh start checks the output
-    /// as a sink without checkpoints does.
+    /// commit may have been cut short), later ones removed, committed or not; a fresh start
+    /// checks the output as a sink without checkpoints does (a single-file sink's chunks of
+    /// an earlier run are removed).
     fn prepare(&mut self, restored: u64) -> Result<(), WeirError> {
+        let single = matches!(self.naming, Naming::Single { .. });
         for (c, path, in_progress) in self.files_of_sink()? {
             if !in_progress {
+                // Of a checkpoint after the restored one: its manifest was discarded, and
+                // the sources read its records again.
+                if c > restored && (restored > 0 || single) {
+                    remove_unless_gone(&path).map_err(|e| self.io(&path, e))?;
+                }
                 continue;
             }
             let done = self.naming.final_path_of(&path);
@@ -290,12 +354,28 @@ impl<T> TwoPhaseFiles<T> {
                 other => other.map_err(|e| self.io(&path, e))?,
             }
         }
+        for (c, assembled) in self.assembled_files()? {
+            if restored > 0 && c <= restored {
+                // The final commit was cut short after the file was whole.
+                self.finish_assembly(&assembled)?;
+            } else {
+                remove_unless_gone(&assembled).map_err(|e| self.io(&assembled, e))?;
+            }
+        }
         if restored == 0 {
             if let Some(output) = &self.output {
                 output.prepare(usize::MAX, self.cleaner)?;
             }
         }
         Ok(())
+    }
+}
+
+/// Removes a file another instance may have removed first.
+fn remove_unless_gone(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -371,5 +451,82 @@ mod tests {
             Some((2, true))
         );
         assert_eq!(single.parse("other.jsonl.chunk-00000002"), None);
+        assert_eq!(single.parse("errors.jsonl.assembled-00000002"), None);
+        assert_eq!(
+            single.parse_assembled("errors.jsonl.assembled-00000002"),
+            Some(2)
+        );
+    }
+
+    fn lines(out: &mut BufWriter<File>, batch: &[String], _first: bool) -> std::io::Result<()> {
+        batch.iter().try_for_each(|l| writeln!(out, "{l}"))
+    }
+
+    fn sink(naming: Naming) -> TwoPhaseFiles<String> {
+        TwoPhaseFiles::new("out".into(), naming, lines, 1, None)
+    }
+
+    /// The names in `dir`, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A crash while the final commit removes a single file's chunks: the restore finishes the
+    /// assembled file. Before, the restore assembled the file again from the chunks left, and
+    /// the records of those removed were lost.
+    #[test]
+    fn a_single_file_cut_short_while_its_chunks_go_is_finished_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("errors.jsonl");
+        let naming = Naming::Single { path: path.clone() };
+        for (c, line) in [(1, "a\n"), (2, "b\n"), (3, "c\n")] {
+            std::fs::write(naming.final_path(c), line).unwrap();
+        }
+        std::fs::write(Naming::assembled_path(&path, 4), "a\nb\nc\n").unwrap();
+        std::fs::remove_file(naming.final_path(1)).unwrap();
+        sink(naming).prepare(4).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nb\nc\n");
+        assert_eq!(listing(tmp.path()), ["errors.jsonl"]);
+    }
+
+    /// Committed files of checkpoints after the restored one (whose manifest was discarded)
+    /// go, since their records are read again; so does an assembled file of such a
+    /// checkpoint, and on a fresh start a single-file sink's chunks of an earlier run.
+    #[test]
+    fn committed_files_after_the_restored_checkpoint_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("errors.jsonl");
+        let naming = Naming::Single { path: path.clone() };
+        for c in 1..=3 {
+            std::fs::write(naming.final_path(c), "x\n").unwrap();
+        }
+        std::fs::write(Naming::assembled_path(&path, 3), "x\nx\nx\n").unwrap();
+        sink(naming.clone()).prepare(2).unwrap();
+        assert_eq!(
+            listing(tmp.path()),
+            ["errors.jsonl.chunk-00000001", "errors.jsonl.chunk-00000002"]
+        );
+        sink(naming).prepare(0).unwrap();
+        assert_eq!(listing(tmp.path()), Vec::<String>::new());
+
+        let parts = Naming::Parts {
+            dir: tmp.path().to_path_buf(),
+            extension: "jsonl",
+            instance: 0,
+        };
+        for c in 1..=3 {
+            std::fs::write(parts.final_path(c), "x\n").unwrap();
+        }
+        sink(parts.clone()).prepare(1).unwrap();
+        assert_eq!(listing(tmp.path()), ["part-00000-00000001.jsonl"]);
+        // A fresh start leaves earlier output to the output directory's check.
+        std::fs::write(parts.final_path(2), "x\n").unwrap();
+        sink(parts).prepare(0).unwrap();
+        assert_eq!(listing(tmp.path()).len(), 2);
     }
 }
