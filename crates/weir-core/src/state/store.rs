@@ -206,10 +206,14 @@ impl CheckpointDir {
         let mut ids: Vec<u64> = std::fs::read_dir(&self.root)
             .map_err(io(&self.root))?
             .filter_map(|e| {
-                let name = e.ok()?.file_name().into_string().ok()?;
+                let entry = e.ok()?;
+                let name = entry.file_name().into_string().ok()?;
                 let id: u64 = name.strip_prefix("chk-")?.parse().ok()?;
+                // Only the names Weir writes, of directories: `chk-7` beside `chk-00000007`,
+                // or a file `chk-00000009`, made retention and restores fail on every run.
+                let weirs = name == format!("chk-{id:08}") && entry.file_type().ok()?.is_dir();
                 // Numbers after it must exist (Weir counts up from 1 and never gets there).
-                (id < u64::MAX / 2).then_some(id)
+                (weirs && id < u64::MAX / 2).then_some(id)
             })
             .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
@@ -587,7 +591,11 @@ mod tests {
 
         std::fs::create_dir(tmp.path().join(format!("chk-{}", u64::MAX))).unwrap();
         std::fs::create_dir(tmp.path().join(format!("chk-{}", u64::MAX / 2))).unwrap();
+        // Stray entries: another spelling of a number, a file where a directory belongs.
+        std::fs::create_dir(tmp.path().join("chk-1")).unwrap();
+        std::fs::write(tmp.path().join("chk-00000009"), "not a checkpoint").unwrap();
         assert_eq!(dir.ids().unwrap(), vec![3, 2, 1]);
+        assert_eq!(dir.discard_from(4).unwrap(), Vec::<u64>::new());
     }
 
     #[test]
