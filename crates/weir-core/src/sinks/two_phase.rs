@@ -230,9 +230,14 @@ impl<T> TwoPhaseFiles<T> {
     fn commit(&mut self, checkpoint: u64) -> Result<(), WeirError> {
         let (due, later): (Vec<u64>, Vec<u64>) =
             self.closed.iter().partition(|c| **c <= checkpoint);
+        let renamed = !due.is_empty();
         for c in due {
             let path = self.naming.final_path(c);
             std::fs::rename(in_progress(&path), &path).map_err(|e| self.io(&path, e))?;
+        }
+        if renamed {
+            // The renames (and the files' creation) survive a crash once the directory is synced.
+            self.sync_dir()?;
         }
         self.closed = later;
         if matches!(self.naming, Naming::Single { .. }) && self.finished_single(checkpoint) {
@@ -271,6 +276,8 @@ impl<T> TwoPhaseFiles<T> {
                 .map_err(|e| self.io(&tmp, e))?;
         }
         std::fs::rename(&tmp, &assembled).map_err(|e| self.io(&assembled, e))?;
+        // Whole on disk before a chunk goes.
+        self.sync_dir()?;
         self.finish_assembly(&assembled)
     }
 
@@ -284,7 +291,16 @@ impl<T> TwoPhaseFiles<T> {
                 std::fs::remove_file(&chunk).map_err(|e| self.io(&chunk, e))?;
             }
         }
-        std::fs::rename(assembled, path).map_err(|e| self.io(path, e))
+        std::fs::rename(assembled, path).map_err(|e| self.io(path, e))?;
+        self.sync_dir()
+    }
+
+    /// Syncs the sink's directory: its renames and new files survive a crash.
+    fn sync_dir(&self) -> Result<(), WeirError> {
+        let dir = self.naming.dir();
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.io(&dir, e))
     }
 
     /// A single-file sink's assembled files left by a crash: each with its checkpoint.
@@ -380,10 +396,14 @@ fn remove_unless_gone(path: &Path) -> std::io::Result<()> {
 }
 
 impl Naming {
-    /// The final path of an in-progress file's path.
+    /// The final path of an in-progress file's path (in a directory whose name may not be
+    /// UTF-8: only the file's name is taken apart).
     fn final_path_of(&self, path: &Path) -> PathBuf {
-        let text = path.as_os_str().to_string_lossy();
-        PathBuf::from(text.strip_suffix(IN_PROGRESS).unwrap_or(&text).to_string())
+        let name = path.file_name().and_then(|n| n.to_str());
+        match name.and_then(|n| n.strip_suffix(IN_PROGRESS)) {
+            Some(done) => path.with_file_name(done),
+            None => path.to_path_buf(),
+        }
     }
 }
 
@@ -452,6 +472,13 @@ mod tests {
         );
         assert_eq!(single.parse("other.jsonl.chunk-00000002"), None);
         assert_eq!(single.parse("errors.jsonl.assembled-00000002"), None);
+        // A directory whose name is not UTF-8 stays as it is.
+        use std::os::unix::ffi::OsStrExt;
+        let dir = Path::new(std::ffi::OsStr::from_bytes(b"out-\xff"));
+        assert_eq!(
+            parts.final_path_of(&dir.join("part-00003-00000007.jsonl.inprogress")),
+            dir.join("part-00003-00000007.jsonl")
+        );
         assert_eq!(
             single.parse_assembled("errors.jsonl.assembled-00000002"),
             Some(2)

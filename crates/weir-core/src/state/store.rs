@@ -195,10 +195,13 @@ impl CheckpointDir {
         let text =
             serde_json::to_vec_pretty(manifest).map_err(|e| StateError::Encode(e.to_string()))?;
         write_atomically(&dir.join(MANIFEST), &text, || {})?;
-        // The rename itself must survive a crash.
+        // The rename itself must survive a crash, and so must the checkpoint's directory.
         File::open(&dir)
             .and_then(|d| d.sync_all())
-            .map_err(io(&dir))
+            .map_err(io(&dir))?;
+        File::open(&self.root)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.root))
     }
 
     /// The ids of the checkpoint directories, newest first.
