@@ -492,6 +492,23 @@ mod tests {
     use crate::time::stamped::NO_WATERMARK;
     use std::cell::RefCell;
 
+    /// The operator's logic for `function` over `u64` records keyed by `key`, outside a job.
+    fn detached<P, KF>(function: P, key: KF) -> ProcessLogic<u64, u64, P, KF>
+    where
+        P: KeyedProcessFunction<u64, u64>,
+        KF: Fn(&u64) -> u64,
+    {
+        ProcessLogic {
+            function,
+            key,
+            state: Rc::new(RefCell::new(KeyedState::new())),
+            event_index: DueKeys::new(),
+            processing_index: DueKeys::new(),
+            forwarder: Forwarder::detached(),
+            output_watermark: NO_WATERMARK,
+        }
+    }
+
     /// A timeout per key: every record deletes the key's timer and registers one a second
     /// after it.
     struct Timeout;
@@ -525,15 +542,7 @@ mod tests {
     /// record kept an index entry per record until its time came.
     #[test]
     fn a_deleted_timer_leaves_the_index_of_due_keys() {
-        let mut logic = ProcessLogic {
-            function: Timeout,
-            key: |x: &u64| *x,
-            state: Rc::new(RefCell::new(KeyedState::new())),
-            event_index: DueKeys::new(),
-            processing_index: DueKeys::new(),
-            forwarder: Forwarder::detached(),
-            output_watermark: NO_WATERMARK,
-        };
+        let mut logic = detached(Timeout, |x: &u64| *x);
         let mut out = Vec::new();
         let mut watermark = NO_WATERMARK;
         for ts in (0..500).map(|i| i * 10) {
@@ -604,15 +613,7 @@ mod tests {
     /// removed it, so the record waited forever (and stayed in every checkpoint).
     #[test]
     fn deleting_a_timer_keeps_a_record_waiting_at_its_time() {
-        let mut logic = ProcessLogic {
-            function: StartCancelPing,
-            key: |_: &u64| 0u64,
-            state: Rc::new(RefCell::new(KeyedState::new())),
-            event_index: DueKeys::new(),
-            processing_index: DueKeys::new(),
-            forwarder: Forwarder::detached(),
-            output_watermark: NO_WATERMARK,
-        };
+        let mut logic = detached(StartCancelPing, |_: &u64| 0u64);
         let mut out = Vec::new();
         for (ts, command) in [(0, 0u64), (5, 1), (10, 2)] {
             let record = Stamped {
