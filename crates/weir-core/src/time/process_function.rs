@@ -509,6 +509,16 @@ mod tests {
         }
     }
 
+    /// The records a function emitted, in order.
+    fn outputs<T>(out: &[Emit<EventTime, T>]) -> Vec<EventTime> {
+        out.iter()
+            .filter_map(|e| match e {
+                Emit::Out(s) => Some(s.data),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// A timeout per key: every record deletes the key's timer and registers one a second
     /// after it.
     struct Timeout;
@@ -561,13 +571,7 @@ mod tests {
             "only the live timer is due"
         );
         logic.advance(watermark, i64::MAX, &mut out);
-        let fired: Vec<EventTime> = out
-            .iter()
-            .filter_map(|e| match e {
-                Emit::Out(s) => Some(s.data),
-                _ => None,
-            })
-            .collect();
+        let fired = outputs(&out);
         assert_eq!(fired, [5_990], "the timer fires once, at its last time");
         assert_eq!(logic.event_index.next(), None);
     }
@@ -625,13 +629,7 @@ mod tests {
         }
         logic.advance(NO_WATERMARK, 9, &mut out);
         logic.advance(9, i64::MAX, &mut out);
-        let emitted: Vec<EventTime> = out
-            .iter()
-            .filter_map(|e| match e {
-                Emit::Out(s) => Some(s.data),
-                _ => None,
-            })
-            .collect();
+        let emitted = outputs(&out);
         assert_eq!(emitted, [10], "the ping, and no timer");
         assert!(logic
             .state
